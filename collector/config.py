@@ -1,0 +1,156 @@
+"""Configuration of the collector and of the ClickHouse store it writes to.
+
+Everything a user can set lives here, validated once, so that the stages
+downstream can trust their inputs. Identifiers that end up inside SQL text
+(database, table, cluster) are checked against a strict pattern here and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlparse
+
+from collector.errors import ConfigError
+
+DEFAULT_DSN = "chdb:.nextrace/store"
+"""An embedded chDB store in a folder under the working directory."""
+
+DEFAULT_DATABASE = "otel"
+DEFAULT_TRACES_TABLE = "otel_traces"
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_ENGINE = re.compile(r"^(MergeTree|ReplicatedMergeTree)(\(\))?$")
+
+
+def validate_identifier(value: str, what: str) -> str:
+    """Return ``value`` if it is safe to place inside SQL text as an identifier."""
+    if not _IDENTIFIER.match(value):
+        raise ConfigError(
+            f"invalid {what} {value!r}: use letters, digits and underscores, "
+            "starting with a letter or underscore (at most 63 characters)"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where spans are stored, parsed from one DSN.
+
+    ``chdb:relative/folder`` or ``chdb:///absolute/folder`` selects the embedded
+    engine (the folder is created on first use); ``http://[user:password@]host:8123``
+    or ``https://…`` selects a ClickHouse server. ``?database=NAME`` picks the
+    database (default ``otel``).
+    """
+
+    dsn: str
+    interface: Literal["chdb", "http"]
+    database: str = DEFAULT_DATABASE
+    path: Path | None = None
+    host: str = ""
+    port: int = 0
+    secure: bool = False
+    username: str = "default"
+    password: str = field(default="", repr=False)
+    traces_table: str = DEFAULT_TRACES_TABLE
+    ttl_days: int = 0
+    cluster: str = ""
+    engine: str = "MergeTree()"
+
+    @classmethod
+    def from_dsn(
+        cls,
+        dsn: str,
+        *,
+        traces_table: str = DEFAULT_TRACES_TABLE,
+        ttl_days: int = 0,
+        cluster: str = "",
+        engine: str = "",
+    ) -> StoreConfig:
+        parsed = urlparse(dsn)
+        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        unknown = set(query) - {"database"}
+        if unknown:
+            raise ConfigError(f"unknown DSN option(s) {sorted(unknown)} in {dsn!r}: only 'database'")
+        database = validate_identifier(query.get("database", DEFAULT_DATABASE), "database name")
+        validate_identifier(traces_table, "traces table name")
+        if cluster:
+            validate_identifier(cluster, "cluster name")
+        if ttl_days < 0:
+            raise ConfigError(f"ttl_days must be 0 (keep forever) or positive, not {ttl_days}")
+        engine = engine or ("ReplicatedMergeTree()" if cluster else "MergeTree()")
+        if not _ENGINE.match(engine):
+            raise ConfigError(f"unsupported table engine {engine!r}: MergeTree or ReplicatedMergeTree")
+        if not engine.endswith(")"):
+            engine += "()"
+        common = {
+            "dsn": dsn,
+            "database": database,
+            "traces_table": traces_table,
+            "ttl_days": ttl_days,
+            "cluster": cluster,
+            "engine": engine,
+        }
+        if parsed.scheme == "chdb":
+            if parsed.netloc:
+                raise ConfigError(
+                    f"a chdb DSN names a folder, not a host: use chdb:relative/folder or "
+                    f"chdb:///absolute/folder, not {dsn!r}"
+                )
+            if not parsed.path:
+                raise ConfigError(f"the chdb DSN {dsn!r} names no folder")
+            return cls(interface="chdb", path=Path(unquote(parsed.path)).resolve(), **common)  # type: ignore[arg-type]
+        if parsed.scheme in ("http", "https"):
+            if not parsed.hostname:
+                raise ConfigError(f"the DSN {dsn!r} names no host")
+            secure = parsed.scheme == "https"
+            return cls(  # type: ignore[arg-type]
+                interface="http",
+                host=parsed.hostname,
+                port=parsed.port or (8443 if secure else 8123),
+                secure=secure,
+                username=unquote(parsed.username or "default"),
+                password=unquote(parsed.password or ""),
+                **common,
+            )
+        raise ConfigError(
+            f"unsupported DSN {dsn!r}: use chdb:FOLDER for the embedded engine, "
+            "or http(s)://host:port for a ClickHouse server"
+        )
+
+    def describe(self) -> str:
+        """A human-readable location without credentials."""
+        if self.interface == "chdb":
+            return f"embedded chDB store at {self.path} (database {self.database})"
+        scheme = "https" if self.secure else "http"
+        return f"ClickHouse server {scheme}://{self.host}:{self.port} (database {self.database})"
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """Settings of the OTLP/HTTP receiver and the batching pipeline."""
+
+    store: StoreConfig
+    host: str = "127.0.0.1"
+    port: int = 4318
+    max_body_bytes: int = 16 * 1024 * 1024
+    batch_max_spans: int = 20_000
+    batch_timeout_s: float = 1.0
+    queue_max_spans: int = 200_000
+    export_max_retries: int = 5
+    export_retry_backoff_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be between 0 and 65535, not {self.port}")
+        if self.max_body_bytes <= 0:
+            raise ConfigError("max_body_bytes must be positive")
+        if self.batch_max_spans <= 0 or self.queue_max_spans < self.batch_max_spans:
+            raise ConfigError(
+                "batch_max_spans must be positive and queue_max_spans at least batch_max_spans"
+            )
+        if self.batch_timeout_s <= 0:
+            raise ConfigError("batch_timeout_s must be positive")

@@ -1,0 +1,102 @@
+"""Versioned schema migrations, kept as ``.sql`` files in ``collector/sql/``.
+
+A migration file is named ``NNNN_description.sql`` and holds one statement.
+Applied versions are recorded in ``<database>.nextrace_schema_migrations``,
+so a later release adds a file and existing data is kept. Statements use
+``CREATE … IF NOT EXISTS``, so a store first created by the official
+OpenTelemetry Collector exporter is adopted as it is.
+
+Only validated identifiers are filled into the SQL text (see
+:mod:`collector.config`); the placeholders are ``${database}``, ``${table}``,
+``${on_cluster}``, ``${engine}``, ``${ttl_timestamp}`` and ``${ttl_start}``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from string import Template
+
+from clickhouse_connect.driver.client import Client
+
+from collector.config import StoreConfig, validate_identifier
+from collector.errors import StoreError
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    template: str
+
+
+def load_sql(name: str) -> str:
+    """The text of ``collector/sql/<name>``."""
+    return (resources.files("collector") / "sql" / name).read_text(encoding="utf-8")
+
+
+def migrations() -> list[Migration]:
+    """Every migration shipped with this release, oldest first."""
+    found = []
+    for entry in (resources.files("collector") / "sql").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise StoreError(f"duplicate migration versions in {[m.name for m in found]}")
+    return found
+
+
+def render(template: str, config: StoreConfig) -> str:
+    """Fill the placeholders of a SQL template with the store's validated identifiers."""
+    database = validate_identifier(config.database, "database name")
+    table = validate_identifier(config.traces_table, "traces table name")
+    on_cluster = ""
+    if config.cluster:
+        on_cluster = f"ON CLUSTER `{validate_identifier(config.cluster, 'cluster name')}`"
+    ttl_days = int(config.ttl_days)
+    ttl_timestamp = f"TTL toDateTime(Timestamp) + toIntervalDay({ttl_days})" if ttl_days else ""
+    ttl_start = f"TTL toDateTime(Start) + toIntervalDay({ttl_days})" if ttl_days else ""
+    return Template(template).substitute(
+        database=database,
+        table=table,
+        on_cluster=on_cluster,
+        engine=config.engine,
+        ttl_timestamp=ttl_timestamp,
+        ttl_start=ttl_start,
+    )
+
+
+def applied_versions(client: Client, config: StoreConfig) -> set[int]:
+    result = client.query(
+        f"SELECT Version FROM `{config.database}`.nextrace_schema_migrations"
+    )
+    return {int(row[0]) for row in result.result_rows}
+
+
+def apply_migrations(client: Client, config: StoreConfig) -> list[str]:
+    """Create the database and apply every pending migration; return their names."""
+    client.command(render(load_sql("create_database.sql"), config))
+    client.command(render(load_sql("schema_migrations.sql"), config))
+    done = applied_versions(client, config)
+    applied = []
+    for migration in migrations():
+        if migration.version in done:
+            continue
+        try:
+            client.command(render(migration.template, config))
+        except Exception as exc:
+            raise StoreError(f"migration {migration.name} failed: {exc}") from exc
+        client.insert(
+            "nextrace_schema_migrations",
+            [[migration.version, migration.name]],
+            database=config.database,
+            column_names=["Version", "Name"],
+        )
+        applied.append(migration.name)
+    return applied

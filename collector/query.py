@@ -1,0 +1,99 @@
+"""Read-only SQL against the store, for people and tools other than the collector.
+
+chDB lets one process open a store folder at a time, so while a collector
+owns an embedded store, reads must go through it: the collector writes its
+address to ``<store>/nextrace-collector.json`` and serves ``POST /sql``
+(loopback clients only). :func:`run_read_query` picks the route.
+
+Only statements that read are allowed (``SELECT``, ``WITH``, ``SHOW``,
+``DESCRIBE``, ``EXPLAIN``, ``EXISTS``), checked here and enforced again by
+ClickHouse's ``readonly`` setting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import httpx
+
+from collector.config import StoreConfig
+from collector.errors import ReadOnlyViolation, StoreError
+from collector.store import open_store
+
+ENDPOINT_FILE = "nextrace-collector.json"
+READ_KEYWORDS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS"})
+_FORMAT = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+_LEADING_COMMENTS = re.compile(r"^\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*", re.DOTALL)
+
+
+def check_read_only(sql: str) -> str:
+    """Return ``sql`` without a trailing ``;`` if it is one reading statement, else raise."""
+    body = _LEADING_COMMENTS.sub("", sql).strip().rstrip(";").strip()
+    keyword = re.split(r"[\s(]", body, maxsplit=1)[0].upper() if body else ""
+    if keyword not in READ_KEYWORDS:
+        raise ReadOnlyViolation(
+            f"only reading statements are allowed here ({', '.join(sorted(READ_KEYWORDS))}); "
+            f"got {keyword or 'an empty statement'!r}"
+        )
+    if ";" in _strip_literals(body):
+        raise ReadOnlyViolation("send one statement at a time")
+    return body
+
+
+def _strip_literals(sql: str) -> str:
+    return re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`\\]|\\.)*`", "''", sql)
+
+
+def check_format(fmt: str) -> str:
+    if not _FORMAT.match(fmt):
+        raise ReadOnlyViolation(f"invalid output format {fmt!r}")
+    return fmt
+
+
+def write_endpoint(store_path: Path, url: str) -> Path:
+    path = store_path / ENDPOINT_FILE
+    path.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
+    return path
+
+
+def read_endpoint(store_path: Path) -> str | None:
+    """The URL of the live collector that owns ``store_path``, if there is one."""
+    try:
+        info = json.loads((store_path / ENDPOINT_FILE).read_text(encoding="utf-8"))
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(info["url"])
+
+
+def run_read_query(config: StoreConfig, sql: str, fmt: str = "PrettyCompact") -> bytes:
+    """Run one read-only statement on the store, through its collector if one owns it."""
+    statement = check_read_only(sql)
+    check_format(fmt)
+    if config.interface == "chdb":
+        assert config.path is not None
+        url = read_endpoint(config.path)
+        if url is not None:
+            return _query_collector(url, statement, fmt)
+    store = open_store(config, migrate=False)
+    try:
+        return store.query_raw(statement, fmt)
+    finally:
+        store.close()
+
+
+def _query_collector(url: str, sql: str, fmt: str) -> bytes:
+    try:
+        response = httpx.post(
+            f"{url}/sql",
+            json={"query": sql, "format": fmt},
+            timeout=120,
+        )
+    except httpx.HTTPError as exc:
+        raise StoreError(f"the collector at {url} owns the store but did not answer: {exc}") from exc
+    if response.status_code != 200:
+        raise StoreError(f"query failed ({response.status_code}): {response.text.strip()}")
+    return response.content

@@ -1,0 +1,124 @@
+"""OTLP/HTTP trace receiver: ``POST /v1/traces``.
+
+Answers as the OTLP/HTTP specification says:
+
+- 200 with an ``ExportTraceServiceResponse`` in the request's encoding, with
+  ``partial_success`` when some spans were rejected;
+- 400 for a body that cannot be decoded, 413 for a body over the size limit,
+  415 for an unsupported ``Content-Type`` or ``Content-Encoding`` — the
+  sender must not retry these;
+- 503 with ``Retry-After`` when the pipeline cannot take the spans now — the
+  sender should retry.
+
+Error bodies are a ``google.rpc.Status`` in the request's encoding.
+"""
+
+from __future__ import annotations
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from google.rpc.status_pb2 import Status
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from collector import decoder
+from collector.consumer import TracesConsumer
+from collector.errors import PermanentError, TransientError
+from collector.telemetry import CollectorTelemetry
+from collector.translator import translate
+
+TRACES_PATH = "/v1/traces"
+
+_REJECT_REASONS = {400: "malformed", 413: "too_large", 415: "unsupported_media_type"}
+
+
+class OTLPHttpReceiver:
+    """Decodes OTLP/HTTP trace exports and hands the spans to ``consumer``."""
+
+    def __init__(
+        self,
+        consumer: TracesConsumer,
+        telemetry: CollectorTelemetry,
+        *,
+        max_body_bytes: int,
+    ) -> None:
+        self._consumer = consumer
+        self._telemetry = telemetry
+        self._max_body_bytes = max_body_bytes
+
+    def routes(self) -> list[Route]:
+        return [Route(TRACES_PATH, self.export, methods=["POST"])]
+
+    async def export(self, request: Request) -> Response:
+        kind = decoder.media_type(request.headers.get("content-type"))
+        try:
+            kind = decoder.check_media_type(request.headers.get("content-type"))
+            body = await self._read_body(request)
+            body = decoder.decompress(
+                body, request.headers.get("content-encoding"), self._max_body_bytes
+            )
+            message = decoder.decode(body, kind)
+        except PermanentError as exc:
+            reason = _REJECT_REASONS.get(exc.http_status, "malformed")
+            self._telemetry.reject_request(reason, exc.http_status, str(exc))
+            return _status_response(kind, exc.http_status, str(exc))
+
+        translation = translate(message)
+        received = len(translation.spans) + translation.rejected
+        self._telemetry.spans_received.inc(received)
+        self._telemetry.drop("invalid_span", translation.rejected, translation.rejection_message)
+        try:
+            self._consumer.consume(translation.spans)
+        except TransientError as exc:
+            self._telemetry.reject_request("throttled", 503, str(exc))
+            return _status_response(
+                kind, 503, str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+            )
+
+        reply = ExportTraceServiceResponse()
+        if translation.rejected:
+            reply.partial_success.rejected_spans = translation.rejected
+            reply.partial_success.error_message = translation.rejection_message
+        self._telemetry.requests.labels("200").inc()
+        return _message_response(kind, 200, reply)
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self._max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PermanentError(
+                f"body of {declared} bytes is larger than the limit of {limit} bytes",
+                http_status=413,
+            )
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PermanentError(
+                    f"body is larger than the limit of {limit} bytes", http_status=413
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _message_response(
+    kind: str, status: int, message: Message, headers: dict[str, str] | None = None
+) -> Response:
+    if kind == decoder.JSON:
+        body = json_format.MessageToJson(message, indent=None).encode()
+        return Response(body, status, headers=headers, media_type=decoder.JSON)
+    return Response(
+        message.SerializeToString(), status, headers=headers, media_type=decoder.PROTOBUF
+    )
+
+
+def _status_response(
+    kind: str, status: int, text: str, headers: dict[str, str] | None = None
+) -> Response:
+    # A Status for an unsupported media type is sent as JSON, which a person can read.
+    kind = kind if kind in decoder.SUPPORTED_MEDIA_TYPES else decoder.JSON
+    grpc_code = {400: 3, 413: 3, 415: 3, 503: 14}.get(status, 2)  # INVALID_ARGUMENT/UNAVAILABLE
+    return _message_response(kind, status, Status(code=grpc_code, message=text), headers)

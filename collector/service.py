@@ -1,0 +1,128 @@
+"""The collector, wired: receiver -> batch processor -> ClickHouse exporter.
+
+This module is the one place where the stages meet. Read
+:meth:`Collector.start` to see the architecture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import socket
+import time
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from collector.admin import AdminEndpoints
+from collector.batcher import BatchSpanProcessor
+from collector.config import CollectorConfig
+from collector.errors import ConfigError
+from collector.exporter import ClickHouseSpanExporter
+from collector.query import ENDPOINT_FILE, write_endpoint
+from collector.receiver import OTLPHttpReceiver
+from collector.store import ClickHouseStore, open_store
+from collector.telemetry import CollectorTelemetry
+
+log = logging.getLogger(__name__)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket now, so that a taken port fails before anything else."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {port} on {host} is already in use: stop what is listening there, "
+                "or choose another with --port"
+            ) from exc
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(2048)
+    return sock
+
+
+class Collector:
+    """One collector instance. ``start`` then ``serve`` (or use ``app`` directly);
+    ``shutdown`` flushes everything accepted and is idempotent."""
+
+    def __init__(self, config: CollectorConfig) -> None:
+        self.config = config
+        self.telemetry = CollectorTelemetry()
+        self.store: ClickHouseStore | None = None
+        self.processor: BatchSpanProcessor | None = None
+        self.app: Starlette | None = None
+        self._started_at = time.time()
+        self._shut_down = False
+
+    def start(self) -> Starlette:
+        config = self.config
+        self.store = open_store(config.store)
+        exporter = ClickHouseSpanExporter(self.store)
+        self.processor = BatchSpanProcessor(
+            exporter,
+            self.telemetry,
+            max_batch_spans=config.batch_max_spans,
+            timeout_s=config.batch_timeout_s,
+            max_queue_spans=config.queue_max_spans,
+            max_retries=config.export_max_retries,
+            retry_backoff_s=config.export_retry_backoff_s,
+        )
+        self.processor.start()
+        receiver = OTLPHttpReceiver(
+            self.processor, self.telemetry, max_body_bytes=config.max_body_bytes
+        )
+        admin = AdminEndpoints(self.telemetry, self.store, self.health)
+        self.app = Starlette(routes=receiver.routes() + admin.routes())
+        return self.app
+
+    def health(self) -> dict[str, Any]:
+        snapshot = self.telemetry.snapshot()
+        return {
+            "status": "ok" if not self._shut_down else "stopped",
+            "store": self.config.store.describe(),
+            "uptime_s": round(time.time() - self._started_at, 1),
+            **snapshot,
+        }
+
+    def serve(self, sock: socket.socket) -> None:
+        """Serve on ``sock`` until SIGINT/SIGTERM, then shut down cleanly."""
+        assert self.app is not None, "call start() first"
+        host, port = sock.getsockname()[:2]
+        url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+        if self.config.store.interface == "chdb" and self.config.store.path is not None:
+            write_endpoint(self.config.store.path, url)
+        server = uvicorn.Server(
+            uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        )
+        log.info("collector listening on %s%s, storing to %s", url, "/v1/traces",
+                 self.config.store.describe())
+        try:
+            server.run(sockets=[sock])
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        if self._shut_down:
+            return
+        self._shut_down = True
+        if self.processor is not None:
+            self.processor.shutdown()
+        if self.store is not None:
+            self.store.close()
+        path = self.config.store.path
+        if self.config.store.interface == "chdb" and path is not None:
+            with contextlib.suppress(OSError):
+                (path / ENDPOINT_FILE).unlink()
+        snapshot = self.telemetry.snapshot()
+        log.info(
+            "collector stopped: %d spans stored, dropped %s",
+            snapshot["spans_exported"],
+            {k: v for k, v in snapshot["spans_dropped"].items() if v} or "none",
+        )

@@ -1,0 +1,128 @@
+"""The collector's own counters: what came in, what was stored, what was lost and why.
+
+Every span or request that does not reach the store is counted here under a
+reason, so nothing is lost silently. ``/metrics`` exposes these in the
+Prometheus text format and ``/healthz`` as a JSON summary.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+log = logging.getLogger(__name__)
+
+DROP_REASONS = (
+    "invalid_span",  # rejected by the receiver: unusable ids (answered with partial_success)
+    "queue_full",  # refused with 503 because the batch queue was full
+    "export_failed",  # the store kept failing after every retry
+    "export_rejected",  # the store refused the batch as invalid
+)
+REQUEST_REJECT_REASONS = (
+    "malformed",  # 400
+    "too_large",  # 413
+    "unsupported_media_type",  # 415
+    "throttled",  # 503
+)
+
+
+class CollectorTelemetry:
+    """Counters of one collector instance, in a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.spans_received = Counter(
+            "nextrace_collector_spans_received",
+            "Spans decoded from OTLP requests.",
+            registry=self.registry,
+        )
+        self.spans_accepted = Counter(
+            "nextrace_collector_spans_accepted",
+            "Spans accepted into the batch queue.",
+            registry=self.registry,
+        )
+        self.spans_exported = Counter(
+            "nextrace_collector_spans_exported",
+            "Spans committed to ClickHouse.",
+            registry=self.registry,
+        )
+        self.spans_dropped = Counter(
+            "nextrace_collector_spans_dropped",
+            "Spans that were not stored, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "nextrace_collector_requests",
+            "OTLP export requests, by HTTP status.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.requests_rejected = Counter(
+            "nextrace_collector_requests_rejected",
+            "OTLP export requests refused as a whole, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.queue_spans = Gauge(
+            "nextrace_collector_queue_spans",
+            "Spans accepted but not yet committed.",
+            registry=self.registry,
+        )
+        self.export_seconds = Histogram(
+            "nextrace_collector_export_duration_seconds",
+            "Time to insert one batch into ClickHouse.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.export_batch_spans = Histogram(
+            "nextrace_collector_export_batch_spans",
+            "Spans per ClickHouse insert.",
+            buckets=(10, 100, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000),
+            registry=self.registry,
+        )
+        for reason in DROP_REASONS:
+            self.spans_dropped.labels(reason)
+        for reason in REQUEST_REJECT_REASONS:
+            self.requests_rejected.labels(reason)
+
+    def drop(self, reason: str, count: int, detail: str = "") -> None:
+        """Count ``count`` spans that will never be stored, and say so in the log."""
+        if count <= 0:
+            return
+        self.spans_dropped.labels(reason).inc(count)
+        log.warning("dropped %d span(s): %s%s", count, reason, f" ({detail})" if detail else "")
+
+    def reject_request(self, reason: str, status: int, detail: str) -> None:
+        self.requests_rejected.labels(reason).inc()
+        self.requests.labels(str(status)).inc()
+        log.warning("refused an OTLP request with %d (%s): %s", status, reason, detail)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Current values, for ``/healthz`` and tests."""
+
+        def total(counter: Counter) -> int:
+            return int(
+                sum(s.value for m in counter.collect() for s in m.samples
+                    if s.name.endswith("_total"))
+            )
+
+        def by_label(counter: Counter, label: str) -> dict[str, int]:
+            return {
+                s.labels[label]: int(s.value)
+                for m in counter.collect()
+                for s in m.samples
+                if s.name.endswith("_total")
+            }
+
+        return {
+            "spans_received": total(self.spans_received),
+            "spans_accepted": total(self.spans_accepted),
+            "spans_exported": total(self.spans_exported),
+            "spans_dropped": by_label(self.spans_dropped, "reason"),
+            "requests_rejected": by_label(self.requests_rejected, "reason"),
+            "requests_by_status": by_label(self.requests, "status"),
+            "queue_spans": int(self.queue_spans.collect()[0].samples[0].value),
+        }

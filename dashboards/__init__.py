@@ -1,0 +1,1 @@
+"""Grafana dashboards and alert rules kept as code (not built yet)."""

@@ -1,0 +1,100 @@
+"""The ``nextrace`` command line: the one place where the packages are wired together."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from collector.config import DEFAULT_DSN, CollectorConfig, StoreConfig
+from collector.errors import NextraceError
+
+app = typer.Typer(
+    help="nextrace: OTLP collector, ClickHouse store and dashboards for Next.js request lifecycles.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DsnOption = Annotated[
+    str,
+    typer.Option(
+        "--dsn",
+        envvar="NEXTRACE_DSN",
+        help="Store: chdb:FOLDER (embedded ClickHouse) or http(s)://host:port[?database=NAME].",
+    ),
+]
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def collect(
+    dsn: DsnOption = DEFAULT_DSN,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="OTLP/HTTP port.")] = 4318,
+    max_body_mb: Annotated[float, typer.Option(help="Largest accepted request body.")] = 16.0,
+    batch_spans: Annotated[int, typer.Option(help="Spans per ClickHouse insert.")] = 20_000,
+    batch_timeout: Annotated[float, typer.Option(help="Seconds before a partial batch is sent.")] = 1.0,
+    queue_spans: Annotated[int, typer.Option(help="Spans buffered before answering 503.")] = 200_000,
+    ttl_days: Annotated[int, typer.Option(help="Drop spans older than this (0 keeps all).")] = 0,
+    cluster: Annotated[str, typer.Option(help="ClickHouse cluster for ON CLUSTER DDL.")] = "",
+) -> None:
+    """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse."""
+    from collector.service import Collector, bind_socket
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = CollectorConfig(
+            store=StoreConfig.from_dsn(dsn, ttl_days=ttl_days, cluster=cluster),
+            host=host,
+            port=port,
+            max_body_bytes=int(max_body_mb * 1024 * 1024),
+            batch_max_spans=batch_spans,
+            batch_timeout_s=batch_timeout,
+            queue_max_spans=queue_spans,
+        )
+        sock = bind_socket(host, port)
+        collector = Collector(config)
+        try:
+            collector.start()
+        except Exception:
+            sock.close()
+            raise
+    except NextraceError as exc:
+        _fail(exc)
+    typer.echo(
+        f"nextrace collector: OTLP/HTTP on http://{host}:{sock.getsockname()[1]}/v1/traces, "
+        f"storing to {config.store.describe()}. Ctrl-C stops it after flushing.",
+        err=True,
+    )
+    collector.serve(sock)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="One reading statement (SELECT, SHOW, …).")],
+    dsn: DsnOption = DEFAULT_DSN,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Any ClickHouse output format.")
+    ] = "PrettyCompact",
+) -> None:
+    """Run a read-only query on the store, through the running collector if it holds it."""
+    from collector.query import run_read_query
+
+    try:
+        result = run_read_query(StoreConfig.from_dsn(dsn), query, fmt)
+    except NextraceError as exc:
+        _fail(exc)
+    except Exception as exc:  # ClickHouse's own message says what is wrong with the SQL
+        _fail(exc)
+    sys.stdout.buffer.write(result)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,70 @@
+"""Small builders of OTLP messages for tests."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
+
+
+def any_value(value: Any) -> AnyValue:
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    if isinstance(value, bytes):
+        return AnyValue(bytes_value=value)
+    if isinstance(value, list):
+        out = AnyValue()
+        out.array_value.values.extend(any_value(v) for v in value)
+        return out
+    if isinstance(value, dict):
+        out = AnyValue()
+        out.kvlist_value.values.extend(KeyValue(key=k, value=any_value(v)) for k, v in value.items())
+        return out
+    return AnyValue(string_value=str(value))
+
+
+def attributes(values: dict[str, Any]) -> list[KeyValue]:
+    return [KeyValue(key=k, value=any_value(v)) for k, v in values.items()]
+
+
+def make_span(
+    name: str = "GET /",
+    *,
+    trace_id: bytes | None = None,
+    span_id: bytes | None = None,
+    parent: bytes = b"",
+    start_ns: int | None = None,
+    duration_ns: int = 1_000_000,
+    kind: int = Span.SPAN_KIND_SERVER,
+    attrs: dict[str, Any] | None = None,
+) -> Span:
+    start = start_ns if start_ns is not None else time.time_ns()
+    return Span(
+        trace_id=trace_id if trace_id is not None else os.urandom(16),
+        span_id=span_id if span_id is not None else os.urandom(8),
+        parent_span_id=parent,
+        name=name,
+        kind=kind,  # type: ignore[arg-type]
+        start_time_unix_nano=start,
+        end_time_unix_nano=start + duration_ns,
+        attributes=attributes(attrs or {}),
+    )
+
+
+def make_request(spans: list[Span], service: str = "svc", **resource: Any) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    rs: ResourceSpans = request.resource_spans.add()
+    rs.resource.attributes.extend(attributes({"service.name": service, **resource}))
+    ss = rs.scope_spans.add()
+    ss.scope.name = "tests"
+    ss.scope.version = "1.0"
+    ss.spans.extend(spans)
+    return request

@@ -1,0 +1,58 @@
+"""Shared fixtures: a real embedded ClickHouse (chDB) store, one database per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from collector.config import CollectorConfig, StoreConfig
+from collector.service import Collector
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CAPTURES = SHARED / "nextjs-captures"
+
+
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # chDB opens one store folder per process, so every in-process test shares
+    # one folder and gets a database of its own.
+    return tmp_path_factory.mktemp("chdb") / "store"
+
+
+@pytest.fixture
+def store_config(chdb_path: Path) -> StoreConfig:
+    return StoreConfig.from_dsn(f"chdb://{chdb_path}?database=t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def collector(store_config: StoreConfig) -> Iterator[Collector]:
+    instance = Collector(CollectorConfig(store=store_config, batch_timeout_s=0.2))
+    instance.start()
+    yield instance
+    instance.shutdown()
+
+
+@pytest.fixture
+def client(collector: Collector) -> Iterator[TestClient]:
+    assert collector.app is not None
+    with TestClient(collector.app, client=("127.0.0.1", 50000)) as test_client:
+        yield test_client
+
+
+def stored(collector: Collector, sql: str) -> list[tuple[object, ...]]:
+    """Flush the collector, then run ``sql`` on its store."""
+    assert collector.processor is not None and collector.store is not None
+    assert collector.processor.force_flush(30)
+    rows: list[tuple[object, ...]] = collector.store.client.query(sql).result_rows
+    return rows
+
+
+@pytest.fixture
+def captures() -> Path:
+    if not CAPTURES.is_dir():
+        pytest.skip(f"the shared Next.js captures are not here ({CAPTURES}): a fresh clone lacks them")
+    return CAPTURES
