@@ -147,7 +147,9 @@ class BatchSpanProcessor:
                     self._flush_requested = False
                     self._lock.wait()
                 else:
-                    self._lock.wait(max(0.0, self._timeout_s - (time.monotonic() - (self._oldest or 0))))
+                    self._lock.wait(
+                        max(0.0, self._timeout_s - (time.monotonic() - (self._oldest or 0)))
+                    )
 
     def _run(self) -> None:
         while True:
@@ -173,8 +175,9 @@ class BatchSpanProcessor:
                     self._telemetry.drop("export_failed", count, f"after {attempt} attempts: {exc}")
                     return
                 delay = self._backoff_s * 2 ** (attempt - 1)
-                log.warning("export of %d spans failed (%s); retry %d in %.1fs",
-                            count, exc, attempt, delay)
+                log.warning(
+                    "export of %d spans failed (%s); retry %d in %.1fs", count, exc, attempt, delay
+                )
                 time.sleep(delay)
                 continue
             except PermanentError as exc:
@@ -187,4 +190,5 @@ class BatchSpanProcessor:
             self._telemetry.export_seconds.observe(time.perf_counter() - started)
             self._telemetry.export_batch_spans.observe(count)
             self._telemetry.spans_exported.inc(count)
+            self._telemetry.log_progress()
             return

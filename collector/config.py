@@ -9,7 +9,7 @@ nowhere else.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlparse
@@ -74,7 +74,9 @@ class StoreConfig:
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
         unknown = set(query) - {"database"}
         if unknown:
-            raise ConfigError(f"unknown DSN option(s) {sorted(unknown)} in {dsn!r}: only 'database'")
+            raise ConfigError(
+                f"unknown DSN option(s) {sorted(unknown)} in {dsn!r}: only 'database'"
+            )
         database = validate_identifier(query.get("database", DEFAULT_DATABASE), "database name")
         validate_identifier(traces_table, "traces table name")
         if cluster:
@@ -83,17 +85,20 @@ class StoreConfig:
             raise ConfigError(f"ttl_days must be 0 (keep forever) or positive, not {ttl_days}")
         engine = engine or ("ReplicatedMergeTree()" if cluster else "MergeTree()")
         if not _ENGINE.match(engine):
-            raise ConfigError(f"unsupported table engine {engine!r}: MergeTree or ReplicatedMergeTree")
+            raise ConfigError(
+                f"unsupported table engine {engine!r}: MergeTree or ReplicatedMergeTree"
+            )
         if not engine.endswith(")"):
             engine += "()"
-        common = {
-            "dsn": dsn,
-            "database": database,
-            "traces_table": traces_table,
-            "ttl_days": ttl_days,
-            "cluster": cluster,
-            "engine": engine,
-        }
+        base = cls(
+            dsn=dsn,
+            interface="chdb",
+            database=database,
+            traces_table=traces_table,
+            ttl_days=ttl_days,
+            cluster=cluster,
+            engine=engine,
+        )
         if parsed.scheme == "chdb":
             if parsed.netloc:
                 raise ConfigError(
@@ -102,19 +107,19 @@ class StoreConfig:
                 )
             if not parsed.path:
                 raise ConfigError(f"the chdb DSN {dsn!r} names no folder")
-            return cls(interface="chdb", path=Path(unquote(parsed.path)).resolve(), **common)  # type: ignore[arg-type]
+            return replace(base, path=Path(unquote(parsed.path)).resolve())
         if parsed.scheme in ("http", "https"):
             if not parsed.hostname:
                 raise ConfigError(f"the DSN {dsn!r} names no host")
             secure = parsed.scheme == "https"
-            return cls(  # type: ignore[arg-type]
+            return replace(
+                base,
                 interface="http",
                 host=parsed.hostname,
                 port=parsed.port or (8443 if secure else 8123),
                 secure=secure,
                 username=unquote(parsed.username or "default"),
                 password=unquote(parsed.password or ""),
-                **common,
             )
         raise ConfigError(
             f"unsupported DSN {dsn!r}: use chdb:FOLDER for the embedded engine, "

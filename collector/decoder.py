@@ -40,8 +40,7 @@ def check_media_type(content_type: str | None) -> str:
     kind = media_type(content_type)
     if kind not in SUPPORTED_MEDIA_TYPES:
         raise PermanentError(
-            f"unsupported Content-Type {content_type or '(none)'!r}: send "
-            f"{PROTOBUF} or {JSON}",
+            f"unsupported Content-Type {content_type or '(none)'!r}: send {PROTOBUF} or {JSON}",
             http_status=415,
         )
     return kind

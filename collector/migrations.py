@@ -73,9 +73,7 @@ def render(template: str, config: StoreConfig) -> str:
 
 
 def applied_versions(client: Client, config: StoreConfig) -> set[int]:
-    result = client.query(
-        f"SELECT Version FROM `{config.database}`.nextrace_schema_migrations"
-    )
+    result = client.query(f"SELECT Version FROM `{config.database}`.nextrace_schema_migrations")
     return {int(row[0]) for row in result.result_rows}
 
 

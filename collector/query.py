@@ -93,7 +93,9 @@ def _query_collector(url: str, sql: str, fmt: str) -> bytes:
             timeout=120,
         )
     except httpx.HTTPError as exc:
-        raise StoreError(f"the collector at {url} owns the store but did not answer: {exc}") from exc
+        raise StoreError(
+            f"the collector at {url} owns the store but did not answer: {exc}"
+        ) from exc
     if response.status_code != 200:
         raise StoreError(f"query failed ({response.status_code}): {response.text.strip()}")
     return response.content

@@ -45,7 +45,7 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError):
         return True
     match = _CODE.search(str(exc))
-    return bool(match) and int(match.group(1)) in _TRANSIENT_CODES
+    return match is not None and int(match.group(1)) in _TRANSIENT_CODES
 
 
 def store_owner_pid(path: Path) -> int | None:

@@ -8,6 +8,7 @@ Prometheus text format and ``/healthz`` as a JSON summary.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -31,7 +32,10 @@ REQUEST_REJECT_REASONS = (
 class CollectorTelemetry:
     """Counters of one collector instance, in a registry of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress_interval_s: float = 30.0) -> None:
+        self._progress_interval_s = progress_interval_s
+        self._last_progress = time.monotonic()
+        self._last_exported = 0
         self.registry = CollectorRegistry(auto_describe=True)
         self.spans_received = Counter(
             "nextrace_collector_spans_received",
@@ -95,6 +99,24 @@ class CollectorTelemetry:
         self.spans_dropped.labels(reason).inc(count)
         log.warning("dropped %d span(s): %s%s", count, reason, f" ({detail})" if detail else "")
 
+    def log_progress(self) -> None:
+        """Log a line of progress at most once per interval, while spans are arriving."""
+        now = time.monotonic()
+        if now - self._last_progress < self._progress_interval_s:
+            return
+        snapshot = self.snapshot()
+        stored = snapshot["spans_exported"]
+        rate = (stored - self._last_exported) / (now - self._last_progress)
+        self._last_progress, self._last_exported = now, stored
+        dropped = sum(snapshot["spans_dropped"].values())
+        log.info(
+            "stored %d spans (%.0f/s), %d waiting, %d dropped",
+            stored,
+            rate,
+            snapshot["queue_spans"],
+            dropped,
+        )
+
     def reject_request(self, reason: str, status: int, detail: str) -> None:
         self.requests_rejected.labels(reason).inc()
         self.requests.labels(str(status)).inc()
@@ -105,8 +127,12 @@ class CollectorTelemetry:
 
         def total(counter: Counter) -> int:
             return int(
-                sum(s.value for m in counter.collect() for s in m.samples
-                    if s.name.endswith("_total"))
+                sum(
+                    s.value
+                    for m in counter.collect()
+                    for s in m.samples
+                    if s.name.endswith("_total")
+                )
             )
 
         def by_label(counter: Counter, label: str) -> dict[str, int]:
@@ -124,5 +150,5 @@ class CollectorTelemetry:
             "spans_dropped": by_label(self.spans_dropped, "reason"),
             "requests_rejected": by_label(self.requests_rejected, "reason"),
             "requests_by_status": by_label(self.requests, "status"),
-            "queue_spans": int(self.queue_spans.collect()[0].samples[0].value),
+            "queue_spans": int(next(iter(self.queue_spans.collect())).samples[0].value),
         }

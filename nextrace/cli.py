@@ -12,7 +12,7 @@ from collector.config import DEFAULT_DSN, CollectorConfig, StoreConfig
 from collector.errors import NextraceError
 
 app = typer.Typer(
-    help="nextrace: OTLP collector, ClickHouse store and dashboards for Next.js request lifecycles.",
+    help="OTLP collector, ClickHouse store and dashboards for Next.js request lifecycles.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -39,15 +39,21 @@ def collect(
     port: Annotated[int, typer.Option(help="OTLP/HTTP port.")] = 4318,
     max_body_mb: Annotated[float, typer.Option(help="Largest accepted request body.")] = 16.0,
     batch_spans: Annotated[int, typer.Option(help="Spans per ClickHouse insert.")] = 20_000,
-    batch_timeout: Annotated[float, typer.Option(help="Seconds before a partial batch is sent.")] = 1.0,
-    queue_spans: Annotated[int, typer.Option(help="Spans buffered before answering 503.")] = 200_000,
+    batch_timeout: Annotated[
+        float, typer.Option(help="Seconds before a partial batch is sent.")
+    ] = 1.0,
+    queue_spans: Annotated[
+        int, typer.Option(help="Spans buffered before answering 503.")
+    ] = 200_000,
     ttl_days: Annotated[int, typer.Option(help="Drop spans older than this (0 keeps all).")] = 0,
     cluster: Annotated[str, typer.Option(help="ClickHouse cluster for ON CLUSTER DDL.")] = "",
 ) -> None:
     """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse."""
     from collector.service import Collector, bind_socket
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         config = CollectorConfig(
             store=StoreConfig.from_dsn(dsn, ttl_days=ttl_days, cluster=cluster),

@@ -26,7 +26,9 @@ def any_value(value: Any) -> AnyValue:
         return out
     if isinstance(value, dict):
         out = AnyValue()
-        out.kvlist_value.values.extend(KeyValue(key=k, value=any_value(v)) for k, v in value.items())
+        out.kvlist_value.values.extend(
+            KeyValue(key=k, value=any_value(v)) for k, v in value.items()
+        )
         return out
     return AnyValue(string_value=str(value))
 
@@ -59,7 +61,9 @@ def make_span(
     )
 
 
-def make_request(spans: list[Span], service: str = "svc", **resource: Any) -> ExportTraceServiceRequest:
+def make_request(
+    spans: list[Span], service: str = "svc", **resource: Any
+) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     rs: ResourceSpans = request.resource_spans.add()
     rs.resource.attributes.extend(attributes({"service.name": service, **resource}))

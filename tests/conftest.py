@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -43,16 +44,18 @@ def client(collector: Collector) -> Iterator[TestClient]:
         yield test_client
 
 
-def stored(collector: Collector, sql: str) -> list[tuple[object, ...]]:
+def stored(collector: Collector, sql: str) -> list[Any]:
     """Flush the collector, then run ``sql`` on its store."""
-    assert collector.processor is not None and collector.store is not None
+    assert collector.processor is not None
+    assert collector.store is not None
     assert collector.processor.force_flush(30)
-    rows: list[tuple[object, ...]] = collector.store.client.query(sql).result_rows
-    return rows
+    return list(collector.store.client.query(sql).result_rows)
 
 
 @pytest.fixture
 def captures() -> Path:
     if not CAPTURES.is_dir():
-        pytest.skip(f"the shared Next.js captures are not here ({CAPTURES}): a fresh clone lacks them")
+        pytest.skip(
+            f"the shared Next.js captures are not here ({CAPTURES}): a fresh clone lacks them"
+        )
     return CAPTURES

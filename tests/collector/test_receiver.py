@@ -36,8 +36,11 @@ def test_json_export_with_hex_ids_is_stored(client, collector):
     body = json_format.MessageToDict(make_request([span]))
     scope_span = body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     for key in ("traceId", "spanId", "parentSpanId"):  # OTLP/JSON ids are hex, not base64
-        scope_span[key] = {"traceId": span.trace_id, "spanId": span.span_id,
-                           "parentSpanId": span.parent_span_id}[key].hex()
+        scope_span[key] = {
+            "traceId": span.trace_id,
+            "spanId": span.span_id,
+            "parentSpanId": span.parent_span_id,
+        }[key].hex()
     response = client.post("/v1/traces", content=json.dumps(body), headers=JSON)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -49,9 +52,7 @@ def test_json_export_with_hex_ids_is_stored(client, collector):
 
 def test_gzip_bodies_are_accepted(client, collector):
     body = gzip.compress(make_request([make_span("gz")]).SerializeToString())
-    response = client.post(
-        "/v1/traces", content=body, headers={**PB, "Content-Encoding": "gzip"}
-    )
+    response = client.post("/v1/traces", content=body, headers={**PB, "Content-Encoding": "gzip"})
     assert response.status_code == 200
     assert stored(collector, "SELECT count() FROM otel_traces WHERE SpanName = 'gz'") == [(1,)]
 
@@ -98,8 +99,10 @@ def test_malformed_and_wrongly_typed_json_get_400(client, collector):
         ("{not json", "malformed JSON"),
         ('{"resourceSpans": 5}', "must be an array"),
         ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}', "is not hex"),
-        ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 7, "kind": "x"}]}]}]}',
-         "malformed OTLP/JSON"),
+        (
+            '{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 7, "kind": "x"}]}]}]}',
+            "malformed OTLP/JSON",
+        ),
         ("[1, 2]", "must be a JSON object"),
     ]:
         response = client.post("/v1/traces", content=body, headers=JSON)
@@ -120,9 +123,7 @@ def test_unsupported_content_type_and_encoding_get_415(client, collector):
     response = client.post("/v1/traces", content=b"x", headers={"Content-Type": "text/plain"})
     assert response.status_code == 415
     assert "application/x-protobuf" in response.json()["message"]
-    response = client.post(
-        "/v1/traces", content=b"x", headers={**PB, "Content-Encoding": "br"}
-    )
+    response = client.post("/v1/traces", content=b"x", headers={**PB, "Content-Encoding": "br"})
     assert response.status_code == 415
     assert collector.health()["requests_rejected"]["unsupported_media_type"] == 2
 

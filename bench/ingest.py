@@ -1,0 +1,200 @@
+"""End-to-end ingest throughput, against the ceiling of a bare columnar insert.
+
+Measures, in one run and on the same synthetic web-request traces:
+
+- **end to end**: OTLP/HTTP protobuf requests sent to a real ``nextrace collect``
+  process until every span is committed in its embedded ClickHouse store;
+- **ceiling**: the same rows, already in columns, inserted with
+  ``clickhouse-connect`` into an embedded store in this process, in batches of
+  the same size.
+
+Both are reported in spans per CPU-second of the process doing the work (so
+"per core", and steady on a shared machine), with their ratio. Results are
+printed and written to ``bench/results/ingest.json``.
+
+Run: ``python -m bench.ingest [--traces 20000] [--out FILE]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.synthetic import make_requests
+from collector.config import StoreConfig
+from collector.consumer import SpanColumns
+from collector.exporter import ClickHouseSpanExporter
+from collector.store import open_store
+from collector.translator import translate
+
+RESULTS = Path(__file__).parent / "results"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def measure_ceiling(columns: SpanColumns, batch: int, folder: Path) -> dict[str, float]:
+    store = open_store(StoreConfig.from_dsn(f"chdb://{folder}"))
+    try:
+        exporter = ClickHouseSpanExporter(store)
+        total = len(columns)
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        for first in range(0, total, batch):
+            exporter.consume(SpanColumns([c[first : first + batch] for c in columns.columns]))
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        (count,) = store.client.query("SELECT count() FROM otel_traces").result_rows[0]
+        assert count == total, f"ceiling stored {count} of {total} spans"
+    finally:
+        store.close()
+    return {"spans_per_s": total / wall, "spans_per_cpu_s": total / cpu, "cpu_s": cpu}
+
+
+def measure_end_to_end(
+    bodies: list[bytes], total: int, batch: int, folder: Path, senders: int
+) -> dict[str, float]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    collector = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nextrace.cli",
+            "collect",
+            "--port",
+            str(port),
+            "--dsn",
+            f"chdb://{folder}",
+            "--batch-spans",
+            str(batch),
+            "--queue-spans",
+            str(max(batch * 10, total)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with httpx.Client(timeout=60) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    client.get(f"{url}/healthz")
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline or collector.poll() is not None:
+                        raise RuntimeError("collector did not start") from None
+                    time.sleep(0.2)
+            cpu0, wall0 = cpu_seconds(collector.pid), time.perf_counter()
+
+            def send(chunk: list[bytes]) -> None:
+                with httpx.Client(timeout=60) as sender:
+                    for body in chunk:
+                        response = sender.post(
+                            f"{url}/v1/traces",
+                            content=body,
+                            headers={"Content-Type": "application/x-protobuf"},
+                        )
+                        response.raise_for_status()
+
+            chunks = [bodies[i::senders] for i in range(senders)]
+            with concurrent.futures.ThreadPoolExecutor(senders) as pool:
+                list(pool.map(send, chunks))
+            while True:
+                exported = client.get(f"{url}/healthz").json()["spans_exported"]
+                if exported >= total:
+                    break
+                time.sleep(0.01)
+            wall, cpu = time.perf_counter() - wall0, cpu_seconds(collector.pid) - cpu0
+            committed = client.post(
+                f"{url}/sql", json={"query": "SELECT count() FROM otel_traces", "format": "TSV"}
+            ).text.strip()
+            assert int(committed) == total, f"collector stored {committed} of {total} spans"
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        collector.wait(60)
+    return {"spans_per_s": total / wall, "spans_per_cpu_s": total / cpu, "cpu_s": cpu}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--traces", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=20_000, help="spans per insert")
+    parser.add_argument("--senders", type=int, default=2, help="concurrent HTTP senders")
+    parser.add_argument("--out", type=Path, default=RESULTS / "ingest.json")
+    args = parser.parse_args()
+
+    progress(f"generating {args.traces} traces")
+    requests = make_requests(args.traces)
+    bodies = [r.SerializeToString() for r in requests]
+    columns = SpanColumns()
+    for request in requests:
+        columns.extend(translate(request).spans)
+    total = len(columns)
+    attrs = [len(a) for a in columns.column("SpanAttributes")]
+    progress(f"{total} spans in {len(bodies)} requests, {min(attrs)}-{max(attrs)} attributes each")
+
+    with tempfile.TemporaryDirectory(prefix="nextrace-bench-") as tmp:
+        progress("end to end through `nextrace collect`")
+        e2e = measure_end_to_end(bodies, total, args.batch, Path(tmp) / "e2e", args.senders)
+        progress("ceiling: bare columnar inserts")
+        ceiling = measure_ceiling(columns, args.batch, Path(tmp) / "ceiling")
+
+    ratio = e2e["spans_per_cpu_s"] / ceiling["spans_per_cpu_s"]
+    result: dict[str, Any] = {
+        "benchmark": "ingest",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
+        "spans": total,
+        "spans_per_trace": total / args.traces,
+        "request_bodies": len(bodies),
+        "batch_spans": args.batch,
+        "end_to_end": {k: round(v, 1) for k, v in e2e.items()},
+        "ceiling_bare_insert": {k: round(v, 1) for k, v in ceiling.items()},
+        "end_to_end_over_ceiling": round(ratio, 3),
+        "target_spans_per_cpu_s": 30_000,
+    }
+    for label, figures in (
+        ("end to end (OTLP/HTTP -> committed)", e2e),
+        ("ceiling (bare columnar insert)", ceiling),
+    ):
+        print(
+            f"{label:<36} {figures['spans_per_cpu_s']:>10,.0f} spans/s per core"
+            f"  ({figures['spans_per_s']:,.0f} spans/s wall)"
+        )
+    print(f"{'end to end / ceiling':<36} {ratio:>10.2f}")
+    out: Path = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Synthetic web-request traces for benchmarks: 10 spans a trace, 8 to 15 attributes a span."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+ROUTES = ["/", "/about", "/dashboard", "/products/[id]", "/blog/[...slug]", "/docs/[[...slug]]"]
+PHASES = [
+    ("Middleware.execute", "middleware", Span.SPAN_KIND_INTERNAL),
+    ("resolve page components", "route", Span.SPAN_KIND_INTERNAL),
+    ("render route (app) {route}", "render", Span.SPAN_KIND_INTERNAL),
+    ("fetch GET https://api.internal/products", "fetch", Span.SPAN_KIND_CLIENT),
+    ("fetch GET https://api.internal/reviews", "fetch", Span.SPAN_KIND_CLIENT),
+    ("data cache lookup", "cache", Span.SPAN_KIND_INTERNAL),
+    ("full route cache lookup", "cache", Span.SPAN_KIND_INTERNAL),
+    ("start response", "stream", Span.SPAN_KIND_INTERNAL),
+    ("stream chunk", "stream", Span.SPAN_KIND_INTERNAL),
+]
+
+
+def _kv(key: str, value: str | int | bool) -> KeyValue:
+    if isinstance(value, bool):
+        return KeyValue(key=key, value=AnyValue(bool_value=value))
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+EXTRA = [
+    _kv("network.protocol.version", "1.1"),
+    _kv("client.address", "203.0.113.7"),
+    _kv("nextrace.cache.scope", "shared"),
+]
+
+
+def make_trace(rng: random.Random, start_ns: int) -> list[Span]:
+    """One request: a server span and nine children."""
+    trace_id = os.urandom(16)
+    route = rng.choice(ROUTES)
+    root_id = os.urandom(8)
+    total = rng.randint(5, 400) * 1_000_000
+    result = rng.choice(["hit", "miss", "stale"])
+    root = Span(
+        trace_id=trace_id,
+        span_id=root_id,
+        name=f"GET {route}",
+        kind=Span.SPAN_KIND_SERVER,
+        start_time_unix_nano=start_ns,
+        end_time_unix_nano=start_ns + total,
+        attributes=[
+            _kv("http.request.method", "GET"),
+            _kv("http.route", route),
+            _kv("url.path", route.replace("[id]", str(rng.randint(1, 5000)))),
+            _kv("http.response.status_code", rng.choice([200, 200, 200, 304, 404])),
+            _kv("next.route", route),
+            _kv("next.rsc", rng.random() < 0.5),
+            _kv("next.span_type", "BaseServer.handleRequest"),
+            _kv("nextrace.phase", "request"),
+            _kv(
+                "nextrace.request.kind", rng.choice(["document", "rsc_navigation", "rsc_prefetch"])
+            ),
+            _kv("nextrace.build_id", "build-42"),
+            _kv("server.address", "shop.example"),
+            _kv("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0"),
+            *EXTRA[: rng.randint(0, 3)],
+        ],
+    )
+    spans = [root]
+    offset = start_ns
+    for name, phase, kind in PHASES:
+        duration = rng.randint(1, max(1, total // 10_000_000)) * 1_000_000
+        attrs = [
+            _kv("nextrace.phase", phase),
+            _kv("next.span_type", name.split(" ")[0]),
+            _kv("next.route", route),
+            _kv("cache.layer", rng.choice(["cdn", "full_route", "data", "request_memo"])),
+            _kv("cache.result", result),
+            _kv("cache.key", f"{route}:{rng.randint(1, 500)}"),
+            _kv("cache.entry.source", rng.choice(["build", "request", "warmup"])),
+            _kv("cache.entry.age_ms", rng.randint(0, 600_000)),
+        ]
+        attrs += EXTRA[: rng.randint(0, 2)]
+        if kind == Span.SPAN_KIND_CLIENT:
+            attrs += [
+                _kv("http.request.method", "GET"),
+                _kv("url.full", name.split(" ", 2)[2]),
+                _kv("http.response.status_code", 200),
+                _kv("next.fetch.cache_status", result),
+            ]
+        spans.append(
+            Span(
+                trace_id=trace_id,
+                span_id=os.urandom(8),
+                parent_span_id=root_id,
+                name=name.format(route=route),
+                kind=kind,
+                start_time_unix_nano=offset,
+                end_time_unix_nano=offset + duration,
+                attributes=attrs,
+            )
+        )
+        offset += duration // 2
+    return spans
+
+
+def make_requests(
+    traces: int, traces_per_request: int = 50, seed: int = 7
+) -> list[ExportTraceServiceRequest]:
+    """``traces`` traces with current timestamps, grouped into export requests."""
+    rng = random.Random(seed)
+    now = time.time_ns()
+    requests = []
+    for first in range(0, traces, traces_per_request):
+        request = ExportTraceServiceRequest()
+        rs = request.resource_spans.add()
+        rs.resource.attributes.extend(
+            [
+                _kv("service.name", "shop"),
+                _kv("service.version", "1.4.2"),
+                _kv("deployment.environment", "production"),
+                _kv("host.name", "web-1"),
+            ]
+        )
+        ss = rs.scope_spans.add()
+        ss.scope.name = "nextrace.bench"
+        ss.scope.version = "0.1"
+        for i in range(first, min(traces, first + traces_per_request)):
+            ss.spans.extend(make_trace(rng, now - (traces - i) * 1_000_000))
+        requests.append(request)
+    return requests

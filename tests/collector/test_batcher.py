@@ -1,0 +1,118 @@
+"""Batching: flush on size and on time, bounded queue, retries, and a flushing shutdown."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from collector.batcher import BatchSpanProcessor
+from collector.consumer import SpanColumns
+from collector.errors import PermanentError, TransientError
+from collector.telemetry import CollectorTelemetry
+from collector.translator import translate
+from tests.builders import make_request, make_span
+
+
+def spans(count: int) -> SpanColumns:
+    return translate(make_request([make_span(f"s{i}") for i in range(count)])).spans
+
+
+class RecordingConsumer:
+    """The next stage, recording the batch sizes it was handed."""
+
+    def __init__(self, failures: list[Exception] | None = None) -> None:
+        self.batches: list[int] = []
+        self.failures = list(failures or [])
+        self.arrived = threading.Event()
+
+    def consume(self, batch: SpanColumns) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.batches.append(len(batch))
+        self.arrived.set()
+
+
+def make_processor(downstream, **kwargs) -> tuple[BatchSpanProcessor, CollectorTelemetry]:
+    telemetry = CollectorTelemetry()
+    options: dict[str, Any] = {
+        "max_batch_spans": 10,
+        "timeout_s": 60.0,
+        "max_queue_spans": 100,
+        "retry_backoff_s": 0.01,
+    }
+    options.update(kwargs)
+    processor = BatchSpanProcessor(downstream, telemetry, **options)
+    processor.start()
+    return processor, telemetry
+
+
+def test_a_full_batch_is_sent_without_waiting_for_the_timer():
+    downstream = RecordingConsumer()
+    processor, _ = make_processor(downstream)
+    processor.consume(spans(6))
+    processor.consume(spans(6))
+    assert downstream.arrived.wait(5)
+    assert downstream.batches == [12]
+    processor.shutdown()
+
+
+def test_a_partial_batch_is_sent_when_the_timer_expires():
+    downstream = RecordingConsumer()
+    processor, _ = make_processor(downstream, timeout_s=0.2)
+    started = time.monotonic()
+    processor.consume(spans(3))
+    assert downstream.arrived.wait(5)
+    assert time.monotonic() - started >= 0.2
+    assert downstream.batches == [3]
+    processor.shutdown()
+
+
+def test_shutdown_flushes_everything_accepted_and_is_idempotent():
+    downstream = RecordingConsumer()
+    processor, telemetry = make_processor(downstream)
+    processor.consume(spans(4))
+    processor.shutdown()
+    processor.shutdown()
+    assert downstream.batches == [4]
+    assert telemetry.snapshot()["spans_exported"] == 4
+    with pytest.raises(TransientError):
+        processor.consume(spans(1))
+
+
+def test_transient_failures_are_retried():
+    downstream = RecordingConsumer([TransientError("down"), TransientError("still down")])
+    processor, telemetry = make_processor(downstream)
+    processor.consume(spans(2))
+    assert processor.force_flush(10)
+    assert downstream.batches == [2]
+    assert telemetry.snapshot()["spans_dropped"]["export_failed"] == 0
+    processor.shutdown()
+
+
+def test_spans_are_dropped_and_counted_when_retries_run_out_or_the_store_refuses():
+    downstream = RecordingConsumer([TransientError("down")] * 3 + [PermanentError("bad")])
+    processor, telemetry = make_processor(downstream, max_retries=2)
+    processor.consume(spans(2))
+    assert processor.force_flush(10)
+    processor.consume(spans(3))
+    assert processor.force_flush(10)
+    dropped = telemetry.snapshot()["spans_dropped"]
+    assert dropped["export_failed"] == 2
+    assert dropped["export_rejected"] == 3
+    assert downstream.batches == []
+    processor.shutdown()
+
+
+def test_the_queue_is_bounded():
+    processor, telemetry = make_processor(
+        RecordingConsumer(), max_batch_spans=50, max_queue_spans=50
+    )
+    processor.consume(spans(40))
+    with pytest.raises(TransientError, match="queue is full"):
+        processor.consume(spans(20))
+    assert telemetry.snapshot()["spans_dropped"]["queue_full"] == 20
+    assert processor.queued_spans == 40
+    processor.shutdown()

@@ -1,0 +1,112 @@
+"""The stored schema matches the contrib exporter's, and migrations keep data."""
+
+from __future__ import annotations
+
+from collector.config import StoreConfig
+from collector.consumer import COLUMN_NAMES
+from collector.migrations import apply_migrations, migrations
+from collector.store import open_store
+from collector.translator import translate
+from tests.builders import make_request, make_span
+
+# Column types of otel_traces as the OpenTelemetry Collector contrib exporter creates it.
+EXPORTER_COLUMNS = {
+    "Timestamp": "DateTime64(9)",
+    "TraceId": "String",
+    "SpanId": "String",
+    "ParentSpanId": "String",
+    "TraceState": "String",
+    "SpanName": "LowCardinality(String)",
+    "SpanKind": "LowCardinality(String)",
+    "ServiceName": "LowCardinality(String)",
+    "ResourceAttributes": "Map(LowCardinality(String), String)",
+    "ScopeName": "String",
+    "ScopeVersion": "String",
+    "SpanAttributes": "Map(LowCardinality(String), String)",
+    "Duration": "UInt64",
+    "StatusCode": "LowCardinality(String)",
+    "StatusMessage": "String",
+    "Events.Timestamp": "Array(DateTime64(9))",
+    "Events.Name": "Array(LowCardinality(String))",
+    "Events.Attributes": "Array(Map(LowCardinality(String), String))",
+    "Links.TraceId": "Array(String)",
+    "Links.SpanId": "Array(String)",
+    "Links.TraceState": "Array(String)",
+    "Links.Attributes": "Array(Map(LowCardinality(String), String))",
+}
+
+
+def test_otel_traces_has_the_exporter_columns_and_types(store_config: StoreConfig):
+    store = open_store(store_config)
+    try:
+        described = store.client.query("DESCRIBE TABLE otel_traces").result_rows
+        assert {row[0]: row[1] for row in described} == EXPORTER_COLUMNS
+        assert set(COLUMN_NAMES) == set(EXPORTER_COLUMNS)
+        lookup = store.client.query("DESCRIBE TABLE otel_traces_trace_id_ts").result_rows
+        assert [(r[0], r[1]) for r in lookup] == [
+            ("TraceId", "String"),
+            ("Start", "DateTime"),
+            ("End", "DateTime"),
+        ]
+    finally:
+        store.close()
+
+
+def test_the_lookup_view_records_each_trace_time_range(store_config: StoreConfig):
+    store = open_store(store_config)
+    try:
+        trace = bytes.fromhex("11" * 16)
+        t0 = 1_800_000_000_000_000_000
+        request = make_request(
+            [
+                make_span("a", trace_id=trace, start_ns=t0),
+                make_span("b", trace_id=trace, start_ns=t0 + 5_000_000_000),
+            ]
+        )
+        store.client.insert(
+            "otel_traces",
+            translate(request).spans.columns,
+            column_names=list(COLUMN_NAMES),
+            column_oriented=True,
+        )
+        rows = store.client.query(
+            "SELECT TraceId, toUnixTimestamp(min(Start)), toUnixTimestamp(max(End)) "
+            "FROM otel_traces_trace_id_ts GROUP BY TraceId"
+        ).result_rows
+        assert rows == [("11" * 16, 1_800_000_000, 1_800_000_005)]
+    finally:
+        store.close()
+
+
+def test_migrations_run_once_and_a_reopened_store_keeps_its_data(store_config: StoreConfig):
+    store = open_store(store_config)
+    store.client.insert(
+        "otel_traces",
+        translate(make_request([make_span("kept")])).spans.columns,
+        column_names=list(COLUMN_NAMES),
+        column_oriented=True,
+    )
+    versions = store.client.query(
+        "SELECT Version FROM nextrace_schema_migrations ORDER BY Version"
+    ).result_rows
+    assert [v[0] for v in versions] == [m.version for m in migrations()]
+    assert apply_migrations(store.client, store_config) == []
+    store.close()
+    reopened = open_store(store_config)
+    try:
+        assert reopened.client.query("SELECT SpanName FROM otel_traces").result_rows == [("kept",)]
+        assert reopened.client.query(
+            "SELECT count() FROM nextrace_schema_migrations"
+        ).result_rows == [(len(migrations()),)]
+    finally:
+        reopened.close()
+
+
+def test_a_ttl_is_written_into_the_table(chdb_path):
+    config = StoreConfig.from_dsn(f"chdb://{chdb_path}?database=ttl_check", ttl_days=3)
+    store = open_store(config)
+    try:
+        ddl = store.client.query("SHOW CREATE TABLE otel_traces").result_rows[0][0]
+        assert "TTL toDateTime(Timestamp) + toIntervalDay(3)" in ddl
+    finally:
+        store.close()

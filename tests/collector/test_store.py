@@ -1,0 +1,56 @@
+"""The embedded store's one-process rule turns into a clear message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from collector.store import store_owner_pid
+
+
+@pytest.mark.slow
+def test_a_store_held_by_another_process_names_that_process(tmp_path):
+    path = tmp_path / "held"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import sys, clickhouse_connect
+            client = clickhouse_connect.get_client(interface="chdb", path={str(path)!r})
+            print("open", flush=True)
+            sys.stdin.read()
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "open"
+        assert store_owner_pid(path) == holder.pid
+        # This test process has its own store open already, so probe from a fresh one.
+        probe = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(f"""
+                from collector.config import StoreConfig
+                from collector.store import open_store
+                open_store(StoreConfig.from_dsn("chdb://{path}"))
+            """),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert probe.returncode != 0
+        assert f"is in use by process {holder.pid}" in probe.stderr
+        assert "StoreLockedError" in probe.stderr
+    finally:
+        holder.communicate("", timeout=60)
+    assert store_owner_pid(path) is None

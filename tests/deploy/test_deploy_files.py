@@ -1,0 +1,43 @@
+"""The files under deploy/ agree with the code: options exist, DSNs parse, packages ship."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import yaml
+from typer.main import get_command
+
+from collector.config import StoreConfig
+from nextrace.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_compose_collector_command_is_accepted_by_the_cli():
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    service = compose["services"]["collector"]
+    command = get_command(app)
+    args = service["command"]
+    subcommand = command.commands[args[0]]  # type: ignore[attr-defined]
+    context = subcommand.make_context(args[0], list(args[1:]))
+    assert context.params["host"] == "0.0.0.0"
+    assert context.params["port"] == 4318
+    store = StoreConfig.from_dsn(service["environment"]["NEXTRACE_DSN"])
+    assert (store.interface, store.host, store.port, store.database) == (
+        "http",
+        "clickhouse",
+        8123,
+        "otel",
+    )
+    clickhouse = compose["services"]["clickhouse"]["environment"]
+    assert store.username == clickhouse["CLICKHOUSE_USER"]
+    assert store.password == clickhouse["CLICKHOUSE_PASSWORD"]
+
+
+def test_the_dockerfile_copies_every_package_the_project_ships():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = [p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]]
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    for package in packages:
+        assert f"COPY {package} ./{package}" in dockerfile

@@ -1,0 +1,112 @@
+"""The ``nextrace`` command line, run as a user would run it (slow: real processes)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.builders import make_request, make_span
+
+pytestmark = pytest.mark.slow
+
+
+def nextrace(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nextrace.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_collector(cwd: Path, port: int, *extra: str) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nextrace.cli", "collect", "--port", str(port), *extra],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"collector exited: {process.communicate()[1]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError("collector did not start")
+
+
+def test_collect_stores_flushes_on_sigterm_and_sql_reads_through_it(tmp_path):
+    port = free_port()
+    # A long batch timeout: the spans can only reach the store through the shutdown flush.
+    collector = start_collector(tmp_path, port, "--batch-timeout", "600")
+    try:
+        body = make_request([make_span(f"span-{i}") for i in range(25)]).SerializeToString()
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/v1/traces",
+            content=body,
+            headers={"Content-Type": "application/x-protobuf"},
+        )
+        assert response.status_code == 200
+
+        # The store is held by the collector, so this read goes through it.
+        through = nextrace(
+            "sql", "SELECT count() FROM otel_traces", "--format", "TSV", cwd=tmp_path
+        )
+        assert through.returncode == 0, through.stderr
+        assert through.stdout == "0\n"  # accepted, still batching
+        refused = nextrace("sql", "DROP TABLE otel_traces", cwd=tmp_path)
+        assert refused.returncode == 2
+        assert "only reading statements" in refused.stderr
+
+        # A second collector on the same port or the same store fails clearly.
+        taken = nextrace("collect", "--port", str(port), cwd=tmp_path, timeout=60)
+        assert taken.returncode == 2
+        assert f"port {port} on 127.0.0.1 is already in use" in taken.stderr
+        locked = nextrace("collect", "--port", str(free_port()), cwd=tmp_path, timeout=60)
+        assert locked.returncode == 2
+        assert f"in use by process {collector.pid}" in locked.stderr
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        _, stderr = collector.communicate(timeout=60)
+    assert collector.returncode == 0, stderr
+    assert "25 spans stored, dropped none" in stderr
+
+    # Now nobody holds the store: the query opens it directly.
+    direct = nextrace(
+        "sql",
+        "SELECT count(), uniqExact(SpanName) FROM otel_traces",
+        "--format",
+        "TSV",
+        cwd=tmp_path,
+    )
+    assert direct.returncode == 0, direct.stderr
+    assert direct.stdout == "25\t25\n"
+    assert (tmp_path / ".nextrace" / "store").is_dir()
+
+
+def test_sql_on_a_missing_store_and_bad_dsn_say_what_to_do(tmp_path):
+    missing = nextrace("sql", "SELECT 1", "--dsn", f"chdb:{tmp_path / 'nothing'}", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "run `nextrace collect` once" in missing.stderr
+    bad = nextrace("collect", "--dsn", "mysql://x", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "unsupported DSN" in bad.stderr
