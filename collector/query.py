@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 
 from collector.config import StoreConfig
-from collector.errors import ReadOnlyViolation, StoreError
-from collector.store import open_store
+from collector.errors import ReadOnlyViolation, StoreError, StoreLockedError
+from collector.store import open_store, store_owner_pid
 
 ENDPOINT_FILE = "nextrace-collector.json"
 READ_KEYWORDS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS"})
@@ -59,14 +59,15 @@ def write_endpoint(store_path: Path, url: str) -> Path:
     return path
 
 
-def read_endpoint(store_path: Path) -> str | None:
-    """The URL of the live collector that owns ``store_path``, if there is one."""
+def read_endpoint(store_path: Path, owner_pid: int) -> str | None:
+    """The URL of the collector ``owner_pid`` that holds ``store_path``, if it serves one."""
     try:
         info = json.loads((store_path / ENDPOINT_FILE).read_text(encoding="utf-8"))
-        os.kill(int(info["pid"]), 0)
+        if int(info["pid"]) != owner_pid:
+            return None  # left behind by a collector that did not stop cleanly
+        return str(info["url"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return str(info["url"])
 
 
 def run_read_query(config: StoreConfig, sql: str, fmt: str = "PrettyCompact") -> bytes:
@@ -75,8 +76,11 @@ def run_read_query(config: StoreConfig, sql: str, fmt: str = "PrettyCompact") ->
     check_format(fmt)
     if config.interface == "chdb":
         assert config.path is not None
-        url = read_endpoint(config.path)
-        if url is not None:
+        owner = store_owner_pid(config.path)
+        if owner is not None and owner != os.getpid():
+            url = read_endpoint(config.path, owner)
+            if url is None:
+                raise StoreLockedError(str(config.path), owner or None)
             return _query_collector(url, statement, fmt)
     store = open_store(config, migrate=False)
     try:

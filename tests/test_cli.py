@@ -110,3 +110,13 @@ def test_sql_on_a_missing_store_and_bad_dsn_say_what_to_do(tmp_path):
     bad = nextrace("collect", "--dsn", "mysql://x", cwd=tmp_path)
     assert bad.returncode == 2
     assert "unsupported DSN" in bad.stderr
+
+
+def test_sql_after_a_crashed_collector_opens_the_store_directly(tmp_path):
+    collector = start_collector(tmp_path, free_port())
+    collector.kill()  # no clean shutdown: its endpoint file is left behind
+    collector.communicate(timeout=60)
+    assert (tmp_path / ".nextrace" / "store" / "nextrace-collector.json").exists()
+    result = nextrace("sql", "SELECT count() FROM otel_traces", "--format", "TSV", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "0\n"

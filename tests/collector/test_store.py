@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from collector.store import store_owner_pid
+from collector.config import StoreConfig
+from collector.errors import StoreError
+from collector.store import open_store, store_owner_pid
 
 
 @pytest.mark.slow
@@ -54,3 +57,13 @@ def test_a_store_held_by_another_process_names_that_process(tmp_path):
     finally:
         holder.communicate("", timeout=60)
     assert store_owner_pid(path) is None
+
+
+def test_an_unreachable_server_is_a_clear_error():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound but not listening: connections are refused
+        with pytest.raises(
+            StoreError, match=f"cannot reach the ClickHouse server http://127.0.0.1:{port}"
+        ):
+            open_store(StoreConfig.from_dsn(f"http://127.0.0.1:{port}"))
