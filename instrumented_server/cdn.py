@@ -1,0 +1,140 @@
+"""The CDN edge cache in front of the server.
+
+Keyed by method, path and query plus the request headers that Next.js lists
+in ``Vary`` (``RSC``, ``Next-Router-Prefetch``, ``Next-Router-State-Tree``,
+``Next-Router-Segment-Prefetch``, ``Next-Url``). Responses are stored as
+their ``Cache-Control`` allows: fresh for ``s-maxage``, then servable stale
+for ``stale-while-revalidate`` while the CDN refreshes the entry in the
+background. A response that must not be shared (``private``/``no-store``)
+leaves a pass marker, as real CDNs do, so later requests for the same key
+bypass the cache (``BYPASS``, reason ``dynamic``). Purges by path, tag or
+deploy are remembered and reported as the reason of the next miss; the first
+request after an on-demand revalidation purge is reported ``revalidated``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from instrumented_server.caching import Entry, EntryStore, Lookup, MissReason, Source
+
+VARY_HEADERS = (
+    "rsc",
+    "next-router-prefetch",
+    "next-router-state-tree",
+    "next-router-segment-prefetch",
+    "next-url",
+)
+
+
+def cdn_key(method: str, path: str, query: str, headers: dict[str, str]) -> str:
+    varying = "|".join(f"{h}={headers.get(h, '')}" for h in VARY_HEADERS)
+    return f"{method} {path}?{query}|{varying}"
+
+
+@dataclass(frozen=True)
+class CacheControl:
+    shared: bool
+    s_maxage: float = 0.0
+    stale_while_revalidate: float = 0.0
+
+    @classmethod
+    def parse(cls, header: str) -> CacheControl:
+        directives = {d.strip().split("=")[0]: d.strip() for d in header.lower().split(",")}
+        if {"private", "no-store"} & set(directives) or "s-maxage" not in directives:
+            return cls(shared=False)
+
+        def seconds(name: str) -> float:
+            match = re.search(rf"{name}=(\d+(?:\.\d+)?)", header.lower())
+            return float(match.group(1)) if match else 0.0
+
+        return cls(True, seconds("s-maxage"), seconds("stale-while-revalidate"))
+
+
+@dataclass
+class CdnEntry(Entry):
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    control: CacheControl = CacheControl(shared=False)
+    route_path: str = ""
+
+    @property
+    def is_pass_marker(self) -> bool:
+        return not self.control.shared
+
+
+class CdnEdgeCache:
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.entries: EntryStore[CdnEntry] = EntryStore(max_entries)
+
+    def lookup(self, key: str, method: str) -> Lookup[CdnEntry]:
+        if method not in ("GET", "HEAD"):
+            return Lookup("bypass", "bypass")
+        entry = self.entries.get(key)
+        if entry is None:
+            reason = self.entries.missing_reason(key)
+            if reason in ("path_invalidated", "tag_invalidated"):
+                return Lookup("revalidated", reason)  # refilled from origin after a purge
+            return Lookup("miss", reason)
+        if entry.is_pass_marker:
+            return Lookup("bypass", "dynamic", entry)
+        age_s = entry.age_ms() / 1000
+        if entry.stale_reason is None and age_s < entry.control.s_maxage:
+            return Lookup("hit", None, entry)
+        if age_s < entry.control.s_maxage + entry.control.stale_while_revalidate:
+            return Lookup("stale", entry.stale_reason or "expired", entry)
+        self.entries.remove(key, "expired")
+        return Lookup("miss", "expired")
+
+    def store(
+        self,
+        key: str,
+        *,
+        status: int,
+        headers: dict[str, str],
+        body: bytes,
+        control: CacheControl,
+        route_path: str,
+        tags: tuple[str, ...],
+        source: Source,
+        source_trace_id: str,
+    ) -> None:
+        """Store a response, or a pass marker for one that must not be shared."""
+        self.entries.put(
+            CdnEntry(
+                key=key,
+                created=time.monotonic(),
+                source=source,
+                source_trace_id=source_trace_id,
+                tags=tags,
+                status=status,
+                headers=headers,
+                body=body,
+                control=control,
+                route_path=route_path,
+            )
+        )
+
+    def purge_path(self, path: str, reason: MissReason = "path_invalidated") -> int:
+        keys = [e.key for e in self.entries if e.route_path == path and not e.is_pass_marker]
+        for key in keys:
+            self.entries.remove(key, reason)
+        return len(keys)
+
+    def mark_tag_stale(self, tag: str) -> int:
+        hit = [e for e in self.entries if tag in e.tags and not e.is_pass_marker]
+        for entry in hit:
+            entry.stale_reason = "tag_invalidated"
+        return len(hit)
+
+    def purge_tag(self, tag: str) -> int:
+        keys = [e.key for e in self.entries if tag in e.tags and not e.is_pass_marker]
+        for key in keys:
+            self.entries.remove(key, "tag_invalidated")
+        return len(keys)
+
+    def clear(self, reason: MissReason) -> int:
+        return self.entries.clear(reason)

@@ -1,0 +1,76 @@
+"""Deploys: a new build id, emptied caches, the build's prerender, and an optional warm-up.
+
+``POST /api/deploy`` (same secret as revalidation) with an optional JSON body
+``{"build_id": "…", "keep_data_cache": false, "warm_routes": 10}``. The full
+route cache and the CDN are emptied (a new build's output is never the old
+one's); the data cache is kept or emptied as configured. Static and ISR
+routes are prerendered at "build" time, and afterwards the most visited
+routes can be warmed before users reach them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from opentelemetry import trace
+
+from instrumented_server import semconv
+from instrumented_server.state import ServerState
+from instrumented_server.warmup_jobs import route_job, submit_all
+
+DEPLOY_PATH = "/api/deploy"
+_counter = itertools.count(2)
+
+
+async def prerender_all(state: ServerState, parent: trace.Span | None = None) -> int:
+    """Prerender every static and ISR route into the full route cache; return how many URLs."""
+    jobs = []
+    for route in state.definition.routes:
+        if route.render == "dynamic":
+            continue
+        for path in state.routes.concrete_paths(route):
+            match = state.routes.resolve(path)
+            if match is not None and match.route is route:
+                jobs.append(state.renderer.prerender(match, path, "build"))
+    await asyncio.gather(*jobs)
+    return len(jobs)
+
+
+async def deploy(
+    state: ServerState,
+    *,
+    build_id: str | None = None,
+    keep_data_cache: bool | None = None,
+    warm_routes: int | None = None,
+    parent: trace.Span | None = None,
+) -> dict[str, Any]:
+    previous = state.build.id
+    new_id = build_id or f"build-{next(_counter)}"
+    keep = (
+        state.definition.caches.keep_data_cache_on_deploy
+        if keep_data_cache is None
+        else (keep_data_cache)
+    )
+    warm = state.definition.warmup.post_deploy_routes if warm_routes is None else warm_routes
+    attrs = {semconv.DEPLOY_PREVIOUS_BUILD_ID: previous, "nextrace.deploy.keep_data_cache": keep}
+    with state.telemetry.span(f"deploy {new_id}", semconv.PHASE_DEPLOY, parent, attrs) as span:
+        state.build.id = new_id
+        span.set_attribute(semconv.BUILD_ID, new_id)
+        emptied = {
+            "full_route": state.full_route.clear("deploy"),
+            "cdn": state.cdn.clear("deploy"),
+            "data": 0 if keep else state.data.clear("deploy"),
+        }
+        prerendered = await prerender_all(state, span)
+        popular = [path for path, _ in state.visits.most_common(warm)]
+        outcomes = submit_all(state, (route_job(state, p, "deploy", span) for p in popular))
+        span.set_attribute("nextrace.deploy.warm_routes", len(popular))
+    return {
+        "build_id": new_id,
+        "previous_build_id": previous,
+        "emptied": emptied,
+        "prerendered": prerendered,
+        "warmups": outcomes,
+    }

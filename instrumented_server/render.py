@@ -1,0 +1,276 @@
+"""The render phase: full-route-cache lookup, then layouts, page, slots and boundaries.
+
+Static and ISR routes are answered from the full route cache (prerendered at
+build time); a miss renders the whole route and stores it. Dynamic routes
+render per request and stream: the shell goes first, as soon as the data it
+needs has arrived (with a ``loading`` fallback the shell needs no page data
+at all), then one chunk per Suspense boundary as its data resolves.
+
+Fetches run in parallel unless a fetch declares ``after``: then it waits for
+that fetch first, the sequential-fetch waterfall that the dashboards detect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from opentelemetry import trace
+
+from instrumented_server import semconv
+from instrumented_server.background import BackgroundTasks
+from instrumented_server.caching import Lookup
+from instrumented_server.definition import AppDefinition, Fetch, Route
+from instrumented_server.fetching import FetchRunner, Params, RenderContext, fetch_tags
+from instrumented_server.full_route_cache import FullRouteCache
+from instrumented_server.routing import RouteMatch
+from instrumented_server.telemetry import ServerTelemetry, trace_id_of
+
+
+@dataclass(frozen=True)
+class Chunk:
+    data: bytes
+    boundary: str  # "shell" for the first chunk
+
+
+@dataclass
+class Rendered:
+    """A response body still to be streamed, and what the CDN may do with it."""
+
+    chunks: AsyncIterator[Chunk]
+    cache_control: str
+    cache_tags: tuple[str, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+async def iterate_chunks(chunks: list[Chunk]) -> AsyncIterator[Chunk]:
+    for chunk in chunks:
+        yield chunk
+
+
+def route_tags(definition: AppDefinition, match: RouteMatch) -> tuple[str, ...]:
+    """Every tag of the data a route reads: revalidating one of them touches the route."""
+    route = match.route
+    fetches = [*route.all_fetches(), *(f for n in route.layouts for f in definition.layout(n).fetches)]
+    return tuple(sorted({tag for f in fetches for tag in fetch_tags(f, match.params)}))
+
+
+class Payloads:
+    """HTML and RSC-like payload text. The RSC form is line-delimited JSON, as Next.js's."""
+
+    def __init__(self, build_id: Callable[[], str]) -> None:
+        self._build_id = build_id
+
+    def shell(self, variant: str, template: str, path: str, *, loading: bool) -> bytes:
+        if variant == "rsc":
+            tree = {"b": self._build_id(), "f": [[template, path]], "loading": loading}
+            return (f"0:{json.dumps(tree)}\n").encode()
+        fallback = '<div class="loading">Loading…</div>' if loading else ""
+        return (
+            f'<!DOCTYPE html><html><head><meta name="next-build" content="{self._build_id()}">'
+            f'</head><body><main data-route="{template}">{fallback}'
+        ).encode()
+
+    def boundary(self, variant: str, index: int, name: str, data: dict[str, object]) -> bytes:
+        body = json.dumps({"boundary": name, "data": data}, default=str)
+        if variant == "rsc":
+            return f"{index}:{body}\n".encode()
+        return f'<template data-boundary="{name}">{body}</template>'.encode()
+
+    def tail(self, variant: str) -> bytes:
+        return b"" if variant == "rsc" else b"</main></body></html>"
+
+    def loading_only(self, template: str, path: str) -> bytes:
+        tree = {"b": self._build_id(), "f": [[template, path]], "loading": [["$", "div", "l"]]}
+        return (f"0:{json.dumps(tree)}\n").encode()
+
+    def empty(self, template: str, path: str) -> bytes:
+        tree = {
+            "b": self._build_id(),
+            "f": [[template, path, None, [None, None], True]],
+            "S": False,
+        }
+        return (f"0:{json.dumps(tree)}\n").encode()
+
+
+class Renderer:
+    def __init__(
+        self,
+        definition: AppDefinition,
+        fetcher: FetchRunner,
+        full_route_cache: FullRouteCache,
+        telemetry: ServerTelemetry,
+        background: BackgroundTasks,
+        payloads: Payloads,
+    ) -> None:
+        self._definition = definition
+        self._fetcher = fetcher
+        self._full_route = full_route_cache
+        self._telemetry = telemetry
+        self._background = background
+        self.payloads = payloads
+
+    async def render(
+        self, match: RouteMatch, variant: str, ctx: RenderContext, parent: trace.Span
+    ) -> Rendered:
+        """Render ``match``. A dynamic render's span ends with its last streamed chunk."""
+        route = match.route
+        template = match.pattern.template
+        attrs = {semconv.NEXT_ROUTE: template, semconv.RENDER_MODE: route.render}
+        span = self._telemetry.start(
+            f"render route (app) {template}",
+            semconv.PHASE_RENDER,
+            parent,
+            attrs,
+            span_type="AppRender.getBodyResult",
+        )
+        if route.render == "dynamic" or match.intercepted:
+            self._telemetry.record_cache(
+                span, "full_route", Lookup("bypass", "dynamic"), ctx.route_path
+            )
+            return Rendered(
+                self._until_done(self._stream(match, variant, ctx, span), span),
+                "private, no-cache, no-store, max-age=0, must-revalidate",
+                route_tags(self._definition, match),
+            )
+        with trace.use_span(span, end_on_exit=True):
+            lookup = self._full_route.lookup(ctx.route_path, variant)
+            self._telemetry.record_cache(span, "full_route", lookup, f"{variant}:{ctx.route_path}")
+            if lookup.entry is not None:
+                if lookup.result == "stale":
+                    self._background.spawn(self.prerender(match, ctx.route_path, "revalidation"))
+                body = b"".join(lookup.entry.chunks)
+                return self._static_response(match, body, lookup.result)
+            chunks = await self._render_complete(match, variant, ctx, span)
+            self._full_route.store(
+                ctx.route_path,
+                variant,
+                [c.data for c in chunks],
+                tags=route_tags(self._definition, match),
+                revalidate_s=route.revalidate,
+                source=ctx.origin,
+                source_trace_id=trace_id_of(span),
+            )
+            return self._static_response(match, b"".join(c.data for c in chunks), "miss")
+
+    @staticmethod
+    async def _until_done(chunks: AsyncIterator[Chunk], span: trace.Span) -> AsyncIterator[Chunk]:
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except Exception as exc:
+            span.record_exception(exc)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
+            raise
+        finally:
+            span.end()
+
+    def _static_response(self, match: RouteMatch, body: bytes, result: str) -> Rendered:
+        route = match.route
+        if route.render == "static":
+            control = "s-maxage=31536000"
+        else:
+            control = f"s-maxage={route.revalidate:g}, stale-while-revalidate=31535999"
+        return Rendered(
+            iterate_chunks([Chunk(body, "shell")]),
+            control,
+            route_tags(self._definition, match),
+            {"x-nextjs-cache": result.upper()},
+        )
+
+    async def prerender(self, match: RouteMatch, path: str, origin: str) -> None:
+        """Render a static or ISR route into the full route cache (build, ISR refresh)."""
+        ctx = RenderContext(origin=origin, route_path=path)  # type: ignore[arg-type]
+        name = f"render route (app) {match.pattern.template}"
+        attrs = {
+            semconv.NEXT_ROUTE: match.pattern.template,
+            semconv.RENDER_MODE: match.route.render,
+            semconv.REVALIDATE_TRIGGER: origin,
+        }
+        with self._telemetry.span(
+            name, semconv.PHASE_RENDER, None, attrs, span_type="AppRender.getBodyResult"
+        ) as span:
+            for variant in ("html", "rsc"):
+                chunks = await self._render_complete(match, variant, ctx, span)
+                self._full_route.store(
+                    path,
+                    variant,
+                    [c.data for c in chunks],
+                    tags=route_tags(self._definition, match),
+                    revalidate_s=match.route.revalidate,
+                    source=ctx.origin,
+                    source_trace_id=trace_id_of(span),
+                )
+
+    async def _render_complete(
+        self, match: RouteMatch, variant: str, ctx: RenderContext, span: trace.Span
+    ) -> list[Chunk]:
+        return [chunk async for chunk in self._stream(match, variant, ctx, span)]
+
+    async def _stream(
+        self, match: RouteMatch, variant: str, ctx: RenderContext, span: trace.Span
+    ) -> AsyncIterator[Chunk]:
+        route = match.route
+        fetches = self._fetches_of(route)
+        tasks = self._start_fetches(fetches, match.params, ctx, span)
+        loading = route.loading and route.render == "dynamic"
+        groups: dict[str, list[str]] = {}
+        for fetch in fetches:
+            group = fetch.boundary or ("page" if loading and fetch in route.fetches else "shell")
+            groups.setdefault(group, []).append(fetch.name)
+        try:
+            shell = [tasks[name] for name in groups.pop("shell", [])]
+            await asyncio.gather(*shell)
+            body = self.payloads.shell(
+                variant, match.pattern.template, ctx.route_path, loading=loading
+            )
+            if not groups and not route.boundaries:
+                yield Chunk(body + self.payloads.tail(variant), "shell")
+                return
+            yield Chunk(body, "shell")
+            pending = {
+                asyncio.ensure_future(self._boundary(name, [tasks[n] for n in names])): name
+                for name, names in groups.items()
+            }
+            # Boundaries declared without data still stream, right after the shell.
+            for name in route.boundaries:
+                if name not in groups:
+                    pending[asyncio.ensure_future(self._boundary(name, []))] = name
+            index = 1
+            while pending:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                finished = sorted((pending.pop(task), task.result()) for task in done)
+                for position, (name, data) in enumerate(finished):
+                    body = self.payloads.boundary(variant, index, name, data)
+                    if not pending and position == len(finished) - 1:
+                        body += self.payloads.tail(variant)  # the document ends with the last chunk
+                    yield Chunk(body, name)
+                    index += 1
+        finally:
+            for task in tasks.values():
+                task.cancel()
+
+    @staticmethod
+    async def _boundary(name: str, tasks: list[asyncio.Task[object]]) -> dict[str, object]:
+        values = await asyncio.gather(*tasks)
+        return {"values": len(values)}
+
+    def _fetches_of(self, route: Route) -> list[Fetch]:
+        layout_fetches = [f for n in route.layouts for f in self._definition.layout(n).fetches]
+        return [*layout_fetches, *route.all_fetches()]
+
+    def _start_fetches(
+        self, fetches: list[Fetch], params: Params, ctx: RenderContext, span: trace.Span
+    ) -> dict[str, asyncio.Task[object]]:
+        tasks: dict[str, asyncio.Task[object]] = {}
+
+        async def run(fetch: Fetch) -> object:
+            if fetch.after is not None:
+                await tasks[fetch.after]  # the waterfall: this fetch waits for another
+            return await self._fetcher.run(fetch, params, ctx, span)
+
+        for fetch in fetches:
+            tasks[fetch.name] = asyncio.ensure_future(run(fetch))
+        return tasks

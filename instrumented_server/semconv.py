@@ -1,0 +1,95 @@
+"""The span contract of the reference server, as constants.
+
+``docs/semantic-conventions.md`` explains each name; dashboards and alerts
+query these attributes, so a name here changes only together with that
+document. Where a phase corresponds to a span of Next.js itself, the span
+carries Next's ``next.span_type`` so that the same queries read real
+Next.js traces.
+"""
+
+from __future__ import annotations
+
+# Every span
+PHASE = "nextrace.phase"
+BUILD_ID = "nextrace.build_id"
+
+# Phases (values of nextrace.phase)
+PHASE_REQUEST = "request"
+PHASE_CDN = "cdn"
+PHASE_MIDDLEWARE = "middleware"
+PHASE_ROUTE = "route"
+PHASE_RENDER = "render"
+PHASE_CACHE = "cache"
+PHASE_FETCH = "fetch"
+PHASE_STREAM = "stream"
+PHASE_PREFETCH = "prefetch"
+PHASE_WARMUP = "warmup"
+PHASE_REVALIDATE = "revalidate"
+PHASE_DEPLOY = "deploy"
+PHASE_NAVIGATION = "navigation"
+
+# The request's server span
+REQUEST_KIND = "nextrace.request.kind"
+KIND_DOCUMENT = "document"
+KIND_RSC_NAVIGATION = "rsc_navigation"
+KIND_RSC_PREFETCH = "rsc_prefetch"
+KIND_API = "api"
+KIND_WEBHOOK = "webhook"
+KIND_WARMUP = "warmup"
+KIND_STATIC_ASSET = "static_asset"
+NEXT_ROUTE = "next.route"
+NEXT_RSC = "next.rsc"
+NEXT_PREFETCH = "next.prefetch"
+NEXT_SPAN_TYPE = "next.span_type"
+NEXT_SPAN_NAME = "next.span_name"
+HTTP_ROUTE = "http.route"
+MIDDLEWARE_MATCHED = "nextrace.middleware.matched"
+RENDER_MODE = "nextrace.render.mode"  # static, isr, dynamic
+INTERCEPTED = "nextrace.route.intercepted"
+
+# Cache interactions
+CACHE_LAYER = "cache.layer"  # cdn, full_route, data, request_memo, router
+CACHE_RESULT = "cache.result"  # hit, miss, stale, bypass, revalidated
+CACHE_MISS_REASON = "cache.miss_reason"
+CACHE_KEY = "cache.key"
+CACHE_TAGS = "cache.tags"
+CACHE_SCOPE = "cache.scope"  # shared, private
+CACHE_ENTRY_AGE_MS = "cache.entry.age_ms"
+CACHE_ENTRY_SOURCE = "cache.entry.source"  # build, request, warmup, prefetch, revalidation
+CACHE_ENTRY_SOURCE_TRACE_ID = "cache.entry.source_trace_id"
+CACHE_WARMUP_PENDING = "nextrace.warmup.pending"  # a warm-up for this entry was still queued
+
+# Fetches
+FETCH_UPSTREAM = "nextrace.fetch.upstream"
+FETCH_CACHE_OPTION = "nextrace.fetch.cache"  # force-cache, no-store, revalidate
+FETCH_SEQUENTIAL_AFTER = "nextrace.fetch.after"  # the fetch this one waited for (waterfall)
+FETCH_BOUNDARY = "nextrace.fetch.boundary"
+NEXT_FETCH_CACHE_STATUS = "next.fetch.cache_status"  # as real Next.js: hit, miss, skip
+NEXT_FETCH_CACHE_REASON = "next.fetch.cache_reason"
+
+# Streaming
+STREAM_TTFB_MS = "nextrace.stream.ttfb_ms"
+STREAM_CHUNKS = "nextrace.stream.chunks"
+STREAM_BYTES = "nextrace.stream.bytes"
+CHUNK_EVENT = "chunk"
+CHUNK_OFFSET_MS = "nextrace.chunk.offset_ms"
+CHUNK_SIZE = "nextrace.chunk.size"
+CHUNK_BOUNDARY = "nextrace.chunk.boundary"
+
+# Prefetch
+PREFETCH_PAYLOAD = "nextrace.prefetch.payload"  # full, loading, empty
+
+# Warm-ups, revalidations, deploys
+WARMUP_TRIGGER = "nextrace.warmup.trigger"  # middleware, webhook, deploy
+WARMUP_TARGET = "nextrace.warmup.target"
+WARMUP_OUTCOME = "nextrace.warmup.outcome"  # ok, error, rate_limited, deduplicated
+WARMUP_QUEUE_WAIT_MS = "nextrace.warmup.queue_wait_ms"
+WARMUP_FIRED = "nextrace.warmup.fired"
+WARMUP_COST_MS = "nextrace.warmup.cost_ms"
+REVALIDATE_TRIGGER = "nextrace.revalidate.trigger"
+REVALIDATE_TARGET = "nextrace.revalidate.target"
+REVALIDATE_KIND = "nextrace.revalidate.kind"  # tag, path
+REVALIDATE_PROFILE = "nextrace.revalidate.profile"  # max, expire
+REVALIDATE_OUTCOME = "nextrace.revalidate.outcome"
+REVALIDATE_INVALIDATED = "nextrace.revalidate.invalidated"  # blast radius
+DEPLOY_PREVIOUS_BUILD_ID = "nextrace.deploy.previous_build_id"

@@ -1,0 +1,149 @@
+"""OpenTelemetry set-up of the reference server, and helpers that keep spans uniform.
+
+Every span carries ``nextrace.phase`` and the current ``nextrace.build_id``.
+Spans are exported over OTLP/HTTP through a batch processor; tests pass an
+in-memory exporter instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+from opentelemetry.trace import Link, SpanKind
+
+from instrumented_server import semconv
+from instrumented_server.caching import Entry, Lookup
+
+DEFAULT_COLLECTOR_URL = "http://127.0.0.1:4318"
+
+
+class BuildIdSpanProcessor(SpanProcessor):
+    """Stamps the build id that is current when a span starts onto the span."""
+
+    def __init__(self, build_id: Callable[[], str]) -> None:
+        self._build_id = build_id
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        span.set_attribute(semconv.BUILD_ID, self._build_id())
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass
+
+
+def trace_id_of(span: trace.Span) -> str:
+    return format(span.get_span_context().trace_id, "032x")
+
+
+class ServerTelemetry:
+    """The tracer provider of one server instance. ``shutdown`` flushes and is idempotent."""
+
+    def __init__(
+        self,
+        service_name: str,
+        build_id: Callable[[], str],
+        *,
+        collector_url: str = DEFAULT_COLLECTOR_URL,
+        exporter: SpanExporter | None = None,
+    ) -> None:
+        self.provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        self.provider.add_span_processor(BuildIdSpanProcessor(build_id))
+        if exporter is None:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            exporter = OTLPSpanExporter(endpoint=f"{collector_url.rstrip('/')}/v1/traces")
+            self.provider.add_span_processor(BatchSpanProcessor(exporter))
+        else:
+            self.provider.add_span_processor(SimpleSpanProcessor(exporter))
+        self.tracer = self.provider.get_tracer("nextrace.instrumented_server")
+        self._shut_down = False
+
+    @contextmanager
+    def span(
+        self,
+        name: str,
+        phase: str,
+        parent: trace.Span | None,
+        attributes: dict[str, Any] | None = None,
+        *,
+        kind: SpanKind = SpanKind.INTERNAL,
+        links: Sequence[Link] = (),
+        span_type: str | None = None,
+    ) -> Iterator[trace.Span]:
+        """A span of ``phase`` under ``parent`` (a new trace when ``parent`` is None)."""
+        span = self.start(
+            name, phase, parent, attributes, kind=kind, links=links, span_type=span_type
+        )
+        with trace.use_span(span, end_on_exit=True):
+            yield span
+
+    def start(
+        self,
+        name: str,
+        phase: str,
+        parent: trace.Span | None,
+        attributes: dict[str, Any] | None = None,
+        *,
+        kind: SpanKind = SpanKind.INTERNAL,
+        links: Sequence[Link] = (),
+        span_type: str | None = None,
+    ) -> trace.Span:
+        """Like :meth:`span`, for a span that the caller ends itself."""
+        context = trace.set_span_in_context(parent) if parent is not None else Context()
+        attrs: dict[str, Any] = {semconv.PHASE: phase, **(attributes or {})}
+        if span_type:
+            attrs[semconv.NEXT_SPAN_TYPE] = span_type
+            attrs[semconv.NEXT_SPAN_NAME] = name
+        return self.tracer.start_span(
+            name, context=context, kind=kind, attributes=attrs, links=links
+        )
+
+    def record_cache(
+        self,
+        parent: trace.Span,
+        layer: str,
+        lookup: Lookup[Any],
+        key: str,
+        *,
+        scope: str = "shared",
+        result: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """One cache interaction, as a short span with the cache attributes of the contract."""
+        attrs: dict[str, Any] = {
+            semconv.CACHE_LAYER: layer,
+            semconv.CACHE_RESULT: result or lookup.result,
+            semconv.CACHE_KEY: key,
+            semconv.CACHE_SCOPE: scope,
+        }
+        if lookup.reason is not None and (result or lookup.result) != "hit":
+            attrs[semconv.CACHE_MISS_REASON] = lookup.reason
+        entry: Entry | None = lookup.entry
+        if entry is not None:
+            attrs[semconv.CACHE_ENTRY_AGE_MS] = round(entry.age_ms(), 3)
+            attrs[semconv.CACHE_ENTRY_SOURCE] = entry.source
+            attrs[semconv.CACHE_ENTRY_SOURCE_TRACE_ID] = entry.source_trace_id
+            if entry.tags:
+                attrs[semconv.CACHE_TAGS] = list(entry.tags)
+        attrs.update(extra or {})
+        with self.span(f"{layer} cache lookup", semconv.PHASE_CACHE, parent, attrs):
+            pass
+
+    def force_flush(self, timeout_ms: int = 30_000) -> bool:
+        return self.provider.force_flush(timeout_ms)
+
+    def shutdown(self) -> None:
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.provider.shutdown()
