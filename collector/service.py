@@ -7,7 +7,6 @@ This module is the one place where the stages meet. Read
 from __future__ import annotations
 
 import contextlib
-import errno
 import gc
 import logging
 import signal
@@ -22,7 +21,6 @@ from starlette.applications import Starlette
 from collector.admin import AdminEndpoints
 from collector.batcher import BatchSpanProcessor
 from collector.config import CollectorConfig
-from collector.errors import ConfigError
 from collector.exporter import ClickHouseSpanExporter
 from collector.query import ENDPOINT_FILE, write_endpoint
 from collector.receiver import OTLPHttpReceiver
@@ -32,25 +30,6 @@ from collector.telemetry import CollectorTelemetry
 log = logging.getLogger(__name__)
 
 GC_GEN0_THRESHOLD = 200_000
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind the listening socket now, so that a taken port fails before anything else."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(
-                f"port {port} on {host} is already in use: stop what is listening there, "
-                "or choose another with --port"
-            ) from exc
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    sock.listen(2048)
-    return sock
 
 
 def tune_garbage_collector() -> None:

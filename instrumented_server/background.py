@@ -50,10 +50,11 @@ class RateLimiter:
 
     async def acquire(self) -> float:
         """Wait for a slot; return how long the caller waited, in seconds."""
-        async with self._lock:
-            now = time.monotonic()
-            wait = max(0.0, self._next - now)
-            self._next = max(now, self._next) + self._interval
-        if wait:
-            await asyncio.sleep(wait)
+        async with self._lock:  # held while sleeping: callers go one at a time
+            wait = max(0.0, self._next - time.monotonic())
+            if wait:
+                await asyncio.sleep(wait)
+            # Measured from when the slot was really taken: a late wake-up never
+            # lets the next caller in early.
+            self._next = time.monotonic() + self._interval
         return wait

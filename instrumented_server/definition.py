@@ -226,6 +226,7 @@ class Caches(_Strict):
 class WarmupQueue(_Strict):
     max_jobs: int = Field(default=200, gt=0)
     rate_per_s: float = Field(default=20.0, gt=0)
+    workers: int = Field(default=4, gt=0)
     post_deploy_routes: int = Field(default=10, ge=0)
 
 
@@ -260,22 +261,22 @@ class AppDefinition(_Strict):
                         f"route {route.path!r}, fetch {fetch.name!r}: unknown upstream "
                         f"{fetch.upstream!r} (declared: {sorted(upstreams)})"
                     )
-        for layout in self.layouts:
-            for fetch in layout.fetches:
+        for declared in self.layouts:
+            for fetch in declared.fetches:
                 if fetch.upstream not in upstreams:
                     problems.append(
-                        f"layout {layout.name!r}, fetch {fetch.name!r}: unknown upstream "
+                        f"layout {declared.name!r}, fetch {fetch.name!r}: unknown upstream "
                         f"{fetch.upstream!r}"
                     )
                 if _PLACEHOLDER.search(fetch.path):
-                    problems.append(f"layout {layout.name!r}: fetch paths cannot use parameters")
+                    problems.append(f"layout {declared.name!r}: fetch paths cannot use parameters")
         by_path = {r.path: r for r in self.routes}
         for rule in self.middleware.warmups:
-            route = by_path.get(rule.route)
-            if route is None:
+            target = by_path.get(rule.route)
+            if target is None:
                 problems.append(f"middleware warm-up for unknown route {rule.route!r}")
                 continue
-            known = {f.name for f in route.all_fetches()}
+            known = {f.name for f in target.all_fetches()}
             for name in rule.fetches:
                 if name not in known:
                     problems.append(

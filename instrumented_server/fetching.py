@@ -156,8 +156,9 @@ class FetchRunner:
                 return lookup.entry.value
             value = await self._call(fetch, path, ctx.origin, ctx.limiter, span)
             if cacheable:
-                self._store(fetch, path, key, value, ctx.origin, trace_id_of(span), ctx.route_path,
-                            tags)
+                self._store(
+                    fetch, path, key, value, ctx.origin, trace_id_of(span), ctx.route_path, tags
+                )
             return value
 
     async def _call(

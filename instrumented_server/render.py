@@ -53,7 +53,10 @@ async def iterate_chunks(chunks: list[Chunk]) -> AsyncIterator[Chunk]:
 def route_tags(definition: AppDefinition, match: RouteMatch) -> tuple[str, ...]:
     """Every tag of the data a route reads: revalidating one of them touches the route."""
     route = match.route
-    fetches = [*route.all_fetches(), *(f for n in route.layouts for f in definition.layout(n).fetches)]
+    fetches = [
+        *route.all_fetches(),
+        *(f for n in route.layouts for f in definition.layout(n).fetches),
+    ]
     return tuple(sorted({tag for f in fetches for tag in fetch_tags(f, match.params)}))
 
 

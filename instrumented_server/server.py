@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from instrumented_server import semconv
+from instrumented_server.caching import Source
 from instrumented_server.cdn import CacheControl, cdn_key
 from instrumented_server.deploy import DEPLOY_PATH, deploy
 from instrumented_server.fetching import RenderContext, WarmTarget
@@ -41,6 +43,7 @@ from instrumented_server.telemetry import trace_id_of
 from instrumented_server.warmup_jobs import data_job, submit_all
 
 SESSION_COOKIE = "session"
+VARY = "rsc, next-router-state-tree, next-router-prefetch, next-router-segment-prefetch"
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ def request_kind(path: str, headers: dict[str, str], is_static: bool) -> str:
     return semconv.KIND_DOCUMENT
 
 
-def prefetch_mode(headers: dict[str, str]) -> str:
+def prefetch_mode(headers: Mapping[str, str]) -> str:
     if "next-router-segment-prefetch" in headers:
         return "segment"
     if "next-router-prefetch" in headers or headers.get("purpose") == "prefetch":
@@ -115,7 +118,7 @@ class NextServer:
         key = cdn_key(incoming.method, path, incoming.query, headers)
         lookup = state.cdn.lookup(key, incoming.method) if state.definition.cdn.enabled else None
         if lookup is not None:
-            state.telemetry.record_cache(span, "cdn", lookup, key)
+            state.telemetry.record_cache(span, "cdn", lookup, key, phase=semconv.PHASE_CDN)
             if lookup.entry is not None and lookup.result in ("hit", "stale"):
                 entry = lookup.entry
                 self._name(span, incoming, entry.headers.get("x-nextrace-route", path))
@@ -207,7 +210,7 @@ class NextServer:
         headers = {
             "content-type": content_type,
             "cache-control": rendered.cache_control,
-            "vary": "rsc, next-router-state-tree, next-router-prefetch, next-router-segment-prefetch",
+            "vary": VARY,
             "x-nextrace-route": template,
             **rendered.headers,
         }
@@ -309,7 +312,7 @@ class NextServer:
         headers: dict[str, str],
         rendered: Rendered,
         body: bytes,
-        source: str,
+        source: Source,
         trace_id: str,
     ) -> None:
         self.state.cdn.store(
@@ -321,7 +324,7 @@ class NextServer:
             route_path=incoming.path,
             tags=rendered.cache_tags,
             source=source,
-            source_trace_id=trace_id,  # type: ignore[arg-type]
+            source_trace_id=trace_id,
         )
 
     @staticmethod

@@ -65,7 +65,10 @@ class ServerState:
         data = DataCache(definition.caches.data_cache_max_entries)
         full_route = FullRouteCache()
         warmups = WarmupQueue(
-            telemetry, max_jobs=definition.warmup.max_jobs, rate_per_s=definition.warmup.rate_per_s
+            telemetry,
+            max_jobs=definition.warmup.max_jobs,
+            rate_per_s=definition.warmup.rate_per_s,
+            workers=definition.warmup.workers,
         )
         fetcher = FetchRunner(upstreams, data, telemetry, background, warmups.is_waiting)
         renderer = Renderer(

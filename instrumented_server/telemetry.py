@@ -118,8 +118,12 @@ class ServerTelemetry:
         scope: str = "shared",
         result: str | None = None,
         extra: dict[str, Any] | None = None,
+        phase: str = semconv.PHASE_CACHE,
     ) -> None:
-        """One cache interaction, as a short span with the cache attributes of the contract."""
+        """One cache interaction, as a short span with the cache attributes of the contract.
+
+        The CDN's lookup is its own phase (``cdn``); every other lookup is ``cache``.
+        """
         attrs: dict[str, Any] = {
             semconv.CACHE_LAYER: layer,
             semconv.CACHE_RESULT: result or lookup.result,
@@ -136,7 +140,7 @@ class ServerTelemetry:
             if entry.tags:
                 attrs[semconv.CACHE_TAGS] = list(entry.tags)
         attrs.update(extra or {})
-        with self.span(f"{layer} cache lookup", semconv.PHASE_CACHE, parent, attrs):
+        with self.span(f"{layer} cache lookup", phase, parent, attrs):
             pass
 
     def force_flush(self, timeout_ms: int = 30_000) -> bool:

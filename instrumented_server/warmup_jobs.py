@@ -9,7 +9,7 @@ from opentelemetry import trace
 from instrumented_server.background import RateLimiter
 from instrumented_server.fetching import RenderContext, WarmTarget, warmup_target
 from instrumented_server.state import ServerState
-from instrumented_server.warmup import Outcome, WarmupJob
+from instrumented_server.warmup import WarmupJob
 
 
 def data_job(
@@ -48,8 +48,8 @@ def route_job(
 
 
 def submit_all(state: ServerState, jobs: Iterable[WarmupJob | None]) -> dict[str, int]:
-    outcomes: dict[Outcome, int] = {"queued": 0, "deduplicated": 0, "rate_limited": 0}
+    outcomes: dict[str, int] = {"queued": 0, "deduplicated": 0, "rate_limited": 0}
     for job in jobs:
         if job is not None:
             outcomes[state.warmups.submit(job)] += 1
-    return dict(outcomes)
+    return outcomes

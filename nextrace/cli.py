@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from collector.config import DEFAULT_DSN, CollectorConfig, StoreConfig
 from collector.errors import NextraceError
+from nextrace.listen import ListenError, bind_socket
 
 app = typer.Typer(
     help="OTLP collector, ClickHouse store and dashboards for Next.js request lifecycles.",
@@ -49,7 +51,7 @@ def collect(
     cluster: Annotated[str, typer.Option(help="ClickHouse cluster for ON CLUSTER DDL.")] = "",
 ) -> None:
     """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse."""
-    from collector.service import Collector, bind_socket
+    from collector.service import Collector
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -71,7 +73,7 @@ def collect(
         except Exception:
             sock.close()
             raise
-    except NextraceError as exc:
+    except (NextraceError, ListenError) as exc:
         _fail(exc)
     typer.echo(
         f"nextrace collector: OTLP/HTTP on http://{host}:{sock.getsockname()[1]}/v1/traces, "
@@ -100,6 +102,39 @@ def sql(
         _fail(exc)
     sys.stdout.buffer.write(result)
     sys.stdout.flush()
+
+
+@app.command()
+def serve(
+    app_file: Annotated[
+        Path | None, typer.Option("--app", help="App definition (TOML); default: the shop demo.")
+    ] = None,
+    collector: Annotated[
+        str, typer.Option(envvar="NEXTRACE_COLLECTOR", help="OTLP/HTTP collector to export to.")
+    ] = "http://127.0.0.1:4318",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+) -> None:
+    """Run the reference Next.js-lifecycle server, exporting its spans over OTLP/HTTP."""
+    import uvicorn
+
+    from instrumented_server.app import build_app
+    from instrumented_server.definition import DefinitionError, load_definition
+    from instrumented_server.state import ServerState
+
+    try:
+        definition = load_definition(app_file)
+        sock = bind_socket(host, port)
+    except (DefinitionError, ListenError) as exc:
+        _fail(exc)
+    state = ServerState.create(definition, collector_url=collector)
+    typer.echo(
+        f"nextrace reference server '{definition.name}' on http://{host}:{sock.getsockname()[1]}, "
+        f"exporting spans to {collector}/v1/traces. Ctrl-C stops it.",
+        err=True,
+    )
+    server = uvicorn.Server(uvicorn.Config(build_app(state), log_level="warning"))
+    server.run(sockets=[sock])
 
 
 if __name__ == "__main__":

@@ -58,9 +58,12 @@ render = "dynamic"
 loading = true
 boundaries = ["reviews"]
 fetches = [
-  {{ name = "product", upstream = "api", path = "/products/{{id}}", tags = ["products", "product-{{id}}"] }},
-  {{ name = "again", upstream = "api", path = "/products/{{id}}", tags = ["products", "product-{{id}}"] }},
-  {{ name = "reviews", upstream = "slow", path = "/reviews/{{id}}", cache = "no-store", boundary = "reviews" }},
+  {{ name = "product", upstream = "api", path = "/products/{{id}}",
+     tags = ["products", "product-{{id}}"] }},
+  {{ name = "again", upstream = "api", path = "/products/{{id}}",
+     tags = ["products", "product-{{id}}"] }},
+  {{ name = "reviews", upstream = "slow", path = "/reviews/{{id}}", cache = "no-store",
+     boundary = "reviews" }},
 ]
 
 [[routes]]
@@ -120,7 +123,10 @@ rules = [
   {{ source = "/old", action = "redirect", destination = "/about" }},
   {{ source = "/home", action = "rewrite", destination = "/" }},
 ]
-warmups = [{{ route = "/dashboard", when = [{{ type = "cookie", key = "session" }}], fetches = ["stats", "mine"] }}]
+warmups = [
+  {{ route = "/dashboard", when = [{{ type = "cookie", key = "session" }}],
+     fetches = ["stats", "mine"] }},
+]
 
 [warmup]
 max_jobs = 50
@@ -139,7 +145,8 @@ class Harness:
         """Finished spans whose attributes include ``attributes`` (dots as ``__``)."""
         wanted = {k.replace("__", "."): v for k, v in attributes.items()}
         return [
-            s for s in self.exporter.get_finished_spans()
+            s
+            for s in self.exporter.get_finished_spans()
             if all((s.attributes or {}).get(k) == v for k, v in wanted.items())
         ]
 

@@ -16,16 +16,20 @@ def test_static_pages_are_cached_and_dynamic_ones_bypass(server):
     server.get("/profile")
     assert server.get("/profile").headers["x-nextrace-cdn"] == "BYPASS"
     assert cdn_results(server) == [
-        ("miss", "cold"), ("hit", None), ("miss", "cold"), ("bypass", "dynamic")
+        ("miss", "cold"),
+        ("hit", None),
+        ("miss", "cold"),
+        ("bypass", "dynamic"),
     ]
 
 
 def test_the_cdn_key_varies_on_the_rsc_and_prefetch_headers(server):
     server.get("/about")
     assert server.get("/about", rsc="1").headers["x-nextrace-cdn"] == "MISS"
-    assert server.get("/about", rsc="1", **{"next-router-prefetch": "1"}).headers[
-        "x-nextrace-cdn"
-    ] == "MISS"
+    assert (
+        server.get("/about", rsc="1", **{"next-router-prefetch": "1"}).headers["x-nextrace-cdn"]
+        == "MISS"
+    )
     assert server.get("/about", rsc="1").headers["x-nextrace-cdn"] == "HIT"
 
 
@@ -53,4 +57,5 @@ def test_a_stale_entry_is_served_at_once_and_revalidated_in_the_background(serve
 
 def first_end(server) -> int:
     requests = sorted(server.spans(nextrace__phase="request"), key=lambda s: s.start_time)
-    return requests[0].end_time
+    end: int = requests[0].end_time
+    return end

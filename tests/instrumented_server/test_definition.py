@@ -22,19 +22,25 @@ def test_the_default_app_covers_every_routing_feature():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (('upstream = "api", path = "/home"', 'upstream = "nope", path = "/home"'),
-         "unknown upstream 'nope'"),
+        (
+            ('upstream = "api", path = "/home"', 'upstream = "nope", path = "/home"'),
+            "unknown upstream 'nope'",
+        ),
         (('render = "isr"\nrevalidate = 0.3', 'render = "isr"'), "needs revalidate"),
         (('path = "/about"', 'path = "/ab out"'), "invalid segment"),
         (('path = "/products/{id}"', 'path = "/products/{sku}"'), "does not have"),
         (('boundary = "reviews"', 'boundary = "ratings"'), "not in boundaries"),
         (('after = "stats"', 'after = "ghost"'), "unknown fetch 'ghost'"),
         (('path = "/about"', 'path = "/"'), "declared more than once"),
-        (('path = "/about"\nrender = "static"', 'path = "/about"\nrender = "sometimes"'),
-         "routes.1.render"),
-        (('fetches = ["stats", "mine"]', 'fetches = ["stats", "nothing"]'),
-         "unknown fetch 'nothing'"),
-        (('cost_ms = 1', 'cost_ms = 1\ncolour = "red"'), "Extra inputs are not permitted"),
+        (
+            ('path = "/about"\nrender = "static"', 'path = "/about"\nrender = "sometimes"'),
+            "routes.1.render",
+        ),
+        (
+            ('fetches = ["stats", "mine"]', 'fetches = ["stats", "nothing"]'),
+            "unknown fetch 'nothing'",
+        ),
+        (("cost_ms = 1", 'cost_ms = 1\ncolour = "red"'), "Extra inputs are not permitted"),
         (('source = "/old"', 'source = "/(unclosed"'), "not a valid pattern"),
     ],
 )
@@ -64,7 +70,8 @@ def test_invalid_toml_and_missing_files_are_clear(tmp_path):
 def test_a_fetch_cycle_is_refused():
     cyclic = TEST_APP.replace(
         '{ name = "stats", upstream = "slow", path = "/stats", tags = ["stats"] }',
-        '{ name = "stats", upstream = "slow", path = "/stats", tags = ["stats"], after = "details" }',
+        '{ name = "stats", upstream = "slow", path = "/stats", tags = ["stats"], '
+        'after = "details" }',
     )
     with pytest.raises(DefinitionError, match="cycle"):
         parse_definition(cyclic)

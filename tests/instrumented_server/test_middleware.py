@@ -27,8 +27,11 @@ def test_without_the_missing_clause_prefetches_add_middleware_load(make_server):
     spans = server.spans(nextrace__phase="middleware")
     kinds = sorted(s.attributes["nextrace.request.kind"] for s in spans)
     assert kinds == ["document", "rsc_prefetch", "rsc_prefetch", "rsc_prefetch"]
-    prefetch_time = sum(s.end_time - s.start_time for s in spans
-                        if s.attributes["nextrace.request.kind"] == "rsc_prefetch")
+    prefetch_time = sum(
+        s.end_time - s.start_time
+        for s in spans
+        if s.attributes["nextrace.request.kind"] == "rsc_prefetch"
+    )
     assert prefetch_time > 0
 
 

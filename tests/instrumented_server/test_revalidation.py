@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.instrumented_server.conftest import SECRET
 
 
-def revalidate(server, body: dict, secret: str | None = SECRET):
+def revalidate(server, body: dict[str, object], secret: str | None = SECRET):
     headers = {"x-revalidate-secret": secret} if secret else {}
     return server.client.post("/api/revalidate", json=body, headers=headers)
 
@@ -29,8 +29,9 @@ def test_without_the_secret_nothing_changes(server):
 def test_bad_bodies_get_400(server):
     assert revalidate(server, {"tag": "a", "path": "/b"}).status_code == 400
     assert revalidate(server, {}).status_code == 400
-    bad_json = server.client.post("/api/revalidate", content=b"{",
-                                  headers={"x-revalidate-secret": SECRET})
+    bad_json = server.client.post(
+        "/api/revalidate", content=b"{", headers={"x-revalidate-secret": SECRET}
+    )
     assert bad_json.status_code == 400
 
 
@@ -45,8 +46,9 @@ def test_max_profile_serves_stale_and_refreshes_in_the_background(server):
     assert server.state.upstreams.count("/products/1") == calls + 1  # the background refresh
     server.get("/products/1")
     assert data_lookups(server, "api/products/1")[-1] == ("hit", None)
-    hit = sorted(server.spans(cache__layer="data", cache__key="api/products/1"),
-                 key=lambda s: s.start_time)[-1]
+    hit = sorted(
+        server.spans(cache__layer="data", cache__key="api/products/1"), key=lambda s: s.start_time
+    )[-1]
     assert hit.attributes["cache.entry.source"] == "revalidation"
 
 
@@ -56,11 +58,15 @@ def test_immediate_expiry_makes_the_next_request_a_blocking_miss(server):
     assert response.json()["profile"] == "expire"
     server.get("/products/1")
     assert data_lookups(server, "api/products/1")[-1] == ("miss", "tag_invalidated")
-    (fetch,) = [s for s in server.spans(nextrace__phase="fetch",
-                                        next__fetch__cache_status="miss")
-                if s.attributes.get("next.fetch.cache_reason") == "tag_invalidated"]
-    request = max((s for s in server.spans(nextrace__phase="request")
-                   if s.start_time < fetch.start_time), key=lambda s: s.start_time)
+    (fetch,) = [
+        s
+        for s in server.spans(nextrace__phase="fetch", next__fetch__cache_status="miss")
+        if s.attributes.get("next.fetch.cache_reason") == "tag_invalidated"
+    ]
+    request = max(
+        (s for s in server.spans(nextrace__phase="request") if s.start_time < fetch.start_time),
+        key=lambda s: s.start_time,
+    )
     assert fetch.end_time <= request.end_time  # the request waited for the upstream
 
 

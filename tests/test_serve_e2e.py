@@ -1,0 +1,130 @@
+"""`nextrace serve` exports its spans over OTLP to `nextrace collect`, into ClickHouse (slow)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.test_cli import free_port, nextrace, start_collector
+
+pytestmark = pytest.mark.slow
+
+
+def test_served_requests_arrive_in_the_store_with_their_phases(tmp_path):
+    from tests.instrumented_server.conftest import SECRET, TEST_APP
+
+    app_file = tmp_path / "app.toml"
+    app_file.write_text(TEST_APP)
+    collector_port, server_port = free_port(), free_port()
+    collector = start_collector(tmp_path, collector_port)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nextrace.cli",
+            "serve",
+            "--app",
+            str(app_file),
+            "--port",
+            str(server_port),
+            "--collector",
+            f"http://127.0.0.1:{collector_port}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{server_port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/about", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, server.stderr.read() if server.stderr else ""
+                time.sleep(0.2)
+        with httpx.Client(base_url=base, timeout=10) as client:
+            client.get("/products/1")
+            client.get("/products/1", headers={"rsc": "1", "next-router-prefetch": "1"})
+            client.post(
+                "/api/revalidate",
+                json={"tag": "product-1", "expire": 0},
+                headers={"x-revalidate-secret": SECRET},
+            )
+            time.sleep(0.5)  # the warm-up job runs in the background
+            client.get("/products/1")
+    finally:
+        server.send_signal(signal.SIGINT)  # shutdown flushes the batch span processor
+        server.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # the collector commits its batch within a second
+            health = httpx.get(f"http://127.0.0.1:{collector_port}/healthz").json()
+            if health["spans_exported"] and not health["queue_spans"]:
+                break
+            assert time.monotonic() < deadline, health
+            time.sleep(0.2)
+        result = nextrace(
+            "sql",
+            "SELECT SpanAttributes['nextrace.phase'] AS phase, count() FROM otel_traces "
+            "WHERE ServiceName = 'test-shop' GROUP BY phase ORDER BY phase",
+            "--format",
+            "TSV",
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        phases = dict(line.split("\t") for line in result.stdout.strip().split("\n"))
+        for phase in (
+            "request",
+            "cdn",
+            "middleware",
+            "route",
+            "render",
+            "cache",
+            "fetch",
+            "stream",
+            "prefetch",
+            "revalidate",
+            "warmup",
+        ):
+            assert int(phases.get(phase, 0)) > 0, (phase, phases)
+        hit = nextrace(
+            "sql",
+            "SELECT SpanAttributes['cache.entry.source'], "
+            "SpanAttributes['cache.entry.source_trace_id'] IN (SELECT TraceId FROM otel_traces "
+            "WHERE SpanAttributes['nextrace.phase'] = 'warmup') "
+            "FROM otel_traces WHERE SpanAttributes['cache.layer'] = 'data' "
+            "AND SpanAttributes['cache.result'] = 'hit' ORDER BY Timestamp DESC LIMIT 1",
+            "--format",
+            "TSV",
+            cwd=tmp_path,
+        )
+        assert hit.stdout == "warmup\t1\n", hit.stdout + hit.stderr
+        names = nextrace(
+            "sql",
+            "SELECT DISTINCT SpanName FROM otel_traces WHERE SpanKind = 'Server' ORDER BY SpanName",
+            "--format",
+            "TSV",
+            cwd=tmp_path,
+        )
+        assert "GET /products/[id]" in names.stdout.split("\n")
+        assert "RSC GET /products/[id]" in names.stdout.split("\n")
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        collector.communicate(timeout=60)
+
+
+def test_serve_reports_a_bad_app_definition(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n')
+    result = nextrace("serve", "--app", str(bad), "--port", str(free_port()), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "mistake(s)" in result.stderr
+    assert "revalidate_secret" in result.stderr
