@@ -58,12 +58,9 @@ render = "dynamic"
 loading = true
 boundaries = ["reviews"]
 fetches = [
-  {{ name = "product", upstream = "api", path = "/products/{{id}}",
-     tags = ["products", "product-{{id}}"] }},
-  {{ name = "again", upstream = "api", path = "/products/{{id}}",
-     tags = ["products", "product-{{id}}"] }},
-  {{ name = "reviews", upstream = "slow", path = "/reviews/{{id}}", cache = "no-store",
-     boundary = "reviews" }},
+  {{ name = "product", upstream = "api", path = "/products/{{id}}", tags = ["products", "product-{{id}}"] }},
+  {{ name = "again", upstream = "api", path = "/products/{{id}}", tags = ["products", "product-{{id}}"] }},
+  {{ name = "reviews", upstream = "slow", path = "/reviews/{{id}}", cache = "no-store", boundary = "reviews" }},
 ]
 
 [[routes]]
@@ -124,8 +121,7 @@ rules = [
   {{ source = "/home", action = "rewrite", destination = "/" }},
 ]
 warmups = [
-  {{ route = "/dashboard", when = [{{ type = "cookie", key = "session" }}],
-     fetches = ["stats", "mine"] }},
+  {{ route = "/dashboard", when = [{{ type = "cookie", key = "session" }}], fetches = ["stats", "mine"] }},
 ]
 
 [warmup]
