@@ -55,7 +55,7 @@ async def deploy(
     )
     warm = state.definition.warmup.post_deploy_routes if warm_routes is None else warm_routes
     attrs = {semconv.DEPLOY_PREVIOUS_BUILD_ID: previous, "nextrace.deploy.keep_data_cache": keep}
-    with state.telemetry.span(f"deploy {new_id}", semconv.PHASE_DEPLOY, parent, attrs) as span:
+    with state.telemetry.span("deploy", semconv.PHASE_DEPLOY, parent, attrs) as span:
         state.build.id = new_id
         span.set_attribute(semconv.BUILD_ID, new_id)
         emptied = {

@@ -79,8 +79,14 @@ class FetchRunner:
         self._warmup_waiting = warmup_waiting
 
     async def run(
-        self, fetch: Fetch, params: Params, ctx: RenderContext, parent: trace.Span
+        self,
+        fetch: Fetch,
+        params: Params,
+        ctx: RenderContext,
+        parent: trace.Span,
+        segment: str = "page",
     ) -> object:
+        """Run ``fetch`` for the ``segment`` (``page``, ``layout:NAME`` or a ``@slot``)."""
         path = fetch_path(fetch, params)
         cacheable = fetch.cache != "no-store" and (fetch.scope == "shared" or ctx.session)
         key = (
@@ -102,7 +108,7 @@ class FetchRunner:
         ctx.memo[memo_key] = future
         try:
             tags = fetch_tags(fetch, params)
-            value = await self._fetch(fetch, path, key, tags, bool(cacheable), ctx, parent)
+            value = await self._fetch(fetch, path, key, tags, bool(cacheable), ctx, parent, segment)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it themselves
@@ -119,8 +125,10 @@ class FetchRunner:
         cacheable: bool,
         ctx: RenderContext,
         parent: trace.Span,
+        segment: str,
     ) -> object:
         attributes = {
+            semconv.FETCH_SEGMENT: segment,
             semconv.FETCH_UPSTREAM: fetch.upstream,
             semconv.FETCH_CACHE_OPTION: fetch.cache,
             "http.method": "GET",

@@ -216,13 +216,14 @@ class Renderer:
         self, match: RouteMatch, variant: str, ctx: RenderContext, span: trace.Span
     ) -> AsyncIterator[Chunk]:
         route = match.route
-        fetches = self._fetches_of(route)
-        tasks = self._start_fetches(fetches, match.params, ctx, span)
+        planned = self._fetches_of(route)
+        tasks = self._start_fetches(planned, match.params, ctx, span)
         loading = route.loading and route.render == "dynamic"
         groups: dict[str, list[str]] = {}
-        for fetch in fetches:
-            group = fetch.boundary or ("page" if loading and fetch in route.fetches else "shell")
-            groups.setdefault(group, []).append(fetch.name)
+        for key, segment, fetch in planned:
+            # With a loading fallback, the page's own data streams after the shell.
+            group = fetch.boundary or ("page" if loading and segment == "page" else "shell")
+            groups.setdefault(group, []).append(key)
         try:
             shell = [tasks[name] for name in groups.pop("shell", [])]
             await asyncio.gather(*shell)
@@ -260,20 +261,32 @@ class Renderer:
         values = await asyncio.gather(*tasks)
         return {"values": len(values)}
 
-    def _fetches_of(self, route: Route) -> list[Fetch]:
-        layout_fetches = [f for n in route.layouts for f in self._definition.layout(n).fetches]
-        return [*layout_fetches, *route.all_fetches()]
+    def _fetches_of(self, route: Route) -> list[tuple[str, str, Fetch]]:
+        """(key, segment, fetch) for every fetch of a render: layouts, page, then slots."""
+        planned = [
+            (f"layout:{name}:{f.name}", f"layout:{name}", f)
+            for name in route.layouts
+            for f in self._definition.layout(name).fetches
+        ]
+        planned += [(f.name, "page", f) for f in route.fetches]
+        planned += [(f.name, slot.name, f) for slot in route.slots for f in slot.fetches]
+        return planned
 
     def _start_fetches(
-        self, fetches: list[Fetch], params: Params, ctx: RenderContext, span: trace.Span
+        self,
+        planned: list[tuple[str, str, Fetch]],
+        params: Params,
+        ctx: RenderContext,
+        span: trace.Span,
     ) -> dict[str, asyncio.Task[object]]:
+        """Start every fetch at once (parallel slots and segments alike), except waterfalls."""
         tasks: dict[str, asyncio.Task[object]] = {}
 
-        async def run(fetch: Fetch) -> object:
+        async def run(segment: str, fetch: Fetch) -> object:
             if fetch.after is not None:
                 await tasks[fetch.after]  # the waterfall: this fetch waits for another
-            return await self._fetcher.run(fetch, params, ctx, span)
+            return await self._fetcher.run(fetch, params, ctx, span, segment)
 
-        for fetch in fetches:
-            tasks[fetch.name] = asyncio.ensure_future(run(fetch))
+        for key, segment, fetch in planned:
+            tasks[key] = asyncio.ensure_future(run(segment, fetch))
         return tasks

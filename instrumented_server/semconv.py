@@ -61,6 +61,7 @@ CACHE_WARMUP_PENDING = "nextrace.warmup.pending"  # a warm-up for this entry was
 
 # Fetches
 FETCH_UPSTREAM = "nextrace.fetch.upstream"
+FETCH_SEGMENT = "nextrace.fetch.segment"  # page, layout:NAME, or a parallel slot @NAME
 FETCH_CACHE_OPTION = "nextrace.fetch.cache"  # force-cache, no-store, revalidate
 FETCH_SEQUENTIAL_AFTER = "nextrace.fetch.after"  # the fetch this one waited for (waterfall)
 FETCH_BOUNDARY = "nextrace.fetch.boundary"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
@@ -27,7 +27,7 @@ from instrumented_server.deploy import DEPLOY_PATH, deploy
 from instrumented_server.fetching import RenderContext, WarmTarget
 from instrumented_server.middleware import MiddlewareDecision, RequestFacts, decide, runs_on
 from instrumented_server.prefetch import prefetch
-from instrumented_server.render import Rendered
+from instrumented_server.render import Chunk, Rendered
 from instrumented_server.revalidation import (
     REVALIDATE_PATH,
     SECRET_HEADER,
@@ -40,6 +40,7 @@ from instrumented_server.routing import RouteMatch
 from instrumented_server.state import ServerState
 from instrumented_server.streaming import stream
 from instrumented_server.telemetry import trace_id_of
+from instrumented_server.upstreams import UpstreamError
 from instrumented_server.warmup_jobs import data_job, submit_all
 
 SESSION_COOKIE = "session"
@@ -85,6 +86,18 @@ def prefetch_mode(headers: Mapping[str, str]) -> str:
     if "next-router-prefetch" in headers or headers.get("purpose") == "prefetch":
         return "auto"
     return "none"
+
+
+async def with_first_chunk(chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+    """Wait for the first chunk now; return an iterator over every chunk."""
+    first = await anext(chunks)
+
+    async def again() -> AsyncIterator[Chunk]:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+
+    return again()
 
 
 class NextServer:
@@ -133,6 +146,14 @@ class NextServer:
         status, response_headers, rendered = await self.origin(incoming, span)
         if rendered is None:
             return Response(b"", status, headers=response_headers)
+        try:
+            # The status line waits for the shell, as in Next.js: a render that fails
+            # before its shell is ready can still answer 500.
+            chunks = await with_first_chunk(rendered.chunks)
+        except UpstreamError as exc:
+            span.record_exception(exc)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
+            return PlainTextResponse("500: an upstream API failed\n", 500)
         store_key = key if lookup is not None and incoming.method == "GET" else None
 
         def remember(body: bytes) -> None:
@@ -150,7 +171,7 @@ class NextServer:
 
         return StreamingResponse(
             stream(
-                rendered.chunks,
+                chunks,
                 telemetry=state.telemetry,
                 parent=span,
                 started=incoming.started,
@@ -286,7 +307,7 @@ class NextServer:
         """The CDN's background revalidation of a stale entry: a trace of its own, linked."""
         state = self.state
         with state.telemetry.span(
-            f"cdn revalidate {incoming.path}",
+            "cdn revalidate",
             semconv.PHASE_REVALIDATE,
             None,
             {

@@ -41,3 +41,19 @@ def test_no_store_fetches_bypass_the_data_cache(server):
         for s in server.spans(cache__layer="data", cache__key="slow/reviews/8")
     }
     assert results == {"bypass"}
+
+
+def test_parallel_slots_fetch_alongside_the_page(make_server):
+    server = make_server(
+        **{
+            'path = "/profile"\nrender = "dynamic"': 'path = "/profile"\nrender = "dynamic"\nslots = [{ name = "@side", fetches = '
+            '[{ name = "side", upstream = "slow", path = "/side" }] }]',
+        }
+    )
+    server.get("/profile")
+    segments = {
+        s.attributes["nextrace.fetch.segment"]: s for s in server.spans(nextrace__phase="fetch")
+    }
+    assert set(segments) == {"page", "@side"}
+    page, side = segments["page"], segments["@side"]
+    assert side.start_time < page.end_time  # the slot did not wait for the page
