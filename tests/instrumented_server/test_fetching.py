@@ -44,12 +44,9 @@ def test_no_store_fetches_bypass_the_data_cache(server):
 
 
 def test_parallel_slots_fetch_alongside_the_page(make_server):
-    server = make_server(
-        **{
-            'path = "/profile"\nrender = "dynamic"': 'path = "/profile"\nrender = "dynamic"\nslots = [{ name = "@side", fetches = '
-            '[{ name = "side", upstream = "slow", path = "/side" }] }]',
-        }
-    )
+    profile = 'path = "/profile"\nrender = "dynamic"'
+    slot = '[{ name = "@side", fetches = [{ name = "side", upstream = "slow", path = "/side" }] }]'
+    server = make_server(**{profile: f"{profile}\nslots = {slot}"})
     server.get("/profile")
     segments = {
         s.attributes["nextrace.fetch.segment"]: s for s in server.spans(nextrace__phase="fetch")

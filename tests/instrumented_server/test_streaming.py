@@ -31,11 +31,8 @@ def test_rsc_requests_get_a_line_delimited_payload(server):
 
 
 def test_an_upstream_failure_before_the_shell_is_a_500_with_an_error_span(make_server):
-    server = make_server(
-        **{
-            'name = "slow"\nlatency = { p50_ms = 60, p95_ms = 70 }': 'name = "slow"\nlatency = { p50_ms = 60, p95_ms = 70 }\nerror_rate = 1.0'
-        }
-    )
+    slow = 'name = "slow"\nlatency = { p50_ms = 60, p95_ms = 70 }'
+    server = make_server(**{slow: slow + "\nerror_rate = 1.0"})
     response = server.get("/dashboard")  # its shell needs the failing "slow" upstream
     assert response.status_code == 500
     (request,) = server.spans(nextrace__phase="request")
