@@ -1,8 +1,11 @@
 """The CDN edge cache in front of the server.
 
-Keyed by method, path and query plus the request headers that Next.js lists
-in ``Vary`` (``RSC``, ``Next-Router-Prefetch``, ``Next-Router-State-Tree``,
-``Next-Router-Segment-Prefetch``, ``Next-Url``). Responses are stored as
+Keyed by method, path and query plus the request headers that the origin's
+``Vary`` names, as a real CDN does: Next.js varies on ``RSC``,
+``Next-Router-Prefetch``, ``Next-Router-State-Tree`` and
+``Next-Router-Segment-Prefetch``, and on ``Next-Url`` only for paths that an
+intercepting route may answer. Until a path has answered once, the CDN
+assumes Next's usual ``Vary``. Responses are stored as
 their ``Cache-Control`` allows: fresh for ``s-maxage``, then servable stale
 for ``stale-while-revalidate`` while the CDN refreshes the entry in the
 background. A response that must not be shared (``private``/``no-store``)
@@ -16,22 +19,21 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from instrumented_server.caching import Entry, EntryStore, Lookup, MissReason, Source
 
-VARY_HEADERS = (
+NEXT_VARY = (
     "rsc",
-    "next-router-prefetch",
     "next-router-state-tree",
+    "next-router-prefetch",
     "next-router-segment-prefetch",
-    "next-url",
 )
 
 
-def cdn_key(method: str, path: str, query: str, headers: dict[str, str]) -> str:
-    varying = "|".join(f"{h}={headers.get(h, '')}" for h in VARY_HEADERS)
-    return f"{method} {path}?{query}|{varying}"
+def parse_vary(header: str) -> tuple[str, ...]:
+    return tuple(h.strip().lower() for h in header.split(",") if h.strip())
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,13 @@ class CdnEntry(Entry):
 class CdnEdgeCache:
     def __init__(self, max_entries: int = 10_000) -> None:
         self.entries: EntryStore[CdnEntry] = EntryStore(max_entries)
+        self._vary: dict[str, tuple[str, ...]] = {}  # learned from responses, per path and query
+
+    def key(self, method: str, path: str, query: str, headers: Mapping[str, str]) -> str:
+        """The cache key of a request: its URL and the request headers the origin varies on."""
+        varying = self._vary.get(f"{path}?{query}", NEXT_VARY)
+        values = "|".join(f"{h}={headers.get(h, '')}" for h in varying)
+        return f"{method} {path}?{query}|{values}"
 
     def lookup(self, key: str, method: str) -> Lookup[CdnEntry]:
         if method not in ("GET", "HEAD"):
@@ -98,11 +107,13 @@ class CdnEdgeCache:
         body: bytes,
         control: CacheControl,
         route_path: str,
+        query: str,
         tags: tuple[str, ...],
         source: Source,
         source_trace_id: str,
     ) -> None:
         """Store a response, or a pass marker for one that must not be shared."""
+        self._vary[f"{route_path}?{query}"] = parse_vary(headers.get("vary", ""))
         self.entries.put(
             CdnEntry(
                 key=key,

@@ -211,6 +211,11 @@ class Middleware(_Strict):
     cost_ms: float = Field(default=2.0, ge=0)
     rules: tuple[MiddlewareRule, ...] = ()
     warmups: tuple[WarmupRule, ...] = ()
+    response_headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Headers the middleware adds (NextResponse.next({headers})), for example "
+        "x-middleware-cache: no-cache, which stops the client router from reusing prefetches",
+    )
 
 
 class Cdn(_Strict):
@@ -325,7 +330,8 @@ def parse_definition(text: str, source: str = "<app definition>") -> AppDefiniti
 
 
 def load_definition(path: Path | None = None) -> AppDefinition:
-    """Load ``path``, or the default shop-and-dashboard app that ships with the package."""
+    """Load ``path`` (TOML, or JSON as written by :func:`dump_definition`), or the default
+    shop-and-dashboard app that ships with the package."""
     if path is None:
         text = (resources.files("instrumented_server") / "default_app.toml").read_text("utf-8")
         return parse_definition(text, "default_app.toml")
@@ -333,4 +339,14 @@ def load_definition(path: Path | None = None) -> AppDefinition:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DefinitionError(f"cannot read the app definition {path}: {exc}") from exc
+    if path.suffix == ".json":
+        try:
+            return AppDefinition.model_validate_json(text)
+        except ValidationError as exc:
+            raise DefinitionError(f"{path}: {exc}") from exc
     return parse_definition(text, str(path))
+
+
+def dump_definition(definition: AppDefinition, path: Path) -> None:
+    """Write a (possibly modified) definition where ``nextrace serve --app`` can read it."""
+    path.write_text(definition.model_dump_json(indent=2), encoding="utf-8")

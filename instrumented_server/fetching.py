@@ -27,6 +27,7 @@ from instrumented_server.telemetry import ServerTelemetry, trace_id_of
 from instrumented_server.upstreams import Upstreams
 
 Params = dict[str, str | list[str]]
+UPSTREAM_CALL_EVENT = "upstream call"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -159,7 +160,7 @@ class FetchRunner:
             if lookup.entry is not None:
                 if lookup.result == "stale":
                     self._background.spawn(
-                        self._refresh(fetch, path, key, tags, ctx.route_path, span)
+                        self._refresh(fetch, path, key, tags, ctx.route_path, ctx.limiter, span)
                     )
                 return lookup.entry.value
             value = await self._call(fetch, path, ctx.origin, ctx.limiter, span)
@@ -174,6 +175,7 @@ class FetchRunner:
     ) -> object:
         if limiter is not None:
             await limiter.acquire()
+        span.add_event(UPSTREAM_CALL_EVENT)  # when the call really left, after any rate limit
         try:
             return await self._upstreams[fetch.upstream].get(path, origin)
         except Exception as exc:
@@ -211,6 +213,7 @@ class FetchRunner:
         key: str,
         tags: tuple[str, ...],
         route_path: str,
+        limiter: RateLimiter | None,
         parent: trace.Span,
     ) -> None:
         """Stale-while-revalidate: a background fetch under the stale hit refills the entry."""
@@ -227,7 +230,7 @@ class FetchRunner:
             span_type="AppRender.fetch",
         ) as span:
             try:
-                value = await self._call(fetch, path, "revalidation", None, span)
+                value = await self._call(fetch, path, "revalidation", limiter, span)
             except Exception:
                 return  # the stale value stays; the span says why
             self._store(
@@ -241,12 +244,17 @@ class FetchRunner:
             f"fetch GET {target.upstream}{target.template}",
             semconv.PHASE_FETCH,
             parent,
-            {semconv.FETCH_UPSTREAM: target.upstream, semconv.CACHE_SCOPE: target.scope},
+            {
+                semconv.FETCH_UPSTREAM: target.upstream,
+                semconv.CACHE_SCOPE: target.scope,
+                semconv.CACHE_KEY: key,
+            },
             kind=SpanKind.CLIENT,
             span_type="AppRender.fetch",
         ) as span:
             if limiter is not None:
                 await limiter.acquire()
+            span.add_event(UPSTREAM_CALL_EVENT)
             try:
                 value = await self._upstreams[target.upstream].get(target.path, "warmup")
             except Exception as exc:

@@ -116,6 +116,12 @@ class RouteTable:
     def is_static_file(self, path: str) -> bool:
         return path in self.static_files or path.startswith(STATIC_PREFIX)
 
+    def interceptable(self, path: str) -> bool:
+        """Whether an intercepting route could answer ``path`` (Next.js then varies on
+        ``Next-Url``)."""
+        parts = [p for p in path.split("/") if p]
+        return any(_match(pattern, parts) is not None for pattern in self._intercepting)
+
     def resolve(self, path: str, soft_navigation_from: str | None = None) -> RouteMatch | None:
         """The route for ``path``; ``soft_navigation_from`` is the ``Next-Url`` of a client-side
         navigation, which lets an intercepting route answer instead."""

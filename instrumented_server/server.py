@@ -21,8 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from instrumented_server import semconv
+from instrumented_server.background import RateLimiter
 from instrumented_server.caching import Source
-from instrumented_server.cdn import CacheControl, cdn_key
+from instrumented_server.cdn import NEXT_VARY, CacheControl
 from instrumented_server.deploy import DEPLOY_PATH, deploy
 from instrumented_server.fetching import RenderContext, WarmTarget
 from instrumented_server.middleware import MiddlewareDecision, RequestFacts, decide, runs_on
@@ -44,7 +45,6 @@ from instrumented_server.upstreams import UpstreamError
 from instrumented_server.warmup_jobs import data_job, submit_all
 
 SESSION_COOKIE = "session"
-VARY = "rsc, next-router-state-tree, next-router-prefetch, next-router-segment-prefetch"
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ async def with_first_chunk(chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]
 class NextServer:
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        state.route_warmer = self.warm_route
 
     async def handle(self, request: Request) -> Response:
         state = self.state
@@ -128,7 +129,7 @@ class NextServer:
             self._name(span, incoming, path)
             return await self._webhook(request, incoming, span)
 
-        key = cdn_key(incoming.method, path, incoming.query, headers)
+        key = state.cdn.key(incoming.method, path, incoming.query, headers)
         lookup = state.cdn.lookup(key, incoming.method) if state.definition.cdn.enabled else None
         if lookup is not None:
             state.telemetry.record_cache(span, "cdn", lookup, key, phase=semconv.PHASE_CDN)
@@ -185,12 +186,23 @@ class NextServer:
         )
 
     async def origin(
-        self, incoming: Incoming, span: trace.Span
+        self,
+        incoming: Incoming,
+        span: trace.Span,
+        *,
+        fill_as: Source = "request",
+        limiter: RateLimiter | None = None,
     ) -> tuple[int, dict[str, str], Rendered | None]:
-        """Middleware, route resolution, then render or prefetch, behind the CDN."""
+        """Middleware, route resolution, then render or prefetch, behind the CDN.
+
+        ``fill_as`` is who the cache entries it fills are attributed to; background work
+        passes its ``limiter`` for upstream calls.
+        """
         state = self.state
         path = incoming.path
+        middleware_headers: dict[str, str] = {}
         if runs_on(state.definition.middleware, incoming.facts):
+            middleware_headers = dict(state.definition.middleware.response_headers)
             decision = await self._middleware(incoming, span)
             if decision.action == "redirect":
                 self._name(span, incoming, path)
@@ -220,20 +232,26 @@ class NextServer:
         span.set_attribute(semconv.RENDER_MODE, match.route.render)
         span.set_attribute(semconv.INTERCEPTED, match.intercepted)
         variant = "rsc" if incoming.rsc else "html"
-        ctx = RenderContext(origin="request", route_path=path, session=incoming.session)
+        ctx = RenderContext(
+            origin=fill_as, route_path=path, session=incoming.session, limiter=limiter
+        )
         if incoming.kind == semconv.KIND_RSC_PREFETCH:
-            ctx.origin = "prefetch"
+            ctx.origin = "prefetch" if fill_as == "request" else fill_as
             rendered = await prefetch(state, match, ctx, span)
         else:
-            state.visits[path] += 1
+            if fill_as == "request":
+                state.visits[path] += 1  # what a post-deploy warm-up will warm first
             rendered = await state.renderer.render(match, variant, ctx, span)
         content_type = "text/x-component" if incoming.rsc else "text/html; charset=utf-8"
         headers = {
             "content-type": content_type,
             "cache-control": rendered.cache_control,
-            "vary": VARY,
+            "vary": ", ".join(
+                (*NEXT_VARY, "next-url") if state.routes.interceptable(path) else NEXT_VARY
+            ),
             "x-nextrace-route": template,
             **rendered.headers,
+            **middleware_headers,
         }
         return 200, headers, rendered
 
@@ -303,6 +321,26 @@ class NextServer:
             return JSONResponse({"error": str(exc)}, 400)
         return JSONResponse(revalidate(self.state, kind, target, expire, warm, span))
 
+    async def warm_route(self, path: str, span: trace.Span, limiter: RateLimiter) -> None:
+        """A route warm-up goes through the front door, as a warm-up script's GET would: it
+        fills the CDN, the full route cache and the data cache, for HTML and RSC."""
+        for headers, kind in (
+            ({}, semconv.KIND_DOCUMENT),
+            ({"rsc": "1"}, semconv.KIND_RSC_NAVIGATION),
+        ):
+            facts = RequestFacts(path, headers, {}, {})
+            incoming = Incoming("GET", path, "", facts, kind, time.monotonic())
+            status, response_headers, rendered = await self.origin(
+                incoming, span, fill_as="warmup", limiter=limiter
+            )
+            if rendered is None:
+                continue
+            body = b"".join([c.data async for c in rendered.chunks])
+            key = self.state.cdn.key("GET", path, "", headers)
+            self._store_cdn(
+                key, incoming, status, response_headers, rendered, body, "warmup", trace_id_of(span)
+            )
+
     async def _refresh_cdn(self, incoming: Incoming, key: str, request_span: trace.Span) -> None:
         """The CDN's background revalidation of a stale entry: a trace of its own, linked."""
         state = self.state
@@ -317,7 +355,7 @@ class NextServer:
             },
             links=[Link(request_span.get_span_context())],
         ) as span:
-            status, headers, rendered = await self.origin(incoming, span)
+            status, headers, rendered = await self.origin(incoming, span, fill_as="revalidation")
             if rendered is None:
                 return
             body = b"".join([c.data async for c in rendered.chunks])
@@ -343,6 +381,7 @@ class NextServer:
             body=body,
             control=CacheControl.parse(rendered.cache_control),
             route_path=incoming.path,
+            query=incoming.query,
             tags=rendered.cache_tags,
             source=source,
             source_trace_id=trace_id,

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from opentelemetry import trace
 
 from instrumented_server.background import RateLimiter
-from instrumented_server.fetching import RenderContext, WarmTarget, warmup_target
+from instrumented_server.fetching import WarmTarget, warmup_target
 from instrumented_server.state import ServerState
 from instrumented_server.warmup import WarmupJob
 
@@ -33,16 +33,13 @@ def data_job(
 def route_job(
     state: ServerState, path: str, trigger: str, link: trace.Span | None
 ) -> WarmupJob | None:
-    """A job that renders ``path`` in the background, filling every cache it reads."""
-    match = state.routes.resolve(path)
-    if match is None:
+    """A job that requests ``path`` in the background, filling every cache on its way."""
+    warmer = state.route_warmer
+    if warmer is None or state.routes.resolve(path) is None:
         return None
 
     async def body(span: trace.Span, limiter: RateLimiter) -> None:
-        ctx = RenderContext(origin="warmup", route_path=path, limiter=limiter)
-        rendered = await state.renderer.render(match, "html", ctx, span)
-        async for _ in rendered.chunks:
-            pass
+        await warmer(path, span, limiter)
 
     return WarmupJob(f"route:{path}", trigger, body, link.get_span_context() if link else None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -134,7 +135,44 @@ def serve(
         err=True,
     )
     server = uvicorn.Server(uvicorn.Config(build_app(state), log_level="warning"))
-    server.run(sockets=[sock])
+    # uvicorn re-raises Ctrl-C after its graceful shutdown, which flushed every span.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+
+
+@app.command()
+def demo(
+    scenario: Annotated[
+        str, typer.Option(help="steady, deploy, webhook-flood or prefetch-storm.")
+    ] = "deploy",
+    speed: Annotated[float, typer.Option(help="Run the timeline this many times faster.")] = 1.0,
+    workdir: Annotated[Path, typer.Option(help="Where each run's store and report go.")] = Path(
+        ".nextrace/demo"
+    ),
+    collector_port: Annotated[int, typer.Option(help="Port of the demo's collector.")] = 4318,
+    server_port: Annotated[int, typer.Option(help="Port of the demo's server.")] = 3000,
+) -> None:
+    """Run a traffic scenario end to end on an embedded store, then report what happened."""
+    from nextrace.demo import DemoError, run_demo
+
+    try:
+        result = run_demo(
+            scenario,
+            workdir=workdir,
+            speed=speed,
+            collector_port=collector_port,
+            server_port=server_port,
+            say=lambda line: typer.echo(line, err=True),
+        )
+    except DemoError as exc:
+        _fail(exc)
+    typer.echo(result.report.render())
+    typer.echo(
+        f"Report: {result.run_dir / 'report.txt'}\n"
+        f"Spans: {result.store_dsn}; query them with\n"
+        f"  nextrace sql --dsn '{result.store_dsn}' \"SELECT SpanName, count() FROM otel_traces "
+        f'GROUP BY ALL ORDER BY 2 DESC LIMIT 20"'
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests.test_cli import free_port, nextrace, start_collector
+from tests.nextrace.test_cli import free_port, nextrace, start_collector
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,213 @@
+"""``nextrace demo``: collector, reference server and virtual browsers, then the report.
+
+Runs the same commands a user would (``nextrace collect`` and ``nextrace serve``, as child
+processes on loopback), drives a scenario with virtual browsers from this process, stops
+everything so that every span is flushed and committed, and then answers an SRE's questions
+from the stored spans. Child processes are always stopped, even on Ctrl-C or an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from collector.config import StoreConfig
+from collector.store import open_store
+from instrumented_server.definition import dump_definition, load_definition
+from instrumented_server.scenarios import SCENARIOS, ScenarioRun, run_scenario
+from nextrace.listen import ListenError, bind_socket
+from nextrace.report import BROWSER_SERVICE, Report, build_report
+
+Say = Callable[[str], None]
+
+
+class DemoError(Exception):
+    """The demo cannot run or went wrong; the message says why."""
+
+
+@dataclass
+class DemoResult:
+    run_dir: Path
+    store_dsn: str
+    report: Report
+    run: ScenarioRun
+
+
+def _check_port(host: str, port: int) -> None:
+    sock = bind_socket(host, port)
+    sock.close()
+
+
+def _wait_until(check: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            _, stderr = process.communicate()
+            raise DemoError(f"{what} exited at start:\n{stderr.strip()}")
+        try:
+            if check():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise DemoError(f"{what} did not start within 90 s")
+
+
+@contextmanager
+def _child(args: list[str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nextrace.cli", *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def _stop(process: subprocess.Popen[str], sig: int, what: str) -> None:
+    """Stop a child gracefully (it flushes on this signal) and check that it did."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired as exc:
+        raise DemoError(f"{what} did not stop within 60 s") from exc
+    if process.returncode not in (0, -sig, 128 + sig):
+        raise DemoError(f"{what} failed ({process.returncode}):\n{stderr.strip()}")
+
+
+def run_demo(
+    scenario_name: str = "deploy",
+    *,
+    workdir: Path = Path(".nextrace/demo"),
+    speed: float = 1.0,
+    collector_port: int = 4318,
+    server_port: int = 3000,
+    say: Say = print,
+) -> DemoResult:
+    if scenario_name not in SCENARIOS:
+        raise DemoError(f"unknown scenario {scenario_name!r}: choose from {sorted(SCENARIOS)}")
+    scenario = SCENARIOS[scenario_name]
+    try:
+        _check_port("127.0.0.1", collector_port)
+        _check_port("127.0.0.1", server_port)
+    except ListenError as exc:
+        raise DemoError(str(exc)) from exc
+
+    run_dir = (workdir / f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario.name}").resolve()
+    run_dir.mkdir(parents=True, exist_ok=False)
+    store_dsn = f"chdb://{run_dir / 'store'}"
+    app_file = run_dir / "app.json"
+    definition = scenario.app(load_definition())
+    dump_definition(definition, app_file)
+    collector_url = f"http://127.0.0.1:{collector_port}"
+    server_url = f"http://127.0.0.1:{server_port}"
+
+    say(
+        f"nextrace demo: scenario '{scenario.name}' ({scenario.description}), "
+        f"{scenario.duration_s / speed:.0f} s; files in {run_dir}"
+    )
+    with _child(
+        ["collect", "--port", str(collector_port), "--dsn", store_dsn, "--batch-timeout", "0.5"],
+        run_dir,
+    ) as collector:
+        _wait_until(
+            lambda: httpx.get(f"{collector_url}/healthz").status_code == 200,
+            collector,
+            "the collector",
+        )
+        say(f"  collector on {collector_url}, store {run_dir / 'store'}")
+        with _child(
+            [
+                "serve",
+                "--app",
+                str(app_file),
+                "--port",
+                str(server_port),
+                "--collector",
+                collector_url,
+            ],
+            run_dir,
+        ) as server:
+            _wait_until(
+                lambda: httpx.get(f"{server_url}/favicon.ico").status_code == 200,
+                server,
+                "the reference server",
+            )
+            say(f"  reference server on {server_url}")
+            run = _browse(scenario_name, server_url, collector_url, speed, say)
+            _stop(server, signal.SIGINT, "the reference server")  # flushes its spans
+        _wait_for_commit(collector_url)
+        _stop(collector, signal.SIGTERM, "the collector")  # flushes and commits the rest
+    say("  all spans committed; querying the store")
+    store = open_store(StoreConfig.from_dsn(store_dsn), migrate=False)
+    try:
+        report = build_report(store.client)
+    finally:
+        store.close()
+    (run_dir / "report.txt").write_text(report.render(), encoding="utf-8")
+    return DemoResult(run_dir, store_dsn, report, run)
+
+
+def _browse(
+    scenario_name: str, server_url: str, collector_url: str, speed: float, say: Say
+) -> ScenarioRun:
+    scenario = SCENARIOS[scenario_name]
+    provider = TracerProvider(resource=Resource.create({"service.name": BROWSER_SERVICE}))
+    provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{collector_url}/v1/traces"))
+    )
+
+    def progress(elapsed: float, run: ScenarioRun) -> None:
+        b = run.budget
+        events = f", events so far: {len(run.events)}" if scenario.events else ""
+        say(
+            f"  {elapsed:5.1f} s: {b.navigations} navigations, {b.prefetches} prefetches, "
+            f"{b.requests} requests{events}"
+        )
+
+    try:
+        run = asyncio.run(
+            run_scenario(
+                scenario,
+                server_url,
+                scenario.app(load_definition()),
+                provider.get_tracer("nextrace.browser"),
+                speed=speed,
+                progress=progress,
+            )
+        )
+    finally:
+        provider.shutdown()  # flushes the browsers' spans to the collector
+    return run
+
+
+def _wait_for_commit(collector_url: str) -> None:
+    """Wait until the collector has nothing left in its queue."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        health = httpx.get(f"{collector_url}/healthz").json()
+        if not health["queue_spans"]:
+            return
+        time.sleep(0.2)
+    raise DemoError("the collector did not commit its queue within 60 s")

@@ -1,0 +1,8 @@
+-- Deploys, in order: when, which build, and how many routes were warmed afterwards.
+SELECT
+    Timestamp AS at,
+    SpanAttributes['nextrace.build_id'] AS build_id,
+    toUInt32OrZero(SpanAttributes['nextrace.deploy.warm_routes']) AS warm_routes
+FROM otel_traces
+WHERE SpanAttributes['nextrace.phase'] = 'deploy'
+ORDER BY at

@@ -1,0 +1,11 @@
+-- The busiest second of warm-up calls to upstream APIs: the "upstream call" events of fetch
+-- spans in warm-up traces, stamped when a call really left (after the rate limiter).
+SELECT max(calls) AS busiest_second
+FROM (
+    SELECT toStartOfSecond(call_at) AS second, count() AS calls
+    FROM otel_traces
+    ARRAY JOIN Events.Timestamp AS call_at, Events.Name AS event
+    WHERE event = 'upstream call'
+      AND TraceId IN (SELECT TraceId FROM otel_traces WHERE SpanAttributes['nextrace.phase'] = 'warmup')
+    GROUP BY second
+)

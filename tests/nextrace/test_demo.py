@@ -1,0 +1,85 @@
+"""`nextrace demo`: each scenario, shortened, leaves the stored facts that define it (slow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nextrace.demo import DemoError, DemoResult, run_demo
+from nextrace.listen import bind_socket
+from tests.nextrace.test_cli import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def demo(tmp_path: Path, scenario: str, speed: float) -> DemoResult:
+    lines: list[str] = []
+    result = run_demo(
+        scenario,
+        workdir=tmp_path,
+        speed=speed,
+        collector_port=free_port(),
+        server_port=free_port(),
+        say=lines.append,
+    )
+    assert any("navigations" in line for line in lines)  # progress was shown
+    assert not _processes_using(result.run_dir)  # nothing left running
+    return result
+
+
+def _processes_using(path: Path) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(path) in text:
+            found.append(text)
+    return found
+
+
+def test_deploy_scenario_spikes_and_the_warm_up_prevents_misses(tmp_path):
+    report = demo(tmp_path, "deploy", speed=2).report
+    without, with_warmup = report.spikes
+    assert (without.warm_routes, with_warmup.warm_routes) == (0, 10)
+    # The miss ratio rises after the deploy…
+    assert without.peak_miss_ratio > without.baseline_miss_ratio + 0.1
+    assert without.cold_misses > 0
+    # …and falls again.
+    assert without.recovered_after_s is not None
+    # The run with a post-deploy warm-up suffers fewer cold misses per lookup.
+    assert with_warmup.cold_misses / with_warmup.lookups < without.cold_misses / without.lookups
+    assert report.prevented_misses is not None
+    assert report.prevented_misses > 0
+    text = report.render()
+    assert "Cold-cache spikes after deploys" in text
+    assert "trace " in text  # the slowest navigations name their traces
+
+
+def test_webhook_flood_stays_under_the_upstream_rate_limit(tmp_path):
+    report = demo(tmp_path, "webhook-flood", speed=2).report
+    webhook_jobs = sum(r["jobs"] for r in report.warmups if r["trigger"] == "webhook")
+    assert webhook_jobs >= 20
+    assert 0 < report.warmup_busiest_second <= 20  # warmup.rate_per_s of the default app
+
+
+def test_prefetch_storm_multiplies_prefetches_against_steady(tmp_path):
+    steady = demo(tmp_path, "steady", speed=3).report.prefetch
+    storm = demo(tmp_path, "prefetch-storm", speed=3).report.prefetch
+    assert storm["prefetch_per_navigation"] > 2 * steady["prefetch_per_navigation"]
+    assert steady["middleware_share"] == 0  # the documented matcher skips prefetches
+    assert storm["middleware_share"] > 0.3  # the storm's middleware runs on them
+
+
+def test_a_taken_port_is_a_clear_error(tmp_path):
+    port = free_port()
+    held = bind_socket("127.0.0.1", port)
+    try:
+        with pytest.raises(DemoError, match=f"port {port} on 127.0.0.1 is already in use"):
+            run_demo("steady", workdir=tmp_path, collector_port=port, server_port=free_port())
+    finally:
+        held.close()
+    with pytest.raises(DemoError, match="unknown scenario"):
+        run_demo("nope", workdir=tmp_path)
