@@ -36,7 +36,7 @@ from instrumented_server.router_cache import Payload, RouterCache, RouterEntry
 from instrumented_server.routing import RouteTable
 
 BROWSER_ID = "nextrace.browser.id"
-NAVIGATION_TYPE = "nextrace.navigation.type"  # document, soft, back
+NAVIGATION_TYPE = "nextrace.navigation.type"  # document, soft, back, forward
 ROUTER_RESULT = "nextrace.navigation.router_cache"  # hit, partial, miss
 PREFETCH_MODE = "nextrace.prefetch.mode"  # auto, full
 PREFETCH_TRIGGER = "nextrace.prefetch.trigger"  # viewport, hover
@@ -109,6 +109,7 @@ class VirtualBrowser:
         self._back_probability = back_probability
         self._think_time_s = think_time_s
         self._history: list[str] = []
+        self._forward: list[str] = []
         self._build = ""
         self._in_flight: dict[str, asyncio.Task[None]] = {}
 
@@ -119,6 +120,9 @@ class VirtualBrowser:
             await asyncio.sleep(self._rng.expovariate(1 / self._think_time_s))
             if self._budget.exhausted:
                 break
+            if self._forward and self._rng.random() < self._back_probability:
+                await self.forward()
+                continue
             if len(self._history) > 1 and self._rng.random() < self._back_probability:
                 await self.back()
                 continue
@@ -183,12 +187,21 @@ class VirtualBrowser:
             if build and build != self._build:
                 self.router.clear()  # a new deployment: nothing cached belongs to it
                 self._build = build
+            if response.status_code == 200:  # the page a browser lands on is in the cache too
+                self.router.store(
+                    href,
+                    "full",
+                    dynamic=_is_dynamic(response),
+                    source="navigation",
+                    source_trace_id=format(span.get_span_context().trace_id, "032x"),
+                    build_id=self._build,
+                )
         self._budget.router["miss"] += 1
         self._history.append(href)
         self._prefetch_viewport(href)
 
     async def navigate(self, href: str, navigation_type: str = "soft") -> None:
-        result, entry = self.router.lookup(href, history=navigation_type == "back")
+        result, entry = self.router.lookup(href, history=navigation_type in ("back", "forward"))
         if entry is not None and entry.build_id and entry.build_id != self._build:
             result, entry = "miss", None
         if result != "hit" and not self._budget.take():
@@ -224,13 +237,18 @@ class VirtualBrowser:
                         source_trace_id=format(span.get_span_context().trace_id, "032x"),
                         build_id=build or self._build,
                     )
+        if navigation_type == "soft":
+            self._forward.clear()
         if navigation_type != "back":
             self._history.append(href)
         self._prefetch_viewport(href)
 
     async def back(self) -> None:
-        self._history.pop()
+        self._forward.append(self._history.pop())
         await self.navigate(self._history[-1], "back")
+
+    async def forward(self) -> None:
+        await self.navigate(self._forward.pop(), "forward")
 
     async def hover(self, link: Link) -> None:
         """Hovering a link prefetches it again if what was prefetched went stale."""

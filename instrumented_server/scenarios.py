@@ -15,6 +15,7 @@ budget. ``speed`` compresses the timeline (and think times) for tests.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 import time
 from collections.abc import Callable
@@ -150,7 +151,13 @@ async def run_scenario(
     seed: int = 7,
     progress: Callable[[float, ScenarioRun], None] | None = None,
 ) -> ScenarioRun:
-    """Browse ``base_url`` with the scenario's browsers and fire its events on time."""
+    """Browse ``base_url`` with the scenario's browsers and fire its events on time.
+
+    Only a loopback ``base_url`` is accepted: scenarios are load tests of a local server.
+    """
+    host = httpx.URL(base_url).host
+    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"scenarios only send traffic to loopback addresses, not {host!r}")
     rng = random.Random(seed)
     started = time.monotonic()
     duration = scenario.duration_s / speed

@@ -151,6 +151,9 @@ def demo(
     ),
     collector_port: Annotated[int, typer.Option(help="Port of the demo's collector.")] = 4318,
     server_port: Annotated[int, typer.Option(help="Port of the demo's server.")] = 3000,
+    next_version: Annotated[
+        str, typer.Option(help="Client router stale times of Next.js 14, 15 or 16.")
+    ] = "15",
 ) -> None:
     """Run a traffic scenario end to end on an embedded store, then report what happened."""
     from nextrace.demo import DemoError, run_demo

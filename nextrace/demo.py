@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -27,7 +27,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from collector.config import StoreConfig
 from collector.store import open_store
 from instrumented_server.definition import dump_definition, load_definition
-from instrumented_server.scenarios import SCENARIOS, ScenarioRun, run_scenario
+from instrumented_server.router_cache import STALE_TIMES
+from instrumented_server.scenarios import SCENARIOS, Scenario, ScenarioRun, run_scenario
 from nextrace.listen import ListenError, bind_socket
 from nextrace.report import BROWSER_SERVICE, Report, build_report
 
@@ -103,11 +104,16 @@ def run_demo(
     speed: float = 1.0,
     collector_port: int = 4318,
     server_port: int = 3000,
+    next_version: str = "15",
     say: Say = print,
 ) -> DemoResult:
     if scenario_name not in SCENARIOS:
         raise DemoError(f"unknown scenario {scenario_name!r}: choose from {sorted(SCENARIOS)}")
-    scenario = SCENARIOS[scenario_name]
+    if next_version not in STALE_TIMES:
+        raise DemoError(
+            f"unknown Next.js version {next_version!r}: choose from {sorted(STALE_TIMES)}"
+        )
+    scenario = replace(SCENARIOS[scenario_name], next_version=next_version)
     try:
         _check_port("127.0.0.1", collector_port)
         _check_port("127.0.0.1", server_port)
@@ -155,7 +161,7 @@ def run_demo(
                 "the reference server",
             )
             say(f"  reference server on {server_url}")
-            run = _browse(scenario_name, server_url, collector_url, speed, say)
+            run = _browse(scenario, server_url, collector_url, speed, say)
             _stop(server, signal.SIGINT, "the reference server")  # flushes its spans
         _wait_for_commit(collector_url)
         _stop(collector, signal.SIGTERM, "the collector")  # flushes and commits the rest
@@ -170,9 +176,8 @@ def run_demo(
 
 
 def _browse(
-    scenario_name: str, server_url: str, collector_url: str, speed: float, say: Say
+    scenario: Scenario, server_url: str, collector_url: str, speed: float, say: Say
 ) -> ScenarioRun:
-    scenario = SCENARIOS[scenario_name]
     provider = TracerProvider(resource=Resource.create({"service.name": BROWSER_SERVICE}))
     provider.add_span_processor(
         BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{collector_url}/v1/traces"))

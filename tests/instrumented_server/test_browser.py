@@ -107,3 +107,42 @@ def test_the_budget_bounds_the_traffic(make_server):
 
     budget, _ = browse(server, steps)
     assert budget.requests == 2
+
+
+def test_back_and_forward_reuse_the_router_cache(make_server):
+    server = make_server(**{'path = "/"\nrender = "static"': LINKS})
+
+    async def steps(browser) -> None:
+        await browser.land("/")
+        await browser.navigate("/profile")  # a dynamic page: Next 15 does not reuse it…
+        await browser.back()  # …except on back and forward
+        await browser.forward()
+
+    budget, exporter = browse(server, steps)
+    spans: list[Any] = list(exporter.get_finished_spans())
+    types = [
+        s.attributes["nextrace.navigation.type"]
+        for s in spans
+        if s.attributes.get("nextrace.phase") == "navigation"
+    ]
+    assert types == ["document", "soft", "back", "forward"]
+    assert budget.router["hit"] == 2
+
+
+def test_scenarios_only_browse_loopback(server):
+    import asyncio
+
+    import pytest
+    from opentelemetry import trace
+
+    from instrumented_server.scenarios import SCENARIOS, run_scenario
+
+    with pytest.raises(ValueError, match="loopback"):
+        asyncio.run(
+            run_scenario(
+                SCENARIOS["steady"],
+                "http://198.51.100.7:3000",
+                server.state.definition,
+                trace.get_tracer("t"),
+            )
+        )
