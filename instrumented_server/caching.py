@@ -38,6 +38,7 @@ class Entry:
     source: Source
     source_trace_id: str
     tags: tuple[str, ...] = ()
+    revalidate_s: float | None = None  # stale this long after it was filled; None: never
     stale_reason: MissReason | None = None  # set by revalidateTag(tag, 'max')
     paths: set[str] = field(default_factory=set)
 
@@ -74,6 +75,27 @@ class EntryStore(Generic[E]):
         if entry is not None:
             self._entries.move_to_end(key)
         return entry
+
+    def lookup(self, key: str) -> Lookup[E]:
+        """Hit, stale (marked stale, or older than its ``revalidate_s``) or miss with reason."""
+        entry = self.get(key)
+        if entry is None:
+            return Lookup("miss", self.missing_reason(key))
+        if entry.stale_reason is not None:
+            return Lookup("stale", entry.stale_reason, entry)
+        if entry.revalidate_s is not None and entry.age_ms() >= entry.revalidate_s * 1000:
+            return Lookup("stale", "expired", entry)
+        return Lookup("hit", None, entry)
+
+    def invalidate_tag(self, tag: str, *, expire: bool) -> list[E]:
+        """``revalidateTag``: mark tagged entries stale, or remove them when ``expire``."""
+        tagged = [e for e in self._entries.values() if tag in e.tags]
+        for entry in tagged:
+            if expire:
+                self.remove(entry.key, "tag_invalidated")
+            else:
+                entry.stale_reason = "tag_invalidated"
+        return tagged
 
     def missing_reason(self, key: str) -> MissReason:
         return self._tombstones.get(key, "cold")

@@ -114,6 +114,8 @@ class CdnEdgeCache:
     ) -> None:
         """Store a response, or a pass marker for one that must not be shared."""
         self._vary[f"{route_path}?{query}"] = parse_vary(headers.get("vary", ""))
+        if not control.shared:
+            tags = ()  # a pass marker holds no content that a tag could invalidate
         self.entries.put(
             CdnEntry(
                 key=key,
@@ -135,17 +137,9 @@ class CdnEdgeCache:
             self.entries.remove(key, reason)
         return len(keys)
 
-    def mark_tag_stale(self, tag: str) -> int:
-        hit = [e for e in self.entries if tag in e.tags and not e.is_pass_marker]
-        for entry in hit:
-            entry.stale_reason = "tag_invalidated"
-        return len(hit)
-
-    def purge_tag(self, tag: str) -> int:
-        keys = [e.key for e in self.entries if tag in e.tags and not e.is_pass_marker]
-        for key in keys:
-            self.entries.remove(key, "tag_invalidated")
-        return len(keys)
+    def revalidate_tag(self, tag: str, *, expire: bool) -> int:
+        """Purge tagged responses, or mark them stale (served while the CDN refreshes them)."""
+        return len(self.entries.invalidate_tag(tag, expire=expire))
 
     def clear(self, reason: MissReason) -> int:
         return self.entries.clear(reason)

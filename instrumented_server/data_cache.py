@@ -42,11 +42,7 @@ class DataEntry(Entry):
     upstream: str = ""
     path: str = ""
     scope: str = "shared"
-    revalidate_s: float | None = None
     value: object = None
-
-    def is_time_stale(self, now: float) -> bool:
-        return self.revalidate_s is not None and now - self.created >= self.revalidate_s
 
 
 class DataCache:
@@ -54,14 +50,7 @@ class DataCache:
         self.entries: EntryStore[DataEntry] = EntryStore(max_entries)
 
     def lookup(self, key: str) -> Lookup[DataEntry]:
-        entry = self.entries.get(key)
-        if entry is None:
-            return Lookup("miss", self.entries.missing_reason(key))
-        if entry.stale_reason is not None:
-            return Lookup("stale", entry.stale_reason, entry)
-        if entry.is_time_stale(time.monotonic()):
-            return Lookup("stale", "expired", entry)
-        return Lookup("hit", None, entry)
+        return self.entries.lookup(key)
 
     def store(
         self,
@@ -100,13 +89,7 @@ class DataCache:
 
     def revalidate_tag(self, tag: str, *, expire: bool) -> list[DataEntry]:
         """Invalidate every entry tagged ``tag``; return them (the blast radius)."""
-        hit = [e for e in self.entries if tag in e.tags]
-        for entry in hit:
-            if expire:
-                self.entries.remove(entry.key, "tag_invalidated")
-            else:
-                entry.stale_reason = "tag_invalidated"
-        return hit
+        return self.entries.invalidate_tag(tag, expire=expire)
 
     def revalidate_path(self, path: str) -> list[DataEntry]:
         hit = [e for e in self.entries if path in e.paths]

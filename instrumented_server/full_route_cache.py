@@ -21,7 +21,6 @@ def route_key(path: str, variant: str) -> str:
 class RouteEntry(Entry):
     path: str = ""
     variant: str = "html"  # html or rsc
-    revalidate_s: float | None = None
     chunks: list[bytes] = field(default_factory=list)
 
 
@@ -30,15 +29,7 @@ class FullRouteCache:
         self.entries: EntryStore[RouteEntry] = EntryStore(max_entries)
 
     def lookup(self, path: str, variant: str) -> Lookup[RouteEntry]:
-        key = route_key(path, variant)
-        entry = self.entries.get(key)
-        if entry is None:
-            return Lookup("miss", self.entries.missing_reason(key))
-        if entry.stale_reason is not None:
-            return Lookup("stale", entry.stale_reason, entry)
-        if entry.revalidate_s is not None and entry.age_ms() >= entry.revalidate_s * 1000:
-            return Lookup("stale", "expired", entry)
-        return Lookup("hit", None, entry)
+        return self.entries.lookup(route_key(path, variant))
 
     def store(
         self,
@@ -67,13 +58,7 @@ class FullRouteCache:
         return entry
 
     def revalidate_tag(self, tag: str, *, expire: bool) -> int:
-        hit = [e for e in self.entries if tag in e.tags]
-        for entry in hit:
-            if expire:
-                self.entries.remove(entry.key, "tag_invalidated")
-            else:
-                entry.stale_reason = "tag_invalidated"
-        return len(hit)
+        return len(self.entries.invalidate_tag(tag, expire=expire))
 
     def revalidate_path(self, path: str) -> int:
         return self.entries.remove_where(lambda e: e.path == path, "path_invalidated")

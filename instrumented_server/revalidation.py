@@ -71,7 +71,7 @@ def revalidate(
         if kind == "tag":
             data = state.data.revalidate_tag(target, expire=expire)
             routes = state.full_route.revalidate_tag(target, expire=expire)
-            cdn = state.cdn.purge_tag(target) if expire else state.cdn.mark_tag_stale(target)
+            cdn = state.cdn.revalidate_tag(target, expire=expire)
         else:
             data = state.data.revalidate_path(target)
             routes = state.full_route.revalidate_path(target)

@@ -195,12 +195,22 @@ def build_report(client: Client, slowest: int = 5) -> Report:
     return report
 
 
+MIN_BUCKET_LOOKUPS = 3  # a bucket with fewer lookups says nothing about a ratio
+
+
 def _spike(
     deploy: dict[str, Any], after: list[dict[str, Any]], baseline: float, window: dt.timedelta
 ) -> Spike:
+    """The spike after one deploy: its peak within ``window``, and the first bucket after
+    the peak whose miss ratio is back near the baseline."""
     start = deploy["at"]
-    ratios = [(b["bucket"], ratio(b["misses"], b["lookups"])) for b in after if b["lookups"]]
-    peak_at, peak = max(ratios, key=lambda r: r[1]) if ratios else (start, 0.0)
+    ratios = [
+        (b["bucket"], ratio(b["misses"], b["lookups"]))
+        for b in after
+        if b["lookups"] >= MIN_BUCKET_LOOKUPS
+    ]
+    in_spike = [(t, r) for t, r in ratios if t < start + window]
+    peak_at, peak = max(in_spike, key=lambda r: r[1]) if in_spike else (start, 0.0)
     threshold = max(baseline * 1.5, baseline + 0.05)
     recovered = next((t for t, r in ratios if t > peak_at and r <= threshold), None)
     in_window = [b for b in after if b["bucket"] < start + window]

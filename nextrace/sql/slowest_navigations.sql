@@ -19,7 +19,7 @@ SELECT
     maxIf(t.Duration, t.SpanAttributes['nextrace.phase'] = 'render') / 1e6 AS render_ms,
     maxIf(t.Duration, t.SpanAttributes['nextrace.phase'] = 'fetch') / 1e6 AS slowest_fetch_ms,
     argMaxIf(t.SpanName, t.Duration, t.SpanAttributes['nextrace.phase'] = 'fetch') AS slowest_fetch,
-    countIf(t.SpanAttributes['nextrace.fetch.after'] != '') AS sequential_fetches,
+    uniqExactIf(t.SpanName, t.SpanAttributes['nextrace.fetch.after'] != '') AS sequential_fetches,
     countIf(t.SpanAttributes['cache.layer'] = 'data' AND t.SpanAttributes['cache.result'] = 'miss')
         AS data_misses
 FROM slowest AS s

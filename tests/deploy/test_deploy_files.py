@@ -35,6 +35,19 @@ def test_the_compose_collector_command_is_accepted_by_the_cli():
     assert store.password == clickhouse["CLICKHOUSE_PASSWORD"]
 
 
+def test_the_compose_server_exports_to_the_compose_collector():
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    args = compose["services"]["server"]["command"]
+    serve = get_command(app).commands[args[0]]  # type: ignore[attr-defined]
+    params = serve.make_context(args[0], list(args[1:])).params
+    collector_port = compose["services"]["collector"]["command"]
+    assert (
+        params["collector"]
+        == f"http://collector:{collector_port[collector_port.index('--port') + 1]}"
+    )
+    assert params["host"] == "0.0.0.0"
+
+
 def test_the_dockerfile_copies_every_package_the_project_ships():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     packages = [p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]]
