@@ -151,7 +151,10 @@ class FetchRunner:
         ) as span:
             lookup = self._cache.lookup(key) if cacheable else Lookup("bypass", "bypass")
             extra = {}
-            if lookup.result != "hit" and self._warmup_waiting(warmup_target(key)):
+            waiting = self._warmup_waiting
+            if lookup.result != "hit" and (
+                waiting(warmup_target(key)) or waiting(f"route:{ctx.route_path}")
+            ):
                 extra[semconv.CACHE_WARMUP_PENDING] = True  # a warm-up was about to fill it
             self._telemetry.record_cache(span, "data", lookup, key, scope=fetch.scope, extra=extra)
             span.set_attribute(semconv.NEXT_FETCH_CACHE_STATUS, _NEXT_CACHE_STATUS[lookup.result])

@@ -138,3 +138,21 @@ def test_identical_waiting_jobs_are_deduplicated_and_a_full_queue_refuses(make_s
         for o in ("ok", "deduplicated", "rate_limited")
     }
     assert outcome_counts == {"ok": 4, "deduplicated": 1, "rate_limited": 1}
+
+
+def test_a_miss_on_an_entry_a_queued_warm_up_targets_is_flagged_as_the_race(make_server):
+    server = make_server(
+        **{"max_jobs = 50": "max_jobs = 50\nworkers = 1", "rate_per_s = 20": "rate_per_s = 2"}
+    )
+    server.get("/products/2")
+    server.get("/products/1")
+    server.get("/products/1")
+    server.client.post(
+        "/api/deploy", json={"warm_routes": 2}, headers={"x-revalidate-secret": SECRET}
+    )
+    server.reset_spans()
+    server.get("/products/2")  # its warm-up waits behind /products/1's, at 2 calls a second
+    lookup = next(s for s in server.spans(cache__layer="data", cache__key="api/products/2"))
+    assert lookup.attributes["cache.result"] == "miss"
+    assert lookup.attributes["nextrace.warmup.pending"] is True
+    server.settle()
