@@ -71,13 +71,13 @@ class FetchRunner:
         data_cache: DataCache,
         telemetry: ServerTelemetry,
         background: BackgroundTasks,
-        warmup_waiting: Callable[[str], bool] = lambda target: False,
+        warmup_pending: Callable[[str], bool] = lambda target: False,
     ) -> None:
         self._upstreams = upstreams
         self._cache = data_cache
         self._telemetry = telemetry
         self._background = background
-        self._warmup_waiting = warmup_waiting
+        self._warmup_pending = warmup_pending
 
     async def run(
         self,
@@ -151,9 +151,11 @@ class FetchRunner:
         ) as span:
             lookup = self._cache.lookup(key) if cacheable else Lookup("bypass", "bypass")
             extra = {}
-            waiting = self._warmup_waiting
-            if lookup.result != "hit" and (
-                waiting(warmup_target(key)) or waiting(f"route:{ctx.route_path}")
+            queued = self._warmup_pending
+            if (
+                lookup.result != "hit"
+                and ctx.origin != "warmup"
+                and (queued(warmup_target(key)) or queued(f"route:{ctx.route_path}"))
             ):
                 extra[semconv.CACHE_WARMUP_PENDING] = True  # a warm-up was about to fill it
             self._telemetry.record_cache(span, "data", lookup, key, scope=fetch.scope, extra=extra)

@@ -74,7 +74,7 @@ class ServerState:
             rate_per_s=definition.warmup.rate_per_s,
             workers=definition.warmup.workers,
         )
-        fetcher = FetchRunner(upstreams, data, telemetry, background, warmups.is_waiting)
+        fetcher = FetchRunner(upstreams, data, telemetry, background, warmups.is_pending)
         renderer = Renderer(
             definition, fetcher, full_route, telemetry, background, Payloads(lambda: build.id)
         )

@@ -56,6 +56,7 @@ class WarmupQueue:
         self._queue: asyncio.Queue[WarmupJob] | None = None
         self._waiting: set[str] = set()
         self._running = 0
+        self._in_progress: set[str] = set()
         self._worker_tasks: list[asyncio.Task[None]] = []
         self.counts: dict[str, int] = {"ok": 0, "error": 0, "deduplicated": 0, "rate_limited": 0}
 
@@ -63,9 +64,9 @@ class WarmupQueue:
     def backlog(self) -> int:
         return len(self._waiting)
 
-    def is_waiting(self, target: str) -> bool:
-        """Whether a job for ``target`` is queued but has not started."""
-        return target in self._waiting
+    def is_pending(self, target: str) -> bool:
+        """Whether a job for ``target`` is queued or running: its entries are not filled yet."""
+        return target in self._waiting or target in self._in_progress
 
     def submit(self, job: WarmupJob) -> Outcome:
         if self._queue is None:
@@ -125,10 +126,12 @@ class WarmupQueue:
             job = await self._queue.get()
             self._running += 1
             self._waiting.discard(job.target)
+            self._in_progress.add(job.target)
             try:
                 await self._run(job)
             finally:
                 self._running -= 1
+                self._in_progress.discard(job.target)
 
     async def _run(self, job: WarmupJob) -> None:
         wait_ms = (time.monotonic() - job.enqueued) * 1000

@@ -169,6 +169,9 @@ def demo(
         )
     except DemoError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        typer.secho("interrupted: the collector and the server were stopped", err=True)
+        raise typer.Exit(code=130) from None
     typer.echo(result.report.render())
     typer.echo(
         f"Report: {result.run_dir / 'report.txt'}\n"
