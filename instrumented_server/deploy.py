@@ -4,21 +4,29 @@
 ``{"build_id": "…", "keep_data_cache": false, "warm_routes": 10}``. The full
 route cache and the CDN are emptied (a new build's output is never the old
 one's); the data cache is kept or emptied as configured. Static and ISR
-routes are prerendered at "build" time, and afterwards the most visited
-routes can be warmed before users reach them.
+routes are prerendered at "build" time.
+
+With ``warm_routes``, the most visited routes are warmed *before* the new
+build takes traffic, as teams do when they warm a deployment before promoting
+it: their data is fetched afresh (rate-limited, each route a warm-up trace
+linked to the deploy) while users are still served by the old build, and the
+entries filled that way survive the switch. A warm-up that only started after
+the switch would race the first users to every entry. Once switched, the same
+routes are also requested through the front door, filling the new CDN.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from typing import Any
 
 from opentelemetry import trace
 
 from instrumented_server import semconv
 from instrumented_server.state import ServerState
-from instrumented_server.warmup_jobs import route_job, submit_all
+from instrumented_server.warmup_jobs import data_warmup, route_job, submit_all
 
 DEPLOY_PATH = "/api/deploy"
 _counter = itertools.count(2)
@@ -56,15 +64,26 @@ async def deploy(
     warm = state.definition.warmup.post_deploy_routes if warm_routes is None else warm_routes
     attrs = {semconv.DEPLOY_PREVIOUS_BUILD_ID: previous, "nextrace.deploy.keep_data_cache": keep}
     with state.telemetry.span("deploy", semconv.PHASE_DEPLOY, parent, attrs) as span:
-        state.build.id = new_id
+        popular = [path for path, _ in state.visits.most_common(warm)]
+        warm_started = time.monotonic()
+        jobs = [data_warmup(state, path, span) for path in popular]
+        await asyncio.gather(*(state.warmups.run_now(job) for job in jobs if job is not None))
+
+        state.build.id = new_id  # the switch: from here on, users get the new build
         span.set_attribute(semconv.BUILD_ID, new_id)
+        warmed = (
+            state.data.entries.remove_where(
+                lambda e: not (e.source == "warmup" and e.created >= warm_started), "deploy"
+            )
+            if not keep
+            else 0
+        )
         emptied = {
             "full_route": state.full_route.clear("deploy"),
             "cdn": state.cdn.clear("deploy"),
-            "data": 0 if keep else state.data.clear("deploy"),
+            "data": warmed,
         }
         prerendered = await prerender_all(state, span)
-        popular = [path for path, _ in state.visits.most_common(warm)]
         outcomes = submit_all(state, (route_job(state, p, "deploy", span) for p in popular))
         span.set_attribute("nextrace.deploy.warm_routes", len(popular))
     return {

@@ -21,7 +21,7 @@ from opentelemetry import trace
 
 from instrumented_server import semconv
 from instrumented_server.background import BackgroundTasks
-from instrumented_server.caching import Lookup
+from instrumented_server.caching import Lookup, Source
 from instrumented_server.definition import AppDefinition, Fetch, Route
 from instrumented_server.fetching import FetchRunner, Params, RenderContext, fetch_tags
 from instrumented_server.full_route_cache import FullRouteCache
@@ -183,9 +183,9 @@ class Renderer:
             {"x-nextjs-cache": result.upper()},
         )
 
-    async def prerender(self, match: RouteMatch, path: str, origin: str) -> None:
+    async def prerender(self, match: RouteMatch, path: str, origin: Source) -> None:
         """Render a static or ISR route into the full route cache (build, ISR refresh)."""
-        ctx = RenderContext(origin=origin, route_path=path)  # type: ignore[arg-type]
+        ctx = RenderContext(origin=origin, route_path=path)
         name = f"render route (app) {match.pattern.template}"
         attrs = {
             semconv.NEXT_ROUTE: match.pattern.template,

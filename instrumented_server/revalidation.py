@@ -25,6 +25,7 @@ from opentelemetry import trace
 from instrumented_server import semconv
 from instrumented_server.fetching import WarmTarget
 from instrumented_server.state import ServerState
+from instrumented_server.warmup import WarmupJob
 from instrumented_server.warmup_jobs import data_job, route_job, submit_all
 
 REVALIDATE_PATH = "/api/revalidate"
@@ -82,7 +83,7 @@ def revalidate(
         outcomes: dict[str, int] = {}
         if warm:
             shared = [e for e in data if e.scope == "shared"]
-            jobs = [
+            jobs: list[WarmupJob | None] = [
                 data_job(
                     state,
                     [WarmTarget(e.upstream, e.path, e.path, e.tags, e.revalidate_s)],
@@ -92,7 +93,7 @@ def revalidate(
                 for e in shared
             ]
             if kind == "path":
-                jobs.append(route_job(state, target, "webhook", span))  # type: ignore[arg-type]
+                jobs.append(route_job(state, target, "webhook", span))
             outcomes = submit_all(state, jobs)
         return {
             "revalidated": True,

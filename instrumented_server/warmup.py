@@ -84,6 +84,16 @@ class WarmupQueue:
         self._queue.put_nowait(job)
         return "queued"
 
+    async def run_now(self, job: WarmupJob) -> None:
+        """Run ``job`` at once, outside the queue but under the same rate limit."""
+        self._running += 1
+        self._in_progress.add(job.target)
+        try:
+            await self._run(job)
+        finally:
+            self._running -= 1
+            self._in_progress.discard(job.target)
+
     async def drain(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
         while self._waiting or self._running:

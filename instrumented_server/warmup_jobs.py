@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from opentelemetry import trace
 
 from instrumented_server.background import RateLimiter
-from instrumented_server.fetching import WarmTarget, warmup_target
+from instrumented_server.fetching import RenderContext, WarmTarget, warmup_target
 from instrumented_server.state import ServerState
 from instrumented_server.warmup import WarmupJob
 
@@ -42,6 +42,21 @@ def route_job(
         await warmer(path, span, limiter)
 
     return WarmupJob(f"route:{path}", trigger, body, link.get_span_context() if link else None)
+
+
+def data_warmup(state: ServerState, path: str, link: trace.Span | None) -> WarmupJob | None:
+    """A job that renders ``path`` without answering anyone, to fill the data cache."""
+    match = state.routes.resolve(path)
+    if match is None:
+        return None
+
+    async def body(span: trace.Span, limiter: RateLimiter) -> None:
+        ctx = RenderContext(origin="warmup", route_path=path, limiter=limiter)
+        rendered = await state.renderer.render(match, "html", ctx, span)
+        async for _ in rendered.chunks:
+            pass
+
+    return WarmupJob(f"data-of:{path}", "deploy", body, link.get_span_context() if link else None)
 
 
 def submit_all(state: ServerState, jobs: Iterable[WarmupJob | None]) -> dict[str, int]:

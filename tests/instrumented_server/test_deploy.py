@@ -52,11 +52,17 @@ def test_a_post_deploy_warm_up_prevents_the_misses_of_popular_routes(server):
         server.get("/products/1")
     server.get("/products/2")
     result = deploy(server, warm_routes=1).json()
-    assert result["warmups"]["queued"] == 1
+    assert result["warmups"]["queued"] == 1  # the front-door warm-up of the new CDN
     server.settle()
-    (warmup,) = server.spans(nextrace__phase="warmup")
-    assert warmup.attributes["nextrace.warmup.trigger"] == "deploy"
-    assert warmup.attributes["nextrace.warmup.target"] == "route:/products/1"
+    warmups = {
+        s.attributes["nextrace.warmup.target"]: s for s in server.spans(nextrace__phase="warmup")
+    }
+    assert set(warmups) == {"data-of:/products/1", "route:/products/1"}
+    (deploy_span,) = server.spans(nextrace__phase="deploy")
+    before_switch = warmups["data-of:/products/1"]
+    assert before_switch.attributes["nextrace.warmup.trigger"] == "deploy"
+    assert before_switch.attributes["nextrace.build_id"] == "build-1"  # warmed before the switch
+    assert before_switch.links[0].context.span_id == deploy_span.context.span_id
     server.reset_spans()
     server.get("/products/1")  # warmed
     server.get("/products/2")  # not warmed
