@@ -50,6 +50,7 @@ class Spike:
     recovered_after_s: float | None
     cold_misses: int
     lookups: int
+    spiked: bool  # the peak rose clearly above the baseline
 
 
 @dataclass
@@ -76,17 +77,23 @@ class Report:
             out.append("")
             out.append("== Cold-cache spikes after deploys (data-cache lookups of user traffic) ==")
             for spike in self.spikes:
-                recovered = (
-                    f"recovered {spike.recovered_after_s:.0f} s after the deploy"
-                    if spike.recovered_after_s is not None
-                    else "not recovered before the next event"
-                )
+                if not spike.spiked:
+                    shape = f"no spike (peak {spike.peak_miss_ratio:.0%})"
+                else:
+                    recovered = (
+                        f"recovered {spike.recovered_after_s:.0f} s after the deploy"
+                        if spike.recovered_after_s is not None
+                        else "not recovered before the next event"
+                    )
+                    shape = (
+                        f"peak {spike.peak_miss_ratio:.0%} {spike.peak_at_s:.0f} s after, "
+                        f"{recovered}"
+                    )
                 out.append(
                     f"{spike.deploy_at:%H:%M:%S} deploy {spike.build_id} "
                     f"(post-deploy warm-up of {spike.warm_routes} routes): miss ratio "
-                    f"{spike.baseline_miss_ratio:.0%} before, peak {spike.peak_miss_ratio:.0%} "
-                    f"{spike.peak_at_s:.0f} s after, {recovered}; {spike.cold_misses} cold misses "
-                    f"in {spike.lookups} lookups in the first {SPIKE_WINDOW_S:.0f} s"
+                    f"{spike.baseline_miss_ratio:.0%} before, {shape}; {spike.cold_misses} cold "
+                    f"misses in {spike.lookups} lookups in the first {SPIKE_WINDOW_S:.0f} s"
                 )
             if self.prevented_misses is not None:
                 out.append(
@@ -227,4 +234,5 @@ def _spike(
         recovered_after_s=(recovered - start).total_seconds() if recovered else None,
         cold_misses=sum(b["cold"] for b in in_window),
         lookups=sum(b["lookups"] for b in in_window),
+        spiked=peak > threshold,
     )
