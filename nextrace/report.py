@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 BROWSER_SERVICE = "browser"
 SPIKE_WINDOW_S = 6.0  # how long after a deploy counts as "during" the spike
-BUCKET_MS = 1000
+BUCKET_MS = 500
 # The spike is measured where warm-ups act: the data cache. (A new build's CDN and full
 # route cache start empty or prerendered whatever is warmed; the table shows them per layer.)
 SPIKE_LAYERS = ("data",)
@@ -44,7 +44,9 @@ class Spike:
     deploy_at: dt.datetime
     build_id: str
     warm_routes: int
-    baseline_miss_ratio: float
+    baseline_miss_ratio: float  # in the window before the deploy
+    window_miss_ratio: float  # in the window after it
+    settled_miss_ratio: float  # from the end of that window to the next deploy or the end
     peak_miss_ratio: float
     peak_at_s: float  # after the deploy
     recovered_after_s: float | None
@@ -92,8 +94,9 @@ class Report:
                 out.append(
                     f"{spike.deploy_at:%H:%M:%S} deploy {spike.build_id} "
                     f"(post-deploy warm-up of {spike.warm_routes} routes): miss ratio "
-                    f"{spike.baseline_miss_ratio:.0%} before, {shape}; {spike.cold_misses} cold "
-                    f"misses in {spike.lookups} lookups in the first {SPIKE_WINDOW_S:.0f} s"
+                    f"{spike.baseline_miss_ratio:.0%} before, {spike.window_miss_ratio:.0%} in "
+                    f"the {SPIKE_WINDOW_S:.0f} s after, {spike.settled_miss_ratio:.0%} later; "
+                    f"{shape}; {spike.cold_misses} cold misses in {spike.lookups} lookups"
                 )
             if self.prevented_misses is not None:
                 out.append(
@@ -166,19 +169,11 @@ def build_report(client: Client, slowest: int = 5) -> Report:
             report.periods.append((label, ratios))
 
     timeline = run_query(client, "miss_timeline", bucket_ms=BUCKET_MS, layers=list(SPIKE_LAYERS))
-    first = deploys[0]["at"] if deploys else None
-    before = [b for b in timeline if first is None or b["bucket"] < first]
-    baseline = ratio(sum(b["misses"] for b in before), sum(b["lookups"] for b in before))
     for index, deploy in enumerate(deploys):
         start = deploy["at"]
         end = deploys[index + 1]["at"] if index + 1 < len(deploys) else None
-        after = [
-            b
-            for b in timeline
-            if b["bucket"] >= start.replace(microsecond=0) and (end is None or b["bucket"] < end)
-        ]
-        spike = _spike(deploy, after, baseline, window)
-        report.spikes.append(spike)
+        spike_window = min(window, (end - start) if end else window)
+        report.spikes.append(_spike(deploy, timeline, end, spike_window))
     without = [s for s in report.spikes if not s.warm_routes]
     with_warmup = [s for s in report.spikes if s.warm_routes]
     if without and with_warmup:
@@ -208,12 +203,22 @@ def build_report(client: Client, slowest: int = 5) -> Report:
 MIN_BUCKET_LOOKUPS = 3  # a bucket with fewer lookups says nothing about a ratio
 
 
+def _miss_ratio(buckets: list[dict[str, Any]]) -> float:
+    return ratio(sum(b["misses"] for b in buckets), sum(b["lookups"] for b in buckets))
+
+
 def _spike(
-    deploy: dict[str, Any], after: list[dict[str, Any]], baseline: float, window: dt.timedelta
+    deploy: dict[str, Any],
+    timeline: list[dict[str, Any]],
+    end: dt.datetime | None,
+    window: dt.timedelta,
 ) -> Spike:
-    """The spike after one deploy: its peak within ``window``, and the first bucket after
-    the peak whose miss ratio is back near the baseline."""
+    """The spike after one deploy, against the miss ratio of the ``window`` before it: its
+    peak within ``window``, and the first bucket after the peak back near that baseline."""
     start = deploy["at"]
+    before = [b for b in timeline if start - window <= b["bucket"] < start]
+    after = [b for b in timeline if b["bucket"] >= start and (end is None or b["bucket"] < end)]
+    baseline = _miss_ratio(before)
     ratios = [
         (b["bucket"], ratio(b["misses"], b["lookups"]))
         for b in after
@@ -229,6 +234,8 @@ def _spike(
         build_id=deploy["build_id"],
         warm_routes=deploy["warm_routes"],
         baseline_miss_ratio=baseline,
+        window_miss_ratio=_miss_ratio(in_window),
+        settled_miss_ratio=_miss_ratio([b for b in after if b["bucket"] >= start + window]),
         peak_miss_ratio=peak,
         peak_at_s=max(0.0, (peak_at - start).total_seconds()),
         recovered_after_s=(recovered - start).total_seconds() if recovered else None,

@@ -45,10 +45,10 @@ def test_deploy_scenario_spikes_and_the_warm_up_prevents_misses(tmp_path):
     without, with_warmup = report.spikes
     assert (without.warm_routes, with_warmup.warm_routes) == (0, 10)
     # The miss ratio rises after the deploy…
-    assert without.peak_miss_ratio > without.baseline_miss_ratio + 0.1
     assert without.cold_misses > 0
+    assert without.window_miss_ratio > without.baseline_miss_ratio
     # …and falls again.
-    assert without.recovered_after_s is not None
+    assert without.settled_miss_ratio < without.window_miss_ratio
     # The run with a post-deploy warm-up suffers fewer cold misses per lookup.
     assert with_warmup.cold_misses / with_warmup.lookups < without.cold_misses / without.lookups
     assert report.prevented_misses is not None
