@@ -78,7 +78,6 @@ class Collector:
 
     def start(self) -> Starlette:
         config = self.config
-        tune_garbage_collector()
         self.store = open_store(config.store)
         exporter = ClickHouseSpanExporter(self.store)
         self.processor = BatchSpanProcessor(
@@ -110,6 +109,7 @@ class Collector:
     def serve(self, sock: socket.socket) -> None:
         """Serve on ``sock`` until SIGINT/SIGTERM, then shut down cleanly."""
         assert self.app is not None, "call start() first"
+        tune_garbage_collector()  # a process-wide setting: only for a collector process
         host, port = sock.getsockname()[:2]
         url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
         if self.config.store.interface == "chdb" and self.config.store.path is not None:
