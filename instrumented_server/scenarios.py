@@ -2,7 +2,7 @@
 
 - ``steady``: warm caches, normal browsing;
 - ``deploy``: steady traffic, then a deploy without warm-up (a cold-cache spike), and later a
-  deploy with a post-deploy warm-up of the most visited routes, so the two can be compared;
+  deploy that warms the most visited routes before it takes traffic, so the two can be compared;
 - ``webhook-flood``: a CMS publishes many updates at once; revalidations and warm-ups queue up
   and are rate-limited;
 - ``prefetch-storm``: pages with many links in view and middleware that does not skip
