@@ -77,14 +77,15 @@ def applied_versions(client: Client, config: StoreConfig) -> set[int]:
     return {int(row[0]) for row in result.result_rows}
 
 
-def apply_migrations(client: Client, config: StoreConfig) -> list[str]:
-    """Create the database and apply every pending migration; return their names."""
+def apply_migrations(client: Client, config: StoreConfig, up_to: int | None = None) -> list[str]:
+    """Create the database and apply every pending migration (up to version ``up_to``);
+    return their names."""
     client.command(render(load_sql("create_database.sql"), config))
     client.command(render(load_sql("schema_migrations.sql"), config))
     done = applied_versions(client, config)
     applied = []
     for migration in migrations():
-        if migration.version in done:
+        if migration.version in done or (up_to is not None and migration.version > up_to):
             continue
         try:
             client.command(render(migration.template, config))

@@ -37,6 +37,7 @@ class RenderContext:
 
     origin: Source  # who will be recorded as having filled cache entries
     route_path: str  # the concrete URL path being rendered
+    route: str = ""  # its route template, set by the renderer
     session: str | None = None  # the user's session, for private data
     limiter: RateLimiter | None = None  # set for background work
     memo: dict[str, asyncio.Future[object]] = field(default_factory=dict)
@@ -99,11 +100,16 @@ class FetchRunner:
         pending = ctx.memo.get(memo_key)
         if pending is not None:
             self._telemetry.record_cache(
-                parent, "request_memo", Lookup("hit"), memo_key, scope=fetch.scope
+                parent, "request_memo", Lookup("hit"), memo_key, scope=fetch.scope, route=ctx.route
             )
             return await asyncio.shield(pending)
         self._telemetry.record_cache(
-            parent, "request_memo", Lookup("miss", "cold"), memo_key, scope=fetch.scope
+            parent,
+            "request_memo",
+            Lookup("miss", "cold"),
+            memo_key,
+            scope=fetch.scope,
+            route=ctx.route,
         )
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         ctx.memo[memo_key] = future
@@ -158,7 +164,9 @@ class FetchRunner:
                 and (queued(warmup_target(key)) or queued(f"route:{ctx.route_path}"))
             ):
                 extra[semconv.CACHE_WARMUP_PENDING] = True  # a warm-up was about to fill it
-            self._telemetry.record_cache(span, "data", lookup, key, scope=fetch.scope, extra=extra)
+            self._telemetry.record_cache(
+                span, "data", lookup, key, scope=fetch.scope, extra=extra, route=ctx.route
+            )
             span.set_attribute(semconv.NEXT_FETCH_CACHE_STATUS, _NEXT_CACHE_STATUS[lookup.result])
             if lookup.reason:
                 span.set_attribute(semconv.NEXT_FETCH_CACHE_REASON, lookup.reason)

@@ -121,6 +121,7 @@ class Renderer:
         """Render ``match``. A dynamic render's span ends with its last streamed chunk."""
         route = match.route
         template = match.pattern.template
+        ctx.route = template
         attrs = {semconv.NEXT_ROUTE: template, semconv.RENDER_MODE: route.render}
         span = self._telemetry.start(
             f"render route (app) {template}",
@@ -131,7 +132,7 @@ class Renderer:
         )
         if route.render == "dynamic" or match.intercepted:
             self._telemetry.record_cache(
-                span, "full_route", Lookup("bypass", "dynamic"), ctx.route_path
+                span, "full_route", Lookup("bypass", "dynamic"), ctx.route_path, route=template
             )
             return Rendered(
                 self._until_done(self._stream(match, variant, ctx, span), span),
@@ -140,7 +141,9 @@ class Renderer:
             )
         with trace.use_span(span, end_on_exit=True):
             lookup = self._full_route.lookup(ctx.route_path, variant)
-            self._telemetry.record_cache(span, "full_route", lookup, f"{variant}:{ctx.route_path}")
+            self._telemetry.record_cache(
+                span, "full_route", lookup, f"{variant}:{ctx.route_path}", route=template
+            )
             if lookup.entry is not None:
                 if lookup.result == "stale":
                     self._background.spawn(self.prerender(match, ctx.route_path, "revalidation"))
@@ -185,7 +188,7 @@ class Renderer:
 
     async def prerender(self, match: RouteMatch, path: str, origin: Source) -> None:
         """Render a static or ISR route into the full route cache (build, ISR refresh)."""
-        ctx = RenderContext(origin=origin, route_path=path)
+        ctx = RenderContext(origin=origin, route_path=path, route=match.pattern.template)
         name = f"render route (app) {match.pattern.template}"
         attrs = {
             semconv.NEXT_ROUTE: match.pattern.template,

@@ -132,7 +132,10 @@ class NextServer:
         key = state.cdn.key(incoming.method, path, incoming.query, headers)
         lookup = state.cdn.lookup(key, incoming.method) if state.definition.cdn.enabled else None
         if lookup is not None:
-            state.telemetry.record_cache(span, "cdn", lookup, key, phase=semconv.PHASE_CDN)
+            cached_route = lookup.entry.headers.get("x-nextrace-route", "") if lookup.entry else ""
+            state.telemetry.record_cache(
+                span, "cdn", lookup, key, phase=semconv.PHASE_CDN, route=cached_route
+            )
             if lookup.entry is not None and lookup.result in ("hit", "stale"):
                 entry = lookup.entry
                 self._name(span, incoming, entry.headers.get("x-nextrace-route", path))

@@ -119,6 +119,7 @@ class ServerTelemetry:
         result: str | None = None,
         extra: dict[str, Any] | None = None,
         phase: str = semconv.PHASE_CACHE,
+        route: str = "",
     ) -> None:
         """One cache interaction, as a short span with the cache attributes of the contract.
 
@@ -130,6 +131,8 @@ class ServerTelemetry:
             semconv.CACHE_KEY: key,
             semconv.CACHE_SCOPE: scope,
         }
+        if route:
+            attrs[semconv.NEXT_ROUTE] = route
         if lookup.reason is not None and (result or lookup.result) != "hit":
             attrs[semconv.CACHE_MISS_REASON] = lookup.reason
         entry: Entry | None = lookup.entry

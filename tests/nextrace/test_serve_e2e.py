@@ -107,6 +107,15 @@ def test_served_requests_arrive_in_the_store_with_their_phases(tmp_path):
             cwd=tmp_path,
         )
         assert hit.stdout == "warmup\t1\n", hit.stdout + hit.stderr
+        events = nextrace(
+            "sql",
+            "SELECT Layer, countIf(Route != '') > 0 FROM cache_events "
+            "WHERE Layer IN ('data', 'full_route') GROUP BY Layer ORDER BY Layer",
+            "--format",
+            "TSV",
+            cwd=tmp_path,
+        )
+        assert events.stdout == "data\t1\nfull_route\t1\n", events.stdout + events.stderr
         names = nextrace(
             "sql",
             "SELECT DISTINCT SpanName FROM otel_traces WHERE SpanKind = 'Server' ORDER BY SpanName",

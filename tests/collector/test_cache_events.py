@@ -1,0 +1,136 @@
+"""cache_events: one row per cache interaction, kept right for late spans and old stores."""
+
+from __future__ import annotations
+
+import time
+
+from collector.config import StoreConfig
+from collector.consumer import COLUMN_NAMES
+from collector.migrations import apply_migrations, migrations
+from collector.store import connect, open_store
+from collector.translator import translate
+from tests.builders import make_request, make_span
+from tests.conftest import stored
+
+PB = {"Content-Type": "application/x-protobuf"}
+
+
+def cache_span(layer: str, result: str, start_ns: int, **attrs):
+    return make_span(
+        f"{layer} cache lookup",
+        start_ns=start_ns,
+        attrs={
+            "nextrace.phase": "cache",
+            "cache.layer": layer,
+            "cache.result": result,
+            "nextrace.build_id": "build-7",
+            **attrs,
+        },
+    )
+
+
+def test_cache_spans_become_cache_events_whatever_order_they_arrive_in(client, collector):
+    now = time.time_ns()
+    late = make_request(
+        [
+            cache_span(
+                "data",
+                "miss",
+                now,
+                **{
+                    "cache.miss_reason": "deploy",
+                    "cache.key": "api/p/1",
+                    "next.route": "/products/[id]",
+                    "nextrace.warmup.pending": True,
+                },
+            ),
+        ]
+    )
+    earlier = make_request(
+        [
+            cache_span(
+                "data",
+                "hit",
+                now - 60_000_000_000,
+                **{
+                    "cache.key": "api/p/1",
+                    "cache.tags": ["products", "product-1"],
+                    "cache.entry.source": "warmup",
+                    "cache.entry.age_ms": 12.5,
+                    "cache.entry.source_trace_id": "ab" * 16,
+                },
+            ),
+            cache_span("cdn", "bypass", now - 30_000_000_000, **{"cache.miss_reason": "dynamic"}),
+            make_span("GET /products/[id]", start_ns=now - 1, attrs={"nextrace.phase": "request"}),
+        ]
+    )
+    for request in (late, earlier):  # the later span arrives first
+        assert (
+            client.post("/v1/traces", content=request.SerializeToString(), headers=PB).status_code
+            == 200
+        )
+    rows = stored(
+        collector,
+        "SELECT Layer, Result, Reason, Key, Tags, EntrySource, EntryAgeMs, "
+        "EntrySourceTraceId, WarmupPending, Route, BuildId, ServiceName "
+        "FROM cache_events ORDER BY Timestamp",
+    )
+    assert rows == [
+        (
+            "data",
+            "hit",
+            "",
+            "api/p/1",
+            ["products", "product-1"],
+            "warmup",
+            12.5,
+            "ab" * 16,
+            False,
+            "",
+            "build-7",
+            "svc",
+        ),
+        ("cdn", "bypass", "dynamic", "", [], "", 0.0, "", False, "", "build-7", "svc"),
+        (
+            "data",
+            "miss",
+            "deploy",
+            "api/p/1",
+            [],
+            "",
+            0.0,
+            "",
+            True,
+            "/products/[id]",
+            "build-7",
+            "svc",
+        ),
+    ]
+
+
+def test_an_older_store_is_backfilled_once(chdb_path):
+    config = StoreConfig.from_dsn(f"chdb://{chdb_path}?database=before_cache_events")
+    client = connect(config)
+    try:
+        apply_migrations(client, config, up_to=3)  # the schema of the first release
+        spans = [cache_span("cdn", "hit", time.time_ns()), make_span("no cache")]
+        client.insert(
+            "otel_traces",
+            translate(make_request(spans)).spans.columns,
+            database=config.database,
+            column_names=list(COLUMN_NAMES),
+            column_oriented=True,
+        )
+    finally:
+        client.close()
+    store = open_store(config)  # the collector starting on it applies 0004 to 0006
+    try:
+        assert store.client.query("SELECT Layer, Result FROM cache_events").result_rows == [
+            ("cdn", "hit")
+        ]
+        assert apply_migrations(store.client, config) == []
+        versions = store.client.query("SELECT max(Version) FROM nextrace_schema_migrations")
+        assert versions.result_rows == [(migrations()[-1].version,)]
+        assert store.client.query("SELECT count() FROM cache_events").result_rows == [(1,)]
+    finally:
+        store.close()
