@@ -27,6 +27,7 @@ from opentelemetry import trace
 from instrumented_server.browser import TrafficBudget, VirtualBrowser
 from instrumented_server.definition import AppDefinition, Link, Matcher
 from instrumented_server.router_cache import STALE_TIMES, RouterCache
+from instrumented_server.routing import RouteTable
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,6 @@ class ScenarioRun:
 
 def landing_pages(definition: AppDefinition) -> list[tuple[str, float]]:
     """Pages users land on, weighted by their route's popularity."""
-    from instrumented_server.routing import RouteTable
-
     table = RouteTable(definition)
     hrefs = {"/"} | {link.href for route in definition.routes for link in route.links}
     pages = []

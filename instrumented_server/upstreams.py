@@ -11,7 +11,6 @@ import asyncio
 import math
 import random
 import time
-from collections import Counter
 from dataclasses import dataclass
 
 from instrumented_server.definition import AppDefinition, Upstream
@@ -67,6 +66,3 @@ class Upstreams:
             for call in self.calls
             if (path is None or call.path == path) and (origin is None or call.origin == origin)
         )
-
-    def by_origin(self) -> Counter[str]:
-        return Counter(call.origin for call in self.calls)

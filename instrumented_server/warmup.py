@@ -60,10 +60,6 @@ class WarmupQueue:
         self._worker_tasks: list[asyncio.Task[None]] = []
         self.counts: dict[str, int] = {"ok": 0, "error": 0, "deduplicated": 0, "rate_limited": 0}
 
-    @property
-    def backlog(self) -> int:
-        return len(self._waiting)
-
     def is_pending(self, target: str) -> bool:
         """Whether a job for ``target`` is queued or running: its entries are not filled yet."""
         return target in self._waiting or target in self._in_progress

@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from collector.config import StoreConfig
 from collector.store import open_store
-from instrumented_server.definition import dump_definition, load_definition
+from instrumented_server.definition import AppDefinition, dump_definition, load_definition
 from instrumented_server.router_cache import STALE_TIMES
 from instrumented_server.scenarios import SCENARIOS, Scenario, ScenarioRun, run_scenario
 from nextrace.listen import ListenError, bind_socket
@@ -161,7 +161,7 @@ def run_demo(
                 "the reference server",
             )
             say(f"  reference server on {server_url}")
-            run = _browse(scenario, server_url, collector_url, speed, say)
+            run = _browse(scenario, definition, server_url, collector_url, speed, say)
             _stop(server, signal.SIGINT, "the reference server")  # flushes its spans
         _wait_for_commit(collector_url)
         _stop(collector, signal.SIGTERM, "the collector")  # flushes and commits the rest
@@ -176,7 +176,12 @@ def run_demo(
 
 
 def _browse(
-    scenario: Scenario, server_url: str, collector_url: str, speed: float, say: Say
+    scenario: Scenario,
+    definition: AppDefinition,
+    server_url: str,
+    collector_url: str,
+    speed: float,
+    say: Say,
 ) -> ScenarioRun:
     provider = TracerProvider(resource=Resource.create({"service.name": BROWSER_SERVICE}))
     provider.add_span_processor(
@@ -196,7 +201,7 @@ def _browse(
             run_scenario(
                 scenario,
                 server_url,
-                scenario.app(load_definition()),
+                definition,
                 provider.get_tracer("nextrace.browser"),
                 speed=speed,
                 progress=progress,
