@@ -220,7 +220,7 @@ def strip_comments(sql: str) -> str:
     return "".join(out)
 
 
-def _closing_paren(s: str, start: int) -> int:
+def closing_paren(s: str, start: int) -> int:
     depth = 0
     quote = ""
     for i in range(start, len(s)):
@@ -286,7 +286,7 @@ def expand(sql: str, ctx: QueryContext) -> str:
             rest = rest[after:]
             raw = ""
             if rest.startswith("("):
-                end = _closing_paren(rest, 0)
+                end = closing_paren(rest, 0)
                 if end >= 0:
                     raw, rest = rest[1:end], rest[end + 1 :]
             pieces.append(MACROS[name](ctx, split_args(raw)))

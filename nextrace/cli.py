@@ -175,10 +175,28 @@ def demo(
     typer.echo(result.report.render())
     typer.echo(
         f"Report: {result.run_dir / 'report.txt'}\n"
+        f"Grafana dashboards: {result.run_dir / 'dashboards'}\n"
         f"Spans: {result.store_dsn}; query them with\n"
         f"  nextrace sql --dsn '{result.store_dsn}' \"SELECT SpanName, count() FROM otel_traces "
         f'GROUP BY ALL ORDER BY 2 DESC LIMIT 20"'
     )
+
+
+dashboards_app = typer.Typer(help="Grafana dashboards kept as code.", no_args_is_help=True)
+app.add_typer(dashboards_app, name="dashboards")
+
+
+@dashboards_app.command("build")
+def dashboards_build(
+    out: Annotated[Path, typer.Option(help="Folder for the dashboard JSON files.")] = Path(
+        "dashboards-out"
+    ),
+) -> None:
+    """Write the dashboards as Grafana JSON."""
+    from dashboards.build import write
+
+    for path in write(out):
+        typer.echo(str(path))
 
 
 if __name__ == "__main__":

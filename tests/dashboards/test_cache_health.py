@@ -1,0 +1,150 @@
+"""The Cache health dashboard: valid Grafana JSON, and every query right on real ClickHouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+import pytest
+from grafana_foundation_sdk.models import dashboard as model
+
+from dashboards import cache_health
+from dashboards.build import to_json, write
+from dashboards.clickhouse import DATASOURCE_UID, ClickHouseQuery
+from dashboards.frontend import Values, interpolate
+from dashboards.macros import QueryContext, expand
+from tests.builders import make_request, make_span
+from tests.conftest import SHARED, stored
+
+PB = {"Content-Type": "application/x-protobuf"}
+SCHEMAS = SHARED / "grafana-schemas"
+
+
+def targets(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {panel["title"]: panel["targets"][0] for panel in document["panels"]}
+
+
+def test_the_dashboard_is_valid_grafana_json_and_round_trips(tmp_path):
+    document = to_json(cache_health.NAME)
+    if SCHEMAS.is_dir():
+        import jsonschema
+
+        schema = json.loads((SCHEMAS / "dashboard.jsonschema.json").read_text())
+        jsonschema.validate(document, schema)
+    back: Any = model.Dashboard.from_json(document)
+    assert all(isinstance(p.targets[0], ClickHouseQuery) for p in back.panels)
+    for target in targets(document).values():
+        assert target["datasource"]["uid"] == DATASOURCE_UID
+        assert target["editorType"] == "sql"
+        assert (target["format"], target["queryType"]) in ((0, "timeseries"), (1, "table"))
+    assert [v["name"] for v in document["templating"]["list"]] == list(cache_health.VARIABLES)
+    assert document["annotations"]["list"][0]["name"] == "Deploys"
+    (path,) = write(tmp_path)
+    assert json.loads(path.read_text()) == document
+
+
+def cache_span(base: int, layer: str, result: str, **attrs: Any):
+    attributes = {"nextrace.phase": "cache", "cache.layer": layer, "cache.result": result, **attrs}
+    return make_span(f"{layer} cache lookup", start_ns=base, attrs=attributes)
+
+
+@pytest.fixture
+def traffic(client, collector):
+    """Cache lookups whose right answers are known, all at one instant."""
+    base = (time.time_ns() // 60_000_000_000) * 60_000_000_000
+    a = {"next.route": "/a", "nextrace.build_id": "b2"}
+    b = {"next.route": "/b", "nextrace.build_id": "b1"}
+    spans = [
+        cache_span(base, "data", "hit", **a, **{"cache.entry.source": "warmup"}),
+        cache_span(base, "data", "hit", **a, **{"cache.entry.source": "warmup"}),
+        cache_span(
+            base,
+            "data",
+            "stale",
+            **a,
+            **{"cache.entry.source": "request", "cache.miss_reason": "expired"},
+        ),
+        cache_span(base, "data", "miss", **a, **{"cache.miss_reason": "deploy"}),
+        cache_span(base, "data", "miss", **a, **{"cache.miss_reason": "deploy"}),
+        cache_span(base, "data", "bypass", **a, **{"cache.miss_reason": "bypass"}),
+        cache_span(base, "data", "miss", **b, **{"cache.miss_reason": "cold"}),
+        cache_span(base, "data", "hit", **b, **{"cache.entry.source": "build"}),
+        cache_span(
+            base, "cdn", "hit", **{"nextrace.build_id": "b2", "cache.entry.source": "request"}
+        ),
+        cache_span(base, "cdn", "miss", **{"nextrace.build_id": "b2", "cache.miss_reason": "cold"}),
+        make_span(
+            "deploy", start_ns=base, attrs={"nextrace.phase": "deploy", "nextrace.build_id": "b2"}
+        ),
+    ]
+    body = make_request(spans).SerializeToString()
+    assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
+    stored(collector, "SELECT 1")
+    moment = dt.datetime.fromtimestamp(base / 1e9, dt.UTC)
+    return collector, QueryContext(
+        moment - dt.timedelta(minutes=5), moment + dt.timedelta(minutes=5), dt.timedelta(hours=1)
+    )
+
+
+def run(traffic, sql: str, **chosen: Values) -> list[tuple[Any, ...]]:
+    collector, context = traffic
+    variables: dict[str, Values] = {name: None for name in cache_health.VARIABLES}
+    variables.update(chosen)
+    return stored(collector, expand(interpolate(sql, variables), context))
+
+
+def panel_sql(title: str) -> str:
+    return str(targets(to_json(cache_health.NAME))[title]["rawSql"])
+
+
+def test_hit_ratio_per_layer_counts_stale_as_served_and_ignores_bypasses(traffic):
+    rows = run(traffic, panel_sql("Hit ratio per layer"))
+    assert [(layer, round(ratio, 4)) for _, layer, ratio in rows] == [
+        ("cdn", 0.5),
+        ("data", round(4 / 7, 4)),
+    ]
+    only_a = run(traffic, panel_sql("Hit ratio per layer"), route=["/a"])
+    assert [(layer, round(ratio, 4)) for _, layer, ratio in only_a] == [("data", 0.6)]
+    only_b1 = run(traffic, panel_sql("Hit ratio per layer"), build=["b1"])
+    assert [(layer, ratio) for _, layer, ratio in only_b1] == [("data", 0.5)]
+
+
+def test_misses_by_reason(traffic):
+    rows = run(traffic, panel_sql("Misses by reason"))
+    assert [(reason, misses) for _, reason, misses in rows] == [("cold", 2), ("deploy", 2)]
+
+
+def test_hits_by_entry_source(traffic):
+    assert run(traffic, panel_sql("Hits by entry source")) == [
+        ("data", "warmup", 2),
+        ("cdn", "request", 1),
+        ("data", "build", 1),
+        ("data", "request", 1),
+    ]
+
+
+def test_top_routes_by_misses(traffic):
+    assert run(traffic, panel_sql("Top routes by misses")) == [("/a", 2, 2, 0), ("/b", 1, 0, 0)]
+
+
+def test_variables_and_deploy_annotations(traffic):
+    document = to_json(cache_health.NAME)
+    values = {
+        v["name"]: [row[0] for row in run(traffic, v["query"])]
+        for v in document["templating"]["list"]
+    }
+    assert values == {"service": ["svc"], "route": ["/a", "/b"], "build": ["b1", "b2"]}
+    annotation = document["annotations"]["list"][0]["target"]["rawSql"]
+    assert [(text, tags) for _, text, tags in run(traffic, annotation)] == [("deploy b2", "deploy")]
+
+
+def test_the_frontend_step_fills_variables_as_grafana_does():
+    sql = "WHERE $__conditionalAll(Route IN (${route:singlequote}), $route) AND s = '$service'"
+    assert interpolate(sql, {"route": None, "service": ["x"]}) == "WHERE 1=1 AND s = 'x'"
+    assert interpolate(sql, {"route": ["/a", "/b"], "service": ["x"]}) == (
+        "WHERE Route IN ('/a','/b') AND s = 'x'"
+    )
+    with pytest.raises(ValueError, match="unknown dashboard variable"):
+        interpolate("$nope", {})
