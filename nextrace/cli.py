@@ -175,7 +175,7 @@ def demo(
     typer.echo(result.report.render())
     typer.echo(
         f"Report: {result.run_dir / 'report.txt'}\n"
-        f"Grafana dashboards: {result.run_dir / 'dashboards'}\n"
+        f"Grafana dashboards and provisioning: {result.run_dir / 'grafana'}\n"
         f"Spans: {result.store_dsn}; query them with\n"
         f"  nextrace sql --dsn '{result.store_dsn}' \"SELECT SpanName, count() FROM otel_traces "
         f'GROUP BY ALL ORDER BY 2 DESC LIMIT 20"'
@@ -188,12 +188,12 @@ app.add_typer(dashboards_app, name="dashboards")
 
 @dashboards_app.command("build")
 def dashboards_build(
-    out: Annotated[Path, typer.Option(help="Folder for the dashboard JSON files.")] = Path(
-        "dashboards-out"
+    out: Annotated[Path, typer.Option(help="Folder for dashboards/ and provisioning/.")] = Path(
+        "grafana"
     ),
 ) -> None:
-    """Write the dashboards as Grafana JSON."""
-    from dashboards.build import write
+    """Write the dashboards as Grafana JSON, with Grafana's provisioning files."""
+    from dashboards.provisioning import write
 
     for path in write(out):
         typer.echo(str(path))

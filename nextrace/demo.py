@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from collector.config import StoreConfig
 from collector.store import open_store
-from dashboards.build import write as write_dashboards
+from dashboards.provisioning import write as write_grafana
 from instrumented_server.definition import AppDefinition, dump_definition, load_definition
 from instrumented_server.router_cache import STALE_TIMES
 from instrumented_server.scenarios import SCENARIOS, Scenario, ScenarioRun, run_scenario
@@ -173,7 +173,7 @@ def run_demo(
     finally:
         store.close()
     (run_dir / "report.txt").write_text(report.render(), encoding="utf-8")
-    write_dashboards(run_dir / "dashboards")
+    write_grafana(run_dir / "grafana")
     return DemoResult(run_dir, store_dsn, report, run)
 
 

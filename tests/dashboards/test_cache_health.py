@@ -11,10 +11,11 @@ import pytest
 from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards import cache_health
-from dashboards.build import to_json, write
+from dashboards.build import to_json
 from dashboards.clickhouse import DATASOURCE_UID, ClickHouseQuery
 from dashboards.frontend import Values, interpolate
 from dashboards.macros import QueryContext, expand
+from dashboards.provisioning import write
 from tests.builders import make_request, make_span
 from tests.conftest import SHARED, stored
 
@@ -41,8 +42,9 @@ def test_the_dashboard_is_valid_grafana_json_and_round_trips(tmp_path):
         assert (target["format"], target["queryType"]) in ((0, "timeseries"), (1, "table"))
     assert [v["name"] for v in document["templating"]["list"]] == list(cache_health.VARIABLES)
     assert document["annotations"]["list"][0]["name"] == "Deploys"
-    (path,) = write(tmp_path)
-    assert json.loads(path.read_text()) == document
+    written = write(tmp_path)
+    assert json.loads((tmp_path / "dashboards" / "cache_health.json").read_text()) == document
+    assert tmp_path / "dashboards" / "cache_health.json" in written
 
 
 def cache_span(base: int, layer: str, result: str, **attrs: Any):

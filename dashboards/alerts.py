@@ -1,0 +1,90 @@
+"""Grafana-managed alert rules on ClickHouse, built with grafana-foundation-sdk.
+
+Each rule is query A (ClickHouse, no dashboard variables and no frontend
+macros: Grafana evaluates rules on the server), B = reduce A to its last
+value per series, and C = a threshold on B, the rule's condition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from grafana_foundation_sdk.builders import alerting, expr
+from grafana_foundation_sdk.models import alerting as model
+
+from dashboards.clickhouse import DATASOURCE_UID, query
+
+FOLDER_UID = "nextrace"
+RULE_GROUP = "nextrace"
+EXPRESSION_DATASOURCE = "__expr__"
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    uid: str
+    title: str
+    sql: str  # the name of dashboards/sql/alerts/<sql>.sql
+    threshold: float
+    range_s: int  # how far back query A looks
+    summary: str
+    for_val: str = "0s"
+    comparison: Literal["gt", "lt"] = "gt"
+
+
+COLD_CACHE_SPIKE = AlertSpec(
+    uid="nextrace-cold-cache-spike",
+    title="Cold-cache spike",
+    sql="cold_cache_spike",
+    threshold=0.25,
+    range_s=1800,
+    summary="The miss ratio of the {{ $labels.layer }} cache rose far above its recent baseline",
+)
+ALERTS = (COLD_CACHE_SPIKE,)
+
+
+def build(spec: AlertSpec) -> model.Rule:
+    source = (
+        alerting.Query("A")
+        .datasource_uid(DATASOURCE_UID)
+        .relative_time_range(model.RelativeTimeRange(from_val=spec.range_s, to=0))
+        .model(query("alerts", spec.sql, "table"))
+    )
+    reduce = (
+        alerting.Query("B")
+        .datasource_uid(EXPRESSION_DATASOURCE)
+        .model(expr.TypeReduce().ref_id("B").expression("A").reducer("last"))
+    )
+    threshold = (
+        alerting.Query("C")
+        .datasource_uid(EXPRESSION_DATASOURCE)
+        .model(
+            expr.TypeThreshold()
+            .ref_id("C")
+            .expression("B")
+            .conditions(
+                [
+                    expr.ExprTypeThresholdConditions().evaluator(
+                        expr.ExprTypeThresholdConditionsEvaluator()
+                        .type(spec.comparison)
+                        .params([spec.threshold])
+                    )
+                ]
+            )
+        )
+    )
+    return (
+        alerting.Rule(spec.title)
+        .uid(spec.uid)
+        .folder_uid(FOLDER_UID)
+        .rule_group(RULE_GROUP)
+        .org_id(1)
+        .condition("C")
+        .queries([source, reduce, threshold])
+        .for_val(spec.for_val)
+        .no_data_state("OK")
+        .exec_err_state("Error")
+        .labels({"team": "sre", "source": "nextrace"})
+        .annotations({"summary": spec.summary})
+        .build()
+    )

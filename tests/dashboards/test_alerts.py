@@ -1,0 +1,104 @@
+"""Alert rules: valid provisioning JSON, and each condition evaluated on stored data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+import pytest
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+from dashboards.alerts import ALERTS, COLD_CACHE_SPIKE, AlertSpec, build
+from dashboards.macros import QueryContext, UnknownMacroError, expand
+from tests.builders import make_request, make_span
+from tests.conftest import SHARED, stored
+
+PB = {"Content-Type": "application/x-protobuf"}
+MINUTE = 60_000_000_000
+
+
+def rule_json(spec: AlertSpec) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(json.dumps(build(spec), cls=JSONEncoder))
+    return document
+
+
+@pytest.mark.parametrize("spec", ALERTS, ids=lambda s: s.uid)
+def test_rules_are_valid_and_never_use_dashboard_variables(spec):
+    rule = rule_json(spec)
+    schemas = SHARED / "grafana-schemas"
+    if schemas.is_dir():
+        import jsonschema
+
+        schema = json.loads((schemas / "alerting.jsonschema.json").read_text())
+        jsonschema.validate(rule, {**schema, "$ref": "#/definitions/Rule"})
+    assert [q["refId"] for q in rule["data"]] == ["A", "B", "C"]
+    assert rule["condition"] == "C"
+    sql = rule["data"][0]["model"]["rawSql"]
+    now = dt.datetime.now(dt.UTC)
+    expand(sql, QueryContext(now - dt.timedelta(minutes=30), now))  # backend macros only
+    assert "$__conditionalAll" not in sql
+    with pytest.raises(UnknownMacroError):
+        expand(sql + " AND x = $route", QueryContext(now, now))
+
+
+def evaluate(collector, spec: AlertSpec, at: dt.datetime) -> dict[str, float]:
+    """Grafana's evaluation of a rule at ``at``: A, then B = last(A), then C = B > threshold.
+
+    Returns the firing series (the label value) with the value that fired them.
+    """
+    rule = rule_json(spec)
+    source = rule["data"][0]
+    window = dt.timedelta(seconds=source["relativeTimeRange"]["from"])
+    rows = stored(collector, expand(source["model"]["rawSql"], QueryContext(at - window, at)))
+    reduced = {label: value for label, value in rows}  # one row per series: last == the value
+    threshold = rule["data"][2]["model"]["conditions"][0]["evaluator"]
+    assert threshold["type"] == "gt"
+    return {label: value for label, value in reduced.items() if value > threshold["params"][0]}
+
+
+def lookups(now_ns: int, start_min: float, end_min: float, count: int, misses: int, layer="data"):
+    step = (end_min - start_min) * MINUTE / count
+    return [
+        make_span(
+            f"{layer} cache lookup",
+            start_ns=int(now_ns + start_min * MINUTE + i * step),
+            attrs={
+                "nextrace.phase": "cache",
+                "cache.layer": layer,
+                "cache.result": "miss" if i < misses else "hit",
+                **({"cache.miss_reason": "deploy"} if i < misses else {}),
+            },
+        )
+        for i in range(count)
+    ]
+
+
+def ingest(client, collector, spans) -> None:
+    body = make_request(spans).SerializeToString()
+    assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
+    stored(collector, "SELECT 1")
+
+
+def test_the_cold_cache_alert_fires_on_a_spike_over_the_baseline(client, collector):
+    now_ns = time.time_ns()
+    at = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
+    baseline = lookups(now_ns, -28, -2, 300, 15)  # 5 % misses for 26 minutes
+    ingest(client, collector, baseline + lookups(now_ns, -28, -2, 100, 5, layer="cdn"))
+    assert evaluate(collector, COLD_CACHE_SPIKE, at) == {}  # steady traffic: quiet
+
+    ingest(client, collector, lookups(now_ns, -1.9, -0.1, 60, 36))  # a deploy: 60 % misses
+    firing = evaluate(collector, COLD_CACHE_SPIKE, at)
+    assert list(firing) == ["data"]
+    assert firing["data"] == pytest.approx(0.6 - 2 * 15 / 300)
+
+
+def test_the_cold_cache_alert_ignores_a_trickle_and_a_high_but_steady_miss_ratio(client, collector):
+    now_ns = time.time_ns()
+    at = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
+    steady_high = lookups(now_ns, -28, -2, 300, 120)  # 40 % misses all along
+    ingest(client, collector, steady_high + lookups(now_ns, -1.9, -0.1, 60, 26))
+    trickle = lookups(now_ns, -1.9, -0.1, 5, 5, layer="cdn")  # 100 % of 5 lookups
+    ingest(client, collector, trickle)
+    assert evaluate(collector, COLD_CACHE_SPIKE, at) == {}
