@@ -199,5 +199,33 @@ def dashboards_build(
         typer.echo(str(path))
 
 
+@dashboards_app.command("provision")
+def dashboards_provision(
+    grafana_url: Annotated[str, typer.Option(help="Grafana's base URL.")],
+    token: Annotated[str, typer.Option(envvar="GRAFANA_TOKEN", help="A service-account token.")],
+    clickhouse_host: Annotated[str, typer.Option(help="ClickHouse host as Grafana reaches it.")],
+    clickhouse_port: Annotated[int, typer.Option(help="ClickHouse HTTP port.")] = 8123,
+    clickhouse_user: Annotated[str, typer.Option(help="ClickHouse user for Grafana.")] = "default",
+    clickhouse_password: Annotated[
+        str, typer.Option(envvar="CLICKHOUSE_PASSWORD", help="Its password.")
+    ] = "",
+    alert_webhook: Annotated[
+        str, typer.Option(envvar="NEXTRACE_ALERT_WEBHOOK", help="Where alerts are posted.")
+    ] = "http://localhost:9999/alerts",
+) -> None:
+    """Create or update the folder, datasource, dashboards and alerting in a running Grafana."""
+    from grafana_client.client import GrafanaException
+
+    from dashboards.provision import ClickHouseAccess, provision
+
+    access = ClickHouseAccess(
+        clickhouse_host, clickhouse_port, clickhouse_user, clickhouse_password
+    )
+    try:
+        provision(grafana_url, token, access, alert_webhook, say=typer.echo)
+    except GrafanaException as exc:
+        _fail(exc)
+
+
 if __name__ == "__main__":
     app()
