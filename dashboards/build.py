@@ -7,9 +7,12 @@ from typing import Any
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards import cache_health
+from dashboards import cache_health, slow_navigations
 
-DASHBOARDS = {cache_health.NAME: cache_health.build}
+DASHBOARDS = {
+    cache_health.NAME: cache_health.build,
+    slow_navigations.NAME: slow_navigations.build,
+}
 
 
 def to_json(name: str) -> dict[str, Any]:

@@ -1,0 +1,95 @@
+"""Dashboard 4, Slow navigations: where the time of a navigation goes, down to one trace.
+
+Latency percentiles of navigations (browser spans) and requests (server spans)
+per route, time per phase, sequential-fetch waterfalls, and the slowest traces,
+whose trace id opens Grafana's trace view on ``otel_traces``.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from grafana_foundation_sdk.builders import dashboard, table
+from grafana_foundation_sdk.models import dashboard as model
+
+from dashboards.clickhouse import DATASOURCE, DATASOURCE_TYPE, DATASOURCE_UID, load_sql, query
+from dashboards.macros import PLUGIN_VERSION
+
+NAME = "slow_navigations"
+UID = "nextrace-slow-navigations"
+VARIABLES = ("service", "route")
+TRACE_ID_VALUE = "${__value.raw}"
+
+
+def trace_view_url() -> str:
+    """An Explore link that shows the clicked trace id in Grafana's trace view."""
+    trace_query = {
+        "refId": "A",
+        "datasource": {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID},
+        "editorType": "sql",
+        "pluginVersion": PLUGIN_VERSION,
+        "queryType": "traces",
+        "format": 3,
+        "rawSql": load_sql(NAME, "trace").replace("${trace_id}", TRACE_ID_VALUE),
+    }
+    panes = {
+        "trace": {
+            "datasource": DATASOURCE_UID,
+            "queries": [trace_query],
+            "range": {"from": "now-6h", "to": "now"},
+        }
+    }
+    # Grafana fills in ${__value.raw} before following the link, so it stays unescaped.
+    placeholder = "TRACEIDPLACEHOLDER"
+    encoded = quote(json.dumps(panes).replace(TRACE_ID_VALUE, placeholder), safe="")
+    return "/explore?schemaVersion=1&orgId=1&panes=" + encoded.replace(placeholder, TRACE_ID_VALUE)
+
+
+def _variable(name: str, label: str) -> dashboard.QueryVariable:
+    return (
+        dashboard.QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query(load_sql(NAME, f"var_{name}"))
+        .multi(True)
+        .include_all(True)
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+    )
+
+
+def _table(panel_id: int, title: str, sql: str) -> table.Panel:
+    return (
+        table.Panel()
+        .id(panel_id)
+        .title(title)
+        .datasource(DATASOURCE)
+        .with_target(query(NAME, sql, "table"))
+        .height(9)
+        .span(12)
+    )
+
+
+def build() -> model.Dashboard:
+    trace_link = model.DynamicConfigValue(
+        id_val="links",
+        value=[{"title": "Open in trace view", "url": trace_view_url(), "targetBlank": False}],
+    )
+    return (
+        dashboard.Dashboard("nextrace: Slow navigations")
+        .uid(UID)
+        .tags(["nextrace", "latency"])
+        .time("now-1h", "now")
+        .with_variable(_variable("service", "Service"))
+        .with_variable(_variable("route", "Route"))
+        .with_panel(_table(1, "Navigation latency per route", "navigation_latency"))
+        .with_panel(_table(2, "Request latency and TTFB per route", "request_latency"))
+        .with_panel(_table(3, "Time per phase", "time_per_phase"))
+        .with_panel(_table(4, "Sequential-fetch waterfalls", "waterfalls"))
+        .with_panel(
+            _table(5, "Slowest traces", "slowest_traces")
+            .span(24)
+            .override_by_name("trace_id", [trace_link])
+        )
+        .build()
+    )

@@ -1,0 +1,152 @@
+"""The Slow navigations dashboard: its queries on a known set of traces, and the trace view."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+from dashboards import slow_navigations
+from dashboards.build import to_json
+from dashboards.frontend import Values, interpolate
+from dashboards.macros import QueryContext, expand
+from tests.builders import make_request, make_span
+from tests.conftest import stored
+
+PB = {"Content-Type": "application/x-protobuf"}
+MS = 1_000_000
+
+
+def navigation(
+    base: int, route: str, total_ms: int, request_ms: int, ttfb_ms: float, with_phases: bool = False
+) -> tuple[bytes, list[Any], list[Any]]:
+    trace = os.urandom(16)
+    nav = make_span(
+        f"navigation {route}",
+        trace_id=trace,
+        start_ns=base,
+        duration_ns=total_ms * MS,
+        attrs={"nextrace.phase": "navigation", "next.route": route},
+    )
+    request = make_span(
+        f"RSC GET {route}",
+        trace_id=trace,
+        parent=nav.span_id,
+        start_ns=base + MS,
+        duration_ns=request_ms * MS,
+        attrs={
+            "nextrace.phase": "request",
+            "next.route": route,
+            "nextrace.request.kind": "rsc_navigation",
+            "nextrace.stream.ttfb_ms": ttfb_ms,
+        },
+    )
+    server = [request]
+    if with_phases:
+
+        def child(name: str, phase: str, ms: int, **attrs: Any):
+            return make_span(
+                name,
+                trace_id=trace,
+                parent=request.span_id,
+                start_ns=base + 2 * MS,
+                duration_ns=ms * MS,
+                attrs={"nextrace.phase": phase, **attrs},
+            )
+
+        server += [
+            child("cdn cache lookup", "cdn", 1),
+            child("middleware", "middleware", 5),
+            child("resolve page components", "route", 1),
+            child("render route", "render", 600),
+            child("fetch GET api/a", "fetch", 300),
+            child("fetch GET api/b", "fetch", 250, **{"nextrace.fetch.after": "a"}),
+            child("stream", "stream", 650),
+        ]
+    return trace, [nav], server
+
+
+@pytest.fixture
+def traffic(client, collector):
+    base = (time.time_ns() // 60_000_000_000) * 60_000_000_000
+    t1, nav1, server1 = navigation(base, "/p/[id]", 800, 700, 100, with_phases=True)
+    t2, nav2, server2 = navigation(base, "/about", 100, 80, 10)
+    _, nav3, server3 = navigation(base, "/p/[id]", 400, 350, 50)
+    for spans, service in ((nav1 + nav2 + nav3, "browser"), (server1 + server2 + server3, "shop")):
+        body = make_request(spans, service=service).SerializeToString()
+        assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
+    stored(collector, "SELECT 1")
+    moment = dt.datetime.fromtimestamp(base / 1e9, dt.UTC)
+    context = QueryContext(moment - dt.timedelta(minutes=5), moment + dt.timedelta(minutes=5))
+    return collector, context, {"slow": t1.hex(), "fast": t2.hex()}
+
+
+def run(traffic, sql: str, **chosen: Values) -> list[tuple[Any, ...]]:
+    collector, context, _ = traffic
+    variables: dict[str, Values] = {name: None for name in slow_navigations.VARIABLES}
+    variables.update(chosen)
+    return stored(collector, expand(interpolate(sql, variables), context))
+
+
+def panel(title: str) -> dict[str, Any]:
+    return next(p for p in to_json(slow_navigations.NAME)["panels"] if p["title"] == title)
+
+
+def sql_of(title: str) -> str:
+    return str(panel(title)["targets"][0]["rawSql"])
+
+
+def test_navigation_latency_percentiles_per_route(traffic):
+    rows = run(traffic, sql_of("Navigation latency per route"))
+    assert rows == [("/p/[id]", 2, 600.0, 780.0, 796.0), ("/about", 1, 100.0, 100.0, 100.0)]
+    assert run(traffic, sql_of("Navigation latency per route"), route=["/about"]) == [
+        ("/about", 1, 100.0, 100.0, 100.0)
+    ]
+
+
+def test_request_latency_and_ttfb(traffic):
+    rows = run(traffic, sql_of("Request latency and TTFB per route"))
+    assert rows[0] == ("/p/[id]", "rsc_navigation", 2, 525.0, 682.5, 696.5, 75.0)
+    assert rows[1] == ("/about", "rsc_navigation", 1, 80.0, 80.0, 80.0, 10.0)
+
+
+def test_time_per_phase_and_waterfalls(traffic):
+    phases = {phase: total for phase, _, total, _ in run(traffic, sql_of("Time per phase"))}
+    assert phases == {
+        "stream": 650.0,
+        "render": 600.0,
+        "fetch": 550.0,
+        "middleware": 5.0,
+        "cdn": 1.0,
+        "route": 1.0,
+    }
+    assert run(traffic, sql_of("Sequential-fetch waterfalls")) == [
+        ("fetch GET api/b", "a", 1, 250.0)
+    ]
+
+
+def test_the_slowest_traces_open_in_the_trace_view(traffic):
+    collector, context, traces = traffic
+    rows = run(traffic, sql_of("Slowest traces"))
+    trace_id, _, _, duration, _ = rows[0]
+    assert (trace_id, duration) == (traces["slow"], 800.0)
+    assert [service for _, _, service, _, _ in rows] == ["browser"] * 3  # roots only
+    (override,) = panel("Slowest traces")["fieldConfig"]["overrides"]
+    assert override["matcher"] == {"id": "byName", "options": "trace_id"}
+    url = override["properties"][0]["value"][0]["url"]
+    assert "${__value.raw}" in url  # Grafana fills the clicked trace id in
+    panes = json.loads(unquote(url.split("panes=", 1)[1]))
+    (trace_query,) = panes["trace"]["queries"]
+    assert (trace_query["queryType"], trace_query["format"]) == ("traces", 3)
+    sql = trace_query["rawSql"].replace("${__value.raw}", traces["slow"])
+    spans = stored(collector, expand(sql, context))
+    assert len(spans) == 9  # the navigation, its request and the request's seven phases
+    assert {row[0] for row in spans} == {traces["slow"]}
+    root = spans[0]
+    assert (root[2], root[3], root[6]) == ("", "browser", 800.0)
+    assert {"key": "nextrace.phase", "value": "navigation"} in root[7]
