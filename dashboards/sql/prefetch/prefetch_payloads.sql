@@ -1,0 +1,13 @@
+-- What prefetches got back per route: the full payload, only the loading state, or nothing.
+SELECT
+    SpanAttributes['next.route'] AS route,
+    countIf(SpanAttributes['nextrace.prefetch.payload'] = 'full') AS full,
+    countIf(SpanAttributes['nextrace.prefetch.payload'] = 'loading') AS loading,
+    countIf(SpanAttributes['nextrace.prefetch.payload'] = 'empty') AS empty
+FROM otel_traces
+WHERE $__timeFilter(Timestamp)
+  AND SpanAttributes['nextrace.phase'] = 'prefetch'
+  AND ParentSpanId != ''
+  AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+GROUP BY route
+ORDER BY route

@@ -1,0 +1,12 @@
+-- Prefetch requests against navigations, as the server saw them.
+SELECT
+    $__timeInterval(Timestamp) AS time,
+    countIf(SpanAttributes['nextrace.request.kind'] = 'rsc_prefetch') AS prefetches,
+    countIf(SpanAttributes['nextrace.request.kind'] IN ('document', 'rsc_navigation'))
+        AS navigations
+FROM otel_traces
+WHERE $__timeFilter(Timestamp)
+  AND SpanAttributes['nextrace.phase'] = 'request'
+  AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+GROUP BY time
+ORDER BY time

@@ -1,0 +1,158 @@
+"""The Prefetch dashboard's queries on traffic whose amplification and conversion are known."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from typing import Any
+
+import pytest
+
+from dashboards import prefetch
+from dashboards.build import to_json
+from dashboards.frontend import Values, interpolate
+from dashboards.macros import QueryContext, expand
+from tests.builders import make_request, make_span
+from tests.conftest import stored
+
+PB = {"Content-Type": "application/x-protobuf"}
+MS = 1_000_000
+
+
+@pytest.fixture
+def traffic(client, collector):
+    """6 prefetches (2 used by navigations) and 2 navigations; middleware ran on 2 prefetches."""
+    base = (time.time_ns() // 60_000_000_000) * 60_000_000_000
+    browser: list[Any] = []
+    server: list[Any] = []
+
+    def request(kind: str, ms: int, trace: bytes, parent: bytes, route: str) -> Any:
+        span = make_span(
+            f"GET {route}",
+            trace_id=trace,
+            parent=parent,
+            start_ns=base,
+            duration_ns=ms * MS,
+            attrs={"nextrace.phase": "request", "nextrace.request.kind": kind, "next.route": route},
+        )
+        server.append(span)
+        return span
+
+    prefetch_traces = []
+    for i, (route, payload) in enumerate(
+        [
+            ("/a", "full"),
+            ("/p/[id]", "loading"),
+            ("/p/[id]", "loading"),
+            ("/x", "empty"),
+            ("/a", "full"),
+            ("/x", "empty"),
+        ]
+    ):
+        trace = os.urandom(16)
+        prefetch_traces.append(trace)
+        root = make_span(
+            f"prefetch {route}",
+            trace_id=trace,
+            start_ns=base,
+            duration_ns=5 * MS,
+            attrs={"nextrace.phase": "prefetch", "nextrace.prefetch.payload": payload},
+        )
+        browser.append(root)
+        req = request("rsc_prefetch", 4, trace, root.span_id, route)
+        server.append(
+            make_span(
+                f"prefetch {route}",
+                trace_id=trace,
+                parent=req.span_id,
+                start_ns=base,
+                attrs={
+                    "nextrace.phase": "prefetch",
+                    "next.route": route,
+                    "nextrace.prefetch.payload": payload,
+                },
+            )
+        )
+        if i < 2:
+            server.append(
+                make_span(
+                    "middleware",
+                    trace_id=trace,
+                    parent=req.span_id,
+                    start_ns=base,
+                    duration_ns=2 * MS,
+                    attrs={"nextrace.phase": "middleware", "nextrace.request.kind": "rsc_prefetch"},
+                )
+            )
+    for source, result in ((prefetch_traces[0], "hit"), (prefetch_traces[1], "partial")):
+        trace = os.urandom(16)
+        nav = make_span(
+            "navigation",
+            trace_id=trace,
+            start_ns=base,
+            duration_ns=50 * MS,
+            attrs={"nextrace.phase": "navigation", "nextrace.navigation.router_cache": result},
+        )
+        lookup = make_span(
+            "router cache lookup",
+            trace_id=trace,
+            parent=nav.span_id,
+            start_ns=base,
+            attrs={
+                "cache.layer": "router",
+                "nextrace.router.result": result,
+                "cache.entry.source": "prefetch",
+                "cache.entry.source_trace_id": source.hex(),
+            },
+        )
+        browser += [nav, lookup]
+        req = request("rsc_navigation", 36, trace, nav.span_id, "/a")
+        server.append(
+            make_span(
+                "middleware",
+                trace_id=trace,
+                parent=req.span_id,
+                start_ns=base,
+                duration_ns=6 * MS,
+                attrs={"nextrace.phase": "middleware", "nextrace.request.kind": "rsc_navigation"},
+            )
+        )
+    for spans, service in ((browser, "browser"), (server, "shop")):
+        body = make_request(spans, service=service).SerializeToString()
+        assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
+    stored(collector, "SELECT 1")
+    moment = dt.datetime.fromtimestamp(base / 1e9, dt.UTC)
+    return collector, QueryContext(
+        moment - dt.timedelta(minutes=5), moment + dt.timedelta(minutes=5), dt.timedelta(hours=1)
+    )
+
+
+def run(traffic, title: str, **chosen: Values) -> list[tuple[Any, ...]]:
+    collector, context = traffic
+    panel = next(p for p in to_json(prefetch.NAME)["panels"] if p["title"] == title)
+    variables: dict[str, Values] = {name: None for name in prefetch.VARIABLES}
+    variables.update(chosen)
+    return stored(collector, expand(interpolate(panel["targets"][0]["rawSql"], variables), context))
+
+
+def test_prefetches_against_navigations_and_their_ratio(traffic):
+    assert [(p, n) for _, p, n in run(traffic, "Prefetches and navigations")] == [(6, 2)]
+    assert [ratio for _, ratio in run(traffic, "Prefetches per navigation")] == [3.0]
+    assert run(traffic, "Prefetches and navigations", service=["nobody"]) == []
+
+
+def test_the_share_of_server_and_middleware_load_from_prefetches(traffic):
+    rows = {phase: rest for phase, *rest in run(traffic, "Load from prefetches")}
+    assert rows["request"] == [8, 0.75, round(24 / 96, 4)]  # 6 * 4 ms of 6 * 4 + 2 * 36 ms
+    assert rows["middleware"] == [4, 0.5, round(4 / 16, 4)]
+
+
+def test_prefetch_conversion_router_results_and_payloads(traffic):
+    assert run(traffic, "Prefetch conversion") == [(6, 2, 4, round(2 / 6, 4))]
+    assert run(traffic, "Router cache of navigations") == [("hit", 1), ("partial", 1)]
+    assert run(traffic, "What prefetches got back") == [
+        ("/a", 2, 0, 0),
+        ("/p/[id]", 0, 2, 0),
+        ("/x", 0, 0, 2),
+    ]
