@@ -1,0 +1,117 @@
+"""The Cold cache and warm-ups dashboard's queries on known cache, warm-up and revalidation spans."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pytest
+
+from dashboards import cold_cache
+from dashboards.build import to_json
+from dashboards.frontend import Values, interpolate
+from dashboards.macros import QueryContext, expand
+from tests.builders import make_request, make_span
+from tests.conftest import stored
+
+PB = {"Content-Type": "application/x-protobuf"}
+
+
+@pytest.fixture
+def traffic(client, collector):
+    base = (time.time_ns() // 60_000_000_000) * 60_000_000_000
+
+    def data(result: str, key: str, **attrs: Any) -> Any:
+        return make_span(
+            "data cache lookup",
+            start_ns=base,
+            attrs={
+                "nextrace.phase": "cache",
+                "cache.layer": "data",
+                "cache.result": result,
+                "cache.key": key,
+                **attrs,
+            },
+        )
+
+    def warmup(trigger: str, outcome: str, wait_ms: float) -> Any:
+        return make_span(
+            f"warmup {trigger}",
+            start_ns=base,
+            attrs={
+                "nextrace.phase": "warmup",
+                "nextrace.warmup.trigger": trigger,
+                "nextrace.warmup.outcome": outcome,
+                "nextrace.warmup.queue_wait_ms": wait_ms,
+            },
+        )
+
+    def revalidate(kind: str, target: str, invalidated: int) -> Any:
+        return make_span(
+            f"revalidate {kind}",
+            start_ns=base,
+            attrs={
+                "nextrace.phase": "revalidate",
+                "nextrace.revalidate.kind": kind,
+                "nextrace.revalidate.target": target,
+                "nextrace.revalidate.trigger": "webhook",
+                "nextrace.revalidate.invalidated": invalidated,
+            },
+        )
+
+    spans = [
+        data("hit", "k1", **{"cache.entry.source": "warmup", "cache.entry.age_ms": 1500.0}),
+        data("hit", "k1", **{"cache.entry.source": "warmup", "cache.entry.age_ms": 500.0}),
+        data("hit", "k2", **{"cache.entry.source": "request"}),
+        data("stale", "k2", **{"cache.entry.source": "request", "cache.miss_reason": "expired"}),
+        data("miss", "k3", **{"cache.miss_reason": "deploy", "nextrace.warmup.pending": True}),
+        data("miss", "k4", **{"cache.miss_reason": "tag_invalidated"}),
+        data("miss", "k5", **{"cache.miss_reason": "cold"}),
+        warmup("webhook", "ok", 10.0),
+        warmup("webhook", "ok", 30.0),
+        warmup("deploy", "error", 5.0),
+        warmup("middleware", "rate_limited", 0.0),
+        revalidate("tag", "products", 5),
+        revalidate("tag", "products", 3),
+        revalidate("path", "/a", 2),
+    ]
+    body = make_request(spans).SerializeToString()
+    assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
+    stored(collector, "SELECT 1")
+    moment = dt.datetime.fromtimestamp(base / 1e9, dt.UTC)
+    return collector, QueryContext(
+        moment - dt.timedelta(minutes=5), moment + dt.timedelta(minutes=5), dt.timedelta(hours=1)
+    )
+
+
+def run(traffic, title: str, **chosen: Values) -> list[tuple[Any, ...]]:
+    collector, context = traffic
+    panel = next(p for p in to_json(cold_cache.NAME)["panels"] if p["title"] == title)
+    variables: dict[str, Values] = {name: None for name in cold_cache.VARIABLES}
+    variables.update(chosen)
+    return stored(collector, expand(interpolate(panel["targets"][0]["rawSql"], variables), context))
+
+
+def test_cold_misses_against_warm_ups(traffic):
+    ((_, cold, ok, failed, rate_limited, deduplicated),) = run(traffic, "Cold misses and warm-ups")
+    assert (cold, ok, failed, rate_limited, deduplicated) == (2, 2, 1, 1, 0)
+
+
+def test_coverage_lead_time_and_misses_despite_warm_ups(traffic):
+    assert run(traffic, "Warm-up coverage of data-cache hits") == [(2, 4, 0.5)]
+    assert run(traffic, "Warm-up lead time") == [("k1", 500.0, 2)]
+    assert run(traffic, "Misses despite warm-ups") == [(1, 1, 4)]
+
+
+def test_the_queue_and_the_blast_radius(traffic):
+    assert run(traffic, "Warm-up queue") == [
+        ("deploy", "error", 1, 5.0, 5.0),
+        ("middleware", "rate_limited", 1, 0.0, 0.0),
+        ("webhook", "ok", 2, 20.0, 30.0),
+    ]
+    assert run(traffic, "Revalidation blast radius") == [
+        ("tag", "products", 2, 8),
+        ("path", "/a", 1, 2),
+    ]
+    assert run(traffic, "Revalidation blast radius", service=["other"]) == []
