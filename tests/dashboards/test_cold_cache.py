@@ -1,4 +1,4 @@
-"""The Cold cache and warm-ups dashboard's queries on known cache, warm-up and revalidation spans."""
+"""The Cold cache and warm-ups dashboard on known cache, warm-up and revalidation spans."""
 
 from __future__ import annotations
 
