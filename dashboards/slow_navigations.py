@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from grafana_foundation_sdk.builders import dashboard, table
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.clickhouse import DATASOURCE, DATASOURCE_TYPE, DATASOURCE_UID, load_sql, query
+from dashboards.clickhouse import DATASOURCE_TYPE, DATASOURCE_UID, load_sql
+from dashboards.common import base, panel, variable
 from dashboards.macros import PLUGIN_VERSION
 
 NAME = "slow_navigations"
@@ -46,50 +46,23 @@ def trace_view_url() -> str:
     return "/explore?schemaVersion=1&orgId=1&panes=" + encoded.replace(placeholder, TRACE_ID_VALUE)
 
 
-def _variable(name: str, label: str) -> dashboard.QueryVariable:
-    return (
-        dashboard.QueryVariable(name)
-        .label(label)
-        .datasource(DATASOURCE)
-        .query(load_sql(NAME, f"var_{name}"))
-        .multi(True)
-        .include_all(True)
-        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
-    )
-
-
-def _table(panel_id: int, title: str, sql: str) -> table.Panel:
-    return (
-        table.Panel()
-        .id(panel_id)
-        .title(title)
-        .datasource(DATASOURCE)
-        .with_target(query(NAME, sql, "table"))
-        .height(9)
-        .span(12)
-    )
-
-
 def build() -> model.Dashboard:
     trace_link = model.DynamicConfigValue(
         id_val="links",
         value=[{"title": "Open in trace view", "url": trace_view_url(), "targetBlank": False}],
     )
+    slowest = panel(NAME, 5, "Slowest traces", "slowest_traces", "table", width=24)
+    slowest.override_by_name("trace_id", [trace_link])
     return (
-        dashboard.Dashboard("nextrace: Slow navigations")
-        .uid(UID)
-        .tags(["nextrace", "latency"])
-        .time("now-1h", "now")
-        .with_variable(_variable("service", "Service"))
-        .with_variable(_variable("route", "Route"))
-        .with_panel(_table(1, "Navigation latency per route", "navigation_latency"))
-        .with_panel(_table(2, "Request latency and TTFB per route", "request_latency"))
-        .with_panel(_table(3, "Time per phase", "time_per_phase"))
-        .with_panel(_table(4, "Sequential-fetch waterfalls", "waterfalls"))
+        base("Slow navigations", UID, ["latency"])
+        .with_variable(variable(NAME, "service", "Service"))
+        .with_variable(variable(NAME, "route", "Route"))
+        .with_panel(panel(NAME, 1, "Navigation latency per route", "navigation_latency", "table"))
         .with_panel(
-            _table(5, "Slowest traces", "slowest_traces")
-            .span(24)
-            .override_by_name("trace_id", [trace_link])
+            panel(NAME, 2, "Request latency and TTFB per route", "request_latency", "table")
         )
+        .with_panel(panel(NAME, 3, "Time per phase", "time_per_phase", "table"))
+        .with_panel(panel(NAME, 4, "Sequential-fetch waterfalls", "waterfalls", "table"))
+        .with_panel(slowest)
         .build()
     )

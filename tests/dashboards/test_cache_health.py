@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import time
 from typing import Any
 
 import pytest
@@ -14,10 +12,10 @@ from dashboards import cache_health
 from dashboards.build import to_json
 from dashboards.clickhouse import DATASOURCE_UID, ClickHouseQuery
 from dashboards.frontend import Values, interpolate
-from dashboards.macros import QueryContext, expand
 from dashboards.provisioning import write
-from tests.builders import make_request, make_span
-from tests.conftest import SHARED, stored
+from tests.builders import make_span
+from tests.conftest import SHARED
+from tests.dashboards.panels import Traffic, ingest, panel_json, run_sql, this_minute_ns
 
 PB = {"Content-Type": "application/x-protobuf"}
 SCHEMAS = SHARED / "grafana-schemas"
@@ -55,7 +53,7 @@ def cache_span(base: int, layer: str, result: str, **attrs: Any):
 @pytest.fixture
 def traffic(client, collector):
     """Cache lookups whose right answers are known, all at one instant."""
-    base = (time.time_ns() // 60_000_000_000) * 60_000_000_000
+    base = this_minute_ns()
     a = {"next.route": "/a", "nextrace.build_id": "b2"}
     b = {"next.route": "/b", "nextrace.build_id": "b1"}
     spans = [
@@ -81,24 +79,15 @@ def traffic(client, collector):
             "deploy", start_ns=base, attrs={"nextrace.phase": "deploy", "nextrace.build_id": "b2"}
         ),
     ]
-    body = make_request(spans).SerializeToString()
-    assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
-    stored(collector, "SELECT 1")
-    moment = dt.datetime.fromtimestamp(base / 1e9, dt.UTC)
-    return collector, QueryContext(
-        moment - dt.timedelta(minutes=5), moment + dt.timedelta(minutes=5), dt.timedelta(hours=1)
-    )
+    return ingest(client, collector, base, {"svc": spans})
 
 
-def run(traffic, sql: str, **chosen: Values) -> list[tuple[Any, ...]]:
-    collector, context = traffic
-    variables: dict[str, Values] = {name: None for name in cache_health.VARIABLES}
-    variables.update(chosen)
-    return stored(collector, expand(interpolate(sql, variables), context))
+def run(traffic: Traffic, sql: str, **chosen: Values) -> list[Any]:
+    return run_sql(traffic, cache_health.VARIABLES, sql, **chosen)
 
 
 def panel_sql(title: str) -> str:
-    return str(targets(to_json(cache_health.NAME))[title]["rawSql"])
+    return str(panel_json(cache_health, title)["targets"][0]["rawSql"])
 
 
 def test_hit_ratio_per_layer_counts_stale_as_served_and_ignores_bypasses(traffic):
@@ -139,6 +128,7 @@ def test_variables_and_deploy_annotations(traffic):
     }
     assert values == {"service": ["svc"], "route": ["/a", "/b"], "build": ["b1", "b2"]}
     annotation = document["annotations"]["list"][0]["target"]["rawSql"]
+    assert document["links"][0]["tags"] == ["nextrace"]
     assert [(text, tags) for _, text, tags in run(traffic, annotation)] == [("deploy b2", "deploy")]
 
 

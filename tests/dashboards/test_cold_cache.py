@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import time
 from typing import Any
 
 import pytest
 
 from dashboards import cold_cache
-from dashboards.build import to_json
-from dashboards.frontend import Values, interpolate
-from dashboards.macros import QueryContext, expand
-from tests.builders import make_request, make_span
-from tests.conftest import stored
-
-PB = {"Content-Type": "application/x-protobuf"}
+from dashboards.frontend import Values
+from tests.builders import make_span
+from tests.dashboards.panels import Traffic, ingest, run_panel, this_minute_ns
 
 
 @pytest.fixture
 def traffic(client, collector):
-    base = (time.time_ns() // 60_000_000_000) * 60_000_000_000
+    base = this_minute_ns()
 
     def data(result: str, key: str, **attrs: Any) -> Any:
         return make_span(
@@ -76,21 +70,11 @@ def traffic(client, collector):
         revalidate("tag", "products", 3),
         revalidate("path", "/a", 2),
     ]
-    body = make_request(spans).SerializeToString()
-    assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
-    stored(collector, "SELECT 1")
-    moment = dt.datetime.fromtimestamp(base / 1e9, dt.UTC)
-    return collector, QueryContext(
-        moment - dt.timedelta(minutes=5), moment + dt.timedelta(minutes=5), dt.timedelta(hours=1)
-    )
+    return ingest(client, collector, base, {"svc": spans})
 
 
-def run(traffic, title: str, **chosen: Values) -> list[tuple[Any, ...]]:
-    collector, context = traffic
-    panel = next(p for p in to_json(cold_cache.NAME)["panels"] if p["title"] == title)
-    variables: dict[str, Values] = {name: None for name in cold_cache.VARIABLES}
-    variables.update(chosen)
-    return stored(collector, expand(interpolate(panel["targets"][0]["rawSql"], variables), context))
+def run(traffic: Traffic, title: str, **chosen: Values) -> list[Any]:
+    return run_panel(traffic, cold_cache, title, **chosen)
 
 
 def test_cold_misses_against_warm_ups(traffic):

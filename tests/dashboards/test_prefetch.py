@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import time
 from typing import Any
 
 import pytest
 
 from dashboards import prefetch
-from dashboards.build import to_json
-from dashboards.frontend import Values, interpolate
-from dashboards.macros import QueryContext, expand
-from tests.builders import make_request, make_span
-from tests.conftest import stored
+from dashboards.frontend import Values
+from tests.builders import make_span
+from tests.dashboards.panels import Traffic, ingest, run_panel, this_minute_ns
 
-PB = {"Content-Type": "application/x-protobuf"}
 MS = 1_000_000
 
 
 @pytest.fixture
 def traffic(client, collector):
     """6 prefetches (2 used by navigations) and 2 navigations; middleware ran on 2 prefetches."""
-    base = (time.time_ns() // 60_000_000_000) * 60_000_000_000
+    base = this_minute_ns()
     browser: list[Any] = []
     server: list[Any] = []
 
@@ -118,22 +113,11 @@ def traffic(client, collector):
                 attrs={"nextrace.phase": "middleware", "nextrace.request.kind": "rsc_navigation"},
             )
         )
-    for spans, service in ((browser, "browser"), (server, "shop")):
-        body = make_request(spans, service=service).SerializeToString()
-        assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
-    stored(collector, "SELECT 1")
-    moment = dt.datetime.fromtimestamp(base / 1e9, dt.UTC)
-    return collector, QueryContext(
-        moment - dt.timedelta(minutes=5), moment + dt.timedelta(minutes=5), dt.timedelta(hours=1)
-    )
+    return ingest(client, collector, base, {"browser": browser, "shop": server})
 
 
-def run(traffic, title: str, **chosen: Values) -> list[tuple[Any, ...]]:
-    collector, context = traffic
-    panel = next(p for p in to_json(prefetch.NAME)["panels"] if p["title"] == title)
-    variables: dict[str, Values] = {name: None for name in prefetch.VARIABLES}
-    variables.update(chosen)
-    return stored(collector, expand(interpolate(panel["targets"][0]["rawSql"], variables), context))
+def run(traffic: Traffic, title: str, **chosen: Values) -> list[Any]:
+    return run_panel(traffic, prefetch, title, **chosen)
 
 
 def test_prefetches_against_navigations_and_their_ratio(traffic):

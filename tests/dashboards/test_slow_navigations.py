@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import time
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
 
 from dashboards import slow_navigations
-from dashboards.build import to_json
-from dashboards.frontend import Values, interpolate
-from dashboards.macros import QueryContext, expand
-from tests.builders import make_request, make_span
-from tests.conftest import stored
+from dashboards.frontend import Values
+from tests.builders import make_span
+from tests.dashboards.panels import Traffic, ingest, panel_json, run_sql, this_minute_ns
 
 PB = {"Content-Type": "application/x-protobuf"}
 MS = 1_000_000
@@ -73,28 +69,26 @@ def navigation(
 
 @pytest.fixture
 def traffic(client, collector):
-    base = (time.time_ns() // 60_000_000_000) * 60_000_000_000
+    base = this_minute_ns()
     t1, nav1, server1 = navigation(base, "/p/[id]", 800, 700, 100, with_phases=True)
     t2, nav2, server2 = navigation(base, "/about", 100, 80, 10)
     _, nav3, server3 = navigation(base, "/p/[id]", 400, 350, 50)
-    for spans, service in ((nav1 + nav2 + nav3, "browser"), (server1 + server2 + server3, "shop")):
-        body = make_request(spans, service=service).SerializeToString()
-        assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
-    stored(collector, "SELECT 1")
-    moment = dt.datetime.fromtimestamp(base / 1e9, dt.UTC)
-    context = QueryContext(moment - dt.timedelta(minutes=5), moment + dt.timedelta(minutes=5))
-    return collector, context, {"slow": t1.hex(), "fast": t2.hex()}
+    traffic = ingest(
+        client,
+        collector,
+        base,
+        {"browser": nav1 + nav2 + nav3, "shop": server1 + server2 + server3},
+    )
+    traffic.facts = {"slow": t1.hex(), "fast": t2.hex()}
+    return traffic
 
 
-def run(traffic, sql: str, **chosen: Values) -> list[tuple[Any, ...]]:
-    collector, context, _ = traffic
-    variables: dict[str, Values] = {name: None for name in slow_navigations.VARIABLES}
-    variables.update(chosen)
-    return stored(collector, expand(interpolate(sql, variables), context))
+def run(traffic: Traffic, sql: str, **chosen: Values) -> list[Any]:
+    return run_sql(traffic, slow_navigations.VARIABLES, sql, **chosen)
 
 
 def panel(title: str) -> dict[str, Any]:
-    return next(p for p in to_json(slow_navigations.NAME)["panels"] if p["title"] == title)
+    return panel_json(slow_navigations, title)
 
 
 def sql_of(title: str) -> str:
@@ -131,7 +125,7 @@ def test_time_per_phase_and_waterfalls(traffic):
 
 
 def test_the_slowest_traces_open_in_the_trace_view(traffic):
-    collector, context, traces = traffic
+    traces = traffic.facts
     rows = run(traffic, sql_of("Slowest traces"))
     trace_id, _, _, duration, _ = rows[0]
     assert (trace_id, duration) == (traces["slow"], 800.0)
@@ -144,7 +138,7 @@ def test_the_slowest_traces_open_in_the_trace_view(traffic):
     (trace_query,) = panes["trace"]["queries"]
     assert (trace_query["queryType"], trace_query["format"]) == ("traces", 3)
     sql = trace_query["rawSql"].replace("${__value.raw}", traces["slow"])
-    spans = stored(collector, expand(sql, context))
+    spans = run(traffic, sql)
     assert len(spans) == 9  # the navigation, its request and the request's seven phases
     assert {row[0] for row in spans} == {traces["slow"]}
     root = spans[0]

@@ -1,0 +1,75 @@
+"""Pieces every nextrace dashboard shares: panels, variables, deploy annotations, links."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard, table, timeseries
+from grafana_foundation_sdk.models import dashboard as model
+
+from dashboards.clickhouse import DATASOURCE, Format, load_sql, query
+
+TAG = "nextrace"
+
+
+def panel(
+    dashboard_name: str, panel_id: int, title: str, sql: str, fmt: Format, width: int = 12
+) -> table.Panel | timeseries.Panel:
+    """A table or time-series panel whose one target is ``sql/<dashboard_name>/<sql>.sql``."""
+    built = timeseries.Panel() if fmt == "timeseries" else table.Panel()
+    return (
+        built.id(panel_id)
+        .title(title)
+        .datasource(DATASOURCE)
+        .with_target(query(dashboard_name, sql, fmt))
+        .height(9)
+        .span(width)
+    )
+
+
+def variable(dashboard_name: str, name: str, label: str) -> dashboard.QueryVariable:
+    """A multi-value variable with All, filled by ``var_<name>.sql`` for the time range."""
+    return (
+        dashboard.QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query(load_sql(dashboard_name, f"var_{name}"))
+        .multi(True)
+        .include_all(True)
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+    )
+
+
+def deploys() -> dashboard.AnnotationQuery:
+    """Deploys, drawn as annotations on every time axis."""
+    return (
+        dashboard.AnnotationQuery()
+        .name("Deploys")
+        .datasource(DATASOURCE)
+        .enable(True)
+        .icon_color("red")
+        .target(query("common", "deploys", "table"))
+    )
+
+
+def links() -> dashboard.DashboardLink:
+    """A menu of the other nextrace dashboards, keeping the time range and the variables."""
+    return (
+        dashboard.DashboardLink("nextrace")
+        .type(model.DashboardLinkType.DASHBOARDS)
+        .tags([TAG])
+        .as_dropdown(True)
+        .include_vars(True)
+        .keep_time(True)
+    )
+
+
+def base(title: str, uid: str, tags: list[str]) -> dashboard.Dashboard:
+    """A dashboard with nextrace's tag, time range, deploy annotations and links."""
+    return (
+        dashboard.Dashboard(f"nextrace: {title}")
+        .uid(uid)
+        .tags([TAG, *tags])
+        .time("now-1h", "now")
+        .refresh("30s")
+        .annotation(deploys())
+        .link(links())
+    )
