@@ -40,7 +40,23 @@ COLD_CACHE_SPIKE = AlertSpec(
     range_s=1800,
     summary="The miss ratio of the {{ $labels.layer }} cache rose far above its recent baseline",
 )
-ALERTS = (COLD_CACHE_SPIKE,)
+PREFETCH_AMPLIFICATION = AlertSpec(
+    uid="nextrace-prefetch-amplification",
+    title="Prefetch amplification",
+    sql="prefetch_amplification",
+    threshold=3.0,
+    range_s=3600,
+    summary="{{ $labels.service }} serves over 3 times its usual prefetches per navigation",
+)
+WARMUP_FAILURES = AlertSpec(
+    uid="nextrace-warmup-failures",
+    title="Warm-ups failing or backlogged",
+    sql="warmup_failures",
+    threshold=0.2,
+    range_s=600,
+    summary="Over 20 % of {{ $labels.trigger }} warm-ups failed or found the queue full",
+)
+ALERTS = (COLD_CACHE_SPIKE, PREFETCH_AMPLIFICATION, WARMUP_FAILURES)
 
 
 def build(spec: AlertSpec) -> model.Rule:

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards.alerts import ALERTS, COLD_CACHE_SPIKE, AlertSpec, build
+from dashboards.alerts import (
+    ALERTS,
+    COLD_CACHE_SPIKE,
+    PREFETCH_AMPLIFICATION,
+    WARMUP_FAILURES,
+    AlertSpec,
+    build,
+)
 from dashboards.macros import QueryContext, UnknownMacroError, expand
 from tests.builders import make_request, make_span
 from tests.conftest import SHARED, stored
@@ -102,3 +109,58 @@ def test_the_cold_cache_alert_ignores_a_trickle_and_a_high_but_steady_miss_ratio
     trickle = lookups(now_ns, -1.9, -0.1, 5, 5, layer="cdn")  # 100 % of 5 lookups
     ingest(client, collector, trickle)
     assert evaluate(collector, COLD_CACHE_SPIKE, at) == {}
+
+
+def requests(now_ns: int, start_min: float, end_min: float, prefetches: int, navigations: int):
+    total = prefetches + navigations
+    step = (end_min - start_min) * MINUTE / total
+    return [
+        make_span(
+            "GET /x",
+            start_ns=int(now_ns + start_min * MINUTE + i * step),
+            attrs={
+                "nextrace.phase": "request",
+                "nextrace.request.kind": "rsc_prefetch" if i < prefetches else "rsc_navigation",
+            },
+        )
+        for i in range(total)
+    ]
+
+
+def test_prefetch_amplification_fires_on_a_storm_and_not_on_steady_prefetching(client, collector):
+    now_ns = time.time_ns()
+    at = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
+    ingest(client, collector, requests(now_ns, -55, -5, 300, 200))  # 1.5 per navigation
+    ingest(client, collector, requests(now_ns, -4.9, -0.1, 45, 30))  # still 1.5
+    assert evaluate(collector, PREFETCH_AMPLIFICATION, at) == {}
+    ingest(client, collector, requests(now_ns, -4.9, -0.1, 300, 0))  # the storm: 345 for 30
+    firing = evaluate(collector, PREFETCH_AMPLIFICATION, at)
+    assert firing == {"svc": pytest.approx((345 / 30) / 1.5)}
+
+
+def test_warm_up_failures_and_refusals_fire_above_a_fifth_of_the_jobs(client, collector):
+    now_ns = time.time_ns()
+    at = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
+
+    def jobs(trigger: str, outcomes: list[str]):
+        return [
+            make_span(
+                f"warmup {trigger}",
+                start_ns=now_ns - (i + 1) * MINUTE // 10,
+                attrs={
+                    "nextrace.phase": "warmup",
+                    "nextrace.warmup.trigger": trigger,
+                    "nextrace.warmup.outcome": outcome,
+                },
+            )
+            for i, outcome in enumerate(outcomes)
+        ]
+
+    ingest(
+        client,
+        collector,
+        jobs("webhook", ["ok"] * 9 + ["error"])  # 10 %: fine
+        + jobs("deploy", ["ok"] * 2 + ["rate_limited"] * 2)  # too few jobs to judge
+        + jobs("middleware", ["ok"] * 6 + ["rate_limited", "error", "error"]),
+    )  # 33 %
+    assert evaluate(collector, WARMUP_FAILURES, at) == {"middleware": pytest.approx(3 / 9)}
