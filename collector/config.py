@@ -147,6 +147,7 @@ class CollectorConfig:
     queue_max_spans: int = 200_000
     export_max_retries: int = 5
     export_retry_backoff_s: float = 0.5
+    stats_interval_s: float = 10.0  # how often the collector stores its own counters; 0: never
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -24,6 +24,7 @@ from collector.config import CollectorConfig
 from collector.exporter import ClickHouseSpanExporter
 from collector.query import ENDPOINT_FILE, write_endpoint
 from collector.receiver import OTLPHttpReceiver
+from collector.self_stats import CollectorStatsWriter, instance_name
 from collector.store import ClickHouseStore, open_store
 from collector.telemetry import CollectorTelemetry
 
@@ -72,6 +73,7 @@ class Collector:
         self.telemetry = CollectorTelemetry()
         self.store: ClickHouseStore | None = None
         self.processor: BatchSpanProcessor | None = None
+        self.stats: CollectorStatsWriter | None = None
         self.app: Starlette | None = None
         self._started_at = time.time()
         self._shut_down = False
@@ -93,6 +95,10 @@ class Collector:
         receiver = OTLPHttpReceiver(
             self.processor, self.telemetry, max_body_bytes=config.max_body_bytes
         )
+        self.stats = CollectorStatsWriter(
+            self.telemetry, self.store, instance_name(config.port), config.stats_interval_s
+        )
+        self.stats.start()
         admin = AdminEndpoints(self.telemetry, self.store, self.health)
         self.app = Starlette(routes=receiver.routes() + admin.routes())
         return self.app
@@ -134,6 +140,8 @@ class Collector:
         self._shut_down = True
         if self.processor is not None:
             self.processor.shutdown()
+        if self.stats is not None:
+            self.stats.shutdown()  # after the flush: the last snapshot counts every span
         if self.store is not None:
             self.store.close()
         path = self.config.store.path

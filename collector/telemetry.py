@@ -122,6 +122,13 @@ class CollectorTelemetry:
         self.requests.labels(str(status)).inc()
         log.warning("refused an OTLP request with %d (%s): %s", status, reason, detail)
 
+    def export_totals(self) -> tuple[float, int]:
+        """Seconds spent in inserts, and the number of inserts, since start."""
+        samples = {s.name: s.value for m in self.export_seconds.collect() for s in m.samples}
+        return float(samples.get("nextrace_collector_export_duration_seconds_sum", 0.0)), int(
+            samples.get("nextrace_collector_export_duration_seconds_count", 0)
+        )
+
     def snapshot(self) -> dict[str, Any]:
         """Current values, for ``/healthz`` and tests."""
 

@@ -56,7 +56,15 @@ WARMUP_FAILURES = AlertSpec(
     range_s=600,
     summary="Over 20 % of {{ $labels.trigger }} warm-ups failed or found the queue full",
 )
-ALERTS = (COLD_CACHE_SPIKE, PREFETCH_AMPLIFICATION, WARMUP_FAILURES)
+DROPPED_SPANS = AlertSpec(
+    uid="nextrace-dropped-spans",
+    title="Spans dropped",
+    sql="dropped_spans",
+    threshold=0.0,
+    range_s=600,
+    summary="The collector {{ $labels.instance }} dropped spans: see Collector health",
+)
+ALERTS = (COLD_CACHE_SPIKE, PREFETCH_AMPLIFICATION, WARMUP_FAILURES, DROPPED_SPANS)
 
 
 def build(spec: AlertSpec) -> model.Rule:

@@ -7,11 +7,12 @@ from typing import Any
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards import cache_health, cold_cache, prefetch, slow_navigations
+from dashboards import cache_health, cold_cache, collector_health, prefetch, slow_navigations
 
 DASHBOARDS = {
     cache_health.NAME: cache_health.build,
     cold_cache.NAME: cold_cache.build,
+    collector_health.NAME: collector_health.build,
     prefetch.NAME: prefetch.build,
     slow_navigations.NAME: slow_navigations.build,
 }

@@ -1,0 +1,57 @@
+"""The collector stores its own counters in ClickHouse, for the Collector health dashboard."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from collector.config import CollectorConfig
+from collector.service import Collector
+from tests.builders import make_request, make_span
+
+PB = {"Content-Type": "application/x-protobuf"}
+
+
+def test_counters_are_stored_periodically_and_once_more_at_shutdown(store_config):
+    collector = Collector(
+        CollectorConfig(store=store_config, batch_timeout_s=0.1, stats_interval_s=0.2)
+    )
+    collector.start()
+    assert collector.app is not None
+    assert collector.store is not None
+    with TestClient(collector.app) as client:
+        client.post(
+            "/v1/traces",
+            content=make_request([make_span() for _ in range(7)]).SerializeToString(),
+            headers=PB,
+        )
+        client.post("/v1/traces", content=b"\xff", headers=PB)
+        deadline = time.monotonic() + 10
+        rows: list[Any] = []
+        while time.monotonic() < deadline and not rows:
+            time.sleep(0.1)
+            rows = list(
+                collector.store.client.query(
+                    "SELECT SpansExported, RequestsRejected['malformed'] "
+                    "FROM nextrace_collector_stats WHERE SpansExported = 7"
+                ).result_rows
+            )
+        assert rows[0] == (7, 1)
+    store = collector.store
+    before = store.client.query("SELECT count() FROM nextrace_collector_stats").result_rows[0][0]
+    collector.shutdown()
+    collector.shutdown()
+    from collector.store import open_store
+
+    reopened = open_store(store_config)
+    try:
+        after = reopened.client.query(
+            "SELECT count(), argMax(Exports, Timestamp) > 0, argMax(QueueSpans, Timestamp) "
+            "FROM nextrace_collector_stats"
+        ).result_rows[0]
+        assert after[0] >= before + 1  # the final snapshot
+        assert after[1:] == (True, 0)
+    finally:
+        reopened.close()
