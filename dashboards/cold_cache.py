@@ -14,13 +14,15 @@ from dashboards.common import base, panel, variable
 
 NAME = "cold_cache"
 UID = "nextrace-cold-cache"
-VARIABLES = ("service",)
+VARIABLES = ("service", "route", "build")
 
 
 def build() -> model.Dashboard:
     return (
         base("Cold cache and warm-ups", UID, ["cache", "warm-up"])
         .with_variable(variable(NAME, "service", "Service"))
+        .with_variable(variable(NAME, "route", "Route"))
+        .with_variable(variable(NAME, "build", "Build"))
         .with_panel(
             panel(
                 NAME,

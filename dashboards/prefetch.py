@@ -14,13 +14,15 @@ from dashboards.common import base, panel, variable
 
 NAME = "prefetch"
 UID = "nextrace-prefetch"
-VARIABLES = ("service",)
+VARIABLES = ("service", "route", "build")
 
 
 def build() -> model.Dashboard:
     return (
         base("Prefetch", UID, ["prefetch"])
         .with_variable(variable(NAME, "service", "Service"))
+        .with_variable(variable(NAME, "route", "Route"))
+        .with_variable(variable(NAME, "build", "Build"))
         .with_panel(
             panel(NAME, 1, "Prefetches and navigations", "prefetch_vs_navigation", "timeseries")
         )

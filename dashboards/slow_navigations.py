@@ -18,7 +18,7 @@ from dashboards.macros import PLUGIN_VERSION
 
 NAME = "slow_navigations"
 UID = "nextrace-slow-navigations"
-VARIABLES = ("service", "route")
+VARIABLES = ("service", "route", "build")
 TRACE_ID_VALUE = "${__value.raw}"
 
 
@@ -57,6 +57,7 @@ def build() -> model.Dashboard:
         base("Slow navigations", UID, ["latency"])
         .with_variable(variable(NAME, "service", "Service"))
         .with_variable(variable(NAME, "route", "Route"))
+        .with_variable(variable(NAME, "build", "Build"))
         .with_panel(panel(NAME, 1, "Navigation latency per route", "navigation_latency", "table"))
         .with_panel(
             panel(NAME, 2, "Request latency and TTFB per route", "request_latency", "table")

@@ -99,3 +99,8 @@ def test_the_queue_and_the_blast_radius(traffic):
         ("path", "/a", 1, 2),
     ]
     assert run(traffic, "Revalidation blast radius", service=["other"]) == []
+
+
+def test_route_and_build_filters_narrow_the_panels(traffic):
+    assert run(traffic, "Warm-up coverage of data-cache hits", route=["/nowhere"]) == [(0, 0, 0.0)]
+    assert run(traffic, "Warm-up queue", build=["build-9"]) == []

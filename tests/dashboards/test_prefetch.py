@@ -140,3 +140,11 @@ def test_prefetch_conversion_router_results_and_payloads(traffic):
         ("/p/[id]", 0, 2, 0),
         ("/x", 0, 0, 2),
     ]
+
+
+def test_route_and_build_filters_narrow_the_panels(traffic):
+    assert [(p, n) for _, p, n in run(traffic, "Prefetches and navigations", route=["/a"])] == [
+        (2, 2)
+    ]
+    assert run(traffic, "Prefetches and navigations", build=["build-9"]) == []
+    assert run(traffic, "Prefetch conversion", route=["/nowhere"]) == [(0, 0, 0, 0.0)]

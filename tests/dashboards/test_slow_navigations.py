@@ -144,3 +144,8 @@ def test_the_slowest_traces_open_in_the_trace_view(traffic):
     root = spans[0]
     assert (root[2], root[3], root[6]) == ("", "browser", 800.0)
     assert {"key": "nextrace.phase", "value": "navigation"} in root[7]
+
+
+def test_the_build_filter_narrows_server_side_panels(traffic):
+    assert run(traffic, sql_of("Time per phase"), build=["build-9"]) == []
+    assert run(traffic, sql_of("Request latency and TTFB per route"), build=["build-9"]) == []

@@ -9,6 +9,7 @@ WHERE $__timeFilter(Timestamp)
   AND SpanAttributes['nextrace.phase'] = 'revalidate'
   AND SpanAttributes['nextrace.revalidate.trigger'] = 'webhook'
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+  AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
 GROUP BY kind, target
 ORDER BY invalidated DESC, target
 LIMIT 20

@@ -11,5 +11,6 @@ SELECT
 FROM otel_traces
 WHERE $__timeFilter(Timestamp)
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+  AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
 GROUP BY time
 ORDER BY time

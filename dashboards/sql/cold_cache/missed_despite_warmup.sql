@@ -9,3 +9,5 @@ WHERE $__timeFilter(Timestamp)
   AND Layer = 'data'
   AND Result IN ('miss', 'stale')
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+  AND $__conditionalAll(Route IN (${route:singlequote}), $route)
+  AND $__conditionalAll(BuildId IN (${build:singlequote}), $build)

@@ -9,6 +9,8 @@ WHERE $__timeFilter(Timestamp)
   AND Result IN ('hit', 'stale')
   AND EntrySource = 'warmup'
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+  AND $__conditionalAll(Route IN (${route:singlequote}), $route)
+  AND $__conditionalAll(BuildId IN (${build:singlequote}), $build)
 GROUP BY key
 ORDER BY lead_time_ms, key
 LIMIT 20

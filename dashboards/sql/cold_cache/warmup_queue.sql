@@ -9,5 +9,6 @@ FROM otel_traces
 WHERE $__timeFilter(Timestamp)
   AND SpanAttributes['nextrace.phase'] = 'warmup'
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+  AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
 GROUP BY trigger, outcome
 ORDER BY trigger, outcome

@@ -17,3 +17,4 @@ FROM otel_traces
 WHERE $__timeFilter(Timestamp)
   AND SpanAttributes['nextrace.phase'] = 'prefetch'
   AND ParentSpanId = ''
+  AND $__conditionalAll(SpanAttributes['next.route'] IN (${route:singlequote}), $route)

@@ -9,5 +9,6 @@ FROM otel_traces
 WHERE $__timeFilter(Timestamp)
   AND SpanAttributes['nextrace.phase'] IN ('request', 'middleware')
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+  AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
 GROUP BY phase
 ORDER BY phase

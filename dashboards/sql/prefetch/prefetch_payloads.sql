@@ -9,5 +9,7 @@ WHERE $__timeFilter(Timestamp)
   AND SpanAttributes['nextrace.phase'] = 'prefetch'
   AND ParentSpanId != ''
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+  AND $__conditionalAll(SpanAttributes['next.route'] IN (${route:singlequote}), $route)
+  AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
 GROUP BY route
 ORDER BY route

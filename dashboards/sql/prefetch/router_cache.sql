@@ -5,5 +5,6 @@ SELECT
 FROM otel_traces
 WHERE $__timeFilter(Timestamp)
   AND SpanAttributes['nextrace.phase'] = 'navigation'
+  AND $__conditionalAll(SpanAttributes['next.route'] IN (${route:singlequote}), $route)
 GROUP BY router_cache
 ORDER BY navigations DESC, router_cache

@@ -12,5 +12,6 @@ WHERE $__timeFilter(Timestamp)
   AND SpanAttributes['nextrace.phase'] = 'request'
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
   AND $__conditionalAll(SpanAttributes['next.route'] IN (${route:singlequote}), $route)
+  AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
 GROUP BY route, kind
 ORDER BY p95_ms DESC, route, kind

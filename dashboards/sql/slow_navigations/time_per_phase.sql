@@ -8,5 +8,6 @@ FROM otel_traces
 WHERE $__timeFilter(Timestamp)
   AND SpanAttributes['nextrace.phase'] IN ('cdn', 'middleware', 'route', 'render', 'fetch', 'stream')
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+  AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
 GROUP BY phase
 ORDER BY total_ms DESC, phase

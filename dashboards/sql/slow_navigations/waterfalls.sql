@@ -8,5 +8,6 @@ FROM otel_traces
 WHERE $__timeFilter(Timestamp)
   AND SpanAttributes['nextrace.fetch.after'] != ''
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+  AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
 GROUP BY fetch, waited_for
 ORDER BY times DESC, fetch

@@ -1,0 +1,40 @@
+"""What every dashboard shares: filters, links, deploy annotations, and runnable variables."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from dashboards import cache_health, cold_cache, collector_health, prefetch, slow_navigations
+from dashboards.build import DASHBOARDS, to_json
+from dashboards.macros import QueryContext, expand
+from tests.conftest import stored
+
+TRAFFIC_DASHBOARDS = (cache_health, cold_cache, prefetch, slow_navigations)
+
+
+def test_the_five_dashboards_are_built():
+    assert set(DASHBOARDS) == {m.NAME for m in (*TRAFFIC_DASHBOARDS, collector_health)}
+    uids = [to_json(name)["uid"] for name in DASHBOARDS]
+    assert len(set(uids)) == len(uids)
+
+
+@pytest.mark.parametrize("module", TRAFFIC_DASHBOARDS, ids=lambda m: m.NAME)
+def test_traffic_dashboards_filter_by_service_route_and_build(module):
+    document = to_json(module.NAME)
+    assert [v["name"] for v in document["templating"]["list"]] == ["service", "route", "build"]
+    assert module.VARIABLES == ("service", "route", "build")
+    assert document["links"][0]["type"] == "dashboards"
+    assert document["annotations"]["list"][0]["name"] == "Deploys"
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_every_variable_and_annotation_query_runs(name, collector):
+    document = to_json(name)
+    now = dt.datetime.now(dt.UTC)
+    context = QueryContext(now - dt.timedelta(hours=1), now)
+    queries = [v["query"] for v in document["templating"].get("list", [])]
+    queries += [a["target"]["rawSql"] for a in document["annotations"]["list"]]
+    for sql in queries:
+        assert stored(collector, expand(sql, context)) == []  # an empty store: no rows, no error
