@@ -93,14 +93,14 @@ class Report:
                     )
                 out.append(
                     f"{spike.deploy_at:%H:%M:%S} deploy {spike.build_id} "
-                    f"(post-deploy warm-up of {spike.warm_routes} routes): miss ratio "
+                    f"(warming {spike.warm_routes} routes before the switch): miss ratio "
                     f"{spike.baseline_miss_ratio:.0%} before, {spike.window_miss_ratio:.0%} in "
                     f"the {SPIKE_WINDOW_S:.0f} s after, {spike.settled_miss_ratio:.0%} later; "
                     f"{shape}; {spike.cold_misses} cold misses in {spike.lookups} lookups"
                 )
             if self.prevented_misses is not None:
                 out.append(
-                    f"The post-deploy warm-up prevented about {self.prevented_misses} cold misses "
+                    f"Warming before the switch prevented about {self.prevented_misses} cold misses "
                     "(cold misses per lookup, without against with warm-up)."
                 )
         out.append("")
