@@ -100,8 +100,8 @@ class Report:
                 )
             if self.prevented_misses is not None:
                 out.append(
-                    f"Warming before the switch prevented about {self.prevented_misses} cold misses "
-                    "(cold misses per lookup, without against with warm-up)."
+                    f"Warming before the switch prevented about {self.prevented_misses} cold "
+                    "misses (cold misses per lookup, without against with warm-up)."
                 )
         out.append("")
         out.append("== Data-cache misses and warm-ups ==")
