@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -31,6 +33,11 @@ def rule_json(spec: AlertSpec) -> dict[str, Any]:
     return document
 
 
+def test_a_window_without_a_value_is_refused():
+    with pytest.raises(ValueError, match="no value for"):
+        replace(COLD_CACHE_SPIKE, windows={}).sql()
+
+
 @pytest.mark.parametrize("spec", ALERTS, ids=lambda s: s.uid)
 def test_rules_are_valid_and_never_use_dashboard_variables(spec):
     rule = rule_json(spec)
@@ -51,6 +58,12 @@ def test_rules_are_valid_and_never_use_dashboard_variables(spec):
 
 
 def evaluate(collector, spec: AlertSpec, at: dt.datetime) -> dict[str, float]:
+    return evaluate_with(lambda sql: stored(collector, sql), spec, at)
+
+
+def evaluate_with(
+    run: Callable[[str], list[Any]], spec: AlertSpec, at: dt.datetime
+) -> dict[str, float]:
     """Grafana's evaluation of a rule at ``at``: A, then B = last(A), then C = B > threshold.
 
     Returns the firing series (the label value) with the value that fired them.
@@ -58,7 +71,7 @@ def evaluate(collector, spec: AlertSpec, at: dt.datetime) -> dict[str, float]:
     rule = rule_json(spec)
     source = rule["data"][0]
     window = dt.timedelta(seconds=source["relativeTimeRange"]["from"])
-    rows = stored(collector, expand(source["model"]["rawSql"], QueryContext(at - window, at)))
+    rows = run(expand(source["model"]["rawSql"], QueryContext(at - window, at)))
     reduced = {label: value for label, value in rows}  # one row per series: last == the value
     threshold = rule["data"][2]["model"]["conditions"][0]["evaluator"]
     assert threshold["type"] == "gt"

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from collector.config import StoreConfig
+from collector.store import open_store
+from dashboards.alerts import COLD_CACHE_SPIKE
 from nextrace.demo import DemoError, DemoResult, run_demo
 from nextrace.listen import bind_socket
+from tests.dashboards.test_alerts import evaluate_with
 from tests.nextrace.test_cli import free_port
 
 pytestmark = pytest.mark.slow
@@ -42,7 +49,8 @@ def _processes_using(path: Path) -> list[str]:
 
 def test_deploy_scenario_spikes_and_the_warm_up_prevents_misses(tmp_path):
     # Full speed: the first deploy comes after 20 s, once the caches have settled.
-    report = demo(tmp_path, "deploy", speed=1).report
+    result = demo(tmp_path, "deploy", speed=1)
+    report = result.report
     without, with_warmup = report.spikes
     assert (without.warm_routes, with_warmup.warm_routes) == (0, 10)
     # The miss ratio rises after the deploy…
@@ -57,6 +65,23 @@ def test_deploy_scenario_spikes_and_the_warm_up_prevents_misses(tmp_path):
     text = report.render()
     assert "Cold-cache spikes after deploys" in text
     assert "trace " in text  # the slowest navigations name their traces
+
+    # The cold-cache alert's query, with its windows shrunk from 2 min / 30 min to the
+    # scenario's scale (2 s / 20 s), fires right after the deploy and is quiet in steady traffic.
+    scaled = replace(COLD_CACHE_SPIKE, windows={"recent_s": 2}, range_s=20)
+    store = open_store(StoreConfig.from_dsn(result.store_dsn), migrate=False)
+    try:
+
+        def run(sql: str) -> list[Any]:
+            return list(store.client.query(sql).result_rows)
+
+        first = without.deploy_at.replace(tzinfo=dt.UTC)
+        assert "data" in evaluate_with(run, scaled, first + dt.timedelta(seconds=2))
+        assert evaluate_with(run, scaled, first - dt.timedelta(seconds=2)) == {}
+        last = with_warmup.deploy_at.replace(tzinfo=dt.UTC)
+        assert evaluate_with(run, scaled, last + dt.timedelta(seconds=15)) == {}
+    finally:
+        store.close()
 
 
 def test_webhook_flood_stays_under_the_upstream_rate_limit(tmp_path):

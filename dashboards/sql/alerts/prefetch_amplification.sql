@@ -5,10 +5,10 @@ SELECT service, amplification
 FROM (
     SELECT
         ServiceName AS service,
-        countIf(Timestamp >= $__toTime - INTERVAL 5 MINUTE AND kind = 'rsc_prefetch') AS recent_prefetches,
-        countIf(Timestamp >= $__toTime - INTERVAL 5 MINUTE AND kind != 'rsc_prefetch') AS recent_navigations,
-        countIf(Timestamp < $__toTime - INTERVAL 5 MINUTE AND kind = 'rsc_prefetch') AS baseline_prefetches,
-        countIf(Timestamp < $__toTime - INTERVAL 5 MINUTE AND kind != 'rsc_prefetch') AS baseline_navigations,
+        countIf(Timestamp >= $__toTime - INTERVAL {recent_s} SECOND AND kind = 'rsc_prefetch') AS recent_prefetches,
+        countIf(Timestamp >= $__toTime - INTERVAL {recent_s} SECOND AND kind != 'rsc_prefetch') AS recent_navigations,
+        countIf(Timestamp < $__toTime - INTERVAL {recent_s} SECOND AND kind = 'rsc_prefetch') AS baseline_prefetches,
+        countIf(Timestamp < $__toTime - INTERVAL {recent_s} SECOND AND kind != 'rsc_prefetch') AS baseline_navigations,
         if(recent_navigations >= 10 AND baseline_navigations >= 10,
            (recent_prefetches / recent_navigations)
                / greatest(baseline_prefetches / baseline_navigations, 0.5),
