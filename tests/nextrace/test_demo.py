@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,9 @@ import pytest
 from collector.config import StoreConfig
 from collector.store import open_store
 from dashboards.alerts import COLD_CACHE_SPIKE
+from dashboards.build import DASHBOARDS, to_json
+from dashboards.frontend import Values, interpolate
+from dashboards.macros import QueryContext, expand
 from nextrace.demo import DemoError, DemoResult, run_demo
 from nextrace.listen import bind_socket
 from tests.dashboards.test_alerts import evaluate_with
@@ -80,8 +84,52 @@ def test_deploy_scenario_spikes_and_the_warm_up_prevents_misses(tmp_path):
         assert evaluate_with(run, scaled, first - dt.timedelta(seconds=2)) == {}
         last = with_warmup.deploy_at.replace(tzinfo=dt.UTC)
         assert evaluate_with(run, scaled, last + dt.timedelta(seconds=15)) == {}
+        check_every_panel_on_scenario_traffic(run, first, last)
     finally:
         store.close()
+
+
+def check_every_panel_on_scenario_traffic(
+    run: Callable[[str], list[Any]], first: dt.datetime, last: dt.datetime
+) -> None:
+    """Every dashboard panel, on the deploy scenario's spans, as Grafana would query them."""
+    context = QueryContext(
+        first - dt.timedelta(minutes=5), last + dt.timedelta(minutes=5), dt.timedelta(hours=1)
+    )
+    everything: dict[str, Values] = {"service": None, "route": None, "build": None}
+    # The deploy scenario sends no webhook and loses no span: those two panels must be empty.
+    empty = {
+        ("cold_cache", "Revalidation blast radius"),
+        ("collector_health", "Drops and refusals by reason"),
+    }
+    results = {}
+    for name in DASHBOARDS:
+        for panel in to_json(name)["panels"]:
+            sql = expand(interpolate(panel["targets"][0]["rawSql"], everything), context)
+            rows = run(sql)
+            assert bool(rows) != ((name, panel["title"]) in empty), (name, panel["title"], rows)
+            results[(name, panel["title"])] = rows
+    # A few panels against the raw spans, counted another way.
+    raw_data_ratio = run(
+        "SELECT countIf(SpanAttributes['cache.result'] IN ('hit', 'stale')) / count() "
+        "FROM otel_traces WHERE SpanAttributes['cache.layer'] = 'data' "
+        "AND SpanAttributes['cache.result'] != 'bypass'"
+    )[0][0]
+    panel_ratio = {
+        layer: ratio for _, layer, ratio in results[("cache_health", "Hit ratio per layer")]
+    }
+    assert panel_ratio["data"] == pytest.approx(raw_data_ratio)
+    browser_prefetches = run(
+        "SELECT count() FROM otel_traces WHERE ServiceName = 'browser' "
+        "AND SpanAttributes['nextrace.phase'] = 'prefetch'"
+    )[0][0]
+    ((_, server_prefetches, _),) = results[("prefetch", "Prefetches and navigations")]
+    assert server_prefetches == browser_prefetches  # every browser prefetch reached the server
+    slowest = run(
+        "SELECT max(Duration) / 1e6 FROM otel_traces WHERE ParentSpanId = '' "
+        "AND SpanAttributes['nextrace.phase'] IN ('navigation', 'request')"
+    )[0][0]
+    assert results[("slow_navigations", "Slowest traces")][0][3] == pytest.approx(slowest, abs=0.1)
 
 
 def test_webhook_flood_stays_under_the_upstream_rate_limit(tmp_path):
