@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 PLUGIN_VERSION = "4.20.0"
@@ -220,22 +220,31 @@ def strip_comments(sql: str) -> str:
     return "".join(out)
 
 
-def closing_paren(s: str, start: int) -> int:
+def _outside_quotes(s: str) -> Iterator[tuple[int, str, int]]:
+    """(index, character, parenthesis depth before it) for each character outside quotes,
+    as macropro scans macro arguments."""
     depth = 0
     quote = ""
-    for i in range(start, len(s)):
-        c = s[i]
+    for i, c in enumerate(s):
         if quote:
             if c == quote:
                 quote = ""
-        elif c in "'\"":
+            continue
+        if c in "'\"":
             quote = c
-        elif c == "(":
+            continue
+        yield i, c, depth
+        if c == "(":
             depth += 1
         elif c == ")":
             depth -= 1
-            if depth == 0:
-                return i
+
+
+def closing_paren(s: str, start: int) -> int:
+    """The index of the ``)`` closing the ``(`` at ``start``, or -1."""
+    for i, c, depth in _outside_quotes(s[start:]):
+        if c == ")" and depth == 1:
+            return start + i
     return -1
 
 
@@ -243,23 +252,16 @@ def split_args(raw: str) -> list[str]:
     raw = raw.strip()
     if not raw:
         return []
-    args, depth, quote, start = [], 0, "", 0
-    for i, c in enumerate(raw):
-        if quote:
-            if c == quote:
-                quote = ""
-        elif c in "'\"":
-            quote = c
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            if depth == 0:
-                raise MacroError(f"unexpected ')' at position {i} of the arguments")
-            depth -= 1
-        elif c == "," and depth == 0:
+    args: list[str] = []
+    start = balance = 0
+    for i, c, depth in _outside_quotes(raw):
+        if c == ")" and depth == 0:
+            raise MacroError(f"unexpected ')' at position {i} of the arguments")
+        if c == "," and depth == 0:
             args.append(raw[start:i].strip())
             start = i + 1
-    if depth:
+        balance = depth + (c == "(") - (c == ")")
+    if balance:
         raise MacroError("unbalanced parentheses in macro arguments")
     args.append(raw[start:].strip())
     return args

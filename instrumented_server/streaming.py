@@ -46,13 +46,11 @@ async def stream(
                     span_type="NextNodeServer.startResponse",
                 ):
                     pass
-                stream_span = telemetry.tracer.start_span(
+                stream_span = telemetry.start(
                     "stream",
-                    context=trace.set_span_in_context(parent),
-                    attributes={
-                        semconv.PHASE: semconv.PHASE_STREAM,
-                        semconv.STREAM_TTFB_MS: round(offset_ms, 3),
-                    },
+                    semconv.PHASE_STREAM,
+                    parent,
+                    {semconv.STREAM_TTFB_MS: round(offset_ms, 3)},
                 )
                 parent.set_attribute(semconv.STREAM_TTFB_MS, round(offset_ms, 3))
             stream_span.add_event(
