@@ -148,6 +148,8 @@ class CollectorConfig:
     export_max_retries: int = 5
     export_retry_backoff_s: float = 0.5
     stats_interval_s: float = 10.0  # how often the collector stores its own counters; 0: never
+    nextjs_wait_s: float = 5.0  # a Next.js trace is normalized once idle this long
+    nextjs_max_traces: int = 10_000  # Next.js traces waiting at most; the oldest goes early
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -158,5 +160,7 @@ class CollectorConfig:
             raise ConfigError(
                 "batch_max_spans must be positive and queue_max_spans at least batch_max_spans"
             )
+        if self.nextjs_wait_s <= 0 or self.nextjs_max_traces <= 0:
+            raise ConfigError("nextjs_wait_s and nextjs_max_traces must be positive")
         if self.batch_timeout_s <= 0:
             raise ConfigError("batch_timeout_s must be positive")

@@ -1,14 +1,26 @@
-"""Write batches of spans to ClickHouse with one columnar insert each."""
+"""Write to ClickHouse with one columnar insert per batch."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from collector.consumer import COLUMN_NAMES, SpanColumns
 from collector.errors import PermanentError, TransientError
 from collector.store import ClickHouseStore, is_transient
+
+
+def _insert(store: ClickHouseStore, **insert: Any) -> None:
+    """One insert, its failure sorted by what the caller should do."""
+    try:
+        store.client.insert(**insert)
+    except ClickHouseError as exc:
+        if is_transient(exc):
+            raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
+        raise PermanentError(f"ClickHouse refused the batch: {exc}") from exc
 
 
 class ClickHouseSpanExporter:
@@ -35,10 +47,26 @@ class ClickHouseSpanExporter:
         with self._lock:
             self._context.data = spans.columns
             try:
-                self._store.client.insert(context=self._context)
-            except ClickHouseError as exc:
-                if is_transient(exc):
-                    raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
-                raise PermanentError(f"ClickHouse refused the batch: {exc}") from exc
+                _insert(self._store, context=self._context)
             finally:
                 self._context.data = None
+
+
+class ClickHouseRowExporter:
+    """Inserts rows derived from spans into the store's other tables (``requests``…)."""
+
+    def __init__(self, store: ClickHouseStore) -> None:
+        self._store = store
+
+    def export(
+        self, table: str, column_names: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert ``rows``; raises TransientError or PermanentError like a TracesConsumer."""
+        if rows:
+            _insert(
+                self._store,
+                table=table,
+                data=rows,
+                column_names=list(column_names),
+                database=self._store.config.database,
+            )

@@ -1,4 +1,4 @@
-"""The collector, wired: receiver -> batch processor -> ClickHouse exporter.
+"""The collector, wired: receiver -> Next.js normalizer -> batch processor -> ClickHouse exporter.
 
 This module is the one place where the stages meet. Read
 :meth:`Collector.start` to see the architecture.
@@ -21,7 +21,8 @@ from starlette.applications import Starlette
 from collector.admin import AdminEndpoints
 from collector.batcher import BatchSpanProcessor
 from collector.config import CollectorConfig
-from collector.exporter import ClickHouseSpanExporter
+from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
+from collector.normalizer import NextjsTraceNormalizer
 from collector.query import ENDPOINT_FILE, write_endpoint
 from collector.receiver import OTLPHttpReceiver
 from collector.self_stats import CollectorStatsWriter, instance_name
@@ -73,6 +74,7 @@ class Collector:
         self.telemetry = CollectorTelemetry()
         self.store: ClickHouseStore | None = None
         self.processor: BatchSpanProcessor | None = None
+        self.normalizer: NextjsTraceNormalizer | None = None
         self.stats: CollectorStatsWriter | None = None
         self.app: Starlette | None = None
         self._started_at = time.time()
@@ -92,8 +94,16 @@ class Collector:
             retry_backoff_s=config.export_retry_backoff_s,
         )
         self.processor.start()
+        self.normalizer = NextjsTraceNormalizer(
+            self.processor,
+            ClickHouseRowExporter(self.store),
+            self.telemetry,
+            wait_s=config.nextjs_wait_s,
+            max_traces=config.nextjs_max_traces,
+        )
+        self.normalizer.start()
         receiver = OTLPHttpReceiver(
-            self.processor, self.telemetry, max_body_bytes=config.max_body_bytes
+            self.normalizer, self.telemetry, max_body_bytes=config.max_body_bytes
         )
         self.stats = CollectorStatsWriter(
             self.telemetry, self.store, instance_name(config.port), config.stats_interval_s
@@ -138,6 +148,8 @@ class Collector:
         if self._shut_down:
             return
         self._shut_down = True
+        if self.normalizer is not None:
+            self.normalizer.shutdown()
         if self.processor is not None:
             self.processor.shutdown()
         if self.stats is not None:

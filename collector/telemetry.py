@@ -87,6 +87,27 @@ class CollectorTelemetry:
             buckets=(10, 100, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000),
             registry=self.registry,
         )
+        self.nextjs_traces = Counter(
+            "nextrace_collector_nextjs_traces",
+            "Next.js traces normalized into request and cache rows.",
+            registry=self.registry,
+        )
+        self.nextjs_late_spans = Counter(
+            "nextrace_collector_nextjs_late_spans",
+            "Spans of a Next.js trace that arrived after the trace was normalized.",
+            registry=self.registry,
+        )
+        self.nextjs_released_early = Counter(
+            "nextrace_collector_nextjs_released_early",
+            "Next.js traces normalized before their wait ended, to keep the buffer bounded.",
+            registry=self.registry,
+        )
+        self.rows_dropped = Counter(
+            "nextrace_collector_derived_rows_dropped",
+            "Rows derived from spans (requests, cache_events) that could not be stored.",
+            ["table"],
+            registry=self.registry,
+        )
         for reason in DROP_REASONS:
             self.spans_dropped.labels(reason)
         for reason in REQUEST_REJECT_REASONS:
@@ -98,6 +119,11 @@ class CollectorTelemetry:
             return
         self.spans_dropped.labels(reason).inc(count)
         log.warning("dropped %d span(s): %s%s", count, reason, f" ({detail})" if detail else "")
+
+    def drop_rows(self, table: str, count: int, detail: str) -> None:
+        """Count derived rows that will never be stored (their raw spans are stored)."""
+        self.rows_dropped.labels(table).inc(count)
+        log.warning("dropped %d derived %s row(s): %s", count, table, detail)
 
     def log_progress(self) -> None:
         """Log a line of progress at most once per interval, while spans are arriving."""
@@ -158,4 +184,8 @@ class CollectorTelemetry:
             "requests_rejected": by_label(self.requests_rejected, "reason"),
             "requests_by_status": by_label(self.requests, "status"),
             "queue_spans": int(next(iter(self.queue_spans.collect())).samples[0].value),
+            "nextjs_traces": total(self.nextjs_traces),
+            "nextjs_late_spans": total(self.nextjs_late_spans),
+            "nextjs_released_early": total(self.nextjs_released_early),
+            "derived_rows_dropped": by_label(self.rows_dropped, "table"),
         }

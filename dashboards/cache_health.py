@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.common import base, panel, variable
+from dashboards.common import REFERENCE_ONLY, base, panel, variable
+
+NEXTJS_LAYERS = (
+    "Real Next.js apps report only the data layer (next.fetch.cache_status on AppRender.fetch), "
+    "and never why an entry was missing or stale (reason 'unknown'): their spans say nothing of "
+    "the CDN, the full route cache or the client router cache."
+)
 
 NAME = "cache_health"
 UID = "nextrace-cache-health"
@@ -17,7 +23,9 @@ VARIABLES = ("service", "route", "build")
 
 
 def build() -> model.Dashboard:
-    hit_ratio = panel(NAME, 1, "Hit ratio per layer", "hit_ratio", "timeseries")
+    hit_ratio = panel(
+        NAME, 1, "Hit ratio per layer", "hit_ratio", "timeseries", description=NEXTJS_LAYERS
+    )
     hit_ratio.unit("percentunit").min(0).max(1)
     return (
         base("Cache health", UID, ["cache"])
@@ -25,8 +33,21 @@ def build() -> model.Dashboard:
         .with_variable(variable(NAME, "route", "Route"))
         .with_variable(variable(NAME, "build", "Build"))
         .with_panel(hit_ratio)
-        .with_panel(panel(NAME, 2, "Misses by reason", "misses_by_reason", "timeseries"))
-        .with_panel(panel(NAME, 3, "Hits by entry source", "hit_sources", "table"))
+        .with_panel(
+            panel(
+                NAME,
+                2,
+                "Misses by reason",
+                "misses_by_reason",
+                "timeseries",
+                description=NEXTJS_LAYERS,
+            )
+        )
+        .with_panel(
+            panel(
+                NAME, 3, "Hits by entry source", "hit_sources", "table", description=REFERENCE_ONLY
+            )
+        )
         .with_panel(panel(NAME, 4, "Top routes by misses", "top_routes_by_misses", "table"))
         .build()
     )

@@ -10,12 +10,30 @@ from dashboards.clickhouse import DATASOURCE, Format, load_sql, query
 TAG = "nextrace"
 
 
+NEXTJS_REQUESTS = (
+    "Real Next.js apps: a prefetch is recognised from its request's shape unless the helper "
+    "records the prefetch headers, and a navigation served whole from prerendered output "
+    "then counts as a prefetch (docs/semantic-conventions.md)."
+)
+REFERENCE_ONLY = (
+    "Reference server only: real Next.js spans do not report this, so a Next.js service "
+    "shows nothing here."
+)
+
+
 def panel(
-    dashboard_name: str, panel_id: int, title: str, sql: str, fmt: Format, width: int = 12
+    dashboard_name: str,
+    panel_id: int,
+    title: str,
+    sql: str,
+    fmt: Format,
+    width: int = 12,
+    description: str = "",
 ) -> table.Panel | timeseries.Panel:
-    """A table or time-series panel whose one target is ``sql/<dashboard_name>/<sql>.sql``."""
+    """A table or time-series panel whose one target is ``sql/<dashboard_name>/<sql>.sql``;
+    ``description`` says what a real Next.js app cannot report there."""
     built = timeseries.Panel() if fmt == "timeseries" else table.Panel()
-    return (
+    built = (
         built.id(panel_id)
         .title(title)
         .datasource(DATASOURCE)
@@ -23,6 +41,7 @@ def panel(
         .height(9)
         .span(width)
     )
+    return built.description(description) if description else built
 
 
 def variable(dashboard_name: str, name: str, label: str) -> dashboard.QueryVariable:

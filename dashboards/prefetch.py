@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.common import base, panel, variable
+from dashboards.common import NEXTJS_REQUESTS, REFERENCE_ONLY, base, panel, variable
 
 NAME = "prefetch"
 UID = "nextrace-prefetch"
@@ -24,12 +24,64 @@ def build() -> model.Dashboard:
         .with_variable(variable(NAME, "route", "Route"))
         .with_variable(variable(NAME, "build", "Build"))
         .with_panel(
-            panel(NAME, 1, "Prefetches and navigations", "prefetch_vs_navigation", "timeseries")
+            panel(
+                NAME,
+                1,
+                "Prefetches and navigations",
+                "prefetch_vs_navigation",
+                "timeseries",
+                description=NEXTJS_REQUESTS,
+            )
         )
-        .with_panel(panel(NAME, 2, "Prefetches per navigation", "amplification", "timeseries"))
-        .with_panel(panel(NAME, 3, "Load from prefetches", "prefetch_load", "table"))
-        .with_panel(panel(NAME, 4, "Prefetch conversion", "prefetch_conversion", "table"))
-        .with_panel(panel(NAME, 5, "Router cache of navigations", "router_cache", "table"))
-        .with_panel(panel(NAME, 6, "What prefetches got back", "prefetch_payloads", "table"))
+        .with_panel(
+            panel(
+                NAME,
+                2,
+                "Prefetches per navigation",
+                "amplification",
+                "timeseries",
+                description=NEXTJS_REQUESTS,
+            )
+        )
+        .with_panel(
+            panel(
+                NAME,
+                3,
+                "Load from prefetches",
+                "prefetch_load",
+                "table",
+                description=REFERENCE_ONLY,
+            )
+        )
+        .with_panel(
+            panel(
+                NAME,
+                4,
+                "Prefetch conversion",
+                "prefetch_conversion",
+                "table",
+                description=REFERENCE_ONLY,
+            )
+        )
+        .with_panel(
+            panel(
+                NAME,
+                5,
+                "Router cache of navigations",
+                "router_cache",
+                "table",
+                description=REFERENCE_ONLY,
+            )
+        )
+        .with_panel(
+            panel(
+                NAME,
+                6,
+                "What prefetches got back",
+                "prefetch_payloads",
+                "table",
+                description=REFERENCE_ONLY,
+            )
+        )
         .build()
     )

@@ -62,13 +62,17 @@ def make_span(
 
 
 def make_request(
-    spans: list[Span], service: str = "svc", **resource: Any
+    spans: list[Span],
+    service: str = "svc",
+    *,
+    scope: str = "tests",
+    resource: dict[str, Any] | None = None,
 ) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     rs: ResourceSpans = request.resource_spans.add()
-    rs.resource.attributes.extend(attributes({"service.name": service, **resource}))
+    rs.resource.attributes.extend(attributes({"service.name": service, **(resource or {})}))
     ss = rs.scope_spans.add()
-    ss.scope.name = "tests"
+    ss.scope.name = scope
     ss.scope.version = "1.0"
     ss.spans.extend(spans)
     return request

@@ -45,9 +45,11 @@ def client(collector: Collector) -> Iterator[TestClient]:
 
 
 def stored(collector: Collector, sql: str) -> list[Any]:
-    """Flush the collector, then run ``sql`` on its store."""
+    """Flush the collector (Next.js traces waiting for normalization too), then run ``sql``."""
     assert collector.processor is not None
+    assert collector.normalizer is not None
     assert collector.store is not None
+    collector.normalizer.force_flush()
     assert collector.processor.force_flush(30)
     return list(collector.store.client.query(sql).result_rows)
 

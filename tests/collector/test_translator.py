@@ -65,7 +65,7 @@ def test_a_span_becomes_one_row_in_exporter_form():
     link.trace_id = bytes.fromhex("ab" * 16)
     link.span_id = bytes.fromhex("cd" * 8)
     link.trace_state = "k=v"
-    result = translate(make_request([span], service="shop", **{"host.port": 3000}))
+    result = translate(make_request([span], service="shop", resource={"host.port": 3000}))
     assert result.rejected == 0
     row = dict(zip(COLUMN_NAMES, (column[0] for column in result.spans.columns), strict=True))
     assert row == {

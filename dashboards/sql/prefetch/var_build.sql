@@ -1,3 +1,3 @@
-SELECT DISTINCT SpanAttributes['nextrace.build_id'] AS build FROM otel_traces
-WHERE SpanAttributes['nextrace.phase'] = 'request' AND build != '' AND $__timeFilter(Timestamp)
+SELECT DISTINCT BuildId AS build FROM requests
+WHERE build != '' AND $__timeFilter(Timestamp)
 ORDER BY build

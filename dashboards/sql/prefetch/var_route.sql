@@ -1,4 +1,3 @@
-SELECT DISTINCT SpanAttributes['next.route'] AS route FROM otel_traces
-WHERE SpanAttributes['nextrace.phase'] IN ('navigation', 'request') AND route != ''
-  AND $__timeFilter(Timestamp)
+SELECT DISTINCT Route AS route FROM requests
+WHERE route != '' AND $__timeFilter(Timestamp)
 ORDER BY route

@@ -1,1 +1,1 @@
-SELECT DISTINCT ServiceName FROM otel_traces WHERE $__timeFilter(Timestamp) ORDER BY ServiceName
+SELECT DISTINCT ServiceName FROM requests WHERE $__timeFilter(Timestamp) ORDER BY ServiceName

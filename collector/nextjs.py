@@ -1,0 +1,272 @@
+"""What a real Next.js trace means, in nextrace's own terms: the whole mapping, in one place.
+
+The reference server writes its analysis fields (request kind, route, cache
+results…) onto its spans. Next.js does not: it names its spans after its own
+code (``next.span_type``) and leaves cache results, prefetches and the real
+status to be read from the shape of the trace. :func:`normalize_trace` reads
+one trace and returns the rows the dashboards need, one :class:`RequestRow`
+per request and one :class:`CacheEventRow` per data-cache lookup. The raw
+spans are stored untouched; these rows go to tables of their own.
+
+docs/semantic-conventions.md ("Real Next.js traces") states each rule and
+what Next.js cannot tell us. In short:
+
+- **Request**: the outermost ``BaseServer.handleRequest`` span. When a proxy
+  (middleware) matches, Next.js nests a second one that has the real route and
+  status, and may end after its parent.
+- **Kind**: ``api`` for route handlers; for RSC requests
+  (``next.rsc``), ``next.prefetch`` when the optional helper recorded the
+  prefetch headers, else the shape: a page segment (``__PAGE__``) or a data
+  fetch means the page was rendered, so it is a navigation; otherwise a prefetch.
+- **Data cache**: ``AppRender.fetch`` spans' ``next.fetch.cache_status``; a hit
+  with a fetch under it is a stale hit refreshing in the background.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+NEXTJS_SCOPES = frozenset({"next.js", "@vercel/otel/fetch"})
+"""Instrumentation scopes whose spans make a trace a Next.js trace."""
+
+REQUEST = "BaseServer.handleRequest"
+MIDDLEWARE = "Middleware.execute"
+RENDER = "AppRender.getBodyResult"
+FETCH = "AppRender.fetch"
+SEGMENT = "NextNodeServer.getLayoutOrPageModule"
+START_RESPONSE = "NextNodeServer.startResponse"
+ROUTE_HANDLER = "AppRouteRouteHandlers.runHandler"
+ROUTE_SPANS = (  # spans that carry next.route, most specific first
+    "NextNodeServer.findPageComponents",
+    RENDER,
+    "BaseServer.renderToResponse",
+    ROUTE_HANDLER,
+)
+PAGE_SEGMENT = "__PAGE__"
+PREFETCH = "next.prefetch"  # recorded by the optional helper, as the reference server does
+
+# next.fetch.cache_status -> (cache.result, cache.miss_reason). Next.js does not say why
+# an entry was missing or stale (cold, expired or invalidated by tag): "unknown".
+FETCH_RESULTS = {
+    "hit": ("hit", ""),
+    "miss": ("miss", "unknown"),
+    "skip": ("bypass", "bypass"),
+}
+
+
+@dataclass(frozen=True)
+class TraceSpan:
+    """The parts of a stored span that the mapping reads."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str
+    name: str
+    kind: str
+    scope: str
+    start_ns: int
+    duration_ns: int
+    service: str
+    attributes: dict[str, str]
+    resource: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def end_ns(self) -> int:
+        return self.start_ns + self.duration_ns
+
+    @property
+    def span_type(self) -> str:
+        return self.attributes.get("next.span_type", "")
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """One row of the ``requests`` table."""
+
+    timestamp_ns: int
+    trace_id: str
+    span_id: str
+    service: str
+    route: str
+    kind: str  # document, rsc_navigation, rsc_prefetch, api
+    kind_source: str  # attribute (the helper's next.prefetch) or shape
+    prefetch: str  # none, auto, segment; "" when unknown
+    method: str
+    path: str
+    status: int
+    duration_ns: int
+    ttfb_ms: float | None
+    render_ms: float | None
+    middleware_ms: float | None
+    build_id: str
+
+
+@dataclass(frozen=True)
+class CacheEventRow:
+    """One row of the ``cache_events`` table (data layer only: see the module docstring)."""
+
+    timestamp_ns: int
+    trace_id: str
+    span_id: str
+    service: str
+    route: str
+    result: str
+    reason: str
+    key: str
+    build_id: str
+
+
+def is_nextjs(scope: str) -> bool:
+    return scope in NEXTJS_SCOPES
+
+
+def normalize_trace(spans: Sequence[TraceSpan]) -> tuple[list[RequestRow], list[CacheEventRow]]:
+    """The request and data-cache rows of one Next.js trace (possibly incomplete)."""
+    by_id = {s.span_id: s for s in spans}
+    children: dict[str, list[TraceSpan]] = {}
+    for span in spans:
+        children.setdefault(span.parent_id, []).append(span)
+
+    def ancestors(span: TraceSpan) -> Iterable[TraceSpan]:
+        seen = {span.span_id}
+        while span.parent_id in by_id and span.parent_id not in seen:
+            span = by_id[span.parent_id]
+            seen.add(span.span_id)
+            yield span
+
+    handlers = [s for s in spans if s.span_type == REQUEST]
+    outermost = [h for h in handlers if not any(a.span_type == REQUEST for a in ancestors(h))]
+    requests: list[RequestRow] = []
+    events: list[CacheEventRow] = []
+    for request in sorted(outermost, key=lambda s: s.start_ns):
+        if len(outermost) == 1:
+            members = list(spans)  # a detached middleware span still belongs to it
+        else:
+            members = [s for s in spans if s is request or any(a is request for a in ancestors(s))]
+        row = _request_row(request, members)
+        requests.append(row)
+        events.extend(_cache_events(row, members, children))
+    return requests, events
+
+
+def _request_row(request: TraceSpan, members: list[TraceSpan]) -> RequestRow:
+    by_type: dict[str, list[TraceSpan]] = {}
+    for span in members:
+        by_type.setdefault(span.span_type, []).append(span)
+    handlers = sorted(by_type.get(REQUEST, []), key=lambda s: s.start_ns)
+    # The outer span of a request that a proxy matched reports 200 even for a 404; the
+    # innermost span that has a status has the real one.
+    status = next(
+        (
+            s.attributes["http.status_code"]
+            for s in reversed(handlers)
+            if s.attributes.get("http.status_code")
+        ),
+        "",
+    )
+    attrs = request.attributes
+    route = _route(handlers, by_type)
+    method = attrs.get("http.method") or request.name.removeprefix("RSC ").split(" ")[0]
+    path = attrs.get("http.target", "").split("?")[0]
+    kind, source, prefetch = _kind(attrs, route, path, members, by_type)
+    return RequestRow(
+        timestamp_ns=request.start_ns,
+        trace_id=request.trace_id,
+        span_id=request.span_id,
+        service=request.service,
+        route=route,
+        kind=kind,
+        kind_source=source,
+        prefetch=prefetch,
+        method=method,
+        path=path,
+        status=_int(status),
+        duration_ns=max(s.end_ns for s in handlers) - request.start_ns,
+        ttfb_ms=_ms_after(request, by_type.get(START_RESPONSE)),
+        render_ms=_total_ms(by_type.get(RENDER)),
+        middleware_ms=_total_ms(by_type.get(MIDDLEWARE)),
+        build_id=_build_id(request),
+    )
+
+
+def _route(handlers: list[TraceSpan], by_type: dict[str, list[TraceSpan]]) -> str:
+    for span in reversed(handlers):
+        route = span.attributes.get("next.route") or span.attributes.get("http.route")
+        if route:
+            return route
+    for span_type in ROUTE_SPANS:  # verbose mode leaves the route off the request spans
+        for span in by_type.get(span_type, []):
+            if span.attributes.get("next.route"):
+                return span.attributes["next.route"]
+    return ""
+
+
+def _kind(
+    attrs: dict[str, str],
+    route: str,
+    path: str,
+    members: list[TraceSpan],
+    by_type: dict[str, list[TraceSpan]],
+) -> tuple[str, str, str]:
+    """(kind, how it was known, next.prefetch)."""
+    recorded = next((s.attributes[PREFETCH] for s in members if PREFETCH in s.attributes), "")
+    if ROUTE_HANDLER in by_type or route.startswith("/api/") or path.startswith("/api/"):
+        return "api", "shape", recorded
+    if attrs.get("next.rsc") != "true":
+        return "document", "shape", recorded or "none"
+    if recorded:
+        return ("rsc_navigation" if recorded == "none" else "rsc_prefetch"), "attribute", recorded
+    rendered_page = FETCH in by_type or any(
+        s.attributes.get("next.segment") == PAGE_SEGMENT for s in by_type.get(SEGMENT, [])
+    )
+    return ("rsc_navigation" if rendered_page else "rsc_prefetch"), "shape", ""
+
+
+def _cache_events(
+    request: RequestRow, members: list[TraceSpan], children: dict[str, list[TraceSpan]]
+) -> list[CacheEventRow]:
+    events = []
+    for span in members:
+        status = span.attributes.get("next.fetch.cache_status", "")
+        if span.span_type != FETCH or status not in FETCH_RESULTS:
+            continue
+        result, reason = FETCH_RESULTS[status]
+        if result == "hit" and any(c.kind == "Client" for c in children.get(span.span_id, [])):
+            result, reason = "stale", "unknown"  # the fetch under a hit is its background refresh
+        events.append(
+            CacheEventRow(
+                timestamp_ns=span.start_ns,
+                trace_id=span.trace_id,
+                span_id=span.span_id,
+                service=span.service,
+                route=request.route,
+                result=result,
+                reason=reason,
+                key=span.attributes.get("http.url", ""),
+                build_id=request.build_id,
+            )
+        )
+    return events
+
+
+def _build_id(span: TraceSpan) -> str:
+    resource = span.resource
+    return resource.get("deployment.id") or resource.get("service.version") or ""
+
+
+def _ms_after(request: TraceSpan, spans: list[TraceSpan] | None) -> float | None:
+    if not spans:
+        return None
+    return (min(s.start_ns for s in spans) - request.start_ns) / 1e6
+
+
+def _total_ms(spans: list[TraceSpan] | None) -> float | None:
+    return sum(s.duration_ns for s in spans) / 1e6 if spans else None
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0

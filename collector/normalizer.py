@@ -1,0 +1,266 @@
+"""A pipeline stage that turns real Next.js traces into request and cache rows.
+
+Like the OpenTelemetry Collector's ``groupbytrace`` processor, it gathers the
+spans of each Next.js trace (recognised by its instrumentation scope) until no
+span of that trace has arrived for ``wait_s``, because Next.js exports a
+request's spans as they end, across several export requests. It then applies
+:func:`collector.nextjs.normalize_trace` and inserts the rows into
+``requests`` and ``cache_events``. Every span is passed downstream unchanged
+first: the raw spans are stored whatever happens here.
+
+Bounded: at most ``max_traces`` traces wait; when a new one would exceed that,
+the oldest is normalized early, and counted. A span that arrives after its
+trace was normalized starts a new group, as in ``groupbytrace``; it is counted
+as late. Lifecycle: ``start``, ``force_flush``, ``shutdown`` (idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from collector.consumer import COLUMN_NAMES, SpanColumns, TracesConsumer
+from collector.errors import PermanentError, TransientError
+from collector.exporter import ClickHouseRowExporter
+from collector.nextjs import CacheEventRow, RequestRow, TraceSpan, is_nextjs, normalize_trace
+from collector.telemetry import CollectorTelemetry
+
+log = logging.getLogger(__name__)
+
+REQUEST_COLUMNS = (
+    "Timestamp",
+    "TraceId",
+    "SpanId",
+    "ServiceName",
+    "Route",
+    "Kind",
+    "KindSource",
+    "Prefetch",
+    "Method",
+    "Path",
+    "StatusCode",
+    "Duration",
+    "TtfbMs",
+    "RenderMs",
+    "MiddlewareMs",
+    "BuildId",
+    "Source",
+)
+CACHE_EVENT_COLUMNS = (
+    "Timestamp",
+    "TraceId",
+    "SpanId",
+    "ServiceName",
+    "Route",
+    "Layer",
+    "Result",
+    "Reason",
+    "Key",
+    "Scope",
+    "BuildId",
+)
+_WANTED = (
+    "TraceId",
+    "SpanId",
+    "ParentSpanId",
+    "SpanName",
+    "SpanKind",
+    "ScopeName",
+    "Timestamp",
+    "Duration",
+    "ServiceName",
+    "SpanAttributes",
+    "ResourceAttributes",
+)
+_INDEX = [COLUMN_NAMES.index(name) for name in _WANTED]
+
+
+def request_values(row: RequestRow) -> list[Any]:
+    return [
+        row.timestamp_ns,
+        row.trace_id,
+        row.span_id,
+        row.service,
+        row.route,
+        row.kind,
+        row.kind_source,
+        row.prefetch,
+        row.method,
+        row.path,
+        row.status,
+        row.duration_ns,
+        row.ttfb_ms,
+        row.render_ms,
+        row.middleware_ms,
+        row.build_id,
+        "nextjs",
+    ]
+
+
+def cache_event_values(row: CacheEventRow) -> list[Any]:
+    return [
+        row.timestamp_ns,
+        row.trace_id,
+        row.span_id,
+        row.service,
+        row.route,
+        "data",
+        row.result,
+        row.reason,
+        row.key,
+        "shared",
+        row.build_id,
+    ]
+
+
+class _Group:
+    __slots__ = ("last_seen", "spans")
+
+    def __init__(self) -> None:
+        self.spans: list[TraceSpan] = []
+        self.last_seen = time.monotonic()
+
+
+class NextjsTraceNormalizer:
+    """A :class:`TracesConsumer` in front of ``downstream`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        downstream: TracesConsumer,
+        rows: ClickHouseRowExporter,
+        telemetry: CollectorTelemetry,
+        *,
+        wait_s: float = 5.0,
+        max_traces: int = 10_000,
+        max_retries: int = 3,
+        retry_backoff_s: float = 0.5,
+    ) -> None:
+        self._downstream = downstream
+        self._rows = rows
+        self._telemetry = telemetry
+        self._wait_s = wait_s
+        self._max_traces = max_traces
+        self._max_retries = max_retries
+        self._backoff_s = retry_backoff_s
+        self._groups: OrderedDict[str, _Group] = OrderedDict()  # oldest activity first
+        self._done: OrderedDict[str, None] = OrderedDict()  # recently normalized, for "late"
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="nextrace-normalizer", daemon=True
+            )
+            self._thread.start()
+
+    def consume(self, spans: SpanColumns) -> None:
+        self._downstream.consume(spans)  # raw spans first: a refusal here is the caller's 503
+        columns = [spans.columns[i] for i in _INDEX]
+        traces, scopes = columns[0], columns[5]
+        early: list[list[TraceSpan]] = []
+        with self._lock:
+            for i, trace_id in enumerate(traces):
+                group = self._groups.get(trace_id)
+                if group is None:
+                    if not is_nextjs(scopes[i]):
+                        continue
+                    if trace_id in self._done:
+                        self._telemetry.nextjs_late_spans.inc()
+                    group = self._groups[trace_id] = _Group()
+                    if len(self._groups) > self._max_traces:
+                        oldest_id, oldest = self._groups.popitem(last=False)
+                        self._remember([oldest_id])
+                        early.append(oldest.spans)
+                        self._telemetry.nextjs_released_early.inc()
+                group.spans.append(_trace_span(columns, i))
+                group.last_seen = time.monotonic()
+                self._groups.move_to_end(trace_id)
+        if early:
+            self._normalize(early)
+
+    def force_flush(self) -> None:
+        """Normalize every waiting trace now, complete or not."""
+        with self._lock:
+            ready = [g.spans for g in self._groups.values()]
+            self._remember(list(self._groups))
+            self._groups.clear()
+        self._normalize(ready)
+
+    def shutdown(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.force_flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(min(0.5, self._wait_s / 2)):
+            self._normalize(self._take_idle())
+
+    def _take_idle(self) -> list[list[TraceSpan]]:
+        ready, done = [], []
+        deadline = time.monotonic() - self._wait_s
+        with self._lock:
+            while self._groups:
+                trace_id, group = next(iter(self._groups.items()))
+                if group.last_seen > deadline:
+                    break
+                del self._groups[trace_id]
+                ready.append(group.spans)
+                done.append(trace_id)
+            self._remember(done)
+        return ready
+
+    def _remember(self, trace_ids: list[str]) -> None:
+        for trace_id in trace_ids:
+            self._done[trace_id] = None
+        while len(self._done) > self._max_traces:
+            self._done.popitem(last=False)
+
+    def _normalize(self, traces: list[list[TraceSpan]]) -> None:
+        if not traces:
+            return
+        requests: list[list[Any]] = []
+        events: list[list[Any]] = []
+        for spans in traces:
+            try:
+                trace_requests, trace_events = normalize_trace(spans)
+            except Exception:  # a trace we cannot read must not stop the others
+                log.exception("could not normalize Next.js trace %s", spans[0].trace_id)
+                continue
+            requests.extend(request_values(r) for r in trace_requests)
+            events.extend(cache_event_values(e) for e in trace_events)
+        with self._write_lock:
+            self._write("requests", REQUEST_COLUMNS, requests)
+            self._write("cache_events", CACHE_EVENT_COLUMNS, events)
+        self._telemetry.nextjs_traces.inc(len(traces))
+
+    def _write(self, table: str, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+        attempt = 0
+        while rows:
+            try:
+                self._rows.export(table, columns, rows)
+                return
+            except TransientError as exc:
+                attempt += 1
+                if attempt > self._max_retries:
+                    self._telemetry.drop_rows(table, len(rows), f"after {attempt} attempts: {exc}")
+                    return
+                time.sleep(self._backoff_s * 2 ** (attempt - 1))
+            except PermanentError as exc:
+                self._telemetry.drop_rows(table, len(rows), str(exc))
+                return
+
+
+def _trace_span(columns: list[list[Any]], i: int) -> TraceSpan:
+    trace, span, parent, name, kind, scope, start, duration, service, attrs, res = (
+        column[i] for column in columns
+    )
+    return TraceSpan(trace, span, parent, name, kind, scope, start, duration, service, attrs, res)

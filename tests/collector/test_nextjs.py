@@ -1,0 +1,119 @@
+"""Real Next.js traces (shared/nextjs-captures) become the same request and cache rows that
+the reference server's spans give: every request of every capture, checked against what was
+sent (requests.jsonl) and what Next.js answered."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.collector.test_captures import RUNS, post_capture
+from tests.conftest import stored
+
+# The capture app's routes (shared/README.md), most specific first.
+ROUTES = [
+    (r"^/products/\d+$", "/products/[id]"),
+    (r"^/(|about|profile|api/revalidate)$", None),  # the path is the route
+    (r".*", "/_not-found"),
+]
+
+# What Next.js reported for the data cache of each request that fetched (the same in every
+# run): the first fetches were skipped ("cache-control: no-cache (hard refresh)"), a
+# revalidateTag(…, 'max') made the next read stale with a background refresh.
+DATA_CACHE = {
+    "html_product1_first(data-cache miss)": ["bypass"],
+    "html_product1_second(data-cache hit)": ["hit"],
+    "rsc_nav_product2_first": ["bypass"],
+    "rsc_nav_product1(data-cache hit)": ["hit"],
+    "html_product1_after_revalidate_max(stale+bg refresh?)": ["stale"],
+    "html_product1_after_revalidate_max_again": ["hit"],
+    "html_product1_after_revalidate_expire0(blocking miss?)": ["bypass"],
+    "html_product2_with_incoming_traceparent": ["hit"],
+}
+
+
+def expected_route(path: str) -> str:
+    path = path.split("?")[0]
+    for pattern, route in ROUTES:
+        if re.match(pattern, path):
+            return route or path
+    raise AssertionError(path)
+
+
+def expected_kind(request: dict[str, Any]) -> str:
+    headers = {k.lower(): v for k, v in request["req_headers"].items()}
+    if request["path"].startswith("/api/"):
+        return "api"
+    if headers.get("rsc") != "1":
+        return "document"
+    if headers.get("next-router-prefetch"):
+        return "rsc_prefetch"
+    # A navigation answered whole from the prerendered output renders nothing, exactly like
+    # a prefetch: without the helper's attribute the two cannot be told apart (documented).
+    if request["resp_headers"].get("x-nextjs-prerender") == "1":
+        return "rsc_prefetch"
+    return "rsc_navigation"
+
+
+def requests_of(run: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run / "requests.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("run_name", RUNS)
+def test_every_request_of_a_capture_gets_its_kind_route_status_and_data_cache_result(
+    captures, client, collector, run_name
+):
+    run = captures / run_name
+    post_capture(client, run)
+    rows = stored(
+        collector,
+        "SELECT toUnixTimestamp64Nano(Timestamp), TraceId, Kind, KindSource, Route, StatusCode, "
+        "Method, Path, Source FROM requests",
+    )
+    events = stored(collector, "SELECT TraceId, Layer, Result, Route FROM cache_events")
+    matched = set()
+    for request in requests_of(run):
+        traceparent = request["req_headers"].get("traceparent", "")
+        mine = [
+            row
+            for row in rows
+            if request["t_start_ns"] <= row[0] <= request["t_end_ns"]
+            or (traceparent and traceparent.split("-")[1] == row[1])
+        ]
+        label = request["label"]
+        if request["path"].startswith("/_next/static/"):
+            assert mine == [], label  # Next.js serves its assets without a trace
+            continue
+        assert len(mine) == 1, (label, mine)
+        _ts, trace_id, kind, source, route, status, method, path, origin = mine[0]
+        matched.add(trace_id)
+        assert kind == expected_kind(request), label
+        assert source == "shape"
+        assert origin == "nextjs"
+        assert route == expected_route(request["path"]), label
+        assert status == int(request["status"]), label
+        assert (method, path) == (request["method"], request["path"].split("?")[0])
+        results = sorted(r[2] for r in events if r[0] == trace_id)
+        assert results == DATA_CACHE.get(label, []), label
+        assert all(r[1] == "data" and r[3] == route for r in events if r[0] == trace_id)
+    # Every row belongs to a sent request, except the capture's readiness probe before them.
+    first = requests_of(run)[0]["t_start_ns"]
+    assert {row[1] for row in rows if row[0] >= first} == matched
+    assert collector.health()["derived_rows_dropped"] == {}
+
+
+def test_ttfb_render_and_middleware_times_come_from_next_spans(captures, client, collector):
+    post_capture(client, captures / "run-d_protobuf_default_both")
+    rows = stored(
+        collector,
+        "SELECT Path, Kind, Duration, TtfbMs, RenderMs, MiddlewareMs FROM requests "
+        "WHERE Path = '/profile' AND Kind = 'document'",
+    )
+    (_path, _kind, duration_ns, ttfb, render, middleware) = rows[0]
+    # `start response` comes after the render started and before the request ended.
+    assert 0 < render < ttfb <= duration_ns / 1e6
+    assert 0 < middleware < ttfb

@@ -1,0 +1,161 @@
+"""The Next.js normalizer stage: grouping across exports, bounds, late spans and failures."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from collector.config import CollectorConfig
+from collector.consumer import SpanColumns
+from collector.errors import TransientError
+from collector.service import Collector
+from collector.translator import translate
+from tests.builders import make_request, make_span
+from tests.conftest import stored
+
+NEXT = "next.js"
+
+
+def request_spans(path: str = "/products/1", *, trace_id: bytes | None = None):
+    """A Next.js request as two exports would carry it: its render first, the request after."""
+    trace_id = trace_id or os.urandom(16)
+    request_id, render_id = os.urandom(8), os.urandom(8)
+    start = time.time_ns()
+    request = make_span(
+        "GET /products/[id]",
+        trace_id=trace_id,
+        span_id=request_id,
+        start_ns=start,
+        duration_ns=50_000_000,
+        attrs={
+            "next.span_type": "BaseServer.handleRequest",
+            "http.method": "GET",
+            "http.target": path,
+            "http.status_code": 200,
+            "next.rsc": False,
+            "next.route": "/products/[id]",
+        },
+    )
+    render = make_span(
+        "render route (app) /products/[id]",
+        trace_id=trace_id,
+        span_id=render_id,
+        parent=request_id,
+        start_ns=start + 1_000_000,
+        duration_ns=40_000_000,
+        kind=1,
+        attrs={"next.span_type": "AppRender.getBodyResult", "next.route": "/products/[id]"},
+    )
+    fetch = make_span(
+        "fetch GET http://upstream/product/1",
+        trace_id=trace_id,
+        parent=render_id,
+        start_ns=start + 2_000_000,
+        duration_ns=30_000_000,
+        kind=3,
+        attrs={
+            "next.span_type": "AppRender.fetch",
+            "http.url": "http://upstream/product/1",
+            "next.fetch.cache_status": "miss",
+            "next.fetch.cache_reason": "revalidate: 60",
+        },
+    )
+    return [render, fetch], [request]
+
+
+def nextjs(spans: list[Span]) -> SpanColumns:
+    return translate(make_request(spans, "shop", scope=NEXT)).spans
+
+
+def make_collector(store_config, **options) -> Collector:
+    collector = Collector(CollectorConfig(store=store_config, batch_timeout_s=0.1, **options))
+    collector.start()
+    return collector
+
+
+def test_a_trace_split_across_exports_becomes_one_request_once_idle(store_config):
+    collector = make_collector(store_config, nextjs_wait_s=0.3)
+    try:
+        first, second = request_spans()
+        assert collector.normalizer is not None
+        collector.normalizer.consume(nextjs(first))
+        time.sleep(0.1)  # less than the wait: the trace is still open
+        collector.normalizer.consume(nextjs(second))
+        deadline = time.monotonic() + 10
+        while collector.health()["nextjs_traces"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert collector.store is not None
+        rows = collector.store.client.query(
+            "SELECT Kind, Route, StatusCode, Source FROM requests"
+        ).result_rows
+        assert rows == [("document", "/products/[id]", 200, "nextjs")]
+        events = stored(collector, "SELECT Layer, Result, Reason, Route FROM cache_events")
+        assert events == [("data", "miss", "unknown", "/products/[id]")]
+        assert stored(collector, "SELECT count() FROM otel_traces") == [(3,)]
+    finally:
+        collector.shutdown()
+
+
+def test_spans_of_other_sources_are_not_held(store_config):
+    collector = make_collector(store_config)
+    try:
+        first, second = request_spans()
+        assert collector.normalizer is not None
+        collector.normalizer.consume(translate(make_request(first + second, "shop")).spans)
+        assert stored(collector, "SELECT count() FROM requests") == [(0,)]
+        assert collector.health()["nextjs_traces"] == 0
+    finally:
+        collector.shutdown()
+
+
+def test_the_buffer_is_bounded_and_a_late_span_is_counted(store_config):
+    collector = make_collector(store_config, nextjs_wait_s=60, nextjs_max_traces=2)
+    try:
+        assert collector.normalizer is not None
+        traces = [request_spans(f"/products/{n}") for n in range(3)]
+        for render, request in traces:
+            collector.normalizer.consume(nextjs(render + request))
+        health = collector.health()
+        assert health["nextjs_released_early"] == 1
+        assert collector.store is not None
+        written = collector.store.client.query("SELECT Path FROM requests").result_rows
+        assert written == [("/products/0",)]  # the oldest, without waiting
+        late = make_span("late", trace_id=traces[0][1][0].trace_id)
+        collector.normalizer.consume(nextjs([late]))
+        assert collector.health()["nextjs_late_spans"] == 1
+        assert stored(collector, "SELECT count() FROM requests") == [(3,)]
+    finally:
+        collector.shutdown()
+
+
+def test_a_refused_export_is_not_held_and_a_failed_write_is_counted(store_config):
+    collector = make_collector(store_config, queue_max_spans=20_000, batch_max_spans=20_000)
+    try:
+        assert collector.normalizer is not None
+        assert collector.processor is not None
+        render, request = request_spans()
+        original = collector.processor.consume
+
+        def refuse(spans):
+            raise TransientError("queue full")
+
+        collector.processor.consume = refuse  # type: ignore[method-assign]
+        with pytest.raises(TransientError):
+            collector.normalizer.consume(nextjs(render + request))
+        collector.processor.consume = original  # type: ignore[method-assign]
+        assert stored(collector, "SELECT count() FROM requests") == [(0,)]
+
+        assert collector.store is not None
+        # The store now refuses every Next.js request row.
+        collector.store.client.command(
+            "ALTER TABLE requests ADD CONSTRAINT no_nextjs CHECK Source != 'nextjs'"
+        )
+        collector.normalizer.consume(nextjs(render + request))
+        assert stored(collector, "SELECT count() FROM otel_traces") == [(3,)]
+        assert collector.health()["derived_rows_dropped"] == {"requests": 1}
+        assert stored(collector, "SELECT count() FROM cache_events") == [(1,)]
+    finally:
+        collector.shutdown()
