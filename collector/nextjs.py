@@ -45,6 +45,15 @@ ROUTE_SPANS = (  # spans that carry next.route, most specific first
 )
 PAGE_SEGMENT = "__PAGE__"
 PREFETCH = "next.prefetch"  # recorded by the optional helper, as the reference server does
+NEXTJS_CACHE = "http.response.header.x-nextjs-cache"  # recorded by the optional helper
+
+# x-nextjs-cache -> the full route cache's (cache.result, cache.miss_reason).
+FULL_ROUTE_RESULTS = {
+    "HIT": ("hit", ""),
+    "STALE": ("stale", "unknown"),
+    "MISS": ("miss", "unknown"),
+    "REVALIDATED": ("miss", "unknown"),
+}
 
 # next.fetch.cache_status -> (cache.result, cache.miss_reason). Next.js does not say why
 # an entry was missing or stale (cold, expired or invalidated by tag): "unknown".
@@ -53,6 +62,9 @@ FETCH_RESULTS = {
     "miss": ("miss", "unknown"),
     "skip": ("bypass", "bypass"),
 }
+# Next 16 reports a lookup that found no entry as a skip with this reason (patch-fetch.js,
+# written for a browser's hard refresh in development); in production it is a miss.
+MISSING_ENTRY = "cache-control: no-cache (hard refresh)"
 
 
 @dataclass(frozen=True)
@@ -104,13 +116,15 @@ class RequestRow:
 
 @dataclass(frozen=True)
 class CacheEventRow:
-    """One row of the ``cache_events`` table (data layer only: see the module docstring)."""
+    """One row of the ``cache_events`` table: the data layer, and the full route layer when
+    the helper recorded ``x-nextjs-cache``."""
 
     timestamp_ns: int
     trace_id: str
     span_id: str
     service: str
     route: str
+    layer: str
     result: str
     reason: str
     key: str
@@ -146,7 +160,8 @@ def normalize_trace(spans: Sequence[TraceSpan]) -> tuple[list[RequestRow], list[
             members = [s for s in spans if s is request or any(a is request for a in ancestors(s))]
         row = _request_row(request, members)
         requests.append(row)
-        events.extend(_cache_events(row, members, children))
+        events.extend(_full_route_event(row, members))
+        events.extend(_data_cache_events(row, members, children))
     return requests, events
 
 
@@ -223,7 +238,38 @@ def _kind(
     return ("rsc_navigation" if rendered_page else "rsc_prefetch"), "shape", ""
 
 
-def _cache_events(
+def _full_route_event(request: RequestRow, members: list[TraceSpan]) -> list[CacheEventRow]:
+    """Only with the helper: x-nextjs-cache, or none on a page that was recorded (dynamic)."""
+    handlers = [s for s in members if s.span_type == REQUEST]
+    if request.kind == "api" or not any(PREFETCH in s.attributes for s in members):
+        return []
+    header = next(
+        (s.attributes[NEXTJS_CACHE] for s in handlers if NEXTJS_CACHE in s.attributes), ""
+    )
+    value = header.strip('[]"')  # a captured header is a string array: ["HIT"]
+    if value in FULL_ROUTE_RESULTS:
+        result, reason = FULL_ROUTE_RESULTS[value]
+    elif request.status < 400:
+        result, reason = "bypass", "dynamic"  # Next.js sends no x-nextjs-cache for dynamic pages
+    else:
+        return []
+    return [
+        CacheEventRow(
+            timestamp_ns=request.timestamp_ns,
+            trace_id=request.trace_id,
+            span_id=request.span_id,
+            service=request.service,
+            route=request.route,
+            layer="full_route",
+            result=result,
+            reason=reason,
+            key=request.path,
+            build_id=request.build_id,
+        )
+    ]
+
+
+def _data_cache_events(
     request: RequestRow, members: list[TraceSpan], children: dict[str, list[TraceSpan]]
 ) -> list[CacheEventRow]:
     events = []
@@ -232,6 +278,8 @@ def _cache_events(
         if span.span_type != FETCH or status not in FETCH_RESULTS:
             continue
         result, reason = FETCH_RESULTS[status]
+        if status == "skip" and span.attributes.get("next.fetch.cache_reason") == MISSING_ENTRY:
+            result, reason = FETCH_RESULTS["miss"]
         if result == "hit" and any(c.kind == "Client" for c in children.get(span.span_id, [])):
             result, reason = "stale", "unknown"  # the fetch under a hit is its background refresh
         events.append(
@@ -241,6 +289,7 @@ def _cache_events(
                 span_id=span.span_id,
                 service=span.service,
                 route=request.route,
+                layer="data",
                 result=result,
                 reason=reason,
                 key=span.attributes.get("http.url", ""),

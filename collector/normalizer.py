@@ -107,7 +107,7 @@ def cache_event_values(row: CacheEventRow) -> list[Any]:
         row.span_id,
         row.service,
         row.route,
-        "data",
+        row.layer,
         row.result,
         row.reason,
         row.key,

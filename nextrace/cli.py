@@ -49,6 +49,10 @@ def collect(
         int, typer.Option(help="Spans buffered before answering 503.")
     ] = 200_000,
     ttl_days: Annotated[int, typer.Option(help="Drop spans older than this (0 keeps all).")] = 0,
+    nextjs_wait: Annotated[
+        float,
+        typer.Option(help="Seconds a Next.js trace must be idle before it is normalized."),
+    ] = 5.0,
     cluster: Annotated[str, typer.Option(help="ClickHouse cluster for ON CLUSTER DDL.")] = "",
 ) -> None:
     """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse."""
@@ -66,6 +70,7 @@ def collect(
             batch_max_spans=batch_spans,
             batch_timeout_s=batch_timeout,
             queue_max_spans=queue_spans,
+            nextjs_wait_s=nextjs_wait,
         )
         sock = bind_socket(host, port)
         collector = Collector(config)

@@ -21,17 +21,17 @@ ROUTES = [
     (r".*", "/_not-found"),
 ]
 
-# What Next.js reported for the data cache of each request that fetched (the same in every
-# run): the first fetches were skipped ("cache-control: no-cache (hard refresh)"), a
-# revalidateTag(…, 'max') made the next read stale with a background refresh.
+# The data cache of each request that fetched, as the capture's labels say (the same in every
+# run): first reads miss, repeated reads hit, a revalidateTag(…, 'max') makes the next read
+# stale with a background refresh, and one with { expire: 0 } makes it a blocking miss.
 DATA_CACHE = {
-    "html_product1_first(data-cache miss)": ["bypass"],
+    "html_product1_first(data-cache miss)": ["miss"],
     "html_product1_second(data-cache hit)": ["hit"],
-    "rsc_nav_product2_first": ["bypass"],
+    "rsc_nav_product2_first": ["miss"],
     "rsc_nav_product1(data-cache hit)": ["hit"],
     "html_product1_after_revalidate_max(stale+bg refresh?)": ["stale"],
     "html_product1_after_revalidate_max_again": ["hit"],
-    "html_product1_after_revalidate_expire0(blocking miss?)": ["bypass"],
+    "html_product1_after_revalidate_expire0(blocking miss?)": ["miss"],
     "html_product2_with_incoming_traceparent": ["hit"],
 }
 

@@ -1,0 +1,16 @@
+// Exports this app's traces to nextrace. The collector's address comes from the standard
+// OpenTelemetry variables, for example OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318.
+import { registerOTel } from '@vercel/otel';
+
+export async function register() {
+  const spanProcessors = ['auto'];
+  // Optional: record prefetch headers and x-nextjs-cache on Next's request spans (nextrace.js).
+  if (process.env.NEXT_RUNTIME === 'nodejs' && process.env.NEXTRACE_HELPER !== '0') {
+    const { NextraceSpanProcessor } = await import('./nextrace.js');
+    spanProcessors.push(new NextraceSpanProcessor());
+  }
+  registerOTel({ serviceName: process.env.OTEL_SERVICE_NAME ?? 'nextjs-example', spanProcessors });
+  // @vercel/otel turns off Next.js's own fetch span (AppRender.fetch) in favour of its own;
+  // Next's span is the one that says whether the data cache hit (next.fetch.cache_status).
+  process.env.NEXT_OTEL_FETCH_DISABLED = '0';
+}

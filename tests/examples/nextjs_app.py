@@ -1,0 +1,130 @@
+"""Run examples/nextjs for real: npm install, next build, next start, and requests as a browser
+sends them (RSC headers with the matching ``_rsc`` cache-busting parameter)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nextjs"
+
+
+def rsc_param(prefetch: str = "0", segment: str = "0", tree: str = "0", next_url: str = "0") -> str:
+    """Next 16's ``_rsc`` value for these headers; a wrong one is answered with a redirect.
+
+    (``computeCacheBustingSearchParam`` in next/dist/shared/lib/router/utils.)
+    """
+    digest = hashlib.sha256(f"{prefetch},{segment},{tree},{next_url}".encode()).digest()
+    return base64.urlsafe_b64encode(digest[:12]).decode().rstrip("=")
+
+
+def rsc_headers(kind: str) -> tuple[dict[str, str], str]:
+    """Headers and ``_rsc`` of an RSC navigation, a prefetch, or a segment prefetch."""
+    if kind == "navigation":
+        return {"RSC": "1", "Next-Url": "/"}, rsc_param(next_url="/")
+    if kind == "prefetch":
+        return {"RSC": "1", "Next-Router-Prefetch": "1", "Next-Url": "/"}, rsc_param(
+            prefetch="1", next_url="/"
+        )
+    headers = {"RSC": "1", "Next-Router-Prefetch": "1", "Next-Router-Segment-Prefetch": "/_tree"}
+    return headers, rsc_param(prefetch="1", segment="/_tree")
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> None:
+    done = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        output = done.stdout[-3000:] + done.stderr[-3000:]
+        raise AssertionError(f"{' '.join(command)} failed:\n{output}")
+
+
+def wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Wait until ``port`` accepts connections, without a request (it would be traced)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args!r} exited with {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group (npx starts next-server as a child), then wait."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def start(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+class ExampleApp:
+    """A built copy of the example app, with its slow upstream running."""
+
+    def __init__(self, workdir: Path, upstream_port: int) -> None:
+        self.dir = workdir / "nextjs"
+        self.upstream_port = upstream_port
+        self.upstream_url = f"http://127.0.0.1:{upstream_port}"
+        self.env = {
+            **os.environ,
+            "NEXT_TELEMETRY_DISABLED": "1",
+            "UPSTREAM_URL": self.upstream_url,
+            "UPSTREAM_PORT": str(upstream_port),
+        }
+        self._upstream: subprocess.Popen[bytes] | None = None
+
+    def build(self) -> None:
+        shutil.copytree(EXAMPLE, self.dir, ignore=shutil.ignore_patterns("node_modules", ".next"))
+        run(["npm", "install", "--no-audit", "--no-fund"], self.dir, self.env, timeout=300)
+        self._upstream = start(["node", "upstream.mjs"], self.dir, self.env, self.dir / "up.log")
+        wait_for(self.upstream_port, self._upstream)
+        # The ISR page is prerendered at build time, from the upstream.
+        run(["npx", "next", "build"], self.dir, self.env, timeout=300)
+
+    @contextlib.contextmanager
+    def serve(self, port: int, collector_url: str, service: str, helper: bool) -> Iterator[str]:
+        """``next start`` exporting to ``collector_url``; stopped (and flushed) on exit."""
+        env = {
+            **self.env,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector_url,
+            "OTEL_SERVICE_NAME": service,
+            "OTEL_BSP_SCHEDULE_DELAY": "500",
+            "NEXTRACE_HELPER": "1" if helper else "0",
+        }
+        command = ["npx", "next", "start", "--hostname", "127.0.0.1", "--port", str(port)]
+        server = start(command, self.dir, env, self.dir / f"{service}.log")
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(port, server)
+            yield url
+        finally:
+            stop(server)
+
+    def upstream_calls(self) -> int:
+        return int(httpx.get(f"{self.upstream_url}/calls").json()["calls"])
+
+    def close(self) -> None:
+        if self._upstream is not None:
+            stop(self._upstream)

@@ -1,0 +1,269 @@
+"""examples/nextjs, built and run for real, exporting to `nextrace collect` (slow).
+
+Each pass drives the app the way its users would: a cold read, a warm read, prefetches and
+a segment prefetch, an RSC navigation, and revalidations, then checks what the dashboards'
+cache and prefetch panels say against what happened. What happened is known independently:
+the upstream counts its calls (no call: a data-cache hit; a call the request waited for: a
+miss; a call it did not wait for: a stale read refreshed in the background), and Next.js's
+responses carry x-nextjs-cache. One pass uses the optional helper (nextrace.js), one does
+not; with Debian's Chromium present, a third lets a real browser prefetch the links of a page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from collector.config import StoreConfig
+from collector.store import open_store
+from dashboards import cache_health, prefetch, slow_navigations
+from dashboards.frontend import Values, interpolate
+from dashboards.macros import QueryContext, expand
+from tests.dashboards.panels import panel_json
+from tests.examples.nextjs_app import ExampleApp, rsc_headers
+from tests.nextrace.test_cli import free_port, start_collector
+
+pytestmark = pytest.mark.slow
+
+UPSTREAM_MIN_MS = 100  # the upstream never answers faster (examples/nextjs/upstream.mjs)
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+# method, path, RSC request kind (None: a plain request)
+STEPS: list[tuple[str, str, str | None]] = [
+    ("GET", "/", None),
+    ("GET", "/products/1", None),  # cold
+    ("GET", "/products/1", None),  # warm
+    ("GET", "/products/3", "prefetch"),  # dynamic, with a loading state
+    ("GET", "/about", "prefetch"),  # static
+    ("GET", "/about", "segment"),
+    ("GET", "/products/2", "navigation"),
+    ("POST", "/api/revalidate?tag=product-1", None),  # stale from now on
+    ("GET", "/products/1", None),
+    ("POST", "/api/revalidate?tag=product-1&expire=0", None),  # gone from now on
+    ("GET", "/products/1", None),
+    ("GET", "/blog", None),  # ISR
+]
+KINDS = {None: "document", "prefetch": "rsc_prefetch", "segment": "rsc_prefetch"}
+
+
+@dataclass
+class Sent:
+    path: str
+    kind: str
+    data_cache: str | None  # what the upstream's call count says, for pages that fetch
+    nextjs_cache: str | None  # x-nextjs-cache
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleApp]:
+    if not (shutil.which("node") and shutil.which("npm")):
+        pytest.skip("Node.js 20 and npm are needed to build the example Next.js app")
+    app = ExampleApp(tmp_path_factory.mktemp("example"), free_port())
+    try:
+        app.build()
+        yield app
+    finally:
+        app.close()
+
+
+def drive(app: ExampleApp, url: str) -> list[Sent]:
+    sent = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for method, path, rsc in STEPS:
+            headers: dict[str, str] = {}
+            if rsc is not None:
+                headers, param = rsc_headers(rsc)
+                path_with_query = f"{path}{'&' if '?' in path else '?'}_rsc={param}"
+            else:
+                path_with_query = path
+            calls = app.upstream_calls()
+            started = time.monotonic()
+            response = client.request(method, path_with_query, headers=headers)
+            waited_ms = (time.monotonic() - started) * 1000
+            assert response.status_code == 200, (path, response.text[:300])
+            time.sleep(0.5)  # a background refresh reaches the upstream by now
+            called = app.upstream_calls() - calls
+            data_cache = None
+            if path.startswith("/products/") and rsc in (None, "navigation"):
+                if not called:
+                    data_cache = "hit"
+                else:
+                    data_cache = "miss" if waited_ms >= UPSTREAM_MIN_MS else "stale"
+            kind = "api" if method == "POST" else KINDS.get(rsc, "rsc_navigation")
+            route_path = path.split("?")[0]
+            sent.append(Sent(route_path, kind, data_cache, response.headers.get("x-nextjs-cache")))
+    return sent
+
+
+def query(collector_url: str, sql: str) -> list[list[Any]]:
+    response = httpx.post(
+        f"{collector_url}/sql", json={"query": sql, "format": "JSONCompact"}, timeout=30
+    )
+    response.raise_for_status()
+    rows: list[list[Any]] = response.json()["data"]
+    return rows
+
+
+def wait_for_requests(collector_url: str, service: str, count: int) -> None:
+    """Until ``count`` requests of ``service`` are normalized (Next.js exports in batches)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rows = query(collector_url, f"SELECT count() FROM requests WHERE ServiceName = '{service}'")
+        if int(rows[0][0]) >= count:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{service}: fewer than {count} requests arrived")
+
+
+def chromium_prefetches(url: str, workdir: Path) -> int:
+    """Let Chromium load ``url``; return how many RSC (prefetch) requests its network log has."""
+    net_log = workdir / "net-log.json"
+    subprocess.run(
+        [
+            "chromium",
+            *CHROMIUM_FLAGS,
+            "--virtual-time-budget=10000",
+            f"--log-net-log={net_log}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    log = json.loads(net_log.read_text())
+    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    urls = {
+        event["params"]["url"]
+        for event in log["events"]
+        if event["type"] == start_job and "url" in event.get("params", {})
+    }
+    return sum("_rsc=" in u for u in urls)
+
+
+class Dashboards:
+    """Panels of the dashboards, as Grafana would run them on the run's store."""
+
+    def __init__(self, store_dir: Path, started: dt.datetime) -> None:
+        self.store = open_store(StoreConfig.from_dsn(f"chdb:{store_dir}"), migrate=False)
+        # One time bucket for the whole run (days long), so each panel's ratio covers it all.
+        self.context = QueryContext(
+            started - dt.timedelta(minutes=1),
+            dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1),
+            dt.timedelta(days=1),
+        )
+
+    def panel(self, module: Any, title: str, service: str) -> list[Any]:
+        values: dict[str, Values] = {name: None for name in module.VARIABLES}
+        values["service"] = [service]
+        sql = interpolate(panel_json(module, title)["targets"][0]["rawSql"], values)
+        return list(self.store.client.query(expand(sql, self.context)).result_rows)
+
+
+class RunCollector:
+    """``nextrace collect`` for the ``with`` body's traffic, stopped (flushed) at its end."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.started = dt.datetime.now(dt.UTC)
+        self._process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> str:
+        self._process = start_collector(self.workdir, self.port, "--nextjs-wait", "1")
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGTERM)
+        assert self._process.wait(60) == 0
+
+    def dashboards(self) -> Dashboards:
+        return Dashboards(self.workdir / ".nextrace" / "store", self.started)
+
+
+def test_the_example_app_reaches_the_dashboards(example, tmp_path):
+    passes: dict[str, list[Sent]] = {}
+    collector = RunCollector(tmp_path)
+    with collector as collector_url:
+        for service, helper in (("shop-helper", True), ("shop-plain", False)):
+            with example.serve(free_port(), collector_url, service, helper) as url:
+                passes[service] = drive(example, url)
+                wait_for_requests(collector_url, service, len(STEPS))
+    board = collector.dashboards()
+    try:
+        for service, sent in passes.items():
+            check_pass(board.panel, service, sent, helper=service == "shop-helper")
+        # The slowest request of both passes heads the slowest-traces table.
+        slowest = board.store.client.query("SELECT max(Duration) / 1e6 FROM requests")
+        top = board.panel(slow_navigations, "Slowest traces", "shop-helper")[0]
+        assert top[3] == pytest.approx(slowest.result_rows[0][0], abs=0.1)
+    finally:
+        board.store.close()
+
+
+def test_a_real_browser_prefetches_are_counted(example, tmp_path):
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
+    collector = RunCollector(tmp_path)
+    with collector as collector_url, example.serve(
+        free_port(), collector_url, "shop-browser", True
+    ) as url:
+        browser_prefetches = chromium_prefetches(url + "/", tmp_path)
+        wait_for_requests(collector_url, "shop-browser", 1 + browser_prefetches)
+    board = collector.dashboards()
+    try:
+        assert browser_prefetches > 0  # the page has links in view
+        rows = board.panel(prefetch, "Prefetches and navigations", "shop-browser")
+        assert sum(r[1] for r in rows) == browser_prefetches
+        assert sum(r[2] for r in rows) == 1  # the page load itself
+    finally:
+        board.store.close()
+
+
+def check_pass(panel: Any, service: str, sent: list[Sent], *, helper: bool) -> None:
+    # Prefetch dashboard: every prefetch and navigation sent, counted as such.
+    rows = panel(prefetch, "Prefetches and navigations", service)
+    navigations = sum(s.kind in ("document", "rsc_navigation") for s in sent)
+    assert (sum(r[1] for r in rows), sum(r[2] for r in rows)) == (
+        sum(s.kind == "rsc_prefetch" for s in sent),
+        navigations,
+    ), service
+
+    # Slow navigations: one latency row per route and kind, with the right counts.
+    latency = panel(slow_navigations, "Request latency and TTFB per route", service)
+    expected = Counter(
+        (
+            "/products/[id]" if s.path.startswith("/products/") else s.path,
+            s.kind,
+        )
+        for s in sent
+    )
+    assert {(r[0], r[1]): r[2] for r in latency} == dict(expected), service
+
+    # Cache health: the data layer's hit ratio is what the upstream's call counts say.
+    data = [s.data_cache for s in sent if s.data_cache]
+    assert "miss" in data or service != "shop-helper"  # the first pass starts cold
+    rows = panel(cache_health, "Hit ratio per layer", service)
+    ratio = {layer: value for _, layer, value in rows}
+    assert ratio["data"] == pytest.approx(sum(d in ("hit", "stale") for d in data) / len(data))
+    # The full route layer is known only through the helper (x-nextjs-cache).
+    if helper:
+        cached = [s.nextjs_cache for s in sent if s.kind != "api"]
+        served = sum(c in ("HIT", "STALE") for c in cached)
+        looked_up = sum(c is not None for c in cached)
+        assert ratio["full_route"] == pytest.approx(served / looked_up)
+    else:
+        assert "full_route" not in ratio
