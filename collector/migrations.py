@@ -8,7 +8,8 @@ OpenTelemetry Collector exporter is adopted as it is.
 
 Only validated identifiers are filled into the SQL text (see
 :mod:`collector.config`); the placeholders are ``${database}``, ``${table}``,
-``${on_cluster}``, ``${engine}``, ``${ttl_timestamp}`` and ``${ttl_start}``.
+``${on_cluster}``, ``${engine}`` (and ``${summing_engine}``, its SummingMergeTree
+counterpart), ``${ttl_timestamp}``, ``${ttl_start}`` and ``${ttl_minute}``.
 """
 
 from __future__ import annotations
@@ -62,13 +63,16 @@ def render(template: str, config: StoreConfig) -> str:
     ttl_days = int(config.ttl_days)
     ttl_timestamp = f"TTL toDateTime(Timestamp) + toIntervalDay({ttl_days})" if ttl_days else ""
     ttl_start = f"TTL toDateTime(Start) + toIntervalDay({ttl_days})" if ttl_days else ""
+    ttl_minute = f"TTL Minute + toIntervalDay({ttl_days})" if ttl_days else ""
     return Template(template).substitute(
         database=database,
         table=table,
         on_cluster=on_cluster,
         engine=config.engine,
+        summing_engine=config.engine.replace("MergeTree(", "SummingMergeTree(", 1),
         ttl_timestamp=ttl_timestamp,
         ttl_start=ttl_start,
+        ttl_minute=ttl_minute,
     )
 
 

@@ -5,7 +5,7 @@ results…) onto its spans. Next.js does not: it names its spans after its own
 code (``next.span_type``) and leaves cache results, prefetches and the real
 status to be read from the shape of the trace. :func:`normalize_trace` reads
 one trace and returns the rows the dashboards need, one :class:`RequestRow`
-per request and one :class:`CacheEventRow` per data-cache lookup. The raw
+per request and one :class:`CacheEventRow` per cache lookup it can see. The raw
 spans are stored untouched; these rows go to tables of their own.
 
 docs/semantic-conventions.md ("Real Next.js traces") states each rule and
@@ -20,6 +20,8 @@ what Next.js cannot tell us. In short:
   fetch means the page was rendered, so it is a navigation; otherwise a prefetch.
 - **Data cache**: ``AppRender.fetch`` spans' ``next.fetch.cache_status``; a hit
   with a fetch under it is a stale hit refreshing in the background.
+- **Full route cache**: only when the optional helper (examples/nextjs/nextrace.js)
+  recorded ``x-nextjs-cache`` on the request span.
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ def is_nextjs(scope: str) -> bool:
 
 
 def normalize_trace(spans: Sequence[TraceSpan]) -> tuple[list[RequestRow], list[CacheEventRow]]:
-    """The request and data-cache rows of one Next.js trace (possibly incomplete)."""
+    """The request and cache rows of one Next.js trace (possibly incomplete)."""
     by_id = {s.span_id: s for s in spans}
     children: dict[str, list[TraceSpan]] = {}
     for span in spans:

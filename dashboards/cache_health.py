@@ -24,7 +24,13 @@ VARIABLES = ("service", "route", "build")
 
 def build() -> model.Dashboard:
     hit_ratio = panel(
-        NAME, 1, "Hit ratio per layer", "hit_ratio", "timeseries", description=NEXTJS_LAYERS
+        NAME,
+        1,
+        "Hit ratio per layer",
+        "hit_ratio",
+        "timeseries",
+        description=NEXTJS_LAYERS,
+        per_minute=True,
     )
     hit_ratio.unit("percentunit").min(0).max(1)
     return (
@@ -41,6 +47,7 @@ def build() -> model.Dashboard:
                 "misses_by_reason",
                 "timeseries",
                 description=NEXTJS_LAYERS,
+                per_minute=True,
             )
         )
         .with_panel(

@@ -29,9 +29,11 @@ def panel(
     fmt: Format,
     width: int = 12,
     description: str = "",
+    per_minute: bool = False,
 ) -> table.Panel | timeseries.Panel:
     """A table or time-series panel whose one target is ``sql/<dashboard_name>/<sql>.sql``;
-    ``description`` says what a real Next.js app cannot report there."""
+    ``description`` says what a real Next.js app cannot report there. A ``per_minute`` panel
+    reads a per-minute aggregate table, so its interval is at least a minute."""
     built = timeseries.Panel() if fmt == "timeseries" else table.Panel()
     built = (
         built.id(panel_id)
@@ -41,6 +43,8 @@ def panel(
         .height(9)
         .span(width)
     )
+    if per_minute:
+        built = built.interval("1m")
     return built.description(description) if description else built
 
 

@@ -31,6 +31,7 @@ def build() -> model.Dashboard:
                 "prefetch_vs_navigation",
                 "timeseries",
                 description=NEXTJS_REQUESTS,
+                per_minute=True,
             )
         )
         .with_panel(
@@ -41,6 +42,7 @@ def build() -> model.Dashboard:
                 "amplification",
                 "timeseries",
                 description=NEXTJS_REQUESTS,
+                per_minute=True,
             )
         )
         .with_panel(

@@ -113,6 +113,11 @@ class VirtualBrowser:
         self._build = ""
         self._in_flight: dict[str, asyncio.Task[None]] = {}
 
+    def release(self, definition: AppDefinition) -> None:
+        """From now on, pages show what ``definition`` declares (a new release's links)."""
+        self._definition = definition
+        self._routes = RouteTable(definition)
+
     async def browse(self, landing: str) -> None:
         """Land on ``landing``, then keep navigating until the budget runs out."""
         await self.land(landing)

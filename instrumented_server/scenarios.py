@@ -6,7 +6,9 @@
 - ``webhook-flood``: a CMS publishes many updates at once; revalidations and warm-ups queue up
   and are rate-limited;
 - ``prefetch-storm``: pages with many links in view and middleware that does not skip
-  prefetches, so prefetch requests multiply the server load.
+  prefetches, so prefetch requests multiply the server load;
+- ``prefetch-release``: the same middleware, calm at first; then a release puts the product
+  grid on the shop pages and the prefetch storm starts (what the amplification alert is for).
 
 A scenario runs against a server URL (loopback), bounded by its duration and a request
 budget. ``speed`` compresses the timeline (and think times) for tests.
@@ -43,7 +45,14 @@ class WebhookFlood:
     bodies: tuple[dict[str, str], ...]
 
 
-Event = Deploy | WebhookFlood
+@dataclass(frozen=True)
+class Release:
+    """A release that changes what pages show: the browsers follow its links from then on."""
+
+    adapt_app: Callable[[AppDefinition], AppDefinition]
+
+
+Event = Deploy | WebhookFlood | Release
 
 
 @dataclass(frozen=True)
@@ -63,23 +72,32 @@ class Scenario:
         return self.adapt_app(definition) if self.adapt_app else definition
 
 
-def _storm_app(definition: AppDefinition) -> AppDefinition:
-    """Many product links in view on every shop page, a matcher that runs on prefetches, and
-    a middleware that marks responses ``x-middleware-cache: no-cache`` (Next.js issue #38413:
-    the client router then keeps no prefetch, so every page view prefetches again)."""
+def _product_grid(definition: AppDefinition) -> AppDefinition:
+    """Many product links in view on every shop page."""
     grid = tuple(Link(href=f"/products/{n}") for n in range(1, 25))
     routes = []
     for route in definition.routes:
         if route.path in ("/(shop)/products", "/(shop)/products/[id]"):
             route = route.model_copy(update={"links": grid + route.links, "weight": 4.0})
         routes.append(route)
+    return definition.model_copy(update={"routes": tuple(routes)})
+
+
+def _prefetching_middleware(definition: AppDefinition) -> AppDefinition:
+    """A matcher that runs on prefetches, and a middleware that marks responses
+    ``x-middleware-cache: no-cache`` (Next.js issue #38413: the client router then keeps no
+    prefetch, so every page view prefetches again)."""
     middleware = definition.middleware.model_copy(
         update={
             "matcher": (Matcher(source="/((?!api|_next/static|_next/image|favicon.ico).*)"),),
             "response_headers": {"x-middleware-cache": "no-cache"},
         }
     )
-    return definition.model_copy(update={"routes": tuple(routes), "middleware": middleware})
+    return definition.model_copy(update={"middleware": middleware})
+
+
+def _storm_app(definition: AppDefinition) -> AppDefinition:
+    return _product_grid(_prefetching_middleware(definition))
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -116,6 +134,14 @@ SCENARIOS: dict[str, Scenario] = {
             duration_s=30,
             browsers=8,
             adapt_app=_storm_app,
+        ),
+        Scenario(
+            "prefetch-release",
+            "middleware that runs on prefetches; at 20 s a release puts 24 links in view",
+            duration_s=40,
+            browsers=8,
+            adapt_app=_prefetching_middleware,
+            events=((20, Release(_product_grid)),),
         ),
     )
 }
@@ -187,7 +213,9 @@ async def run_scenario(
 
         tasks = [asyncio.ensure_future(start(b, i * 0.2 / speed)) for i, b in enumerate(browsers)]
         tasks.append(
-            asyncio.ensure_future(_events(scenario, client, definition, started, speed, run))
+            asyncio.ensure_future(
+                _events(scenario, client, definition, browsers, started, speed, run)
+            )
         )
         if progress is not None:
             tasks.append(asyncio.ensure_future(_report_progress(progress, started, run, duration)))
@@ -203,6 +231,7 @@ async def _events(
     scenario: Scenario,
     client: httpx.AsyncClient,
     definition: AppDefinition,
+    browsers: list[VirtualBrowser],
     started: float,
     speed: float,
     run: ScenarioRun,
@@ -210,7 +239,12 @@ async def _events(
     headers = {"x-revalidate-secret": definition.revalidate_secret}
     for at, event in scenario.events:
         await asyncio.sleep(max(0.0, started + at / speed - time.monotonic()))
-        if isinstance(event, Deploy):
+        if isinstance(event, Release):
+            released = event.adapt_app(definition)
+            for browser in browsers:
+                browser.release(released)
+            run.events.append({"at_s": at, "event": "release", "at_unix_s": time.time()})
+        elif isinstance(event, Deploy):
             response = await client.post(
                 "/api/deploy",
                 json={"warm_routes": event.warm_routes, "keep_data_cache": event.keep_data_cache},

@@ -1,8 +1,10 @@
-"""cache_events: one row per cache interaction, kept right for late spans and old stores."""
+"""cache_events and requests: one row per cache interaction and per request, with their
+per-minute counts, kept right for late spans and old stores."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from collector.config import StoreConfig
 from collector.consumer import COLUMN_NAMES
@@ -61,7 +63,17 @@ def test_cache_spans_become_cache_events_whatever_order_they_arrive_in(client, c
                 },
             ),
             cache_span("cdn", "bypass", now - 30_000_000_000, **{"cache.miss_reason": "dynamic"}),
-            make_span("GET /products/[id]", start_ns=now - 1, attrs={"nextrace.phase": "request"}),
+            make_span(
+                "GET /products/[id]",
+                start_ns=now - 1,
+                attrs={
+                    "nextrace.phase": "request",
+                    "nextrace.request.kind": "document",
+                    "next.route": "/products/[id]",
+                    "http.response.status_code": 200,
+                    "nextrace.stream.ttfb_ms": 4.5,
+                },
+            ),
         ]
     )
     for request in (late, earlier):  # the later span arrives first
@@ -106,6 +118,19 @@ def test_cache_spans_become_cache_events_whatever_order_they_arrive_in(client, c
             "svc",
         ),
     ]
+    # The per-minute counts agree with the rows, whatever order the spans came in.
+    assert stored(
+        collector,
+        "SELECT Minute, Layer, Result, sum(Lookups) FROM cache_events_1m GROUP BY ALL ORDER BY ALL",
+    ) == stored(
+        collector,
+        "SELECT toStartOfMinute(Timestamp), Layer, Result, count() FROM cache_events "
+        "GROUP BY ALL ORDER BY ALL",
+    )
+    requests = "SELECT Kind, Route, StatusCode, TtfbMs, Source FROM requests"
+    assert stored(collector, requests) == [("document", "/products/[id]", 200, 4.5, "nextrace")]
+    per_minute = stored(collector, "SELECT Kind, sum(Requests) FROM requests_1m GROUP BY Kind")
+    assert per_minute == [("document", 1)]
 
 
 def test_an_older_store_is_backfilled_once(chdb_path):
@@ -113,7 +138,11 @@ def test_an_older_store_is_backfilled_once(chdb_path):
     client = connect(config)
     try:
         apply_migrations(client, config, up_to=3)  # the schema of the first release
-        spans = [cache_span("cdn", "hit", time.time_ns()), make_span("no cache")]
+        spans = [
+            cache_span("cdn", "hit", time.time_ns()),
+            make_span("no cache"),
+            make_span("GET /", attrs={"nextrace.phase": "request", "nextrace.request.kind": "api"}),
+        ]
         client.insert(
             "otel_traces",
             translate(make_request(spans)).spans.columns,
@@ -123,14 +152,21 @@ def test_an_older_store_is_backfilled_once(chdb_path):
         )
     finally:
         client.close()
-    store = open_store(config)  # the collector starting on it applies 0004 to 0006
+    store = open_store(config)  # the collector starting on it applies every later migration
+
+    def rows(sql: str) -> list[Any]:
+        return list(store.client.query(sql).result_rows)
+
     try:
-        assert store.client.query("SELECT Layer, Result FROM cache_events").result_rows == [
-            ("cdn", "hit")
-        ]
+        assert rows("SELECT Layer, Result FROM cache_events") == [("cdn", "hit")]
+        assert rows("SELECT Kind FROM requests") == [("api",)]
         assert apply_migrations(store.client, config) == []
-        versions = store.client.query("SELECT max(Version) FROM nextrace_schema_migrations")
-        assert versions.result_rows == [(migrations()[-1].version,)]
-        assert store.client.query("SELECT count() FROM cache_events").result_rows == [(1,)]
+        versions = rows("SELECT max(Version) FROM nextrace_schema_migrations")
+        assert versions == [(migrations()[-1].version,)]
+        # Backfilled exactly once, into the rows and into their per-minute counts.
+        assert rows("SELECT count() FROM cache_events") == [(1,)]
+        assert rows("SELECT sum(Lookups) FROM cache_events_1m") == [(1,)]
+        assert rows("SELECT count() FROM requests") == [(1,)]
+        assert rows("SELECT sum(Requests) FROM requests_1m") == [(1,)]
     finally:
         store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from instrumented_server.data_cache import PrivateScopeError, data_key
@@ -119,6 +121,9 @@ def test_identical_waiting_jobs_are_deduplicated_and_a_full_queue_refuses(make_s
     server = make_server(**{"max_jobs = 50": "max_jobs = 3\nworkers = 1"})
     for product in range(5):
         server.get(f"/products/{product}")
+    # Hold the upstream's warm-up slot for 3 s: the first job then stays running while the
+    # others are submitted, however slowly this machine sends them.
+    server.state.warmups.limiter._next = time.monotonic() + 3
     outcomes = [  # 'max' keeps the entries, so repeating a tag finds them again
         revalidate(server, {"tag": f"product-{p}"}).json()["warmups"]
         for p in (0, 1, 1, 2, 3, 4)  # 0 runs; 1, 2, 3 wait; the second 1 and then 4 do not

@@ -12,7 +12,7 @@ import pytest
 
 from collector.config import StoreConfig
 from collector.store import open_store
-from dashboards.alerts import COLD_CACHE_SPIKE
+from dashboards.alerts import COLD_CACHE_SPIKE, PREFETCH_AMPLIFICATION
 from dashboards.build import DASHBOARDS, to_json
 from dashboards.frontend import Values, interpolate
 from dashboards.macros import QueryContext, expand
@@ -145,6 +145,26 @@ def test_prefetch_storm_multiplies_prefetches_against_steady(tmp_path):
     assert storm["prefetch_per_navigation"] > 2 * steady["prefetch_per_navigation"]
     assert steady["middleware_share"] == 0  # the documented matcher skips prefetches
     assert storm["middleware_share"] > 0.3  # the storm's middleware runs on them
+
+
+def test_a_release_that_starts_a_prefetch_storm_fires_the_amplification_alert(tmp_path):
+    # At speed 2 the release comes 10 s into a 20 s run. The alert's windows, scaled from
+    # 5 min / 1 h to the run (4 s recent, 12 s evaluated), compare the storm with the calm.
+    result = demo(tmp_path, "prefetch-release", speed=2)
+    (release,) = [e for e in result.run.events if e["event"] == "release"]
+    released = dt.datetime.fromtimestamp(float(str(release["at_unix_s"])), dt.UTC)
+    scaled = replace(PREFETCH_AMPLIFICATION, windows={"recent_s": 4}, range_s=12)
+    store = open_store(StoreConfig.from_dsn(result.store_dsn), migrate=False)
+    try:
+
+        def run(sql: str) -> list[Any]:
+            return list(store.client.query(sql).result_rows)
+
+        assert evaluate_with(run, scaled, released - dt.timedelta(seconds=1)) == {}
+        fired = evaluate_with(run, scaled, released + dt.timedelta(seconds=5))
+        assert set(fired) == {"nextrace-shop"}
+    finally:
+        store.close()
 
 
 def test_a_taken_port_is_a_clear_error(tmp_path):

@@ -1,10 +1,11 @@
--- Hit ratio per cache layer over time; a stale entry is served from cache, so it counts as a hit.
+-- Hit ratio per cache layer over time; a stale entry is served from cache, so it counts as a
+-- hit. Reads the per-minute counts (the panel's interval is at least a minute).
 SELECT
-    $__timeInterval(Timestamp) AS time,
+    $__timeInterval(Minute) AS time,
     Layer,
-    countIf(Result IN ('hit', 'stale')) / count() AS hit_ratio
-FROM cache_events
-WHERE $__timeFilter(Timestamp)
+    sumIf(Lookups, Result IN ('hit', 'stale')) / sum(Lookups) AS hit_ratio
+FROM cache_events_1m
+WHERE $__timeFilter(Minute)
   AND Result != 'bypass'
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
   AND $__conditionalAll(Route IN (${route:singlequote}), $route)

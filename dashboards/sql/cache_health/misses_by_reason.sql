@@ -1,10 +1,10 @@
--- Misses over time by why the entry was not there.
+-- Misses over time by why the entry was not there, from the per-minute counts.
 SELECT
-    $__timeInterval(Timestamp) AS time,
+    $__timeInterval(Minute) AS time,
     if(Reason = '', 'unknown', Reason) AS reason,
-    count() AS misses
-FROM cache_events
-WHERE $__timeFilter(Timestamp)
+    sum(Lookups) AS misses
+FROM cache_events_1m
+WHERE $__timeFilter(Minute)
   AND Result IN ('miss', 'revalidated')
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
   AND $__conditionalAll(Route IN (${route:singlequote}), $route)

@@ -1,10 +1,10 @@
--- Prefetch requests against navigations, as the server saw them.
+-- Prefetch requests against navigations, as the server saw them, from the per-minute counts.
 SELECT
-    $__timeInterval(Timestamp) AS time,
-    countIf(Kind = 'rsc_prefetch') AS prefetches,
-    countIf(Kind IN ('document', 'rsc_navigation')) AS navigations
-FROM requests
-WHERE $__timeFilter(Timestamp)
+    $__timeInterval(Minute) AS time,
+    sumIf(Requests, Kind = 'rsc_prefetch') AS prefetches,
+    sumIf(Requests, Kind IN ('document', 'rsc_navigation')) AS navigations
+FROM requests_1m
+WHERE $__timeFilter(Minute)
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
   AND $__conditionalAll(Route IN (${route:singlequote}), $route)
   AND $__conditionalAll(BuildId IN (${build:singlequote}), $build)
