@@ -6,7 +6,10 @@ Measures, in one run and on the same synthetic web-request traces:
   process until every span is committed in its embedded ClickHouse store;
 - **ceiling**: the same rows, already in columns, inserted with
   ``clickhouse-connect`` into an embedded store in this process, in batches of
-  the same size.
+  the same size;
+- **Next.js**: end to end again, with the traces sent as a real Next.js app's
+  (instrumentation scope ``next.js``), so the collector also groups them and
+  writes their ``requests`` rows; measured until every trace is normalized.
 
 Both are reported in spans per CPU-second of the process doing the work (so
 "per core", and steady on a shared machine), with their ratio. Results are
@@ -77,8 +80,10 @@ def measure_ceiling(columns: SpanColumns, batch: int, folder: Path) -> dict[str,
 
 
 def measure_end_to_end(
-    bodies: list[bytes], total: int, batch: int, folder: Path, senders: int
+    bodies: list[bytes], total: int, batch: int, folder: Path, senders: int, traces: int = 0
 ) -> dict[str, float]:
+    """Spans per second through a collector process; with ``traces``, until that many
+    Next.js traces are normalized too."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     collector = subprocess.Popen(
@@ -95,6 +100,8 @@ def measure_end_to_end(
             str(batch),
             "--queue-spans",
             str(max(batch * 10, total)),
+            "--nextjs-wait",
+            "0.5",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -127,8 +134,8 @@ def measure_end_to_end(
             with concurrent.futures.ThreadPoolExecutor(senders) as pool:
                 list(pool.map(send, chunks))
             while True:
-                exported = client.get(f"{url}/healthz").json()["spans_exported"]
-                if exported >= total:
+                health = client.get(f"{url}/healthz").json()
+                if health["spans_exported"] >= total and health["nextjs_traces"] >= traces:
                     break
                 time.sleep(0.01)
             wall, cpu = time.perf_counter() - wall0, cpu_seconds(collector.pid) - cpu0
@@ -136,6 +143,15 @@ def measure_end_to_end(
                 f"{url}/sql", json={"query": "SELECT count() FROM otel_traces", "format": "TSV"}
             ).text.strip()
             assert int(committed) == total, f"collector stored {committed} of {total} spans"
+            if traces:
+                derived = client.post(
+                    f"{url}/sql",
+                    json={
+                        "query": "SELECT count() FROM requests WHERE Source = 'nextjs'",
+                        "format": "TSV",
+                    },
+                ).text.strip()
+                assert int(derived) == traces, f"{derived} requests rows for {traces} traces"
     finally:
         collector.send_signal(signal.SIGTERM)
         collector.wait(60)
@@ -165,8 +181,14 @@ def main() -> None:
         e2e = measure_end_to_end(bodies, total, args.batch, Path(tmp) / "e2e", args.senders)
         progress("ceiling: bare columnar inserts")
         ceiling = measure_ceiling(columns, args.batch, Path(tmp) / "ceiling")
+        progress("end to end, as Next.js traces (normalized)")
+        nextjs_bodies = [r.SerializeToString() for r in make_requests(args.traces, scope="next.js")]
+        nextjs = measure_end_to_end(
+            nextjs_bodies, total, args.batch, Path(tmp) / "nextjs", args.senders, args.traces
+        )
 
     ratio = e2e["spans_per_cpu_s"] / ceiling["spans_per_cpu_s"]
+    nextjs_ratio = nextjs["spans_per_cpu_s"] / e2e["spans_per_cpu_s"]
     result: dict[str, Any] = {
         "benchmark": "ingest",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -179,17 +201,21 @@ def main() -> None:
         "end_to_end": {k: round(v, 1) for k, v in e2e.items()},
         "ceiling_bare_insert": {k: round(v, 1) for k, v in ceiling.items()},
         "end_to_end_over_ceiling": round(ratio, 3),
+        "nextjs_normalized": {k: round(v, 1) for k, v in nextjs.items()},
+        "nextjs_over_end_to_end": round(nextjs_ratio, 3),
         "target_spans_per_cpu_s": 30_000,
     }
     for label, figures in (
         ("end to end (OTLP/HTTP -> committed)", e2e),
         ("ceiling (bare columnar insert)", ceiling),
+        ("Next.js traces, normalized too", nextjs),
     ):
         print(
             f"{label:<36} {figures['spans_per_cpu_s']:>10,.0f} spans/s per core"
             f"  ({figures['spans_per_s']:,.0f} spans/s wall)"
         )
     print(f"{'end to end / ceiling':<36} {ratio:>10.2f}")
+    print(f"{'Next.js normalized / end to end':<36} {nextjs_ratio:>10.2f}")
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -110,9 +110,10 @@ def make_trace(rng: random.Random, start_ns: int) -> list[Span]:
 
 
 def make_requests(
-    traces: int, traces_per_request: int = 50, seed: int = 7
+    traces: int, traces_per_request: int = 50, seed: int = 7, scope: str = "nextrace.bench"
 ) -> list[ExportTraceServiceRequest]:
-    """``traces`` traces with current timestamps, grouped into export requests."""
+    """``traces`` traces with current timestamps, grouped into export requests. With
+    ``scope="next.js"`` the collector takes them for a real Next.js app's and normalizes them."""
     rng = random.Random(seed)
     now = time.time_ns()
     requests = []
@@ -128,7 +129,7 @@ def make_requests(
             ]
         )
         ss = rs.scope_spans.add()
-        ss.scope.name = "nextrace.bench"
+        ss.scope.name = scope
         ss.scope.version = "0.1"
         for i in range(first, min(traces, first + traces_per_request)):
             ss.spans.extend(make_trace(rng, now - (traces - i) * 1_000_000))

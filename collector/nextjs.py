@@ -27,7 +27,7 @@ what Next.js cannot tell us. In short:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 NEXTJS_SCOPES = frozenset({"next.js", "@vercel/otel/fetch"})
 """Instrumentation scopes whose spans make a trace a Next.js trace."""
@@ -69,7 +69,7 @@ FETCH_RESULTS = {
 MISSING_ENTRY = "cache-control: no-cache (hard refresh)"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built for every span of a Next.js trace, so kept cheap
 class TraceSpan:
     """The parts of a stored span that the mapping reads."""
 
@@ -83,15 +83,12 @@ class TraceSpan:
     duration_ns: int
     service: str
     attributes: dict[str, str]
-    resource: dict[str, str] = field(default_factory=dict)
+    resource: dict[str, str]
+    span_type: str  # next.span_type
 
     @property
     def end_ns(self) -> int:
         return self.start_ns + self.duration_ns
-
-    @property
-    def span_type(self) -> str:
-        return self.attributes.get("next.span_type", "")
 
 
 @dataclass(frozen=True)

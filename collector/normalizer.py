@@ -121,7 +121,7 @@ class _Group:
 
     def __init__(self) -> None:
         self.spans: list[TraceSpan] = []
-        self.last_seen = time.monotonic()
+        self.last_seen = 0.0
 
 
 class NextjsTraceNormalizer:
@@ -163,24 +163,32 @@ class NextjsTraceNormalizer:
         self._downstream.consume(spans)  # raw spans first: a refusal here is the caller's 503
         columns = [spans.columns[i] for i in _INDEX]
         traces, scopes = columns[0], columns[5]
+        groups = self._groups  # membership reads need no lock; changes take it below
+        arrived: dict[str, list[TraceSpan]] = {}
+        for i, trace_id in enumerate(traces):
+            if trace_id in arrived:
+                arrived[trace_id].append(_trace_span(columns, i))
+            elif is_nextjs(scopes[i]) or trace_id in groups:
+                arrived[trace_id] = [_trace_span(columns, i)]
+        if not arrived:
+            return
         early: list[list[TraceSpan]] = []
+        now = time.monotonic()
         with self._lock:
-            for i, trace_id in enumerate(traces):
-                group = self._groups.get(trace_id)
+            for trace_id, trace_spans in arrived.items():
+                group = groups.get(trace_id)
                 if group is None:
-                    if not is_nextjs(scopes[i]):
-                        continue
                     if trace_id in self._done:
-                        self._telemetry.nextjs_late_spans.inc()
-                    group = self._groups[trace_id] = _Group()
-                    if len(self._groups) > self._max_traces:
-                        oldest_id, oldest = self._groups.popitem(last=False)
+                        self._telemetry.nextjs_late_spans.inc(len(trace_spans))
+                    group = groups[trace_id] = _Group()
+                    if len(groups) > self._max_traces:
+                        oldest_id, oldest = groups.popitem(last=False)
                         self._remember([oldest_id])
                         early.append(oldest.spans)
                         self._telemetry.nextjs_released_early.inc()
-                group.spans.append(_trace_span(columns, i))
-                group.last_seen = time.monotonic()
-                self._groups.move_to_end(trace_id)
+                group.spans.extend(trace_spans)
+                group.last_seen = now
+                groups.move_to_end(trace_id)
         if early:
             self._normalize(early)
 
@@ -260,7 +268,18 @@ class NextjsTraceNormalizer:
 
 
 def _trace_span(columns: list[list[Any]], i: int) -> TraceSpan:
-    trace, span, parent, name, kind, scope, start, duration, service, attrs, res = (
-        column[i] for column in columns
+    trace, span, parent, name, kind, scope, start, duration, service, attrs, res = columns
+    return TraceSpan(
+        trace[i],
+        span[i],
+        parent[i],
+        name[i],
+        kind[i],
+        scope[i],
+        start[i],
+        duration[i],
+        service[i],
+        attrs[i],
+        res[i],
+        attrs[i].get("next.span_type", ""),
     )
-    return TraceSpan(trace, span, parent, name, kind, scope, start, duration, service, attrs, res)
