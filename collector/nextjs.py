@@ -253,17 +253,14 @@ def _full_route_event(request: RequestRow, members: list[TraceSpan]) -> list[Cac
     else:
         return []
     return [
-        CacheEventRow(
-            timestamp_ns=request.timestamp_ns,
-            trace_id=request.trace_id,
-            span_id=request.span_id,
-            service=request.service,
-            route=request.route,
-            layer="full_route",
-            result=result,
-            reason=reason,
-            key=request.path,
-            build_id=request.build_id,
+        _event(
+            request,
+            request.timestamp_ns,
+            request.span_id,
+            "full_route",
+            result,
+            reason,
+            request.path,
         )
     ]
 
@@ -281,21 +278,33 @@ def _data_cache_events(
             result, reason = FETCH_RESULTS["miss"]
         if result == "hit" and any(c.kind == "Client" for c in children.get(span.span_id, [])):
             result, reason = "stale", "unknown"  # the fetch under a hit is its background refresh
-        events.append(
-            CacheEventRow(
-                timestamp_ns=span.start_ns,
-                trace_id=span.trace_id,
-                span_id=span.span_id,
-                service=span.service,
-                route=request.route,
-                layer="data",
-                result=result,
-                reason=reason,
-                key=span.attributes.get("http.url", ""),
-                build_id=request.build_id,
-            )
-        )
+        key = span.attributes.get("http.url", "")
+        events.append(_event(request, span.start_ns, span.span_id, "data", result, reason, key))
     return events
+
+
+def _event(
+    request: RequestRow,
+    timestamp_ns: int,
+    span_id: str,
+    layer: str,
+    result: str,
+    reason: str,
+    key: str,
+) -> CacheEventRow:
+    """A lookup made for ``request``, by the span ``span_id``."""
+    return CacheEventRow(
+        timestamp_ns,
+        request.trace_id,
+        span_id,
+        request.service,
+        request.route,
+        layer,
+        result,
+        reason,
+        key,
+        request.build_id,
+    )
 
 
 def _build_id(span: TraceSpan) -> str:

@@ -9,9 +9,13 @@ request's spans as they end, across several export requests. It then applies
 first: the raw spans are stored whatever happens here.
 
 Bounded: at most ``max_traces`` traces wait; when a new one would exceed that,
-the oldest is normalized early, and counted. A span that arrives after its
-trace was normalized starts a new group, as in ``groupbytrace``; it is counted
-as late. Lifecycle: ``start``, ``force_flush``, ``shutdown`` (idempotent).
+the oldest is handed to the worker early, and counted. At most ``max_traces``
+traces wait for the worker too (when the store is slow); beyond that the oldest
+are dropped, and counted: their raw spans are stored all the same. A span that
+arrives after its trace was normalized starts a new group, as in
+``groupbytrace``; it is counted as late. All writes happen on the worker thread,
+never in the caller's. Lifecycle: ``start``, ``force_flush``, ``shutdown``
+(idempotent).
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
-from typing import Any
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from collector.consumer import COLUMN_NAMES, SpanColumns, TracesConsumer
 from collector.errors import PermanentError, TransientError
-from collector.exporter import ClickHouseRowExporter
 from collector.nextjs import CacheEventRow, RequestRow, TraceSpan, is_nextjs, normalize_trace
 from collector.telemetry import CollectorTelemetry
 
@@ -116,6 +120,15 @@ def cache_event_values(row: CacheEventRow) -> list[Any]:
     ]
 
 
+class RowExporter(Protocol):
+    """Where derived rows go (:class:`collector.exporter.ClickHouseRowExporter`). Raises
+    TransientError or PermanentError like a TracesConsumer."""
+
+    def export(
+        self, table: str, column_names: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None: ...
+
+
 class _Group:
     __slots__ = ("last_seen", "spans")
 
@@ -130,7 +143,7 @@ class NextjsTraceNormalizer:
     def __init__(
         self,
         downstream: TracesConsumer,
-        rows: ClickHouseRowExporter,
+        rows: RowExporter,
         telemetry: CollectorTelemetry,
         *,
         wait_s: float = 5.0,
@@ -147,8 +160,10 @@ class NextjsTraceNormalizer:
         self._backoff_s = retry_backoff_s
         self._groups: OrderedDict[str, _Group] = OrderedDict()  # oldest activity first
         self._done: OrderedDict[str, None] = OrderedDict()  # recently normalized, for "late"
+        self._ready: deque[list[TraceSpan]] = deque()  # released early, for the worker
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -172,7 +187,6 @@ class NextjsTraceNormalizer:
                 arrived[trace_id] = [_trace_span(columns, i)]
         if not arrived:
             return
-        early: list[list[TraceSpan]] = []
         now = time.monotonic()
         with self._lock:
             for trace_id, trace_spans in arrived.items():
@@ -182,20 +196,28 @@ class NextjsTraceNormalizer:
                         self._telemetry.nextjs_late_spans.inc(len(trace_spans))
                     group = groups[trace_id] = _Group()
                     if len(groups) > self._max_traces:
-                        oldest_id, oldest = groups.popitem(last=False)
-                        self._remember([oldest_id])
-                        early.append(oldest.spans)
-                        self._telemetry.nextjs_released_early.inc()
+                        self._release_oldest()
                 group.spans.extend(trace_spans)
                 group.last_seen = now
                 groups.move_to_end(trace_id)
-        if early:
-            self._normalize(early)
+
+    def _release_oldest(self) -> None:
+        """Hand the oldest waiting trace to the worker now (the lock is held)."""
+        oldest_id, oldest = self._groups.popitem(last=False)
+        self._remember([oldest_id])
+        self._ready.append(oldest.spans)
+        self._telemetry.nextjs_released_early.inc()
+        if len(self._ready) > self._max_traces:
+            dropped = self._ready.popleft()
+            self._telemetry.nextjs_traces_dropped.inc()
+            log.warning("dropped Next.js trace %s: the store is too slow", dropped[0].trace_id)
+        self._wake.set()
 
     def force_flush(self) -> None:
         """Normalize every waiting trace now, complete or not."""
         with self._lock:
-            ready = [g.spans for g in self._groups.values()]
+            ready = [*self._ready, *(g.spans for g in self._groups.values())]
+            self._ready.clear()
             self._remember(list(self._groups))
             self._groups.clear()
         self._normalize(ready)
@@ -204,18 +226,24 @@ class NextjsTraceNormalizer:
         if self._stop.is_set():
             return
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
         self.force_flush()
 
     def _run(self) -> None:
-        while not self._stop.wait(min(0.5, self._wait_s / 2)):
-            self._normalize(self._take_idle())
+        while not self._stop.is_set():
+            self._wake.wait(min(0.5, self._wait_s / 2))
+            self._wake.clear()
+            self._normalize(self._take_due())
 
-    def _take_idle(self) -> list[list[TraceSpan]]:
-        ready, done = [], []
+    def _take_due(self) -> list[list[TraceSpan]]:
+        """Traces released early, then those idle for ``wait_s``."""
+        done: list[str] = []
         deadline = time.monotonic() - self._wait_s
         with self._lock:
+            ready = list(self._ready)
+            self._ready.clear()
             while self._groups:
                 trace_id, group = next(iter(self._groups.items()))
                 if group.last_seen > deadline:

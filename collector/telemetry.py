@@ -102,6 +102,11 @@ class CollectorTelemetry:
             "Next.js traces normalized before their wait ended, to keep the buffer bounded.",
             registry=self.registry,
         )
+        self.nextjs_traces_dropped = Counter(
+            "nextrace_collector_nextjs_traces_dropped",
+            "Next.js traces not normalized because too many were waiting for a slow store.",
+            registry=self.registry,
+        )
         self.rows_dropped = Counter(
             "nextrace_collector_derived_rows_dropped",
             "Rows derived from spans (requests, cache_events) that could not be stored.",
@@ -187,5 +192,6 @@ class CollectorTelemetry:
             "nextjs_traces": total(self.nextjs_traces),
             "nextjs_late_spans": total(self.nextjs_late_spans),
             "nextjs_released_early": total(self.nextjs_released_early),
+            "nextjs_traces_dropped": total(self.nextjs_traces_dropped),
             "derived_rows_dropped": by_label(self.rows_dropped, "table"),
         }

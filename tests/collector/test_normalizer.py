@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -11,7 +14,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from collector.config import CollectorConfig
 from collector.consumer import SpanColumns
 from collector.errors import TransientError
+from collector.normalizer import NextjsTraceNormalizer
 from collector.service import Collector
+from collector.telemetry import CollectorTelemetry
 from collector.translator import translate
 from tests.builders import make_request, make_span
 from tests.conftest import stored
@@ -121,8 +126,12 @@ def test_the_buffer_is_bounded_and_a_late_span_is_counted(store_config):
         health = collector.health()
         assert health["nextjs_released_early"] == 1
         assert collector.store is not None
-        written = collector.store.client.query("SELECT Path FROM requests").result_rows
-        assert written == [("/products/0",)]  # the oldest, without waiting
+        deadline = time.monotonic() + 10
+        written: list[Any] = []
+        while not written and time.monotonic() < deadline:
+            written = list(collector.store.client.query("SELECT Path FROM requests").result_rows)
+            time.sleep(0.05)
+        assert written == [("/products/0",)]  # the oldest, without its minute of waiting
         late = make_span("late", trace_id=traces[0][1][0].trace_id)
         collector.normalizer.consume(nextjs([late]))
         assert collector.health()["nextjs_late_spans"] == 1
@@ -159,3 +168,45 @@ def test_a_refused_export_is_not_held_and_a_failed_write_is_counted(store_config
         assert stored(collector, "SELECT count() FROM cache_events") == [(1,)]
     finally:
         collector.shutdown()
+
+
+class BlockedStore:
+    """A row exporter that holds its first insert until released: a store that stalls."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.rows: dict[str, int] = {}
+
+    def export(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        self.entered.set()
+        assert self.release.wait(10)
+        self.rows[table] = self.rows.get(table, 0) + len(rows)
+
+
+class NullDownstream:
+    def consume(self, spans: SpanColumns) -> None:
+        pass
+
+
+def test_with_a_stalled_store_waiting_traces_stay_bounded_and_drops_are_counted():
+    store, telemetry = BlockedStore(), CollectorTelemetry()
+    normalizer = NextjsTraceNormalizer(
+        NullDownstream(),
+        store,
+        telemetry,
+        wait_s=60,
+        max_traces=1,
+    )
+    normalizer.start()
+    traces = [request_spans(f"/products/{n}") for n in range(4)]
+    normalizer.consume(nextjs(traces[0][0] + traces[0][1]))
+    normalizer.consume(nextjs(traces[1][0] + traces[1][1]))  # 0 goes to the worker early
+    assert store.entered.wait(10)  # ...which is stuck writing it
+    normalizer.consume(nextjs(traces[2][0] + traces[2][1]))  # 1 waits for the worker
+    normalizer.consume(nextjs(traces[3][0] + traces[3][1]))  # 2 too: one too many, 1 dropped
+    assert telemetry.snapshot()["nextjs_traces_dropped"] == 1
+    store.release.set()
+    normalizer.shutdown()
+    normalizer.shutdown()  # idempotent
+    assert store.rows["requests"] == 3  # 0, 2 and 3
