@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.common import REFERENCE_ONLY, base, panel, variable
+from dashboards.common import base, panel, reference_only, variable
 
 NEXTJS_LAYERS = (
     "Real Next.js apps report only the data layer (next.fetch.cache_status on AppRender.fetch), "
@@ -50,11 +50,7 @@ def build() -> model.Dashboard:
                 per_minute=True,
             )
         )
-        .with_panel(
-            panel(
-                NAME, 3, "Hits by entry source", "hit_sources", "table", description=REFERENCE_ONLY
-            )
-        )
+        .with_panel(reference_only(NAME, 3, "Hits by entry source", "hit_sources"))
         .with_panel(panel(NAME, 4, "Top routes by misses", "top_routes_by_misses", "table"))
         .build()
     )

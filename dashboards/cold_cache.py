@@ -8,11 +8,9 @@ warm-up queue's waits, and the blast radius of revalidations.
 
 from __future__ import annotations
 
-from typing import Any
-
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.common import REFERENCE_ONLY, base, panel, variable
+from dashboards.common import base, panel, reference_only, variable
 
 NAME = "cold_cache"
 UID = "nextrace-cold-cache"
@@ -24,10 +22,6 @@ COLD_NEXTJS = (
     "counted as cold here; see Cache health for their misses. Warm-ups are the reference "
     "server's."
 )
-
-
-def reference_only(panel_id: int, title: str, sql: str, width: int = 12) -> Any:
-    return panel(NAME, panel_id, title, sql, "table", width, description=REFERENCE_ONLY)
 
 
 def build() -> model.Dashboard:
@@ -47,10 +41,12 @@ def build() -> model.Dashboard:
                 description=COLD_NEXTJS,
             )
         )
-        .with_panel(reference_only(2, "Warm-up coverage of data-cache hits", "warmup_coverage"))
-        .with_panel(reference_only(3, "Warm-up lead time", "warmup_lead_time"))
-        .with_panel(reference_only(4, "Misses despite warm-ups", "missed_despite_warmup"))
-        .with_panel(reference_only(5, "Warm-up queue", "warmup_queue"))
-        .with_panel(reference_only(6, "Revalidation blast radius", "blast_radius", width=24))
+        .with_panel(
+            reference_only(NAME, 2, "Warm-up coverage of data-cache hits", "warmup_coverage")
+        )
+        .with_panel(reference_only(NAME, 3, "Warm-up lead time", "warmup_lead_time"))
+        .with_panel(reference_only(NAME, 4, "Misses despite warm-ups", "missed_despite_warmup"))
+        .with_panel(reference_only(NAME, 5, "Warm-up queue", "warmup_queue"))
+        .with_panel(reference_only(NAME, 6, "Revalidation blast radius", "blast_radius", width=24))
         .build()
     )

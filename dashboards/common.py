@@ -48,6 +48,13 @@ def panel(
     return built.description(description) if description else built
 
 
+def reference_only(
+    dashboard_name: str, panel_id: int, title: str, sql: str, width: int = 12
+) -> table.Panel | timeseries.Panel:
+    """A table panel of what only the reference server reports, saying so to its reader."""
+    return panel(dashboard_name, panel_id, title, sql, "table", width, REFERENCE_ONLY)
+
+
 def variable(dashboard_name: str, name: str, label: str) -> dashboard.QueryVariable:
     """A multi-value variable with All, filled by ``var_<name>.sql`` for the time range."""
     return (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.common import NEXTJS_REQUESTS, REFERENCE_ONLY, base, panel, variable
+from dashboards.common import NEXTJS_REQUESTS, base, panel, reference_only, variable
 
 NAME = "prefetch"
 UID = "nextrace-prefetch"
@@ -45,45 +45,9 @@ def build() -> model.Dashboard:
                 per_minute=True,
             )
         )
-        .with_panel(
-            panel(
-                NAME,
-                3,
-                "Load from prefetches",
-                "prefetch_load",
-                "table",
-                description=REFERENCE_ONLY,
-            )
-        )
-        .with_panel(
-            panel(
-                NAME,
-                4,
-                "Prefetch conversion",
-                "prefetch_conversion",
-                "table",
-                description=REFERENCE_ONLY,
-            )
-        )
-        .with_panel(
-            panel(
-                NAME,
-                5,
-                "Router cache of navigations",
-                "router_cache",
-                "table",
-                description=REFERENCE_ONLY,
-            )
-        )
-        .with_panel(
-            panel(
-                NAME,
-                6,
-                "What prefetches got back",
-                "prefetch_payloads",
-                "table",
-                description=REFERENCE_ONLY,
-            )
-        )
+        .with_panel(reference_only(NAME, 3, "Load from prefetches", "prefetch_load"))
+        .with_panel(reference_only(NAME, 4, "Prefetch conversion", "prefetch_conversion"))
+        .with_panel(reference_only(NAME, 5, "Router cache of navigations", "router_cache"))
+        .with_panel(reference_only(NAME, 6, "What prefetches got back", "prefetch_payloads"))
         .build()
     )

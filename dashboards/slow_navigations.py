@@ -13,7 +13,7 @@ from urllib.parse import quote
 from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.clickhouse import DATASOURCE_TYPE, DATASOURCE_UID, load_sql
-from dashboards.common import REFERENCE_ONLY, base, panel, variable
+from dashboards.common import base, panel, reference_only, variable
 from dashboards.macros import PLUGIN_VERSION
 
 NAME = "slow_navigations"
@@ -58,23 +58,12 @@ def build() -> model.Dashboard:
         .with_variable(variable(NAME, "service", "Service"))
         .with_variable(variable(NAME, "route", "Route"))
         .with_variable(variable(NAME, "build", "Build"))
-        .with_panel(panel(NAME, 1, "Navigation latency per route", "navigation_latency", "table"))
+        .with_panel(reference_only(NAME, 1, "Navigation latency per route", "navigation_latency"))
         .with_panel(
             panel(NAME, 2, "Request latency and TTFB per route", "request_latency", "table")
         )
-        .with_panel(
-            panel(NAME, 3, "Time per phase", "time_per_phase", "table", description=REFERENCE_ONLY)
-        )
-        .with_panel(
-            panel(
-                NAME,
-                4,
-                "Sequential-fetch waterfalls",
-                "waterfalls",
-                "table",
-                description=REFERENCE_ONLY,
-            )
-        )
+        .with_panel(reference_only(NAME, 3, "Time per phase", "time_per_phase"))
+        .with_panel(reference_only(NAME, 4, "Sequential-fetch waterfalls", "waterfalls"))
         .with_panel(slowest)
         .build()
     )
