@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.common import base, panel, reference_only, variable
+from dashboards.common import FILTERS, base, panel, reference_only
 
 NEXTJS_LAYERS = (
     "Real Next.js apps report only the data layer (next.fetch.cache_status on AppRender.fetch), "
@@ -19,7 +19,7 @@ NEXTJS_LAYERS = (
 
 NAME = "cache_health"
 UID = "nextrace-cache-health"
-VARIABLES = ("service", "route", "build")
+VARIABLES = FILTERS
 
 
 def build() -> model.Dashboard:
@@ -34,10 +34,7 @@ def build() -> model.Dashboard:
     )
     hit_ratio.unit("percentunit").min(0).max(1)
     return (
-        base("Cache health", UID, ["cache"])
-        .with_variable(variable(NAME, "service", "Service"))
-        .with_variable(variable(NAME, "route", "Route"))
-        .with_variable(variable(NAME, "build", "Build"))
+        base("Cache health", UID, ["cache"], NAME, VARIABLES)
         .with_panel(hit_ratio)
         .with_panel(
             panel(

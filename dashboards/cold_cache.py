@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.common import base, panel, reference_only, variable
+from dashboards.common import FILTERS, base, panel, reference_only
 
 NAME = "cold_cache"
 UID = "nextrace-cold-cache"
-VARIABLES = ("service", "route", "build")
+VARIABLES = FILTERS
 
 
 COLD_NEXTJS = (
@@ -26,10 +26,7 @@ COLD_NEXTJS = (
 
 def build() -> model.Dashboard:
     return (
-        base("Cold cache and warm-ups", UID, ["cache", "warm-up"])
-        .with_variable(variable(NAME, "service", "Service"))
-        .with_variable(variable(NAME, "route", "Route"))
-        .with_variable(variable(NAME, "build", "Build"))
+        base("Cold cache and warm-ups", UID, ["cache", "warm-up"], NAME, VARIABLES)
         .with_panel(
             panel(
                 NAME,

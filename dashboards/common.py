@@ -8,6 +8,8 @@ from grafana_foundation_sdk.models import dashboard as model
 from dashboards.clickhouse import DATASOURCE, Format, load_sql, query
 
 TAG = "nextrace"
+FILTERS = ("service", "route", "build")
+"""The variables of every dashboard but Collector health."""
 
 
 NEXTJS_REQUESTS = (
@@ -92,9 +94,12 @@ def links() -> dashboard.DashboardLink:
     )
 
 
-def base(title: str, uid: str, tags: list[str]) -> dashboard.Dashboard:
-    """A dashboard with nextrace's tag, time range, deploy annotations and links."""
-    return (
+def base(
+    title: str, uid: str, tags: list[str], dashboard_name: str = "", variables: tuple[str, ...] = ()
+) -> dashboard.Dashboard:
+    """A dashboard with nextrace's tag, time range, deploy annotations and links, and a
+    variable for each of ``variables`` (filled by ``sql/<dashboard_name>/var_<name>.sql``)."""
+    built = (
         dashboard.Dashboard(f"nextrace: {title}")
         .uid(uid)
         .tags([TAG, *tags])
@@ -103,3 +108,6 @@ def base(title: str, uid: str, tags: list[str]) -> dashboard.Dashboard:
         .annotation(deploys())
         .link(links())
     )
+    for name in variables:
+        built = built.with_variable(variable(dashboard_name, name, name.capitalize()))
+    return built

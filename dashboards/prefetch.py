@@ -10,19 +10,16 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.common import NEXTJS_REQUESTS, base, panel, reference_only, variable
+from dashboards.common import FILTERS, NEXTJS_REQUESTS, base, panel, reference_only
 
 NAME = "prefetch"
 UID = "nextrace-prefetch"
-VARIABLES = ("service", "route", "build")
+VARIABLES = FILTERS
 
 
 def build() -> model.Dashboard:
     return (
-        base("Prefetch", UID, ["prefetch"])
-        .with_variable(variable(NAME, "service", "Service"))
-        .with_variable(variable(NAME, "route", "Route"))
-        .with_variable(variable(NAME, "build", "Build"))
+        base("Prefetch", UID, ["prefetch"], NAME, VARIABLES)
         .with_panel(
             panel(
                 NAME,

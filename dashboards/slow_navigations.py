@@ -13,12 +13,12 @@ from urllib.parse import quote
 from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.clickhouse import DATASOURCE_TYPE, DATASOURCE_UID, load_sql
-from dashboards.common import base, panel, reference_only, variable
+from dashboards.common import FILTERS, base, panel, reference_only
 from dashboards.macros import PLUGIN_VERSION
 
 NAME = "slow_navigations"
 UID = "nextrace-slow-navigations"
-VARIABLES = ("service", "route", "build")
+VARIABLES = FILTERS
 TRACE_ID_VALUE = "${__value.raw}"
 
 
@@ -54,10 +54,7 @@ def build() -> model.Dashboard:
     slowest = panel(NAME, 5, "Slowest traces", "slowest_traces", "table", width=24)
     slowest.override_by_name("trace_id", [trace_link])
     return (
-        base("Slow navigations", UID, ["latency"])
-        .with_variable(variable(NAME, "service", "Service"))
-        .with_variable(variable(NAME, "route", "Route"))
-        .with_variable(variable(NAME, "build", "Build"))
+        base("Slow navigations", UID, ["latency"], NAME, VARIABLES)
         .with_panel(reference_only(NAME, 1, "Navigation latency per route", "navigation_latency"))
         .with_panel(
             panel(NAME, 2, "Request latency and TTFB per route", "request_latency", "table")
