@@ -81,7 +81,8 @@ class WarmupQueue:
         return "queued"
 
     async def run_now(self, job: WarmupJob) -> None:
-        """Run ``job`` at once, outside the queue but under the same rate limit."""
+        """Run ``job`` at once, under the queue's rate limit; the workers run queued jobs
+        through here too."""
         self._running += 1
         self._in_progress.add(job.target)
         try:
@@ -130,14 +131,8 @@ class WarmupQueue:
         assert self._queue is not None
         while True:
             job = await self._queue.get()
-            self._running += 1
-            self._waiting.discard(job.target)
-            self._in_progress.add(job.target)
-            try:
-                await self._run(job)
-            finally:
-                self._running -= 1
-                self._in_progress.discard(job.target)
+            self._waiting.discard(job.target)  # no await before run_now marks it in progress
+            await self.run_now(job)
 
     async def _run(self, job: WarmupJob) -> None:
         wait_ms = (time.monotonic() - job.enqueued) * 1000
