@@ -157,17 +157,19 @@ def normalize_trace(spans: Sequence[TraceSpan]) -> tuple[list[RequestRow], list[
             members = list(spans)  # a detached middleware span still belongs to it
         else:
             members = [s for s in spans if s is request or any(a is request for a in ancestors(s))]
-        row = _request_row(request, members)
+        by_type: dict[str, list[TraceSpan]] = {}
+        for span in members:
+            by_type.setdefault(span.span_type, []).append(span)
+        row = _request_row(request, members, by_type)
         requests.append(row)
-        events.extend(_full_route_event(row, members))
-        events.extend(_data_cache_events(row, members, children))
+        events.extend(_full_route_event(row, members, by_type))
+        events.extend(_data_cache_events(row, by_type, children))
     return requests, events
 
 
-def _request_row(request: TraceSpan, members: list[TraceSpan]) -> RequestRow:
-    by_type: dict[str, list[TraceSpan]] = {}
-    for span in members:
-        by_type.setdefault(span.span_type, []).append(span)
+def _request_row(
+    request: TraceSpan, members: list[TraceSpan], by_type: dict[str, list[TraceSpan]]
+) -> RequestRow:
     handlers = sorted(by_type.get(REQUEST, []), key=lambda s: s.start_ns)
     # The outer span of a request that a proxy matched reports 200 even for a 404; the
     # innermost span that has a status has the real one.
@@ -237,9 +239,11 @@ def _kind(
     return ("rsc_navigation" if rendered_page else "rsc_prefetch"), "shape", ""
 
 
-def _full_route_event(request: RequestRow, members: list[TraceSpan]) -> list[CacheEventRow]:
+def _full_route_event(
+    request: RequestRow, members: list[TraceSpan], by_type: dict[str, list[TraceSpan]]
+) -> list[CacheEventRow]:
     """Only with the helper: x-nextjs-cache, or none on a page that was recorded (dynamic)."""
-    handlers = [s for s in members if s.span_type == REQUEST]
+    handlers = by_type.get(REQUEST, [])
     if request.kind == "api" or not any(PREFETCH in s.attributes for s in members):
         return []
     header = next(
@@ -266,12 +270,14 @@ def _full_route_event(request: RequestRow, members: list[TraceSpan]) -> list[Cac
 
 
 def _data_cache_events(
-    request: RequestRow, members: list[TraceSpan], children: dict[str, list[TraceSpan]]
+    request: RequestRow,
+    by_type: dict[str, list[TraceSpan]],
+    children: dict[str, list[TraceSpan]],
 ) -> list[CacheEventRow]:
     events = []
-    for span in members:
+    for span in by_type.get(FETCH, []):
         status = span.attributes.get("next.fetch.cache_status", "")
-        if span.span_type != FETCH or status not in FETCH_RESULTS:
+        if status not in FETCH_RESULTS:
             continue
         result, reason = FETCH_RESULTS[status]
         if status == "skip" and span.attributes.get("next.fetch.cache_reason") == MISSING_ENTRY:
