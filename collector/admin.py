@@ -1,8 +1,13 @@
 """The collector's own endpoints: ``/healthz``, ``/metrics`` and ``POST /sql``.
 
 ``/sql`` lets other processes read an embedded store that this collector
-holds (see :mod:`collector.query`). It answers loopback clients only, and
-only reading statements.
+holds (see :mod:`collector.query`); :meth:`ClickHouseStore.read` decides which
+statements run. A web page in the developer's browser must not reach it, so it
+takes ``Content-Type: application/json`` only (never a CORS "simple request"),
+refuses any request with an ``Origin`` header, and, without a token, answers
+only loopback clients that name a loopback host (against DNS rebinding). Its
+body is bounded. Without a token it is off unless the collector listens on
+loopback.
 """
 
 from __future__ import annotations
@@ -19,22 +24,33 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from collector import decoder
 from collector.errors import PermanentError
-from collector.query import check_format, check_read_only
+from collector.query import check_format
+from collector.receiver import read_body
 from collector.store import ClickHouseStore
 from collector.telemetry import CollectorTelemetry
 
+SQL_MAX_BODY_BYTES = 64 * 1024
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
 
 class AdminEndpoints:
+    """``/healthz``, ``/metrics`` and ``/sql``. ``sql_mode`` is ``"token"`` (a token guards
+    every endpoint), ``"loopback"`` (no token, listening on loopback) or ``"off"``."""
+
     def __init__(
         self,
         telemetry: CollectorTelemetry,
         store: ClickHouseStore,
         health: Callable[[], dict[str, Any]],
+        *,
+        sql_mode: str = "loopback",
     ) -> None:
         self._telemetry = telemetry
         self._store = store
         self._health = health
+        self._sql_mode = sql_mode
 
     def routes(self) -> list[Route]:
         return [
@@ -44,28 +60,57 @@ class AdminEndpoints:
         ]
 
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse(self._health())
+        health = self._health()
+        return JSONResponse(health, 200 if health["status"] == "ok" else 503)
 
     async def metrics(self, request: Request) -> Response:
         return Response(generate_latest(self._telemetry.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def sql(self, request: Request) -> Response:
-        if not _is_loopback(request):
-            return PlainTextResponse("the SQL endpoint answers loopback clients only\n", 403)
+        refusal = self._sql_refusal(request)
+        if refusal is not None:
+            return refusal
         try:
-            payload = json.loads(await request.body())
-            statement = check_read_only(str(payload["query"]))
+            body = await read_body(request, SQL_MAX_BODY_BYTES)
+            payload = json.loads(body)
+            statement = str(payload["query"])
             fmt = check_format(str(payload.get("format", "PrettyCompact")))
+        except PermanentError as exc:
+            return PlainTextResponse(f"{exc}\n", exc.http_status)
         except (ValueError, KeyError, TypeError) as exc:
             return PlainTextResponse(f'send {{"query": "SELECT …"}}: {exc}\n', 400)
-        except PermanentError as exc:
-            return PlainTextResponse(f"{exc}\n", 400)
         try:
             # The driver call blocks; keep the event loop free for OTLP traffic.
-            result = await asyncio.to_thread(self._store.query_raw, statement, fmt)
+            result = await asyncio.to_thread(self._store.read, statement, fmt)
+        except PermanentError as exc:
+            return PlainTextResponse(f"refused: {exc}\n", 400)
         except ClickHouseError as exc:
             return PlainTextResponse(f"{exc}\n", 400)
         return Response(result, media_type="text/plain; charset=utf-8")
+
+    def _sql_refusal(self, request: Request) -> Response | None:
+        """Why ``/sql`` will not answer this request, or None if it will."""
+        if self._sql_mode == "off":
+            return PlainTextResponse(
+                "the SQL endpoint is off: this collector listens beyond loopback without a "
+                "token (start it with NEXTRACE_TOKEN or --token-file to use it)\n",
+                403,
+            )
+        if "origin" in request.headers:
+            return PlainTextResponse("the SQL endpoint refuses cross-origin requests\n", 403)
+        if self._sql_mode == "loopback":
+            host = request.headers.get("host", "").rsplit(":", 1)[0].lower()
+            if not _is_loopback(request) or host not in _LOOPBACK_NAMES:
+                return PlainTextResponse(
+                    "without a token the SQL endpoint answers loopback clients only, "
+                    "addressed as localhost, 127.0.0.1 or [::1]\n",
+                    403,
+                )
+        if decoder.media_type(request.headers.get("content-type")) != decoder.JSON:
+            return PlainTextResponse(
+                'send Content-Type: application/json and {"query": "SELECT …"}\n', 415
+            )
+        return None
 
 
 def _is_loopback(request: Request) -> bool:

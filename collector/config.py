@@ -8,6 +8,7 @@ nowhere else.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +27,16 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _ENGINE = re.compile(r"^(MergeTree|ReplicatedMergeTree)(\(\))?$")
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) only accepts this machine's connections."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def validate_identifier(value: str, what: str) -> str:
     """Return ``value`` if it is safe to place inside SQL text as an identifier."""
     if not _IDENTIFIER.match(value):
@@ -34,6 +45,27 @@ def validate_identifier(value: str, what: str) -> str:
             "starting with a letter or underscore (at most 63 characters)"
         )
     return value
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds of every query on the read surface (``/sql``, ``nextrace sql``); a query cannot
+    lift them."""
+
+    max_execution_time_s: int = 30
+    max_memory_bytes: int = 1 << 30
+    max_result_rows: int = 1_000_000
+    max_result_bytes: int = 64 << 20
+
+    def settings(self) -> dict[str, int | str]:
+        """The ClickHouse settings that enforce these limits."""
+        return {
+            "max_execution_time": self.max_execution_time_s,
+            "max_memory_usage": self.max_memory_bytes,
+            "max_result_rows": self.max_result_rows,
+            "max_result_bytes": self.max_result_bytes,
+            "result_overflow_mode": "throw",
+        }
 
 
 @dataclass(frozen=True)
@@ -59,6 +91,7 @@ class StoreConfig:
     ttl_days: int = 0
     cluster: str = ""
     engine: str = "MergeTree()"
+    read_limits: ReadLimits = field(default_factory=ReadLimits)
 
     @classmethod
     def from_dsn(
@@ -141,6 +174,10 @@ class CollectorConfig:
     store: StoreConfig
     host: str = "127.0.0.1"
     port: int = 4318
+    token: str | None = field(default=None, repr=False)  # see collector.auth
+    allow_unauthenticated: bool = False  # listen beyond loopback without a token
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     max_body_bytes: int = 16 * 1024 * 1024
     batch_max_spans: int = 20_000
     batch_timeout_s: float = 1.0
@@ -154,6 +191,14 @@ class CollectorConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be between 0 and 65535, not {self.port}")
+        if not self.token and not self.allow_unauthenticated and not is_loopback_host(self.host):
+            raise ConfigError(
+                f"refusing to listen on {self.host} without a token: anyone who can reach it "
+                "could write spans and read the store. Set NEXTRACE_TOKEN or --token-file, or "
+                "pass --allow-unauthenticated if a network boundary protects it"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("TLS needs both --tls-cert and --tls-key")
         if self.max_body_bytes <= 0:
             raise ConfigError("max_body_bytes must be positive")
         if self.batch_max_spans <= 0 or self.queue_max_spans < self.batch_max_spans:

@@ -5,9 +5,10 @@ owns an embedded store, reads must go through it: the collector writes its
 address to ``<store>/nextrace-collector.json`` and serves ``POST /sql``
 (loopback clients only). :func:`run_read_query` picks the route.
 
-Only statements that read are allowed (``SELECT``, ``WITH``, ``SHOW``,
-``DESCRIBE``, ``EXPLAIN``, ``EXISTS``), checked here and enforced again by
-ClickHouse's ``readonly`` setting.
+Which statements run is decided by :mod:`collector.read_guard` on ClickHouse's
+own AST, and each runs read-only under fixed limits (:meth:`ClickHouseStore.read`).
+A collector started with a token wants it here too: ``NEXTRACE_TOKEN`` or
+``NEXTRACE_TOKEN_FILE`` (:mod:`collector.auth`).
 """
 
 from __future__ import annotations
@@ -19,32 +20,13 @@ from pathlib import Path
 
 import httpx
 
+from collector.auth import auth_headers, load_token
 from collector.config import StoreConfig
 from collector.errors import ReadOnlyViolation, StoreError, StoreLockedError
 from collector.store import open_store, store_owner_pid
 
 ENDPOINT_FILE = "nextrace-collector.json"
-READ_KEYWORDS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS"})
 _FORMAT = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
-_LEADING_COMMENTS = re.compile(r"^\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*", re.DOTALL)
-
-
-def check_read_only(sql: str) -> str:
-    """Return ``sql`` without a trailing ``;`` if it is one reading statement, else raise."""
-    body = _LEADING_COMMENTS.sub("", sql).strip().rstrip(";").strip()
-    keyword = re.split(r"[\s(]", body, maxsplit=1)[0].upper() if body else ""
-    if keyword not in READ_KEYWORDS:
-        raise ReadOnlyViolation(
-            f"only reading statements are allowed here ({', '.join(sorted(READ_KEYWORDS))}); "
-            f"got {keyword or 'an empty statement'!r}"
-        )
-    if ";" in _strip_literals(body):
-        raise ReadOnlyViolation("send one statement at a time")
-    return body
-
-
-def _strip_literals(sql: str) -> str:
-    return re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`(?:[^`\\]|\\.)*`", "''", sql)
 
 
 def check_format(fmt: str) -> str:
@@ -72,7 +54,6 @@ def read_endpoint(store_path: Path, owner_pid: int) -> str | None:
 
 def run_read_query(config: StoreConfig, sql: str, fmt: str = "PrettyCompact") -> bytes:
     """Run one read-only statement on the store, through its collector if one owns it."""
-    statement = check_read_only(sql)
     check_format(fmt)
     if config.interface == "chdb":
         assert config.path is not None
@@ -81,10 +62,10 @@ def run_read_query(config: StoreConfig, sql: str, fmt: str = "PrettyCompact") ->
             url = read_endpoint(config.path, owner)
             if url is None:
                 raise StoreLockedError(str(config.path), owner or None)
-            return _query_collector(url, statement, fmt)
+            return _query_collector(url, sql, fmt)
     store = open_store(config, migrate=False)
     try:
-        return store.query_raw(statement, fmt)
+        return store.read(sql, fmt)
     finally:
         store.close()
 
@@ -94,6 +75,7 @@ def _query_collector(url: str, sql: str, fmt: str) -> bytes:
         response = httpx.post(
             f"{url}/sql",
             json={"query": sql, "format": fmt},
+            headers=auth_headers(load_token()),
             timeout=120,
         )
     except httpx.HTTPError as exc:

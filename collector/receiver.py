@@ -34,6 +34,24 @@ TRACES_PATH = "/v1/traces"
 _REJECT_REASONS = {400: "malformed", 413: "too_large", 415: "unsupported_media_type"}
 
 
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or a 413 :class:`PermanentError` once it would exceed ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PermanentError(
+            f"body of {declared} bytes is larger than the limit of {limit} bytes",
+            http_status=413,
+        )
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PermanentError(f"body is larger than the limit of {limit} bytes", http_status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class OTLPHttpReceiver:
     """Decodes OTLP/HTTP trace exports and hands the spans to ``consumer``."""
 
@@ -55,7 +73,7 @@ class OTLPHttpReceiver:
         kind = decoder.media_type(request.headers.get("content-type"))
         try:
             kind = decoder.check_media_type(request.headers.get("content-type"))
-            body = await self._read_body(request)
+            body = await read_body(request, self._max_body_bytes)
             body = decoder.decompress(
                 body, request.headers.get("content-encoding"), self._max_body_bytes
             )
@@ -83,25 +101,6 @@ class OTLPHttpReceiver:
             reply.partial_success.error_message = translation.rejection_message
         self._telemetry.requests.labels("200").inc()
         return _message_response(kind, 200, reply)
-
-    async def _read_body(self, request: Request) -> bytes:
-        limit = self._max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PermanentError(
-                f"body of {declared} bytes is larger than the limit of {limit} bytes",
-                http_status=413,
-            )
-        chunks = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PermanentError(
-                    f"body is larger than the limit of {limit} bytes", http_status=413
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
 
 
 def _message_response(

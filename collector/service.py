@@ -17,10 +17,12 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from collector.admin import AdminEndpoints
+from collector.auth import BearerTokenMiddleware
 from collector.batcher import BatchSpanProcessor
-from collector.config import CollectorConfig
+from collector.config import CollectorConfig, is_loopback_host
 from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
 from collector.normalizer import NextjsTraceNormalizer
 from collector.query import ENDPOINT_FILE, write_endpoint
@@ -109,8 +111,13 @@ class Collector:
             self.telemetry, self.store, instance_name(config.port), config.stats_interval_s
         )
         self.stats.start()
-        admin = AdminEndpoints(self.telemetry, self.store, self.health)
-        self.app = Starlette(routes=receiver.routes() + admin.routes())
+        if config.token:
+            sql_mode = "token"
+        else:
+            sql_mode = "loopback" if is_loopback_host(config.host) else "off"
+        admin = AdminEndpoints(self.telemetry, self.store, self.health, sql_mode=sql_mode)
+        middleware = [Middleware(BearerTokenMiddleware, token=config.token)] if config.token else []
+        self.app = Starlette(routes=receiver.routes() + admin.routes(), middleware=middleware)
         return self.app
 
     def health(self) -> dict[str, Any]:
@@ -127,11 +134,19 @@ class Collector:
         assert self.app is not None, "call start() first"
         tune_garbage_collector()  # a process-wide setting: only for a collector process
         host, port = sock.getsockname()[:2]
-        url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+        scheme = "https" if self.config.tls_cert else "http"
+        url = f"{scheme}://{host if ':' not in host else f'[{host}]'}:{port}"
         if self.config.store.interface == "chdb" and self.config.store.path is not None:
             write_endpoint(self.config.store.path, url)
         server = _FlushingServer(
-            uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+            uvicorn.Config(
+                self.app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                ssl_certfile=self.config.tls_cert,
+                ssl_keyfile=self.config.tls_key,
+            )
         )
         log.info(
             "collector listening on %s%s, storing to %s",

@@ -20,8 +20,9 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from collector.config import StoreConfig
-from collector.errors import StoreError, StoreLockedError
+from collector.errors import ReadOnlyViolation, StoreError, StoreLockedError
 from collector.migrations import apply_migrations
+from collector.read_guard import check_ast, parse_explain_ast
 
 log = logging.getLogger(__name__)
 
@@ -111,32 +112,78 @@ class ClickHouseStore:
     def __init__(self, config: StoreConfig, client: Client) -> None:
         self.config = config
         self.client = client
-        self._reader: Client | None = None
+        self._sessions: dict[str, Client] = {}  # read-only sessions, see _session
+        self._settings: dict[str, dict[str, Any]] = {}
         self._reader_lock = threading.Lock()
         self._closed = False
 
-    def query_raw(self, sql: str, fmt: str) -> bytes:
-        """Run a reading ``sql`` and return the result in ClickHouse output format ``fmt``.
+    def read(self, sql: str, fmt: str) -> bytes:
+        """Run one reading statement and return its result in ClickHouse output format ``fmt``.
 
-        Reads use a client of their own: chDB keeps per-query settings for the
-        rest of a client's session, and ``readonly`` must never reach the writer.
+        The statement is checked on ClickHouse's own AST (:mod:`collector.read_guard`), and its
+        canonical text runs on a reader session with ``readonly=1`` and the store's
+        :class:`collector.config.ReadLimits`, which no query can lift. Raises
+        :class:`ReadOnlyViolation` for a refused statement, ``ClickHouseError`` for a failed one.
         """
         with self._reader_lock:
-            if self._reader is None:
-                self._reader = connect(self.config)
-                self._reader.database = self.config.database
-            settings: dict[str, Any] = {"readonly": 2}
-            result: bytes = self._reader.raw_query(sql, settings=settings, fmt=fmt)
+            parser = self._session("parser")
+            canonical = parser.query(
+                "SELECT formatQuerySingleLine({q:String})",
+                parameters={"q": sql},
+                settings=self._settings["parser"],
+            ).result_rows[0][0]
+            try:
+                ast = parser.raw_query(
+                    f"EXPLAIN AST {canonical}",
+                    fmt="TabSeparatedRaw",
+                    settings=self._settings["parser"],
+                )
+            except ClickHouseError as exc:
+                if "READONLY" in str(exc):  # readonly=1 refuses even to explain a SETTINGS clause
+                    raise ReadOnlyViolation(
+                        "a SETTINGS clause is not allowed: the collector fixes the read limits"
+                    ) from exc
+                raise
+            check_ast(parse_explain_ast(ast.decode("utf-8", "replace")), self.config.database)
+            reader = self._session("reader")
+            result: bytes = reader.raw_query(canonical, fmt=fmt, settings=self._settings["reader"])
         return result
+
+    def _session(self, role: str) -> Client:
+        """The read-only ``parser`` or ``reader`` session, opened on first use.
+
+        The parser only parses (its answers are bounded by the statement's size); the reader
+        runs statements under the store's :class:`collector.config.ReadLimits`. A chDB client
+        keeps ``SET`` settings for its session, so the limits are set first and ``readonly=1``
+        last: from then on the session refuses to change any of them. A server gets the same
+        settings with every query (ClickHouse applies them before ``readonly`` takes effect),
+        and ``readonly=1`` refuses a query's own ``SETTINGS``.
+        """
+        session = self._sessions.get(role)
+        if session is None:
+            session = connect(self.config)
+            session.database = self.config.database
+            limits: dict[str, int | str] = (
+                self.config.read_limits.settings() if role == "reader" else {}
+            )
+            limits["max_execution_time"] = self.config.read_limits.max_execution_time_s
+            if self.config.interface == "chdb":
+                for name, value in limits.items():
+                    session.command(f"SET {name} = {value!r}")
+                session.command("SET readonly = 1")
+                self._settings[role] = {}
+            else:
+                self._settings[role] = {**limits, "readonly": 1}
+            self._sessions[role] = session
+        return session
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        for client in (self._reader, self.client):
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    client.close()
+        for client in (*self._sessions.values(), self.client):
+            with contextlib.suppress(Exception):
+                client.close()
 
 
 def open_store(config: StoreConfig, *, migrate: bool = True) -> ClickHouseStore:

@@ -235,6 +235,10 @@ class WarmupQueue(_Strict):
     post_deploy_routes: int = Field(default=10, ge=0)
 
 
+PUBLISHED_SECRET = "change-me-please"
+"""The shipped app's revalidation secret: printed in the README, so never used beyond loopback."""
+
+
 class AppDefinition(_Strict):
     name: str
     build_id: str = "build-1"

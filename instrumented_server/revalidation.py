@@ -37,8 +37,10 @@ class RevalidationError(ValueError):
 
 
 def authorized(state: ServerState, presented: str | None) -> bool:
-    expected = state.definition.revalidate_secret
-    return presented is not None and hmac.compare_digest(presented, expected)
+    """Whether ``presented`` is the secret; any malformed header is simply not it."""
+    expected = state.definition.revalidate_secret.encode("utf-8")
+    given = (presented or "").encode("utf-8", "surrogateescape")
+    return presented is not None and hmac.compare_digest(given, expected)
 
 
 def parse(payload: Any) -> tuple[str, str, bool, bool]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -54,8 +55,23 @@ def collect(
         typer.Option(help="Seconds a Next.js trace must be idle before it is normalized."),
     ] = 5.0,
     cluster: Annotated[str, typer.Option(help="ClickHouse cluster for ON CLUSTER DDL.")] = "",
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="NEXTRACE_TOKEN_FILE",
+            help="File holding the bearer token every request must carry "
+            "(or set NEXTRACE_TOKEN). Required to listen beyond loopback.",
+        ),
+    ] = None,
+    allow_unauthenticated: Annotated[
+        bool,
+        typer.Option(help="Listen beyond loopback without a token (only behind a boundary)."),
+    ] = False,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
 ) -> None:
     """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse."""
+    from collector.auth import load_token
     from collector.service import Collector
 
     logging.basicConfig(
@@ -66,6 +82,10 @@ def collect(
             store=StoreConfig.from_dsn(dsn, ttl_days=ttl_days, cluster=cluster),
             host=host,
             port=port,
+            token=load_token(token_file),
+            allow_unauthenticated=allow_unauthenticated,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
             max_body_bytes=int(max_body_mb * 1024 * 1024),
             batch_max_spans=batch_spans,
             batch_timeout_s=batch_timeout,
@@ -81,8 +101,10 @@ def collect(
             raise
     except (NextraceError, ListenError) as exc:
         _fail(exc)
+    scheme = "https" if tls_cert else "http"
     typer.echo(
-        f"nextrace collector: OTLP/HTTP on http://{host}:{sock.getsockname()[1]}/v1/traces, "
+        f"nextrace collector: OTLP/HTTP on {scheme}://{host}:{sock.getsockname()[1]}/v1/traces"
+        f"{' (bearer token required)' if config.token else ''}, "
         f"storing to {config.store.describe()}. Ctrl-C stops it after flushing.",
         err=True,
     )
@@ -124,12 +146,21 @@ def serve(
     """Run the reference Next.js-lifecycle server, exporting its spans over OTLP/HTTP."""
     import uvicorn
 
+    from collector.config import is_loopback_host
     from instrumented_server.app import build_app
-    from instrumented_server.definition import DefinitionError, load_definition
+    from instrumented_server.definition import PUBLISHED_SECRET, DefinitionError, load_definition
     from instrumented_server.state import ServerState
 
     try:
         definition = load_definition(app_file)
+        secret = os.environ.get("NEXTRACE_REVALIDATE_SECRET")
+        if secret:
+            definition = definition.model_copy(update={"revalidate_secret": secret})
+        if definition.revalidate_secret == PUBLISHED_SECRET and not is_loopback_host(host):
+            raise DefinitionError(
+                f"refusing to serve on {host} with the published revalidation secret: set "
+                "NEXTRACE_REVALIDATE_SECRET or revalidate_secret in your app definition"
+            )
         sock = bind_socket(host, port)
     except (DefinitionError, ListenError) as exc:
         _fail(exc)

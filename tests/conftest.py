@@ -40,7 +40,9 @@ def collector(store_config: StoreConfig) -> Iterator[Collector]:
 @pytest.fixture
 def client(collector: Collector) -> Iterator[TestClient]:
     assert collector.app is not None
-    with TestClient(collector.app, client=("127.0.0.1", 50000)) as test_client:
+    with TestClient(
+        collector.app, base_url="http://localhost:4318", client=("127.0.0.1", 50000)
+    ) as test_client:
         yield test_client
 
 

@@ -21,6 +21,13 @@ def test_without_the_secret_nothing_changes(server):
     for secret in (None, "wrong-secret"):
         response = revalidate(server, {"tag": "products"}, secret)
         assert response.status_code == 401
+    # A secret header that is not ASCII is just a wrong secret, not a server error.
+    odd = server.client.post(
+        "/api/revalidate",
+        json={"tag": "products"},
+        headers=[(b"x-revalidate-secret", "geheim-\u00e9\u00e9\u00e9".encode("latin-1"))],
+    )
+    assert odd.status_code == 401
     assert len(server.state.data.entries) == entries
     assert all(e.stale_reason is None for e in server.state.data.entries)
     assert not server.spans(nextrace__phase="revalidate")

@@ -137,3 +137,17 @@ def test_serve_reports_a_bad_app_definition(tmp_path):
     assert result.returncode == 2
     assert "mistake(s)" in result.stderr
     assert "revalidate_secret" in result.stderr
+
+
+def test_serve_refuses_the_published_secret_beyond_loopback(tmp_path):
+    result = nextrace("serve", "--host", "0.0.0.0", "--port", str(free_port()), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "published revalidation secret" in result.stderr
+    assert "change-me" not in result.stderr  # the message never prints a secret
+
+
+def test_the_collector_refuses_to_listen_beyond_loopback_without_a_token(tmp_path):
+    result = nextrace("collect", "--host", "0.0.0.0", "--port", str(free_port()), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "without a token" in result.stderr
+    assert "Traceback" not in result.stderr
