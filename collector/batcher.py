@@ -6,14 +6,18 @@ processor therefore buffers spans and hands a batch to the next stage when
 ``max_batch_spans`` are waiting or ``timeout_s`` has passed since the oldest
 waiting span arrived.
 
-The queue is bounded by ``max_queue_spans`` (spans accepted but not yet
-exported, including the batch being exported). When it is full, ``consume``
-raises :class:`TransientError` and the receiver answers 503, so the sender
-retries instead of the collector growing without bound.
+The queue is bounded in spans (``max_queue_spans``) and in bytes of the request
+bodies they came from (``max_queue_bytes``), counting the batch being exported.
+When either is full, ``consume`` raises :class:`TransientError`: the receiver
+answers 503, the sender retries, and the spans are counted as *refused*, not
+dropped.
 
-Failed exports are retried with exponential backoff when the error is
-transient; spans are dropped (and counted) only when retries run out or the
-store refuses them as invalid.
+A failed export is retried by :func:`collector.retry.call_with_retry` while the
+write-ahead log holds the spans. Spans are dropped (and counted by reason) only
+when the store refuses them (``export_rejected``, just the refused rows) or the
+retries outlast ``RetryPolicy.max_elapsed_s`` (``export_failed``). With a
+write-ahead log, each batch is a contiguous range of its records: the range is
+recorded before the insert and committed after it (see :mod:`collector.wal`).
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ import threading
 import time
 
 from collector.consumer import SpanColumns, TracesConsumer
-from collector.errors import PermanentError, TransientError
+from collector.errors import RowsRejected, TransientError
+from collector.retry import DEFAULT_RETRY, Outcome, RetryPolicy, call_with_retry
 from collector.telemetry import CollectorTelemetry
+from collector.wal import WriteAheadLog
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +51,28 @@ class BatchSpanProcessor:
         max_batch_spans: int = 20_000,
         timeout_s: float = 1.0,
         max_queue_spans: int = 200_000,
-        max_retries: int = 5,
-        retry_backoff_s: float = 0.5,
+        max_queue_bytes: int = 256 << 20,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        wal: WriteAheadLog | None = None,
     ) -> None:
         self._downstream = downstream
         self._telemetry = telemetry
         self._max_batch = max_batch_spans
         self._timeout_s = timeout_s
         self._max_queue = max_queue_spans
-        self._max_retries = max_retries
-        self._backoff_s = retry_backoff_s
+        self._max_queue_bytes = max_queue_bytes
+        self._retry = retry
+        self._wal = wal
         self._lock = threading.Condition()
         self._pending = SpanColumns()
         self._oldest: float | None = None  # monotonic arrival time of the oldest pending span
         self._queued = 0  # pending spans plus the batch being exported
+        self._queued_bytes = 0
         self._flush_requested = False
         self._stopping = False
+        self._interrupt = threading.Event()  # set when a shutdown stops waiting for the store
         self._thread: threading.Thread | None = None
+        self.failing: str | None = None  # the store's last error while retries go on
 
     @property
     def queued_spans(self) -> int:
@@ -79,16 +90,24 @@ class BatchSpanProcessor:
             return
         with self._lock:
             if self._stopping:
-                raise TransientError("the collector is shutting down", retry_after_s=5)
+                self._refuse(count, "shutting_down", "the collector is shutting down", 5)
             if self._queued + count > self._max_queue:
-                self._telemetry.drop("queue_full", count, f"{self._queued} spans waiting")
-                raise TransientError(
+                self._refuse(
+                    count,
+                    "queue_full",
                     f"the batch queue is full ({self._queued} of {self._max_queue} spans "
                     "waiting for ClickHouse); retry later",
-                    retry_after_s=1,
+                )
+            if self._queued and self._queued_bytes + spans.nbytes > self._max_queue_bytes:
+                self._refuse(
+                    count,
+                    "memory_limit",
+                    f"the batch queue holds {self._queued_bytes} bytes of spans, its limit is "
+                    f"{self._max_queue_bytes}; retry later",
                 )
             self._pending.extend(spans)
             self._queued += count
+            self._queued_bytes += spans.nbytes
             self._telemetry.spans_accepted.inc(count)
             self._telemetry.queue_spans.set(self._queued)
             if self._oldest is None:
@@ -97,6 +116,10 @@ class BatchSpanProcessor:
                 self._lock.notify_all()
             elif len(self._pending) >= self._max_batch:
                 self._lock.notify_all()
+
+    def _refuse(self, count: int, reason: str, message: str, retry_after_s: int = 1) -> None:
+        self._telemetry.refuse(reason, count)
+        raise TransientError(message, retry_after_s=retry_after_s)
 
     def force_flush(self, timeout_s: float = 30.0) -> bool:
         """Hand on every span accepted so far; False if that took longer than ``timeout_s``."""
@@ -111,18 +134,24 @@ class BatchSpanProcessor:
                 self._lock.wait(remaining)
         return True
 
-    def shutdown(self, timeout_s: float = 60.0) -> None:
-        """Flush what was accepted, then stop the worker. Safe to call more than once."""
+    def shutdown(self, timeout_s: float = 30.0) -> None:
+        """Flush what was accepted, then stop the worker. Safe to call more than once.
+
+        If the store still fails after ``timeout_s``, the retries stop: the spans stay in the
+        write-ahead log for the next start, or (without one) are counted as dropped.
+        """
         with self._lock:
             if self._stopping and self._thread is None:
                 return
             self._stopping = True
             self._lock.notify_all()
         thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout_s)
-            if thread.is_alive():
-                log.error("batch processor did not finish flushing within %.0fs", timeout_s)
+        if thread is None:
+            return
+        thread.join(timeout_s)
+        if thread.is_alive():
+            self._interrupt.set()
+            thread.join()
 
     def _take_batch(self) -> SpanColumns | None:
         """Wait for a batch to be due; None once stopping with nothing left."""
@@ -159,36 +188,45 @@ class BatchSpanProcessor:
             self._export(batch)
             with self._lock:
                 self._queued -= len(batch)
+                self._queued_bytes -= batch.nbytes
                 self._telemetry.queue_spans.set(self._queued)
                 self._lock.notify_all()
 
     def _export(self, batch: SpanColumns) -> None:
         count = len(batch)
-        attempt = 0
-        while True:
-            started = time.perf_counter()
-            try:
-                self._downstream.consume(batch)
-            except TransientError as exc:
-                attempt += 1
-                if attempt > self._max_retries:
-                    self._telemetry.drop("export_failed", count, f"after {attempt} attempts: {exc}")
-                    return
-                delay = self._backoff_s * 2 ** (attempt - 1)
-                log.warning(
-                    "export of %d spans failed (%s); retry %d in %.1fs", count, exc, attempt, delay
-                )
-                time.sleep(delay)
-                continue
-            except PermanentError as exc:
-                self._telemetry.drop("export_rejected", count, str(exc))
-                return
-            except Exception as exc:  # a bug downstream must not kill the worker
-                log.exception("unexpected export failure")
-                self._telemetry.drop("export_rejected", count, repr(exc))
-                return
+        wal_range = (batch.wal_ids[0], batch.wal_ids[-1]) if batch.wal_ids and self._wal else None
+        if wal_range and self._wal:
+            self._wal.begin_batch(*wal_range)
+        started = time.perf_counter()
+        attempt = call_with_retry(
+            lambda: self._downstream.consume(batch),
+            self._retry,
+            self._interrupt,
+            what=f"export of {count} spans",
+            on_failing=self._set_failing,
+        )
+        stored = count
+        if attempt.outcome is Outcome.STOPPED:
+            if wal_range:
+                self._telemetry.left_in_wal(count)
+            else:
+                self._telemetry.drop("shutdown", count, attempt.reason)
+            return  # not committed: the next start replays these records
+        if attempt.outcome is Outcome.GAVE_UP:
+            self._telemetry.drop("export_failed", count, attempt.reason)
+            stored = 0
+        elif attempt.outcome is Outcome.REJECTED:
+            error = attempt.error
+            rejected = error.rejected if isinstance(error, RowsRejected) else count
+            self._telemetry.drop("export_rejected", rejected, attempt.reason)
+            stored = count - rejected
+        if stored:
             self._telemetry.export_seconds.observe(time.perf_counter() - started)
-            self._telemetry.export_batch_spans.observe(count)
-            self._telemetry.spans_exported.inc(count)
+            self._telemetry.export_batch_spans.observe(stored)
+            self._telemetry.spans_exported.inc(stored)
             self._telemetry.log_progress()
-            return
+        if wal_range and self._wal:
+            self._wal.commit_batch(wal_range[1])
+
+    def _set_failing(self, error: Exception | None) -> None:
+        self.failing = None if error is None else str(error)

@@ -182,11 +182,28 @@ class CollectorConfig:
     batch_max_spans: int = 20_000
     batch_timeout_s: float = 1.0
     queue_max_spans: int = 200_000
-    export_max_retries: int = 5
-    export_retry_backoff_s: float = 0.5
+    queue_max_bytes: int = 256 << 20  # request-body bytes queued, with the spans bound above
+    retry_max_elapsed_s: float = 600.0  # how long a failing store is retried before dropping
+    body_timeout_s: float = 30.0  # a request body must arrive within this
+    max_connections: int = 1000  # concurrent connections; beyond them the answer is 503
+    wal: bool = True  # write every accepted request ahead to disk (see collector.wal)
+    wal_dir: Path | None = None  # default: see wal_path
+    wal_max_bytes: int = 1 << 30
+    wal_fsync: str = "always"  # always, interval or never
     stats_interval_s: float = 10.0  # how often the collector stores its own counters; 0: never
     nextjs_wait_s: float = 5.0  # a Next.js trace is normalized once idle this long
     nextjs_max_traces: int = 10_000  # Next.js traces waiting at most; the oldest goes early
+
+    @property
+    def wal_path(self) -> Path:
+        """Where the write-ahead log lives: ``wal_dir``, or one folder per store and database,
+        ``<chdb store>/nextrace-wal/<database>`` or ``.nextrace/wal/<host>-<port>-<database>``."""
+        if self.wal_dir is not None:
+            return self.wal_dir
+        store = self.store
+        if store.path is not None:
+            return store.path / "nextrace-wal" / store.database
+        return Path(".nextrace/wal", f"{store.host}-{store.port}-{store.database}").resolve()
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -207,5 +224,13 @@ class CollectorConfig:
             )
         if self.nextjs_wait_s <= 0 or self.nextjs_max_traces <= 0:
             raise ConfigError("nextjs_wait_s and nextjs_max_traces must be positive")
+        if self.wal_fsync not in ("always", "interval", "never"):
+            raise ConfigError(
+                f"WAL fsync must be always, interval or never, not {self.wal_fsync!r}"
+            )
+        if min(self.queue_max_bytes, self.wal_max_bytes, self.max_connections) <= 0:
+            raise ConfigError("queue_max_bytes, wal_max_bytes and max_connections must be positive")
+        if self.retry_max_elapsed_s < 0 or self.body_timeout_s <= 0:
+            raise ConfigError("retry_max_elapsed_s and body_timeout_s must be positive")
         if self.batch_timeout_s <= 0:
             raise ConfigError("batch_timeout_s must be positive")

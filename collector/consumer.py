@@ -47,17 +47,35 @@ class SpanColumns:
     """A batch of spans as one list per column of :data:`COLUMN_NAMES`.
 
     ``Timestamp`` and ``Events.Timestamp`` hold Unix nanoseconds (ints).
+    ``source`` is the OTLP request body the spans came from, as received (decompressed),
+    and ``source_kind`` its :mod:`collector.wal` kind: what the write-ahead log stores.
+    ``wal_ids`` are the write-ahead log records whose spans this batch holds, oldest first.
     """
 
     columns: list[list[Any]] = field(default_factory=_empty_columns)
+    source: bytes = b""
+    source_kind: int = 0
+    wal_ids: list[int] = field(default_factory=list)
+    _merged_bytes: int = field(default=0, repr=False)
 
     def __len__(self) -> int:
         return len(self.columns[0])
+
+    @property
+    def nbytes(self) -> int:
+        """About how much memory the batch holds, measured by the bodies it came from."""
+        return self._merged_bytes or len(self.source)
 
     def extend(self, other: SpanColumns) -> None:
         """Append the spans of ``other`` after the spans of this batch."""
         for mine, theirs in zip(self.columns, other.columns, strict=True):
             mine.extend(theirs)
+        self.wal_ids.extend(other.wal_ids)
+        self._merged_bytes = self.nbytes + other.nbytes
+
+    def take(self, rows: list[int]) -> SpanColumns:
+        """A batch of the spans at positions ``rows``, in that order."""
+        return SpanColumns([[column[i] for i in rows] for column in self.columns])
 
     def column(self, name: str) -> list[Any]:
         return self.columns[COLUMN_NAMES.index(name)]

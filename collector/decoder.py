@@ -56,18 +56,27 @@ def decompress(body: bytes, content_encoding: str | None, max_bytes: int) -> byt
             f"unsupported Content-Encoding {content_encoding!r}: send gzip or no encoding",
             http_status=415,
         )
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, max_bytes + 1)
-    except zlib.error as exc:
-        raise PermanentError(f"body is not valid gzip: {exc}") from exc
-    if len(out) > max_bytes:
-        raise PermanentError(
-            f"decompressed body is larger than the limit of {max_bytes} bytes", http_status=413
-        )
-    if not inflater.eof:
-        raise PermanentError("gzip body is truncated")
-    return out
+    # RFC 1952 allows several members one after another; each is decoded, as gzip -d does.
+    parts: list[bytes] = []
+    size = 0
+    rest = body
+    while rest:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = inflater.decompress(rest, max_bytes + 1 - size)
+        except zlib.error as exc:
+            raise PermanentError(f"body is not valid gzip: {exc}") from exc
+        size += len(out)
+        if size > max_bytes:
+            raise PermanentError(
+                f"decompressed body is larger than the limit of {max_bytes} bytes",
+                http_status=413,
+            )
+        if not inflater.eof:
+            raise PermanentError("gzip body is truncated")
+        parts.append(out)
+        rest = inflater.unused_data
+    return b"".join(parts)
 
 
 def decode(body: bytes, kind: str) -> ExportTraceServiceRequest:
@@ -83,6 +92,8 @@ def decode(body: bytes, kind: str) -> ExportTraceServiceRequest:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise PermanentError(f"malformed JSON: {exc}") from exc
+    except RecursionError:
+        raise PermanentError("malformed OTLP/JSON: nested too deeply") from None
     if not isinstance(document, dict):
         raise PermanentError("malformed OTLP/JSON: the body must be a JSON object")
     _hex_ids_to_base64(document)
@@ -90,6 +101,8 @@ def decode(body: bytes, kind: str) -> ExportTraceServiceRequest:
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
     except (json_format.ParseError, TypeError, ValueError) as exc:
         raise PermanentError(f"malformed OTLP/JSON ExportTraceServiceRequest: {exc}") from exc
+    except RecursionError:
+        raise PermanentError("malformed OTLP/JSON: nested too deeply") from None
     return request
 
 

@@ -24,6 +24,14 @@ class PermanentError(NextraceError):
         self.http_status = http_status
 
 
+class RowsRejected(PermanentError):
+    """Some rows of a batch could never be stored; the others were. ``rejected`` counts them."""
+
+    def __init__(self, message: str, rejected: int) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+
+
 class TransientError(NextraceError):
     """The data could be accepted later; the caller should retry after a pause."""
 

@@ -1,7 +1,23 @@
-"""Write to ClickHouse with one columnar insert per batch."""
+"""Write to ClickHouse with one columnar insert per batch, exactly once, one bad row costing
+only itself.
+
+Exactly once: a batch that came through the write-ahead log is inserted with an
+``insert_deduplication_token`` named after its record range (``wal-FIRST-LAST``),
+and the dependent materialized views deduplicate with it
+(``deduplicate_blocks_in_dependent_materialized_views``; the tables keep a
+``non_replicated_deduplication_window``). A retry after an ambiguous failure,
+or a replay after a crash, inserts nothing twice.
+
+One bad row: when ClickHouse refuses a batch because of its rows (see
+:func:`collector.store.is_permanent`), the batch is ordered by time and split in
+halves, recursively, until the rows that cannot be stored are alone; the rest
+is stored. Each part has a token derived from its place in the split, so the
+isolation is exact on a retry too.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -9,26 +25,37 @@ from typing import Any
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from collector.consumer import COLUMN_NAMES, SpanColumns
-from collector.errors import PermanentError, TransientError
-from collector.store import ClickHouseStore, is_transient
+from collector.errors import PermanentError, RowsRejected, TransientError
+from collector.store import ClickHouseStore, is_permanent
 
 
-def _insert(store: ClickHouseStore, **insert: Any) -> None:
+def _insert(store: ClickHouseStore, token: str | None, **insert: Any) -> None:
     """One insert, its failure sorted by what the caller should do."""
+    settings: dict[str, Any] = {}
+    if token:
+        settings = {
+            "insert_deduplication_token": token,
+            "deduplicate_blocks_in_dependent_materialized_views": 1,
+        }
     try:
-        store.client.insert(**insert)
+        store.client.insert(settings=settings, **insert)
     except ClickHouseError as exc:
-        if is_transient(exc):
-            raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
-        raise PermanentError(f"ClickHouse refused the batch: {exc}") from exc
+        if is_permanent(exc):
+            raise PermanentError(f"ClickHouse refused the rows: {exc}") from exc
+        raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
+
+
+def batch_token(spans: SpanColumns) -> str | None:
+    """The deduplication token of a batch from the write-ahead log, None for others."""
+    return f"wal-{spans.wal_ids[0]}-{spans.wal_ids[-1]}" if spans.wal_ids else None
 
 
 class ClickHouseSpanExporter:
     """The last :class:`TracesConsumer` of the pipeline: inserts into ``otel_traces``.
 
-    The insert context (column types, serializers) is built once and reused,
-    so an insert costs one round trip and no per-span Python work beyond the
-    driver's column serialization.
+    ``consume`` stores every span, raises :class:`TransientError` (nothing to count: retry
+    the same batch), or stores all it can and raises :class:`RowsRejected` with the count of
+    spans that can never be stored.
     """
 
     def __init__(self, store: ClickHouseStore) -> None:
@@ -44,10 +71,47 @@ class ClickHouseSpanExporter:
     def consume(self, spans: SpanColumns) -> None:
         if not len(spans):
             return
+        token = batch_token(spans)
+        try:
+            self._insert(spans, token)
+        except PermanentError:
+            pass
+        else:
+            return
+        times = spans.column("Timestamp")
+        ordered = spans.take(sorted(range(len(spans)), key=times.__getitem__))
+        rejected, first = self._isolate(ordered, token, "")
+        if rejected:
+            raise RowsRejected(
+                f"{rejected} of {len(spans)} spans refused by ClickHouse, the rest stored; "
+                f"first: {first}",
+                rejected,
+            )
+
+    def _isolate(self, spans: SpanColumns, token: str | None, path: str) -> tuple[int, str]:
+        """Store what can be stored of ``spans``: (spans refused, the first refusal)."""
+        mid = len(spans) // 2
+        rejected, first = 0, ""
+        halves = (range(mid), range(mid, len(spans)))
+        for part, rows in zip("01", halves, strict=True):
+            half = spans.take(list(rows))
+            sub_token = f"{token}:{path}{part}" if token else None
+            try:
+                self._insert(half, sub_token)
+            except PermanentError as exc:
+                if len(half) == 1:
+                    count, why = 1, str(exc)
+                else:
+                    count, why = self._isolate(half, token, path + part)
+                rejected += count
+                first = first or why
+        return rejected, first
+
+    def _insert(self, spans: SpanColumns, token: str | None) -> None:
         with self._lock:
             self._context.data = spans.columns
             try:
-                _insert(self._store, context=self._context)
+                _insert(self._store, token, context=self._context)
             finally:
                 self._context.data = None
 
@@ -61,12 +125,30 @@ class ClickHouseRowExporter:
     def export(
         self, table: str, column_names: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
-        """Insert ``rows``; raises TransientError or PermanentError like a TracesConsumer."""
+        """Insert ``rows``; raises TransientError or PermanentError like a TracesConsumer.
+
+        The token is a digest of the rows, so a retry of the same rows is stored once.
+        """
         if rows:
+            digest = hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
             _insert(
                 self._store,
+                f"{table}-{digest}",
                 table=table,
                 data=rows,
                 column_names=list(column_names),
                 database=self._store.config.database,
             )
+
+    def existing_traces(self, table: str, trace_ids: Sequence[str]) -> set[str]:
+        """Which of ``trace_ids`` have rows in ``table`` (``requests`` or ``cache_events``)."""
+        if table not in ("requests", "cache_events"):
+            raise ValueError(f"not a derived table: {table!r}")
+        if not trace_ids:
+            return set()
+        result = self._store.client.query(
+            f"SELECT DISTINCT TraceId FROM `{self._store.config.database}`.`{table}` "
+            "WHERE TraceId IN {ids:Array(String)}",
+            parameters={"ids": list(trace_ids)},
+        )
+        return {row[0] for row in result.result_rows}

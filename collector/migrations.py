@@ -1,6 +1,7 @@
 """Versioned schema migrations, kept as ``.sql`` files in ``collector/sql/``.
 
-A migration file is named ``NNNN_description.sql`` and holds one statement.
+A migration file is named ``NNNN_description.sql`` and holds one statement, or
+several, each ending with ``;`` at the end of a line.
 Applied versions are recorded in ``<database>.nextrace_schema_migrations``,
 so a later release adds a file and existing data is kept. Statements use
 ``CREATE … IF NOT EXISTS``, so a store first created by the official
@@ -92,7 +93,8 @@ def apply_migrations(client: Client, config: StoreConfig, up_to: int | None = No
         if migration.version in done or (up_to is not None and migration.version > up_to):
             continue
         try:
-            client.command(render(migration.template, config))
+            for statement in render(migration.template, config).split(";\n"):
+                client.command(statement)
         except Exception as exc:
             raise StoreError(f"migration {migration.name} failed: {exc}") from exc
         client.insert(

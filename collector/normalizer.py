@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from collector.consumer import COLUMN_NAMES, SpanColumns, TracesConsumer
-from collector.errors import PermanentError, TransientError
 from collector.nextjs import CacheEventRow, RequestRow, TraceSpan, is_nextjs, normalize_trace
+from collector.retry import DEFAULT_RETRY, Outcome, RetryPolicy, call_with_retry
 from collector.telemetry import CollectorTelemetry
 
 log = logging.getLogger(__name__)
@@ -128,13 +128,20 @@ class RowExporter(Protocol):
         self, table: str, column_names: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None: ...
 
+    def existing_traces(self, table: str, trace_ids: Sequence[str]) -> set[str]: ...
+
 
 class _Group:
-    __slots__ = ("last_seen", "spans")
+    """The spans of one trace so far; ``first_wal`` is the oldest write-ahead log record they
+    came from, ``replayed`` whether any came from a replay of that log."""
+
+    __slots__ = ("first_wal", "last_seen", "replayed", "spans")
 
     def __init__(self) -> None:
         self.spans: list[TraceSpan] = []
         self.last_seen = 0.0
+        self.first_wal: int | None = None
+        self.replayed = False
 
 
 class NextjsTraceNormalizer:
@@ -148,19 +155,18 @@ class NextjsTraceNormalizer:
         *,
         wait_s: float = 5.0,
         max_traces: int = 10_000,
-        max_retries: int = 3,
-        retry_backoff_s: float = 0.5,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self._downstream = downstream
         self._rows = rows
         self._telemetry = telemetry
         self._wait_s = wait_s
         self._max_traces = max_traces
-        self._max_retries = max_retries
-        self._backoff_s = retry_backoff_s
+        self._retry = retry
         self._groups: OrderedDict[str, _Group] = OrderedDict()  # oldest activity first
         self._done: OrderedDict[str, None] = OrderedDict()  # recently normalized, for "late"
-        self._ready: deque[list[TraceSpan]] = deque()  # released early, for the worker
+        self._ready: deque[_Group] = deque()  # released early, for the worker
+        self._writing: list[_Group] = []  # being written by the worker
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -176,6 +182,11 @@ class NextjsTraceNormalizer:
 
     def consume(self, spans: SpanColumns) -> None:
         self._downstream.consume(spans)  # raw spans first: a refusal here is the caller's 503
+        self.observe(spans)
+
+    def observe(self, spans: SpanColumns, *, replayed: bool = False) -> None:
+        """Group the Next.js spans of ``spans`` without passing them on (a replay of the
+        write-ahead log uses this for spans that are stored already)."""
         columns = [spans.columns[i] for i in _INDEX]
         traces, scopes = columns[0], columns[5]
         groups = self._groups  # membership reads need no lock; changes take it below
@@ -187,6 +198,7 @@ class NextjsTraceNormalizer:
                 arrived[trace_id] = [_trace_span(columns, i)]
         if not arrived:
             return
+        record = spans.wal_ids[0] if spans.wal_ids else None
         now = time.monotonic()
         with self._lock:
             for trace_id, trace_spans in arrived.items():
@@ -199,27 +211,43 @@ class NextjsTraceNormalizer:
                         self._release_oldest()
                 group.spans.extend(trace_spans)
                 group.last_seen = now
+                group.replayed = group.replayed or replayed
+                if group.first_wal is None:
+                    group.first_wal = record
                 groups.move_to_end(trace_id)
+
+    def oldest_wal_record(self) -> int | None:
+        """The oldest write-ahead log record whose Next.js spans are not yet normalized."""
+        with self._lock:
+            held = [
+                g.first_wal
+                for g in (*self._groups.values(), *self._ready, *self._writing)
+                if g.first_wal is not None
+            ]
+        return min(held, default=None)
 
     def _release_oldest(self) -> None:
         """Hand the oldest waiting trace to the worker now (the lock is held)."""
         oldest_id, oldest = self._groups.popitem(last=False)
         self._remember([oldest_id])
-        self._ready.append(oldest.spans)
+        self._ready.append(oldest)
         self._telemetry.nextjs_released_early.inc()
         if len(self._ready) > self._max_traces:
             dropped = self._ready.popleft()
             self._telemetry.nextjs_traces_dropped.inc()
-            log.warning("dropped Next.js trace %s: the store is too slow", dropped[0].trace_id)
+            log.warning(
+                "dropped Next.js trace %s: the store is too slow", dropped.spans[0].trace_id
+            )
         self._wake.set()
 
     def force_flush(self) -> None:
         """Normalize every waiting trace now, complete or not."""
         with self._lock:
-            ready = [*self._ready, *(g.spans for g in self._groups.values())]
+            ready = [*self._ready, *self._groups.values()]
             self._ready.clear()
             self._remember(list(self._groups))
             self._groups.clear()
+            self._writing.extend(ready)
         self._normalize(ready)
 
     def shutdown(self) -> None:
@@ -235,9 +263,12 @@ class NextjsTraceNormalizer:
         while not self._stop.is_set():
             self._wake.wait(min(0.5, self._wait_s / 2))
             self._wake.clear()
-            self._normalize(self._take_due())
+            try:
+                self._normalize(self._take_due())
+            except Exception:  # a bug here must not end normalization for good
+                log.exception("Next.js normalization failed")
 
-    def _take_due(self) -> list[list[TraceSpan]]:
+    def _take_due(self) -> list[_Group]:
         """Traces released early, then those idle for ``wait_s``."""
         done: list[str] = []
         deadline = time.monotonic() - self._wait_s
@@ -249,9 +280,10 @@ class NextjsTraceNormalizer:
                 if group.last_seen > deadline:
                     break
                 del self._groups[trace_id]
-                ready.append(group.spans)
+                ready.append(group)
                 done.append(trace_id)
             self._remember(done)
+            self._writing.extend(ready)
         return ready
 
     def _remember(self, trace_ids: list[str]) -> None:
@@ -260,39 +292,47 @@ class NextjsTraceNormalizer:
         while len(self._done) > self._max_traces:
             self._done.popitem(last=False)
 
-    def _normalize(self, traces: list[list[TraceSpan]]) -> None:
-        if not traces:
+    def _normalize(self, groups: list[_Group]) -> None:
+        if not groups:
             return
-        requests: list[list[Any]] = []
-        events: list[list[Any]] = []
-        for spans in traces:
-            try:
-                trace_requests, trace_events = normalize_trace(spans)
-            except Exception:  # a trace we cannot read must not stop the others
-                log.exception("could not normalize Next.js trace %s", spans[0].trace_id)
-                continue
-            requests.extend(request_values(r) for r in trace_requests)
-            events.extend(cache_event_values(e) for e in trace_events)
-        with self._write_lock:
-            self._write("requests", REQUEST_COLUMNS, requests)
-            self._write("cache_events", CACHE_EVENT_COLUMNS, events)
-        self._telemetry.nextjs_traces.inc(len(traces))
+        try:
+            requests: list[list[Any]] = []
+            events: list[list[Any]] = []
+            for group in groups:
+                try:
+                    trace_requests, trace_events = normalize_trace(group.spans)
+                except Exception:  # a trace we cannot read must not stop the others
+                    log.exception("could not normalize Next.js trace %s", group.spans[0].trace_id)
+                    continue
+                requests.extend(request_values(r) for r in trace_requests)
+                events.extend(cache_event_values(e) for e in trace_events)
+            replayed = [g.spans[0].trace_id for g in groups if g.replayed]
+            with self._write_lock:
+                self._write("requests", REQUEST_COLUMNS, requests, replayed)
+                self._write("cache_events", CACHE_EVENT_COLUMNS, events, replayed)
+            self._telemetry.nextjs_traces.inc(len(groups))
+        finally:
+            with self._lock:
+                written = {id(g) for g in groups}
+                self._writing = [g for g in self._writing if id(g) not in written]
 
-    def _write(self, table: str, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
-        attempt = 0
-        while rows:
-            try:
-                self._rows.export(table, columns, rows)
-                return
-            except TransientError as exc:
-                attempt += 1
-                if attempt > self._max_retries:
-                    self._telemetry.drop_rows(table, len(rows), f"after {attempt} attempts: {exc}")
-                    return
-                time.sleep(self._backoff_s * 2 ** (attempt - 1))
-            except PermanentError as exc:
-                self._telemetry.drop_rows(table, len(rows), str(exc))
-                return
+    def _write(
+        self, table: str, columns: tuple[str, ...], rows: list[list[Any]], replayed: list[str]
+    ) -> None:
+        """Insert ``rows``, retrying; a replayed trace whose rows exist already is skipped."""
+
+        def insert() -> None:
+            todo = rows
+            if replayed:
+                stored = self._rows.existing_traces(table, replayed)
+                todo = [row for row in rows if row[1] not in stored]  # TraceId is column 1
+            self._rows.export(table, columns, todo)
+
+        if not rows:
+            return
+        attempt = call_with_retry(insert, self._retry, self._stop, what=f"insert into {table}")
+        if attempt.outcome is not Outcome.DONE:
+            self._telemetry.drop_rows(table, len(rows), attempt.reason)
 
 
 def _trace_span(columns: list[list[Any]], i: int) -> TraceSpan:

@@ -10,10 +10,17 @@ Answers as the OTLP/HTTP specification says:
 - 503 with ``Retry-After`` when the pipeline cannot take the spans now — the
   sender should retry.
 
+A 200 means the spans are in the write-ahead log (when there is one), synced to
+disk as its ``fsync`` policy says: ``before_ack`` is awaited before answering.
+A body must arrive within ``body_timeout_s``, or the answer is 408.
+
 Error bodies are a ``google.rpc.Status`` in the request's encoding.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -28,14 +35,31 @@ from collector.consumer import TracesConsumer
 from collector.errors import PermanentError, TransientError
 from collector.telemetry import CollectorTelemetry
 from collector.translator import translate
+from collector.wal import KIND_JSON, KIND_PROTOBUF
 
 TRACES_PATH = "/v1/traces"
 
-_REJECT_REASONS = {400: "malformed", 413: "too_large", 415: "unsupported_media_type"}
+_REJECT_REASONS = {
+    400: "malformed",
+    408: "timeout",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or a 413 :class:`PermanentError` once it would exceed ``limit``."""
+async def read_body(request: Request, limit: int, timeout_s: float = 30.0) -> bytes:
+    """The request body; a 413 :class:`PermanentError` once it would exceed ``limit``, a 408
+    one if it has not all arrived within ``timeout_s``."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_body(request, limit)
+    except TimeoutError:
+        raise PermanentError(
+            f"the body did not arrive within {timeout_s:.0f} s", http_status=408
+        ) from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PermanentError(
@@ -61,10 +85,14 @@ class OTLPHttpReceiver:
         telemetry: CollectorTelemetry,
         *,
         max_body_bytes: int,
+        body_timeout_s: float = 30.0,
+        before_ack: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._consumer = consumer
         self._telemetry = telemetry
         self._max_body_bytes = max_body_bytes
+        self._body_timeout_s = body_timeout_s
+        self._before_ack = before_ack
 
     def routes(self) -> list[Route]:
         return [Route(TRACES_PATH, self.export, methods=["POST"])]
@@ -73,7 +101,7 @@ class OTLPHttpReceiver:
         kind = decoder.media_type(request.headers.get("content-type"))
         try:
             kind = decoder.check_media_type(request.headers.get("content-type"))
-            body = await read_body(request, self._max_body_bytes)
+            body = await read_body(request, self._max_body_bytes, self._body_timeout_s)
             body = decoder.decompress(
                 body, request.headers.get("content-encoding"), self._max_body_bytes
             )
@@ -84,6 +112,8 @@ class OTLPHttpReceiver:
             return _status_response(kind, exc.http_status, str(exc))
 
         translation = translate(message)
+        translation.spans.source = body
+        translation.spans.source_kind = KIND_JSON if kind == decoder.JSON else KIND_PROTOBUF
         received = len(translation.spans) + translation.rejected
         self._telemetry.spans_received.inc(received)
         self._telemetry.drop("invalid_span", translation.rejected, translation.rejection_message)
@@ -94,6 +124,8 @@ class OTLPHttpReceiver:
             return _status_response(
                 kind, 503, str(exc), headers={"Retry-After": str(exc.retry_after_s)}
             )
+        if self._before_ack is not None:
+            await self._before_ack()
 
         reply = ExportTraceServiceResponse()
         if translation.rejected:
@@ -119,5 +151,7 @@ def _status_response(
 ) -> Response:
     # A Status for an unsupported media type is sent as JSON, which a person can read.
     kind = kind if kind in decoder.SUPPORTED_MEDIA_TYPES else decoder.JSON
-    grpc_code = {400: 3, 413: 3, 415: 3, 503: 14}.get(status, 2)  # INVALID_ARGUMENT/UNAVAILABLE
+    grpc_code = {400: 3, 408: 4, 413: 3, 415: 3, 503: 14}.get(
+        status, 2
+    )  # INVALID_ARGUMENT/UNAVAILABLE
     return _message_response(kind, status, Status(code=grpc_code, message=text), headers)

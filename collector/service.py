@@ -23,13 +23,18 @@ from collector.admin import AdminEndpoints
 from collector.auth import BearerTokenMiddleware
 from collector.batcher import BatchSpanProcessor
 from collector.config import CollectorConfig, is_loopback_host
+from collector.consumer import TracesConsumer
 from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
 from collector.normalizer import NextjsTraceNormalizer
 from collector.query import ENDPOINT_FILE, write_endpoint
 from collector.receiver import OTLPHttpReceiver
+from collector.replay import replay
+from collector.retry import RetryPolicy
 from collector.self_stats import CollectorStatsWriter, instance_name
 from collector.store import ClickHouseStore, open_store
 from collector.telemetry import CollectorTelemetry
+from collector.wal import WriteAheadLog
+from collector.wal_stage import WriteAheadStage
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +83,7 @@ class Collector:
         self.processor: BatchSpanProcessor | None = None
         self.normalizer: NextjsTraceNormalizer | None = None
         self.stats: CollectorStatsWriter | None = None
+        self.wal: WriteAheadLog | None = None
         self.app: Starlette | None = None
         self._started_at = time.time()
         self._shut_down = False
@@ -85,15 +91,22 @@ class Collector:
     def start(self) -> Starlette:
         config = self.config
         self.store = open_store(config.store)
-        exporter = ClickHouseSpanExporter(self.store)
+        if config.wal:
+            self.wal = WriteAheadLog(
+                config.wal_path,
+                max_bytes=config.wal_max_bytes,
+                fsync=config.wal_fsync,  # type: ignore[arg-type]
+            )
+            checkpoint = self.wal.open()
         self.processor = BatchSpanProcessor(
-            exporter,
+            ClickHouseSpanExporter(self.store),
             self.telemetry,
             max_batch_spans=config.batch_max_spans,
             timeout_s=config.batch_timeout_s,
             max_queue_spans=config.queue_max_spans,
-            max_retries=config.export_max_retries,
-            retry_backoff_s=config.export_retry_backoff_s,
+            max_queue_bytes=config.queue_max_bytes,
+            retry=RetryPolicy(max_elapsed_s=config.retry_max_elapsed_s),
+            wal=self.wal,
         )
         self.processor.start()
         self.normalizer = NextjsTraceNormalizer(
@@ -104,8 +117,17 @@ class Collector:
             max_traces=config.nextjs_max_traces,
         )
         self.normalizer.start()
+        pipeline: TracesConsumer = self.normalizer
+        if self.wal is not None:
+            self.wal.add_holder(self.normalizer.oldest_wal_record)
+            replay(self.wal, checkpoint, self.processor, self.normalizer)
+            pipeline = WriteAheadStage(self.wal, self.normalizer, self.telemetry)
         receiver = OTLPHttpReceiver(
-            self.normalizer, self.telemetry, max_body_bytes=config.max_body_bytes
+            pipeline,
+            self.telemetry,
+            max_body_bytes=config.max_body_bytes,
+            body_timeout_s=config.body_timeout_s,
+            before_ack=self.wal.sync_async if self.wal is not None else None,
         )
         self.stats = CollectorStatsWriter(
             self.telemetry, self.store, instance_name(config.port), config.stats_interval_s
@@ -121,11 +143,28 @@ class Collector:
         return self.app
 
     def health(self) -> dict[str, Any]:
+        """Counters, and ``status``: ``ok``, ``stopped``, or what is wrong (``/healthz``
+        answers 503 unless ``ok``)."""
         snapshot = self.telemetry.snapshot()
+        status = "ok"
+        failing = self.processor.failing if self.processor is not None else None
+        if self._shut_down:
+            status = "stopped"
+        elif failing:
+            status = f"store failing, spans wait and are retried: {failing}"
+        elif self.wal is not None and self.wal.size_bytes > 0.9 * self.wal.max_bytes:
+            status = (
+                f"write-ahead log nearly full ({self.wal.size_bytes} of {self.wal.max_bytes} "
+                "bytes): new spans are refused with 503"
+            )
+        wal = {}
+        if self.wal is not None:
+            wal = {"wal_bytes": self.wal.size_bytes, "wal_fsync": self.wal.fsync}
         return {
-            "status": "ok" if not self._shut_down else "stopped",
+            "status": status,
             "store": self.config.store.describe(),
             "uptime_s": round(time.time() - self._started_at, 1),
+            **wal,
             **snapshot,
         }
 
@@ -146,6 +185,8 @@ class Collector:
                 lifespan="off",
                 ssl_certfile=self.config.tls_cert,
                 ssl_keyfile=self.config.tls_key,
+                limit_concurrency=self.config.max_connections,
+                timeout_keep_alive=30,
             )
         )
         log.info(
@@ -169,6 +210,8 @@ class Collector:
             self.processor.shutdown()
         if self.stats is not None:
             self.stats.shutdown()  # after the flush: the last snapshot counts every span
+        if self.wal is not None:
+            self.wal.close()
         if self.store is not None:
             self.store.close()
         path = self.config.store.path

@@ -17,7 +17,7 @@ from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+from clickhouse_connect.driver.exceptions import ClickHouseError, DataError, OperationalError
 
 from collector.config import StoreConfig
 from collector.errors import ReadOnlyViolation, StoreError, StoreLockedError
@@ -26,27 +26,45 @@ from collector.read_guard import check_ast, parse_explain_ast
 
 log = logging.getLogger(__name__)
 
-_TRANSIENT_CODES = frozenset(
+_DATA_ERROR_CODES = frozenset(
     {
-        159,  # TIMEOUT_EXCEEDED
-        202,  # TOO_MANY_SIMULTANEOUS_QUERIES
-        209,  # SOCKET_TIMEOUT
-        210,  # NETWORK_ERROR
-        241,  # MEMORY_LIMIT_EXCEEDED
-        242,  # TABLE_IS_READ_ONLY
-        252,  # TOO_MANY_PARTS
-        425,  # SYSTEM_ERROR
+        6,  # CANNOT_PARSE_TEXT
+        27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+        33,  # CANNOT_READ_ALL_DATA
+        38,  # CANNOT_PARSE_DATE
+        41,  # CANNOT_PARSE_DATETIME
+        53,  # TYPE_MISMATCH
+        69,  # ARGUMENT_OUT_OF_BOUND
+        70,  # CANNOT_CONVERT_TYPE
+        72,  # CANNOT_PARSE_NUMBER
+        117,  # INCORRECT_DATA
+        131,  # TOO_LARGE_STRING_SIZE
+        321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+        407,  # DECIMAL_OVERFLOW
+        469,  # VIOLATED_CONSTRAINT
     }
 )
 _CODE = re.compile(r"Code: (\d+)")
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether a failed ClickHouse call may succeed if retried unchanged."""
+def is_permanent(exc: BaseException) -> bool:
+    """Whether a failed insert failed because of the rows themselves, so that retrying the
+    same rows can never succeed.
+
+    Everything else (connection errors, a full disk, a read-only or broken store, errors
+    nobody foresaw) is transient: the rows wait, in the write-ahead log, and are retried.
+    """
+    if isinstance(exc, DataError) and "Code:" not in str(exc):
+        return True  # the driver could not serialize a value: no server was asked
     if isinstance(exc, OperationalError):
-        return True
+        return False
     match = _CODE.search(str(exc))
-    return match is not None and int(match.group(1)) in _TRANSIENT_CODES
+    if match is None:
+        return False
+    code = int(match.group(1))
+    # 252 is TOO_MANY_PARTS (wait for merges) and also too many partitions in one insert
+    # block (rows spread over too many days): only the latter is the rows' doing.
+    return code in _DATA_ERROR_CODES or (code == 252 and "partitions" in str(exc).lower())
 
 
 def store_owner_pid(path: Path) -> int | None:

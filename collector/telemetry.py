@@ -16,13 +16,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 log = logging.getLogger(__name__)
 
 DROP_REASONS = (
-    "invalid_span",  # rejected by the receiver: unusable ids (answered with partial_success)
-    "queue_full",  # refused with 503 because the batch queue was full
-    "export_failed",  # the store kept failing after every retry
-    "export_rejected",  # the store refused the batch as invalid
+    "invalid_span",  # rejected by the receiver: unusable ids or times (partial_success)
+    "export_failed",  # the store kept failing until the retry deadline
+    "export_rejected",  # the store refused these rows as invalid (the rest of the batch stored)
+    "shutdown",  # without a write-ahead log: not stored when a shutdown stopped the retries
+)
+REFUSAL_REASONS = (
+    "queue_full",  # 503: the batch queue holds max_queue_spans
+    "memory_limit",  # 503: the batch queue holds max_queue_bytes
+    "wal_full",  # 503: the write-ahead log is full or cannot be written
+    "shutting_down",  # 503: the collector is stopping
 )
 REQUEST_REJECT_REASONS = (
     "malformed",  # 400
+    "timeout",  # 408: the body did not arrive in time
     "too_large",  # 413
     "unsupported_media_type",  # 415
     "throttled",  # 503
@@ -56,6 +63,17 @@ class CollectorTelemetry:
             "nextrace_collector_spans_dropped",
             "Spans that were not stored, by reason.",
             ["reason"],
+            registry=self.registry,
+        )
+        self.spans_refused = Counter(
+            "nextrace_collector_spans_refused",
+            "Spans answered with 503: the sender still has them and retries. Not a loss.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.spans_left_in_wal = Counter(
+            "nextrace_collector_spans_left_in_wal",
+            "Spans a shutdown could not store: the write-ahead log keeps them for the next start.",
             registry=self.registry,
         )
         self.requests = Counter(
@@ -115,6 +133,8 @@ class CollectorTelemetry:
         )
         for reason in DROP_REASONS:
             self.spans_dropped.labels(reason)
+        for reason in REFUSAL_REASONS:
+            self.spans_refused.labels(reason)
         for reason in REQUEST_REJECT_REASONS:
             self.requests_rejected.labels(reason)
 
@@ -124,6 +144,18 @@ class CollectorTelemetry:
             return
         self.spans_dropped.labels(reason).inc(count)
         log.warning("dropped %d span(s): %s%s", count, reason, f" ({detail})" if detail else "")
+
+    def refuse(self, reason: str, count: int) -> None:
+        """Count spans answered with 503 (the receiver logs the request)."""
+        self.spans_refused.labels(reason).inc(count)
+
+    def left_in_wal(self, count: int) -> None:
+        self.spans_left_in_wal.inc(count)
+        log.warning(
+            "%d span(s) not yet stored at shutdown stay in the write-ahead log; "
+            "the next start stores them",
+            count,
+        )
 
     def drop_rows(self, table: str, count: int, detail: str) -> None:
         """Count derived rows that will never be stored (their raw spans are stored)."""
@@ -186,6 +218,8 @@ class CollectorTelemetry:
             "spans_accepted": total(self.spans_accepted),
             "spans_exported": total(self.spans_exported),
             "spans_dropped": by_label(self.spans_dropped, "reason"),
+            "spans_refused": by_label(self.spans_refused, "reason"),
+            "spans_left_in_wal": total(self.spans_left_in_wal),
             "requests_rejected": by_label(self.requests_rejected, "reason"),
             "requests_by_status": by_label(self.requests, "status"),
             "queue_spans": int(next(iter(self.queue_spans.collect())).samples[0].value),

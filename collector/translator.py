@@ -12,8 +12,11 @@ same to a query:
 - ``ServiceName`` is the resource's ``service.name``;
 - ``Duration`` is end minus start in nanoseconds (0 if the end precedes the start).
 
-Spans that no store could index (a trace id that is not 16 non-zero bytes,
-or a span id that is not 8) are rejected and counted, never stored.
+Spans that no store could index or hold (a trace id that is not 16 non-zero
+bytes, a span id that is not 8, or a start, end or event time beyond
+``DateTime64(9)``'s last instant, 2262-04-11) are rejected through
+``partial_success`` and counted, never stored, so that they cannot fail the
+insert of the spans around them.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ SPAN_KIND_NAMES = ("Unspecified", "Internal", "Server", "Client", "Producer", "C
 STATUS_CODE_NAMES = ("Unset", "Ok", "Error")
 _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
+MAX_TIME_NS = 2**63 - 1
+"""The last instant ``DateTime64(9)`` holds, 2262-04-11T23:47:16.854775807Z."""
 
 
 @dataclass(frozen=True)
@@ -208,9 +213,21 @@ def translate(request: ExportTraceServiceRequest) -> Translation:
                         f"span {span.name!r}: span id must be 8 non-zero bytes"
                     )
                     continue
-                parent = span.parent_span_id
                 start = span.start_time_unix_nano
                 end = span.end_time_unix_nano
+                events = span.events
+                if (
+                    start > MAX_TIME_NS
+                    or end > MAX_TIME_NS
+                    or (events and max(e.time_unix_nano for e in events) > MAX_TIME_NS)
+                ):
+                    rejected += 1
+                    first_problem = first_problem or (
+                        f"span {span.name!r}: a time is past 2262-04-11, the last instant "
+                        "ClickHouse's DateTime64(9) holds"
+                    )
+                    continue
+                parent = span.parent_span_id
                 c_ts.append(start)
                 c_trace.append(trace_id.hex())
                 c_span.append(span_id.hex())
@@ -227,7 +244,6 @@ def translate(request: ExportTraceServiceRequest) -> Translation:
                 code = span.status.code
                 c_status.append(statuses[code] if 0 <= code < 3 else "")
                 c_status_msg.append(span.status.message)
-                events = span.events
                 if events:
                     c_ev_ts.append([e.time_unix_nano for e in events])
                     c_ev_name.append([e.name for e in events])

@@ -10,7 +10,8 @@ import pytest
 
 from collector.batcher import BatchSpanProcessor
 from collector.consumer import SpanColumns
-from collector.errors import PermanentError, TransientError
+from collector.errors import PermanentError, RowsRejected, TransientError
+from collector.retry import RetryPolicy
 from collector.telemetry import CollectorTelemetry
 from collector.translator import translate
 from tests.builders import make_request, make_span
@@ -41,7 +42,7 @@ def make_processor(downstream, **kwargs) -> tuple[BatchSpanProcessor, CollectorT
         "max_batch_spans": 10,
         "timeout_s": 60.0,
         "max_queue_spans": 100,
-        "retry_backoff_s": 0.01,
+        "retry": RetryPolicy(initial_backoff_s=0.01),
     }
     options.update(kwargs)
     processor = BatchSpanProcessor(downstream, telemetry, **options)
@@ -93,10 +94,11 @@ def test_transient_failures_are_retried():
 
 
 def test_spans_are_dropped_and_counted_when_retries_run_out_or_the_store_refuses():
-    downstream = RecordingConsumer([TransientError("down")] * 3 + [PermanentError("bad")])
-    processor, telemetry = make_processor(downstream, max_retries=2)
+    downstream = RecordingConsumer([TransientError("down")])
+    processor, telemetry = make_processor(downstream, retry=RetryPolicy(max_elapsed_s=0))
     processor.consume(spans(2))
     assert processor.force_flush(10)
+    downstream.failures = [PermanentError("bad")]
     processor.consume(spans(3))
     assert processor.force_flush(10)
     dropped = telemetry.snapshot()["spans_dropped"]
@@ -106,6 +108,41 @@ def test_spans_are_dropped_and_counted_when_retries_run_out_or_the_store_refuses
     processor.shutdown()
 
 
+def test_only_the_rows_the_store_refused_are_counted_as_dropped():
+    downstream = RecordingConsumer([RowsRejected("1 of 5 refused", rejected=1)])
+    processor, telemetry = make_processor(downstream)
+    processor.consume(spans(5))
+    assert processor.force_flush(10)
+    snapshot = telemetry.snapshot()
+    assert snapshot["spans_dropped"]["export_rejected"] == 1
+    assert snapshot["spans_exported"] == 4
+    processor.shutdown()
+
+
+def test_a_bug_downstream_is_counted_and_does_not_stop_the_worker():
+    downstream = RecordingConsumer([KeyError("bug")])
+    processor, telemetry = make_processor(downstream)
+    processor.consume(spans(2))
+    assert processor.force_flush(10)
+    processor.consume(spans(3))
+    assert processor.force_flush(10)
+    assert telemetry.snapshot()["spans_dropped"]["export_rejected"] == 2
+    assert downstream.batches == [3]
+    processor.shutdown()
+
+
+def test_a_shutdown_stops_retrying_a_failing_store_and_counts_what_it_could_not_store():
+    downstream = RecordingConsumer([TransientError("down")] * 1000)
+    processor, telemetry = make_processor(downstream, retry=RetryPolicy(initial_backoff_s=0.05))
+    processor.consume(spans(7))
+    processor.force_flush(0.2)
+    assert processor.failing == "down"
+    started = time.monotonic()
+    processor.shutdown(timeout_s=0.5)
+    assert time.monotonic() - started < 10
+    assert telemetry.snapshot()["spans_dropped"]["shutdown"] == 7
+
+
 def test_the_queue_is_bounded():
     processor, telemetry = make_processor(
         RecordingConsumer(), max_batch_spans=50, max_queue_spans=50
@@ -113,6 +150,20 @@ def test_the_queue_is_bounded():
     processor.consume(spans(40))
     with pytest.raises(TransientError, match="queue is full"):
         processor.consume(spans(20))
-    assert telemetry.snapshot()["spans_dropped"]["queue_full"] == 20
+    snapshot = telemetry.snapshot()
+    # The sender was answered 503 and still has them: refused, not lost.
+    assert snapshot["spans_refused"]["queue_full"] == 20
+    assert sum(snapshot["spans_dropped"].values()) == 0
     assert processor.queued_spans == 40
+    processor.shutdown()
+
+
+def test_the_queue_is_bounded_in_bytes_too():
+    processor, telemetry = make_processor(RecordingConsumer(), max_queue_bytes=1000)
+    big = spans(2)
+    big.source = b"x" * 800
+    processor.consume(big)
+    with pytest.raises(TransientError, match="bytes"):
+        processor.consume(big)
+    assert telemetry.snapshot()["spans_refused"]["memory_limit"] == 2
     processor.shutdown()

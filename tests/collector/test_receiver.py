@@ -176,7 +176,9 @@ def test_a_full_queue_answers_503_with_retry_after_and_keeps_what_it_accepted(st
             ("kept", 4)
         ]
         health = instance.health()
-        assert health["spans_dropped"]["queue_full"] == 2
+        # Refused with 503, so the sender still has them: counted as refused, not dropped.
+        assert health["spans_refused"]["queue_full"] == 2
+        assert sum(health["spans_dropped"].values()) == 0
         assert health["requests_rejected"]["throttled"] == 1
     finally:
         instance.shutdown()
@@ -192,3 +194,49 @@ def test_metrics_and_healthz_expose_the_counts(client, collector):
     health = client.get("/healthz").json()
     assert health["status"] == "ok"
     assert health["spans_exported"] == 1
+
+
+def test_a_span_with_an_impossible_time_costs_only_itself(client, collector):
+    good = [make_span(f"good{i}") for i in range(3)]
+    bad = make_span("bad")
+    bad.start_time_unix_nano = 18446744073709551615
+    other = make_span("event")
+    other.events.add(time_unix_nano=2**63, name="far")
+    answer = client.post(
+        "/v1/traces", content=make_request([*good, bad, other]).SerializeToString(), headers=PB
+    )
+    assert answer.status_code == 200
+    reply = ExportTraceServiceResponse.FromString(answer.content)
+    assert reply.partial_success.rejected_spans == 2
+    assert "2262" in reply.partial_success.error_message
+    assert stored(collector, "SELECT count() FROM otel_traces") == [(3,)]
+    assert collector.health()["spans_dropped"]["invalid_span"] == 2
+
+
+def test_a_request_spread_over_many_days_is_stored_whole(client, collector):
+    day = 86_400 * 10**9
+    spans = [make_span(f"d{i}", start_ns=1_700_000_000 * 10**9 + i * day) for i in range(150)]
+    answer = client.post("/v1/traces", content=make_request(spans).SerializeToString(), headers=PB)
+    assert answer.status_code == 200
+    assert stored(collector, "SELECT count(), uniqExact(toDate(Timestamp)) FROM otel_traces") == [
+        (150, 150)
+    ]
+    assert sum(collector.health()["spans_dropped"].values()) == 0
+
+
+def test_every_gzip_member_is_decoded(client, collector):
+    first = make_request([make_span("one")]).SerializeToString()
+    second = make_request([make_span("two")]).SerializeToString()
+    body = gzip.compress(first) + gzip.compress(second)  # RFC 1952: members back to back
+    answer = client.post("/v1/traces", content=body, headers={**PB, "Content-Encoding": "gzip"})
+    assert answer.status_code == 200
+    assert stored(collector, "SELECT SpanName FROM otel_traces ORDER BY SpanName") == [
+        ("one",),
+        ("two",),
+    ]
+
+
+def test_deeply_nested_json_is_400(client):
+    body = '{"resourceSpans": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    answer = client.post("/v1/traces", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400

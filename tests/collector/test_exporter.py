@@ -1,0 +1,47 @@
+"""The exporter stores a batch exactly once and isolates the rows ClickHouse refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.errors import RowsRejected
+from collector.exporter import ClickHouseSpanExporter
+from collector.service import Collector
+from collector.translator import translate
+from tests.builders import make_request, make_span
+
+
+def batch(count: int, first_wal: int = 1):
+    spans = translate(make_request([make_span(f"s{i}") for i in range(count)])).spans
+    spans.wal_ids = list(range(first_wal, first_wal + count))
+    return spans
+
+
+def count(collector: Collector, sql: str = "SELECT count() FROM otel_traces") -> int:
+    assert collector.store is not None
+    return int(collector.store.client.query(sql).result_rows[0][0])
+
+
+def test_a_batch_inserted_twice_is_stored_once(collector: Collector):
+    assert collector.store is not None
+    exporter = ClickHouseSpanExporter(collector.store)
+    spans = batch(5)
+    exporter.consume(spans)
+    exporter.consume(spans)  # a retry after an ambiguous failure, or a replay after a crash
+    assert count(collector) == 5
+    exporter.consume(batch(5, first_wal=6))
+    assert count(collector) == 10
+
+
+def test_one_row_the_store_refuses_costs_only_itself(collector: Collector):
+    assert collector.store is not None
+    exporter = ClickHouseSpanExporter(collector.store)
+    spans = batch(9)
+    spans.column("Timestamp")[4] = 2**64 + 1  # no DateTime64(9) can hold it
+    with pytest.raises(RowsRejected, match="1 of 9") as refused:
+        exporter.consume(spans)
+    assert refused.value.rejected == 1
+    assert count(collector) == 8
+    with pytest.raises(RowsRejected):  # and again, exactly: the stored parts are deduplicated
+        exporter.consume(spans)
+    assert count(collector) == 8
