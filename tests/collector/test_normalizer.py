@@ -183,6 +183,19 @@ class BlockedStore:
         assert self.release.wait(10)
         self.rows[table] = self.rows.get(table, 0) + len(rows)
 
+    def existing_traces(self, table: str, trace_ids: Sequence[str]) -> set[str]:
+        return set()
+
+
+class BuggyStore(BlockedStore):
+    """A row exporter whose first insert fails with a bug, not a ClickHouse error."""
+
+    def export(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if not self.entered.is_set():
+            self.entered.set()
+            raise KeyError("a bug")
+        self.rows[table] = self.rows.get(table, 0) + len(rows)
+
 
 class NullDownstream:
     def consume(self, spans: SpanColumns) -> None:
@@ -210,3 +223,33 @@ def test_with_a_stalled_store_waiting_traces_stay_bounded_and_drops_are_counted(
     normalizer.shutdown()
     normalizer.shutdown()  # idempotent
     assert store.rows["requests"] == 3  # 0, 2 and 3
+
+
+def test_a_bug_in_the_row_exporter_is_counted_and_normalization_goes_on():
+    store, telemetry = BuggyStore(), CollectorTelemetry()
+    normalizer = NextjsTraceNormalizer(NullDownstream(), store, telemetry, wait_s=0.05)
+    normalizer.start()
+    first, second = request_spans("/products/1"), request_spans("/products/2")
+    normalizer.consume(nextjs(first[0] + first[1]))
+    assert store.entered.wait(10)
+    normalizer.consume(nextjs(second[0] + second[1]))
+    deadline = time.monotonic() + 10
+    while store.rows.get("requests", 0) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    normalizer.shutdown()
+    assert store.rows["requests"] == 1  # the worker survived the bug and wrote the second
+    assert telemetry.snapshot()["derived_rows_dropped"]["requests"] == 1
+
+
+def test_replayed_traces_whose_rows_exist_are_not_written_twice(collector: Collector):
+    first, second = request_spans("/products/1"), request_spans("/products/2")
+    assert collector.normalizer is not None
+    collector.normalizer.observe(nextjs(first[0] + first[1]))
+    stored(collector, "SELECT 1")
+    # After a crash, the log replays both traces; the first one's rows are stored already.
+    collector.normalizer.observe(nextjs(first[0] + first[1]), replayed=True)
+    collector.normalizer.observe(nextjs(second[0] + second[1]), replayed=True)
+    assert stored(collector, "SELECT Path FROM requests ORDER BY Path") == [
+        ("/products/1",),
+        ("/products/2",),
+    ]
