@@ -39,8 +39,12 @@ REQUEST_REJECT_REASONS = (
 class CollectorTelemetry:
     """Counters of one collector instance, in a registry of its own."""
 
-    def __init__(self, progress_interval_s: float = 30.0) -> None:
+    def __init__(
+        self, progress_interval_s: float = 30.0, refusal_log_interval_s: float = 10.0
+    ) -> None:
         self._progress_interval_s = progress_interval_s
+        self._refusal_log_interval_s = refusal_log_interval_s
+        self._refusal_log: dict[str, tuple[float, int]] = {}  # reason: (last line, lines held)
         self._last_progress = time.monotonic()
         self._last_exported = 0
         self.registry = CollectorRegistry(auto_describe=True)
@@ -181,9 +185,17 @@ class CollectorTelemetry:
         )
 
     def reject_request(self, reason: str, status: int, detail: str) -> None:
+        """Count a request refused as a whole; log it, at most once per interval per reason."""
         self.requests_rejected.labels(reason).inc()
         self.requests.labels(str(status)).inc()
-        log.warning("refused an OTLP request with %d (%s): %s", status, reason, detail)
+        now = time.monotonic()
+        last, quiet = self._refusal_log.get(reason, (float("-inf"), 0))
+        if now - last < self._refusal_log_interval_s:
+            self._refusal_log[reason] = (last, quiet + 1)
+            return
+        self._refusal_log[reason] = (now, 0)
+        more = f" (and {quiet} more like it since the last line)" if quiet else ""
+        log.warning("refused an OTLP request with %d (%s): %s%s", status, reason, detail, more)
 
     def export_totals(self) -> tuple[float, int]:
         """Seconds spent in inserts, and the number of inserts, since start."""

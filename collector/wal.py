@@ -91,14 +91,16 @@ class WriteAheadLog:
         directory: Path,
         *,
         max_bytes: int = 1 << 30,
-        segment_bytes: int = 64 << 20,
+        segment_bytes: int | None = None,
         fsync: FsyncPolicy = "always",
         fsync_interval_s: float = 0.2,
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ConfigError(f"unknown WAL fsync policy {fsync!r}: {', '.join(FSYNC_POLICIES)}")
+        # A quarter of the log, at most 64 MiB: whole segments go once stored.
+        segment_bytes = segment_bytes or min(64 << 20, max_bytes // 4)
         if max_bytes < segment_bytes or segment_bytes <= _HEADER.size:
-            raise ConfigError("the WAL must hold at least one segment")
+            raise ConfigError("the write-ahead log must hold at least one segment")
         self.directory = directory
         self.max_bytes = max_bytes
         self.fsync = fsync

@@ -69,6 +69,27 @@ def collect(
     ] = False,
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS.")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    wal: Annotated[
+        bool, typer.Option(help="Write each accepted request to disk before answering 200.")
+    ] = True,
+    wal_dir: Annotated[
+        Path | None, typer.Option(help="Write-ahead log folder (default: beside the store).")
+    ] = None,
+    wal_max_mb: Annotated[
+        float, typer.Option(help="Write-ahead log size; when full, senders get 503.")
+    ] = 1024.0,
+    wal_fsync: Annotated[
+        str, typer.Option(help="always (survives power loss), interval or never (survive kill -9).")
+    ] = "always",
+    retry_max_elapsed: Annotated[
+        float, typer.Option(help="Seconds a failing store is retried before spans are dropped.")
+    ] = 600.0,
+    queue_mb: Annotated[
+        float, typer.Option(help="Request bytes held in memory before answering 503.")
+    ] = 256.0,
+    max_connections: Annotated[
+        int, typer.Option(help="Concurrent connections; beyond them the answer is 503.")
+    ] = 1000,
 ) -> None:
     """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse."""
     from collector.auth import load_token
@@ -86,6 +107,13 @@ def collect(
             allow_unauthenticated=allow_unauthenticated,
             tls_cert=tls_cert,
             tls_key=tls_key,
+            wal=wal,
+            wal_dir=wal_dir,
+            wal_max_bytes=int(wal_max_mb * 1024 * 1024),
+            wal_fsync=wal_fsync,
+            retry_max_elapsed_s=retry_max_elapsed,
+            queue_max_bytes=int(queue_mb * 1024 * 1024),
+            max_connections=max_connections,
             max_body_bytes=int(max_body_mb * 1024 * 1024),
             batch_max_spans=batch_spans,
             batch_timeout_s=batch_timeout,
