@@ -23,6 +23,10 @@ def test_the_compose_collector_command_is_accepted_by_the_cli():
     context = subcommand.make_context(args[0], list(args[1:]))
     assert context.params["host"] == "0.0.0.0"
     assert context.params["port"] == 4318
+    # Beyond loopback it needs a token, which compose takes from the shell, never the file.
+    assert service["environment"]["NEXTRACE_TOKEN"].startswith("${NEXTRACE_TOKEN:?")
+    server = compose["services"]["server"]["environment"]
+    assert server["OTEL_EXPORTER_OTLP_HEADERS"].startswith("Authorization=Bearer%20${NEXTRACE_TOKEN")
     store = StoreConfig.from_dsn(service["environment"]["NEXTRACE_DSN"])
     assert (store.interface, store.host, store.port, store.database) == (
         "http",
