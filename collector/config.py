@@ -184,7 +184,7 @@ class CollectorConfig:
     queue_max_spans: int = 200_000
     queue_max_bytes: int = 256 << 20  # request-body bytes queued, with the spans bound above
     retry_max_elapsed_s: float = 600.0  # how long a failing store is retried before dropping
-    body_timeout_s: float = 30.0  # a request body must arrive within this
+    read_timeout_s: float = 10.0  # a request's headers, then its body, must arrive within this
     max_connections: int = 1000  # concurrent connections; beyond them the answer is 503
     wal: bool = True  # write every accepted request ahead to disk (see collector.wal)
     wal_dir: Path | None = None  # default: see wal_path
@@ -230,7 +230,7 @@ class CollectorConfig:
             )
         if min(self.queue_max_bytes, self.wal_max_bytes, self.max_connections) <= 0:
             raise ConfigError("queue_max_bytes, wal_max_bytes and max_connections must be positive")
-        if self.retry_max_elapsed_s < 0 or self.body_timeout_s <= 0:
-            raise ConfigError("retry_max_elapsed_s and body_timeout_s must be positive")
+        if self.retry_max_elapsed_s < 0 or self.read_timeout_s <= 0:
+            raise ConfigError("retry_max_elapsed_s and read_timeout_s must be positive")
         if self.batch_timeout_s <= 0:
             raise ConfigError("batch_timeout_s must be positive")

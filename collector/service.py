@@ -23,6 +23,7 @@ from collector.admin import AdminEndpoints
 from collector.auth import BearerTokenMiddleware
 from collector.batcher import BatchSpanProcessor
 from collector.config import CollectorConfig, is_loopback_host
+from collector.connections import BoundedH11Protocol, raise_open_files_limit
 from collector.consumer import TracesConsumer
 from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
 from collector.normalizer import NextjsTraceNormalizer
@@ -126,7 +127,7 @@ class Collector:
             pipeline,
             self.telemetry,
             max_body_bytes=config.max_body_bytes,
-            body_timeout_s=config.body_timeout_s,
+            body_timeout_s=config.read_timeout_s,
             before_ack=self.wal.sync_async if self.wal is not None else None,
         )
         self.stats = CollectorStatsWriter(
@@ -177,15 +178,23 @@ class Collector:
         url = f"{scheme}://{host if ':' not in host else f'[{host}]'}:{port}"
         if self.config.store.interface == "chdb" and self.config.store.path is not None:
             write_endpoint(self.config.store.path, url)
+        config = self.config
+        raise_open_files_limit(config.max_connections + 256)  # the cap decides, not the fd limit
+        protocol = type(
+            "CollectorH11Protocol",
+            (BoundedH11Protocol,),
+            {"max_connections": config.max_connections, "header_timeout_s": config.read_timeout_s},
+        )
         server = _FlushingServer(
             uvicorn.Config(
                 self.app,
                 log_level="warning",
                 access_log=False,
                 lifespan="off",
-                ssl_certfile=self.config.tls_cert,
-                ssl_keyfile=self.config.tls_key,
-                limit_concurrency=self.config.max_connections,
+                http=protocol,
+                ssl_certfile=config.tls_cert,
+                ssl_keyfile=config.tls_key,
+                limit_concurrency=config.max_connections,
                 timeout_keep_alive=30,
             )
         )

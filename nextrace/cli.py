@@ -90,6 +90,9 @@ def collect(
     max_connections: Annotated[
         int, typer.Option(help="Concurrent connections; beyond them the answer is 503.")
     ] = 1000,
+    read_timeout: Annotated[
+        float, typer.Option(help="Seconds a request's headers, then its body, may take.")
+    ] = 10.0,
 ) -> None:
     """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse."""
     from collector.auth import load_token
@@ -114,6 +117,7 @@ def collect(
             retry_max_elapsed_s=retry_max_elapsed,
             queue_max_bytes=int(queue_mb * 1024 * 1024),
             max_connections=max_connections,
+            read_timeout_s=read_timeout,
             max_body_bytes=int(max_body_mb * 1024 * 1024),
             batch_max_spans=batch_spans,
             batch_timeout_s=batch_timeout,

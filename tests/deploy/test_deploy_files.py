@@ -26,7 +26,9 @@ def test_the_compose_collector_command_is_accepted_by_the_cli():
     # Beyond loopback it needs a token, which compose takes from the shell, never the file.
     assert service["environment"]["NEXTRACE_TOKEN"].startswith("${NEXTRACE_TOKEN:?")
     server = compose["services"]["server"]["environment"]
-    assert server["OTEL_EXPORTER_OTLP_HEADERS"].startswith("Authorization=Bearer%20${NEXTRACE_TOKEN")
+    assert server["OTEL_EXPORTER_OTLP_HEADERS"].startswith(
+        "Authorization=Bearer%20${NEXTRACE_TOKEN"
+    )
     store = StoreConfig.from_dsn(service["environment"]["NEXTRACE_DSN"])
     assert (store.interface, store.host, store.port, store.database) == (
         "http",

@@ -1,0 +1,87 @@
+"""Slow and surplus connections cannot lock other clients out (slow: a real collector)."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import pytest
+
+from nextrace.listen import bind_socket
+from tests.collector.test_faults import start, stop
+from tests.nextrace.test_cli import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def partial_request(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")  # and no more
+    return sock
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server ends the connection within 5 s (a close, a reset or an answer)."""
+    sock.settimeout(5)
+    try:
+        sock.recv(1024)
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    return True
+
+
+def answered(url: str, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            return httpx.get(url, timeout=5).status_code == 200
+        except httpx.TransportError:  # refused while the cap is full
+            time.sleep(0.1)
+    return False
+
+
+def test_slow_and_surplus_connections_are_closed_and_others_get_through(tmp_path):
+    port = free_port()
+    process = start(
+        tmp_path / "store",
+        port,
+        tmp_path / "log",
+        "--max-connections",
+        "20",
+        "--read-timeout",
+        "1",
+    )
+    try:
+        slow = [partial_request(port) for _ in range(40)]
+        # Surplus ones are closed at once, the others once their headers are overdue (1 s):
+        # then a well-behaved client gets through.
+        assert answered(f"http://127.0.0.1:{port}/healthz", within_s=10)
+        assert all(closed_by_server(sock) for sock in slow)
+        # A body that stops arriving is answered 408.
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(
+                b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n0123456789"
+            )
+            assert sock.recv(1024).startswith(b"HTTP/1.1 408")
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=15).json()
+        assert health["requests_rejected"]["timeout"] == 1
+    finally:
+        for sock in slow:
+            sock.close()
+        stop(process)
+    log = (tmp_path / "log").read_text()
+    assert log.count("closed a connection whose request headers") <= 2  # rate-limited
+
+
+def test_listening_sockets_are_tcp_so_keep_alive_answers_are_not_delayed():
+    # asyncio sets TCP_NODELAY on accepted sockets only when the listening socket says it
+    # is TCP; without it each keep-alive answer waited ~40 ms for a delayed ACK.
+    sock = bind_socket("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
