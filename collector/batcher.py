@@ -7,7 +7,8 @@ processor therefore buffers spans and hands a batch to the next stage when
 waiting span arrived.
 
 The queue is bounded in spans (``max_queue_spans``) and in bytes of the request
-bodies they came from (``max_queue_bytes``), counting the batch being exported.
+bodies they came from (the collector's :class:`collector.memory.MemoryLimiter`),
+counting the batch being exported.
 When either is full, ``consume`` raises :class:`TransientError`: the receiver
 answers 503, the sender retries, and the spans are counted as *refused*, not
 dropped.
@@ -28,6 +29,7 @@ import time
 
 from collector.consumer import SpanColumns, TracesConsumer
 from collector.errors import RowsRejected, TransientError
+from collector.memory import MemoryLimiter
 from collector.retry import DEFAULT_RETRY, Outcome, RetryPolicy, call_with_retry
 from collector.telemetry import CollectorTelemetry
 from collector.wal import WriteAheadLog
@@ -51,7 +53,7 @@ class BatchSpanProcessor:
         max_batch_spans: int = 20_000,
         timeout_s: float = 1.0,
         max_queue_spans: int = 200_000,
-        max_queue_bytes: int = 256 << 20,
+        memory: MemoryLimiter | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
         wal: WriteAheadLog | None = None,
     ) -> None:
@@ -60,14 +62,13 @@ class BatchSpanProcessor:
         self._max_batch = max_batch_spans
         self._timeout_s = timeout_s
         self._max_queue = max_queue_spans
-        self._max_queue_bytes = max_queue_bytes
+        self._memory = memory or MemoryLimiter(256 << 20)
         self._retry = retry
         self._wal = wal
         self._lock = threading.Condition()
         self._pending = SpanColumns()
         self._oldest: float | None = None  # monotonic arrival time of the oldest pending span
         self._queued = 0  # pending spans plus the batch being exported
-        self._queued_bytes = 0
         self._flush_requested = False
         self._stopping = False
         self._interrupt = threading.Event()  # set when a shutdown stops waiting for the store
@@ -98,16 +99,12 @@ class BatchSpanProcessor:
                     f"the batch queue is full ({self._queued} of {self._max_queue} spans "
                     "waiting for ClickHouse); retry later",
                 )
-            if self._queued and self._queued_bytes + spans.nbytes > self._max_queue_bytes:
-                self._refuse(
-                    count,
-                    "memory_limit",
-                    f"the batch queue holds {self._queued_bytes} bytes of spans, its limit is "
-                    f"{self._max_queue_bytes}; retry later",
-                )
+            try:
+                self._memory.reserve(spans.nbytes)
+            except TransientError as exc:
+                self._refuse(count, "memory_limit", str(exc))
             self._pending.extend(spans)
             self._queued += count
-            self._queued_bytes += spans.nbytes
             self._telemetry.spans_accepted.inc(count)
             self._telemetry.queue_spans.set(self._queued)
             if self._oldest is None:
@@ -188,7 +185,7 @@ class BatchSpanProcessor:
             self._export(batch)
             with self._lock:
                 self._queued -= len(batch)
-                self._queued_bytes -= batch.nbytes
+                self._memory.release(batch.nbytes)
                 self._telemetry.queue_spans.set(self._queued)
                 self._lock.notify_all()
 

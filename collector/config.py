@@ -182,7 +182,7 @@ class CollectorConfig:
     batch_max_spans: int = 20_000
     batch_timeout_s: float = 1.0
     queue_max_spans: int = 200_000
-    queue_max_bytes: int = 256 << 20  # request-body bytes queued, with the spans bound above
+    memory_max_bytes: int = 256 << 20  # request bytes in flight and queued (collector.memory)
     retry_max_elapsed_s: float = 600.0  # how long a failing store is retried before dropping
     read_timeout_s: float = 10.0  # a request's headers, then its body, must arrive within this
     max_connections: int = 1000  # concurrent connections; beyond them the answer is 503
@@ -228,8 +228,10 @@ class CollectorConfig:
             raise ConfigError(
                 f"WAL fsync must be always, interval or never, not {self.wal_fsync!r}"
             )
-        if min(self.queue_max_bytes, self.wal_max_bytes, self.max_connections) <= 0:
-            raise ConfigError("queue_max_bytes, wal_max_bytes and max_connections must be positive")
+        if min(self.memory_max_bytes, self.wal_max_bytes, self.max_connections) <= 0:
+            raise ConfigError(
+                "memory_max_bytes, wal_max_bytes and max_connections must be positive"
+            )
         if self.retry_max_elapsed_s < 0 or self.read_timeout_s <= 0:
             raise ConfigError("retry_max_elapsed_s and read_timeout_s must be positive")
         if self.batch_timeout_s <= 0:

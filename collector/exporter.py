@@ -37,8 +37,13 @@ def _insert(store: ClickHouseStore, token: str | None, **insert: Any) -> None:
             "insert_deduplication_token": token,
             "deduplicate_blocks_in_dependent_materialized_views": 1,
         }
+    context = insert.get("context")
+    if context is not None:
+        context.settings = settings  # the driver ignores settings= next to a context
+    else:
+        insert["settings"] = settings
     try:
-        store.client.insert(settings=settings, **insert)
+        store.client.insert(**insert)
     except ClickHouseError as exc:
         if is_permanent(exc):
             raise PermanentError(f"ClickHouse refused the rows: {exc}") from exc

@@ -7,8 +7,9 @@ Answers as the OTLP/HTTP specification says:
 - 400 for a body that cannot be decoded, 413 for a body over the size limit,
   415 for an unsupported ``Content-Type`` or ``Content-Encoding`` — the
   sender must not retry these;
-- 503 with ``Retry-After`` when the pipeline cannot take the spans now — the
-  sender should retry.
+- 503 with ``Retry-After`` when the pipeline cannot take the spans now, or the
+  request's bytes would take the collector past its memory budget
+  (:class:`collector.memory.MemoryLimiter`) — the sender should retry.
 
 A 200 means the spans are in the write-ahead log (when there is one), synced to
 disk as its ``fsync`` policy says: ``before_ack`` is awaited before answering.
@@ -33,6 +34,7 @@ from starlette.routing import Route
 from collector import decoder
 from collector.consumer import TracesConsumer
 from collector.errors import PermanentError, TransientError
+from collector.memory import MemoryLimiter
 from collector.telemetry import CollectorTelemetry
 from collector.translator import translate
 from collector.wal import KIND_JSON, KIND_PROTOBUF
@@ -57,6 +59,12 @@ async def read_body(request: Request, limit: int, timeout_s: float = 30.0) -> by
         raise PermanentError(
             f"the body did not arrive within {timeout_s:.0f} s", http_status=408
         ) from None
+
+
+def declared_size(request: Request) -> int:
+    """The ``Content-Length`` of ``request``, or 0 when it declares none."""
+    declared = request.headers.get("content-length", "")
+    return int(declared) if declared.isdigit() else 0
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -86,6 +94,7 @@ class OTLPHttpReceiver:
         *,
         max_body_bytes: int,
         body_timeout_s: float = 30.0,
+        memory: MemoryLimiter | None = None,
         before_ack: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._consumer = consumer
@@ -93,37 +102,50 @@ class OTLPHttpReceiver:
         self._max_body_bytes = max_body_bytes
         self._body_timeout_s = body_timeout_s
         self._before_ack = before_ack
+        self._memory = memory or MemoryLimiter(256 << 20)
+
+    def _hold(self, size: int) -> int:
+        """Count ``size`` more bytes of a request in flight; TransientError past the budget."""
+        if size <= 0:
+            return 0
+        self._memory.reserve(size)
+        return size
 
     def routes(self) -> list[Route]:
         return [Route(TRACES_PATH, self.export, methods=["POST"])]
 
     async def export(self, request: Request) -> Response:
         kind = decoder.media_type(request.headers.get("content-type"))
+        held = 0  # bytes of this request counted against the memory budget
         try:
+            held = self._hold(declared_size(request))
             kind = decoder.check_media_type(request.headers.get("content-type"))
             body = await read_body(request, self._max_body_bytes, self._body_timeout_s)
             body = decoder.decompress(
                 body, request.headers.get("content-encoding"), self._max_body_bytes
             )
+            held += self._hold(len(body) - held)
             message = decoder.decode(body, kind)
+            translation = translate(message)
+            translation.spans.source = body
+            translation.spans.source_kind = KIND_JSON if kind == decoder.JSON else KIND_PROTOBUF
+            received = len(translation.spans) + translation.rejected
+            self._telemetry.spans_received.inc(received)
+            self._telemetry.drop(
+                "invalid_span", translation.rejected, translation.rejection_message
+            )
+            self._consumer.consume(translation.spans)
         except PermanentError as exc:
             reason = _REJECT_REASONS.get(exc.http_status, "malformed")
             self._telemetry.reject_request(reason, exc.http_status, str(exc))
             return _status_response(kind, exc.http_status, str(exc))
-
-        translation = translate(message)
-        translation.spans.source = body
-        translation.spans.source_kind = KIND_JSON if kind == decoder.JSON else KIND_PROTOBUF
-        received = len(translation.spans) + translation.rejected
-        self._telemetry.spans_received.inc(received)
-        self._telemetry.drop("invalid_span", translation.rejected, translation.rejection_message)
-        try:
-            self._consumer.consume(translation.spans)
         except TransientError as exc:
             self._telemetry.reject_request("throttled", 503, str(exc))
             return _status_response(
                 kind, 503, str(exc), headers={"Retry-After": str(exc.retry_after_s)}
             )
+        finally:
+            self._memory.release(held)
         if self._before_ack is not None:
             await self._before_ack()
 

@@ -26,6 +26,7 @@ from collector.config import CollectorConfig, is_loopback_host
 from collector.connections import BoundedH11Protocol, raise_open_files_limit
 from collector.consumer import TracesConsumer
 from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
+from collector.memory import MemoryLimiter
 from collector.normalizer import NextjsTraceNormalizer
 from collector.query import ENDPOINT_FILE, write_endpoint
 from collector.receiver import OTLPHttpReceiver
@@ -92,6 +93,7 @@ class Collector:
     def start(self) -> Starlette:
         config = self.config
         self.store = open_store(config.store)
+        self.memory = MemoryLimiter(config.memory_max_bytes)
         if config.wal:
             self.wal = WriteAheadLog(
                 config.wal_path,
@@ -105,7 +107,7 @@ class Collector:
             max_batch_spans=config.batch_max_spans,
             timeout_s=config.batch_timeout_s,
             max_queue_spans=config.queue_max_spans,
-            max_queue_bytes=config.queue_max_bytes,
+            memory=self.memory,
             retry=RetryPolicy(max_elapsed_s=config.retry_max_elapsed_s),
             wal=self.wal,
         )
@@ -128,6 +130,7 @@ class Collector:
             self.telemetry,
             max_body_bytes=config.max_body_bytes,
             body_timeout_s=config.read_timeout_s,
+            memory=self.memory,
             before_ack=self.wal.sync_async if self.wal is not None else None,
         )
         self.stats = CollectorStatsWriter(

@@ -84,8 +84,8 @@ def collect(
     retry_max_elapsed: Annotated[
         float, typer.Option(help="Seconds a failing store is retried before spans are dropped.")
     ] = 600.0,
-    queue_mb: Annotated[
-        float, typer.Option(help="Request bytes held in memory before answering 503.")
+    memory_mb: Annotated[
+        float, typer.Option(help="Request bytes in flight and queued before answering 503.")
     ] = 256.0,
     max_connections: Annotated[
         int, typer.Option(help="Concurrent connections; beyond them the answer is 503.")
@@ -115,7 +115,7 @@ def collect(
             wal_max_bytes=int(wal_max_mb * 1024 * 1024),
             wal_fsync=wal_fsync,
             retry_max_elapsed_s=retry_max_elapsed,
-            queue_max_bytes=int(queue_mb * 1024 * 1024),
+            memory_max_bytes=int(memory_mb * 1024 * 1024),
             max_connections=max_connections,
             read_timeout_s=read_timeout,
             max_body_bytes=int(max_body_mb * 1024 * 1024),

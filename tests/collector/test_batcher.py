@@ -11,6 +11,7 @@ import pytest
 from collector.batcher import BatchSpanProcessor
 from collector.consumer import SpanColumns
 from collector.errors import PermanentError, RowsRejected, TransientError
+from collector.memory import MemoryLimiter
 from collector.retry import RetryPolicy
 from collector.telemetry import CollectorTelemetry
 from collector.translator import translate
@@ -159,7 +160,7 @@ def test_the_queue_is_bounded():
 
 
 def test_the_queue_is_bounded_in_bytes_too():
-    processor, telemetry = make_processor(RecordingConsumer(), max_queue_bytes=1000)
+    processor, telemetry = make_processor(RecordingConsumer(), memory=MemoryLimiter(1000))
     big = spans(2)
     big.source = b"x" * 800
     processor.consume(big)

@@ -12,7 +12,8 @@ from tests.builders import make_request, make_span
 
 
 def batch(count: int, first_wal: int = 1):
-    spans = translate(make_request([make_span(f"s{i}") for i in range(count)])).spans
+    made = [make_span(f"s{i}", attrs={"cache.layer": "data"}) for i in range(count)]
+    spans = translate(make_request(made)).spans
     spans.wal_ids = list(range(first_wal, first_wal + count))
     return spans
 
@@ -31,6 +32,13 @@ def test_a_batch_inserted_twice_is_stored_once(collector: Collector):
     assert count(collector) == 5
     exporter.consume(batch(5, first_wal=6))
     assert count(collector) == 10
+    # The same spans sent again by a client are a new record of the log: stored again.
+    spans.wal_ids = [11, 15]
+    exporter.consume(spans)
+    assert count(collector) == 15
+    # The materialized views follow exactly, through the deduplicated retry too.
+    assert count(collector, "SELECT count() FROM cache_events") == 15
+    assert count(collector, "SELECT sum(Lookups) FROM cache_events_1m") == 15
 
 
 def test_one_row_the_store_refuses_costs_only_itself(collector: Collector):
