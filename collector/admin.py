@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,7 @@ class AdminEndpoints:
         self._store = store
         self._health = health
         self._sql_mode = sql_mode
+        self._reads_running = 0
 
     def routes(self) -> list[Route]:
         return [
@@ -60,7 +62,7 @@ class AdminEndpoints:
         ]
 
     async def healthz(self, request: Request) -> Response:
-        health = self._health()
+        health = {**self._health(), "reads_running": self._reads_running}
         return JSONResponse(health, 200 if health["status"] == "ok" else 503)
 
     async def metrics(self, request: Request) -> Response:
@@ -80,13 +82,29 @@ class AdminEndpoints:
         except (ValueError, KeyError, TypeError) as exc:
             return PlainTextResponse(f'send {{"query": "SELECT …"}}: {exc}\n', 400)
         try:
-            # The driver call blocks; keep the event loop free for OTLP traffic.
-            result = await asyncio.to_thread(self._store.read, statement, fmt)
+            result = await self._read_until_disconnect(request, statement, fmt)
         except PermanentError as exc:
             return PlainTextResponse(f"refused: {exc}\n", 400)
         except ClickHouseError as exc:
             return PlainTextResponse(f"{exc}\n", 400)
         return Response(result, media_type="text/plain; charset=utf-8")
+
+    async def _read_until_disconnect(self, request: Request, statement: str, fmt: str) -> bytes:
+        """Run the read on a thread (the driver blocks; OTLP traffic must not wait), and
+        cancel it in ClickHouse if the client goes away first."""
+        tag = f"r{uuid.uuid4().hex}"
+        reading = asyncio.ensure_future(asyncio.to_thread(self._store.read, statement, fmt, tag))
+        self._reads_running += 1
+        try:
+            while True:
+                done, _ = await asyncio.wait({reading}, timeout=0.25)
+                if done:
+                    return reading.result()
+                if await request.is_disconnected():
+                    await asyncio.to_thread(self._store.cancel_reads, tag)
+                    return await reading
+        finally:
+            self._reads_running -= 1
 
     def _sql_refusal(self, request: Request) -> Response | None:
         """Why ``/sql`` will not answer this request, or None if it will."""

@@ -11,8 +11,10 @@ import gc
 import logging
 import signal
 import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -60,8 +62,16 @@ class _FlushingServer(uvicorn.Server):
     """A uvicorn server that returns on SIGINT/SIGTERM instead of re-raising the signal.
 
     uvicorn re-raises the signal once it has stopped serving, which would end
-    the process before the pipeline flushes what it has already accepted.
+    the process before the pipeline flushes what it has already accepted. On the
+    signal it calls ``on_exit`` first (the collector cancels running reads, which
+    uvicorn would otherwise wait for).
     """
+
+    on_exit: Callable[[], None] = staticmethod(lambda: None)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        threading.Thread(target=self.on_exit, daemon=True).start()
+        super().handle_exit(sig, frame)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -201,6 +211,8 @@ class Collector:
                 timeout_keep_alive=30,
             )
         )
+        if self.store is not None:
+            server.on_exit = self.store.cancel_reads
         log.info(
             "collector listening on %s%s, storing to %s",
             url,

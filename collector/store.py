@@ -19,7 +19,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DataError, OperationalError
 
-from collector.config import StoreConfig
+from collector.config import StoreConfig, validate_identifier
 from collector.errors import ReadOnlyViolation, StoreError, StoreLockedError
 from collector.migrations import apply_migrations
 from collector.read_guard import check_ast, parse_explain_ast
@@ -45,6 +45,9 @@ _DATA_ERROR_CODES = frozenset(
     }
 )
 _CODE = re.compile(r"Code: (\d+)")
+
+
+_READ_MARKER = "nextrace-read:"
 
 
 def is_permanent(exc: BaseException) -> bool:
@@ -135,7 +138,7 @@ class ClickHouseStore:
         self._reader_lock = threading.Lock()
         self._closed = False
 
-    def read(self, sql: str, fmt: str) -> bytes:
+    def read(self, sql: str, fmt: str, tag: str = "") -> bytes:
         """Run one reading statement and return its result in ClickHouse output format ``fmt``.
 
         The statement is checked on ClickHouse's own AST (:mod:`collector.read_guard`), and its
@@ -164,8 +167,23 @@ class ClickHouseStore:
                 raise
             check_ast(parse_explain_ast(ast.decode("utf-8", "replace")), self.config.database)
             reader = self._session("reader")
-            result: bytes = reader.raw_query(canonical, fmt=fmt, settings=self._settings["reader"])
+            # The marker lets cancel_reads find it; a comment cannot change what it does.
+            marked = (
+                f"/* {_READ_MARKER}{validate_identifier(tag or 'untagged', 'tag')} */ {canonical}"
+            )
+            result: bytes = reader.raw_query(marked, fmt=fmt, settings=self._settings["reader"])
         return result
+
+    def cancel_reads(self, tag: str = "") -> None:
+        """Stop the read tagged ``tag`` (every read, without one), if it is running."""
+        pattern = f"%/* {_READ_MARKER}{tag}%" if tag else f"%/* {_READ_MARKER}%"
+        try:
+            self.client.command(
+                "KILL QUERY WHERE query LIKE {p:String} AND query NOT LIKE '%KILL QUERY%' ASYNC",
+                parameters={"p": pattern},
+            )
+        except ClickHouseError as exc:
+            log.warning("could not cancel a read: %s", exc)
 
     def _session(self, role: str) -> Client:
         """The read-only ``parser`` or ``reader`` session, opened on first use.
