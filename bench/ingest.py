@@ -80,10 +80,16 @@ def measure_ceiling(columns: SpanColumns, batch: int, folder: Path) -> dict[str,
 
 
 def measure_end_to_end(
-    bodies: list[bytes], total: int, batch: int, folder: Path, senders: int, traces: int = 0
+    bodies: list[bytes],
+    total: int,
+    batch: int,
+    folder: Path,
+    senders: int,
+    traces: int = 0,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, float]:
-    """Spans per second through a collector process; with ``traces``, until that many
-    Next.js traces are normalized too."""
+    """Spans per second through a collector process (started with ``extra`` options); with
+    ``traces``, until that many Next.js traces are normalized too."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     collector = subprocess.Popen(
@@ -102,10 +108,10 @@ def measure_end_to_end(
             str(max(batch * 10, total)),
             "--nextjs-wait",
             "0.5",
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=subprocess.DEVNULL,
     )
     try:
         with httpx.Client(timeout=60) as client:

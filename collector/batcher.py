@@ -29,7 +29,7 @@ import time
 
 from collector.consumer import SpanColumns, TracesConsumer
 from collector.errors import RowsRejected, TransientError
-from collector.memory import MemoryLimiter
+from collector.memory import DEFAULT_MEMORY_BYTES, MemoryLimiter
 from collector.retry import DEFAULT_RETRY, Outcome, RetryPolicy, call_with_retry
 from collector.telemetry import CollectorTelemetry
 from collector.wal import WriteAheadLog
@@ -62,7 +62,7 @@ class BatchSpanProcessor:
         self._max_batch = max_batch_spans
         self._timeout_s = timeout_s
         self._max_queue = max_queue_spans
-        self._memory = memory or MemoryLimiter(256 << 20)
+        self._memory = memory or MemoryLimiter(DEFAULT_MEMORY_BYTES)
         self._retry = retry
         self._wal = wal
         self._lock = threading.Condition()

@@ -16,6 +16,7 @@ from typing import Literal
 from urllib.parse import parse_qs, unquote, urlparse
 
 from collector.errors import ConfigError
+from collector.memory import DEFAULT_MEMORY_BYTES
 
 DEFAULT_DSN = "chdb:.nextrace/store"
 """An embedded chDB store in a folder under the working directory."""
@@ -182,7 +183,7 @@ class CollectorConfig:
     batch_max_spans: int = 20_000
     batch_timeout_s: float = 1.0
     queue_max_spans: int = 200_000
-    memory_max_bytes: int = 256 << 20  # request bytes in flight and queued (collector.memory)
+    memory_max_bytes: int = DEFAULT_MEMORY_BYTES  # request bytes in flight and queued
     retry_max_elapsed_s: float = 600.0  # how long a failing store is retried before dropping
     read_timeout_s: float = 10.0  # a request's headers, then its body, must arrive within this
     max_connections: int = 1000  # concurrent connections; beyond them the answer is 503

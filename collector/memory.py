@@ -14,6 +14,8 @@ import threading
 
 from collector.errors import TransientError
 
+DEFAULT_MEMORY_BYTES = 64 << 20
+
 
 class MemoryLimiter:
     """Thread-safe; ``reserve`` raises when the budget would be exceeded, ``release`` gives back."""

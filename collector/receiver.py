@@ -34,7 +34,7 @@ from starlette.routing import Route
 from collector import decoder
 from collector.consumer import TracesConsumer
 from collector.errors import PermanentError, TransientError
-from collector.memory import MemoryLimiter
+from collector.memory import DEFAULT_MEMORY_BYTES, MemoryLimiter
 from collector.telemetry import CollectorTelemetry
 from collector.translator import translate
 from collector.wal import KIND_JSON, KIND_PROTOBUF
@@ -102,7 +102,7 @@ class OTLPHttpReceiver:
         self._max_body_bytes = max_body_bytes
         self._body_timeout_s = body_timeout_s
         self._before_ack = before_ack
-        self._memory = memory or MemoryLimiter(256 << 20)
+        self._memory = memory or MemoryLimiter(DEFAULT_MEMORY_BYTES)
 
     def _hold(self, size: int) -> int:
         """Count ``size`` more bytes of a request in flight; TransientError past the budget."""

@@ -86,7 +86,7 @@ def collect(
     ] = 600.0,
     memory_mb: Annotated[
         float, typer.Option(help="Request bytes in flight and queued before answering 503.")
-    ] = 256.0,
+    ] = 64.0,
     max_connections: Annotated[
         int, typer.Option(help="Concurrent connections; beyond them the answer is 503.")
     ] = 1000,
