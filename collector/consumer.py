@@ -81,6 +81,23 @@ class SpanColumns:
         return self.columns[COLUMN_NAMES.index(name)]
 
 
+class Component(Protocol):
+    """The lifecycle every long-lived part of the collector shares, as opentelemetry-python's
+    ``SpanProcessor`` does.
+
+    ``start`` once. ``force_flush`` hands on, or stores, everything accepted so far, and says
+    False if that took longer than ``timeout_s``. ``shutdown`` flushes and stops; it is
+    idempotent, and past its ``timeout_s`` whatever it could not store stays in the
+    write-ahead log or is counted as dropped.
+    """
+
+    def start(self) -> None: ...
+
+    def force_flush(self, timeout_s: float = 30.0) -> bool: ...
+
+    def shutdown(self, timeout_s: float = 30.0) -> None: ...
+
+
 class TracesConsumer(Protocol):
     """A pipeline stage that accepts spans.
 

@@ -240,31 +240,39 @@ class NextjsTraceNormalizer:
             )
         self._wake.set()
 
-    def force_flush(self) -> None:
-        """Normalize every waiting trace now, complete or not."""
+    def force_flush(self, timeout_s: float = 30.0) -> bool:
+        """Normalize every waiting trace now, complete or not; False if the store kept failing
+        for ``timeout_s`` (those rows are counted as dropped)."""
         with self._lock:
             ready = [*self._ready, *self._groups.values()]
             self._ready.clear()
             self._remember(list(self._groups))
             self._groups.clear()
             self._writing.extend(ready)
-        self._normalize(ready)
+        deadline = threading.Event()
+        timer = threading.Timer(timeout_s, deadline.set)
+        timer.start()
+        try:
+            self._normalize(ready, deadline)
+        finally:
+            timer.cancel()
+        return not deadline.is_set()
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_s: float = 30.0) -> None:
         if self._stop.is_set():
             return
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
-        self.force_flush()
+        self.force_flush(timeout_s)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(min(0.5, self._wait_s / 2))
             self._wake.clear()
             try:
-                self._normalize(self._take_due())
+                self._normalize(self._take_due(), self._stop)
             except Exception:  # a bug here must not end normalization for good
                 log.exception("Next.js normalization failed")
 
@@ -292,7 +300,9 @@ class NextjsTraceNormalizer:
         while len(self._done) > self._max_traces:
             self._done.popitem(last=False)
 
-    def _normalize(self, groups: list[_Group]) -> None:
+    def _normalize(self, groups: list[_Group], stop: threading.Event) -> None:
+        """Derive and write the rows of ``groups``; ``stop`` ends the retries of a failing
+        store."""
         if not groups:
             return
         try:
@@ -308,8 +318,8 @@ class NextjsTraceNormalizer:
                 events.extend(cache_event_values(e) for e in trace_events)
             replayed = [g.spans[0].trace_id for g in groups if g.replayed]
             with self._write_lock:
-                self._write("requests", REQUEST_COLUMNS, requests, replayed)
-                self._write("cache_events", CACHE_EVENT_COLUMNS, events, replayed)
+                self._write("requests", REQUEST_COLUMNS, requests, replayed, stop)
+                self._write("cache_events", CACHE_EVENT_COLUMNS, events, replayed, stop)
             self._telemetry.nextjs_traces.inc(len(groups))
         finally:
             with self._lock:
@@ -317,7 +327,12 @@ class NextjsTraceNormalizer:
                 self._writing = [g for g in self._writing if id(g) not in written]
 
     def _write(
-        self, table: str, columns: tuple[str, ...], rows: list[list[Any]], replayed: list[str]
+        self,
+        table: str,
+        columns: tuple[str, ...],
+        rows: list[list[Any]],
+        replayed: list[str],
+        stop: threading.Event,
     ) -> None:
         """Insert ``rows``, retrying; a replayed trace whose rows exist already is skipped."""
 
@@ -330,7 +345,7 @@ class NextjsTraceNormalizer:
 
         if not rows:
             return
-        attempt = call_with_retry(insert, self._retry, self._stop, what=f"insert into {table}")
+        attempt = call_with_retry(insert, self._retry, stop, what=f"insert into {table}")
         if attempt.outcome is not Outcome.DONE:
             self._telemetry.drop_rows(table, len(rows), attempt.reason)
 

@@ -87,10 +87,15 @@ class CollectorStatsWriter:
         while not self._stop.wait(self._interval_s):
             self.write()
 
-    def shutdown(self) -> None:
+    def force_flush(self, timeout_s: float = 30.0) -> bool:
+        """Store a snapshot now."""
+        self.write()
+        return True
+
+    def shutdown(self, timeout_s: float = 30.0) -> None:
         if self._stop.is_set():
             return
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(10)
+            self._thread.join(timeout_s)
         self.write()

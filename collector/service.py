@@ -26,7 +26,7 @@ from collector.auth import BearerTokenMiddleware
 from collector.batcher import BatchSpanProcessor
 from collector.config import CollectorConfig, is_loopback_host
 from collector.connections import BoundedH11Protocol, raise_open_files_limit
-from collector.consumer import TracesConsumer
+from collector.consumer import Component, TracesConsumer
 from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
 from collector.memory import MemoryLimiter
 from collector.normalizer import NextjsTraceNormalizer
@@ -224,16 +224,16 @@ class Collector:
         finally:
             self.shutdown()
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_s: float = 30.0) -> None:
+        """Flush and stop every stage, each within ``timeout_s``; idempotent."""
         if self._shut_down:
             return
         self._shut_down = True
-        if self.normalizer is not None:
-            self.normalizer.shutdown()
-        if self.processor is not None:
-            self.processor.shutdown()
-        if self.stats is not None:
-            self.stats.shutdown()  # after the flush: the last snapshot counts every span
+        # Upstream first; the statistics last, so that their final snapshot counts every span.
+        stages: tuple[Component | None, ...] = (self.normalizer, self.processor, self.stats)
+        for stage in stages:
+            if stage is not None:
+                stage.shutdown(timeout_s)
         if self.wal is not None:
             self.wal.close()
         if self.store is not None:

@@ -39,12 +39,10 @@ REQUEST_REJECT_REASONS = (
 class CollectorTelemetry:
     """Counters of one collector instance, in a registry of its own."""
 
-    def __init__(
-        self, progress_interval_s: float = 30.0, refusal_log_interval_s: float = 10.0
-    ) -> None:
+    def __init__(self, progress_interval_s: float = 30.0, log_interval_s: float = 10.0) -> None:
         self._progress_interval_s = progress_interval_s
-        self._refusal_log_interval_s = refusal_log_interval_s
-        self._refusal_log: dict[str, tuple[float, int]] = {}  # reason: (last line, lines held)
+        self._log_interval_s = log_interval_s
+        self._quiet_log: dict[str, tuple[float, int]] = {}  # key: (last line, lines held back)
         self._last_progress = time.monotonic()
         self._last_exported = 0
         self.registry = CollectorRegistry(auto_describe=True)
@@ -143,11 +141,17 @@ class CollectorTelemetry:
             self.requests_rejected.labels(reason)
 
     def drop(self, reason: str, count: int, detail: str = "") -> None:
-        """Count ``count`` spans that will never be stored, and say so in the log."""
+        """Count ``count`` spans that will never be stored, and say so in the log (rarely)."""
         if count <= 0:
             return
         self.spans_dropped.labels(reason).inc(count)
-        log.warning("dropped %d span(s): %s%s", count, reason, f" ({detail})" if detail else "")
+        self._warn_rarely(
+            f"drop:{reason}",
+            "dropped %d span(s): %s%s",
+            count,
+            reason,
+            f" ({detail})" if detail else "",
+        )
 
     def refuse(self, reason: str, count: int) -> None:
         """Count spans answered with 503 (the receiver logs the request)."""
@@ -185,17 +189,24 @@ class CollectorTelemetry:
         )
 
     def reject_request(self, reason: str, status: int, detail: str) -> None:
-        """Count a request refused as a whole; log it, at most once per interval per reason."""
+        """Count a request refused as a whole, and log it (rarely, see _warn_rarely)."""
         self.requests_rejected.labels(reason).inc()
         self.requests.labels(str(status)).inc()
+        self._warn_rarely(
+            f"refuse:{reason}", "refused an OTLP request with %d (%s): %s", status, reason, detail
+        )
+
+    def _warn_rarely(self, key: str, message: str, *args: object) -> None:
+        """Log a warning at most once per interval per ``key``, saying how many were held back:
+        a flood of bad requests must not flood the log."""
         now = time.monotonic()
-        last, quiet = self._refusal_log.get(reason, (float("-inf"), 0))
-        if now - last < self._refusal_log_interval_s:
-            self._refusal_log[reason] = (last, quiet + 1)
+        last, quiet = self._quiet_log.get(key, (float("-inf"), 0))
+        if now - last < self._log_interval_s:
+            self._quiet_log[key] = (last, quiet + 1)
             return
-        self._refusal_log[reason] = (now, 0)
+        self._quiet_log[key] = (now, 0)
         more = f" (and {quiet} more like it since the last line)" if quiet else ""
-        log.warning("refused an OTLP request with %d (%s): %s%s", status, reason, detail, more)
+        log.warning(message + "%s", *args, more)
 
     def export_totals(self) -> tuple[float, int]:
         """Seconds spent in inserts, and the number of inserts, since start."""

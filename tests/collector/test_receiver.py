@@ -240,3 +240,11 @@ def test_deeply_nested_json_is_400(client):
     body = '{"resourceSpans": ' + "[" * 100_000 + "]" * 100_000 + "}"
     answer = client.post("/v1/traces", content=body, headers={"Content-Type": "application/json"})
     assert answer.status_code == 400
+
+
+def test_a_flood_of_bad_requests_is_one_line_in_the_log(client, caplog):
+    for _ in range(50):
+        client.post("/v1/traces", content=b"\x00garbage", headers=PB)
+    lines = [r.getMessage() for r in caplog.records if "refused an OTLP request" in r.getMessage()]
+    assert len(lines) == 1
+    assert client.get("/healthz").json()["requests_rejected"]["malformed"] == 50
