@@ -79,6 +79,35 @@ def measure_ceiling(columns: SpanColumns, batch: int, folder: Path) -> dict[str,
     return {"spans_per_s": total / wall, "spans_per_cpu_s": total / cpu, "cpu_s": cpu}
 
 
+def start_collector(folder: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    """A ``nextrace collect`` on the embedded store ``folder``, once it answers."""
+    collector = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nextrace.cli",
+            "collect",
+            "--port",
+            str(port),
+            "--dsn",
+            f"chdb://{folder}",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 600  # a restart replays its write-ahead log first
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return collector
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or collector.poll() is not None:
+                collector.kill()
+                raise RuntimeError("the collector did not start") from None
+            time.sleep(0.05)
+
+
 def measure_end_to_end(
     bodies: list[bytes],
     total: int,
@@ -92,38 +121,20 @@ def measure_end_to_end(
     ``traces``, until that many Next.js traces are normalized too."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    collector = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nextrace.cli",
-            "collect",
-            "--port",
-            str(port),
-            "--dsn",
-            f"chdb://{folder}",
-            "--batch-spans",
-            str(batch),
-            "--queue-spans",
-            str(max(batch * 10, total)),
-            "--nextjs-wait",
-            "0.5",
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    queue = str(max(batch * 10, total))
+    collector = start_collector(
+        folder,
+        port,
+        "--batch-spans",
+        str(batch),
+        "--queue-spans",
+        queue,
+        "--nextjs-wait",
+        "0.5",
+        *extra,
     )
     try:
         with httpx.Client(timeout=60) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    client.get(f"{url}/healthz")
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or collector.poll() is not None:
-                        raise RuntimeError("collector did not start") from None
-                    time.sleep(0.2)
             cpu0, wall0 = cpu_seconds(collector.pid), time.perf_counter()
 
             def send(chunk: list[bytes]) -> None:

@@ -16,9 +16,10 @@ Measured in one run, on real ``nextrace collect`` processes and the synthetic tr
 - **keep-alive**: the median time of 200 small requests on one keep-alive connection
   (44 ms each when ``TCP_NODELAY`` was missing).
 
-Printed, and written to ``bench/results/trust.json``.
+Printed, and written to ``bench/results/trust.json`` (``--parts`` measures some again and
+keeps the others' figures).
 
-Run: ``python -m bench.trust [--traces 10000] [--runs 3] [--bodies 100000] [--wal-mb 64]``
+Run: ``python -m bench.trust [--traces 10000] [--runs 5] [--bodies 100000] [--wal-mb 64]``
 """
 
 from __future__ import annotations
@@ -31,54 +32,21 @@ import platform
 import random
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.ingest import RESULTS, free_port, measure_end_to_end, progress
+from bench.ingest import RESULTS, free_port, measure_end_to_end, progress, start_collector
 from bench.synthetic import make_requests
 from tests.builders import make_request, make_span
 from tests.otlp_corpus import corpus, mutate
 
 PB = {"Content-Type": "application/x-protobuf"}
-
-
-def start(folder: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nextrace.cli",
-            "collect",
-            "--port",
-            str(port),
-            "--dsn",
-            f"chdb://{folder}",
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_answering(port, process)
-    return process
-
-
-def wait_answering(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the collector exited")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise RuntimeError("the collector did not answer")
+PARTS = ("wal_cost", "recovery", "memory", "keep_alive", "mutations")
 
 
 def health(port: int) -> dict[str, Any]:
@@ -117,7 +85,9 @@ def recovery(wal_mb: int, tmp: Path) -> dict[str, Any]:
     port = free_port()
     folder = tmp / "recovery"
     hold = ("--batch-timeout", "3600", "--batch-spans", "1000000", "--queue-spans", "1000000")
-    process = start(folder, port, "--wal-max-mb", str(wal_mb), "--memory-mb", "4096", *hold)
+    process = start_collector(
+        folder, port, "--wal-max-mb", str(wal_mb), "--memory-mb", "4096", *hold
+    )
     bodies = [r.SerializeToString() for r in make_requests(2000)]
     acked = 0
     with httpx.Client(timeout=60) as client:
@@ -132,7 +102,7 @@ def recovery(wal_mb: int, tmp: Path) -> dict[str, Any]:
     process.send_signal(signal.SIGKILL)
     process.wait()
     started = time.perf_counter()
-    process = start(folder, port, "--wal-max-mb", str(wal_mb))
+    process = start_collector(folder, port, "--wal-max-mb", str(wal_mb))
     try:
         answering = time.perf_counter() - started
         while health(port)["spans_exported"] < spans:
@@ -170,7 +140,7 @@ def rss_kib(pid: int, field: str) -> int:
 
 def memory_ceiling(tmp: Path, budget_mb: int) -> dict[str, Any]:
     port = free_port()
-    process = start(tmp / f"memory{budget_mb}", port, "--memory-mb", str(budget_mb))
+    process = start_collector(tmp / f"memory{budget_mb}", port, "--memory-mb", str(budget_mb))
     idle = rss_kib(process.pid, "VmRSS")
     big = make_request([make_span("big", attrs={"payload": "x" * 15_000_000})])
     body = big.SerializeToString()
@@ -250,7 +220,7 @@ def mutations(bodies: int) -> dict[str, Any]:
 
 def keep_alive(tmp: Path) -> dict[str, Any]:
     port = free_port()
-    process = start(tmp / "keepalive", port)
+    process = start_collector(tmp / "keepalive", port)
     body = make_request([make_span("small")]).SerializeToString()
     try:
         times = []
@@ -270,6 +240,31 @@ def keep_alive(tmp: Path) -> dict[str, Any]:
     }
 
 
+def report(part: str, figures: Any) -> None:
+    if part == "wal_cost":
+        print(
+            f"WAL cost: with/without {figures['ratio_with_over_without']}, median "
+            f"{figures['ratio_median']} ({figures['cost_median_percent']}% of throughput; "
+            "target at most 20%)"
+        )
+    elif part == "recovery":
+        print(
+            f"recovery after SIGKILL with a full {figures['wal_mb']} MB log "
+            f"({figures['spans']} spans): answering in {figures['seconds_until_answering']} s, "
+            f"all stored in {figures['seconds_until_all_stored']} s"
+        )
+    elif part == "memory":
+        for budget in figures:
+            print(
+                f"memory: 96 x 15 MB attributes: peak RSS {budget['peak_rss_mb']} MB "
+                f"(idle {budget['idle_rss_mb']} MB, budget {budget['memory_budget_mb']} MB)"
+            )
+    elif part == "keep_alive":
+        print(f"keep-alive: median {figures['median_ms']} ms per request (44 ms before)")
+    else:
+        print(f"mutations: {figures['bodies']} bodies, answers {figures['answers']}, no 5xx")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--traces", type=int, default=10_000)
@@ -279,43 +274,31 @@ def main() -> None:
     parser.add_argument(
         "--memory-mb", type=int, nargs="*", default=[64, 256], help="budgets (none: skip)"
     )
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="measure only these; the others keep their figures in --out",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "trust.json")
     args = parser.parse_args()
+    result: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
     with tempfile.TemporaryDirectory(prefix="nextrace-trust-") as folder:
         tmp = Path(folder)
-        cost = wal_cost(args.traces, args.runs, tmp)
-        print(
-            f"WAL cost: with/without {cost['ratio_with_over_without']}, median "
-            f"{cost['ratio_median']} ({cost['cost_median_percent']}% of throughput; target 20%)"
-        )
-        recovered = recovery(args.wal_mb, tmp)
-        print(
-            f"recovery after SIGKILL with a full {args.wal_mb} MB log ({recovered['spans']} spans):"
-            f" answering in {recovered['seconds_until_answering']} s, all stored in "
-            f"{recovered['seconds_until_all_stored']} s"
-        )
-        memory = [memory_ceiling(tmp, budget) for budget in args.memory_mb]
-        for figures in memory:
-            print(
-                f"memory: 96 x 15 MB attributes: peak RSS {figures['peak_rss_mb']} MB "
-                f"(idle {figures['idle_rss_mb']} MB, budget {figures['memory_budget_mb']} MB)"
-            )
-        alive = keep_alive(tmp)
-        print(f"keep-alive: median {alive['median_ms']} ms per request (44 ms before)")
-    progress(f"mutations: {args.bodies} bodies")
-    fuzz = mutations(args.bodies)
-    print(f"mutations: {fuzz['bodies']} bodies, answers {fuzz['answers']}, no 5xx")
-    result = {
-        "benchmark": "trust",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "python": platform.python_version(),
-        "cores": os.cpu_count(),
-        "wal_cost": cost,
-        "recovery": recovered,
-        "memory": memory,
-        "keep_alive": alive,
-        "mutations": fuzz,
-    }
+        measures: dict[str, Callable[[], Any]] = {
+            "wal_cost": lambda: wal_cost(args.traces, args.runs, tmp),
+            "recovery": lambda: recovery(args.wal_mb, tmp),
+            "memory": lambda: [memory_ceiling(tmp, budget) for budget in args.memory_mb],
+            "keep_alive": lambda: keep_alive(tmp),
+            "mutations": lambda: mutations(args.bodies),
+        }
+        for part in args.parts:
+            progress(f"measuring {part}")
+            result[part] = measures[part]()
+            result[f"{part}_when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            report(part, result[part])
+    result.update(benchmark="trust", python=platform.python_version(), cores=os.cpu_count())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {args.out}")

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
@@ -11,6 +13,16 @@ from collector.query import run_read_query
 from collector.service import Collector
 from tests.builders import make_request, make_span
 from tests.conftest import stored
+
+
+@pytest.fixture(scope="module")
+def probed(chdb_path) -> Iterator[Collector]:
+    """One collector for the probes, which only read (a fresh one per probe costs ~1 s)."""
+    config = StoreConfig.from_dsn(f"chdb://{chdb_path}?database=t_probes_{uuid.uuid4().hex[:8]}")
+    instance = Collector(CollectorConfig(store=config))
+    instance.start()
+    yield instance
+    instance.shutdown()
 
 
 def read(collector: Collector, sql: str) -> bytes:
@@ -31,8 +43,8 @@ def read(collector: Collector, sql: str) -> bytes:
         ("EXISTS TABLE otel_traces", b"1\n"),
     ],
 )
-def test_reading_statements_run(collector: Collector, sql, answer):
-    assert read(collector, sql) == answer
+def test_reading_statements_run(probed: Collector, sql, answer):
+    assert read(probed, sql) == answer
 
 
 @pytest.mark.parametrize(
@@ -44,8 +56,8 @@ def test_reading_statements_run(collector: Collector, sql, answer):
         "SHOW CREATE TABLE requests",
     ],
 )
-def test_describing_statements_run(collector: Collector, sql):
-    assert read(collector, sql)
+def test_describing_statements_run(probed: Collector, sql):
+    assert read(probed, sql)
 
 
 # Every probe of the trust review (file write, file read, SSRF, settings) and the classic
@@ -84,11 +96,11 @@ def test_describing_statements_run(collector: Collector, sql):
     ],
 )
 def test_statements_that_reach_outside_the_store_are_refused(
-    collector: Collector, tmp_path, sql, why
+    probed: Collector, tmp_path, sql, why
 ):
     out = tmp_path / "written"
     with pytest.raises(ReadOnlyViolation, match=why):
-        read(collector, sql.format(out=out))
+        read(probed, sql.format(out=out))
     assert not out.exists()
 
 
@@ -101,10 +113,10 @@ def test_statements_that_reach_outside_the_store_are_refused(
         "-- only a comment\n",
     ],
 )
-def test_anything_but_one_statement_is_refused_before_it_runs(collector: Collector, sql):
+def test_anything_but_one_statement_is_refused_before_it_runs(probed: Collector, sql):
     with pytest.raises(Exception, match=r"Multi-statements|Empty query|SYNTAX_ERROR"):
-        read(collector, sql)
-    assert read(collector, "EXISTS TABLE otel_traces") == b"1\n"
+        read(probed, sql)
+    assert read(probed, "EXISTS TABLE otel_traces") == b"1\n"
 
 
 def test_the_reader_limits_cannot_be_lifted(store_config: StoreConfig):
