@@ -67,3 +67,23 @@ def test_an_unreachable_server_is_a_clear_error():
             StoreError, match=f"cannot reach the ClickHouse server http://127.0.0.1:{port}"
         ):
             open_store(StoreConfig.from_dsn(f"http://127.0.0.1:{port}"))
+
+
+def test_a_server_that_refuses_connections_is_a_transient_failure_and_bad_rows_are_not():
+    # The error the driver raises when a ClickHouse server is down is retried while the
+    # write-ahead log holds the spans; an error about the rows themselves is not.
+    import clickhouse_connect
+    from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
+    from collector.store import is_permanent
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: connections are refused
+        with pytest.raises(OperationalError) as refused:
+            clickhouse_connect.get_client(host="127.0.0.1", port=port, connect_timeout=2)
+    assert not is_permanent(refused.value)
+    for transient in (243, 1001, 242, 252, 999):  # disk full, EACCES, read-only, parts, unknown
+        assert not is_permanent(DatabaseError(f"Code: {transient}. DB::Exception: x"))
+    assert is_permanent(DatabaseError("Code: 252. Too many partitions for single INSERT block"))
+    assert is_permanent(DatabaseError("Code: 6. DB::Exception: Cannot parse text"))
