@@ -95,9 +95,7 @@ def test_describing_statements_run(probed: Collector, sql):
         ("SHOW PROCESSLIST", "only reading statements"),
     ],
 )
-def test_statements_that_reach_outside_the_store_are_refused(
-    probed: Collector, tmp_path, sql, why
-):
+def test_statements_that_reach_outside_the_store_are_refused(probed: Collector, tmp_path, sql, why):
     out = tmp_path / "written"
     with pytest.raises(ReadOnlyViolation, match=why):
         read(probed, sql.format(out=out))
