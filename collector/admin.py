@@ -13,7 +13,6 @@ loopback.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import uuid
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from collector import decoder
+from collector.config import is_loopback_host
 from collector.errors import PermanentError
 from collector.query import check_format
 from collector.receiver import read_body
@@ -118,7 +118,8 @@ class AdminEndpoints:
             return PlainTextResponse("the SQL endpoint refuses cross-origin requests\n", 403)
         if self._sql_mode == "loopback":
             host = request.headers.get("host", "").rsplit(":", 1)[0].lower()
-            if not _is_loopback(request) or host not in _LOOPBACK_NAMES:
+            client = request.client.host if request.client else ""
+            if not is_loopback_host(client) or host not in _LOOPBACK_NAMES:
                 return PlainTextResponse(
                     "without a token the SQL endpoint answers loopback clients only, "
                     "addressed as localhost, 127.0.0.1 or [::1]\n",
@@ -129,11 +130,3 @@ class AdminEndpoints:
                 'send Content-Type: application/json and {"query": "SELECT …"}\n', 415
             )
         return None
-
-
-def _is_loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from collector.errors import ConfigError
 from collector.memory import DEFAULT_MEMORY_BYTES
+from collector.wal import FSYNC_POLICIES, FsyncPolicy
 
 DEFAULT_DSN = "chdb:.nextrace/store"
 """An embedded chDB store in a folder under the working directory."""
@@ -190,7 +191,7 @@ class CollectorConfig:
     wal: bool = True  # write every accepted request ahead to disk (see collector.wal)
     wal_dir: Path | None = None  # default: see wal_path
     wal_max_bytes: int = 1 << 30
-    wal_fsync: str = "always"  # always, interval or never
+    wal_fsync: FsyncPolicy = "always"  # see collector.wal
     stats_interval_s: float = 10.0  # how often the collector stores its own counters; 0: never
     nextjs_wait_s: float = 5.0  # a Next.js trace is normalized once idle this long
     nextjs_max_traces: int = 10_000  # Next.js traces waiting at most; the oldest goes early
@@ -225,7 +226,7 @@ class CollectorConfig:
             )
         if self.nextjs_wait_s <= 0 or self.nextjs_max_traces <= 0:
             raise ConfigError("nextjs_wait_s and nextjs_max_traces must be positive")
-        if self.wal_fsync not in ("always", "interval", "never"):
+        if self.wal_fsync not in FSYNC_POLICIES:
             raise ConfigError(
                 f"WAL fsync must be always, interval or never, not {self.wal_fsync!r}"
             )

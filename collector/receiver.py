@@ -135,6 +135,8 @@ class OTLPHttpReceiver:
                 "invalid_span", translation.rejected, translation.rejection_message
             )
             self._consumer.consume(translation.spans)
+            if self._before_ack is not None:
+                await self._before_ack()
         except PermanentError as exc:
             reason = _REJECT_REASONS.get(exc.http_status, "malformed")
             self._telemetry.reject_request(reason, exc.http_status, str(exc))
@@ -146,8 +148,6 @@ class OTLPHttpReceiver:
             )
         finally:
             self._memory.release(held)
-        if self._before_ack is not None:
-            await self._before_ack()
 
         reply = ExportTraceServiceResponse()
         if translation.rejected:

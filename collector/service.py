@@ -96,6 +96,7 @@ class Collector:
         self.normalizer: NextjsTraceNormalizer | None = None
         self.stats: CollectorStatsWriter | None = None
         self.wal: WriteAheadLog | None = None
+        self.memory = MemoryLimiter(config.memory_max_bytes)
         self.app: Starlette | None = None
         self._started_at = time.time()
         self._shut_down = False
@@ -103,12 +104,11 @@ class Collector:
     def start(self) -> Starlette:
         config = self.config
         self.store = open_store(config.store)
-        self.memory = MemoryLimiter(config.memory_max_bytes)
         if config.wal:
             self.wal = WriteAheadLog(
                 config.wal_path,
                 max_bytes=config.wal_max_bytes,
-                fsync=config.wal_fsync,  # type: ignore[arg-type]
+                fsync=config.wal_fsync,
             )
             checkpoint = self.wal.open()
         self.processor = BatchSpanProcessor(

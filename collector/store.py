@@ -45,9 +45,7 @@ _DATA_ERROR_CODES = frozenset(
     }
 )
 _CODE = re.compile(r"Code: (\d+)")
-
-
-_READ_MARKER = "nextrace-read:"
+_READ_MARKER = "nextrace-read:"  # in a comment before every /sql read, for cancel_reads
 
 
 def is_permanent(exc: BaseException) -> bool:

@@ -201,7 +201,8 @@ class WriteAheadLog:
             log.error("could not void WAL record %d (%s): a restart may store it", record_id, exc)
 
     def sync(self) -> None:
-        """Make everything appended so far durable (a no-op unless ``fsync`` is ``always``).
+        """Make everything appended so far durable (a no-op unless ``fsync`` is ``always``);
+        TransientError if the disk fails.
 
         Concurrent callers share one ``fdatasync``: whoever syncs covers the others' records.
         """
@@ -212,9 +213,14 @@ class WriteAheadLog:
             if self._synced >= target:
                 return
             with self._lock:
-                fd, written = self._fd, self._written
-            if fd >= 0:
+                # A duplicate: a rotation may close the original (after syncing it) meanwhile.
+                fd, written = os.dup(self._fd), self._written
+            try:
                 os.fdatasync(fd)
+            except OSError as exc:
+                raise TransientError(f"cannot sync the write-ahead log: {exc}", 5) from exc
+            finally:
+                os.close(fd)
             self._synced = written
 
     async def sync_async(self) -> None:

@@ -7,13 +7,16 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from collector.config import DEFAULT_DSN, CollectorConfig, StoreConfig
 from collector.errors import NextraceError
 from nextrace.listen import ListenError, bind_socket
+
+if TYPE_CHECKING:
+    from collector.wal import FsyncPolicy
 
 app = typer.Typer(
     help="OTLP collector, ClickHouse store and dashboards for Next.js request lifecycles.",
@@ -113,7 +116,7 @@ def collect(
             wal=wal,
             wal_dir=wal_dir,
             wal_max_bytes=int(wal_max_mb * 1024 * 1024),
-            wal_fsync=wal_fsync,
+            wal_fsync=cast("FsyncPolicy", wal_fsync),  # checked by CollectorConfig
             retry_max_elapsed_s=retry_max_elapsed,
             memory_max_bytes=int(memory_mb * 1024 * 1024),
             max_connections=max_connections,

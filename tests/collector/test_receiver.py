@@ -248,3 +248,16 @@ def test_a_flood_of_bad_requests_is_one_line_in_the_log(client, caplog):
     lines = [r.getMessage() for r in caplog.records if "refused an OTLP request" in r.getMessage()]
     assert len(lines) == 1
     assert client.get("/healthz").json()["requests_rejected"]["malformed"] == 50
+
+
+def test_a_log_that_cannot_be_synced_answers_503_not_500(client, monkeypatch):
+    import collector.wal
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(collector.wal.os, "fdatasync", failing)
+    body = make_request([make_span("unsynced")]).SerializeToString()
+    answer = client.post("/v1/traces", content=body, headers=PB)
+    assert answer.status_code == 503
+    assert "cannot sync the write-ahead log" in Status.FromString(answer.content).message
