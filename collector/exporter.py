@@ -132,10 +132,14 @@ class ClickHouseRowExporter:
     ) -> None:
         """Insert ``rows``; raises TransientError or PermanentError like a TracesConsumer.
 
-        The token is a digest of the rows, so a retry of the same rows is stored once.
+        Rows start with ``Timestamp, TraceId, SpanId``. The token is a digest of their trace
+        and span ids, so a retry of the same rows is stored once.
         """
         if rows:
-            digest = hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
+            ids = hashlib.blake2b(digest_size=16)
+            for row in rows:
+                ids.update(f"{row[1]}{row[2]}".encode())
+            digest = ids.hexdigest()
             _insert(
                 self._store,
                 f"{table}-{digest}",
