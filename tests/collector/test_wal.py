@@ -68,3 +68,34 @@ def test_a_full_log_refuses_with_a_transient_error(tmp_path):
         wal.append(KIND_PROTOBUF, b"x" * 200)
     wal.commit_batch(1)
     wal.append(KIND_PROTOBUF, b"x" * 200)
+
+
+def test_a_json_request_left_in_the_log_is_stored_by_the_next_start(store_config):
+    import base64
+    import json
+
+    from google.protobuf import json_format
+    from starlette.testclient import TestClient
+
+    from collector.config import CollectorConfig
+    from collector.service import Collector
+    from tests.builders import make_request, make_span
+    from tests.conftest import stored
+
+    crashed = Collector(CollectorConfig(store=store_config, batch_timeout_s=3600))
+    document = json_format.MessageToDict(make_request([make_span("from json")]))
+    for holder in document["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+        for key in ("traceId", "spanId"):
+            holder[key] = base64.b64decode(holder[key]).hex()
+    with TestClient(crashed.start(), base_url="http://localhost:4318") as client:
+        answer = client.post(
+            "/v1/traces", content=json.dumps(document), headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 200
+    # Never flushed, never shut down: as after kill -9. The next start replays the log.
+    restarted = Collector(CollectorConfig(store=store_config, batch_timeout_s=0.1))
+    restarted.start()
+    try:
+        assert stored(restarted, "SELECT SpanName FROM otel_traces") == [("from json",)]
+    finally:
+        restarted.shutdown()
