@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
@@ -251,12 +252,10 @@ def test_a_flood_of_bad_requests_is_one_line_in_the_log(client, caplog):
 
 
 def test_a_log_that_cannot_be_synced_answers_503_not_500(client, monkeypatch):
-    import collector.wal
-
     def failing(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(collector.wal.os, "fdatasync", failing)
+    monkeypatch.setattr(os, "fdatasync", failing)
     body = make_request([make_span("unsynced")]).SerializeToString()
     answer = client.post("/v1/traces", content=body, headers=PB)
     assert answer.status_code == 503
