@@ -84,12 +84,35 @@ def _log_rarely(message: str) -> None:
         log.warning("%s (logged once per 10 s)", message)
 
 
-def raise_open_files_limit(wanted: int) -> int:
-    """Raise this process's open-files limit towards ``wanted`` (at most the hard limit), so
-    that the connection cap, not the limit, decides; the limit in force afterwards."""
+def connection_cap(wanted: int, reserve: int = 256) -> int:
+    """Raise this process's open-files limit so that ``wanted`` connections fit beside
+    ``reserve`` descriptors for the store; the cap that fits under the limit in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    target = wanted + reserve
+    if hard != resource.RLIM_INFINITY:
+        target = min(target, hard)
     if target > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        return target
-    return soft
+        soft = target
+    cap = min(wanted, max(16, soft - reserve))
+    if cap < wanted:
+        log.warning("the open-files limit is %d: at most %d connections, not %d", soft, cap, wanted)
+    return cap
+
+
+class RareAcceptErrors(logging.Filter):
+    """Lets asyncio's "socket.accept() out of system resource" through once per 10 s: out of
+    descriptors, it would log a traceback for every attempt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last = float("-inf")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "socket.accept() out of system resource" not in record.getMessage():
+            return True
+        now = time.monotonic()
+        if now - self._last < 10:
+            return False
+        self._last = now
+        return True

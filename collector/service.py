@@ -25,7 +25,7 @@ from collector.admin import AdminEndpoints
 from collector.auth import BearerTokenMiddleware
 from collector.batcher import BatchSpanProcessor
 from collector.config import CollectorConfig, is_loopback_host
-from collector.connections import BoundedH11Protocol, raise_open_files_limit
+from collector.connections import BoundedH11Protocol, RareAcceptErrors, connection_cap
 from collector.consumer import Component, TracesConsumer
 from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
 from collector.memory import MemoryLimiter
@@ -192,11 +192,12 @@ class Collector:
         if self.config.store.interface == "chdb" and self.config.store.path is not None:
             write_endpoint(self.config.store.path, url)
         config = self.config
-        raise_open_files_limit(config.max_connections + 256)  # the cap decides, not the fd limit
+        cap = connection_cap(config.max_connections)  # the cap decides, not the fd limit
+        logging.getLogger("asyncio").addFilter(RareAcceptErrors())
         protocol = type(
             "CollectorH11Protocol",
             (BoundedH11Protocol,),
-            {"max_connections": config.max_connections, "header_timeout_s": config.read_timeout_s},
+            {"max_connections": cap, "header_timeout_s": config.read_timeout_s},
         )
         server = _FlushingServer(
             uvicorn.Config(
@@ -207,7 +208,7 @@ class Collector:
                 http=protocol,
                 ssl_certfile=config.tls_cert,
                 ssl_keyfile=config.tls_key,
-                limit_concurrency=config.max_connections,
+                limit_concurrency=cap,
                 timeout_keep_alive=30,
             )
         )

@@ -85,3 +85,17 @@ def test_listening_sockets_are_tcp_so_keep_alive_answers_are_not_delayed():
         assert sock.proto == socket.IPPROTO_TCP
     finally:
         sock.close()
+
+
+def test_running_out_of_descriptors_is_one_log_line_not_a_flood():
+    import logging
+
+    from collector.connections import RareAcceptErrors
+
+    rare = RareAcceptErrors()
+    accept = logging.LogRecord(
+        "asyncio", 40, "", 0, "socket.accept() out of system resource", (), None
+    )
+    other = logging.LogRecord("asyncio", 40, "", 0, "something else", (), None)
+    assert [rare.filter(accept) for _ in range(100)].count(True) == 1
+    assert rare.filter(other)
