@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from collector import decoder
 from collector.config import is_loopback_host
-from collector.errors import PermanentError
+from collector.errors import PermanentError, StoreError
 from collector.query import check_format
 from collector.receiver import read_body
 from collector.store import ClickHouseStore
@@ -87,6 +87,8 @@ class AdminEndpoints:
             return PlainTextResponse(f"refused: {exc}\n", 400)
         except ClickHouseError as exc:
             return PlainTextResponse(f"{exc}\n", 400)
+        except StoreError as exc:
+            return PlainTextResponse(f"{exc}\n", 503)
         return Response(result, media_type="text/plain; charset=utf-8")
 
     async def _read_until_disconnect(self, request: Request, statement: str, fmt: str) -> bytes:
@@ -95,14 +97,16 @@ class AdminEndpoints:
         tag = f"r{uuid.uuid4().hex}"
         reading = asyncio.ensure_future(asyncio.to_thread(self._store.read, statement, fmt, tag))
         self._reads_running += 1
+        left = False
         try:
             while True:
                 done, _ = await asyncio.wait({reading}, timeout=0.25)
                 if done:
                     return reading.result()
-                if await request.is_disconnected():
+                # Cancel until it ends: the read may reach ClickHouse after a first attempt.
+                left = left or await request.is_disconnected()
+                if left:
                     await asyncio.to_thread(self._store.cancel_reads, tag)
-                    return await reading
         finally:
             self._reads_running -= 1
 

@@ -213,7 +213,7 @@ class Collector:
             )
         )
         if self.store is not None:
-            server.on_exit = self.store.cancel_reads
+            server.on_exit = self.store.stop_reads
         log.info(
             "collector listening on %s%s, storing to %s",
             url,

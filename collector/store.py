@@ -12,6 +12,7 @@ import fcntl
 import logging
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,8 @@ class ClickHouseStore:
         self.client = client
         self._sessions: dict[str, Client] = {}  # read-only sessions, see _session
         self._settings: dict[str, dict[str, Any]] = {}
-        self._reader_lock = threading.Lock()
+        self._reader_lock = threading.Lock()  # held while a read parses or runs
+        self._stopping = False
         self._closed = False
 
     def read(self, sql: str, fmt: str, tag: str = "") -> bytes:
@@ -164,6 +166,8 @@ class ClickHouseStore:
                     ) from exc
                 raise
             check_ast(parse_explain_ast(ast.decode("utf-8", "replace")), self.config.database)
+            if self._stopping:
+                raise StoreError("the collector is stopping: reads are cancelled")
             reader = self._session("reader")
             # The marker lets cancel_reads find it; a comment cannot change what it does.
             marked = (
@@ -172,8 +176,17 @@ class ClickHouseStore:
             result: bytes = reader.raw_query(marked, fmt=fmt, settings=self._settings["reader"])
         return result
 
+    def stop_reads(self, within_s: float = 10.0) -> None:
+        """Refuse new reads, and cancel the one in progress until it ends (at most ``within_s``):
+        a read may reach ClickHouse just after a first cancel has looked for it."""
+        self._stopping = True
+        deadline = time.monotonic() + within_s
+        while self._reader_lock.locked() and time.monotonic() < deadline:
+            self.cancel_reads()
+            time.sleep(0.1)
+
     def cancel_reads(self, tag: str = "") -> None:
-        """Stop the read tagged ``tag`` (every read, without one), if it is running."""
+        """Stop the read tagged ``tag`` (every read, without one), if it is running now."""
         pattern = f"%/* {_READ_MARKER}{tag}%" if tag else f"%/* {_READ_MARKER}%"
         try:
             self.client.command(

@@ -46,4 +46,4 @@ def test_a_stop_does_not_wait_for_a_running_read(tmp_path):
         assert time.monotonic() < deadline, "the read never started"
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
-    assert process.wait(15) == 0
+    assert process.wait(25) == 0  # under the 30 s read limit: only a cancelled read ends sooner
