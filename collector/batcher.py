@@ -191,9 +191,9 @@ class BatchSpanProcessor:
 
     def _export(self, batch: SpanColumns) -> None:
         count = len(batch)
-        wal_range = (batch.wal_ids[0], batch.wal_ids[-1]) if batch.wal_ids and self._wal else None
-        if wal_range and self._wal:
-            self._wal.begin_batch(*wal_range)
+        wal, wal_range = self._wal, batch.wal_range
+        if wal and wal_range:
+            wal.begin_batch(*wal_range)
         started = time.perf_counter()
         attempt = call_with_retry(
             lambda: self._downstream.consume(batch),
@@ -204,7 +204,7 @@ class BatchSpanProcessor:
         )
         stored = count
         if attempt.outcome is Outcome.STOPPED:
-            if wal_range:
+            if wal and wal_range:
                 self._telemetry.left_in_wal(count)
             else:
                 self._telemetry.drop("shutdown", count, attempt.reason)
@@ -222,8 +222,8 @@ class BatchSpanProcessor:
             self._telemetry.export_batch_spans.observe(stored)
             self._telemetry.spans_exported.inc(stored)
             self._telemetry.log_progress()
-        if wal_range and self._wal:
-            self._wal.commit_batch(wal_range[1])
+        if wal and wal_range:
+            wal.commit_batch(wal_range[1])
 
     def _set_failing(self, error: Exception | None) -> None:
         self.failing = None if error is None else str(error)

@@ -73,6 +73,11 @@ class SpanColumns:
         self.wal_ids.extend(other.wal_ids)
         self._merged_bytes = self.nbytes + other.nbytes
 
+    @property
+    def wal_range(self) -> tuple[int, int] | None:
+        """The first and last write-ahead log records of the batch, if it came through one."""
+        return (self.wal_ids[0], self.wal_ids[-1]) if self.wal_ids else None
+
     def take(self, rows: list[int]) -> SpanColumns:
         """A batch of the spans at positions ``rows``, in that order."""
         return SpanColumns([[column[i] for i in rows] for column in self.columns])

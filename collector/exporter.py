@@ -52,7 +52,8 @@ def _insert(store: ClickHouseStore, token: str | None, **insert: Any) -> None:
 
 def batch_token(spans: SpanColumns) -> str | None:
     """The deduplication token of a batch from the write-ahead log, None for others."""
-    return f"wal-{spans.wal_ids[0]}-{spans.wal_ids[-1]}" if spans.wal_ids else None
+    wal_range = spans.wal_range
+    return f"wal-{wal_range[0]}-{wal_range[1]}" if wal_range else None
 
 
 class ClickHouseSpanExporter:

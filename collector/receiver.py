@@ -68,8 +68,8 @@ def declared_size(request: Request) -> int:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = declared_size(request)
+    if declared > limit:
         raise PermanentError(
             f"body of {declared} bytes is larger than the limit of {limit} bytes",
             http_status=413,
@@ -173,7 +173,6 @@ def _status_response(
 ) -> Response:
     # A Status for an unsupported media type is sent as JSON, which a person can read.
     kind = kind if kind in decoder.SUPPORTED_MEDIA_TYPES else decoder.JSON
-    grpc_code = {400: 3, 408: 4, 413: 3, 415: 3, 503: 14}.get(
-        status, 2
-    )  # INVALID_ARGUMENT/UNAVAILABLE
+    # INVALID_ARGUMENT, DEADLINE_EXCEEDED, UNAVAILABLE; UNKNOWN otherwise.
+    grpc_code = {400: 3, 408: 4, 413: 3, 415: 3, 503: 14}.get(status, 2)
     return _message_response(kind, status, Status(code=grpc_code, message=text), headers)

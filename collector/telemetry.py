@@ -23,7 +23,7 @@ DROP_REASONS = (
 )
 REFUSAL_REASONS = (
     "queue_full",  # 503: the batch queue holds max_queue_spans
-    "memory_limit",  # 503: the batch queue holds max_queue_bytes
+    "memory_limit",  # 503: the memory budget (collector.memory) is spent
     "wal_full",  # 503: the write-ahead log is full or cannot be written
     "shutting_down",  # 503: the collector is stopping
 )
