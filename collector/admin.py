@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from clickhouse_connect.driver.exceptions import ClickHouseError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -26,7 +25,7 @@ from starlette.routing import Route
 
 from collector import decoder
 from collector.config import is_loopback_host
-from collector.errors import PermanentError, StoreError
+from collector.errors import PermanentError, QueryFailed, StoreError
 from collector.query import check_format
 from collector.receiver import read_body
 from collector.store import ClickHouseStore
@@ -83,10 +82,10 @@ class AdminEndpoints:
             return PlainTextResponse(f'send {{"query": "SELECT …"}}: {exc}\n', 400)
         try:
             result = await self._read_until_disconnect(request, statement, fmt)
+        except QueryFailed as exc:
+            return PlainTextResponse(f"{exc}\n", 400)
         except PermanentError as exc:
             return PlainTextResponse(f"refused: {exc}\n", 400)
-        except ClickHouseError as exc:
-            return PlainTextResponse(f"{exc}\n", 400)
         except StoreError as exc:
             return PlainTextResponse(f"{exc}\n", 503)
         return Response(result, media_type="text/plain; charset=utf-8")

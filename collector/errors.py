@@ -7,9 +7,19 @@ error means the same data may succeed later (answer 503 or retry).
 
 from __future__ import annotations
 
+from nextrace.errors import NextraceError
 
-class NextraceError(Exception):
-    """Base of every error that nextrace raises on purpose."""
+__all__ = [
+    "ConfigError",
+    "NextraceError",
+    "PermanentError",
+    "QueryFailed",
+    "ReadOnlyViolation",
+    "RowsRejected",
+    "StoreError",
+    "StoreLockedError",
+    "TransientError",
+]
 
 
 class ConfigError(NextraceError):
@@ -60,3 +70,8 @@ class StoreLockedError(StoreError):
 
 class ReadOnlyViolation(PermanentError):
     """A statement that would change the store was sent where only reads are allowed."""
+
+
+class QueryFailed(PermanentError):
+    """ClickHouse could not run a reading statement (syntax, unknown column…); the message is
+    ClickHouse's, about the text the user wrote."""

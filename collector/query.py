@@ -22,7 +22,7 @@ import httpx
 
 from collector.auth import auth_headers, load_token
 from collector.config import StoreConfig
-from collector.errors import ReadOnlyViolation, StoreError, StoreLockedError
+from collector.errors import QueryFailed, ReadOnlyViolation, StoreError, StoreLockedError
 from collector.store import open_store, store_owner_pid
 
 ENDPOINT_FILE = "nextrace-collector.json"
@@ -82,6 +82,8 @@ def _query_collector(url: str, sql: str, fmt: str) -> bytes:
         raise StoreError(
             f"the collector at {url} owns the store but did not answer: {exc}"
         ) from exc
+    if response.status_code == 400:
+        raise QueryFailed(response.text.strip())
     if response.status_code != 200:
         raise StoreError(f"query failed ({response.status_code}): {response.text.strip()}")
     return response.content

@@ -21,7 +21,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DataError, OperationalError
 
 from collector.config import StoreConfig, validate_identifier
-from collector.errors import ReadOnlyViolation, StoreError, StoreLockedError
+from collector.errors import QueryFailed, ReadOnlyViolation, StoreError, StoreLockedError
 from collector.migrations import apply_migrations
 from collector.read_guard import check_ast, parse_explain_ast
 
@@ -47,6 +47,10 @@ _DATA_ERROR_CODES = frozenset(
 )
 _CODE = re.compile(r"Code: (\d+)")
 _READ_MARKER = "nextrace-read:"  # in a comment before every /sql read, for cancel_reads
+_NOT_WRITTEN = re.compile(
+    r":? In scope SELECT formatQuerySingleLine\(.*\)\.|/\* nextrace-read:\S* \*/ "
+)
+_FORMAT_CLAUSE = re.compile(r" FORMAT ([A-Za-z][A-Za-z0-9]*)$")  # in formatQuerySingleLine text
 
 
 def is_permanent(exc: BaseException) -> bool:
@@ -108,8 +112,16 @@ def connect(config: StoreConfig) -> Client:
 
 def _connect_chdb(config: StoreConfig) -> Client:
     assert config.path is not None
+    # Only the store's own folder is created (and, for a relative DSN, the folders between it
+    # and the working directory): a typo in an absolute path must not build a tree as root.
+    inside_cwd = config.path.is_relative_to(Path.cwd())
     try:
-        config.path.mkdir(parents=True, exist_ok=True)
+        config.path.mkdir(parents=inside_cwd, exist_ok=True)
+    except FileNotFoundError as exc:
+        raise StoreError(
+            f"cannot create the store folder {config.path}: {config.path.parent} does not "
+            "exist (check the DSN, or create the parent folder first)"
+        ) from exc
     except OSError as exc:
         raise StoreError(f"cannot create the store folder {config.path}: {exc}") from exc
     try:
@@ -143,9 +155,16 @@ class ClickHouseStore:
 
         The statement is checked on ClickHouse's own AST (:mod:`collector.read_guard`), and its
         canonical text runs on a reader session with ``readonly=1`` and the store's
-        :class:`collector.config.ReadLimits`, which no query can lift. Raises
-        :class:`ReadOnlyViolation` for a refused statement, ``ClickHouseError`` for a failed one.
+        :class:`collector.config.ReadLimits`, which no query can lift. A ``FORMAT`` clause at
+        the end of ``sql`` overrides ``fmt``. Raises :class:`ReadOnlyViolation` for a refused
+        statement, :class:`QueryFailed` for one ClickHouse could not run.
         """
+        try:
+            return self._read(sql, fmt, tag)
+        except ClickHouseError as exc:
+            raise QueryFailed(_as_written(str(exc))) from exc
+
+    def _read(self, sql: str, fmt: str, tag: str) -> bytes:
         with self._reader_lock:
             parser = self._session("parser")
             canonical = parser.query(
@@ -153,6 +172,11 @@ class ClickHouseStore:
                 parameters={"q": sql},
                 settings=self._settings["parser"],
             ).result_rows[0][0]
+            # The query's own FORMAT clause wins; the driver adds the clause itself.
+            own_format = _FORMAT_CLAUSE.search(canonical)
+            if own_format:
+                canonical = canonical[: own_format.start()]
+                fmt = own_format.group(1)
             try:
                 ast = parser.raw_query(
                     f"EXPLAIN AST {canonical}",
@@ -233,6 +257,11 @@ class ClickHouseStore:
                 client.close()
 
 
+def _as_written(message: str) -> str:
+    """ClickHouse's message without the text the store wrapped around the user's query."""
+    return _NOT_WRITTEN.sub("", message).strip()
+
+
 def open_store(config: StoreConfig, *, migrate: bool = True) -> ClickHouseStore:
     """Connect to the store and, unless ``migrate`` is false, bring its schema up to date."""
     client = connect(config)
@@ -244,7 +273,15 @@ def open_store(config: StoreConfig, *, migrate: bool = True) -> ClickHouseStore:
             store.close()
             raise
         for name in applied:
-            log.info("applied migration %s to %s", name, config.describe())
+            log.debug("applied migration %s", name)
+        if applied:
+            log.info(
+                "schema of the %s brought up to date: %d migration(s), %s to %s",
+                config.describe(),
+                len(applied),
+                applied[0],
+                applied[-1],
+            )
     exists = client.query(
         "SELECT count() FROM system.databases WHERE name = {db:String}",
         parameters={"db": config.database},

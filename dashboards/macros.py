@@ -25,10 +25,12 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from nextrace.errors import NextraceError
+
 PLUGIN_VERSION = "4.20.0"
 
 
-class MacroError(ValueError):
+class MacroError(NextraceError, ValueError):
     """A macro could not be expanded; the message names it."""
 
 

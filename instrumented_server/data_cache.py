@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass
 
 from instrumented_server.caching import Entry, EntryStore, Lookup, MissReason, Source
+from nextrace.errors import NextraceError
 
 PRIVATE_PREFIX = "private:"
 
 
-class PrivateScopeError(ValueError):
+class PrivateScopeError(NextraceError, ValueError):
     """Private (user-specific) data was about to enter the shared cache."""
 
 

@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from instrumented_server.patterns import compile_source
+from nextrace.errors import NextraceError
 
 _SEGMENT = re.compile(
     r"^(?:[A-Za-z0-9_.~-]+|\[[A-Za-z_][A-Za-z0-9_]*\]|\[\.\.\.[A-Za-z_][A-Za-z0-9_]*\]"
@@ -28,7 +29,7 @@ _SEGMENT = re.compile(
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class DefinitionError(ValueError):
+class DefinitionError(NextraceError, ValueError):
     """The app definition is invalid; the message lists every mistake and where it is."""
 
 

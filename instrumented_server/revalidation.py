@@ -27,12 +27,13 @@ from instrumented_server.fetching import WarmTarget
 from instrumented_server.state import ServerState
 from instrumented_server.warmup import WarmupJob
 from instrumented_server.warmup_jobs import data_job, route_job, submit_all
+from nextrace.errors import NextraceError
 
 REVALIDATE_PATH = "/api/revalidate"
 SECRET_HEADER = "x-revalidate-secret"
 
 
-class RevalidationError(ValueError):
+class RevalidationError(NextraceError, ValueError):
     """The webhook body is not a valid revalidation request."""
 
 

@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass
 
 from instrumented_server.definition import AppDefinition, Upstream
+from nextrace.errors import NextraceError
 
 
-class UpstreamError(Exception):
+class UpstreamError(NextraceError):
     """The upstream answered with an error."""
 
 

@@ -1,27 +1,74 @@
-"""The ``nextrace`` command line: the one place where the packages are wired together."""
+"""The ``nextrace`` command line: the one place where the packages are wired together.
+
+Every command fails in one line: errors that nextrace raises on purpose
+(:class:`nextrace.errors.NextraceError`) and the operating system's (a port, a
+folder) print their message; anything else is a bug, and prints one line that
+says how to see the traceback (``NEXTRACE_DEBUG=1``). Defaults come from the
+configuration objects, so the help and the library agree.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import shlex
+import shutil
+import signal
 import sys
+from dataclasses import fields
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from types import FrameType
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from collector.config import DEFAULT_DSN, CollectorConfig, StoreConfig
-from collector.errors import NextraceError
-from nextrace.listen import ListenError, bind_socket
+from nextrace.errors import NextraceError
 
-if TYPE_CHECKING:
-    from collector.wal import FsyncPolicy
+VERSION = "0.1.0"
+MIB = 1024 * 1024
+
+
+class ScenarioName(StrEnum):
+    """The demo's scenarios (``traffic.scenarios.SCENARIOS``; a test keeps the two equal)."""
+
+    steady = "steady"
+    deploy = "deploy"
+    webhook_flood = "webhook-flood"
+    prefetch_storm = "prefetch-storm"
+    prefetch_release = "prefetch-release"
+
+
+class NextVersion(StrEnum):
+    """Next.js versions whose client router stale times the virtual browsers know
+    (``traffic.router_cache.STALE_TIMES``)."""
+
+    v14 = "14"
+    v15 = "15"
+    v16 = "16"
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+class FsyncChoice(StrEnum):
+    always = "always"
+    interval = "interval"
+    never = "never"
+
 
 app = typer.Typer(
     help="OTLP collector, ClickHouse store and dashboards for Next.js request lifecycles.",
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
 )
 
 DsnOption = Annotated[
@@ -32,31 +79,73 @@ DsnOption = Annotated[
         help="Store: chdb:FOLDER (embedded ClickHouse) or http(s)://host:port[?database=NAME].",
     ),
 ]
+PortOption = Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")]
 
 
-def _fail(exc: Exception) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
+COLLECT: dict[str, Any] = {f.name: f.default for f in fields(CollectorConfig)}
+"""The defaults of :class:`CollectorConfig`, so that ``collect`` never repeats a literal."""
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nextrace {VERSION}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    log_level: Annotated[
+        LogLevel,
+        typer.Option(
+            envvar="NEXTRACE_LOG_LEVEL", help="How much the collector and the server log."
+        ),
+    ] = LogLevel.info,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Log only warnings and errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """OTLP collector, ClickHouse store and dashboards for Next.js request lifecycles."""
+    level = logging.WARNING if quiet else getattr(logging, log_level.upper())
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _self_command() -> str:
+    """How the user can run nextrace again from their shell, to paste into hints."""
+    here = Path(sys.argv[0])
+    found = shutil.which("nextrace")
+    if here.name == "nextrace":
+        if found and Path(found).resolve() == here.resolve():
+            return "nextrace"
+        return shlex.quote(str(here.resolve()))
+    return f"{shlex.quote(sys.executable)} -m nextrace.cli"
 
 
 @app.command()
 def collect(
     dsn: DsnOption = DEFAULT_DSN,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="OTLP/HTTP port.")] = 4318,
-    max_body_mb: Annotated[float, typer.Option(help="Largest accepted request body.")] = 16.0,
-    batch_spans: Annotated[int, typer.Option(help="Spans per ClickHouse insert.")] = 20_000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = COLLECT["host"],
+    port: PortOption = COLLECT["port"],
+    max_body_mb: Annotated[float, typer.Option(help="Largest accepted request body.")] = (
+        COLLECT["max_body_bytes"] / MIB
+    ),
+    batch_spans: Annotated[int, typer.Option(help="Spans per ClickHouse insert.")] = COLLECT[
+        "batch_max_spans"
+    ],
     batch_timeout: Annotated[
         float, typer.Option(help="Seconds before a partial batch is sent.")
-    ] = 1.0,
+    ] = COLLECT["batch_timeout_s"],
     queue_spans: Annotated[
         int, typer.Option(help="Spans buffered before answering 503.")
-    ] = 200_000,
+    ] = COLLECT["queue_max_spans"],
     ttl_days: Annotated[int, typer.Option(help="Drop spans older than this (0 keeps all).")] = 0,
     nextjs_wait: Annotated[
         float,
         typer.Option(help="Seconds a Next.js trace must be idle before it is normalized."),
-    ] = 5.0,
+    ] = COLLECT["nextjs_wait_s"],
     cluster: Annotated[str, typer.Option(help="ClickHouse cluster for ON CLUSTER DDL.")] = "",
     token_file: Annotated[
         Path | None,
@@ -74,68 +163,64 @@ def collect(
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
     wal: Annotated[
         bool, typer.Option(help="Write each accepted request to disk before answering 200.")
-    ] = True,
+    ] = COLLECT["wal"],
     wal_dir: Annotated[
         Path | None, typer.Option(help="Write-ahead log folder (default: beside the store).")
     ] = None,
     wal_max_mb: Annotated[
         float, typer.Option(help="Write-ahead log size; when full, senders get 503.")
-    ] = 1024.0,
+    ] = COLLECT["wal_max_bytes"] / MIB,
     wal_fsync: Annotated[
-        str, typer.Option(help="always (survives power loss), interval or never (survive kill -9).")
-    ] = "always",
+        FsyncChoice,
+        typer.Option(help="always (survives power loss), interval or never (survive kill -9)."),
+    ] = COLLECT["wal_fsync"],
     retry_max_elapsed: Annotated[
         float, typer.Option(help="Seconds a failing store is retried before spans are dropped.")
-    ] = 600.0,
+    ] = COLLECT["retry_max_elapsed_s"],
     memory_mb: Annotated[
         float, typer.Option(help="Request bytes in flight and queued before answering 503.")
-    ] = 64.0,
+    ] = COLLECT["memory_max_bytes"] / MIB,
     max_connections: Annotated[
         int, typer.Option(help="Concurrent connections; beyond them the answer is 503.")
-    ] = 1000,
+    ] = COLLECT["max_connections"],
     read_timeout: Annotated[
         float, typer.Option(help="Seconds a request's headers, then its body, may take.")
-    ] = 10.0,
+    ] = COLLECT["read_timeout_s"],
 ) -> None:
     """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse."""
     from collector.auth import load_token
     from collector.service import Collector
+    from nextrace.listen import bind_socket
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    config = CollectorConfig(
+        store=StoreConfig.from_dsn(dsn, ttl_days=ttl_days, cluster=cluster),
+        host=host,
+        port=port,
+        token=load_token(token_file),
+        allow_unauthenticated=allow_unauthenticated,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        wal=wal,
+        wal_dir=wal_dir,
+        wal_max_bytes=int(wal_max_mb * MIB),
+        wal_fsync=wal_fsync.value,
+        retry_max_elapsed_s=retry_max_elapsed,
+        memory_max_bytes=int(memory_mb * MIB),
+        max_connections=max_connections,
+        read_timeout_s=read_timeout,
+        max_body_bytes=int(max_body_mb * MIB),
+        batch_max_spans=batch_spans,
+        batch_timeout_s=batch_timeout,
+        queue_max_spans=queue_spans,
+        nextjs_wait_s=nextjs_wait,
     )
+    sock = bind_socket(host, port)
+    collector = Collector(config)
     try:
-        config = CollectorConfig(
-            store=StoreConfig.from_dsn(dsn, ttl_days=ttl_days, cluster=cluster),
-            host=host,
-            port=port,
-            token=load_token(token_file),
-            allow_unauthenticated=allow_unauthenticated,
-            tls_cert=tls_cert,
-            tls_key=tls_key,
-            wal=wal,
-            wal_dir=wal_dir,
-            wal_max_bytes=int(wal_max_mb * 1024 * 1024),
-            wal_fsync=cast("FsyncPolicy", wal_fsync),  # checked by CollectorConfig
-            retry_max_elapsed_s=retry_max_elapsed,
-            memory_max_bytes=int(memory_mb * 1024 * 1024),
-            max_connections=max_connections,
-            read_timeout_s=read_timeout,
-            max_body_bytes=int(max_body_mb * 1024 * 1024),
-            batch_max_spans=batch_spans,
-            batch_timeout_s=batch_timeout,
-            queue_max_spans=queue_spans,
-            nextjs_wait_s=nextjs_wait,
-        )
-        sock = bind_socket(host, port)
-        collector = Collector(config)
-        try:
-            collector.start()
-        except Exception:
-            sock.close()
-            raise
-    except (NextraceError, ListenError) as exc:
-        _fail(exc)
+        collector.start()
+    except BaseException:
+        sock.close()
+        raise
     scheme = "https" if tls_cert else "http"
     typer.echo(
         f"nextrace collector: OTLP/HTTP on {scheme}://{host}:{sock.getsockname()[1]}/v1/traces"
@@ -146,23 +231,34 @@ def collect(
     collector.serve(sock)
 
 
-@app.command()
+@app.command(
+    # A query may start with "--" (an SQL comment): it is the argument, not an option.
+    context_settings={"ignore_unknown_options": True},
+)
 def sql(
-    query: Annotated[str, typer.Argument(help="One reading statement (SELECT, SHOW, …).")],
+    query: Annotated[
+        str,
+        typer.Argument(help="One reading statement (SELECT, SHOW, …); - or none reads stdin."),
+    ] = "-",
     dsn: DsnOption = DEFAULT_DSN,
     fmt: Annotated[
-        str, typer.Option("--format", help="Any ClickHouse output format.")
+        str,
+        typer.Option(
+            "--format", help="Any ClickHouse output format (a FORMAT clause in the query wins)."
+        ),
     ] = "PrettyCompact",
 ) -> None:
     """Run a read-only query on the store, through the running collector if it holds it."""
     from collector.query import run_read_query
 
-    try:
-        result = run_read_query(StoreConfig.from_dsn(dsn), query, fmt)
-    except NextraceError as exc:
-        _fail(exc)
-    except Exception as exc:  # ClickHouse's own message says what is wrong with the SQL
-        _fail(exc)
+    if query == "-":
+        if sys.stdin.isatty():
+            raise NextraceError("no query: pass one as the argument, or pipe it on stdin")
+        query = sys.stdin.read()
+    result = run_read_query(StoreConfig.from_dsn(dsn), query, fmt)
+    if not result:
+        typer.echo("0 rows", err=True)
+        return
     sys.stdout.buffer.write(result)
     sys.stdout.flush()
 
@@ -176,29 +272,37 @@ def serve(
         str, typer.Option(envvar="NEXTRACE_COLLECTOR", help="OTLP/HTTP collector to export to.")
     ] = "http://127.0.0.1:4318",
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    port: PortOption = 3000,
 ) -> None:
     """Run the reference Next.js-lifecycle server, exporting its spans over OTLP/HTTP."""
+    import httpx
     import uvicorn
 
     from collector.config import is_loopback_host
     from instrumented_server.app import build_app
     from instrumented_server.definition import PUBLISHED_SECRET, DefinitionError, load_definition
     from instrumented_server.state import ServerState
+    from nextrace.listen import bind_socket
 
+    definition = load_definition(app_file)
+    secret = os.environ.get("NEXTRACE_REVALIDATE_SECRET")
+    if secret:
+        definition = definition.model_copy(update={"revalidate_secret": secret})
+    if definition.revalidate_secret == PUBLISHED_SECRET and not is_loopback_host(host):
+        raise DefinitionError(
+            f"refusing to serve on {host} with the published revalidation secret: set "
+            "NEXTRACE_REVALIDATE_SECRET or revalidate_secret in your app definition"
+        )
+    sock = bind_socket(host, port)
     try:
-        definition = load_definition(app_file)
-        secret = os.environ.get("NEXTRACE_REVALIDATE_SECRET")
-        if secret:
-            definition = definition.model_copy(update={"revalidate_secret": secret})
-        if definition.revalidate_secret == PUBLISHED_SECRET and not is_loopback_host(host):
-            raise DefinitionError(
-                f"refusing to serve on {host} with the published revalidation secret: set "
-                "NEXTRACE_REVALIDATE_SECRET or revalidate_secret in your app definition"
-            )
-        sock = bind_socket(host, port)
-    except (DefinitionError, ListenError) as exc:
-        _fail(exc)
+        httpx.get(f"{collector}/healthz", timeout=2)
+    except httpx.HTTPError:
+        typer.secho(
+            f"warning: no collector answers at {collector}: spans are lost until one does "
+            f"(start one with `{_self_command()} collect`)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     state = ServerState.create(definition, collector_url=collector)
     typer.echo(
         f"nextrace reference server '{definition.name}' on http://{host}:{sock.getsockname()[1]}, "
@@ -211,49 +315,63 @@ def serve(
         server.run(sockets=[sock])
 
 
+def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt  # the same clean path as Ctrl-C: children stopped, exit 130
+
+
 @app.command()
 def demo(
     scenario: Annotated[
-        str, typer.Option(help="steady, deploy, webhook-flood or prefetch-storm.")
-    ] = "deploy",
-    speed: Annotated[float, typer.Option(help="Run the timeline this many times faster.")] = 1.0,
+        ScenarioName, typer.Option(help="Which traffic scenario to run.")
+    ] = ScenarioName.deploy,
+    speed: Annotated[
+        float, typer.Option(min=0.01, help="Run the timeline this many times faster.")
+    ] = 1.0,
     workdir: Annotated[Path, typer.Option(help="Where each run's store and report go.")] = Path(
         ".nextrace/demo"
     ),
-    collector_port: Annotated[int, typer.Option(help="Port of the demo's collector.")] = 4318,
-    server_port: Annotated[int, typer.Option(help="Port of the demo's server.")] = 3000,
+    collector_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of the demo's collector.")
+    ] = 4318,
+    server_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of the demo's server.")
+    ] = 3000,
     next_version: Annotated[
-        str, typer.Option(help="Client router stale times of Next.js 14, 15 or 16.")
-    ] = "15",
+        NextVersion, typer.Option(help="Client router stale times of this Next.js version.")
+    ] = NextVersion.v15,
 ) -> None:
     """Run a traffic scenario end to end on an embedded store, then report what happened."""
-    from nextrace.demo import DemoError, run_demo
+    from nextrace.demo import run_demo
 
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
         result = run_demo(
-            scenario,
+            scenario.value,
             workdir=workdir,
             speed=speed,
             collector_port=collector_port,
             server_port=server_port,
+            next_version=next_version.value,
             say=lambda line: typer.echo(line, err=True),
         )
-    except DemoError as exc:
-        _fail(exc)
     except KeyboardInterrupt:
         typer.secho("interrupted: the collector and the server were stopped", err=True)
         raise typer.Exit(code=130) from None
     typer.echo(result.report.render())
+    query = "SELECT SpanName, count() FROM otel_traces GROUP BY ALL ORDER BY 2 DESC LIMIT 20"
     typer.echo(
         f"Report: {result.run_dir / 'report.txt'}\n"
         f"Grafana dashboards and provisioning: {result.run_dir / 'grafana'}\n"
         f"Spans: {result.store_dsn}; query them with\n"
-        f"  nextrace sql --dsn '{result.store_dsn}' \"SELECT SpanName, count() FROM otel_traces "
-        f'GROUP BY ALL ORDER BY 2 DESC LIMIT 20"'
+        f"  {_self_command()} sql --dsn {shlex.quote(result.store_dsn)} {shlex.quote(query)}"
     )
 
 
-dashboards_app = typer.Typer(help="Grafana dashboards kept as code.", no_args_is_help=True)
+dashboards_app = typer.Typer(
+    help="Grafana dashboards kept as code.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 app.add_typer(dashboards_app, name="dashboards")
 
 
@@ -264,7 +382,7 @@ def dashboards_build(
     ),
 ) -> None:
     """Write the dashboards as Grafana JSON, with Grafana's provisioning files."""
-    from dashboards.provisioning import write
+    from dashboards.files import write
 
     for path in write(out):
         typer.echo(str(path))
@@ -272,10 +390,12 @@ def dashboards_build(
 
 @dashboards_app.command("provision")
 def dashboards_provision(
-    grafana_url: Annotated[str, typer.Option(help="Grafana's base URL.")],
+    grafana_url: Annotated[str, typer.Option(help="Grafana's base URL, http(s)://host:port.")],
     token: Annotated[str, typer.Option(envvar="GRAFANA_TOKEN", help="A service-account token.")],
     clickhouse_host: Annotated[str, typer.Option(help="ClickHouse host as Grafana reaches it.")],
-    clickhouse_port: Annotated[int, typer.Option(help="ClickHouse HTTP port.")] = 8123,
+    clickhouse_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="ClickHouse HTTP port.")
+    ] = 8123,
     clickhouse_user: Annotated[str, typer.Option(help="ClickHouse user for Grafana.")] = "default",
     clickhouse_password: Annotated[
         str, typer.Option(envvar="CLICKHOUSE_PASSWORD", help="Its password.")
@@ -285,18 +405,38 @@ def dashboards_provision(
     ] = "http://localhost:9999/alerts",
 ) -> None:
     """Create or update the folder, datasource, dashboards and alerting in a running Grafana."""
-    from grafana_client.client import GrafanaException
-
-    from dashboards.provision import ClickHouseAccess, provision
+    from dashboards.push import ClickHouseAccess, provision
 
     access = ClickHouseAccess(
         clickhouse_host, clickhouse_port, clickhouse_user, clickhouse_password
     )
+    provision(grafana_url, token, access, alert_webhook, say=typer.echo)
+
+
+def main() -> None:
+    """The ``nextrace`` entry point: run a command, and fail in one line, never a traceback."""
     try:
-        provision(grafana_url, token, access, alert_webhook, say=typer.echo)
-    except GrafanaException as exc:
-        _fail(exc)
+        app()
+    except NextraceError as exc:  # its message is written for the user
+        _fail(str(exc).strip(), code=2)
+    except OSError as exc:  # a folder or a file the user named
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail(f"{exc.strerror or exc}{where}", code=2)
+    except Exception as exc:
+        if os.environ.get("NEXTRACE_DEBUG"):
+            raise
+        first_line = str(exc).strip().partition("\n")[0]
+        _fail(
+            f"unexpected {type(exc).__name__}: {first_line} (a bug in nextrace: rerun with "
+            "NEXTRACE_DEBUG=1 for the traceback, and please report it)",
+            code=1,
+        )
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -26,17 +26,18 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from collector.config import StoreConfig
 from collector.store import open_store
-from dashboards.provisioning import write as write_grafana
+from dashboards.files import write as write_grafana
 from instrumented_server.definition import AppDefinition, dump_definition, load_definition
-from instrumented_server.router_cache import STALE_TIMES
-from instrumented_server.scenarios import SCENARIOS, Scenario, ScenarioRun, run_scenario
+from nextrace.errors import NextraceError
 from nextrace.listen import ListenError, bind_socket
 from nextrace.report import BROWSER_SERVICE, Report, build_report
+from traffic.router_cache import STALE_TIMES
+from traffic.scenarios import SCENARIOS, Scenario, ScenarioRun, run_scenario
 
 Say = Callable[[str], None]
 
 
-class DemoError(Exception):
+class DemoError(NextraceError):
     """The demo cannot run or went wrong; the message says why."""
 
 
@@ -108,6 +109,8 @@ def run_demo(
     next_version: str = "15",
     say: Say = print,
 ) -> DemoResult:
+    if not speed > 0:
+        raise DemoError(f"speed must be positive, not {speed}")
     if scenario_name not in SCENARIOS:
         raise DemoError(f"unknown scenario {scenario_name!r}: choose from {sorted(SCENARIOS)}")
     if next_version not in STALE_TIMES:
@@ -122,7 +125,10 @@ def run_demo(
         raise DemoError(str(exc)) from exc
 
     run_dir = (workdir / f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario.name}").resolve()
-    run_dir.mkdir(parents=True, exist_ok=False)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:
+        raise DemoError(f"cannot create the run folder {run_dir}: {exc.strerror}") from exc
     store_dsn = f"chdb://{run_dir / 'store'}"
     app_file = run_dir / "app.json"
     definition = scenario.app(load_definition())

@@ -5,8 +5,10 @@ from __future__ import annotations
 import errno
 import socket
 
+from nextrace.errors import NextraceError
 
-class ListenError(Exception):
+
+class ListenError(NextraceError):
     """The address cannot be listened on; the message says what to do."""
 
 

@@ -11,8 +11,8 @@ from grafana_foundation_sdk.models import dashboard as model
 from dashboards import cache_health
 from dashboards.build import to_json
 from dashboards.clickhouse import DATASOURCE_UID, ClickHouseQuery
+from dashboards.files import write
 from dashboards.frontend import Values, interpolate
-from dashboards.provisioning import write
 from tests.builders import make_span
 from tests.conftest import SHARED
 from tests.dashboards.panels import Traffic, ingest, panel_json, run_sql, this_minute_ns

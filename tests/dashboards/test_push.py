@@ -23,7 +23,7 @@ from starlette.routing import Route
 from dashboards import alerts
 from dashboards.build import DASHBOARDS
 from dashboards.clickhouse import DATASOURCE_UID
-from dashboards.provision import ClickHouseAccess, provision
+from dashboards.push import ClickHouseAccess, provision
 
 
 class FakeGrafana:

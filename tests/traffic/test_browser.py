@@ -10,8 +10,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from instrumented_server.browser import TrafficBudget, VirtualBrowser
-from instrumented_server.router_cache import STALE_TIMES, RouterCache
+from traffic.browser import TrafficBudget, VirtualBrowser
+from traffic.router_cache import STALE_TIMES, RouterCache
 
 LINKS = (
     'path = "/"\nrender = "static"\n'
@@ -135,7 +135,7 @@ def test_scenarios_only_browse_loopback(server):
     import pytest
     from opentelemetry import trace
 
-    from instrumented_server.scenarios import SCENARIOS, run_scenario
+    from traffic.scenarios import SCENARIOS, run_scenario
 
     with pytest.raises(ValueError, match="loopback"):
         asyncio.run(

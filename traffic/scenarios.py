@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 import httpx
 from opentelemetry import trace
 
-from instrumented_server.browser import TrafficBudget, VirtualBrowser
 from instrumented_server.definition import AppDefinition, Link, Matcher
-from instrumented_server.router_cache import STALE_TIMES, RouterCache
 from instrumented_server.routing import RouteTable
+from traffic.browser import TrafficBudget, VirtualBrowser
+from traffic.router_cache import STALE_TIMES, RouterCache
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from grafana_client.api import GrafanaApi
-from grafana_client.client import GrafanaClientError
+from grafana_client.client import GrafanaClientError, GrafanaException
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards import alerts, provisioning
+from dashboards import alerts, files
 from dashboards.build import DASHBOARDS, to_json
 from dashboards.clickhouse import DATASOURCE_UID
+from nextrace.errors import NextraceError
+
+
+class PushError(NextraceError):
+    """Grafana cannot be reached or refused a resource; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,7 @@ def _upsert_rule(api: GrafanaApi, spec: alerts.AlertSpec) -> str:
 
 
 def datasource_payload(access: ClickHouseAccess) -> dict[str, Any]:
-    (source,) = provisioning.datasource()["datasources"]
+    (source,) = files.datasource()["datasources"]
     payload: dict[str, Any] = json.loads(json.dumps(source))
     payload["jsonData"].update(host=access.host, port=access.port, username=access.username)
     payload["secureJsonData"] = {"password": access.password}
@@ -74,15 +79,31 @@ def provision(
     alert_webhook: str,
     say: Callable[[str], None] = print,
 ) -> dict[str, str]:
-    """Create or update every nextrace resource in the Grafana at ``grafana_url``."""
-    api = GrafanaApi.from_url(grafana_url, credential=token)
+    """Create or update every nextrace resource in the Grafana at ``grafana_url``.
+
+    Raises :class:`PushError` with one line when Grafana is unreachable or refuses.
+    """
+    if not grafana_url.startswith(("http://", "https://")):
+        raise PushError(f"the Grafana URL {grafana_url!r} needs a scheme: http://… or https://…")
+    try:
+        return _push(GrafanaApi.from_url(grafana_url, credential=token), access, alert_webhook, say)
+    except OSError as exc:  # requests' errors are OSErrors; their text is a page of repr
+        reason = type(exc).__name__
+        raise PushError(f"cannot reach Grafana at {grafana_url} ({reason})") from exc
+    except GrafanaException as exc:
+        raise PushError(f"Grafana at {grafana_url} refused: {exc}") from exc
+
+
+def _push(
+    api: GrafanaApi, access: ClickHouseAccess, alert_webhook: str, say: Callable[[str], None]
+) -> dict[str, str]:
     done: dict[str, str] = {}
     done["folder"] = _upsert(
         lambda: api.folder.get_folder(alerts.FOLDER_UID),
         lambda: api.folder.update_folder(
-            alerts.FOLDER_UID, title=provisioning.FOLDER_TITLE, overwrite=True
+            alerts.FOLDER_UID, title=files.FOLDER_TITLE, overwrite=True
         ),
-        lambda: api.folder.create_folder(provisioning.FOLDER_TITLE, uid=alerts.FOLDER_UID),
+        lambda: api.folder.create_folder(files.FOLDER_TITLE, uid=alerts.FOLDER_UID),
     )
     source = datasource_payload(access)
     done["datasource"] = _upsert(
@@ -102,7 +123,7 @@ def provision(
         done[f"dashboard {name}"] = "written"
     for spec in alerts.ALERTS:
         done[f"rule {spec.uid}"] = _upsert_rule(api, spec)
-    (contact,) = provisioning.alerting()["contactPoints"]
+    (contact,) = files.alerting()["contactPoints"]
     (receiver,) = contact["receivers"]
     point = {
         "uid": receiver["uid"],
@@ -117,7 +138,7 @@ def provision(
     else:
         api.alertingprovisioning.create_contactpoint(point)
         done["contact point"] = "created"
-    (policy,) = provisioning.alerting()["policies"]
+    (policy,) = files.alerting()["policies"]
     api.alertingprovisioning.set_notification_policy_tree(
         {"receiver": policy["receiver"], "group_by": policy["group_by"]}
     )

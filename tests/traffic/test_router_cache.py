@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from instrumented_server.browser import payload_of
-from instrumented_server.router_cache import STALE_TIMES, RouterCache, StaleTimes
+from traffic.browser import payload_of
+from traffic.router_cache import STALE_TIMES, RouterCache, StaleTimes
 
 
 def store(cache: RouterCache, href: str, payload, *, dynamic: bool) -> None:

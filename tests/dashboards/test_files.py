@@ -9,7 +9,7 @@ import yaml
 
 from dashboards import alerts
 from dashboards.clickhouse import DATASOURCE_TYPE, DATASOURCE_UID
-from dashboards.provisioning import DASHBOARDS_PATH, write
+from dashboards.files import DASHBOARDS_PATH, write
 
 ROOT = Path(__file__).resolve().parents[2]
 

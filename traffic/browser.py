@@ -32,8 +32,8 @@ from opentelemetry.util.types import AttributeValue
 
 from instrumented_server import semconv
 from instrumented_server.definition import AppDefinition, Link
-from instrumented_server.router_cache import Payload, RouterCache, RouterEntry
 from instrumented_server.routing import RouteTable
+from traffic.router_cache import Payload, RouterCache, RouterEntry
 
 BROWSER_ID = "nextrace.browser.id"
 NAVIGATION_TYPE = "nextrace.navigation.type"  # document, soft, back, forward
