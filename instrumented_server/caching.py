@@ -27,6 +27,8 @@ MissReason = Literal[
     "bypass",
 ]
 Source = Literal["build", "request", "warmup", "prefetch", "revalidation"]
+Clock = Callable[[], float]
+"""Seconds on a monotonic scale (``time.monotonic``); tests pass one they can move."""
 
 
 @dataclass
@@ -34,7 +36,7 @@ class Entry:
     """Bookkeeping common to entries of every layer."""
 
     key: str
-    created: float  # time.monotonic()
+    created: float  # on the store's clock
     source: Source
     source_trace_id: str
     tags: tuple[str, ...] = ()
@@ -42,8 +44,8 @@ class Entry:
     stale_reason: MissReason | None = None  # set by revalidateTag(tag, 'max')
     paths: set[str] = field(default_factory=set)
 
-    def age_ms(self, now: float | None = None) -> float:
-        return ((now if now is not None else time.monotonic()) - self.created) * 1000
+    def age_ms(self, now: float) -> float:
+        return (now - self.created) * 1000
 
 
 E = TypeVar("E", bound=Entry)
@@ -51,18 +53,23 @@ E = TypeVar("E", bound=Entry)
 
 @dataclass(frozen=True)
 class Lookup(Generic[E]):
+    """What a lookup found; ``age_ms`` is the entry's age when it was looked up."""
+
     result: Result
     reason: MissReason | None = None
     entry: E | None = None
+    age_ms: float | None = None
 
 
 class EntryStore(Generic[E]):
-    """An LRU of entries with tombstones that remember why a key went away."""
+    """An LRU of entries with tombstones that remember why a key went away. Entries age on
+    ``clock``: :meth:`now` is the time to give an entry as ``created``."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, clock: Clock = time.monotonic) -> None:
         self._entries: OrderedDict[str, E] = OrderedDict()
         self._tombstones: OrderedDict[str, MissReason] = OrderedDict()
         self._max = max_entries
+        self.now = clock
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -81,11 +88,12 @@ class EntryStore(Generic[E]):
         entry = self.get(key)
         if entry is None:
             return Lookup("miss", self.missing_reason(key))
+        age_ms = entry.age_ms(self.now())
         if entry.stale_reason is not None:
-            return Lookup("stale", entry.stale_reason, entry)
-        if entry.revalidate_s is not None and entry.age_ms() >= entry.revalidate_s * 1000:
-            return Lookup("stale", "expired", entry)
-        return Lookup("hit", None, entry)
+            return Lookup("stale", entry.stale_reason, entry, age_ms)
+        if entry.revalidate_s is not None and age_ms >= entry.revalidate_s * 1000:
+            return Lookup("stale", "expired", entry, age_ms)
+        return Lookup("hit", None, entry, age_ms)
 
     def invalidate_tag(self, tag: str, *, expire: bool) -> list[E]:
         """``revalidateTag``: mark tagged entries stale, or remove them when ``expire``."""

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from instrumented_server.caching import Entry, EntryStore, Lookup, MissReason, Source
+from instrumented_server.caching import Clock, Entry, EntryStore, Lookup, MissReason, Source
 
 NEXT_VARY = (
     "rsc",
@@ -69,8 +69,8 @@ class CdnEntry(Entry):
 
 
 class CdnEdgeCache:
-    def __init__(self, max_entries: int = 10_000) -> None:
-        self.entries: EntryStore[CdnEntry] = EntryStore(max_entries)
+    def __init__(self, max_entries: int = 10_000, clock: Clock = time.monotonic) -> None:
+        self.entries: EntryStore[CdnEntry] = EntryStore(max_entries, clock)
         self._vary: dict[str, tuple[str, ...]] = {}  # learned from responses, per path and query
 
     def key(self, method: str, path: str, query: str, headers: Mapping[str, str]) -> str:
@@ -88,13 +88,14 @@ class CdnEdgeCache:
             if reason in ("path_invalidated", "tag_invalidated"):
                 return Lookup("revalidated", reason)  # refilled from origin after a purge
             return Lookup("miss", reason)
+        age_ms = entry.age_ms(self.entries.now())
         if entry.is_pass_marker:
-            return Lookup("bypass", "dynamic", entry)
-        age_s = entry.age_ms() / 1000
+            return Lookup("bypass", "dynamic", entry, age_ms)
+        age_s = age_ms / 1000
         if entry.stale_reason is None and age_s < entry.control.s_maxage:
-            return Lookup("hit", None, entry)
+            return Lookup("hit", None, entry, age_ms)
         if age_s < entry.control.s_maxage + entry.control.stale_while_revalidate:
-            return Lookup("stale", entry.stale_reason or "expired", entry)
+            return Lookup("stale", entry.stale_reason or "expired", entry, age_ms)
         self.entries.remove(key, "expired")
         return Lookup("miss", "expired")
 
@@ -119,7 +120,7 @@ class CdnEdgeCache:
         self.entries.put(
             CdnEntry(
                 key=key,
-                created=time.monotonic(),
+                created=self.entries.now(),
                 source=source,
                 source_trace_id=source_trace_id,
                 tags=tags,

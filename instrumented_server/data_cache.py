@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from instrumented_server.caching import Entry, EntryStore, Lookup, MissReason, Source
+from instrumented_server.caching import Clock, Entry, EntryStore, Lookup, MissReason, Source
 from nextrace.errors import NextraceError
 
 PRIVATE_PREFIX = "private:"
@@ -47,8 +47,8 @@ class DataEntry(Entry):
 
 
 class DataCache:
-    def __init__(self, max_entries: int) -> None:
-        self.entries: EntryStore[DataEntry] = EntryStore(max_entries)
+    def __init__(self, max_entries: int, clock: Clock = time.monotonic) -> None:
+        self.entries: EntryStore[DataEntry] = EntryStore(max_entries, clock)
 
     def lookup(self, key: str) -> Lookup[DataEntry]:
         return self.entries.lookup(key)
@@ -72,7 +72,7 @@ class DataCache:
         previous = self.entries.get(key)
         entry = DataEntry(
             key=key,
-            created=time.monotonic(),
+            created=self.entries.now(),
             source=source,
             source_trace_id=source_trace_id,
             tags=tags,

@@ -62,7 +62,7 @@ async def deploy(
         else (keep_data_cache)
     )
     warm = state.definition.warmup.post_deploy_routes if warm_routes is None else warm_routes
-    attrs = {semconv.DEPLOY_PREVIOUS_BUILD_ID: previous, "nextrace.deploy.keep_data_cache": keep}
+    attrs = {semconv.DEPLOY_PREVIOUS_BUILD_ID: previous, semconv.DEPLOY_KEEP_DATA_CACHE: keep}
     with state.telemetry.span("deploy", semconv.PHASE_DEPLOY, parent, attrs) as span:
         popular = [path for path, _ in state.visits.most_common(warm)]
         warm_started = time.monotonic()
@@ -85,7 +85,7 @@ async def deploy(
         }
         prerendered = await prerender_all(state, span)
         outcomes = submit_all(state, (route_job(state, p, "deploy", span) for p in popular))
-        span.set_attribute("nextrace.deploy.warm_routes", len(popular))
+        span.set_attribute(semconv.DEPLOY_WARM_ROUTES, len(popular))
     return {
         "build_id": new_id,
         "previous_build_id": previous,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from instrumented_server.caching import Entry, EntryStore, Lookup, MissReason, Source
+from instrumented_server.caching import Clock, Entry, EntryStore, Lookup, MissReason, Source
 
 
 def route_key(path: str, variant: str) -> str:
@@ -25,8 +25,8 @@ class RouteEntry(Entry):
 
 
 class FullRouteCache:
-    def __init__(self, max_entries: int = 10_000) -> None:
-        self.entries: EntryStore[RouteEntry] = EntryStore(max_entries)
+    def __init__(self, max_entries: int = 10_000, clock: Clock = time.monotonic) -> None:
+        self.entries: EntryStore[RouteEntry] = EntryStore(max_entries, clock)
 
     def lookup(self, path: str, variant: str) -> Lookup[RouteEntry]:
         return self.entries.lookup(route_key(path, variant))
@@ -44,7 +44,7 @@ class FullRouteCache:
     ) -> RouteEntry:
         entry = RouteEntry(
             key=route_key(path, variant),
-            created=time.monotonic(),
+            created=self.entries.now(),
             source=source,
             source_trace_id=source_trace_id,
             tags=tags,

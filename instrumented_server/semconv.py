@@ -9,6 +9,10 @@ Next.js traces.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from opentelemetry.util.types import AttributeValue
+
 # Every span
 PHASE = "nextrace.phase"
 BUILD_ID = "nextrace.build_id"
@@ -44,6 +48,7 @@ NEXT_SPAN_TYPE = "next.span_type"
 NEXT_SPAN_NAME = "next.span_name"
 HTTP_ROUTE = "http.route"
 MIDDLEWARE_MATCHED = "nextrace.middleware.matched"
+MIDDLEWARE_ACTION = "nextrace.middleware.action"  # next, redirect, rewrite
 RENDER_MODE = "nextrace.render.mode"  # static, isr, dynamic
 INTERCEPTED = "nextrace.route.intercepted"
 
@@ -58,6 +63,17 @@ CACHE_ENTRY_AGE_MS = "cache.entry.age_ms"
 CACHE_ENTRY_SOURCE = "cache.entry.source"  # build, request, warmup, prefetch, revalidation
 CACHE_ENTRY_SOURCE_TRACE_ID = "cache.entry.source_trace_id"
 CACHE_WARMUP_PENDING = "nextrace.warmup.pending"  # a warm-up for this entry was still queued
+ROUTER_RESULT_DETAIL = "nextrace.router.result"  # hit, partial (loading state first), miss
+ROUTER_PAYLOAD = "nextrace.router.payload"  # full, loading, empty
+
+# The virtual browsers' navigations and prefetches
+BROWSER_ID = "nextrace.browser.id"
+NAVIGATION_TYPE = "nextrace.navigation.type"  # document, soft, back, forward
+NAVIGATION_ROUTER_CACHE = "nextrace.navigation.router_cache"  # hit, partial, miss
+NAVIGATION_HREF = "nextrace.navigation.href"
+PREFETCH_MODE = "nextrace.prefetch.mode"  # auto, full
+PREFETCH_TRIGGER = "nextrace.prefetch.trigger"  # viewport, hover
+PREFETCH_CACHED = "nextrace.prefetch.cached"  # whether the router cache kept the payload
 
 # Fetches
 FETCH_UPSTREAM = "nextrace.fetch.upstream"
@@ -94,3 +110,44 @@ REVALIDATE_PROFILE = "nextrace.revalidate.profile"  # max, expire
 REVALIDATE_OUTCOME = "nextrace.revalidate.outcome"
 REVALIDATE_INVALIDATED = "nextrace.revalidate.invalidated"  # blast radius
 DEPLOY_PREVIOUS_BUILD_ID = "nextrace.deploy.previous_build_id"
+DEPLOY_KEEP_DATA_CACHE = "nextrace.deploy.keep_data_cache"
+DEPLOY_WARM_ROUTES = "nextrace.deploy.warm_routes"
+
+
+def cache_lookup_attributes(
+    *,
+    layer: str,
+    result: str,
+    key: str,
+    scope: str,
+    reason: str | None = None,
+    age_ms: float | None = None,
+    source: str | None = None,
+    source_trace_id: str | None = None,
+    tags: Sequence[str] = (),
+    route: str = "",
+) -> dict[str, AttributeValue]:
+    """The attributes of one cache lookup span, of any layer, server or browser.
+
+    A miss reason is recorded only for a lookup that did not hit; the entry's age and
+    source only when an entry was found.
+    """
+    attrs: dict[str, AttributeValue] = {
+        CACHE_LAYER: layer,
+        CACHE_RESULT: result,
+        CACHE_KEY: key,
+        CACHE_SCOPE: scope,
+    }
+    if route:
+        attrs[NEXT_ROUTE] = route
+    if reason is not None and result != "hit":
+        attrs[CACHE_MISS_REASON] = reason
+    if age_ms is not None:
+        attrs[CACHE_ENTRY_AGE_MS] = round(age_ms, 3)
+    if source is not None:
+        attrs[CACHE_ENTRY_SOURCE] = source
+    if source_trace_id is not None:
+        attrs[CACHE_ENTRY_SOURCE_TRACE_ID] = source_trace_id
+    if tags:
+        attrs[CACHE_TAGS] = list(tags)
+    return attrs

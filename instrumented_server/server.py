@@ -273,7 +273,7 @@ class NextServer:
             await asyncio.sleep(middleware.cost_ms / 1000)
             match = state.routes.resolve(incoming.path)
             decision = decide(middleware, incoming.facts, match.route.path if match else None)
-            mw_span.set_attribute("nextrace.middleware.action", decision.action)
+            mw_span.set_attribute(semconv.MIDDLEWARE_ACTION, decision.action)
             if decision.warmups and match is not None:
                 self._fire_warmups(decision, match, incoming, mw_span)
             return decision

@@ -7,6 +7,7 @@ they need from here; nothing else is global.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from instrumented_server.background import BackgroundTasks, RateLimiter
+from instrumented_server.caching import Clock
 from instrumented_server.cdn import CdnEdgeCache
 from instrumented_server.data_cache import DataCache
 from instrumented_server.definition import AppDefinition
@@ -59,15 +61,17 @@ class ServerState:
         *,
         collector_url: str = DEFAULT_COLLECTOR_URL,
         exporter: SpanExporter | None = None,
+        clock: Clock = time.monotonic,
     ) -> ServerState:
+        """The state of a fresh server; its caches age on ``clock``."""
         build = Build(definition.build_id)
         telemetry = ServerTelemetry(
             definition.name, lambda: build.id, collector_url=collector_url, exporter=exporter
         )
         background = BackgroundTasks()
         upstreams = Upstreams(definition)
-        data = DataCache(definition.caches.data_cache_max_entries)
-        full_route = FullRouteCache()
+        data = DataCache(definition.caches.data_cache_max_entries, clock)
+        full_route = FullRouteCache(clock=clock)
         warmups = WarmupQueue(
             telemetry,
             max_jobs=definition.warmup.max_jobs,
@@ -84,7 +88,7 @@ class ServerState:
             telemetry=telemetry,
             routes=RouteTable(definition),
             upstreams=upstreams,
-            cdn=CdnEdgeCache(definition.cdn.max_entries),
+            cdn=CdnEdgeCache(definition.cdn.max_entries, clock),
             full_route=full_route,
             data=data,
             background=background,

@@ -125,23 +125,19 @@ class ServerTelemetry:
 
         The CDN's lookup is its own phase (``cdn``); every other lookup is ``cache``.
         """
-        attrs: dict[str, Any] = {
-            semconv.CACHE_LAYER: layer,
-            semconv.CACHE_RESULT: result or lookup.result,
-            semconv.CACHE_KEY: key,
-            semconv.CACHE_SCOPE: scope,
-        }
-        if route:
-            attrs[semconv.NEXT_ROUTE] = route
-        if lookup.reason is not None and (result or lookup.result) != "hit":
-            attrs[semconv.CACHE_MISS_REASON] = lookup.reason
         entry: Entry | None = lookup.entry
-        if entry is not None:
-            attrs[semconv.CACHE_ENTRY_AGE_MS] = round(entry.age_ms(), 3)
-            attrs[semconv.CACHE_ENTRY_SOURCE] = entry.source
-            attrs[semconv.CACHE_ENTRY_SOURCE_TRACE_ID] = entry.source_trace_id
-            if entry.tags:
-                attrs[semconv.CACHE_TAGS] = list(entry.tags)
+        attrs: dict[str, Any] = semconv.cache_lookup_attributes(
+            layer=layer,
+            result=result or lookup.result,
+            key=key,
+            scope=scope,
+            reason=lookup.reason,
+            age_ms=lookup.age_ms,
+            source=entry.source if entry else None,
+            source_trace_id=entry.source_trace_id if entry else None,
+            tags=entry.tags if entry else (),
+            route=route,
+        )
         attrs.update(extra or {})
         with self.span(f"{layer} cache lookup", phase, parent, attrs):
             pass

@@ -14,6 +14,7 @@ from collector.config import CollectorConfig, StoreConfig
 from collector.service import Collector
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+GRAFANA_SCHEMAS = Path(__file__).resolve().parent / "data" / "grafana-schemas"
 CAPTURES = SHARED / "nextjs-captures"
 
 

@@ -35,13 +35,6 @@ from instrumented_server.definition import AppDefinition, Link
 from instrumented_server.routing import RouteTable
 from traffic.router_cache import Payload, RouterCache, RouterEntry
 
-BROWSER_ID = "nextrace.browser.id"
-NAVIGATION_TYPE = "nextrace.navigation.type"  # document, soft, back, forward
-ROUTER_RESULT = "nextrace.navigation.router_cache"  # hit, partial, miss
-PREFETCH_MODE = "nextrace.prefetch.mode"  # auto, full
-PREFETCH_TRIGGER = "nextrace.prefetch.trigger"  # viewport, hover
-HREF = "nextrace.navigation.href"
-
 
 @dataclass
 class TrafficBudget:
@@ -229,7 +222,7 @@ class VirtualBrowser:
                 payload, build = payload_of(response.text)
                 if build and self._build and build != self._build:
                     # The server runs a new build: Next.js falls back to a full page load.
-                    span.set_attribute(NAVIGATION_TYPE, "document")
+                    span.set_attribute(semconv.NAVIGATION_TYPE, "document")
                     self.router.clear()
                     self._build = build
                     await self._get(span, href, {})
@@ -281,11 +274,11 @@ class VirtualBrowser:
         template = self._template(link.href)
         attributes = {
             semconv.PHASE: semconv.PHASE_PREFETCH,
-            BROWSER_ID: self.id,
-            HREF: link.href,
+            semconv.BROWSER_ID: self.id,
+            semconv.NAVIGATION_HREF: link.href,
             semconv.NEXT_ROUTE: template,
-            PREFETCH_MODE: link.prefetch,
-            PREFETCH_TRIGGER: trigger,
+            semconv.PREFETCH_MODE: link.prefetch,
+            semconv.PREFETCH_TRIGGER: trigger,
         }
         with self._tracer.start_as_current_span(
             f"prefetch {template}",
@@ -310,7 +303,7 @@ class VirtualBrowser:
             span.set_attribute(semconv.PREFETCH_PAYLOAD, payload)
             if response.headers.get("x-middleware-cache") == "no-cache":
                 # Next.js keeps nothing of such a prefetch: every hover prefetches again.
-                span.set_attribute("nextrace.prefetch.cached", False)
+                span.set_attribute(semconv.PREFETCH_CACHED, False)
             elif response.status_code == 200:
                 self.router.store(
                     link.href,
@@ -326,36 +319,35 @@ class VirtualBrowser:
     ) -> dict[str, AttributeValue]:
         return {
             semconv.PHASE: semconv.PHASE_NAVIGATION,
-            BROWSER_ID: self.id,
-            HREF: href,
+            semconv.BROWSER_ID: self.id,
+            semconv.NAVIGATION_HREF: href,
             semconv.NEXT_ROUTE: self._template(href),
-            NAVIGATION_TYPE: kind,
-            ROUTER_RESULT: result,
+            semconv.NAVIGATION_TYPE: kind,
+            semconv.NAVIGATION_ROUTER_CACHE: result,
         }
 
     def _record_router_lookup(
         self, parent: trace.Span, href: str, result: str, entry: RouterEntry | None
     ) -> None:
-        attributes: dict[str, AttributeValue] = {
-            semconv.PHASE: semconv.PHASE_CACHE,
-            semconv.CACHE_LAYER: "router",
-            semconv.CACHE_RESULT: "hit" if result == "hit" else "miss",
-            semconv.CACHE_KEY: href,
-            semconv.CACHE_SCOPE: "private",
-            "nextrace.router.result": result,
-        }
+        reason = None
+        if result == "miss":
+            reason = (
+                "cold" if entry is None else ("dynamic" if entry.payload == "empty" else "expired")
+            )
+        attributes = semconv.cache_lookup_attributes(
+            layer="router",
+            result="hit" if result == "hit" else "miss",
+            key=href,
+            scope="private",
+            reason=reason,
+            age_ms=entry.age_ms(time.monotonic()) if entry else None,
+            source=entry.source if entry else None,
+            source_trace_id=entry.source_trace_id if entry else None,
+        )
+        attributes[semconv.PHASE] = semconv.PHASE_CACHE
+        attributes[semconv.ROUTER_RESULT_DETAIL] = result
         if entry is not None:
-            now = time.monotonic()
-            attributes[semconv.CACHE_ENTRY_AGE_MS] = round(entry.age_ms(now), 3)
-            attributes[semconv.CACHE_ENTRY_SOURCE] = entry.source
-            attributes[semconv.CACHE_ENTRY_SOURCE_TRACE_ID] = entry.source_trace_id
-            attributes["nextrace.router.payload"] = entry.payload
-            if result == "miss":
-                attributes[semconv.CACHE_MISS_REASON] = (
-                    "expired" if entry.payload != "empty" else ("dynamic")
-                )
-        elif result == "miss":
-            attributes[semconv.CACHE_MISS_REASON] = "cold"
+            attributes[semconv.ROUTER_PAYLOAD] = entry.payload
         with self._tracer.start_as_current_span(
             "router cache lookup",
             context=trace.set_span_in_context(parent),

@@ -82,13 +82,12 @@ def make_collector(store_config, **options) -> Collector:
 
 
 def test_a_trace_split_across_exports_becomes_one_request_once_idle(store_config):
-    collector = make_collector(store_config, nextjs_wait_s=0.3)
+    collector = make_collector(store_config, nextjs_wait_s=1.0)
     try:
         first, second = request_spans()
         assert collector.normalizer is not None
         collector.normalizer.consume(nextjs(first))
-        time.sleep(0.1)  # less than the wait: the trace is still open
-        collector.normalizer.consume(nextjs(second))
+        collector.normalizer.consume(nextjs(second))  # well within the wait: the trace is open
         deadline = time.monotonic() + 10
         while collector.health()["nextjs_traces"] < 1 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -18,9 +17,10 @@ from tests.conftest import stored
 PB = {"Content-Type": "application/x-protobuf"}
 
 
-def this_minute_ns() -> int:
-    """The start of the current minute: spans there fall in one bucket of any interval."""
-    return (time.time_ns() // 60_000_000_000) * 60_000_000_000
+HOUR_START_NS = 1_767_261_600 * 1_000_000_000
+"""2026-01-01T10:00:00Z, where the tests' traffic starts: the start of an hour, so that traffic
+of the next minutes falls in one bucket of any interval up to an hour, whatever the clock says.
+Every query gets its time range from the test, never from ``now()``."""
 
 
 @dataclass

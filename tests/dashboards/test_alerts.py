@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import jsonschema
 import pytest
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
@@ -22,7 +23,7 @@ from dashboards.alerts import (
 )
 from dashboards.macros import QueryContext, UnknownMacroError, expand
 from tests.builders import make_request, make_span
-from tests.conftest import SHARED, stored
+from tests.conftest import GRAFANA_SCHEMAS, stored
 
 PB = {"Content-Type": "application/x-protobuf"}
 MINUTE = 60_000_000_000
@@ -41,12 +42,8 @@ def test_a_window_without_a_value_is_refused():
 @pytest.mark.parametrize("spec", ALERTS, ids=lambda s: s.uid)
 def test_rules_are_valid_and_never_use_dashboard_variables(spec):
     rule = rule_json(spec)
-    schemas = SHARED / "grafana-schemas"
-    if schemas.is_dir():
-        import jsonschema
-
-        schema = json.loads((schemas / "alerting.jsonschema.json").read_text())
-        jsonschema.validate(rule, {**schema, "$ref": "#/definitions/Rule"})
+    schema = json.loads((GRAFANA_SCHEMAS / "alerting.jsonschema.json").read_text())
+    jsonschema.validate(rule, {**schema, "$ref": "#/definitions/Rule"})
     assert [q["refId"] for q in rule["data"]] == ["A", "B", "C"]
     assert rule["condition"] == "C"
     sql = rule["data"][0]["model"]["rawSql"]

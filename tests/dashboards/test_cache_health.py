@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jsonschema
 import pytest
 from grafana_foundation_sdk.models import dashboard as model
 
@@ -14,11 +15,10 @@ from dashboards.clickhouse import DATASOURCE_UID, ClickHouseQuery
 from dashboards.files import write
 from dashboards.frontend import Values, interpolate
 from tests.builders import make_span
-from tests.conftest import SHARED
-from tests.dashboards.panels import Traffic, ingest, panel_json, run_sql, this_minute_ns
+from tests.conftest import GRAFANA_SCHEMAS
+from tests.dashboards.panels import HOUR_START_NS, Traffic, ingest, panel_json, run_sql
 
 PB = {"Content-Type": "application/x-protobuf"}
-SCHEMAS = SHARED / "grafana-schemas"
 
 
 def targets(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -27,11 +27,8 @@ def targets(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_the_dashboard_is_valid_grafana_json_and_round_trips(tmp_path):
     document = to_json(cache_health.NAME)
-    if SCHEMAS.is_dir():
-        import jsonschema
-
-        schema = json.loads((SCHEMAS / "dashboard.jsonschema.json").read_text())
-        jsonschema.validate(document, schema)
+    schema = json.loads((GRAFANA_SCHEMAS / "dashboard.jsonschema.json").read_text())
+    jsonschema.validate(document, schema)
     back: Any = model.Dashboard.from_json(document)
     assert all(isinstance(p.targets[0], ClickHouseQuery) for p in back.panels)
     for target in targets(document).values():
@@ -53,7 +50,7 @@ def cache_span(base: int, layer: str, result: str, **attrs: Any):
 @pytest.fixture
 def traffic(client, collector):
     """Cache lookups whose right answers are known, all at one instant."""
-    base = this_minute_ns()
+    base = HOUR_START_NS
     a = {"next.route": "/a", "nextrace.build_id": "b2"}
     b = {"next.route": "/b", "nextrace.build_id": "b1"}
     spans = [

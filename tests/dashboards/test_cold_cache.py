@@ -9,12 +9,12 @@ import pytest
 from dashboards import cold_cache
 from dashboards.frontend import Values
 from tests.builders import make_span
-from tests.dashboards.panels import Traffic, ingest, run_panel, this_minute_ns
+from tests.dashboards.panels import HOUR_START_NS, Traffic, ingest, run_panel
 
 
 @pytest.fixture
 def traffic(client, collector):
-    base = this_minute_ns()
+    base = HOUR_START_NS
 
     def data(result: str, key: str, **attrs: Any) -> Any:
         return make_span(

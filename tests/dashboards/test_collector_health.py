@@ -11,13 +11,13 @@ from collector.self_stats import COLUMNS, TABLE
 from dashboards import collector_health
 from dashboards.alerts import DROPPED_SPANS
 from dashboards.macros import QueryContext
-from tests.dashboards.panels import Traffic, run_panel, this_minute_ns
+from tests.dashboards.panels import HOUR_START_NS, Traffic, run_panel
 from tests.dashboards.test_alerts import evaluate
 
 
 @pytest.fixture
 def traffic(collector):
-    base_ms = this_minute_ns() // 1_000_000
+    base_ms = HOUR_START_NS // 1_000_000
 
     def row(
         offset_s: int,

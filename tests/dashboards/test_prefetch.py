@@ -10,7 +10,7 @@ import pytest
 from dashboards import prefetch
 from dashboards.frontend import Values
 from tests.builders import make_span
-from tests.dashboards.panels import Traffic, ingest, run_panel, this_minute_ns
+from tests.dashboards.panels import HOUR_START_NS, Traffic, ingest, run_panel
 
 MS = 1_000_000
 
@@ -18,7 +18,7 @@ MS = 1_000_000
 @pytest.fixture
 def traffic(client, collector):
     """6 prefetches (2 used by navigations) and 2 navigations; middleware ran on 2 prefetches."""
-    base = this_minute_ns()
+    base = HOUR_START_NS
     browser: list[Any] = []
     server: list[Any] = []
 

@@ -12,7 +12,7 @@ import pytest
 from dashboards import slow_navigations
 from dashboards.frontend import Values
 from tests.builders import make_span
-from tests.dashboards.panels import Traffic, ingest, panel_json, run_sql, this_minute_ns
+from tests.dashboards.panels import HOUR_START_NS, Traffic, ingest, panel_json, run_sql
 
 PB = {"Content-Type": "application/x-protobuf"}
 MS = 1_000_000
@@ -69,7 +69,7 @@ def navigation(
 
 @pytest.fixture
 def traffic(client, collector):
-    base = this_minute_ns()
+    base = HOUR_START_NS
     t1, nav1, server1 = navigation(base, "/p/[id]", 800, 700, 100, with_phases=True)
     t2, nav2, server2 = navigation(base, "/about", 100, 80, 10)
     _, nav3, server3 = navigation(base, "/p/[id]", 400, 350, 50)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -131,11 +132,26 @@ post_deploy_routes = 3
 """
 
 
+class MovableClock:
+    """The caches' clock in tests: it stands still until a test moves it, so that entries age
+    exactly as the test says, however slow the machine is."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @dataclass
 class Harness:
     client: TestClient
     state: ServerState
     exporter: InMemorySpanExporter
+    clock: MovableClock
 
     def spans(self, **attributes: Any) -> list[ReadableSpan]:
         """Finished spans whose attributes include ``attributes`` (dots as ``__``)."""
@@ -167,12 +183,13 @@ def make_server() -> Iterator[Callable[..., Harness]]:
         for old, new in replacements.items():
             text = text.replace(old, new)
         exporter = InMemorySpanExporter()
-        state = ServerState.create(parse_definition(text), exporter=exporter)
+        clock = MovableClock()
+        state = ServerState.create(parse_definition(text), exporter=exporter, clock=clock)
         client = TestClient(build_app(state), follow_redirects=False)
         client.__enter__()  # starts up: prerenders static routes, as `next build` would
         opened.append(client)
         exporter.clear()
-        return Harness(client, state, exporter)
+        return Harness(client, state, exporter, clock)
 
     yield make
     for client in opened:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 
 def cdn_results(server) -> list[tuple[str, str | None]]:
     spans = sorted(server.spans(cache__layer="cdn"), key=lambda s: s.start_time)
@@ -37,7 +35,7 @@ def test_a_stale_entry_is_served_at_once_and_revalidated_in_the_background(serve
     first = server.get("/cdn/1")  # ISR, revalidate 0.3 s: s-maxage=0.3, stale-while-revalidate
     assert first.headers["x-nextrace-cdn"] == "MISS"
     assert "s-maxage=0.3" in first.headers["cache-control"]
-    time.sleep(0.35)
+    server.clock.advance(0.35)
     stale = server.get("/cdn/1")
     assert stale.headers["x-nextrace-cdn"] == "STALE"
     assert stale.content == first.content  # the old body, without waiting for the origin

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -191,8 +190,10 @@ def port_is_free(port: int) -> bool:
 def test_sigterm_stops_the_demo_and_its_children(tmp_path):
     ports = free_port(), free_port()
     demo = subprocess.Popen(
-        [sys.executable, "-m", "nextrace.cli", "demo", "--scenario", "steady"]
-        + ["--collector-port", str(ports[0]), "--server-port", str(ports[1])],
+        [
+            *(sys.executable, "-m", "nextrace.cli", "demo", "--scenario", "steady"),
+            *("--collector-port", str(ports[0]), "--server-port", str(ports[1])),
+        ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
