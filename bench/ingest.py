@@ -70,7 +70,7 @@ def measure_ceiling(columns: SpanColumns, batch: int, folder: Path) -> dict[str,
         total = len(columns)
         wall0, cpu0 = time.perf_counter(), time.process_time()
         for first in range(0, total, batch):
-            exporter.consume(SpanColumns([c[first : first + batch] for c in columns.columns]))
+            exporter.consume(SpanColumns(columns.columns.slice(first, first + batch)))
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         (count,) = store.client.query("SELECT count() FROM otel_traces").result_rows[0]
         assert count == total, f"ceiling stored {count} of {total} spans"
@@ -190,7 +190,7 @@ def main() -> None:
     for request in requests:
         columns.extend(translate(request).spans)
     total = len(columns)
-    attrs = [len(a) for a in columns.column("SpanAttributes")]
+    attrs = [len(a) for a in columns.columns.span_attributes]
     progress(f"{total} spans in {len(bodies)} requests, {min(attrs)}-{max(attrs)} attributes each")
 
     with tempfile.TemporaryDirectory(prefix="nextrace-bench-") as tmp:

@@ -1,15 +1,18 @@
 """The one interface between pipeline stages, and the columnar batch it carries.
 
 Like the OpenTelemetry Collector's ``ConsumeTraces``, every stage after the
-receiver implements :class:`TracesConsumer`. Spans travel as columns, in the
-order of the ``otel_traces`` table, so that the exporter can hand them to
-ClickHouse in one columnar insert without touching each span again.
+receiver implements :class:`TracesConsumer`. Spans travel as named columns
+(:class:`Columns`), in the order of the ``otel_traces`` table, so that the
+exporter can hand them to ClickHouse in one columnar insert without touching
+each span again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol, cast
+
+Attributes = dict[str, str]
 
 COLUMN_NAMES: tuple[str, ...] = (
     "Timestamp",
@@ -38,8 +41,47 @@ COLUMN_NAMES: tuple[str, ...] = (
 """Columns of ``otel_traces`` that the collector writes, in insert order."""
 
 
-def _empty_columns() -> list[list[Any]]:
-    return [[] for _ in COLUMN_NAMES]
+class Columns(NamedTuple):
+    """One list per column of :data:`COLUMN_NAMES`, in the same order, named in snake case
+    (``Events.Timestamp`` is ``events_timestamp``). Times are Unix nanoseconds."""
+
+    timestamp: list[int]
+    trace_id: list[str]
+    span_id: list[str]
+    parent_span_id: list[str]
+    trace_state: list[str]
+    span_name: list[str]
+    span_kind: list[str]
+    service_name: list[str]
+    resource_attributes: list[Attributes]
+    scope_name: list[str]
+    scope_version: list[str]
+    span_attributes: list[Attributes]
+    duration: list[int]
+    status_code: list[str]
+    status_message: list[str]
+    events_timestamp: list[list[int]]
+    events_name: list[list[str]]
+    events_attributes: list[list[Attributes]]
+    links_trace_id: list[list[str]]
+    links_span_id: list[list[str]]
+    links_trace_state: list[list[str]]
+    links_attributes: list[list[Attributes]]
+
+    @classmethod
+    def empty(cls) -> Columns:
+        return cls(*([] for _ in COLUMN_NAMES))
+
+    def lists(self) -> tuple[list[Any], ...]:
+        """The columns, for code that treats every column alike."""
+        return cast("tuple[list[Any], ...]", self)
+
+    def take(self, rows: list[int]) -> Columns:
+        """The values at positions ``rows``, in that order."""
+        return Columns(*([column[i] for i in rows] for column in self.lists()))
+
+    def slice(self, start: int, stop: int) -> Columns:
+        return Columns(*(column[start:stop] for column in self.lists()))
 
 
 @dataclass
@@ -52,14 +94,14 @@ class SpanColumns:
     ``wal_ids`` are the write-ahead log records whose spans this batch holds, oldest first.
     """
 
-    columns: list[list[Any]] = field(default_factory=_empty_columns)
+    columns: Columns = field(default_factory=Columns.empty)
     source: bytes = b""
     source_kind: int = 0
     wal_ids: list[int] = field(default_factory=list)
     _merged_bytes: int = field(default=0, repr=False)
 
     def __len__(self) -> int:
-        return len(self.columns[0])
+        return len(self.columns.trace_id)
 
     @property
     def nbytes(self) -> int:
@@ -68,7 +110,7 @@ class SpanColumns:
 
     def extend(self, other: SpanColumns) -> None:
         """Append the spans of ``other`` after the spans of this batch."""
-        for mine, theirs in zip(self.columns, other.columns, strict=True):
+        for mine, theirs in zip(self.columns.lists(), other.columns.lists(), strict=True):
             mine.extend(theirs)
         self.wal_ids.extend(other.wal_ids)
         self._merged_bytes = self.nbytes + other.nbytes
@@ -80,10 +122,7 @@ class SpanColumns:
 
     def take(self, rows: list[int]) -> SpanColumns:
         """A batch of the spans at positions ``rows``, in that order."""
-        return SpanColumns([[column[i] for i in rows] for column in self.columns])
-
-    def column(self, name: str) -> list[Any]:
-        return self.columns[COLUMN_NAMES.index(name)]
+        return SpanColumns(self.columns.take(rows))
 
 
 class Component(Protocol):

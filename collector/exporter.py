@@ -84,7 +84,7 @@ class ClickHouseSpanExporter:
             pass
         else:
             return
-        times = spans.column("Timestamp")
+        times = spans.columns.timestamp
         ordered = spans.take(sorted(range(len(spans)), key=times.__getitem__))
         rejected, first = self._isolate(ordered, token, "")
         if rejected:

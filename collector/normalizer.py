@@ -27,7 +27,7 @@ from collections import OrderedDict, deque
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from collector.consumer import COLUMN_NAMES, SpanColumns, TracesConsumer
+from collector.consumer import Columns, SpanColumns, TracesConsumer
 from collector.nextjs import CacheEventRow, RequestRow, TraceSpan, is_nextjs, normalize_trace
 from collector.retry import DEFAULT_RETRY, Outcome, RetryPolicy, call_with_retry
 from collector.telemetry import CollectorTelemetry
@@ -66,20 +66,6 @@ CACHE_EVENT_COLUMNS = (
     "Scope",
     "BuildId",
 )
-_WANTED = (
-    "TraceId",
-    "SpanId",
-    "ParentSpanId",
-    "SpanName",
-    "SpanKind",
-    "ScopeName",
-    "Timestamp",
-    "Duration",
-    "ServiceName",
-    "SpanAttributes",
-    "ResourceAttributes",
-)
-_INDEX = [COLUMN_NAMES.index(name) for name in _WANTED]
 
 
 def request_values(row: RequestRow) -> list[Any]:
@@ -187,8 +173,8 @@ class NextjsTraceNormalizer:
     def observe(self, spans: SpanColumns, *, replayed: bool = False) -> None:
         """Group the Next.js spans of ``spans`` without passing them on (a replay of the
         write-ahead log uses this for spans that are stored already)."""
-        columns = [spans.columns[i] for i in _INDEX]
-        traces, scopes = columns[0], columns[5]
+        columns = spans.columns
+        traces, scopes = columns.trace_id, columns.scope_name
         groups = self._groups  # membership reads need no lock; changes take it below
         arrived: dict[str, list[TraceSpan]] = {}
         for i, trace_id in enumerate(traces):
@@ -350,19 +336,18 @@ class NextjsTraceNormalizer:
             self._telemetry.drop_rows(table, len(rows), attempt.reason)
 
 
-def _trace_span(columns: list[list[Any]], i: int) -> TraceSpan:
-    trace, span, parent, name, kind, scope, start, duration, service, attrs, res = columns
+def _trace_span(columns: Columns, i: int) -> TraceSpan:
     return TraceSpan(
-        trace[i],
-        span[i],
-        parent[i],
-        name[i],
-        kind[i],
-        scope[i],
-        start[i],
-        duration[i],
-        service[i],
-        attrs[i],
-        res[i],
-        attrs[i].get("next.span_type", ""),
+        trace_id=columns.trace_id[i],
+        span_id=columns.span_id[i],
+        parent_id=columns.parent_span_id[i],
+        name=columns.span_name[i],
+        kind=columns.span_kind[i],
+        scope=columns.scope_name[i],
+        start_ns=columns.timestamp[i],
+        duration_ns=columns.duration[i],
+        service=columns.service_name[i],
+        attributes=columns.span_attributes[i],
+        resource=columns.resource_attributes[i],
+        span_type=columns.span_attributes[i].get("next.span_type", ""),
     )

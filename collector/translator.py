@@ -161,30 +161,17 @@ def _service_name(attributes: list[KeyValue]) -> str:
 def translate(request: ExportTraceServiceRequest) -> Translation:
     """Turn every valid span of ``request`` into one row of :class:`SpanColumns`."""
     batch = SpanColumns()
-    (
-        c_ts,
-        c_trace,
-        c_span,
-        c_parent,
-        c_state,
-        c_name,
-        c_kind,
-        c_service,
-        c_res,
-        c_scope,
-        c_scope_v,
-        c_attrs,
-        c_dur,
-        c_status,
-        c_status_msg,
-        c_ev_ts,
-        c_ev_name,
-        c_ev_attrs,
-        c_ln_trace,
-        c_ln_span,
-        c_ln_state,
-        c_ln_attrs,
-    ) = batch.columns
+    columns = batch.columns
+    # The columns in locals: this loop runs once per span, and attribute lookups add up.
+    c_ts, c_trace, c_span = columns.timestamp, columns.trace_id, columns.span_id
+    c_parent, c_state, c_name = columns.parent_span_id, columns.trace_state, columns.span_name
+    c_kind, c_service, c_res = columns.span_kind, columns.service_name, columns.resource_attributes
+    c_scope, c_scope_v, c_attrs = columns.scope_name, columns.scope_version, columns.span_attributes
+    c_dur, c_status, c_status_msg = columns.duration, columns.status_code, columns.status_message
+    c_ev_ts, c_ev_name = columns.events_timestamp, columns.events_name
+    c_ev_attrs, c_ln_trace = columns.events_attributes, columns.links_trace_id
+    c_ln_span, c_ln_state = columns.links_span_id, columns.links_trace_state
+    c_ln_attrs = columns.links_attributes
     kinds = SPAN_KIND_NAMES
     statuses = STATUS_CODE_NAMES
     to_map = attributes_to_map

@@ -45,7 +45,7 @@ def test_one_row_the_store_refuses_costs_only_itself(collector: Collector):
     assert collector.store is not None
     exporter = ClickHouseSpanExporter(collector.store)
     spans = batch(9)
-    spans.column("Timestamp")[4] = 2**64 + 1  # no DateTime64(9) can hold it
+    spans.columns.timestamp[4] = 2**64 + 1  # no DateTime64(9) can hold it
     with pytest.raises(RowsRejected, match="1 of 9") as refused:
         exporter.consume(spans)
     assert refused.value.rejected == 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from collector.consumer import COLUMN_NAMES
+from collector.consumer import COLUMN_NAMES, Columns
 from collector.translator import format_double, format_value, translate
 from tests.builders import any_value, make_request, make_span
 
@@ -98,5 +100,12 @@ def test_root_spans_have_an_empty_parent_and_negative_durations_become_zero():
     span = make_span("root", parent=bytes(8))
     span.end_time_unix_nano = span.start_time_unix_nano - 5
     result = translate(make_request([span]))
-    assert result.spans.column("ParentSpanId") == [""]
-    assert result.spans.column("Duration") == [0]
+    assert result.spans.columns.parent_span_id == [""]
+    assert result.spans.columns.duration == [0]
+
+
+def test_the_named_columns_are_the_table_columns_in_insert_order():
+    snake = [
+        re.sub(r"(?<!^)(?=[A-Z])", "_", name.replace(".", "")).lower() for name in COLUMN_NAMES
+    ]
+    assert list(Columns._fields) == snake
