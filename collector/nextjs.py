@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from collector.rows import CacheEventRow, RequestRow
+
 NEXTJS_SCOPES = frozenset({"next.js", "@vercel/otel/fetch"})
 """Instrumentation scopes whose spans make a trace a Next.js trace."""
 
@@ -89,45 +91,6 @@ class TraceSpan:
     @property
     def end_ns(self) -> int:
         return self.start_ns + self.duration_ns
-
-
-@dataclass(frozen=True)
-class RequestRow:
-    """One row of the ``requests`` table."""
-
-    timestamp_ns: int
-    trace_id: str
-    span_id: str
-    service: str
-    route: str
-    kind: str  # document, rsc_navigation, rsc_prefetch, api
-    kind_source: str  # attribute (the helper's next.prefetch) or shape
-    prefetch: str  # none, auto, segment; "" when unknown
-    method: str
-    path: str
-    status: int
-    duration_ns: int
-    ttfb_ms: float | None
-    render_ms: float | None
-    middleware_ms: float | None
-    build_id: str
-
-
-@dataclass(frozen=True)
-class CacheEventRow:
-    """One row of the ``cache_events`` table: the data layer, and the full route layer when
-    the helper recorded ``x-nextjs-cache``."""
-
-    timestamp_ns: int
-    trace_id: str
-    span_id: str
-    service: str
-    route: str
-    layer: str
-    result: str
-    reason: str
-    key: str
-    build_id: str
 
 
 def is_nextjs(scope: str) -> bool:
@@ -300,16 +263,16 @@ def _event(
 ) -> CacheEventRow:
     """A lookup made for ``request``, by the span ``span_id``."""
     return CacheEventRow(
-        timestamp_ns,
-        request.trace_id,
-        span_id,
-        request.service,
-        request.route,
-        layer,
-        result,
-        reason,
-        key,
-        request.build_id,
+        timestamp_ns=timestamp_ns,
+        trace_id=request.trace_id,
+        span_id=span_id,
+        service=request.service,
+        route=request.route,
+        layer=layer,
+        result=result,
+        reason=reason,
+        key=key,
+        build_id=request.build_id,
     )
 
 

@@ -28,82 +28,12 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from collector.consumer import Columns, SpanColumns, TracesConsumer
-from collector.nextjs import CacheEventRow, RequestRow, TraceSpan, is_nextjs, normalize_trace
+from collector.nextjs import TraceSpan, is_nextjs, normalize_trace
 from collector.retry import DEFAULT_RETRY, Outcome, RetryPolicy, call_with_retry
+from collector.rows import CacheEventRow, RequestRow
 from collector.telemetry import CollectorTelemetry
 
 log = logging.getLogger(__name__)
-
-REQUEST_COLUMNS = (
-    "Timestamp",
-    "TraceId",
-    "SpanId",
-    "ServiceName",
-    "Route",
-    "Kind",
-    "KindSource",
-    "Prefetch",
-    "Method",
-    "Path",
-    "StatusCode",
-    "Duration",
-    "TtfbMs",
-    "RenderMs",
-    "MiddlewareMs",
-    "BuildId",
-    "Source",
-)
-CACHE_EVENT_COLUMNS = (
-    "Timestamp",
-    "TraceId",
-    "SpanId",
-    "ServiceName",
-    "Route",
-    "Layer",
-    "Result",
-    "Reason",
-    "Key",
-    "Scope",
-    "BuildId",
-)
-
-
-def request_values(row: RequestRow) -> list[Any]:
-    return [
-        row.timestamp_ns,
-        row.trace_id,
-        row.span_id,
-        row.service,
-        row.route,
-        row.kind,
-        row.kind_source,
-        row.prefetch,
-        row.method,
-        row.path,
-        row.status,
-        row.duration_ns,
-        row.ttfb_ms,
-        row.render_ms,
-        row.middleware_ms,
-        row.build_id,
-        "nextjs",
-    ]
-
-
-def cache_event_values(row: CacheEventRow) -> list[Any]:
-    return [
-        row.timestamp_ns,
-        row.trace_id,
-        row.span_id,
-        row.service,
-        row.route,
-        row.layer,
-        row.result,
-        row.reason,
-        row.key,
-        "shared",
-        row.build_id,
-    ]
 
 
 class RowExporter(Protocol):
@@ -292,20 +222,20 @@ class NextjsTraceNormalizer:
         if not groups:
             return
         try:
-            requests: list[list[Any]] = []
-            events: list[list[Any]] = []
+            requests: list[RequestRow] = []
+            events: list[CacheEventRow] = []
             for group in groups:
                 try:
                     trace_requests, trace_events = normalize_trace(group.spans)
                 except Exception:  # a trace we cannot read must not stop the others
                     log.exception("could not normalize Next.js trace %s", group.spans[0].trace_id)
                     continue
-                requests.extend(request_values(r) for r in trace_requests)
-                events.extend(cache_event_values(e) for e in trace_events)
+                requests.extend(trace_requests)
+                events.extend(trace_events)
             replayed = [g.spans[0].trace_id for g in groups if g.replayed]
             with self._write_lock:
-                self._write("requests", REQUEST_COLUMNS, requests, replayed, stop)
-                self._write("cache_events", CACHE_EVENT_COLUMNS, events, replayed, stop)
+                self._write(RequestRow, requests, replayed, stop)
+                self._write(CacheEventRow, events, replayed, stop)
             self._telemetry.nextjs_traces.inc(len(groups))
         finally:
             with self._lock:
@@ -314,20 +244,20 @@ class NextjsTraceNormalizer:
 
     def _write(
         self,
-        table: str,
-        columns: tuple[str, ...],
-        rows: list[list[Any]],
+        kind: type[RequestRow | CacheEventRow],
+        rows: Sequence[RequestRow | CacheEventRow],
         replayed: list[str],
         stop: threading.Event,
     ) -> None:
         """Insert ``rows``, retrying; a replayed trace whose rows exist already is skipped."""
+        table = kind.TABLE
 
         def insert() -> None:
             todo = rows
             if replayed:
                 stored = self._rows.existing_traces(table, replayed)
-                todo = [row for row in rows if row[1] not in stored]  # TraceId is column 1
-            self._rows.export(table, columns, todo)
+                todo = [row for row in rows if row.trace_id not in stored]
+            self._rows.export(table, kind.columns(), [row.values() for row in todo])
 
         if not rows:
             return

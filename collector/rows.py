@@ -1,0 +1,80 @@
+"""The derived rows the collector writes for real Next.js traces, with their table columns.
+
+``requests`` and ``cache_events`` have two producers. For the reference server, whose spans
+carry nextrace's own attributes, materialized views fill them inside ClickHouse on every insert
+(``sql/0005_cache_events_mv.sql``, ``sql/0009_requests_mv.sql``). For real Next.js apps, whose
+spans must be read as a whole trace, :mod:`collector.nextjs` builds these rows and
+:class:`collector.normalizer.NextjsTraceNormalizer` inserts them. Each field names its column
+here, once; ``tests/collector/test_rows.py`` checks them against ``DESCRIBE`` of the real tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+
+def _column(name: str, **options: Any) -> Any:
+    return field(metadata={"column": name}, **options)
+
+
+@dataclass(frozen=True)
+class DerivedRow:
+    """A row of a derived table: its fields, in order, are the columns it writes."""
+
+    TABLE: ClassVar[str]
+
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        return tuple(f.metadata["column"] for f in fields(cls))
+
+    def values(self) -> list[Any]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+
+@dataclass(frozen=True)
+class RequestRow(DerivedRow):
+    """One row of the ``requests`` table."""
+
+    TABLE: ClassVar[str] = "requests"
+
+    timestamp_ns: int = _column("Timestamp")
+    trace_id: str = _column("TraceId")
+    span_id: str = _column("SpanId")
+    service: str = _column("ServiceName")
+    route: str = _column("Route")
+    kind: str = _column("Kind")  # document, rsc_navigation, rsc_prefetch, api
+    kind_source: str = _column("KindSource")  # attribute (the helper's next.prefetch) or shape
+    prefetch: str = _column("Prefetch")  # none, auto, segment; "" when unknown
+    method: str = _column("Method")
+    path: str = _column("Path")
+    status: int = _column("StatusCode")
+    duration_ns: int = _column("Duration")
+    ttfb_ms: float | None = _column("TtfbMs")
+    render_ms: float | None = _column("RenderMs")
+    middleware_ms: float | None = _column("MiddlewareMs")
+    build_id: str = _column("BuildId")
+    source: str = _column(
+        "Source", default="nextjs"
+    )  # the reference server's view writes "nextrace"
+
+
+@dataclass(frozen=True)
+class CacheEventRow(DerivedRow):
+    """One row of the ``cache_events`` table: the data layer, and the full route layer when
+    the helper recorded ``x-nextjs-cache``. Next.js does not tell an entry's age, source or
+    tags: those columns keep their defaults."""
+
+    TABLE: ClassVar[str] = "cache_events"
+
+    timestamp_ns: int = _column("Timestamp")
+    trace_id: str = _column("TraceId")
+    span_id: str = _column("SpanId")
+    service: str = _column("ServiceName")
+    route: str = _column("Route")
+    layer: str = _column("Layer")
+    result: str = _column("Result")
+    reason: str = _column("Reason")
+    key: str = _column("Key")
+    build_id: str = _column("BuildId")
+    scope: str = _column("Scope", default="shared")

@@ -1,0 +1,56 @@
+"""The derived rows the collector writes fit the tables the migrations create."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.rows import CacheEventRow, RequestRow
+from collector.service import Collector
+
+# What Next.js cannot tell about a cache lookup; these columns keep their defaults.
+NOT_FROM_NEXTJS = {"Tags", "EntryAgeMs", "EntrySource", "EntrySourceTraceId", "WarmupPending"}
+
+
+def described(collector: Collector, table: str) -> dict[str, str]:
+    assert collector.store is not None
+    rows = collector.store.client.query(f"DESCRIBE TABLE {table}").result_rows
+    return {name: type_ for name, type_, *_ in rows}
+
+
+@pytest.mark.parametrize(
+    ("row", "unwritten"), [(RequestRow, set()), (CacheEventRow, NOT_FROM_NEXTJS)]
+)
+def test_every_column_of_a_derived_row_exists_and_only_defaults_are_left_out(
+    collector, row, unwritten
+):
+    table = described(collector, row.TABLE)
+    assert set(row.columns()) <= set(table)
+    assert set(table) - set(row.columns()) == unwritten
+
+
+def test_a_row_is_written_and_read_back_whole(collector):
+    request = RequestRow(
+        timestamp_ns=1_767_261_600_000_000_000,
+        trace_id="t" * 32,
+        span_id="s" * 16,
+        service="shop",
+        route="/products/[id]",
+        kind="document",
+        kind_source="shape",
+        prefetch="",
+        method="GET",
+        path="/products/1",
+        status=200,
+        duration_ns=5_000_000,
+        ttfb_ms=1.5,
+        render_ms=None,
+        middleware_ms=0.25,
+        build_id="b1",
+    )
+    assert collector.store is not None
+    client = collector.store.client
+    client.insert(RequestRow.TABLE, [request.values()], column_names=RequestRow.columns())
+    (stored,) = client.query(
+        f"SELECT {', '.join(RequestRow.columns())} FROM {RequestRow.TABLE}"
+    ).result_rows
+    assert list(stored[1:]) == request.values()[1:]  # the timestamp comes back as a datetime
