@@ -26,7 +26,7 @@ from opentelemetry import trace
 
 from instrumented_server import semconv
 from instrumented_server.state import ServerState
-from instrumented_server.warmup_jobs import data_warmup, route_job, submit_all
+from instrumented_server.warmup_jobs import RouteWarmer, data_warmup, route_job, submit_all
 
 DEPLOY_PATH = "/api/deploy"
 _counter = itertools.count(2)
@@ -53,6 +53,7 @@ async def deploy(
     keep_data_cache: bool | None = None,
     warm_routes: int | None = None,
     parent: trace.Span | None = None,
+    warmer: RouteWarmer,
 ) -> dict[str, Any]:
     previous = state.build.id
     new_id = build_id or f"build-{next(_counter)}"
@@ -84,7 +85,7 @@ async def deploy(
             "data": warmed,
         }
         prerendered = await prerender_all(state, span)
-        outcomes = submit_all(state, (route_job(state, p, "deploy", span) for p in popular))
+        outcomes = submit_all(state, (route_job(state, warmer, p, "deploy", span) for p in popular))
         span.set_attribute(semconv.DEPLOY_WARM_ROUTES, len(popular))
     return {
         "build_id": new_id,

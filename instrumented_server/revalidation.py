@@ -26,7 +26,7 @@ from instrumented_server import semconv
 from instrumented_server.fetching import WarmTarget
 from instrumented_server.state import ServerState
 from instrumented_server.warmup import WarmupJob
-from instrumented_server.warmup_jobs import data_job, route_job, submit_all
+from instrumented_server.warmup_jobs import RouteWarmer, data_job, route_job, submit_all
 from nextrace.errors import NextraceError
 
 REVALIDATE_PATH = "/api/revalidate"
@@ -62,7 +62,13 @@ def parse(payload: Any) -> tuple[str, str, bool, bool]:
 
 
 def revalidate(
-    state: ServerState, kind: str, target: str, expire: bool, warm: bool, parent: trace.Span
+    state: ServerState,
+    kind: str,
+    target: str,
+    expire: bool,
+    warm: bool,
+    parent: trace.Span,
+    warmer: RouteWarmer,
 ) -> dict[str, Any]:
     name = "revalidateTag" if kind == "tag" else "revalidatePath"
     attrs = {
@@ -96,7 +102,7 @@ def revalidate(
                 for e in shared
             ]
             if kind == "path":
-                jobs.append(route_job(state, target, "webhook", span))
+                jobs.append(route_job(state, warmer, target, "webhook", span))
             outcomes = submit_all(state, jobs)
         return {
             "revalidated": True,

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from instrumented_server.background import BackgroundTasks, RateLimiter
+from instrumented_server.background import BackgroundTasks
 from instrumented_server.caching import Clock
 from instrumented_server.cdn import CdnEdgeCache
 from instrumented_server.data_cache import DataCache
@@ -51,8 +49,6 @@ class ServerState:
     fetcher: FetchRunner
     renderer: Renderer
     visits: Counter[str] = field(default_factory=Counter)
-    # How a route warm-up reaches the server: set by the server, through its front door.
-    route_warmer: Callable[[str, trace.Span, RateLimiter], Awaitable[None]] | None = None
 
     @classmethod
     def create(

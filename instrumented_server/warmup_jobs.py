@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from opentelemetry import trace
 
@@ -30,12 +30,16 @@ def data_job(
     return WarmupJob(name, trigger, body, link.get_span_context() if link else None)
 
 
+RouteWarmer = Callable[[str, trace.Span, RateLimiter], Awaitable[None]]
+"""Requests a route through the server's front door (``NextServer.warm_route``)."""
+
+
 def route_job(
-    state: ServerState, path: str, trigger: str, link: trace.Span | None
+    state: ServerState, warmer: RouteWarmer, path: str, trigger: str, link: trace.Span | None
 ) -> WarmupJob | None:
-    """A job that requests ``path`` in the background, filling every cache on its way."""
-    warmer = state.route_warmer
-    if warmer is None or state.routes.resolve(path) is None:
+    """A job that requests ``path`` in the background through ``warmer``, filling every cache
+    on its way."""
+    if state.routes.resolve(path) is None:
         return None
 
     async def body(span: trace.Span, limiter: RateLimiter) -> None:
