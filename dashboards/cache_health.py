@@ -34,7 +34,7 @@ def build() -> model.Dashboard:
     )
     hit_ratio.unit("percentunit").min(0).max(1)
     return (
-        base("Cache health", UID, ["cache"], NAME, VARIABLES)
+        base("Cache health", UID, ["cache"], VARIABLES, "cache_events")
         .with_panel(hit_ratio)
         .with_panel(
             panel(

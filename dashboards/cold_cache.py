@@ -26,7 +26,7 @@ COLD_NEXTJS = (
 
 def build() -> model.Dashboard:
     return (
-        base("Cold cache and warm-ups", UID, ["cache", "warm-up"], NAME, VARIABLES)
+        base("Cold cache and warm-ups", UID, ["cache", "warm-up"], VARIABLES, "cache_events")
         .with_panel(
             panel(
                 NAME,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from grafana_foundation_sdk.builders import dashboard, table, timeseries
 from grafana_foundation_sdk.models import dashboard as model
 
@@ -10,6 +12,8 @@ from dashboards.clickhouse import DATASOURCE, Format, load_sql, query
 TAG = "nextrace"
 FILTERS = ("service", "route", "build")
 """The variables of every dashboard but Collector health."""
+FilterTable = Literal["cache_events", "requests"]
+"""Where a dashboard's variables find their values: the table its panels mostly read."""
 
 
 NEXTJS_REQUESTS = (
@@ -57,13 +61,16 @@ def reference_only(
     return panel(dashboard_name, panel_id, title, sql, "table", width, REFERENCE_ONLY)
 
 
-def variable(dashboard_name: str, name: str, label: str) -> dashboard.QueryVariable:
-    """A multi-value variable with All, filled by ``var_<name>.sql`` for the time range."""
+def variable(name: str, label: str, table: FilterTable) -> dashboard.QueryVariable:
+    """A multi-value variable with All, filled by ``sql/variables/<name>.sql`` from ``table``
+    for the time range."""
+    # Not string.Template: the query holds Grafana's own $__macros.
+    sql = load_sql("variables", name).replace("${table}", table)
     return (
         dashboard.QueryVariable(name)
         .label(label)
         .datasource(DATASOURCE)
-        .query(load_sql(dashboard_name, f"var_{name}"))
+        .query(sql)
         .multi(True)
         .include_all(True)
         .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
@@ -95,10 +102,14 @@ def links() -> dashboard.DashboardLink:
 
 
 def base(
-    title: str, uid: str, tags: list[str], dashboard_name: str = "", variables: tuple[str, ...] = ()
+    title: str,
+    uid: str,
+    tags: list[str],
+    variables: tuple[str, ...] = (),
+    filter_table: FilterTable = "cache_events",
 ) -> dashboard.Dashboard:
     """A dashboard with nextrace's tag, time range, deploy annotations and links, and a
-    variable for each of ``variables`` (filled by ``sql/<dashboard_name>/var_<name>.sql``)."""
+    variable for each of ``variables``, filled from ``filter_table``."""
     built = (
         dashboard.Dashboard(f"nextrace: {title}")
         .uid(uid)
@@ -109,5 +120,5 @@ def base(
         .link(links())
     )
     for name in variables:
-        built = built.with_variable(variable(dashboard_name, name, name.capitalize()))
+        built = built.with_variable(variable(name, name.capitalize(), filter_table))
     return built

@@ -19,7 +19,7 @@ VARIABLES = FILTERS
 
 def build() -> model.Dashboard:
     return (
-        base("Prefetch", UID, ["prefetch"], NAME, VARIABLES)
+        base("Prefetch", UID, ["prefetch"], VARIABLES, "requests")
         .with_panel(
             panel(
                 NAME,

@@ -54,7 +54,7 @@ def build() -> model.Dashboard:
     slowest = panel(NAME, 5, "Slowest traces", "slowest_traces", "table", width=24)
     slowest.override_by_name("trace_id", [trace_link])
     return (
-        base("Slow navigations", UID, ["latency"], NAME, VARIABLES)
+        base("Slow navigations", UID, ["latency"], VARIABLES, "requests")
         .with_panel(reference_only(NAME, 1, "Navigation latency per route", "navigation_latency"))
         .with_panel(
             panel(NAME, 2, "Request latency and TTFB per route", "request_latency", "table")

@@ -229,7 +229,7 @@ class Caches(_Strict):
     keep_data_cache_on_deploy: bool = False
 
 
-class WarmupQueue(_Strict):
+class WarmupSettings(_Strict):
     max_jobs: int = Field(default=200, gt=0)
     rate_per_s: float = Field(default=20.0, gt=0)
     workers: int = Field(default=4, gt=0)
@@ -251,7 +251,7 @@ class AppDefinition(_Strict):
     middleware: Middleware = Middleware()
     cdn: Cdn = Cdn()
     caches: Caches = Caches()
-    warmup: WarmupQueue = WarmupQueue()
+    warmup: WarmupSettings = WarmupSettings()
 
     @model_validator(mode="after")
     def _references(self) -> AppDefinition:

@@ -99,7 +99,7 @@ PREFETCH_PAYLOAD = "nextrace.prefetch.payload"  # full, loading, empty
 # Warm-ups, revalidations, deploys
 WARMUP_TRIGGER = "nextrace.warmup.trigger"  # middleware, webhook, deploy
 WARMUP_TARGET = "nextrace.warmup.target"
-WARMUP_OUTCOME = "nextrace.warmup.outcome"  # ok, error, rate_limited, deduplicated
+WARMUP_OUTCOME = "nextrace.warmup.outcome"  # ok, error, queue_full, deduplicated
 WARMUP_QUEUE_WAIT_MS = "nextrace.warmup.queue_wait_ms"
 WARMUP_FIRED = "nextrace.warmup.fired"
 WARMUP_COST_MS = "nextrace.warmup.cost_ms"

@@ -5,7 +5,7 @@ A job fills cache entries before users ask for them: triggered by middleware
 runs as its own trace, linked to the span that triggered it, and reports its
 outcome (``ok``, ``error``) and how long it waited in the queue. A job
 identical to one already waiting is ``deduplicated``; a job that finds the
-queue full is refused as ``rate_limited``. Warm-up calls to upstream APIs go
+queue full is refused as ``queue_full``. Warm-up calls to upstream APIs go
 through one :class:`RateLimiter`, so a webhook flood cannot overwhelm them.
 """
 
@@ -24,7 +24,7 @@ from instrumented_server import semconv
 from instrumented_server.background import RateLimiter
 from instrumented_server.telemetry import ServerTelemetry
 
-Outcome = Literal["queued", "deduplicated", "rate_limited"]
+Outcome = Literal["queued", "deduplicated", "queue_full"]
 JobBody = Callable[[trace.Span, RateLimiter], Awaitable[None]]
 
 
@@ -58,7 +58,7 @@ class WarmupQueue:
         self._running = 0
         self._in_progress: set[str] = set()
         self._worker_tasks: list[asyncio.Task[None]] = []
-        self.counts: dict[str, int] = {"ok": 0, "error": 0, "deduplicated": 0, "rate_limited": 0}
+        self.counts: dict[str, int] = {"ok": 0, "error": 0, "deduplicated": 0, "queue_full": 0}
 
     def is_pending(self, target: str) -> bool:
         """Whether a job for ``target`` is queued or running: its entries are not filled yet."""
@@ -74,8 +74,8 @@ class WarmupQueue:
             self._refused(job, "deduplicated")
             return "deduplicated"
         if len(self._waiting) >= self._max_jobs:
-            self._refused(job, "rate_limited")
-            return "rate_limited"
+            self._refused(job, "queue_full")
+            return "queue_full"
         self._waiting.add(job.target)
         self._queue.put_nowait(job)
         return "queued"

@@ -64,7 +64,7 @@ def data_warmup(state: ServerState, path: str, link: trace.Span | None) -> Warmu
 
 
 def submit_all(state: ServerState, jobs: Iterable[WarmupJob | None]) -> dict[str, int]:
-    outcomes: dict[str, int] = {"queued": 0, "deduplicated": 0, "rate_limited": 0}
+    outcomes: dict[str, int] = {"queued": 0, "deduplicated": 0, "queue_full": 0}
     for job in jobs:
         if job is not None:
             outcomes[state.warmups.submit(job)] += 1

@@ -170,7 +170,7 @@ def test_warm_up_failures_and_refusals_fire_above_a_fifth_of_the_jobs(client, co
         client,
         collector,
         jobs("webhook", ["ok"] * 9 + ["error"])  # 10 %: fine
-        + jobs("deploy", ["ok"] * 2 + ["rate_limited"] * 2)  # too few jobs to judge
-        + jobs("middleware", ["ok"] * 6 + ["rate_limited", "error", "error"]),
+        + jobs("deploy", ["ok"] * 2 + ["queue_full"] * 2)  # too few jobs to judge
+        + jobs("middleware", ["ok"] * 6 + ["queue_full", "error", "error"]),
     )  # 33 %
     assert evaluate(collector, WARMUP_FAILURES, at) == {"middleware": pytest.approx(3 / 9)}

@@ -65,7 +65,7 @@ def traffic(client, collector):
         warmup("webhook", "ok", 10.0),
         warmup("webhook", "ok", 30.0),
         warmup("deploy", "error", 5.0),
-        warmup("middleware", "rate_limited", 0.0),
+        warmup("middleware", "queue_full", 0.0),
         revalidate("tag", "products", 5),
         revalidate("tag", "products", 3),
         revalidate("path", "/a", 2),
@@ -78,8 +78,8 @@ def run(traffic: Traffic, title: str, **chosen: Values) -> list[Any]:
 
 
 def test_cold_misses_against_warm_ups(traffic):
-    ((_, cold, ok, failed, rate_limited, deduplicated),) = run(traffic, "Cold misses and warm-ups")
-    assert (cold, ok, failed, rate_limited, deduplicated) == (2, 2, 1, 1, 0)
+    ((_, cold, ok, failed, queue_full, deduplicated),) = run(traffic, "Cold misses and warm-ups")
+    assert (cold, ok, failed, queue_full, deduplicated) == (2, 2, 1, 1, 0)
 
 
 def test_coverage_lead_time_and_misses_despite_warm_ups(traffic):
@@ -91,7 +91,7 @@ def test_coverage_lead_time_and_misses_despite_warm_ups(traffic):
 def test_the_queue_and_the_blast_radius(traffic):
     assert run(traffic, "Warm-up queue") == [
         ("deploy", "error", 1, 5.0, 5.0),
-        ("middleware", "rate_limited", 1, 0.0, 0.0),
+        ("middleware", "queue_full", 1, 0.0, 0.0),
         ("webhook", "ok", 2, 20.0, 30.0),
     ]
     assert run(traffic, "Revalidation blast radius") == [

@@ -137,15 +137,15 @@ def test_identical_waiting_jobs_are_deduplicated_and_a_full_queue_refuses(make_s
         "deduplicated",
         "queued",
         "queued",
-        "rate_limited",
+        "queue_full",
     ]
     server.settle()
     spans = server.spans(nextrace__phase="warmup")
     outcome_counts = {
         o: sum(1 for s in spans if s.attributes["nextrace.warmup.outcome"] == o)
-        for o in ("ok", "deduplicated", "rate_limited")
+        for o in ("ok", "deduplicated", "queue_full")
     }
-    assert outcome_counts == {"ok": 4, "deduplicated": 1, "rate_limited": 1}
+    assert outcome_counts == {"ok": 4, "deduplicated": 1, "queue_full": 1}
 
 
 def test_a_miss_on_an_entry_a_queued_warm_up_targets_is_flagged_as_the_race(make_server):

@@ -1,12 +1,12 @@
 -- Warm-ups failing or refused, per trigger: the share of warm-up jobs in the evaluated range
--- that ended in error or found the queue full (rate_limited: a backlog). Triggers with fewer
+-- that ended in error or found the queue full (queue_full: a backlog). Triggers with fewer
 -- than 5 jobs score 0.
 SELECT trigger, failing
 FROM (
     SELECT
         SpanAttributes['nextrace.warmup.trigger'] AS trigger,
         count() AS jobs,
-        countIf(SpanAttributes['nextrace.warmup.outcome'] IN ('error', 'rate_limited')) AS bad,
+        countIf(SpanAttributes['nextrace.warmup.outcome'] IN ('error', 'queue_full')) AS bad,
         if(jobs >= 5, bad / jobs, 0) AS failing
     FROM otel_traces
     WHERE $__timeFilter(Timestamp) AND SpanAttributes['nextrace.phase'] = 'warmup'

@@ -6,7 +6,7 @@ SELECT
             AND SpanAttributes['cache.result'] = 'miss') AS cold_misses,
     countIf(SpanAttributes['nextrace.warmup.outcome'] = 'ok') AS warmups_ok,
     countIf(SpanAttributes['nextrace.warmup.outcome'] = 'error') AS warmups_failed,
-    countIf(SpanAttributes['nextrace.warmup.outcome'] = 'rate_limited') AS warmups_rate_limited,
+    countIf(SpanAttributes['nextrace.warmup.outcome'] = 'queue_full') AS warmups_queue_full,
     countIf(SpanAttributes['nextrace.warmup.outcome'] = 'deduplicated') AS warmups_deduplicated
 FROM otel_traces
 WHERE $__timeFilter(Timestamp)

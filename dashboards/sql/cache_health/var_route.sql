@@ -1,1 +1,0 @@
-SELECT DISTINCT Route FROM cache_events WHERE Route != '' AND $__timeFilter(Timestamp) ORDER BY Route

@@ -1,1 +1,0 @@
-SELECT DISTINCT BuildId FROM cache_events WHERE BuildId != '' AND $__timeFilter(Timestamp) ORDER BY BuildId

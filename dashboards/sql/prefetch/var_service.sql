@@ -1,1 +1,0 @@
-SELECT DISTINCT ServiceName FROM requests WHERE $__timeFilter(Timestamp) ORDER BY ServiceName
