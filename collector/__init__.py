@@ -1,9 +1,11 @@
 """The nextrace collector: OTLP/HTTP traces in, ClickHouse rows out.
 
-The pipeline is a chain of stages linked by one interface,
-:class:`collector.consumer.TracesConsumer`::
+Stages are joined by one interface, :class:`collector.consumer.TracesConsumer`, and share
+one lifecycle (``Component``) and one retry helper (:mod:`collector.retry`)::
 
-    OTLPHttpReceiver -> decode + translate -> BatchSpanProcessor -> ClickHouseSpanExporter
+    OTLPHttpReceiver -> WriteAheadStage -> NextjsTraceNormalizer
+        -> BatchSpanProcessor -> ClickHouseSpanExporter
 
-:mod:`collector.service` wires the stages together.
+:mod:`collector.service` wires the stages together; ``docs/internal-architecture.md``
+says where to start reading.
 """

@@ -60,11 +60,11 @@ class AdminEndpoints:
             Route("/sql", self.sql, methods=["POST"]),
         ]
 
-    async def healthz(self, request: Request) -> Response:
+    async def healthz(self, _request: Request) -> Response:
         health = {**self._health(), "reads_running": self._reads_running}
         return JSONResponse(health, 200 if health["status"] == "ok" else 503)
 
-    async def metrics(self, request: Request) -> Response:
+    async def metrics(self, _request: Request) -> Response:
         return Response(generate_latest(self._telemetry.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def sql(self, request: Request) -> Response:

@@ -59,7 +59,7 @@ def call_with_retry(
     stop: threading.Event,
     *,
     what: str,
-    on_failing: Callable[[Exception | None], None] = lambda error: None,
+    on_failing: Callable[[Exception | None], None] = lambda _error: None,
 ) -> Attempt:
     """Run ``call`` until it succeeds, fails permanently, runs out of time or ``stop`` is set.
 

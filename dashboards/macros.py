@@ -123,7 +123,7 @@ def parse_duration(text: str) -> float:
     return -seconds if text.startswith("-") else seconds
 
 
-def _time_group(ctx: QueryContext, args: list[str]) -> str:
+def _time_group(_ctx: QueryContext, args: list[str]) -> str:
     column, raw = _two_args("timeGroup", args)
     if not column.strip():
         raise MacroError("$__timeGroup needs a column expression")
@@ -161,11 +161,11 @@ MACROS: dict[str, Macro] = {
     ),
     "dateTimeFilter": _date_time_filter,
     "dt": _date_time_filter,
-    "fromTime": lambda ctx, a: f"toDateTime({ctx.from_s})",
-    "toTime": lambda ctx, a: f"toDateTime({ctx.to_s})",
-    "fromTime_ms": lambda ctx, a: f"fromUnixTimestamp64Milli({ctx.from_ms})",
-    "toTime_ms": lambda ctx, a: f"fromUnixTimestamp64Milli({ctx.to_ms})",
-    "interval_s": lambda ctx, a: str(_interval_s(ctx)),
+    "fromTime": lambda ctx, _: f"toDateTime({ctx.from_s})",
+    "toTime": lambda ctx, _: f"toDateTime({ctx.to_s})",
+    "fromTime_ms": lambda ctx, _: f"fromUnixTimestamp64Milli({ctx.from_ms})",
+    "toTime_ms": lambda ctx, _: f"fromUnixTimestamp64Milli({ctx.to_ms})",
+    "interval_s": lambda ctx, _: str(_interval_s(ctx)),
     "timeInterval": lambda ctx, a: (
         f"toStartOfInterval(toDateTime({_one_arg('timeInterval', a)}), "
         f"INTERVAL {_interval_s(ctx)} second)"
@@ -177,10 +177,10 @@ MACROS: dict[str, Macro] = {
     "timeFrom": lambda ctx, a: f"{_one_arg('timeFrom', a)} >= toDateTime({ctx.from_s})",
     "timeTo": lambda ctx, a: f"{_one_arg('timeTo', a)} <= toDateTime({ctx.to_s})",
     "timeGroup": _time_group,
-    "interval": lambda ctx, a: format_duration(ctx.interval),
-    "interval_ms": lambda ctx, a: str(ctx.interval_ms),
-    "table": lambda ctx, a: _context_value("table", ctx.table),
-    "column": lambda ctx, a: _context_value("column", ctx.column),
+    "interval": lambda ctx, _: format_duration(ctx.interval),
+    "interval_ms": lambda ctx, _: str(ctx.interval_ms),
+    "table": lambda ctx, _: _context_value("table", ctx.table),
+    "column": lambda ctx, _: _context_value("column", ctx.column),
 }
 FRONTEND_ONLY = frozenset({"conditionalAll", "adHocFilters"})
 

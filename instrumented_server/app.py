@@ -32,7 +32,7 @@ def build_app(state: ServerState) -> ASGIApp:
     server = NextServer(state)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await prerender_all(state)  # `next build`: static and ISR routes are prerendered
         try:
             yield

@@ -41,7 +41,7 @@ async def prerender_all(state: ServerState, parent: trace.Span | None = None) ->
         for path in state.routes.concrete_paths(route):
             match = state.routes.resolve(path)
             if match is not None and match.route is route:
-                jobs.append(state.renderer.prerender(match, path, "build"))
+                jobs.append(state.renderer.prerender(match, path, "build", parent))
     await asyncio.gather(*jobs)
     return len(jobs)
 

@@ -72,7 +72,7 @@ class FetchRunner:
         data_cache: DataCache,
         telemetry: ServerTelemetry,
         background: BackgroundTasks,
-        warmup_pending: Callable[[str], bool] = lambda target: False,
+        warmup_pending: Callable[[str], bool] = lambda _target: False,
     ) -> None:
         self._upstreams = upstreams
         self._cache = data_cache

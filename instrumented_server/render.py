@@ -186,8 +186,11 @@ class Renderer:
             {"x-nextjs-cache": result.upper()},
         )
 
-    async def prerender(self, match: RouteMatch, path: str, origin: Source) -> None:
-        """Render a static or ISR route into the full route cache (build, ISR refresh)."""
+    async def prerender(
+        self, match: RouteMatch, path: str, origin: Source, parent: trace.Span | None = None
+    ) -> None:
+        """Render a static or ISR route into the full route cache (build, ISR refresh), in the
+        trace of ``parent`` (a deploy) or in a trace of its own."""
         ctx = RenderContext(origin=origin, route_path=path, route=match.pattern.template)
         name = f"render route (app) {match.pattern.template}"
         attrs = {
@@ -196,7 +199,7 @@ class Renderer:
             semconv.REVALIDATE_TRIGGER: origin,
         }
         with self._telemetry.span(
-            name, semconv.PHASE_RENDER, None, attrs, span_type="AppRender.getBodyResult"
+            name, semconv.PHASE_RENDER, parent, attrs, span_type="AppRender.getBodyResult"
         ) as span:
             for variant in ("html", "rsc"):
                 chunks = await self._render_complete(match, variant, ctx, span)
@@ -238,13 +241,13 @@ class Renderer:
                 return
             yield Chunk(body, "shell")
             pending = {
-                asyncio.ensure_future(self._boundary(name, [tasks[n] for n in names])): name
+                asyncio.ensure_future(self._boundary([tasks[n] for n in names])): name
                 for name, names in groups.items()
             }
             # Boundaries declared without data still stream, right after the shell.
             for name in route.boundaries:
                 if name not in groups:
-                    pending[asyncio.ensure_future(self._boundary(name, []))] = name
+                    pending[asyncio.ensure_future(self._boundary([]))] = name
             index = 1
             while pending:
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -260,7 +263,7 @@ class Renderer:
                 task.cancel()
 
     @staticmethod
-    async def _boundary(name: str, tasks: list[asyncio.Task[object]]) -> dict[str, object]:
+    async def _boundary(tasks: list[asyncio.Task[object]]) -> dict[str, object]:
         values = await asyncio.gather(*tasks)
         return {"values": len(values)}
 

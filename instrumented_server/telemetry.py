@@ -34,7 +34,7 @@ class BuildIdSpanProcessor(SpanProcessor):
     def __init__(self, build_id: Callable[[], str]) -> None:
         self._build_id = build_id
 
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:  # noqa: ARG002
         span.set_attribute(semconv.BUILD_ID, self._build_id())
 
     def on_end(self, span: ReadableSpan) -> None:

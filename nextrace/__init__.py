@@ -1,5 +1,7 @@
 """nextrace: see where the time goes in Next.js request lifecycles.
 
-This package holds only the ``nextrace`` command line, which wires the other
-packages (``collector``, ``instrumented_server``, ``dashboards``) together.
+This package holds the ``nextrace`` command line (:mod:`nextrace.cli`), the one place where
+the other packages (``collector``, ``instrumented_server``, ``traffic``, ``dashboards``) are
+wired together, the demo and its report, and the root of every error nextrace raises
+(:mod:`nextrace.errors`).
 """

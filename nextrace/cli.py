@@ -103,7 +103,7 @@ def main_options(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Log only warnings and errors.")
     ] = False,
-    version: Annotated[
+    version: Annotated[  # noqa: ARG001 (read by its eager callback)
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
@@ -315,7 +315,7 @@ def serve(
         server.run(sockets=[sock])
 
 
-def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+def _interrupt_on_sigterm(_signum: int, _frame: FrameType | None) -> NoReturn:
     raise KeyboardInterrupt  # the same clean path as Ctrl-C: children stopped, exit 130
 
 
