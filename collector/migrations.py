@@ -11,6 +11,10 @@ Only validated identifiers are filled into the SQL text (see
 :mod:`collector.config`); the placeholders are ``${database}``, ``${table}``,
 ``${on_cluster}``, ``${engine}`` (and ``${summing_engine}``, its SummingMergeTree
 counterpart), ``${ttl_timestamp}``, ``${ttl_start}`` and ``${ttl_minute}``.
+
+A backfill, which fills a new table from rows stored before its materialized view
+existed, runs the view's own query: ``${select_of_NNNN}`` is the ``SELECT`` of the
+view created by migration ``NNNN``, so the two can never disagree.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from collector.config import StoreConfig, validate_identifier
 from collector.errors import StoreError
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_SELECT_OF = re.compile(r"\$\{select_of_(\d{4})\}")
+_VIEW_QUERY = re.compile(r"^AS (SELECT\b.*)", re.MULTILINE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,12 @@ def render(template: str, config: StoreConfig) -> str:
     ttl_timestamp = f"TTL toDateTime(Timestamp) + toIntervalDay({ttl_days})" if ttl_days else ""
     ttl_start = f"TTL toDateTime(Start) + toIntervalDay({ttl_days})" if ttl_days else ""
     ttl_minute = f"TTL Minute + toIntervalDay({ttl_days})" if ttl_days else ""
+    views = {
+        f"select_of_{version}": _view_query(int(version), config)
+        for version in _SELECT_OF.findall(template)
+    }
     return Template(template).substitute(
+        views,
         database=database,
         table=table,
         on_cluster=on_cluster,
@@ -75,6 +86,15 @@ def render(template: str, config: StoreConfig) -> str:
         ttl_start=ttl_start,
         ttl_minute=ttl_minute,
     )
+
+
+def _view_query(version: int, config: StoreConfig) -> str:
+    """The ``SELECT`` of the materialized view that migration ``version`` creates, rendered."""
+    (view,) = [m for m in migrations() if m.version == version]
+    found = _VIEW_QUERY.search(view.template)
+    if found is None:
+        raise StoreError(f"migration {view.name} creates no materialized view to backfill from")
+    return render(found.group(1).strip(), config)
 
 
 def applied_versions(client: Client, config: StoreConfig) -> set[int]:

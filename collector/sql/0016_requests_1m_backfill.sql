@@ -1,6 +1,4 @@
--- Counts for the requests already stored when 0015 arrived. Runs once, before the collector
--- accepts traffic.
+-- Counts for the requests already stored when 0015 arrived, by the view's own query. Runs once,
+-- before the collector accepts traffic.
 INSERT INTO `${database}`.`requests_1m`
-SELECT toStartOfMinute(Timestamp), ServiceName, Route, BuildId, Kind, count()
-FROM `${database}`.`requests`
-GROUP BY ALL
+${select_of_0015}
