@@ -13,9 +13,8 @@ from starlette.testclient import TestClient
 from collector.config import CollectorConfig, StoreConfig
 from collector.service import Collector
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 GRAFANA_SCHEMAS = Path(__file__).resolve().parent / "data" / "grafana-schemas"
-CAPTURES = SHARED / "nextjs-captures"
+CAPTURES = Path(__file__).resolve().parent / "data" / "nextjs-captures"
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +58,5 @@ def stored(collector: Collector, sql: str) -> list[Any]:
 
 @pytest.fixture
 def captures() -> Path:
-    if not CAPTURES.is_dir():
-        pytest.skip(
-            f"the shared Next.js captures are not here ({CAPTURES}): a fresh clone lacks them"
-        )
+    """Real Next.js exports, recorded from examples/nextjs by tests/examples/record_captures.py."""
     return CAPTURES

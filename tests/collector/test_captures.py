@@ -1,4 +1,4 @@
-"""Real Next.js 16 exports (shared/nextjs-captures) are stored exactly, span for span."""
+"""Real Next.js 16 exports (tests/data/nextjs-captures) are stored exactly, span for span."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import stored
 
-RUNS = ["run-b_protobuf_verbose_both", "run-c_json_verbose_both", "run-d_protobuf_default_both"]
+RUNS = ["protobuf-verbose", "json-verbose", "protobuf-default"]
 
 
 def post_capture(client, run: Path) -> None:
@@ -79,50 +79,64 @@ def test_each_capture_is_stored_exactly(captures, client, collector, run_name):
     assert sum(health["spans_dropped"].values()) == 0
 
 
+def raw_json_spans(run: Path) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
+    """(resource, scope, span) of every span of a JSON capture, in order."""
+    found = []
+    for path in sorted((run / "raw").glob("*_traces.json")):
+        for rs in json.loads(path.read_text())["resourceSpans"]:
+            for ss in rs["scopeSpans"]:
+                found += [(rs["resource"], ss["scope"], span) for span in ss["spans"]]
+    return found
+
+
+def value_of(attribute: dict[str, Any]) -> Any:
+    (value,) = attribute["value"].values()
+    return value
+
+
 def test_spans_from_the_json_capture_keep_every_field(captures, client, collector):
-    post_capture(client, captures / "run-c_json_verbose_both")
-    # A span with an exception event, and the request span that answered 404.
-    (event_row,) = stored(
+    run = captures / "json-verbose"
+    post_capture(client, run)
+    spans = raw_json_spans(run)
+    # The first span with an exception event (Next.js records one for a missing module).
+    resource, scope, failed = next(s for s in spans if s[2].get("events"))
+    event = failed["events"][0]
+    (row,) = stored(
         collector,
         "SELECT SpanName, Events.Name, Events.Attributes[1]['exception.type'], "
         "toUnixTimestamp64Nano(Events.Timestamp[1]), ServiceName, ResourceAttributes, "
-        "ScopeName, ScopeVersion, SpanKind, StatusCode "
-        "FROM otel_traces WHERE SpanId = '94f3d0a6bcadac0b'",
+        "ScopeName, ScopeVersion, SpanKind, StatusCode, StatusMessage "
+        f"FROM otel_traces WHERE SpanId = '{failed['spanId']}'",
     )
-    raw = json.loads((captures / "run-c_json_verbose_both/raw/00001_traces.json").read_text())
-    spans = {
-        s["spanId"]: s
-        for rs in raw["resourceSpans"]
-        for ss in rs["scopeSpans"]
-        for s in ss["spans"]
-    }
-    event = spans["94f3d0a6bcadac0b"]["events"][0]
-    assert event_row[0] == "LoadComponents.loadComponents"
-    assert event_row[1] == ["exception"]
-    assert event_row[2] == "ENOENT"
-    assert event_row[3] == int(event["timeUnixNano"])
-    assert event_row[4] == "next-probe"
-    assert event_row[5] == {
-        "service.name": "next-probe",
-        "node.env": "production",
-        "cloud.provider": "vercel",
-        "process.runtime.name": "nodejs",
-        "vercel.runtime": "nodejs",
-    }
-    assert event_row[6:8] == ("next.js", "16.4.6")
-    assert event_row[8] == "Internal"
-    assert spans["94f3d0a6bcadac0b"]["status"]["code"] == 2
-    assert event_row[9] == "Error"
+    event_attributes = {a["key"]: value_of(a) for a in event["attributes"]}
+    assert row[0] == failed["name"]
+    assert row[1] == [event["name"]] == ["exception"]
+    assert row[2] == event_attributes["exception.type"]
+    assert row[3] == int(event["timeUnixNano"])
+    resource_attributes = {a["key"]: value_of(a) for a in resource["attributes"]}
+    assert row[4] == resource_attributes["service.name"] == "nextjs-example"
+    assert row[5] == resource_attributes
+    assert row[6:8] == (scope["name"], scope["version"]) == ("next.js", scope["version"])
+    assert row[8] == ("Internal", "Server", "Client")[failed["kind"] - 1]
+    assert failed["status"]["code"] == 2
+    assert row[9:11] == ("Error", failed["status"]["message"])
     # Non-string attributes are stored as the contrib exporter stores them.
+    not_found = next(
+        span
+        for _, _, span in spans
+        if any(
+            a["key"] == "http.status_code" and a["value"].get("intValue") in (404, "404")
+            for a in span.get("attributes", [])
+        )
+    )
     (attrs,) = stored(
-        collector, "SELECT SpanAttributes FROM otel_traces WHERE SpanId = 'f5fb0904803b9cee'"
+        collector, f"SELECT SpanAttributes FROM otel_traces WHERE SpanId = '{not_found['spanId']}'"
     )
     assert attrs[0]["http.status_code"] == "404"
     assert attrs[0]["next.rsc"] == "false"
     # Traces are found through the lookup table Grafana's trace view uses.
     (lookup,) = stored(
         collector,
-        "SELECT count() FROM otel_traces_trace_id_ts WHERE TraceId IN "
-        "(SELECT TraceId FROM otel_traces WHERE SpanId = '94f3d0a6bcadac0b')",
+        f"SELECT count() FROM otel_traces_trace_id_ts WHERE TraceId = '{failed['traceId']}'",
     )
     assert lookup[0] >= 1

@@ -1,4 +1,4 @@
-"""Real Next.js traces (shared/nextjs-captures) become the same request and cache rows that
+"""Real Next.js traces (tests/data/nextjs-captures) become the same request and cache rows that
 the reference server's spans give: every request of every capture, checked against what was
 sent (requests.jsonl) and what Next.js answered."""
 
@@ -14,7 +14,7 @@ import pytest
 from tests.collector.test_captures import RUNS, post_capture
 from tests.conftest import stored
 
-# The capture app's routes (shared/README.md), most specific first.
+# The routes of examples/nextjs, which recorded the captures, most specific first.
 ROUTES = [
     (r"^/products/\d+$", "/products/[id]"),
     (r"^/(|about|profile|api/revalidate)$", None),  # the path is the route
@@ -54,7 +54,8 @@ def expected_kind(request: dict[str, Any]) -> str:
         return "rsc_prefetch"
     # A navigation answered whole from the prerendered output renders nothing, exactly like
     # a prefetch: without the helper's attribute the two cannot be told apart (documented).
-    if request["resp_headers"].get("x-nextjs-prerender") == "1":
+    # (Next 16 may send the header twice; the client joins the values: "1, 1".)
+    if "1" in request["resp_headers"].get("x-nextjs-prerender", "").split(", "):
         return "rsc_prefetch"
     return "rsc_navigation"
 
@@ -107,7 +108,7 @@ def test_every_request_of_a_capture_gets_its_kind_route_status_and_data_cache_re
 
 
 def test_ttfb_render_and_middleware_times_come_from_next_spans(captures, client, collector):
-    post_capture(client, captures / "run-d_protobuf_default_both")
+    post_capture(client, captures / "protobuf-default")
     rows = stored(
         collector,
         "SELECT Path, Kind, Duration, TtfbMs, RenderMs, MiddlewareMs FROM requests "

@@ -163,27 +163,31 @@ def send_all(url: str) -> list[dict[str, Any]]:
 
 
 def record(out: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="nextrace-captures-") as work:
-        app = ExampleApp(Path(work), free_port())
-        try:
-            print("building examples/nextjs …", file=sys.stderr)
-            app.build()
-            for name, env in RUNS.items():
-                shutil.rmtree(app.dir / ".next" / "cache" / "fetch-cache", ignore_errors=True)
-                receiver = Receiver()
-                app.env.update(env)
-                with (
-                    receiver.running(),
-                    app.serve(free_port(), receiver.url, "nextjs-example", helper=False) as url,
-                ):
-                    sent = send_all(url)
-                    receiver.wait_until_quiet()
-                for key in env:
-                    del app.env[key]
-                write_run(out / name, receiver.bodies, sent)
-                print(f"{name}: {len(receiver.bodies)} exports", file=sys.stderr)
-        finally:
-            app.close()
+    # A fixed folder: Next.js's exception events carry file paths, and these stay neutral.
+    work = Path(tempfile.gettempdir()) / "nextrace-example"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    app = ExampleApp(work, free_port())
+    try:
+        print("building examples/nextjs …", file=sys.stderr)
+        app.build()
+        for name, env in RUNS.items():
+            shutil.rmtree(app.dir / ".next" / "cache" / "fetch-cache", ignore_errors=True)
+            receiver = Receiver()
+            app.env.update(env)
+            with (
+                receiver.running(),
+                app.serve(free_port(), receiver.url, "nextjs-example", helper=False) as url,
+            ):
+                sent = send_all(url)
+                receiver.wait_until_quiet()
+            for key in env:
+                del app.env[key]
+            write_run(out / name, receiver.bodies, sent)
+            print(f"{name}: {len(receiver.bodies)} exports", file=sys.stderr)
+    finally:
+        app.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def write_run(run: Path, bodies: list[tuple[str, str, bytes]], sent: list[dict[str, Any]]) -> None:

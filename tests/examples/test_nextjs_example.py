@@ -218,9 +218,10 @@ def test_a_real_browser_prefetches_are_counted(example, tmp_path):
     if not shutil.which("chromium"):
         pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
     collector = RunCollector(tmp_path)
-    with collector as collector_url, example.serve(
-        free_port(), collector_url, "shop-browser", True
-    ) as url:
+    with (
+        collector as collector_url,
+        example.serve(free_port(), collector_url, "shop-browser", True) as url,
+    ):
         browser_prefetches = chromium_prefetches(url + "/", tmp_path)
         wait_for_requests(collector_url, "shop-browser", 1 + browser_prefetches)
     board = collector.dashboards()
