@@ -270,7 +270,7 @@ def serve(
     ] = None,
     collector: Annotated[
         str, typer.Option(envvar="NEXTRACE_COLLECTOR", help="OTLP/HTTP collector to export to.")
-    ] = "http://127.0.0.1:4318",
+    ] = f"http://{COLLECT['host']}:{COLLECT['port']}",
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: PortOption = 3000,
 ) -> None:

@@ -27,6 +27,8 @@ import httpx
 from opentelemetry import trace
 
 from instrumented_server.definition import AppDefinition, Link, Matcher
+from instrumented_server.deploy import DEPLOY_PATH
+from instrumented_server.revalidation import REVALIDATE_PATH, SECRET_HEADER
 from instrumented_server.routing import RouteTable
 from traffic.browser import TrafficBudget, VirtualBrowser
 from traffic.router_cache import STALE_TIMES, RouterCache
@@ -236,7 +238,7 @@ async def _events(
     speed: float,
     run: ScenarioRun,
 ) -> None:
-    headers = {"x-revalidate-secret": definition.revalidate_secret}
+    headers = {SECRET_HEADER: definition.revalidate_secret}
     for at, event in scenario.events:
         await asyncio.sleep(max(0.0, started + at / speed - time.monotonic()))
         if isinstance(event, Release):
@@ -246,17 +248,14 @@ async def _events(
             run.events.append({"at_s": at, "event": "release", "at_unix_s": time.time()})
         elif isinstance(event, Deploy):
             response = await client.post(
-                "/api/deploy",
+                DEPLOY_PATH,
                 json={"warm_routes": event.warm_routes, "keep_data_cache": event.keep_data_cache},
                 headers=headers,
             )
             run.events.append({"at_s": at, "event": "deploy", **response.json()})
         else:
             replies = await asyncio.gather(
-                *(
-                    client.post("/api/revalidate", json=body, headers=headers)
-                    for body in event.bodies
-                )
+                *(client.post(REVALIDATE_PATH, json=body, headers=headers) for body in event.bodies)
             )
             run.events.append({"at_s": at, "event": "webhooks", "sent": len(replies)})
 
