@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +14,20 @@ import pytest
 from tests.nextrace.test_cli import free_port, nextrace, start_collector
 
 pytestmark = pytest.mark.slow
+
+
+def wait_for_warmup(collector_port: int) -> None:
+    """Until a finished warm-up span is stored (its job has filled the cache)."""
+    query = "SELECT count() FROM otel_traces WHERE SpanAttributes['nextrace.phase'] = 'warmup'"
+    deadline = time.monotonic() + 30
+    while True:
+        answer = httpx.post(
+            f"http://127.0.0.1:{collector_port}/sql", json={"query": query, "format": "TSV"}
+        )
+        if answer.status_code == 200 and answer.text.strip() != "0":
+            return
+        assert time.monotonic() < deadline, "no warm-up finished within 30 s"
+        time.sleep(0.1)
 
 
 def test_served_requests_arrive_in_the_store_with_their_phases(tmp_path):
@@ -39,6 +54,7 @@ def test_served_requests_arrive_in_the_store_with_their_phases(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "100"},  # spans leave at once
     )
     base = f"http://127.0.0.1:{server_port}"
     try:
@@ -58,7 +74,7 @@ def test_served_requests_arrive_in_the_store_with_their_phases(tmp_path):
                 json={"tag": "product-1", "expire": 0},
                 headers={"x-revalidate-secret": SECRET},
             )
-            time.sleep(0.5)  # the warm-up job runs in the background
+            wait_for_warmup(collector_port)  # the job runs in the background
             client.get("/products/1")
     finally:
         server.send_signal(signal.SIGINT)  # shutdown flushes the batch span processor
