@@ -5,8 +5,10 @@ spans of each Next.js trace (recognised by its instrumentation scope) until no
 span of that trace has arrived for ``wait_s``, because Next.js exports a
 request's spans as they end, across several export requests. It then applies
 :func:`collector.nextjs.normalize_trace` and inserts the rows into
-``requests`` and ``cache_events``. Every span is passed downstream unchanged
-first: the raw spans are stored whatever happens here.
+``requests`` and ``cache_events`` (:mod:`collector.rows`). Every span is passed
+downstream unchanged first: the raw spans are stored whatever happens here. Spans of
+any other source (the reference server, a browser) are only passed on: theirs carry
+nextrace's own attributes, and materialized views fill the same tables from them.
 
 Bounded: at most ``max_traces`` traces wait; when a new one would exceed that,
 the oldest is handed to the worker early, and counted. At most ``max_traces``
