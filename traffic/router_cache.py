@@ -12,6 +12,7 @@ otherwise. Back and forward navigations reuse whatever is cached.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,7 +51,10 @@ class RouterEntry:
 
 
 class RouterCache:
-    def __init__(self, stale_times: StaleTimes) -> None:
+    def __init__(
+        self, stale_times: StaleTimes, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._clock = clock
         self.stale_times = stale_times
         self._entries: dict[str, RouterEntry] = {}
 
@@ -60,7 +64,7 @@ class RouterCache:
         entry = self._entries.get(href)
         if entry is None or entry.payload == "empty":
             return "miss", entry
-        if not history and not entry.fresh(time.monotonic()):
+        if not history and not entry.fresh(self._clock()):
             return "miss", entry
         return ("hit" if entry.payload == "full" else "partial"), entry
 
@@ -81,12 +85,12 @@ class RouterCache:
             else (self.stale_times.static_s)
         )
         self._entries[href] = RouterEntry(
-            href, payload, time.monotonic(), stale, source, source_trace_id, build_id
+            href, payload, self._clock(), stale, source, source_trace_id, build_id
         )
 
     def has_fresh(self, href: str) -> bool:
         entry = self._entries.get(href)
-        return entry is not None and entry.payload != "empty" and entry.fresh(time.monotonic())
+        return entry is not None and entry.payload != "empty" and entry.fresh(self._clock())
 
     def clear(self) -> None:
         self._entries.clear()

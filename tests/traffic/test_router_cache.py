@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 
+from tests.instrumented_server.conftest import MovableClock
 from traffic.browser import payload_of
 from traffic.router_cache import STALE_TIMES, RouterCache, StaleTimes
 
@@ -32,9 +31,10 @@ def test_full_payloads_hit_loading_states_hit_partially_and_empty_ones_miss():
 
 def test_a_navigated_dynamic_page_is_not_reused_in_next_15_but_is_in_14_and_on_back():
     for version, expected in (("15", "miss"), ("14", "hit")):
-        cache = RouterCache(STALE_TIMES[version])
+        clock = MovableClock()
+        cache = RouterCache(STALE_TIMES[version], clock=clock)
         store(cache, "/dashboard", "full", dynamic=True)
-        time.sleep(0.01)
+        clock.advance(0.01)
         assert cache.lookup("/dashboard")[0] == expected, version
         assert cache.lookup("/dashboard", history=True)[0] == "hit"  # back/forward reuse
 
