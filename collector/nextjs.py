@@ -14,7 +14,8 @@ what Next.js cannot tell us. In short:
 - **Request**: the outermost ``BaseServer.handleRequest`` span. When a proxy
   (middleware) matches, Next.js nests a second one that has the real route and
   status, and may end after its parent.
-- **Kind**: ``api`` for route handlers; for RSC requests
+- **Kind**: ``api`` for route handlers; ``static_asset`` for a file name (``/favicon.ico``)
+  that no dynamic page rendered; for RSC requests
   (``next.rsc``), ``next.prefetch`` when the optional helper recorded the
   prefetch headers, else the shape: a page segment (``__PAGE__``) or a data
   fetch means the page was rendered, so it is a navigation; otherwise a prefetch.
@@ -26,6 +27,7 @@ what Next.js cannot tell us. In short:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -48,6 +50,7 @@ ROUTE_SPANS = (  # spans that carry next.route, most specific first
     ROUTE_HANDLER,
 )
 PAGE_SEGMENT = "__PAGE__"
+FILE_NAME = re.compile(r"/[^/]+\.[A-Za-z0-9]{1,8}$")  # a path whose last segment has an extension
 PREFETCH = "next.prefetch"  # recorded by the optional helper, as the reference server does
 NEXTJS_CACHE = "http.response.header.x-nextjs-cache"  # recorded by the optional helper
 
@@ -192,6 +195,10 @@ def _kind(
     recorded = next((s.attributes[PREFETCH] for s in members if PREFETCH in s.attributes), "")
     if ROUTE_HANDLER in by_type or route.startswith("/api/") or path.startswith("/api/"):
         return "api", "shape", recorded
+    if FILE_NAME.search(path) and "[" not in route:
+        # /favicon.ico, /robots.txt, a public/ file: served (or refused) without a page, so
+        # neither a navigation nor a prefetch, even when Next.js answers it with its 404 page.
+        return "static_asset", "shape", recorded or "none"
     if attrs.get("next.rsc") != "true":
         return "document", "shape", recorded or "none"
     if recorded:

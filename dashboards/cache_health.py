@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.common import FILTERS, base, panel, reference_only
+from dashboards.common import FILTERS, base, panel
 
 NEXTJS_LAYERS = (
     "Real Next.js apps report only the data layer (next.fetch.cache_status on AppRender.fetch), "
@@ -47,7 +47,19 @@ def build() -> model.Dashboard:
                 per_minute=True,
             )
         )
-        .with_panel(reference_only(NAME, 3, "Hits by entry source", "hit_sources"))
+        .with_panel(
+            panel(
+                NAME,
+                3,
+                "Hits by entry source",
+                "hit_sources",
+                "table",
+                description=(
+                    "Real Next.js apps: Next.js does not say what filled a cache entry (a "
+                    "request, a warm-up, the build), so their hits show as source unknown."
+                ),
+            )
+        )
         .with_panel(panel(NAME, 4, "Top routes by misses", "top_routes_by_misses", "table"))
         .build()
     )

@@ -39,10 +39,34 @@ def build() -> model.Dashboard:
             )
         )
         .with_panel(
-            reference_only(NAME, 2, "Warm-up coverage of data-cache hits", "warmup_coverage")
+            panel(
+                NAME,
+                2,
+                "Warm-up coverage of data-cache hits",
+                "warmup_coverage",
+                "table",
+                description=(
+                    "Real Next.js apps: their data-cache hits count in hits, but Next.js does "
+                    "not say which entries a warm-up filled, so warmed_hits counts only the "
+                    "reference server's: for a Next.js service, coverage reads 0."
+                ),
+            )
         )
         .with_panel(reference_only(NAME, 3, "Warm-up lead time", "warmup_lead_time"))
-        .with_panel(reference_only(NAME, 4, "Misses despite warm-ups", "missed_despite_warmup"))
+        .with_panel(
+            panel(
+                NAME,
+                4,
+                "Misses despite warm-ups",
+                "missed_despite_warmup",
+                "table",
+                description=(
+                    "Real Next.js apps: their misses and stale hits count in misses; Next.js "
+                    "does not say whether a warm-up was pending or what invalidated an entry, "
+                    "so the other two columns count only the reference server's."
+                ),
+            )
+        )
         .with_panel(reference_only(NAME, 5, "Warm-up queue", "warmup_queue"))
         .with_panel(reference_only(NAME, 6, "Revalidation blast radius", "blast_radius", width=24))
         .build()

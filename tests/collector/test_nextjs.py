@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from collector.nextjs import TraceSpan, normalize_trace
 from tests.collector.test_captures import RUNS, post_capture
 from tests.conftest import stored
 
@@ -48,6 +49,8 @@ def expected_kind(request: dict[str, Any]) -> str:
     headers = {k.lower(): v for k, v in request["req_headers"].items()}
     if request["path"].startswith("/api/"):
         return "api"
+    if request["path"] == "/favicon.ico":
+        return "static_asset"
     if headers.get("rsc") != "1":
         return "document"
     if headers.get("next-router-prefetch"):
@@ -118,3 +121,44 @@ def test_ttfb_render_and_middleware_times_come_from_next_spans(captures, client,
     # `start response` comes after the render started and before the request ended.
     assert 0 < render < ttfb <= duration_ns / 1e6
     assert 0 < middleware < ttfb
+
+
+def handler(path: str, route: str, status: int, *, rsc: bool = False) -> TraceSpan:
+    """The request span Next.js makes for ``path``, as the collector reads it."""
+    attributes = {
+        "next.span_type": "BaseServer.handleRequest",
+        "http.method": "GET",
+        "http.target": path,
+        "http.status_code": str(status),
+        "next.rsc": "true" if rsc else "false",
+        "next.route": route,
+    }
+    return TraceSpan(
+        trace_id="a" * 32,
+        span_id="b" * 16,
+        parent_id="",
+        name=f"GET {route}",
+        kind="Server",
+        scope="next.js",
+        start_ns=1_767_261_600_000_000_000,
+        duration_ns=2_000_000,
+        service="shop",
+        attributes=attributes,
+        resource={},
+        span_type="BaseServer.handleRequest",
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "route", "status", "kind"),
+    [
+        ("/favicon.ico", "/_not-found", 404, "static_asset"),  # no favicon: the 404 page
+        ("/robots.txt", "/robots.txt", 200, "static_asset"),  # a metadata route
+        ("/logo.svg", "", 200, "static_asset"),  # a public/ file
+        ("/products/1.json", "/products/[id]", 200, "document"),  # a page that renders it
+        ("/does-not-exist", "/_not-found", 404, "document"),  # a page that is missing
+    ],
+)
+def test_files_served_without_a_page_are_not_navigations(path, route, status, kind):
+    (row,), _events = normalize_trace([handler(path, route, status)])
+    assert (row.kind, row.status) == (kind, status)

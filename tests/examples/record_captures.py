@@ -70,6 +70,7 @@ REQUESTS: list[tuple[str, str, str, str | None, dict[str, str]]] = [
     ),
     ("html_product1_after_revalidate_expire0(blocking miss?)", "GET", "/products/1", None, {}),
     ("html_404", "GET", "/does-not-exist", None, {}),
+    ("static_asset_favicon", "GET", "/favicon.ico", None, {}),  # the app has none: its 404 page
     ("static_asset_next_chunk", "GET", "", None, {}),  # the path is read from the home page
     (
         "html_product2_with_incoming_traceparent",
