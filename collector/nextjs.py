@@ -33,8 +33,14 @@ from dataclasses import dataclass
 
 from collector.rows import CacheEventRow, RequestRow
 
-NEXTJS_SCOPES = frozenset({"next.js", "@vercel/otel/fetch"})
+VERCEL_FETCH_SCOPE = "@vercel/otel/fetch"
+NEXTJS_SCOPES = frozenset({"next.js", VERCEL_FETCH_SCOPE})
 """Instrumentation scopes whose spans make a trace a Next.js trace."""
+FETCH_SPAN_FIX = (
+    "Next.js's own fetch span (AppRender.fetch, the only one that says whether the data cache "
+    "hit) is off, so its data cache is invisible: set process.env.NEXT_OTEL_FETCH_DISABLED = "
+    "'0' in instrumentation.js after registerOTel(), as examples/nextjs/instrumentation.js does"
+)
 
 REQUEST = "BaseServer.handleRequest"
 MIDDLEWARE = "Middleware.execute"
@@ -98,6 +104,13 @@ class TraceSpan:
 
 def is_nextjs(scope: str) -> bool:
     return scope in NEXTJS_SCOPES
+
+
+def hides_data_cache(spans: Sequence[TraceSpan]) -> bool:
+    """Whether a trace fetched (``@vercel/otel``'s fetch span) without Next.js's own fetch
+    span: ``@vercel/otel`` turns that one off by default (see :data:`FETCH_SPAN_FIX`)."""
+    fetched = any(s.scope == VERCEL_FETCH_SCOPE for s in spans)
+    return fetched and not any(s.span_type == FETCH for s in spans)
 
 
 def normalize_trace(spans: Sequence[TraceSpan]) -> tuple[list[RequestRow], list[CacheEventRow]]:

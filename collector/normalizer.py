@@ -30,7 +30,13 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from collector.consumer import Columns, SpanColumns, TracesConsumer
-from collector.nextjs import TraceSpan, is_nextjs, normalize_trace
+from collector.nextjs import (
+    FETCH_SPAN_FIX,
+    TraceSpan,
+    hides_data_cache,
+    is_nextjs,
+    normalize_trace,
+)
 from collector.retry import DEFAULT_RETRY, Outcome, RetryPolicy, call_with_retry
 from collector.rows import CacheEventRow, RequestRow
 from collector.telemetry import CollectorTelemetry
@@ -229,6 +235,8 @@ class NextjsTraceNormalizer:
             for group in groups:
                 try:
                     trace_requests, trace_events = normalize_trace(group.spans)
+                    if hides_data_cache(group.spans):
+                        self._telemetry.fetch_spans_missing(group.spans[0].service, FETCH_SPAN_FIX)
                 except Exception:  # a trace we cannot read must not stop the others
                     log.exception("could not normalize Next.js trace %s", group.spans[0].trace_id)
                     continue

@@ -45,6 +45,7 @@ class CollectorTelemetry:
         self._quiet_log: dict[str, tuple[float, int]] = {}  # key: (last line, lines held back)
         self._last_progress = time.monotonic()
         self._last_exported = 0
+        self._without_fetch_spans: set[str] = set()  # only the normalizer's worker writes it
         self.registry = CollectorRegistry(auto_describe=True)
         self.spans_received = Counter(
             "nextrace_collector_spans_received",
@@ -127,6 +128,13 @@ class CollectorTelemetry:
             "Next.js traces not normalized because too many were waiting for a slow store.",
             registry=self.registry,
         )
+        self.nextjs_fetch_spans_missing = Gauge(
+            "nextrace_collector_nextjs_fetch_spans_missing",
+            "1 for a Next.js service that fetches without Next.js's own fetch span: its data "
+            "cache is invisible until that span is turned on.",
+            ["service"],
+            registry=self.registry,
+        )
         self.rows_dropped = Counter(
             "nextrace_collector_derived_rows_dropped",
             "Rows derived from spans (requests, cache_events) that could not be stored.",
@@ -169,6 +177,15 @@ class CollectorTelemetry:
         """Count derived rows that will never be stored (their raw spans are stored)."""
         self.rows_dropped.labels(table).inc(count)
         log.warning("dropped %d derived %s row(s): %s", count, table, detail)
+
+    def fetch_spans_missing(self, service: str, fix: str) -> None:
+        """A Next.js service fetches without Next.js's own fetch span: say so once, with
+        ``fix``, in the log, ``/healthz`` and ``/metrics``."""
+        if service in self._without_fetch_spans:
+            return
+        self._without_fetch_spans.add(service)
+        self.nextjs_fetch_spans_missing.labels(service).set(1)
+        log.warning("Next.js service %r: %s", service, fix)
 
     def log_progress(self) -> None:
         """Log a line of progress at most once per interval, while spans are arriving."""
@@ -251,4 +268,9 @@ class CollectorTelemetry:
             "nextjs_released_early": total(self.nextjs_released_early),
             "nextjs_traces_dropped": total(self.nextjs_traces_dropped),
             "derived_rows_dropped": by_label(self.rows_dropped, "table"),
+            "nextjs_services_without_fetch_spans": sorted(
+                s.labels["service"]
+                for m in self.nextjs_fetch_spans_missing.collect()
+                for s in m.samples
+            ),
         }

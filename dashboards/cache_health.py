@@ -61,5 +61,21 @@ def build() -> model.Dashboard:
             )
         )
         .with_panel(panel(NAME, 4, "Top routes by misses", "top_routes_by_misses", "table"))
+        .with_panel(
+            panel(
+                NAME,
+                5,
+                "Next.js services whose data cache is invisible",
+                "invisible_data_cache",
+                "table",
+                width=24,
+                description=(
+                    "Services listed here fetch without Next.js's own fetch span, so their "
+                    "data-cache lookups are missing from every panel. The fix: set "
+                    "process.env.NEXT_OTEL_FETCH_DISABLED = '0' in instrumentation.js after "
+                    "registerOTel(), as examples/nextjs/instrumentation.js does."
+                ),
+            )
+        )
         .build()
     )

@@ -252,3 +252,28 @@ def test_replayed_traces_whose_rows_exist_are_not_written_twice(collector: Colle
         ("/products/1",),
         ("/products/2",),
     ]
+
+
+def vercel_fetch_only(service: str) -> list[bytes]:
+    """A Next.js request whose fetch only @vercel/otel traced (its default): two exports."""
+    (render, fetch), (request,) = request_spans()
+    fetch.attributes.clear()  # @vercel/otel's fetch span carries no next.* attribute
+    return [
+        make_request([request, render], service, scope=NEXT).SerializeToString(),
+        make_request([fetch], service, scope="@vercel/otel/fetch").SerializeToString(),
+    ]
+
+
+def test_a_service_whose_data_cache_is_invisible_is_named_once(client, collector, caplog):
+    (render, fetch), (request,) = request_spans()
+    seen = make_request([request, render, fetch], "seen", scope=NEXT).SerializeToString()
+    bodies = [*vercel_fetch_only("blind"), *vercel_fetch_only("blind"), seen]
+    for body in bodies:
+        headers = {"Content-Type": "application/x-protobuf"}
+        assert client.post("/v1/traces", content=body, headers=headers).status_code == 200
+    with caplog.at_level("WARNING", logger="collector.telemetry"):
+        assert stored(collector, "SELECT count() FROM requests") == [(3,)]
+    assert collector.health()["nextjs_services_without_fetch_spans"] == ["blind"]
+    said = [r.getMessage() for r in caplog.records if "NEXT_OTEL_FETCH_DISABLED" in r.message]
+    assert len(said) == 1  # once, not once per trace
+    assert "'blind'" in said[0]

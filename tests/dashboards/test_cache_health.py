@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -14,11 +15,10 @@ from dashboards.build import to_json
 from dashboards.clickhouse import DATASOURCE_UID, ClickHouseQuery
 from dashboards.files import write
 from dashboards.frontend import Values, interpolate
-from tests.builders import make_span
+from dashboards.macros import QueryContext
+from tests.builders import make_request, make_span
 from tests.conftest import GRAFANA_SCHEMAS
-from tests.dashboards.panels import HOUR_START_NS, Traffic, ingest, panel_json, run_sql
-
-PB = {"Content-Type": "application/x-protobuf"}
+from tests.dashboards.panels import HOUR_START_NS, PB, Traffic, ingest, panel_json, run_sql
 
 
 def targets(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -137,3 +137,17 @@ def test_the_frontend_step_fills_variables_as_grafana_does():
     )
     with pytest.raises(ValueError, match="unknown dashboard variable"):
         interpolate("$nope", {})
+
+
+def test_services_whose_data_cache_is_invisible_are_listed(client, collector):
+    from tests.collector.test_normalizer import NEXT, request_spans, vercel_fetch_only
+
+    (render, fetch), (request,) = request_spans()
+    seen = make_request([request, render, fetch], "seen", scope=NEXT).SerializeToString()
+    for body in [*vercel_fetch_only("blind"), seen]:
+        assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
+    moment = dt.datetime.fromtimestamp(request.start_time_unix_nano / 1e9, dt.UTC)
+    window = dt.timedelta(minutes=5)
+    traffic = Traffic(collector, QueryContext(moment - window, moment + window))
+    rows = run(traffic, panel_sql("Next.js services whose data cache is invisible"))
+    assert rows == [("blind", 1, 0)]

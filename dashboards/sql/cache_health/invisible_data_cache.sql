@@ -1,0 +1,14 @@
+-- Next.js services that fetch (@vercel/otel's fetch span) without Next.js's own fetch span
+-- (AppRender.fetch), the only one that says whether the data cache hit: @vercel/otel turns it
+-- off by default, and their data cache is then invisible. Empty when every service is seen.
+SELECT
+    ServiceName AS service,
+    countIf(ScopeName = '@vercel/otel/fetch') AS fetches,
+    countIf(SpanAttributes['next.span_type'] = 'AppRender.fetch') AS nextjs_fetch_spans
+FROM otel_traces
+WHERE $__timeFilter(Timestamp)
+  AND ScopeName IN ('next.js', '@vercel/otel/fetch')
+  AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+GROUP BY service
+HAVING fetches > 0 AND nextjs_fetch_spans = 0
+ORDER BY service
