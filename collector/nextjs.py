@@ -21,7 +21,7 @@ what Next.js cannot tell us. In short:
   fetch means the page was rendered, so it is a navigation; otherwise a prefetch.
 - **Data cache**: ``AppRender.fetch`` spans' ``next.fetch.cache_status``; a hit
   with a fetch under it is a stale hit refreshing in the background.
-- **Full route cache**: only when the optional helper (examples/nextjs/nextrace.js)
+- **Full route cache**: only when the optional helper (the npm package in js/next)
   recorded ``x-nextjs-cache`` on the request span.
 """
 

@@ -4,9 +4,9 @@ import { registerOTel } from '@vercel/otel';
 
 export async function register() {
   const spanProcessors = ['auto'];
-  // Optional: record prefetch headers and x-nextjs-cache on Next's request spans (nextrace.js).
+  // Optional: record prefetch headers and x-nextjs-cache on Next's request spans (@nextrace/next).
   if (process.env.NEXT_RUNTIME === 'nodejs' && process.env.NEXTRACE_HELPER !== '0') {
-    const { NextraceSpanProcessor } = await import('./nextrace.js');
+    const { NextraceSpanProcessor } = await import('@nextrace/next');
     spanProcessors.push(new NextraceSpanProcessor());
   }
   registerOTel({ serviceName: process.env.OTEL_SERVICE_NAME ?? 'nextjs-example', spanProcessors });

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,24 @@ from pathlib import Path
 import httpx
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nextjs"
+HELPER = Path(__file__).resolve().parents[2] / "js" / "next"
+HELPER_PACKAGE = "@nextrace/next"
+
+
+def pack_helper(destination: Path, env: dict[str, str]) -> Path:
+    """``npm pack`` of the helper package into ``destination``; the tarball's path."""
+    done = subprocess.run(
+        ["npm", "pack", "--json", "--pack-destination", str(destination)],
+        cwd=HELPER,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"npm pack failed:\n{done.stderr[-3000:]}")
+    (packed,) = json.loads(done.stdout)
+    return destination / str(packed["filename"])
 
 
 def rsc_param(prefetch: str = "0", segment: str = "0", tree: str = "0", next_url: str = "0") -> str:
@@ -97,6 +116,11 @@ class ExampleApp:
 
     def build(self) -> None:
         shutil.copytree(EXAMPLE, self.dir, ignore=shutil.ignore_patterns("node_modules", ".next"))
+        # The helper package is installed as a user installs it: from the tarball npm pack makes.
+        tarball = pack_helper(self.dir.parent, self.env)
+        manifest = json.loads((self.dir / "package.json").read_text())
+        manifest["dependencies"][HELPER_PACKAGE] = f"file:{tarball}"
+        (self.dir / "package.json").write_text(json.dumps(manifest, indent=2))
         run(["npm", "install", "--no-audit", "--no-fund"], self.dir, self.env, timeout=300)
         self._upstream = start(["node", "upstream.mjs"], self.dir, self.env, self.dir / "up.log")
         wait_for(self.upstream_port, self._upstream)

@@ -5,7 +5,7 @@ a segment prefetch, an RSC navigation, and revalidations, then checks what the d
 cache and prefetch panels say against what happened. What happened is known independently:
 the upstream counts its calls (no call: a data-cache hit; a call the request waited for: a
 miss; a call it did not wait for: a stale read refreshed in the background), and Next.js's
-responses carry x-nextjs-cache. One pass uses the optional helper (nextrace.js), one does
+responses carry x-nextjs-cache. One pass uses the optional helper (@nextrace/next, js/next), one does
 not; with Debian's Chromium present, a third lets a real browser prefetch the links of a page.
 """
 

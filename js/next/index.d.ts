@@ -1,0 +1,27 @@
+/** The parts of an OpenTelemetry SDK span the processor reads and writes. */
+export interface RecordingSpan {
+  readonly attributes?: Readonly<Record<string, unknown>>;
+  setAttribute(key: string, value: string | string[]): unknown;
+  isRecording(): boolean;
+}
+
+/** How a request asked for its page: `segment`, `auto` (a prefetch) or `none`. */
+export type PrefetchKind = 'segment' | 'auto' | 'none';
+
+/** The prefetch kind of a request, from its lower-case request headers. */
+export function prefetchKind(headers: Readonly<Record<string, string | string[] | undefined>>): PrefetchKind;
+
+/**
+ * A span processor for `@vercel/otel`'s `registerOTel({ spanProcessors: ['auto', new
+ * NextraceSpanProcessor()] })` (Node.js runtime). It records `next.prefetch` and
+ * `http.response.header.x-nextjs-cache` on Next.js's `BaseServer.handleRequest` spans. Its
+ * hooks never throw into a request: `errors` counts the ones that failed.
+ */
+export class NextraceSpanProcessor {
+  constructor();
+  readonly errors: number;
+  onStart(span: RecordingSpan, parentContext?: unknown): void;
+  onEnd(span: unknown): void;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}

@@ -1,0 +1,91 @@
+// Records on Next.js's own request spans what its spans leave out, so that nextrace need not
+// infer it. Node.js runtime only; register it in instrumentation.js (see README.md).
+//
+// - `next.prefetch`: none, auto (Next-Router-Prefetch or Purpose: prefetch) or segment
+//   (Next-Router-Segment-Prefetch). A proxy (middleware) cannot record this: Next.js removes
+//   these headers from the request it hands to the proxy (vercel/next.js#63728).
+// - `http.response.header.x-nextjs-cache`: the full route cache's answer (HIT, STALE, MISS,
+//   REVALIDATED), named as OpenTelemetry names captured response headers.
+//
+// It reads the raw request through Node's `http.server.request.start` diagnostics channel,
+// keeps it for the rest of that request with AsyncLocalStorage, and sets the attributes on
+// each `BaseServer.handleRequest` span of the request while the span is open.
+//
+// Every hook is fail-safe: an error inside it is counted and logged once, never thrown into
+// the request that Next.js is serving.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+
+const REQUEST_SPAN = 'BaseServer.handleRequest';
+const CACHE_HEADER = 'x-nextjs-cache';
+const CACHE_ATTRIBUTE = `http.response.header.${CACHE_HEADER}`;
+const REQUEST_START = 'http.server.request.start';
+
+/** What kind of prefetch a request is, from its (lower-case) headers. */
+export function prefetchKind(headers) {
+  if (headers['next-router-segment-prefetch']) return 'segment';
+  if (headers['next-router-prefetch'] || headers.purpose === 'prefetch') return 'auto';
+  return 'none';
+}
+
+export class NextraceSpanProcessor {
+  constructor() {
+    this.requests = new AsyncLocalStorage();
+    this.errors = 0;
+    this._onRequest = (message) => this._safely(() => this._start(message));
+    subscribe(REQUEST_START, this._onRequest);
+  }
+
+  onStart(span) {
+    this._safely(() => {
+      const facts = this.requests.getStore();
+      if (!facts || span.attributes?.['next.span_type'] !== REQUEST_SPAN) return;
+      span.setAttribute('next.prefetch', facts.prefetch);
+      facts.spans.push(span);
+      if (facts.cache) span.setAttribute(CACHE_ATTRIBUTE, [facts.cache]);
+    });
+  }
+
+  onEnd() {}
+
+  forceFlush() {
+    return Promise.resolve();
+  }
+
+  shutdown() {
+    this._safely(() => unsubscribe(REQUEST_START, this._onRequest));
+    return Promise.resolve();
+  }
+
+  _start({ request, response }) {
+    const facts = { prefetch: prefetchKind(request.headers), spans: [] };
+    this._watchCacheHeader(response, facts);
+    this.requests.enterWith(facts);
+  }
+
+  _watchCacheHeader(response, facts) {
+    const processor = this;
+    const setHeader = response.setHeader;
+    response.setHeader = function (name, value) {
+      processor._safely(() => {
+        if (String(name).toLowerCase() !== CACHE_HEADER) return;
+        facts.cache = String(value);
+        for (const span of facts.spans) {
+          if (span.isRecording()) span.setAttribute(CACHE_ATTRIBUTE, [facts.cache]);
+        }
+      });
+      return setHeader.apply(this, arguments);
+    };
+  }
+
+  _safely(hook) {
+    try {
+      hook();
+    } catch (error) {
+      this.errors += 1;
+      if (this.errors === 1) {
+        console.warn(`@nextrace/next: a tracing hook failed and was skipped: ${error}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,117 @@
+// Node's test runner: `npm test` here, or the repository's test command (tests/js/).
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, request } from 'node:http';
+import { test } from 'node:test';
+
+import { NextraceSpanProcessor, prefetchKind } from '../index.js';
+
+class FakeSpan {
+  constructor(attributes, { failing = false } = {}) {
+    this.attributes = { ...attributes };
+    this.recording = true;
+    this.failing = failing;
+  }
+
+  setAttribute(key, value) {
+    if (this.failing) throw new Error('span is broken');
+    this.attributes[key] = value;
+  }
+
+  isRecording() {
+    return this.recording;
+  }
+}
+
+const REQUEST_SPAN = { 'next.span_type': 'BaseServer.handleRequest' };
+
+/** A server that, like Next.js, starts its request span, then sets x-nextjs-cache. */
+async function serve(processor, handle) {
+  const server = createServer((req, res) => handle(req, res));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return server;
+}
+
+async function get(server, headers) {
+  const { port } = server.address();
+  const req = request({ host: '127.0.0.1', port, path: '/products/1', headers });
+  req.end();
+  const [res] = await once(req, 'response');
+  res.resume();
+  await once(res, 'end');
+  return res;
+}
+
+test('the prefetch kind comes from the request headers', () => {
+  assert.equal(prefetchKind({ 'next-router-segment-prefetch': '/_tree', 'next-router-prefetch': '1' }), 'segment');
+  assert.equal(prefetchKind({ 'next-router-prefetch': '1' }), 'auto');
+  assert.equal(prefetchKind({ purpose: 'prefetch' }), 'auto');
+  assert.equal(prefetchKind({ rsc: '1' }), 'none');
+});
+
+test('request spans get the prefetch kind and the full route cache answer', async (t) => {
+  const processor = new NextraceSpanProcessor();
+  t.after(() => processor.shutdown());
+  const spans = [];
+  const server = await serve(processor, (req, res) => {
+    const early = new FakeSpan(REQUEST_SPAN);
+    processor.onStart(early); // before the header: updated when it is set
+    res.setHeader('x-nextjs-cache', 'HIT');
+    const late = new FakeSpan(REQUEST_SPAN);
+    processor.onStart(late); // after the header: gets it at once
+    const other = new FakeSpan({ 'next.span_type': 'AppRender.fetch' });
+    processor.onStart(other);
+    spans.push({ early, late, other });
+    res.end('ok');
+  });
+  t.after(() => server.close());
+
+  await get(server, { 'next-router-prefetch': '1', rsc: '1' });
+  await get(server, {});
+  const [prefetch, page] = spans;
+  assert.equal(prefetch.early.attributes['next.prefetch'], 'auto');
+  assert.deepEqual(prefetch.early.attributes['http.response.header.x-nextjs-cache'], ['HIT']);
+  assert.deepEqual(prefetch.late.attributes['http.response.header.x-nextjs-cache'], ['HIT']);
+  assert.equal(page.early.attributes['next.prefetch'], 'none');
+  assert.equal(prefetch.other.attributes['next.prefetch'], undefined); // not a request span
+  assert.equal(processor.errors, 0);
+});
+
+test('a failing hook is counted and never reaches the request', async (t) => {
+  const processor = new NextraceSpanProcessor();
+  t.after(() => processor.shutdown());
+  const warnings = [];
+  t.mock.method(console, 'warn', (message) => warnings.push(message));
+  const server = await serve(processor, (req, res) => {
+    processor.onStart(new FakeSpan(REQUEST_SPAN, { failing: true }));
+    res.setHeader('x-nextjs-cache', 'MISS');
+    res.end('still served');
+  });
+  t.after(() => server.close());
+
+  const res = await get(server, {});
+  assert.equal(res.statusCode, 200);
+  assert.equal(processor.errors, 1);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /@nextrace\/next: a tracing hook failed/);
+});
+
+test('outside a request, and after shutdown, nothing is recorded', async (t) => {
+  const processor = new NextraceSpanProcessor();
+  const outside = new FakeSpan(REQUEST_SPAN);
+  processor.onStart(outside);
+  assert.equal(outside.attributes['next.prefetch'], undefined);
+
+  await processor.shutdown();
+  const spans = [];
+  const server = await serve(processor, (req, res) => {
+    const span = new FakeSpan(REQUEST_SPAN);
+    processor.onStart(span);
+    spans.push(span);
+    res.end('ok');
+  });
+  t.after(() => server.close());
+  await get(server, { 'next-router-prefetch': '1' });
+  assert.equal(spans[0].attributes['next.prefetch'], undefined);
+});
