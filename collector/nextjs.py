@@ -178,7 +178,7 @@ def _request_row(
         path=path,
         status=_int(status),
         duration_ns=max(s.end_ns for s in handlers) - request.start_ns,
-        ttfb_ms=_ms_after(request, by_type.get(START_RESPONSE)),
+        ttfb_ms=_ttfb_ms(request, handlers, by_type),
         render_ms=_total_ms(by_type.get(RENDER)),
         middleware_ms=_total_ms(by_type.get(MIDDLEWARE)),
         build_id=_build_id(request),
@@ -299,6 +299,18 @@ def _event(
 def _build_id(span: TraceSpan) -> str:
     resource = span.resource
     return resource.get("deployment.id") or resource.get("service.version") or ""
+
+
+def _ttfb_ms(
+    request: TraceSpan, handlers: list[TraceSpan], by_type: dict[str, list[TraceSpan]]
+) -> float:
+    """When the first byte left, from the request's start: the start of Next's ``start
+    response`` span; for a response written whole without one (prerendered output, the 404
+    page), when the innermost request span ended, since its body went out in one write."""
+    started = _ms_after(request, by_type.get(START_RESPONSE))
+    if started is not None:
+        return started
+    return (handlers[-1].end_ns - request.start_ns) / 1e6
 
 
 def _ms_after(request: TraceSpan, spans: list[TraceSpan] | None) -> float | None:

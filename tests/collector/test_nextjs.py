@@ -162,3 +162,13 @@ def handler(path: str, route: str, status: int, *, rsc: bool = False) -> TraceSp
 def test_files_served_without_a_page_are_not_navigations(path, route, status, kind):
     (row,), _events = normalize_trace([handler(path, route, status)])
     assert (row.kind, row.status) == (kind, status)
+
+
+@pytest.mark.parametrize("run_name", RUNS)
+def test_every_request_has_a_ttfb_within_its_duration(captures, client, collector, run_name):
+    post_capture(client, captures / run_name)
+    rows = stored(collector, "SELECT Path, Kind, TtfbMs, Duration FROM requests")
+    assert rows
+    for path, kind, ttfb, duration_ns in rows:
+        assert ttfb is not None, (path, kind)
+        assert 0 <= ttfb <= duration_ns / 1e6 + 1, (path, kind)  # Next's times are in ms
