@@ -59,6 +59,7 @@ PAGE_SEGMENT = "__PAGE__"
 FILE_NAME = re.compile(r"/[^/]+\.[A-Za-z0-9]{1,8}$")  # a path whose last segment has an extension
 PREFETCH = "next.prefetch"  # recorded by the optional helper, as the reference server does
 NEXTJS_CACHE = "http.response.header.x-nextjs-cache"  # recorded by the optional helper
+BUILD_ID = "nextrace.build_id"  # recorded by the optional helper
 
 # x-nextjs-cache -> the full route cache's (cache.result, cache.miss_reason).
 FULL_ROUTE_RESULTS = {
@@ -297,8 +298,15 @@ def _event(
 
 
 def _build_id(span: TraceSpan) -> str:
+    """The helper's ``nextrace.build_id`` on the request span, else the resource's
+    ``deployment.id`` or ``service.version``."""
     resource = span.resource
-    return resource.get("deployment.id") or resource.get("service.version") or ""
+    return (
+        span.attributes.get(BUILD_ID)
+        or resource.get("deployment.id")
+        or resource.get("service.version")
+        or ""
+    )
 
 
 def _ttfb_ms(

@@ -6,6 +6,9 @@
 //   these headers from the request it hands to the proxy (vercel/next.js#63728).
 // - `http.response.header.x-nextjs-cache`: the full route cache's answer (HIT, STALE, MISS,
 //   REVALIDATED), named as OpenTelemetry names captured response headers.
+// - `nextrace.build_id`: which build served the request (the `buildId` option,
+//   NEXT_DEPLOYMENT_ID, or the build's own id in `.next/BUILD_ID`), so that nextrace can tell
+//   builds apart and filter by build.
 //
 // It reads the raw request through Node's `http.server.request.start` diagnostics channel,
 // keeps it for the rest of that request with AsyncLocalStorage, and sets the attributes on
@@ -15,11 +18,24 @@
 // the request that Next.js is serving.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const REQUEST_SPAN = 'BaseServer.handleRequest';
 const CACHE_HEADER = 'x-nextjs-cache';
 const CACHE_ATTRIBUTE = `http.response.header.${CACHE_HEADER}`;
 const REQUEST_START = 'http.server.request.start';
+const BUILD_ID = 'nextrace.build_id';
+
+/** The build serving this process: NEXT_DEPLOYMENT_ID, else `next build`'s `.next/BUILD_ID`. */
+export function currentBuildId(env = process.env, appDir = process.cwd()) {
+  if (env.NEXT_DEPLOYMENT_ID) return env.NEXT_DEPLOYMENT_ID;
+  try {
+    return readFileSync(join(appDir, '.next', 'BUILD_ID'), 'utf8').trim();
+  } catch {
+    return ''; // not started by `next start` from the app's folder: no build id to record
+  }
+}
 
 /** What kind of prefetch a request is, from its (lower-case) headers. */
 export function prefetchKind(headers) {
@@ -29,9 +45,13 @@ export function prefetchKind(headers) {
 }
 
 export class NextraceSpanProcessor {
-  constructor() {
+  constructor(options = {}) {
     this.requests = new AsyncLocalStorage();
     this.errors = 0;
+    this.buildId = '';
+    this._safely(() => {
+      this.buildId = options.buildId ?? currentBuildId();
+    });
     this._onRequest = (message) => this._safely(() => this._start(message));
     subscribe(REQUEST_START, this._onRequest);
   }
@@ -41,6 +61,7 @@ export class NextraceSpanProcessor {
       const facts = this.requests.getStore();
       if (!facts || span.attributes?.['next.span_type'] !== REQUEST_SPAN) return;
       span.setAttribute('next.prefetch', facts.prefetch);
+      if (this.buildId) span.setAttribute(BUILD_ID, this.buildId);
       facts.spans.push(span);
       if (facts.cache) span.setAttribute(CACHE_ATTRIBUTE, [facts.cache]);
     });

@@ -172,3 +172,11 @@ def test_every_request_has_a_ttfb_within_its_duration(captures, client, collecto
     for path, kind, ttfb, duration_ns in rows:
         assert ttfb is not None, (path, kind)
         assert 0 <= ttfb <= duration_ns / 1e6 + 1, (path, kind)  # Next's times are in ms
+
+
+def test_the_build_comes_from_the_helper_before_the_resource():
+    span = handler("/", "/", 200)
+    span.resource = {"service.version": "1.2.3"}
+    assert normalize_trace([span])[0][0].build_id == "1.2.3"
+    span.attributes["nextrace.build_id"] = "Xk3h9"
+    assert normalize_trace([span])[0][0].build_id == "Xk3h9"

@@ -206,6 +206,12 @@ def test_the_example_app_reaches_the_dashboards(example, tmp_path):
     try:
         for service, sent in passes.items():
             check_pass(board.panel, service, sent, helper=service == "shop-helper")
+        # With the helper, every request names the build that served it (next build's id).
+        build = (example.dir / ".next" / "BUILD_ID").read_text().strip()
+        builds = board.store.client.query(
+            "SELECT ServiceName, groupUniqArray(BuildId) FROM requests GROUP BY 1 ORDER BY 1"
+        ).result_rows
+        assert builds == [("shop-helper", [build]), ("shop-plain", [""])]
         # The slowest request of both passes heads the slowest-traces table.
         slowest = board.store.client.query("SELECT max(Duration) / 1e6 FROM requests")
         top = board.panel(slow_navigations, "Slowest traces", "shop-helper")[0]

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createServer, request } from 'node:http';
 import { test } from 'node:test';
 
-import { NextraceSpanProcessor, prefetchKind } from '../index.js';
+import { NextraceSpanProcessor, currentBuildId, prefetchKind } from '../index.js';
 
 class FakeSpan {
   constructor(attributes, { failing = false } = {}) {
@@ -114,4 +114,32 @@ test('outside a request, and after shutdown, nothing is recorded', async (t) => 
   t.after(() => server.close());
   await get(server, { 'next-router-prefetch': '1' });
   assert.equal(spans[0].attributes['next.prefetch'], undefined);
+});
+
+test('request spans carry the build that served them', async (t) => {
+  const processor = new NextraceSpanProcessor({ buildId: 'build-7' });
+  t.after(() => processor.shutdown());
+  const spans = [];
+  const server = await serve(processor, (req, res) => {
+    const span = new FakeSpan(REQUEST_SPAN);
+    processor.onStart(span);
+    spans.push(span);
+    res.end('ok');
+  });
+  t.after(() => server.close());
+  await get(server, {});
+  assert.equal(spans[0].attributes['nextrace.build_id'], 'build-7');
+});
+
+test('the build id comes from NEXT_DEPLOYMENT_ID, else from .next/BUILD_ID', async (t) => {
+  const { mkdtemp, mkdir, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const app = await mkdtemp(join(tmpdir(), 'nextrace-next-'));
+  t.after(() => rm(app, { recursive: true, force: true }));
+  assert.equal(currentBuildId({}, app), ''); // no build yet: nothing recorded
+  await mkdir(join(app, '.next'));
+  await writeFile(join(app, '.next', 'BUILD_ID'), 'Xk3h9\n');
+  assert.equal(currentBuildId({}, app), 'Xk3h9');
+  assert.equal(currentBuildId({ NEXT_DEPLOYMENT_ID: 'dpl_1' }, app), 'dpl_1');
 });
