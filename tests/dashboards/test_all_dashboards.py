@@ -11,9 +11,10 @@ from dashboards import cache_health, cold_cache, collector_health, prefetch, slo
 from dashboards.build import DASHBOARDS, to_json
 from dashboards.common import REFERENCE_ONLY
 from dashboards.macros import QueryContext, expand
+from tests.builders import make_request, make_span
 from tests.collector.test_captures import post_capture
 from tests.conftest import stored
-from tests.dashboards.panels import Traffic, run_panel
+from tests.dashboards.panels import PB, Traffic, run_panel
 
 TRAFFIC_DASHBOARDS = (cache_health, cold_cache, prefetch, slow_navigations)
 
@@ -69,3 +70,50 @@ def test_panels_say_truly_whether_a_nextjs_service_shows_there(captures, client,
                 filled.add(panel["title"])
     assert labelled, "no panel is labelled reference-only: is this test still needed?"
     assert labelled & filled == set(), "labelled as empty for Next.js, but shows its numbers"
+
+
+def nextjs_request(service: str, build: str, start_ns: int) -> bytes:
+    span = make_span(
+        "GET /",
+        start_ns=start_ns,
+        attrs={
+            "next.span_type": "BaseServer.handleRequest",
+            "http.method": "GET",
+            "http.target": "/",
+            "http.status_code": 200,
+            "next.route": "/",
+            "nextrace.build_id": build,
+        },
+    )
+    return make_request([span], service, scope="next.js").SerializeToString()
+
+
+def test_deploys_are_annotated_for_the_reference_server_and_for_nextjs(client, collector):
+    second = dt.timedelta(seconds=1)
+    base = dt.datetime(2026, 1, 1, 10, tzinfo=dt.UTC)
+
+    def ns(moment: dt.datetime) -> int:
+        return int(moment.timestamp()) * 1_000_000_000
+
+    deploy = make_span(
+        "deploy", start_ns=ns(base + 5 * second),
+        attrs={"nextrace.phase": "deploy", "nextrace.build_id": "build-2"},
+    )  # fmt: skip
+    bodies = [
+        make_request([deploy], "reference").SerializeToString(),
+        nextjs_request("shop", "b1", ns(base)),  # the first build in the store: not a deploy
+        nextjs_request("shop", "b1", ns(base + 10 * second)),
+        nextjs_request("shop", "b2", ns(base + 20 * second)),  # a new build takes traffic
+        nextjs_request("shop", "b2", ns(base + 30 * second)),
+        nextjs_request("blog", "b9", ns(base + 40 * second)),  # another service's only build
+    ]
+    for body in bodies:
+        assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
+    document = to_json(cache_health.NAME)
+    sql = document["annotations"]["list"][0]["target"]["rawSql"]
+    context = QueryContext(base - 60 * second, base + 60 * second)
+    rows = stored(collector, expand(sql, context))
+    assert [(time.replace(tzinfo=dt.UTC), text) for time, text, _ in rows] == [
+        (base + 5 * second, "deploy build-2"),
+        (base + 20 * second, "deploy b2 (shop)"),
+    ]
