@@ -59,7 +59,20 @@ def build() -> model.Dashboard:
         .with_panel(
             panel(NAME, 2, "Request latency and TTFB per route", "request_latency", "table")
         )
-        .with_panel(reference_only(NAME, 3, "Time per phase", "time_per_phase"))
+        .with_panel(
+            panel(
+                NAME,
+                3,
+                "Time per phase",
+                "time_per_phase",
+                "table",
+                description=(
+                    "Real Next.js apps: phases come from Next's own spans (middleware, route "
+                    "resolution, render, fetches); there is no cdn or stream phase, and the build "
+                    "filter leaves them out (only request spans name their build)."
+                ),
+            )
+        )
         .with_panel(reference_only(NAME, 4, "Sequential-fetch waterfalls", "waterfalls"))
         .with_panel(slowest)
         .build()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from typing import Any
@@ -11,8 +12,16 @@ import pytest
 
 from dashboards import slow_navigations
 from dashboards.frontend import Values
+from dashboards.macros import QueryContext
 from tests.builders import make_span
-from tests.dashboards.panels import HOUR_START_NS, Traffic, ingest, panel_json, run_sql
+from tests.dashboards.panels import (
+    HOUR_START_NS,
+    Traffic,
+    ingest,
+    panel_json,
+    run_panel,
+    run_sql,
+)
 
 PB = {"Content-Type": "application/x-protobuf"}
 MS = 1_000_000
@@ -149,3 +158,33 @@ def test_the_slowest_traces_open_in_the_trace_view(traffic):
 def test_the_build_filter_narrows_server_side_panels(traffic):
     assert run(traffic, sql_of("Time per phase"), build=["build-9"]) == []
     assert run(traffic, sql_of("Request latency and TTFB per route"), build=["build-9"]) == []
+
+
+def test_time_per_phase_reads_nextjs_spans_by_their_type(captures, client, collector):
+    from tests.collector.test_captures import expected_spans, post_capture
+
+    run = captures / "protobuf-default"
+    post_capture(client, run)
+    phases = {
+        "Middleware.execute": "middleware",
+        "NextNodeServer.findPageComponents": "route",
+        "AppRender.getBodyResult": "render",
+        "AppRender.fetch": "fetch",
+    }
+    expected: dict[str, list[int]] = {}
+    for span in expected_spans(run).values():
+        attributes = {a["key"]: a["value"] for a in span.get("attributes", [])}
+        span_type = attributes.get("next.span_type", {}).get("stringValue", "")
+        if span_type in phases:
+            duration = int(span["endTimeUnixNano"]) - int(span["startTimeUnixNano"])
+            expected.setdefault(phases[span_type], []).append(duration)
+    times = [int(s["startTimeUnixNano"]) for s in expected_spans(run).values()]
+    start = dt.datetime.fromtimestamp(min(times) / 1e9, dt.UTC) - dt.timedelta(minutes=1)
+    end = dt.datetime.fromtimestamp(max(times) / 1e9, dt.UTC) + dt.timedelta(minutes=1)
+    traffic = Traffic(collector, QueryContext(start, end))
+    rows = run_panel(traffic, slow_navigations, "Time per phase")
+    assert {phase: (spans, total_ms) for phase, spans, total_ms, _ in rows} == {
+        phase: (len(durations), round(sum(durations) / 1e6, 1))
+        for phase, durations in expected.items()
+    }
+    assert set(expected) == {"middleware", "route", "render", "fetch"}
