@@ -42,7 +42,16 @@ def build() -> model.Dashboard:
                 per_minute=True,
             )
         )
-        .with_panel(reference_only(NAME, 3, "Load from prefetches", "prefetch_load"))
+        .with_panel(
+            panel(
+                NAME,
+                3,
+                "Load from prefetches",
+                "prefetch_load",
+                "table",
+                description=NEXTJS_REQUESTS,
+            )
+        )
         .with_panel(reference_only(NAME, 4, "Prefetch conversion", "prefetch_conversion"))
         .with_panel(reference_only(NAME, 5, "Router cache of navigations", "router_cache"))
         .with_panel(reference_only(NAME, 6, "What prefetches got back", "prefetch_payloads"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from typing import Any
 
@@ -9,7 +10,9 @@ import pytest
 
 from dashboards import prefetch
 from dashboards.frontend import Values
+from dashboards.macros import QueryContext
 from tests.builders import make_span
+from tests.conftest import stored
 from tests.dashboards.panels import HOUR_START_NS, Traffic, ingest, run_panel
 
 MS = 1_000_000
@@ -148,3 +151,31 @@ def test_route_and_build_filters_narrow_the_panels(traffic):
     ]
     assert run(traffic, "Prefetches and navigations", build=["build-9"]) == []
     assert run(traffic, "Prefetch conversion", route=["/nowhere"]) == [(0, 0, 0, 0.0)]
+
+
+def test_load_from_prefetches_counts_a_nextjs_services_requests(captures, client, collector):
+    from tests.collector.test_captures import post_capture
+
+    post_capture(client, captures / "protobuf-default")
+    requests = stored(collector, "SELECT Kind, Duration, MiddlewareMs FROM requests")
+    ((first, last),) = stored(collector, "SELECT min(Timestamp), max(Timestamp) FROM requests")
+    minute = dt.timedelta(minutes=1)
+    context = QueryContext(
+        first.replace(tzinfo=dt.UTC) - minute, last.replace(tzinfo=dt.UTC) + minute
+    )
+    rows = {
+        phase: rest for phase, *rest in run(Traffic(collector, context), "Load from prefetches")
+    }
+
+    def share(durations: list[tuple[bool, int]]) -> list[Any]:
+        total = sum(d for _, d in durations)
+        prefetch = sum(d for is_prefetch, d in durations if is_prefetch)
+        count = sum(is_prefetch for is_prefetch, _ in durations)
+        return [len(durations), round(count / len(durations), 4), round(prefetch / total, 4)]
+
+    request_times = [(kind == "rsc_prefetch", duration) for kind, duration, _ in requests]
+    middleware_times = [
+        (kind == "rsc_prefetch", int(ms * 1e6)) for kind, _, ms in requests if ms is not None
+    ]
+    assert rows == {"request": share(request_times), "middleware": share(middleware_times)}
+    assert 0 < rows["request"][1] < 1  # the capture holds prefetches and other requests
