@@ -73,7 +73,20 @@ def build() -> model.Dashboard:
                 ),
             )
         )
-        .with_panel(reference_only(NAME, 4, "Sequential-fetch waterfalls", "waterfalls"))
+        .with_panel(
+            panel(
+                NAME,
+                4,
+                "Sequential-fetch waterfalls",
+                "waterfalls",
+                "table",
+                description=(
+                    "Real Next.js apps: a fetch waited for the fetch of the same trace that "
+                    "ended last before it started (read from timing, as Next.js does not say); "
+                    "the build filter leaves them out."
+                ),
+            )
+        )
         .with_panel(slowest)
         .build()
     )

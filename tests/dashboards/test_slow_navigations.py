@@ -13,7 +13,8 @@ import pytest
 from dashboards import slow_navigations
 from dashboards.frontend import Values
 from dashboards.macros import QueryContext
-from tests.builders import make_span
+from tests.builders import make_request, make_span
+from tests.conftest import stored
 from tests.dashboards.panels import (
     HOUR_START_NS,
     Traffic,
@@ -188,3 +189,34 @@ def test_time_per_phase_reads_nextjs_spans_by_their_type(captures, client, colle
         for phase, durations in expected.items()
     }
     assert set(expected) == {"middleware", "route", "render", "fetch"}
+
+
+def test_nextjs_waterfalls_are_read_from_fetch_timing(client, collector):
+    trace_id, render_id = os.urandom(16), os.urandom(8)
+    ms = 1_000_000
+
+    def fetch(url: str, start_ms: int, duration_ms: int):
+        return make_span(
+            f"fetch GET {url}",
+            trace_id=trace_id,
+            parent=render_id,
+            start_ns=HOUR_START_NS + start_ms * ms,
+            duration_ns=duration_ms * ms,
+            kind=3,
+            attrs={"next.span_type": "AppRender.fetch", "next.fetch.cache_status": "miss"},
+        )
+
+    spans = [
+        fetch("http://api/user", 0, 100),
+        fetch("http://api/flags", 10, 50),  # in parallel with user: no waterfall
+        fetch("http://api/orders", 120, 200),  # after user ended: it waited for user
+        fetch("http://api/recommendations", 330, 40),  # after orders ended
+    ]
+    body = make_request(spans, "shop", scope="next.js").SerializeToString()
+    assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
+    stored(collector, "SELECT 1")
+    traffic = ingest(client, collector, HOUR_START_NS, {})
+    assert run(traffic, sql_of("Sequential-fetch waterfalls")) == [
+        ("fetch GET http://api/orders", "fetch GET http://api/user", 1, 200.0),
+        ("fetch GET http://api/recommendations", "fetch GET http://api/orders", 1, 40.0),
+    ]

@@ -1,13 +1,45 @@
--- Sequential fetches: each waited for another fetch before it started (the waterfall).
+-- Sequential fetches: each waited for another fetch before it started (the waterfall). The
+-- reference server names the fetch each one waited for (nextrace.fetch.after); for a Next.js
+-- service it is read from timing: the fetch of the same trace that ended last before this one
+-- started (ASOF JOIN), so fetches that ran in parallel are not a waterfall.
 SELECT
-    SpanName AS fetch,
-    SpanAttributes['nextrace.fetch.after'] AS waited_for,
+    fetch,
+    waited_for,
     count() AS times,
-    round(avg(Duration) / 1e6, 1) AS avg_ms
-FROM otel_traces
-WHERE $__timeFilter(Timestamp)
-  AND SpanAttributes['nextrace.fetch.after'] != ''
-  AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
-  AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
+    round(avg(duration_ns) / 1e6, 1) AS avg_ms
+FROM (
+    SELECT
+        SpanName AS fetch,
+        SpanAttributes['nextrace.fetch.after'] AS waited_for,
+        Duration AS duration_ns
+    FROM otel_traces
+    WHERE $__timeFilter(Timestamp)
+      AND SpanAttributes['nextrace.fetch.after'] != ''
+      AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+      AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
+    UNION ALL
+    SELECT
+        later.SpanName AS fetch,
+        earlier.SpanName AS waited_for,
+        later.Duration AS duration_ns
+    FROM (
+        SELECT TraceId, SpanName, Timestamp, Duration
+        FROM otel_traces
+        WHERE $__timeFilter(Timestamp)
+          AND ScopeName = 'next.js'
+          AND SpanAttributes['next.span_type'] = 'AppRender.fetch'
+          AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+    ) AS later
+    ASOF INNER JOIN (
+        SELECT TraceId, SpanName, Timestamp + toIntervalNanosecond(Duration) AS ended
+        FROM otel_traces
+        WHERE $__timeFilter(Timestamp)
+          AND ScopeName = 'next.js'
+          AND SpanAttributes['next.span_type'] = 'AppRender.fetch'
+          AND Duration > 0
+          AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+    ) AS earlier
+    ON later.TraceId = earlier.TraceId AND later.Timestamp >= earlier.ended
+)
 GROUP BY fetch, waited_for
 ORDER BY times DESC, fetch
