@@ -158,11 +158,13 @@ class Dashboards:
 
     def __init__(self, store_dir: Path, started: dt.datetime) -> None:
         self.store = open_store(StoreConfig.from_dsn(f"chdb:{store_dir}"), migrate=False)
-        # One time bucket for the whole run (days long), so each panel's ratio covers it all.
+        # One time bucket for the whole run, so each panel's ratio covers it all, whatever the
+        # time of day: buckets are aligned to the epoch, and the one of 50 years that holds
+        # today runs from 2020 to 2070 (a day-long one splits a run that crosses midnight).
         self.context = QueryContext(
             started - dt.timedelta(minutes=1),
             dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1),
-            dt.timedelta(days=1),
+            dt.timedelta(days=365 * 50),
         )
 
     def panel(self, module: Any, title: str, service: str) -> list[Any]:
