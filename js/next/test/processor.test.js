@@ -33,6 +33,19 @@ async function serve(processor, handle) {
   return server;
 }
 
+/** A server whose every request starts one request span, like Next.js; the spans it made. */
+async function serveRequestSpans(t, processor) {
+  const spans = [];
+  const server = await serve(processor, (req, res) => {
+    const span = new FakeSpan(REQUEST_SPAN);
+    processor.onStart(span);
+    spans.push(span);
+    res.end('ok');
+  });
+  t.after(() => server.close());
+  return { server, spans };
+}
+
 async function get(server, headers) {
   const { port } = server.address();
   const req = request({ host: '127.0.0.1', port, path: '/products/1', headers });
@@ -104,14 +117,7 @@ test('outside a request, and after shutdown, nothing is recorded', async (t) => 
   assert.equal(outside.attributes['next.prefetch'], undefined);
 
   await processor.shutdown();
-  const spans = [];
-  const server = await serve(processor, (req, res) => {
-    const span = new FakeSpan(REQUEST_SPAN);
-    processor.onStart(span);
-    spans.push(span);
-    res.end('ok');
-  });
-  t.after(() => server.close());
+  const { server, spans } = await serveRequestSpans(t, processor);
   await get(server, { 'next-router-prefetch': '1' });
   assert.equal(spans[0].attributes['next.prefetch'], undefined);
 });
@@ -119,14 +125,7 @@ test('outside a request, and after shutdown, nothing is recorded', async (t) => 
 test('request spans carry the build that served them', async (t) => {
   const processor = new NextraceSpanProcessor({ buildId: 'build-7' });
   t.after(() => processor.shutdown());
-  const spans = [];
-  const server = await serve(processor, (req, res) => {
-    const span = new FakeSpan(REQUEST_SPAN);
-    processor.onStart(span);
-    spans.push(span);
-    res.end('ok');
-  });
-  t.after(() => server.close());
+  const { server, spans } = await serveRequestSpans(t, processor);
   await get(server, {});
   assert.equal(spans[0].attributes['nextrace.build_id'], 'build-7');
 });
