@@ -26,7 +26,7 @@ class FakeSpan {
 const REQUEST_SPAN = { 'next.span_type': 'BaseServer.handleRequest' };
 
 /** A server that, like Next.js, starts its request span, then sets x-nextjs-cache. */
-async function serve(processor, handle) {
+async function serve(handle) {
   const server = createServer((req, res) => handle(req, res));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -36,7 +36,7 @@ async function serve(processor, handle) {
 /** A server whose every request starts one request span, like Next.js; the spans it made. */
 async function serveRequestSpans(t, processor) {
   const spans = [];
-  const server = await serve(processor, (req, res) => {
+  const server = await serve((req, res) => {
     const span = new FakeSpan(REQUEST_SPAN);
     processor.onStart(span);
     spans.push(span);
@@ -67,7 +67,7 @@ test('request spans get the prefetch kind and the full route cache answer', asyn
   const processor = new NextraceSpanProcessor();
   t.after(() => processor.shutdown());
   const spans = [];
-  const server = await serve(processor, (req, res) => {
+  const server = await serve((req, res) => {
     const early = new FakeSpan(REQUEST_SPAN);
     processor.onStart(early); // before the header: updated when it is set
     res.setHeader('x-nextjs-cache', 'HIT');
@@ -96,7 +96,7 @@ test('a failing hook is counted and never reaches the request', async (t) => {
   t.after(() => processor.shutdown());
   const warnings = [];
   t.mock.method(console, 'warn', (message) => warnings.push(message));
-  const server = await serve(processor, (req, res) => {
+  const server = await serve((req, res) => {
     processor.onStart(new FakeSpan(REQUEST_SPAN, { failing: true }));
     res.setHeader('x-nextjs-cache', 'MISS');
     res.end('still served');
