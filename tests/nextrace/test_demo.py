@@ -101,10 +101,12 @@ def check_every_panel_on_scenario_traffic(
         first - dt.timedelta(minutes=5), last + dt.timedelta(minutes=5), dt.timedelta(hours=1)
     )
     everything: dict[str, Values] = {"service": None, "route": None, "build": None}
-    # The deploy scenario sends no webhook and loses no span: those two panels must be empty.
+    # The deploy scenario sends no webhook, loses no span and runs no Next.js service: those
+    # panels must be empty.
     empty = {
         ("cold_cache", "Revalidation blast radius"),
         ("collector_health", "Drops and refusals by reason"),
+        ("cache_health", "Next.js services whose data cache is invisible"),
     }
     results = {}
     for name in DASHBOARDS:
