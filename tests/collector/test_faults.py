@@ -139,10 +139,13 @@ def stored(port: int, sql: str) -> list[list[str]]:
     return [line.split("\t") for line in answer.text.splitlines()]
 
 
-def assert_exactly_once(port: int, acked: set[int]) -> None:
+def assert_exactly_once(port: int, acked: set[int], run: str = "") -> None:
+    """Every acknowledged span stored once; ``run`` (a seed) goes into any failure message."""
     ids = {int(row[0], 16) for row in stored(port, "SELECT SpanId FROM otel_traces")}
     missing = acked - ids
-    assert not missing, f"{len(missing)} acknowledged spans missing, e.g. {sorted(missing)[:5]}"
+    assert not missing, (
+        f"{run}: {len(missing)} acknowledged spans missing, e.g. {sorted(missing)[:5]}"
+    )
     [[spans, distinct, events, minutes]] = stored(
         port,
         "SELECT count(), uniqExact(SpanId), (SELECT count() FROM cache_events), "
@@ -169,7 +172,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     stop(process)
     process = start(store, port, log)
     try:
-        assert_exactly_once(port, sender.acked)
+        assert_exactly_once(port, sender.acked, f"seed {seed}")
     finally:
         stop(process)
     print(f"seed {seed}: {len(sender.acked)} spans acknowledged, {sender.unknown} unknown")
