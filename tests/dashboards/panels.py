@@ -41,6 +41,15 @@ def ingest(client: Any, collector: Collector, base_ns: int, spans: dict[str, lis
     return Traffic(collector, QueryContext(moment - window, moment + window, dt.timedelta(hours=1)))
 
 
+def stored_traffic(collector: Collector) -> Traffic:
+    """The spans the collector has stored, over a time range that covers them all (a minute
+    either side, one-minute buckets)."""
+    ((first, last),) = stored(collector, "SELECT min(Timestamp), max(Timestamp) FROM otel_traces")
+    minute = dt.timedelta(minutes=1)
+    start, end = first.replace(tzinfo=dt.UTC) - minute, last.replace(tzinfo=dt.UTC) + minute
+    return Traffic(collector, QueryContext(start, end, minute))
+
+
 def run_sql(traffic: Traffic, variables: tuple[str, ...], sql: str, **chosen: Values) -> list[Any]:
     """Rows of ``sql`` with every variable All except those ``chosen``."""
     values: dict[str, Values] = {name: None for name in variables}

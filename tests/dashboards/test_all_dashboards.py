@@ -14,7 +14,7 @@ from dashboards.macros import QueryContext, expand
 from tests.builders import make_request, make_span
 from tests.collector.test_captures import post_capture
 from tests.conftest import stored
-from tests.dashboards.panels import PB, Traffic, run_panel
+from tests.dashboards.panels import PB, run_panel, stored_traffic
 
 TRAFFIC_DASHBOARDS = (cache_health, cold_cache, prefetch, slow_navigations)
 
@@ -52,15 +52,7 @@ def shows_something(rows: list[Any]) -> bool:
 
 def test_panels_say_truly_whether_a_nextjs_service_shows_there(captures, client, collector):
     post_capture(client, captures / "protobuf-default")
-    ((first, last),) = stored(collector, "SELECT min(Timestamp), max(Timestamp) FROM otel_traces")
-    window = dt.timedelta(minutes=1)
-    utc = dt.UTC
-    context = QueryContext(
-        first.replace(tzinfo=utc) - window,
-        last.replace(tzinfo=utc) + window,
-        dt.timedelta(minutes=1),
-    )
-    traffic = Traffic(collector, context)
+    traffic = stored_traffic(collector)
     labelled, filled = set(), set()
     for module in TRAFFIC_DASHBOARDS:
         for panel in to_json(module.NAME)["panels"]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from typing import Any
 
@@ -10,10 +9,9 @@ import pytest
 
 from dashboards import prefetch
 from dashboards.frontend import Values
-from dashboards.macros import QueryContext
 from tests.builders import make_span
 from tests.conftest import stored
-from tests.dashboards.panels import HOUR_START_NS, Traffic, ingest, run_panel
+from tests.dashboards.panels import HOUR_START_NS, Traffic, ingest, run_panel, stored_traffic
 
 MS = 1_000_000
 
@@ -158,14 +156,7 @@ def test_load_from_prefetches_counts_a_nextjs_services_requests(captures, client
 
     post_capture(client, captures / "protobuf-default")
     requests = stored(collector, "SELECT Kind, Duration, MiddlewareMs FROM requests")
-    ((first, last),) = stored(collector, "SELECT min(Timestamp), max(Timestamp) FROM requests")
-    minute = dt.timedelta(minutes=1)
-    context = QueryContext(
-        first.replace(tzinfo=dt.UTC) - minute, last.replace(tzinfo=dt.UTC) + minute
-    )
-    rows = {
-        phase: rest for phase, *rest in run(Traffic(collector, context), "Load from prefetches")
-    }
+    rows = {phase: rest for phase, *rest in run(stored_traffic(collector), "Load from prefetches")}
 
     def share(durations: list[tuple[bool, int]]) -> list[Any]:
         total = sum(d for _, d in durations)

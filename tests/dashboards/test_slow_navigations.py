@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from typing import Any
@@ -12,7 +11,6 @@ import pytest
 
 from dashboards import slow_navigations
 from dashboards.frontend import Values
-from dashboards.macros import QueryContext
 from tests.builders import make_request, make_span
 from tests.conftest import stored
 from tests.dashboards.panels import (
@@ -22,6 +20,7 @@ from tests.dashboards.panels import (
     panel_json,
     run_panel,
     run_sql,
+    stored_traffic,
 )
 
 PB = {"Content-Type": "application/x-protobuf"}
@@ -179,10 +178,7 @@ def test_time_per_phase_reads_nextjs_spans_by_their_type(captures, client, colle
         if span_type in phases:
             duration = int(span["endTimeUnixNano"]) - int(span["startTimeUnixNano"])
             expected.setdefault(phases[span_type], []).append(duration)
-    times = [int(s["startTimeUnixNano"]) for s in expected_spans(run).values()]
-    start = dt.datetime.fromtimestamp(min(times) / 1e9, dt.UTC) - dt.timedelta(minutes=1)
-    end = dt.datetime.fromtimestamp(max(times) / 1e9, dt.UTC) + dt.timedelta(minutes=1)
-    traffic = Traffic(collector, QueryContext(start, end))
+    traffic = stored_traffic(collector)
     rows = run_panel(traffic, slow_navigations, "Time per phase")
     assert {phase: (spans, total_ms) for phase, spans, total_ms, _ in rows} == {
         phase: (len(durations), round(sum(durations) / 1e6, 1))
