@@ -159,20 +159,30 @@ def test_prefetch_storm_multiplies_prefetches_against_steady(tmp_path):
 
 
 def test_a_release_that_starts_a_prefetch_storm_fires_the_amplification_alert(tmp_path):
-    # At speed 2 the release comes 10 s into a 20 s run. The alert's windows, scaled from
-    # 5 min / 1 h to the run (4 s recent, 12 s evaluated), compare the storm with the calm.
+    # At speed 2 the release comes 10 s into a 20 s run. The alert's windows are scaled from
+    # 5 min / 1 h to the run: "recent" is the storm (from 1 s after the release to the last
+    # request stored), and the evaluated range reaches back to the start of the run. Both come
+    # from what was stored, so a slow machine that served fewer requests changes no window.
     result = demo(tmp_path, "prefetch-release", speed=2)
     (release,) = [e for e in result.run.events if e["event"] == "release"]
     released = dt.datetime.fromtimestamp(float(str(release["at_unix_s"])), dt.UTC)
-    scaled = replace(PREFETCH_AMPLIFICATION, windows={"recent_s": 4}, range_s=12)
     store = open_store(StoreConfig.from_dsn(result.store_dsn), migrate=False)
     try:
 
         def run(sql: str) -> list[Any]:
             return list(store.client.query(sql).result_rows)
 
-        assert evaluate_with(run, scaled, released - dt.timedelta(seconds=1)) == {}
-        fired = evaluate_with(run, scaled, released + dt.timedelta(seconds=5))
+        [(first, last)] = run("SELECT min(Timestamp), max(Timestamp) FROM requests")
+        first, last = first.replace(tzinfo=dt.UTC), last.replace(tzinfo=dt.UTC)
+        storm_s = int((last - released).total_seconds()) - 1
+        calm_s = int((released - first).total_seconds())
+        assert min(storm_s, calm_s) >= 4, (first, released, last)
+        before = replace(PREFETCH_AMPLIFICATION, windows={"recent_s": calm_s // 2}, range_s=calm_s)
+        assert evaluate_with(run, before, released) == {}
+        storm = replace(
+            PREFETCH_AMPLIFICATION, windows={"recent_s": storm_s}, range_s=storm_s + calm_s
+        )
+        fired = evaluate_with(run, storm, released + dt.timedelta(seconds=1 + storm_s))
         assert set(fired) == {"nextrace-shop"}
     finally:
         store.close()
