@@ -92,12 +92,15 @@ class SpanColumns:
     ``source`` is the OTLP request body the spans came from, as received (decompressed),
     and ``source_kind`` its :mod:`collector.wal` kind: what the write-ahead log stores.
     ``wal_ids`` are the write-ahead log records whose spans this batch holds, oldest first.
+    ``maybe_stored`` says an earlier insert of the batch may have stored some of it (the
+    insert failed without an answer, or a crash interrupted it): the exporter checks.
     """
 
     columns: Columns = field(default_factory=Columns.empty)
     source: bytes = b""
     source_kind: int = 0
     wal_ids: list[int] = field(default_factory=list)
+    maybe_stored: bool = False
     _merged_bytes: int = field(default=0, repr=False)
 
     def __len__(self) -> int:
@@ -113,6 +116,7 @@ class SpanColumns:
         for mine, theirs in zip(self.columns.lists(), other.columns.lists(), strict=True):
             mine.extend(theirs)
         self.wal_ids.extend(other.wal_ids)
+        self.maybe_stored = self.maybe_stored or other.maybe_stored
         self._merged_bytes = self.nbytes + other.nbytes
 
     @property

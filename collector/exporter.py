@@ -8,6 +8,15 @@ and the dependent materialized views deduplicate with it
 ``non_replicated_deduplication_window``). A retry after an ambiguous failure,
 or a replay after a crash, inserts nothing twice.
 
+Nothing lost either: ClickHouse writes a block's token to the table's
+deduplication log *before* it commits the block's part, so a crash between the
+two leaves a token whose rows were never stored, and a retry with that token
+would be swallowed. So a batch that an earlier insert may have stored
+(``SpanColumns.maybe_stored``: after a failed insert, or the batch a crash
+interrupted) is first checked against the store: the spans stored already are
+inserted again with the batch's token (a no-op for the table that lets the
+materialized views catch up), the others with a token of their own.
+
 One bad row: when ClickHouse refuses a batch because of its rows (see
 :func:`collector.store.is_permanent`), the batch is ordered by time and split in
 halves, recursively, until the rows that cannot be stored are alone; the rest
@@ -18,7 +27,9 @@ isolation is exact on a retry too.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +37,12 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from collector.consumer import COLUMN_NAMES, SpanColumns
 from collector.errors import PermanentError, RowsRejected, TransientError
+from collector.migrations import load_sql, render
 from collector.store import ClickHouseStore, is_permanent
+
+log = logging.getLogger(__name__)
+
+_CHECK_SPANS = 2000  # spans whose ids one query of _missing sends
 
 
 def _insert(store: ClickHouseStore, token: str | None, **insert: Any) -> None:
@@ -67,6 +83,7 @@ class ClickHouseSpanExporter:
     def __init__(self, store: ClickHouseStore) -> None:
         self._store = store
         self._lock = threading.Lock()
+        self._stored_sql = render(load_sql("stored_span_ids.sql"), store.config)
         self._context = store.client.create_insert_context(
             table=store.config.traces_table,
             database=store.config.database,
@@ -79,7 +96,13 @@ class ClickHouseSpanExporter:
             return
         token = batch_token(spans)
         try:
-            self._insert(spans, token)
+            if token and spans.maybe_stored:
+                self._insert_again(spans, token)
+            else:
+                self._insert(spans, token)
+        except TransientError:
+            spans.maybe_stored = True  # the insert may have stored some parts before it failed
+            raise
         except PermanentError:
             pass
         else:
@@ -112,6 +135,50 @@ class ClickHouseSpanExporter:
                 rejected += count
                 first = first or why
         return rejected, first
+
+    def _insert_again(self, spans: SpanColumns, token: str) -> None:
+        """Insert a batch that an earlier insert with ``token`` may have stored, in part or
+        whole, and store each span once (see the module docstring)."""
+        missing = self._missing(spans)
+        log.info(
+            "batch %s, interrupted before: %d of %d spans were stored already",
+            token,
+            len(spans) - len(missing),
+            len(spans),
+        )
+        if len(missing) < len(spans):
+            # The same token stores these no second time, and the materialized views, which
+            # ClickHouse fills after the table, take what a crash kept from them.
+            absent = set(missing)
+            stored = [i for i in range(len(spans)) if i not in absent]
+            self._insert(spans.take(stored), token)
+        if missing:
+            # A token of their own: a crash can leave ``token`` recorded without its rows.
+            self._insert(spans.take(missing), f"{token}:{uuid.uuid4().hex}")
+
+    def _missing(self, spans: SpanColumns) -> list[int]:
+        """Positions of the spans of ``spans`` that the traces table does not hold."""
+        columns = spans.columns
+        keys = list(zip(columns.trace_id, columns.span_id, strict=True))
+        stored: set[tuple[str, str]] = set()
+        # In parts, so that a server's query parameters stay far below its URL size limit.
+        for start in range(0, len(keys), _CHECK_SPANS):
+            part = range(start, min(start + _CHECK_SPANS, len(keys)))
+            times = [columns.timestamp[i] for i in part]
+            try:
+                result = self._store.client.query(
+                    self._stored_sql,
+                    parameters={
+                        "first_ns": min(times),
+                        "last_ns": max(times),
+                        "trace_ids": sorted({keys[i][0] for i in part}),
+                        "span_ids": sorted({keys[i][1] for i in part}),
+                    },
+                )
+            except ClickHouseError as exc:
+                raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
+            stored.update((trace_id, span_id) for trace_id, span_id in result.result_rows)
+        return [i for i, key in enumerate(keys) if key not in stored]
 
     def _insert(self, spans: SpanColumns, token: str | None) -> None:
         with self._lock:

@@ -8,7 +8,8 @@ What a record needs depends on where the previous process stopped (see
   need them, so it sees them again;
 - in the ``batch`` that was in flight, its spans are inserted again as exactly
   that batch, with the same deduplication token: if the first insert had
-  succeeded, ClickHouse stores nothing twice;
+  succeeded, ClickHouse stores nothing twice; and the exporter then checks that
+  the store holds them all (``maybe_stored``: see :mod:`collector.exporter`);
 - after that, its spans go through the pipeline like new ones.
 
 Every replayed Next.js trace is marked as replayed, so rows that the previous
@@ -39,7 +40,7 @@ def replay(
 ) -> int:
     """Feed every record the previous process left into the pipeline; the spans replayed."""
     started = time.monotonic()
-    in_flight = SpanColumns()
+    in_flight = SpanColumns(maybe_stored=True)
     records = spans_total = 0
     for record in wal.replay():
         spans = _spans(record)
@@ -55,7 +56,7 @@ def replay(
             continue
         if len(in_flight):
             _hand_on(processor, in_flight, alone=True)
-            in_flight = SpanColumns()
+            in_flight = SpanColumns(maybe_stored=True)
         _hand_on(processor, spans, alone=False)
     if len(in_flight):
         _hand_on(processor, in_flight, alone=True)
