@@ -195,6 +195,7 @@ class CollectorConfig:
     stats_interval_s: float = 10.0  # how often the collector stores its own counters; 0: never
     nextjs_wait_s: float = 5.0  # a Next.js trace is normalized once idle this long
     nextjs_max_traces: int = 10_000  # Next.js traces waiting at most; the oldest goes early
+    nextjs_late_window_s: float = 120.0  # late spans of a trace this recent correct its rows
 
     @property
     def wal_path(self) -> Path:
@@ -226,6 +227,8 @@ class CollectorConfig:
             )
         if self.nextjs_wait_s <= 0 or self.nextjs_max_traces <= 0:
             raise ConfigError("nextjs_wait_s and nextjs_max_traces must be positive")
+        if self.nextjs_late_window_s < 0:
+            raise ConfigError("nextjs_late_window_s must not be negative")
         if self.wal_fsync not in FSYNC_POLICIES:
             raise ConfigError(
                 f"WAL fsync must be always, interval or never, not {self.wal_fsync!r}"

@@ -30,6 +30,7 @@ import hashlib
 import logging
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -207,20 +208,103 @@ class ClickHouseRowExporter:
             ids = hashlib.blake2b(digest_size=16)
             for row in rows:
                 ids.update(f"{row[1]}{row[2]}".encode())
-            digest = ids.hexdigest()
-            _insert(
-                self._store,
-                f"{table}-{digest}",
-                table=table,
-                data=rows,
-                column_names=list(column_names),
-                database=self._store.config.database,
+            self._insert_rows(table, column_names, rows, f"{table}-{ids.hexdigest()}")
+
+    def replace(
+        self,
+        table: str,
+        column_names: Sequence[str],
+        trace_ids: Sequence[str],
+        span_ids: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+    ) -> set[str]:
+        """Make ``rows`` the rows of ``table`` derived from the spans ``span_ids`` of the
+        traces ``trace_ids``, replacing the rows stored for them; return the traces whose rows
+        changed. Raises like :meth:`export`.
+
+        Only traces whose rows differ are touched. Their stored rows are first inserted again
+        with ``Sign`` -1, so that the per-minute tables, which sum ``Sign``, subtract them;
+        then they and their cancellations are deleted, and ``rows`` inserted. Each step
+        starts from what is stored, so a replacement that failed half-way is completed
+        exactly by the next one.
+        """
+        stored = self._stored_rows(table, column_names, trace_ids, span_ids)
+        wanted = Counter(tuple(row) for row in rows)
+        changed = {
+            trace_id
+            for trace_id in {row[1] for row in (*stored, *wanted)}
+            if _of_trace(stored, trace_id) != _of_trace(wanted, trace_id)
+        }
+        if not changed:
+            return changed
+        cancel = [[*row, -count] for row, count in stored.items() if row[1] in changed]
+        nonce = uuid.uuid4().hex  # each attempt starts from what is stored: no token reused
+        if cancel:
+            self._insert_rows(table, [*column_names, "Sign"], cancel, f"{table}-{nonce}-cancel")
+        changed_spans = sorted({row[2] for row in stored if row[1] in changed})
+        if changed_spans:
+            self._delete(table, sorted(changed), changed_spans)
+        fresh = [list(row) for row in rows if row[1] in changed]
+        if fresh:
+            self._insert_rows(table, column_names, fresh, f"{table}-{nonce}-rows")
+        return changed
+
+    def _stored_rows(
+        self,
+        table: str,
+        column_names: Sequence[str],
+        trace_ids: Sequence[str],
+        span_ids: Sequence[str],
+    ) -> Counter[tuple[Any, ...]]:
+        """The rows of ``table`` derived from ``span_ids`` of ``trace_ids``, net of
+        cancellations, as
+        ``export`` takes them (``Timestamp`` in nanoseconds): each with its count."""
+        _check_derived(table)
+        selected = ", ".join(
+            "toUnixTimestamp64Nano(Timestamp)" if name == "Timestamp" else f"`{name}`"
+            for name in column_names
+        )
+        try:
+            result = self._store.client.query(
+                f"SELECT {selected}, sum(Sign) AS net "
+                f"FROM `{self._store.config.database}`.`{table}` "
+                "WHERE TraceId IN {traces:Array(String)} AND SpanId IN {spans:Array(String)} "
+                "GROUP BY ALL HAVING net != 0",
+                parameters={"traces": list(trace_ids), "spans": list(span_ids)},
             )
+        except ClickHouseError as exc:
+            raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
+        return Counter({tuple(row[:-1]): int(row[-1]) for row in result.result_rows})
+
+    def _delete(self, table: str, trace_ids: list[str], span_ids: list[str]) -> None:
+        try:
+            self._store.client.command(
+                f"DELETE FROM `{self._store.config.database}`.`{table}` "
+                "WHERE TraceId IN {traces:Array(String)} AND SpanId IN {spans:Array(String)}",
+                parameters={"traces": trace_ids, "spans": span_ids},
+            )
+        except ClickHouseError as exc:
+            raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
+
+    def _insert_rows(
+        self,
+        table: str,
+        column_names: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        token: str,
+    ) -> None:
+        _insert(
+            self._store,
+            token,
+            table=table,
+            data=rows,
+            column_names=list(column_names),
+            database=self._store.config.database,
+        )
 
     def existing_traces(self, table: str, trace_ids: Sequence[str]) -> set[str]:
         """Which of ``trace_ids`` have rows in ``table`` (``requests`` or ``cache_events``)."""
-        if table not in ("requests", "cache_events"):
-            raise ValueError(f"not a derived table: {table!r}")
+        _check_derived(table)
         if not trace_ids:
             return set()
         result = self._store.client.query(
@@ -229,3 +313,13 @@ class ClickHouseRowExporter:
             parameters={"ids": list(trace_ids)},
         )
         return {row[0] for row in result.result_rows}
+
+
+def _check_derived(table: str) -> None:
+    if table not in ("requests", "cache_events"):
+        raise ValueError(f"not a derived table: {table!r}")
+
+
+def _of_trace(rows: Counter[tuple[Any, ...]], trace_id: str) -> Counter[tuple[Any, ...]]:
+    """The rows of ``trace_id`` (rows start ``Timestamp, TraceId``), with their counts."""
+    return Counter({row: count for row, count in rows.items() if row[1] == trace_id})

@@ -10,14 +10,22 @@ downstream unchanged first: the raw spans are stored whatever happens here. Span
 any other source (the reference server, a browser) are only passed on: theirs carry
 nextrace's own attributes, and materialized views fill the same tables from them.
 
+Late spans correct the rows. Next.js exports a request's spans as they end, and
+a proxy's outer request span ends before the inner one, so the rest of a request
+can arrive after its trace was normalized. The spans of every trace normalized
+in the last ``late_window_s`` are kept: a span of such a trace reopens it, and
+once it is idle again its rows are derived anew from all its spans and *replace*
+the rows written before (:meth:`RowExporter.replace`), counted as corrected. A
+span later than that window, or one whose trace was released from the bound
+below, starts a new group, as in ``groupbytrace``; it is counted as late.
+
 Bounded: at most ``max_traces`` traces wait; when a new one would exceed that,
 the oldest is handed to the worker early, and counted. At most ``max_traces``
 traces wait for the worker too (when the store is slow); beyond that the oldest
-are dropped, and counted: their raw spans are stored all the same. A span that
-arrives after its trace was normalized starts a new group, as in
-``groupbytrace``; it is counted as late. All writes happen on the worker thread,
-never in the caller's. Lifecycle: ``start``, ``force_flush``, ``shutdown``
-(idempotent).
+are dropped, and counted: their raw spans are stored all the same. At most
+``max_traces`` normalized traces keep their spans for corrections. All writes
+happen on the worker thread, never in the caller's. Lifecycle: ``start``,
+``force_flush``, ``shutdown`` (idempotent).
 """
 
 from __future__ import annotations
@@ -54,18 +62,33 @@ class RowExporter(Protocol):
 
     def existing_traces(self, table: str, trace_ids: Sequence[str]) -> set[str]: ...
 
+    def replace(
+        self,
+        table: str,
+        column_names: Sequence[str],
+        trace_ids: Sequence[str],
+        span_ids: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+    ) -> set[str]:
+        """Make ``rows`` the rows of ``table`` derived from the spans ``span_ids`` of the
+        traces ``trace_ids``; the traces whose rows changed."""
+
 
 class _Group:
     """The spans of one trace so far; ``first_wal`` is the oldest write-ahead log record they
-    came from, ``replayed`` whether any came from a replay of that log."""
+    came from that is not normalized yet, ``replayed`` whether any came from a replay of that
+    log, ``correcting`` whether rows of the trace were written before (they are replaced),
+    ``normalized_at`` when it was last handed to the worker."""
 
-    __slots__ = ("first_wal", "last_seen", "replayed", "spans")
+    __slots__ = ("correcting", "first_wal", "last_seen", "normalized_at", "replayed", "spans")
 
     def __init__(self) -> None:
         self.spans: list[TraceSpan] = []
         self.last_seen = 0.0
         self.first_wal: int | None = None
         self.replayed = False
+        self.correcting = False
+        self.normalized_at = 0.0
 
 
 class NextjsTraceNormalizer:
@@ -79,6 +102,7 @@ class NextjsTraceNormalizer:
         *,
         wait_s: float = 5.0,
         max_traces: int = 10_000,
+        late_window_s: float = 120.0,
         retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self._downstream = downstream
@@ -86,9 +110,12 @@ class NextjsTraceNormalizer:
         self._telemetry = telemetry
         self._wait_s = wait_s
         self._max_traces = max_traces
+        self._late_window_s = late_window_s
         self._retry = retry
         self._groups: OrderedDict[str, _Group] = OrderedDict()  # oldest activity first
-        self._done: OrderedDict[str, None] = OrderedDict()  # recently normalized, for "late"
+        # Recently normalized, oldest first: the group while its spans are kept for a
+        # correction, then None (the id alone, to count late spans).
+        self._done: OrderedDict[str, _Group | None] = OrderedDict()
         self._ready: deque[_Group] = deque()  # released early, for the worker
         self._writing: list[_Group] = []  # being written by the worker
         self._lock = threading.Lock()
@@ -130,7 +157,13 @@ class NextjsTraceNormalizer:
                 if group is None:
                     if trace_id in self._done:
                         self._telemetry.nextjs_late_spans.inc(len(trace_spans))
-                    group = groups[trace_id] = _Group()
+                        normalized = self._done.pop(trace_id)
+                    else:
+                        normalized = None
+                    # A trace whose spans are still kept reopens, to be derived anew.
+                    group = groups[trace_id] = normalized or _Group()
+                    group.first_wal = None
+                    group.correcting = normalized is not None
                     if len(groups) > self._max_traces:
                         self._release_oldest()
                 group.spans.extend(trace_spans)
@@ -153,7 +186,7 @@ class NextjsTraceNormalizer:
     def _release_oldest(self) -> None:
         """Hand the oldest waiting trace to the worker now (the lock is held)."""
         oldest_id, oldest = self._groups.popitem(last=False)
-        self._remember([oldest_id])
+        self._remember({oldest_id: oldest}, keep_spans=False)
         self._ready.append(oldest)
         self._telemetry.nextjs_released_early.inc()
         if len(self._ready) > self._max_traces:
@@ -170,7 +203,7 @@ class NextjsTraceNormalizer:
         with self._lock:
             ready = [*self._ready, *self._groups.values()]
             self._ready.clear()
-            self._remember(list(self._groups))
+            self._remember(self._groups)
             self._groups.clear()
             self._writing.extend(ready)
         deadline = threading.Event()
@@ -202,7 +235,7 @@ class NextjsTraceNormalizer:
 
     def _take_due(self) -> list[_Group]:
         """Traces released early, then those idle for ``wait_s``."""
-        done: list[str] = []
+        done: dict[str, _Group] = {}
         deadline = time.monotonic() - self._wait_s
         with self._lock:
             ready = list(self._ready)
@@ -213,16 +246,25 @@ class NextjsTraceNormalizer:
                     break
                 del self._groups[trace_id]
                 ready.append(group)
-                done.append(trace_id)
+                done[trace_id] = group
             self._remember(done)
             self._writing.extend(ready)
         return ready
 
-    def _remember(self, trace_ids: list[str]) -> None:
-        for trace_id in trace_ids:
-            self._done[trace_id] = None
+    def _remember(self, groups: dict[str, _Group], *, keep_spans: bool = True) -> None:
+        """Note ``groups`` as normalized (the lock is held): their spans are kept for
+        ``late_window_s``, their ids for ``max_traces`` traces."""
+        now = time.monotonic()
+        for trace_id, group in groups.items():
+            group.normalized_at = now
+            self._done[trace_id] = group if keep_spans else None
         while len(self._done) > self._max_traces:
             self._done.popitem(last=False)
+        expired = now - self._late_window_s
+        for trace_id, kept in self._done.items():
+            if kept is not None and kept.normalized_at > expired:
+                break
+            self._done[trace_id] = None  # same key, same place: iteration goes on
 
     def _normalize(self, groups: list[_Group], stop: threading.Event) -> None:
         """Derive and write the rows of ``groups``; ``stop`` ends the retries of a failing
@@ -232,25 +274,74 @@ class NextjsTraceNormalizer:
         try:
             requests: list[RequestRow] = []
             events: list[CacheEventRow] = []
+            replayed: list[str] = []
+            correcting: dict[str, list[TraceSpan]] = {}
             for group in groups:
+                with self._lock:  # late spans may be reopening the group meanwhile
+                    # A replay, or a sender's retry, can bring a span twice.
+                    group.spans = list({span.span_id: span for span in group.spans}.values())
+                    spans = list(group.spans)
+                    if group.replayed:
+                        replayed.append(spans[0].trace_id)
+                    if group.correcting:
+                        correcting[spans[0].trace_id] = spans
                 try:
-                    trace_requests, trace_events = normalize_trace(group.spans)
-                    if hides_data_cache(group.spans):
-                        self._telemetry.fetch_spans_missing(group.spans[0].service, FETCH_SPAN_FIX)
+                    trace_requests, trace_events = normalize_trace(spans)
+                    if hides_data_cache(spans):
+                        self._telemetry.fetch_spans_missing(spans[0].service, FETCH_SPAN_FIX)
                 except Exception:  # a trace we cannot read must not stop the others
-                    log.exception("could not normalize Next.js trace %s", group.spans[0].trace_id)
+                    log.exception("could not normalize Next.js trace %s", spans[0].trace_id)
                     continue
                 requests.extend(trace_requests)
                 events.extend(trace_events)
-            replayed = [g.spans[0].trace_id for g in groups if g.replayed]
             with self._write_lock:
-                self._write(RequestRow, requests, replayed, stop)
-                self._write(CacheEventRow, events, replayed, stop)
-            self._telemetry.nextjs_traces.inc(len(groups))
+                for kind, rows in ((RequestRow, requests), (CacheEventRow, events)):
+                    fresh = [row for row in rows if row.trace_id not in correcting]
+                    self._write(kind, fresh, replayed, stop)
+                if correcting:
+                    self._correct(correcting, requests, events, stop)
+            self._telemetry.nextjs_traces.inc(len(groups) - len(correcting))
         finally:
             with self._lock:
                 written = {id(g) for g in groups}
                 self._writing = [g for g in self._writing if id(g) not in written]
+
+    def _correct(
+        self,
+        traces: dict[str, list[TraceSpan]],
+        requests: list[RequestRow],
+        events: list[CacheEventRow],
+        stop: threading.Event,
+    ) -> None:
+        """Replace the rows of ``traces``, derived before some of their spans arrived, by
+        ``requests`` and ``events`` (derived from all of them)."""
+        span_ids = [span.span_id for spans in traces.values() for span in spans]
+        corrected: set[str] = set()
+        for kind, rows in ((RequestRow, requests), (CacheEventRow, events)):
+            mine = [row.values() for row in rows if row.trace_id in traces]
+            corrected |= self._replace(kind, list(traces), span_ids, mine, stop)
+        self._telemetry.nextjs_traces_corrected.inc(len(corrected))
+
+    def _replace(
+        self,
+        kind: type[RequestRow | CacheEventRow],
+        trace_ids: list[str],
+        span_ids: list[str],
+        rows: list[list[Any]],
+        stop: threading.Event,
+    ) -> set[str]:
+        """:meth:`RowExporter.replace`, retrying; the traces whose rows changed."""
+        changed: set[str] = set()
+
+        def replace() -> None:
+            changed.update(
+                self._rows.replace(kind.TABLE, kind.columns(), trace_ids, span_ids, rows)
+            )
+
+        attempt = call_with_retry(replace, self._retry, stop, what=f"correction of {kind.TABLE}")
+        if attempt.outcome is not Outcome.DONE:
+            self._telemetry.drop_rows(kind.TABLE, len(rows), attempt.reason)
+        return changed
 
     def _write(
         self,

@@ -128,6 +128,7 @@ class Collector:
             self.telemetry,
             wait_s=config.nextjs_wait_s,
             max_traces=config.nextjs_max_traces,
+            late_window_s=config.nextjs_late_window_s,
         )
         self.normalizer.start()
         pipeline: TracesConsumer = self.normalizer

@@ -118,6 +118,11 @@ class CollectorTelemetry:
             "Spans of a Next.js trace that arrived after the trace was normalized.",
             registry=self.registry,
         )
+        self.nextjs_traces_corrected = Counter(
+            "nextrace_collector_nextjs_traces_corrected",
+            "Next.js traces whose rows were replaced because more of their spans arrived late.",
+            registry=self.registry,
+        )
         self.nextjs_released_early = Counter(
             "nextrace_collector_nextjs_released_early",
             "Next.js traces normalized before their wait ended, to keep the buffer bounded.",
@@ -265,6 +270,7 @@ class CollectorTelemetry:
             "queue_spans": int(next(iter(self.queue_spans.collect())).samples[0].value),
             "nextjs_traces": total(self.nextjs_traces),
             "nextjs_late_spans": total(self.nextjs_late_spans),
+            "nextjs_traces_corrected": total(self.nextjs_traces_corrected),
             "nextjs_released_early": total(self.nextjs_released_early),
             "nextjs_traces_dropped": total(self.nextjs_traces_dropped),
             "derived_rows_dropped": by_label(self.rows_dropped, "table"),

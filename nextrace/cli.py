@@ -146,6 +146,13 @@ def collect(
         float,
         typer.Option(help="Seconds a Next.js trace must be idle before it is normalized."),
     ] = COLLECT["nextjs_wait_s"],
+    nextjs_late_window: Annotated[
+        float,
+        typer.Option(
+            help="Seconds after normalizing a Next.js trace during which late spans of it "
+            "correct its rows (0: never)."
+        ),
+    ] = COLLECT["nextjs_late_window_s"],
     cluster: Annotated[str, typer.Option(help="ClickHouse cluster for ON CLUSTER DDL.")] = "",
     token_file: Annotated[
         Path | None,
@@ -213,6 +220,7 @@ def collect(
         batch_timeout_s=batch_timeout,
         queue_max_spans=queue_spans,
         nextjs_wait_s=nextjs_wait,
+        nextjs_late_window_s=nextjs_late_window,
     )
     sock = bind_socket(host, port)
     collector = Collector(config)

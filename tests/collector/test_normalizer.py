@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from collector import decoder
 from collector.config import CollectorConfig
 from collector.consumer import SpanColumns
 from collector.errors import TransientError
@@ -185,6 +188,16 @@ class BlockedStore:
     def existing_traces(self, table: str, trace_ids: Sequence[str]) -> set[str]:
         return set()
 
+    def replace(
+        self,
+        table: str,
+        column_names: Sequence[str],
+        trace_ids: Sequence[str],
+        span_ids: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+    ) -> set[str]:
+        raise AssertionError("no trace here has late spans")
+
 
 class BuggyStore(BlockedStore):
     """A row exporter whose first insert fails with a bug, not a ClickHouse error."""
@@ -277,3 +290,77 @@ def test_a_service_whose_data_cache_is_invisible_is_named_once(client, collector
     said = [r.getMessage() for r in caplog.records if "NEXT_OTEL_FETCH_DISABLED" in r.message]
     assert len(said) == 1  # once, not once per trace
     assert "'blind'" in said[0]
+
+
+def arrivals(run: Path) -> SpanColumns:
+    """Every span of a recorded capture, in the order its exports arrived."""
+    spans = SpanColumns()
+    for meta_file in sorted((run / "raw").glob("*.meta.json")):
+        meta = json.loads(meta_file.read_text())
+        body = decoder.decompress(
+            (run / "raw" / meta["file"]).read_bytes(), meta.get("content_encoding"), 1 << 26
+        )
+        kind = decoder.JSON if meta["content_type"] == decoder.JSON else decoder.PROTOBUF
+        spans.extend(translate(decoder.decode(body, kind)).spans)
+    return spans
+
+
+def copy(spans: SpanColumns, rows: list[int], number: int) -> SpanColumns:
+    """The spans at ``rows``, their trace and span ids marked with ``number``: copy
+    ``number`` of the same traces, stored next to the others."""
+
+    def mark(span_id: str) -> str:
+        return f"{number:02x}{span_id[2:]}" if span_id else ""
+
+    part = spans.take(rows)
+    columns = part.columns
+    columns.trace_id[:] = [mark(t) for t in columns.trace_id]
+    columns.span_id[:] = [mark(s) for s in columns.span_id]
+    columns.parent_span_id[:] = [mark(p) for p in columns.parent_span_id]
+    return part
+
+
+def test_late_spans_correct_the_rows_wherever_the_exports_split_a_trace(captures, collector):
+    # Copy 0 of every recorded trace arrives whole. Copy k arrives in two parts: its first k
+    # spans (in the order Next.js exported them), normalized on their own, then the rest,
+    # late. Each copy must end with exactly the rows of copy 0, and the per-minute sums with
+    # the rows.
+    spans = arrivals(captures / "protobuf-verbose")
+    positions: dict[str, list[int]] = {}
+    for i, trace_id in enumerate(spans.columns.trace_id):
+        positions.setdefault(trace_id, []).append(i)
+    longest = max(len(rows) for rows in positions.values())
+    length = {trace_id[2:]: len(rows) for trace_id, rows in positions.items()}
+    assert collector.normalizer is not None
+    collector.normalizer.consume(copy(spans, list(range(len(spans))), 0))
+    for phase in (0, 1):  # before the split, after it
+        for k in range(1, longest):
+            rows = [i for p in positions.values() if len(p) > k for i in p[:k] if phase == 0]
+            rows += [i for p in positions.values() if len(p) > k for i in p[k:] if phase == 1]
+            collector.normalizer.consume(copy(spans, rows, k))
+        stored(collector, "SELECT 1")  # normalizes every trace waiting
+
+    def rows_by_copy(table: str, columns: str) -> dict[str, set[tuple[Any, ...]]]:
+        found: dict[str, set[tuple[Any, ...]]] = {}
+        for trace_id, span_id, *rest in stored(
+            collector, f"SELECT TraceId, SpanId, {columns} FROM {table}"
+        ):
+            found.setdefault(trace_id[:2], set()).add((trace_id[2:], span_id[2:], *rest))
+        return found
+
+    for table, columns in (
+        ("requests", "Kind, Route, Path, StatusCode, Prefetch, TtfbMs, RenderMs, BuildId"),
+        ("cache_events", "Layer, Result, Reason, Route, Key"),
+    ):
+        by_copy = rows_by_copy(table, columns)
+        whole = by_copy.pop("00")
+        assert whole
+        assert len(by_copy) == longest - 1
+        for number, copied in by_copy.items():
+            k = int(number, 16)
+            assert copied == {r for r in whole if length[r[0]] > k}, (table, k)
+        [(signs, total)] = stored(collector, f"SELECT countIf(Sign != 1), count() FROM {table}")
+        assert signs == 0  # no cancellation left behind
+        sums = "Requests" if table == "requests" else "Lookups"
+        assert stored(collector, f"SELECT sum({sums}) FROM {table}_1m") == [(total,)]
+    assert collector.health()["nextjs_traces_corrected"] > 0
