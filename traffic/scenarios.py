@@ -191,7 +191,10 @@ async def run_scenario(
     budget = TrafficBudget(max_requests=scenario.max_requests, deadline=started + duration)
     run = ScenarioRun(scenario, budget)
     pages = landing_pages(definition)
-    limits = httpx.Limits(max_connections=64)
+    # Idle connections go after 2 s, before the server closes them (uvicorn and Node close
+    # after 5 s, as httpx would): a request on a connection the server is closing fails with
+    # "Server disconnected", which no browser shows its user.
+    limits = httpx.Limits(max_connections=64, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
         browsers = [
             VirtualBrowser(
