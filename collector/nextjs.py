@@ -70,7 +70,7 @@ FULL_ROUTE_RESULTS = {
 }
 
 # next.fetch.cache_status -> (cache.result, cache.miss_reason). Next.js does not say why
-# an entry was missing or stale (cold, expired or invalidated by tag): "unknown".
+# an entry was missing or stale: "unknown" here; collector/miss_reasons.py tells what it can.
 FETCH_RESULTS = {
     "hit": ("hit", ""),
     "miss": ("miss", "unknown"),

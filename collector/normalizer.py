@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from collector.consumer import Columns, SpanColumns, TracesConsumer
+from collector.miss_reasons import CacheHistory, revalidate_s
 from collector.nextjs import (
     FETCH_SPAN_FIX,
     TraceSpan,
@@ -120,6 +121,7 @@ class NextjsTraceNormalizer:
         self._writing: list[_Group] = []  # being written by the worker
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._history = CacheHistory()  # lookups seen, to tell why a cache missed
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -276,6 +278,7 @@ class NextjsTraceNormalizer:
             events: list[CacheEventRow] = []
             replayed: list[str] = []
             correcting: dict[str, list[TraceSpan]] = {}
+            revalidate: dict[str, float] = {}  # fetch span id -> its entry's revalidate time
             for group in groups:
                 with self._lock:  # late spans may be reopening the group meanwhile
                     # A replay, or a sender's retry, can bring a span twice.
@@ -294,7 +297,12 @@ class NextjsTraceNormalizer:
                     continue
                 requests.extend(trace_requests)
                 events.extend(trace_events)
+                for span in spans:
+                    seconds = revalidate_s(span.attributes.get("next.fetch.cache_reason", ""))
+                    if seconds is not None:
+                        revalidate[span.span_id] = seconds
             with self._write_lock:
+                events = self._history.explain(events, revalidate)
                 for kind, rows in ((RequestRow, requests), (CacheEventRow, events)):
                     fresh = [row for row in rows if row.trace_id not in correcting]
                     self._write(kind, fresh, replayed, stop)

@@ -13,8 +13,10 @@ from dashboards.common import FILTERS, base, panel
 
 NEXTJS_LAYERS = (
     "Real Next.js apps report only the data layer (next.fetch.cache_status on AppRender.fetch), "
-    "and never why an entry was missing or stale (reason 'unknown'): their spans say nothing of "
-    "the CDN, the full route cache or the client router cache."
+    "and the full route cache with the @nextrace/next helper; their spans say nothing of the "
+    "CDN or the client router cache. Next.js never says why an entry was missing or stale: the "
+    "collector tells expired, deploy and cold from the lookups it saw before, and 'unknown' "
+    "where they cannot tell."
 )
 
 NAME = "cache_health"

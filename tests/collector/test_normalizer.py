@@ -364,3 +364,19 @@ def test_late_spans_correct_the_rows_wherever_the_exports_split_a_trace(captures
         sums = "Requests" if table == "requests" else "Lookups"
         assert stored(collector, f"SELECT sum({sums}) FROM {table}_1m") == [(total,)]
     assert collector.health()["nextjs_traces_corrected"] > 0
+
+
+def test_a_data_cache_miss_after_a_deploy_is_stored_with_its_reason(collector):
+    # Two builds of one service fetch the same URL, a minute apart: the new build's miss is
+    # the deploy's doing, which Next.js does not say and the collector tells.
+    assert collector.normalizer is not None
+    for build, delay_ns in (("build-1", 0), ("build-2", 60 * 10**9)):
+        (render, fetch), (request,) = request_spans()
+        request.attributes.add(key="nextrace.build_id").value.string_value = build
+        for span in (render, fetch, request):
+            span.start_time_unix_nano += delay_ns
+            span.end_time_unix_nano += delay_ns
+        collector.normalizer.consume(nextjs([render, fetch, request]))
+        stored(collector, "SELECT 1")
+    reasons = stored(collector, "SELECT BuildId, Result, Reason FROM cache_events ORDER BY 1")
+    assert reasons == [("build-1", "miss", "unknown"), ("build-2", "miss", "deploy")]

@@ -1,0 +1,108 @@
+"""Why a real Next.js app missed its cache, told from what the collector has seen before.
+
+Next.js says whether a lookup hit, not why it missed. Every lookup says something about the
+entry, though: a hit found it, a miss or a stale hit stored it anew. So the collector keeps,
+per service, layer and key, the lookups each build made, and explains a miss (or a stale hit)
+at time ``t`` from the lookups before ``t``:
+
+- ``expired``: this build had the entry for at least its revalidate time (Next.js's
+  ``next.fetch.cache_reason``, ``revalidate: N``) before ``t``;
+- ``deploy``: only builds that started earlier had the key; this build started without it;
+- ``cold``: no build had the key, and the collector saw this build start (it saw an earlier
+  build of the service first), so nothing was missed;
+- ``unknown``: anything else. A young entry that is gone was revalidated by tag or path,
+  evicted, or lives in another instance's cache; and a collector that started after the build
+  did cannot know what came before.
+
+Only lookups before ``t`` count, so deriving a trace again (a correction) explains it the same
+way. The history is per collector process and bounded: ``max_keys`` keys (the least recently
+seen go first), ``_LOOKUPS_KEPT`` lookups per key and build. Traces are explained in the order
+they are normalized, which a late trace can break: its misses are explained by what was seen
+before them, lookups normalized later included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+
+from collector.rows import CacheEventRow
+
+_LOOKUPS_KEPT = 16
+_REVALIDATE = re.compile(r"^revalidate: (\d+(?:\.\d+)?)$")
+_REFILLS = ("miss", "stale")  # results after which the build holds a fresh entry
+
+Key = tuple[str, str, str]  # service, layer, cache key
+
+
+def revalidate_s(cache_reason: str) -> float | None:
+    """The revalidate time in ``next.fetch.cache_reason`` (``revalidate: 60``), if any."""
+    found = _REVALIDATE.match(cache_reason)
+    return float(found.group(1)) if found else None
+
+
+class CacheHistory:
+    """The lookups seen so far (see the module docstring). Not thread-safe: the normalizer's
+    worker calls it under its write lock."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self._max_keys = max_keys
+        # key -> build -> (nanoseconds, result) of its latest lookups, oldest first
+        self._lookups: OrderedDict[Key, dict[str, list[tuple[int, str]]]] = OrderedDict()
+        self._builds: dict[str, dict[str, int]] = {}  # service -> build -> first seen (ns)
+
+    def explain(
+        self, events: Sequence[CacheEventRow], revalidate: Mapping[str, float]
+    ) -> list[CacheEventRow]:
+        """``events`` with a reason for each miss and stale hit that had none (``unknown``),
+        oldest first; ``revalidate`` maps a lookup's span id to its entry's revalidate time.
+        Every event is remembered, for the events after it."""
+        ordered = sorted(events, key=lambda event: event.timestamp_ns)
+        for event in ordered:
+            builds = self._builds.setdefault(event.service, {})
+            builds[event.build_id] = min(
+                builds.get(event.build_id, event.timestamp_ns), event.timestamp_ns
+            )
+        explained = []
+        for event in ordered:
+            if event.result in _REFILLS and event.reason == "unknown":
+                reason = self._reason(event, revalidate.get(event.span_id))
+                event = dataclasses.replace(event, reason=reason)
+            explained.append(event)
+            self._remember(event)
+        return explained
+
+    def _reason(self, event: CacheEventRow, revalidate: float | None) -> str:
+        t = event.timestamp_ns
+        by_build = self._lookups.get((event.service, event.layer, event.key), {})
+        before = [(at, result) for at, result in by_build.get(event.build_id, []) if at < t]
+        if before:
+            refills = [at for at, result in before if result in _REFILLS]
+            # Stored at the last refill, or, if none was seen, before the first hit.
+            since = refills[-1] if refills else before[0][0]
+            if revalidate is not None and t - since >= revalidate * 1e9:
+                return "expired"
+            return "unknown"
+        builds = self._builds.get(event.service, {})
+        started = builds.get(event.build_id, t)
+        earlier = {build for build, first in builds.items() if first < started}
+        if any(at < t for build in earlier for at, _ in by_build.get(build, [])):
+            return "deploy"
+        if earlier:
+            return "cold"
+        return "unknown"
+
+    def _remember(self, event: CacheEventRow) -> None:
+        key = (event.service, event.layer, event.key)
+        by_build = self._lookups.setdefault(key, {})
+        self._lookups.move_to_end(key)
+        seen = by_build.setdefault(event.build_id, [])
+        lookup = (event.timestamp_ns, event.result)
+        if lookup not in seen:
+            seen.append(lookup)
+            seen.sort()
+            del seen[:-_LOOKUPS_KEPT]
+        while len(self._lookups) > self._max_keys:
+            self._lookups.popitem(last=False)

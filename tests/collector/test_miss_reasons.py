@@ -1,0 +1,88 @@
+"""Why a real Next.js app missed its cache, from the lookups the collector saw before."""
+
+from __future__ import annotations
+
+from collector.miss_reasons import CacheHistory, revalidate_s
+from collector.rows import CacheEventRow
+
+S = 1_000_000_000
+
+
+def lookup(at_s: float, result: str, key: str = "/api/product/1", build: str = "a"):
+    return CacheEventRow(
+        timestamp_ns=int(at_s * S),
+        trace_id="t",
+        span_id=f"{key}@{at_s}",
+        service="shop",
+        route="/products/[id]",
+        layer="data",
+        result=result,
+        reason="" if result == "hit" else "unknown",
+        key=key,
+        build_id=build,
+    )
+
+
+def reasons(history: CacheHistory, *events: CacheEventRow, revalidate: float = 60) -> list[str]:
+    explained = history.explain(list(events), {e.span_id: revalidate for e in events})
+    return [e.reason for e in explained]
+
+
+def test_a_miss_after_the_revalidate_time_is_an_expiry_and_a_young_entry_gone_is_unknown():
+    history = CacheHistory()
+    # The collector did not see this build start: the first miss cannot be told.
+    assert reasons(history, lookup(0, "miss"), lookup(10, "hit")) == ["unknown", ""]
+    assert reasons(history, lookup(70, "miss")) == ["expired"]  # stored at 0, revalidate 60
+    assert reasons(history, lookup(75, "miss")) == ["unknown"]  # stored at 70: revalidated?
+    assert reasons(history, lookup(140, "stale")) == ["expired"]
+
+
+def test_only_hits_seen_still_date_the_entry():
+    history = CacheHistory()
+    reasons(history, lookup(5, "hit"))
+    assert reasons(history, lookup(30, "miss")) == ["unknown"]
+    assert reasons(history, lookup(100, "miss")) == ["expired"]  # stored at 30
+    history = CacheHistory()
+    reasons(history, lookup(5, "hit"))
+    assert reasons(history, lookup(65, "stale")) == ["expired"]  # stored before 5
+
+
+def test_after_a_deploy_a_key_the_old_build_had_misses_for_the_deploy_and_a_new_one_is_cold():
+    history = CacheHistory()
+    reasons(history, lookup(0, "miss"), lookup(1, "hit"))
+    new_build = [
+        lookup(100, "miss", build="b"),
+        lookup(101, "miss", key="/api/new", build="b"),
+        lookup(102, "hit", build="b"),
+    ]
+    assert reasons(history, *new_build) == ["deploy", "cold", ""]
+
+
+def test_a_build_that_started_earlier_does_not_blame_a_newer_one():
+    history = CacheHistory()
+    reasons(history, lookup(0, "hit", key="/api/other"))  # build a serves first
+    reasons(history, lookup(50, "miss", build="b"))  # b arrives: cold for b
+    # a, still serving, misses a key only b had: not a deploy of a.
+    assert reasons(history, lookup(60, "miss")) == ["unknown"]
+
+
+def test_explaining_the_same_lookups_again_gives_the_same_reasons():
+    history = CacheHistory()
+    events = [lookup(0, "miss"), lookup(70, "miss"), lookup(100, "miss", build="b")]
+    first = reasons(history, *events)
+    assert first == ["unknown", "expired", "deploy"]
+    assert reasons(history, *events) == first  # as a correction derives a trace again
+
+
+def test_the_history_is_bounded():
+    history = CacheHistory(max_keys=1)
+    reasons(history, lookup(0, "miss"))
+    reasons(history, lookup(1, "miss", key="/api/other"))  # pushes the first key out
+    assert reasons(history, lookup(70, "miss")) == ["unknown"]
+
+
+def test_the_revalidate_time_is_read_from_next_fetch_cache_reason():
+    assert revalidate_s("revalidate: 60") == 60
+    assert revalidate_s("revalidate: 0.5") == 0.5
+    assert revalidate_s("cache: no-store") is None
+    assert revalidate_s("") is None
