@@ -18,9 +18,14 @@ VARIABLES = FILTERS
 
 
 COLD_NEXTJS = (
-    "Real Next.js apps do not say why a data-cache entry was missing, so their misses are not "
-    "counted as cold here; see Cache health for their misses. Warm-ups are the reference "
-    "server's."
+    "This panel reads the reference server's lookup spans. Real Next.js apps do not say why an "
+    "entry was missing; the collector tells cold and deploy misses where it can, in Cache "
+    "health's misses by reason. Warm-ups are the reference server's."
+)
+BLAST_RADIUS_NEXTJS = (
+    "Real Next.js apps show here when they revalidate through @nextrace/next's "
+    "traceRevalidations (js/next). Next.js does not say how many entries a tag or path held, "
+    "so their invalidated count reads 0."
 )
 
 
@@ -68,6 +73,16 @@ def build() -> model.Dashboard:
             )
         )
         .with_panel(reference_only(NAME, 5, "Warm-up queue", "warmup_queue"))
-        .with_panel(reference_only(NAME, 6, "Revalidation blast radius", "blast_radius", width=24))
+        .with_panel(
+            panel(
+                NAME,
+                6,
+                "Revalidation blast radius",
+                "blast_radius",
+                "table",
+                width=24,
+                description=BLAST_RADIUS_NEXTJS,
+            )
+        )
         .build()
     )

@@ -39,8 +39,13 @@ def test_npm_pack_makes_a_tarball_with_the_module_and_its_types(tmp_path: Path):
         "package/index.d.ts",
         "package/index.js",
         "package/package.json",
+        "package/revalidation.d.ts",
+        "package/revalidation.js",
     ]
     assert manifest["name"] == HELPER_PACKAGE
     assert manifest["type"] == "module"
-    assert manifest["exports"]["."] == {"types": "./index.d.ts", "default": "./index.js"}
+    assert manifest["exports"] == {
+        ".": {"types": "./index.d.ts", "default": "./index.js"},
+        "./revalidation": {"types": "./revalidation.d.ts", "default": "./revalidation.js"},
+    }
     assert set(manifest["peerDependencies"]) == {"next", "@opentelemetry/api", "@vercel/otel"}

@@ -1,4 +1,4 @@
-import { revalidateTag } from 'next/cache';
+import { revalidateTag } from '../../../lib/cache.js';
 
 // POST /api/revalidate?tag=product-1 marks the tag stale (served stale, refreshed in the
 // background); add &expire=0 to expire it at once (the next read waits for the upstream).
