@@ -7,6 +7,9 @@ at time ``t`` from the lookups before ``t``:
 
 - ``expired``: this build had the entry for at least its revalidate time (Next.js's
   ``next.fetch.cache_reason``, ``revalidate: N``) before ``t``;
+- ``tag_invalidated`` / ``path_invalidated``: this build had the entry, and since it was stored
+  the app revalidated one of its tags (``next.fetch.tags``, recorded by ``@nextrace/next``) or,
+  for a page, its path (revalidation spans of ``traceRevalidations``);
 - ``deploy``: only builds that started earlier had the key; this build started without it;
 - ``cold``: no build had the key, and the collector saw this build start (it saw an earlier
   build of the service first), so nothing was missed;
@@ -16,7 +19,8 @@ at time ``t`` from the lookups before ``t``:
 
 Only lookups before ``t`` count, so deriving a trace again (a correction) explains it the same
 way. The history is per collector process and bounded: ``max_keys`` keys (the least recently
-seen go first), ``_LOOKUPS_KEPT`` lookups per key and build. Traces are explained in the order
+seen go first), ``_LOOKUPS_KEPT`` lookups per key and build, ``_REVALIDATIONS_KEPT``
+revalidations per service. Traces are explained in the order
 they are normalized, which a late trace can break: its misses are explained by what was seen
 before them, lookups normalized later included.
 """
@@ -24,13 +28,15 @@ before them, lookups normalized later included.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 
 from collector.rows import CacheEventRow
 
 _LOOKUPS_KEPT = 16
+_REVALIDATIONS_KEPT = 10_000
 _REVALIDATE = re.compile(r"^revalidate: (\d+(?:\.\d+)?)$")
 _REFILLS = ("miss", "stale")  # results after which the build holds a fresh entry
 
@@ -43,6 +49,24 @@ def revalidate_s(cache_reason: str) -> float | None:
     return float(found.group(1)) if found else None
 
 
+def tags(stored: str) -> tuple[str, ...]:
+    """The tags of an attribute as stored: a JSON array (``["a","b"]``) or one string."""
+    if not stored.startswith("["):
+        return (stored,) if stored else ()
+    try:
+        return tuple(str(tag) for tag in json.loads(stored))
+    except ValueError:
+        return ()
+
+
+@dataclasses.dataclass(frozen=True)
+class LookupFacts:
+    """What a lookup's span says of its entry: its revalidate time and its tags."""
+
+    revalidate_s: float | None = None
+    tags: tuple[str, ...] = ()
+
+
 class CacheHistory:
     """The lookups seen so far (see the module docstring). Not thread-safe: the normalizer's
     worker calls it under its write lock."""
@@ -52,12 +76,20 @@ class CacheHistory:
         # key -> build -> (nanoseconds, result) of its latest lookups, oldest first
         self._lookups: OrderedDict[Key, dict[str, list[tuple[int, str]]]] = OrderedDict()
         self._builds: dict[str, dict[str, int]] = {}  # service -> build -> first seen (ns)
+        # service -> (nanoseconds, kind, target) of its revalidations
+        self._revalidations: dict[str, deque[tuple[int, str, str]]] = {}
+
+    def revalidated(self, service: str, kind: str, target: str, at_ns: int) -> None:
+        """Remember that ``service`` revalidated tag or path (``kind``) ``target``."""
+        kept = self._revalidations.setdefault(service, deque(maxlen=_REVALIDATIONS_KEPT))
+        if (at_ns, kind, target) not in kept:
+            kept.append((at_ns, kind, target))
 
     def explain(
-        self, events: Sequence[CacheEventRow], revalidate: Mapping[str, float]
+        self, events: Sequence[CacheEventRow], facts: Mapping[str, LookupFacts]
     ) -> list[CacheEventRow]:
         """``events`` with a reason for each miss and stale hit that had none (``unknown``),
-        oldest first; ``revalidate`` maps a lookup's span id to its entry's revalidate time.
+        oldest first; ``facts`` maps a lookup's span id to what its span says of the entry.
         Every event is remembered, for the events after it."""
         ordered = sorted(events, key=lambda event: event.timestamp_ns)
         for event in ordered:
@@ -68,13 +100,13 @@ class CacheHistory:
         explained = []
         for event in ordered:
             if event.result in _REFILLS and event.reason == "unknown":
-                reason = self._reason(event, revalidate.get(event.span_id))
+                reason = self._reason(event, facts.get(event.span_id, LookupFacts()))
                 event = dataclasses.replace(event, reason=reason)
             explained.append(event)
             self._remember(event)
         return explained
 
-    def _reason(self, event: CacheEventRow, revalidate: float | None) -> str:
+    def _reason(self, event: CacheEventRow, facts: LookupFacts) -> str:
         t = event.timestamp_ns
         by_build = self._lookups.get((event.service, event.layer, event.key), {})
         before = [(at, result) for at, result in by_build.get(event.build_id, []) if at < t]
@@ -82,9 +114,10 @@ class CacheHistory:
             refills = [at for at, result in before if result in _REFILLS]
             # Stored at the last refill, or, if none was seen, before the first hit.
             since = refills[-1] if refills else before[0][0]
-            if revalidate is not None and t - since >= revalidate * 1e9:
+            if facts.revalidate_s is not None and t - since >= facts.revalidate_s * 1e9:
                 return "expired"
-            return "unknown"
+            return self._revalidation(event, facts, since)
+
         builds = self._builds.get(event.service, {})
         started = builds.get(event.build_id, t)
         earlier = {build for build, first in builds.items() if first < started}
@@ -92,6 +125,19 @@ class CacheHistory:
             return "deploy"
         if earlier:
             return "cold"
+        return "unknown"
+
+    def _revalidation(self, event: CacheEventRow, facts: LookupFacts, since: int) -> str:
+        """What revalidated the entry of ``event`` after ``since``: ``tag_invalidated``,
+        ``path_invalidated`` (a page's path), or ``unknown``."""
+        path = event.key if event.layer == "full_route" else None
+        for at, kind, target in reversed(self._revalidations.get(event.service, ())):
+            if not since < at < event.timestamp_ns:
+                continue
+            if kind == "tag" and target in facts.tags:
+                return "tag_invalidated"
+            if kind == "path" and target == path:
+                return "path_invalidated"
         return "unknown"
 
     def _remember(self, event: CacheEventRow) -> None:

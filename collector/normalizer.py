@@ -38,8 +38,9 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from collector.consumer import Columns, SpanColumns, TracesConsumer
-from collector.miss_reasons import CacheHistory, revalidate_s
+from collector.miss_reasons import CacheHistory, LookupFacts, revalidate_s, tags
 from collector.nextjs import (
+    FETCH,
     FETCH_SPAN_FIX,
     TraceSpan,
     hides_data_cache,
@@ -278,7 +279,7 @@ class NextjsTraceNormalizer:
             events: list[CacheEventRow] = []
             replayed: list[str] = []
             correcting: dict[str, list[TraceSpan]] = {}
-            revalidate: dict[str, float] = {}  # fetch span id -> its entry's revalidate time
+            facts: dict[str, LookupFacts] = {}  # fetch span id -> what it says of its entry
             for group in groups:
                 with self._lock:  # late spans may be reopening the group meanwhile
                     # A replay, or a sender's retry, can bring a span twice.
@@ -297,12 +298,9 @@ class NextjsTraceNormalizer:
                     continue
                 requests.extend(trace_requests)
                 events.extend(trace_events)
-                for span in spans:
-                    seconds = revalidate_s(span.attributes.get("next.fetch.cache_reason", ""))
-                    if seconds is not None:
-                        revalidate[span.span_id] = seconds
+                self._learn(spans, facts)
             with self._write_lock:
-                events = self._history.explain(events, revalidate)
+                events = self._history.explain(events, facts)
                 for kind, rows in ((RequestRow, requests), (CacheEventRow, events)):
                     fresh = [row for row in rows if row.trace_id not in correcting]
                     self._write(kind, fresh, replayed, stop)
@@ -313,6 +311,25 @@ class NextjsTraceNormalizer:
             with self._lock:
                 written = {id(g) for g in groups}
                 self._writing = [g for g in self._writing if id(g) not in written]
+
+    def _learn(self, spans: list[TraceSpan], facts: dict[str, LookupFacts]) -> None:
+        """Note what ``spans`` tell the cache history: revalidations (``@nextrace/next``'s
+        ``traceRevalidations``) and, per fetch, its entry's revalidate time and tags."""
+        for span in spans:
+            attributes = span.attributes
+            if attributes.get("nextrace.phase") == "revalidate":
+                with self._write_lock:
+                    self._history.revalidated(
+                        span.service,
+                        attributes.get("nextrace.revalidate.kind", ""),
+                        attributes.get("nextrace.revalidate.target", ""),
+                        span.start_ns,
+                    )
+            elif span.span_type == FETCH:
+                facts[span.span_id] = LookupFacts(
+                    revalidate_s(attributes.get("next.fetch.cache_reason", "")),
+                    tags(attributes.get("next.fetch.tags", "")),
+                )
 
     def _correct(
         self,

@@ -15,8 +15,8 @@ NEXTJS_LAYERS = (
     "Real Next.js apps report only the data layer (next.fetch.cache_status on AppRender.fetch), "
     "and the full route cache with the @nextrace/next helper; their spans say nothing of the "
     "CDN or the client router cache. Next.js never says why an entry was missing or stale: the "
-    "collector tells expired, deploy and cold from the lookups it saw before, and 'unknown' "
-    "where they cannot tell."
+    "collector tells expired, deploy, cold and (with the helper) tag or path revalidations from "
+    "what it saw before, and 'unknown' where that cannot tell."
 )
 
 NAME = "cache_health"

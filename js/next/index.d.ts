@@ -17,13 +17,20 @@ export function currentBuildId(env?: Readonly<Record<string, string | undefined>
 export interface NextraceOptions {
   /** The build (deployment) id to record on request spans; default: {@link currentBuildId}. */
   buildId?: string;
+  /** Record `next.fetch.tags` on Next.js's fetch spans by wrapping `fetch`; default true. */
+  fetchTags?: boolean;
+  /** Where `fetch` lives; default `globalThis` (tests pass their own). */
+  global?: { fetch?: unknown };
 }
+
+/** The tags a fetch was given (`init.next.tags`), as strings; [] when none. */
+export function fetchTags(init?: { next?: { tags?: unknown } }): string[];
 
 /**
  * A span processor for `@vercel/otel`'s `registerOTel({ spanProcessors: ['auto', new
  * NextraceSpanProcessor()] })` (Node.js runtime). It records `next.prefetch` and
  * `http.response.header.x-nextjs-cache` and `nextrace.build_id` on Next.js's
- * `BaseServer.handleRequest` spans. Its
+ * `BaseServer.handleRequest` spans, and `next.fetch.tags` on its `AppRender.fetch` spans. Its
  * hooks never throw into a request: `errors` counts the ones that failed.
  */
 export class NextraceSpanProcessor {

@@ -9,6 +9,10 @@
 // - `nextrace.build_id`: which build served the request (the `buildId` option,
 //   NEXT_DEPLOYMENT_ID, or the build's own id in `.next/BUILD_ID`), so that nextrace can tell
 //   builds apart and filter by build.
+// - `next.fetch.tags` on Next.js's `AppRender.fetch` spans: the tags the app gave the fetch
+//   (`fetch(url, { next: { tags } })`), so that a miss can be tied to the `revalidateTag` that
+//   emptied its entry. Read from a wrapper of `globalThis.fetch`, whichever of it and Next.js's
+//   own patch of `fetch` is outside the other.
 //
 // It reads the raw request through Node's `http.server.request.start` diagnostics channel,
 // keeps it for the rest of that request with AsyncLocalStorage, and sets the attributes on
@@ -22,6 +26,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const REQUEST_SPAN = 'BaseServer.handleRequest';
+const FETCH_SPAN = 'AppRender.fetch';
+const FETCH_TAGS = 'next.fetch.tags';
+const WRAPPED = Symbol.for('nextrace.fetch');
 const CACHE_HEADER = 'x-nextjs-cache';
 const CACHE_ATTRIBUTE = `http.response.header.${CACHE_HEADER}`;
 const REQUEST_START = 'http.server.request.start';
@@ -37,6 +44,12 @@ export function currentBuildId(env = process.env, appDir = process.cwd()) {
   }
 }
 
+/** The tags a fetch was given (`init.next.tags`), as strings; [] when none. */
+export function fetchTags(init) {
+  const tags = init?.next?.tags;
+  return Array.isArray(tags) ? tags.map(String) : [];
+}
+
 /** What kind of prefetch a request is, from its (lower-case) headers. */
 export function prefetchKind(headers) {
   if (headers['next-router-segment-prefetch']) return 'segment';
@@ -47,6 +60,7 @@ export function prefetchKind(headers) {
 export class NextraceSpanProcessor {
   constructor(options = {}) {
     this.requests = new AsyncLocalStorage();
+    this.fetches = new AsyncLocalStorage(); // the tags of the fetch being called, outside Next's
     this.errors = 0;
     this.buildId = '';
     this._safely(() => {
@@ -54,17 +68,56 @@ export class NextraceSpanProcessor {
     });
     this._onRequest = (message) => this._safely(() => this._start(message));
     subscribe(REQUEST_START, this._onRequest);
+    if (options.fetchTags !== false) this._safely(() => this._wrapFetch(options.global ?? globalThis));
   }
 
   onStart(span) {
     this._safely(() => {
+      const type = span.attributes?.['next.span_type'];
+      if (type === FETCH_SPAN) return this._startFetch(span);
       const facts = this.requests.getStore();
-      if (!facts || span.attributes?.['next.span_type'] !== REQUEST_SPAN) return;
+      if (!facts || type !== REQUEST_SPAN) return;
       span.setAttribute('next.prefetch', facts.prefetch);
       if (this.buildId) span.setAttribute(BUILD_ID, this.buildId);
       facts.spans.push(span);
       if (facts.cache) span.setAttribute(CACHE_ATTRIBUTE, [facts.cache]);
     });
+  }
+
+  _startFetch(span) {
+    // Our wrapper is outside Next's fetch: the tags are known before Next starts its span.
+    const tags = this.fetches.getStore();
+    if (tags?.length) span.setAttribute(FETCH_TAGS, tags);
+    // Or inside it: Next calls the wrapper for the origin, after starting its span.
+    this.requests.getStore()?.fetchSpans.push(span);
+  }
+
+  _wrapFetch(global) {
+    const original = global.fetch;
+    if (typeof original !== 'function' || original[WRAPPED]) return;
+    this._unwrapFetch = () => {
+      if (global.fetch === wrapped) global.fetch = original;
+    };
+    const processor = this;
+    const wrapped = function fetch(input, init) {
+      const tags = processor._safelyValue(() => fetchTags(init), []);
+      if (tags.length) processor._safely(() => processor._tagFetchSpan(input, tags));
+      return processor.fetches.run(tags, () => original.apply(this, arguments));
+    };
+    wrapped[WRAPPED] = true;
+    global.fetch = wrapped;
+  }
+
+  _tagFetchSpan(input, tags) {
+    const url = String(input?.url ?? input);
+    const spans = this.requests.getStore()?.fetchSpans ?? [];
+    for (let i = spans.length - 1; i >= 0; i -= 1) {
+      const span = spans[i];
+      if (span.isRecording() && span.attributes?.['http.url'] === url) {
+        span.setAttribute(FETCH_TAGS, tags);
+        return;
+      }
+    }
   }
 
   onEnd() {}
@@ -75,11 +128,12 @@ export class NextraceSpanProcessor {
 
   shutdown() {
     this._safely(() => unsubscribe(REQUEST_START, this._onRequest));
+    this._safely(() => this._unwrapFetch?.());
     return Promise.resolve();
   }
 
   _start({ request, response }) {
-    const facts = { prefetch: prefetchKind(request.headers), spans: [] };
+    const facts = { prefetch: prefetchKind(request.headers), spans: [], fetchSpans: [] };
     this._watchCacheHeader(response, facts);
     this.requests.enterWith(facts);
   }
@@ -97,6 +151,14 @@ export class NextraceSpanProcessor {
       });
       return setHeader.apply(this, arguments);
     };
+  }
+
+  _safelyValue(hook, fallback) {
+    let value = fallback;
+    this._safely(() => {
+      value = hook();
+    });
+    return value;
   }
 
   _safely(hook) {

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collector.miss_reasons import CacheHistory, revalidate_s
+from collector.miss_reasons import CacheHistory, LookupFacts, revalidate_s, tags
 from collector.rows import CacheEventRow
 
 S = 1_000_000_000
 
 
-def lookup(at_s: float, result: str, key: str = "/api/product/1", build: str = "a"):
+def lookup(
+    at_s: float, result: str, key: str = "/api/product/1", build: str = "a", layer: str = "data"
+):
     return CacheEventRow(
         timestamp_ns=int(at_s * S),
         trace_id="t",
         span_id=f"{key}@{at_s}",
         service="shop",
         route="/products/[id]",
-        layer="data",
+        layer=layer,
         result=result,
         reason="" if result == "hit" else "unknown",
         key=key,
@@ -23,9 +25,12 @@ def lookup(at_s: float, result: str, key: str = "/api/product/1", build: str = "
     )
 
 
-def reasons(history: CacheHistory, *events: CacheEventRow, revalidate: float = 60) -> list[str]:
-    explained = history.explain(list(events), {e.span_id: revalidate for e in events})
-    return [e.reason for e in explained]
+def reasons(
+    history: CacheHistory, *events: CacheEventRow, tagged: tuple[str, ...] = ()
+) -> list[str]:
+    """The reasons given to ``events``, whose entries revalidate after 60 s, with ``tagged``."""
+    facts = {e.span_id: LookupFacts(60, tagged) for e in events}
+    return [e.reason for e in history.explain(list(events), facts)]
 
 
 def test_a_miss_after_the_revalidate_time_is_an_expiry_and_a_young_entry_gone_is_unknown():
@@ -86,3 +91,26 @@ def test_the_revalidate_time_is_read_from_next_fetch_cache_reason():
     assert revalidate_s("revalidate: 0.5") == 0.5
     assert revalidate_s("cache: no-store") is None
     assert revalidate_s("") is None
+
+
+def test_a_young_entry_gone_after_its_tag_or_its_page_was_revalidated_says_so():
+    history = CacheHistory()
+    reasons(history, lookup(0, "miss"), tagged=("product-1",))
+    history.revalidated("shop", "tag", "product-1", 10 * S)
+    assert reasons(history, lookup(20, "stale"), tagged=("product-1",)) == ["tag_invalidated"]
+    # Refilled at 20: the revalidation at 10 explains nothing after it; another tag neither.
+    history.revalidated("shop", "tag", "other", 25 * S)
+    assert reasons(history, lookup(30, "miss"), tagged=("product-1",)) == ["unknown"]
+    page = "/products/1"
+    reasons(history, lookup(0, "miss", key=page, layer="full_route"))
+    history.revalidated("shop", "path", page, 5 * S)
+    assert reasons(history, lookup(8, "stale", key=page, layer="full_route")) == [
+        "path_invalidated"
+    ]
+
+
+def test_tags_are_read_as_stored():
+    assert tags('["product-1","products"]') == ("product-1", "products")
+    assert tags("product-1") == ("product-1",)
+    assert tags("") == ()
+    assert tags("[not json") == ()

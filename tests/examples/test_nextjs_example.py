@@ -221,6 +221,20 @@ def test_the_example_app_reaches_the_dashboards(example, tmp_path):
         for service in passes:
             blast = board.panel(cold_cache, "Revalidation blast radius", service)
             assert blast == [("tag", "product-1", 2, 0)], service
+        # With the helper, the fetches carry their tags, so the misses and stale hits that
+        # follow a revalidateTag of product-1 say so; without it, Next.js cannot tell.
+        reasons = board.store.client.query(
+            "SELECT ServiceName, Result, Reason FROM cache_events "
+            "WHERE Layer = 'data' AND Result != 'hit' AND Key LIKE '%/product/1' "
+            "ORDER BY ServiceName, Timestamp"
+        ).result_rows
+        assert reasons == [
+            ("shop-helper", "miss", "unknown"),  # the collector did not see the build start
+            ("shop-helper", "stale", "tag_invalidated"),  # revalidateTag(product-1, 'max')
+            ("shop-helper", "miss", "tag_invalidated"),  # revalidateTag(product-1, {expire: 0})
+            ("shop-plain", "stale", "unknown"),
+            ("shop-plain", "miss", "unknown"),
+        ], reasons
         # The slowest request of both passes heads the slowest-traces table.
         slowest = board.store.client.query("SELECT max(Duration) / 1e6 FROM requests")
         top = board.panel(slow_navigations, "Slowest traces", "shop-helper")[0]

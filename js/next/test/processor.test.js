@@ -142,3 +142,66 @@ test('the build id comes from NEXT_DEPLOYMENT_ID, else from .next/BUILD_ID', asy
   assert.equal(currentBuildId({}, app), 'Xk3h9');
   assert.equal(currentBuildId({ NEXT_DEPLOYMENT_ID: 'dpl_1' }, app), 'dpl_1');
 });
+
+const URL_1 = 'http://upstream/api/product/1';
+
+/** A fetch that, like Next.js's patched one, starts its AppRender.fetch span, then fetches. */
+function nextLikeFetch(processor, spans) {
+  return async (input) => {
+    const span = new FakeSpan({ 'next.span_type': 'AppRender.fetch', 'http.url': String(input) });
+    processor.onStart(span);
+    spans.push(span);
+    return 'response';
+  };
+}
+
+test("a fetch's tags reach Next's fetch span when the wrapper is outside Next's fetch", async (t) => {
+  const spans = [];
+  const global = {};
+  const processor = new NextraceSpanProcessor({ global: {} });
+  global.fetch = nextLikeFetch(processor, spans);
+  processor._wrapFetch(global); // installed after Next's patch: the outer one
+  t.after(() => processor.shutdown());
+  assert.equal(await global.fetch(URL_1, { next: { tags: ['product-1', 'products'] } }), 'response');
+  assert.equal(await global.fetch(URL_1, {}), 'response');
+  assert.deepEqual(spans[0].attributes['next.fetch.tags'], ['product-1', 'products']);
+  assert.equal(spans[1].attributes['next.fetch.tags'], undefined);
+});
+
+test("a fetch's tags reach Next's fetch span when Next's fetch calls the wrapper", async (t) => {
+  const calls = [];
+  const global = { fetch: async (input, init) => calls.push([input, init]) };
+  const processor = new NextraceSpanProcessor({ global });
+  t.after(() => processor.shutdown());
+  const spans = [];
+  const server = await serve(async (req, res) => {
+    // Next's fetch starts its span, misses its cache, and calls the fetch it wrapped: ours.
+    const span = new FakeSpan({ 'next.span_type': 'AppRender.fetch', 'http.url': URL_1 });
+    processor.onStart(span);
+    spans.push(span);
+    await global.fetch(URL_1, { next: { tags: ['product-1'], fetchType: 'origin' } });
+    res.end('ok');
+  });
+  t.after(() => server.close());
+  await get(server, {});
+  assert.deepEqual(spans[0].attributes['next.fetch.tags'], ['product-1']);
+  assert.equal(calls.length, 1); // the real fetch ran, with what it was given
+  assert.deepEqual(calls[0][1].next.tags, ['product-1']);
+});
+
+test('a fetch whose options cannot be read still runs, and the failure is counted', async (t) => {
+  t.mock.method(console, 'warn', () => {});
+  const original = async () => 'response';
+  const global = { fetch: original };
+  const processor = new NextraceSpanProcessor({ global });
+  assert.notEqual(global.fetch, original); // wrapped
+  const broken = {
+    get next() {
+      throw new Error('a getter that throws');
+    },
+  };
+  assert.equal(await global.fetch(URL_1, broken), 'response');
+  assert.equal(processor.errors, 1);
+  await processor.shutdown();
+  assert.equal(global.fetch, original); // the original is back
+});
