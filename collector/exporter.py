@@ -224,9 +224,10 @@ class ClickHouseRowExporter:
 
         Only traces whose rows differ are touched. Their stored rows are first inserted again
         with ``Sign`` -1, so that the per-minute tables, which sum ``Sign``, subtract them;
-        then they and their cancellations are deleted, and ``rows`` inserted. Each step
-        starts from what is stored, so a replacement that failed half-way is completed
-        exactly by the next one.
+        then every row of theirs derived from ``span_ids`` is deleted (the old rows, their
+        cancellations, and what a replacement cut short left), and ``rows`` inserted. Each
+        step starts from what is stored, so the next replacement completes one that failed
+        half-way, exactly.
         """
         stored = self._stored_rows(table, column_names, trace_ids, span_ids)
         wanted = Counter(tuple(row) for row in rows)
@@ -241,9 +242,7 @@ class ClickHouseRowExporter:
         nonce = uuid.uuid4().hex  # each attempt starts from what is stored: no token reused
         if cancel:
             self._insert_rows(table, [*column_names, "Sign"], cancel, f"{table}-{nonce}-cancel")
-        changed_spans = sorted({row[2] for row in stored if row[1] in changed})
-        if changed_spans:
-            self._delete(table, sorted(changed), changed_spans)
+        self._delete(table, sorted(changed), span_ids)
         fresh = [list(row) for row in rows if row[1] in changed]
         if fresh:
             self._insert_rows(table, column_names, fresh, f"{table}-{nonce}-rows")
@@ -256,9 +255,8 @@ class ClickHouseRowExporter:
         trace_ids: Sequence[str],
         span_ids: Sequence[str],
     ) -> Counter[tuple[Any, ...]]:
-        """The rows of ``table`` derived from ``span_ids`` of ``trace_ids``, net of
-        cancellations, as
-        ``export`` takes them (``Timestamp`` in nanoseconds): each with its count."""
+        """The rows of ``table`` derived from ``span_ids`` of ``trace_ids``, net of their
+        cancellations, as ``export`` takes them (``Timestamp`` in nanoseconds), counted."""
         _check_derived(table)
         selected = ", ".join(
             "toUnixTimestamp64Nano(Timestamp)" if name == "Timestamp" else f"`{name}`"
@@ -276,12 +274,12 @@ class ClickHouseRowExporter:
             raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
         return Counter({tuple(row[:-1]): int(row[-1]) for row in result.result_rows})
 
-    def _delete(self, table: str, trace_ids: list[str], span_ids: list[str]) -> None:
+    def _delete(self, table: str, trace_ids: Sequence[str], span_ids: Sequence[str]) -> None:
         try:
             self._store.client.command(
                 f"DELETE FROM `{self._store.config.database}`.`{table}` "
                 "WHERE TraceId IN {traces:Array(String)} AND SpanId IN {spans:Array(String)}",
-                parameters={"traces": trace_ids, "spans": span_ids},
+                parameters={"traces": list(trace_ids), "spans": list(span_ids)},
             )
         except ClickHouseError as exc:
             raise TransientError(f"ClickHouse is unavailable: {exc}") from exc

@@ -340,7 +340,11 @@ class NextjsTraceNormalizer:
     ) -> None:
         """Replace the rows of ``traces``, derived before some of their spans arrived, by
         ``requests`` and ``events`` (derived from all of them)."""
-        span_ids = [span.span_id for spans in traces.values() for span in spans]
+        # The spans the rows come from: rows that other spans of the trace fed through the
+        # materialized views (a browser's, say) are not this stage's to replace.
+        span_ids = [
+            span.span_id for spans in traces.values() for span in spans if is_nextjs(span.scope)
+        ]
         corrected: set[str] = set()
         for kind, rows in ((RequestRow, requests), (CacheEventRow, events)):
             mine = [row.values() for row in rows if row.trace_id in traces]

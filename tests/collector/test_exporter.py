@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from collector.errors import RowsRejected
-from collector.exporter import ClickHouseSpanExporter
+from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
+from collector.rows import RequestRow
 from collector.service import Collector
 from collector.translator import translate
 from tests.builders import make_request, make_span
@@ -101,3 +102,44 @@ def test_one_row_the_store_refuses_costs_only_itself(collector: Collector):
     with pytest.raises(RowsRejected):  # and again, exactly: the stored parts are deduplicated
         exporter.consume(spans)
     assert count(collector) == 8
+
+
+def request_row(path: str, status: int) -> RequestRow:
+    return RequestRow(
+        timestamp_ns=1_767_261_600_000_000_000,
+        trace_id="a" * 32,
+        span_id="b" * 16,
+        service="shop",
+        route="/products/[id]",
+        kind="document",
+        kind_source="shape",
+        prefetch="",
+        method="GET",
+        path=path,
+        status=status,
+        duration_ns=5_000_000,
+        ttfb_ms=None,
+        render_ms=None,
+        middleware_ms=None,
+        build_id="b1",
+    )
+
+
+def test_a_replacement_cut_short_is_completed_exactly_by_the_next(collector: Collector):
+    assert collector.store is not None
+    rows = ClickHouseRowExporter(collector.store)
+    columns = RequestRow.columns()
+    old, new = request_row("/products/1", 404), request_row("/products/1", 200)
+    rows.export("requests", columns, [old.values()])
+    # A replacement that stopped after cancelling the old row (a crash, a failed delete).
+    collector.store.client.insert(
+        "requests", [[*old.values(), -1]], column_names=[*columns, "Sign"]
+    )
+    changed = rows.replace("requests", columns, [old.trace_id], [old.span_id], [new.values()])
+    assert changed == {old.trace_id}
+    assert count(collector, "SELECT count() FROM requests") == 1
+    assert count(collector, "SELECT any(StatusCode) FROM requests") == 200
+    assert count(collector, "SELECT sum(Requests) FROM requests_1m") == 1
+    # The same rows again change nothing.
+    assert rows.replace("requests", columns, [old.trace_id], [old.span_id], [new.values()]) == set()
+    assert count(collector, "SELECT count() FROM requests") == 1
