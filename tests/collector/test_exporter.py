@@ -11,6 +11,7 @@ from collector.rows import RequestRow
 from collector.service import Collector
 from collector.translator import translate
 from tests.builders import make_request, make_span
+from tests.collector.test_rows import request_row
 
 
 def batch(count: int, first_wal: int = 1):
@@ -104,32 +105,11 @@ def test_one_row_the_store_refuses_costs_only_itself(collector: Collector):
     assert count(collector) == 8
 
 
-def request_row(path: str, status: int) -> RequestRow:
-    return RequestRow(
-        timestamp_ns=1_767_261_600_000_000_000,
-        trace_id="a" * 32,
-        span_id="b" * 16,
-        service="shop",
-        route="/products/[id]",
-        kind="document",
-        kind_source="shape",
-        prefetch="",
-        method="GET",
-        path=path,
-        status=status,
-        duration_ns=5_000_000,
-        ttfb_ms=None,
-        render_ms=None,
-        middleware_ms=None,
-        build_id="b1",
-    )
-
-
 def test_a_replacement_cut_short_is_completed_exactly_by_the_next(collector: Collector):
     assert collector.store is not None
     rows = ClickHouseRowExporter(collector.store)
     columns = RequestRow.columns()
-    old, new = request_row("/products/1", 404), request_row("/products/1", 200)
+    old, new = request_row(status=404), request_row(status=200)
     rows.export("requests", columns, [old.values()])
     # A replacement that stopped after cancelling the old row (a crash, a failed delete).
     collector.store.client.insert(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import pytest
 
 from collector.rows import CacheEventRow, RequestRow
@@ -29,8 +32,9 @@ def test_every_column_of_a_derived_row_exists_and_only_defaults_are_left_out(
     assert set(table) - set(row.columns()) == unwritten
 
 
-def test_a_row_is_written_and_read_back_whole(collector):
-    request = RequestRow(
+def request_row(**changes: Any) -> RequestRow:
+    """A request row of the shop's product page; ``changes`` override its fields."""
+    row = RequestRow(
         timestamp_ns=1_767_261_600_000_000_000,
         trace_id="t" * 32,
         span_id="s" * 16,
@@ -48,6 +52,11 @@ def test_a_row_is_written_and_read_back_whole(collector):
         middleware_ms=0.25,
         build_id="b1",
     )
+    return dataclasses.replace(row, **changes)
+
+
+def test_a_row_is_written_and_read_back_whole(collector):
+    request = request_row()
     assert collector.store is not None
     client = collector.store.client
     client.insert(RequestRow.TABLE, [request.values()], column_names=RequestRow.columns())
