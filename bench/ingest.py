@@ -12,10 +12,12 @@ Measures, in one run and on the same synthetic web-request traces:
   writes their ``requests`` rows; measured until every trace is normalized.
 
 Both are reported in spans per CPU-second of the process doing the work (so
-"per core", and steady on a shared machine), with their ratio. Results are
-printed and written to ``bench/results/ingest.json``.
+"per core", and steady on a shared machine), with their ratio. The three are
+measured ``--runs`` times, in turn, and reported as the median with the lowest
+and highest run; each ratio is taken within a run. Results are printed and
+written to ``bench/results/ingest.json``.
 
-Run: ``python -m bench.ingest [--traces 20000] [--out FILE]``
+Run: ``python -m bench.ingest [--traces 20000] [--runs 3] [--out FILE]``
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import os
 import platform
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -180,6 +183,7 @@ def main() -> None:
     parser.add_argument("--traces", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=20_000, help="spans per insert")
     parser.add_argument("--senders", type=int, default=2, help="concurrent HTTP senders")
+    parser.add_argument("--runs", type=int, default=3, help="measurements of each, in turn")
     parser.add_argument("--out", type=Path, default=RESULTS / "ingest.json")
     args = parser.parse_args()
 
@@ -193,46 +197,78 @@ def main() -> None:
     attrs = [len(a) for a in columns.columns.span_attributes]
     progress(f"{total} spans in {len(bodies)} requests, {min(attrs)}-{max(attrs)} attributes each")
 
-    with tempfile.TemporaryDirectory(prefix="nextrace-bench-") as tmp:
-        progress("end to end through `nextrace collect`")
-        e2e = measure_end_to_end(bodies, total, args.batch, Path(tmp) / "e2e", args.senders)
-        progress("ceiling: bare columnar inserts")
-        ceiling = measure_ceiling(columns, args.batch, Path(tmp) / "ceiling")
-        progress("end to end, as Next.js traces (normalized)")
-        nextjs_bodies = [r.SerializeToString() for r in make_requests(args.traces, scope="next.js")]
-        nextjs = measure_end_to_end(
-            nextjs_bodies, total, args.batch, Path(tmp) / "nextjs", args.senders, args.traces
-        )
+    nextjs_bodies = [r.SerializeToString() for r in make_requests(args.traces, scope="next.js")]
+    runs: list[dict[str, dict[str, float]]] = []
+    for run in range(1, args.runs + 1):
+        with tempfile.TemporaryDirectory(prefix="nextrace-bench-") as tmp:
+            progress(f"run {run} of {args.runs}: end to end through `nextrace collect`")
+            e2e = measure_end_to_end(bodies, total, args.batch, Path(tmp) / "e2e", args.senders)
+            progress(f"run {run} of {args.runs}: ceiling, bare columnar inserts")
+            ceiling = measure_ceiling(columns, args.batch, Path(tmp) / "ceiling")
+            progress(f"run {run} of {args.runs}: end to end, as Next.js traces (normalized)")
+            nextjs = measure_end_to_end(
+                nextjs_bodies, total, args.batch, Path(tmp) / "nextjs", args.senders, args.traces
+            )
+        ratios = {
+            "end_to_end_over_ceiling": e2e["spans_per_cpu_s"] / ceiling["spans_per_cpu_s"],
+            "nextjs_over_end_to_end": nextjs["spans_per_cpu_s"] / e2e["spans_per_cpu_s"],
+        }
+        runs.append({"end_to_end": e2e, "ceiling": ceiling, "nextjs": nextjs, "ratios": ratios})
 
-    ratio = e2e["spans_per_cpu_s"] / ceiling["spans_per_cpu_s"]
-    nextjs_ratio = nextjs["spans_per_cpu_s"] / e2e["spans_per_cpu_s"]
+    def median(part: str, figure: str) -> float:
+        return statistics.median(r[part][figure] for r in runs)
+
+    def spread(part: str, figure: str, digits: int = 1) -> list[float]:
+        values = [r[part][figure] for r in runs]
+        return [round(min(values), digits), round(max(values), digits)]
+
+    def figures(part: str) -> dict[str, float]:
+        return {k: round(median(part, k), 1) for k in runs[0][part]}
+
+    e2e, ceiling, nextjs = figures("end_to_end"), figures("ceiling"), figures("nextjs")
+    ratio = median("ratios", "end_to_end_over_ceiling")
+    nextjs_ratio = median("ratios", "nextjs_over_end_to_end")
     result: dict[str, Any] = {
         "benchmark": "ingest",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": platform.python_version(),
         "cores": os.cpu_count(),
+        "runs": args.runs,
         "spans": total,
         "spans_per_trace": total / args.traces,
         "request_bodies": len(bodies),
         "batch_spans": args.batch,
-        "end_to_end": {k: round(v, 1) for k, v in e2e.items()},
-        "ceiling_bare_insert": {k: round(v, 1) for k, v in ceiling.items()},
+        "end_to_end": e2e,
+        "ceiling_bare_insert": ceiling,
         "end_to_end_over_ceiling": round(ratio, 3),
-        "nextjs_normalized": {k: round(v, 1) for k, v in nextjs.items()},
+        "nextjs_normalized": nextjs,
         "nextjs_over_end_to_end": round(nextjs_ratio, 3),
+        "spread_min_max": {
+            "end_to_end_spans_per_cpu_s": spread("end_to_end", "spans_per_cpu_s"),
+            "ceiling_spans_per_cpu_s": spread("ceiling", "spans_per_cpu_s"),
+            "nextjs_spans_per_cpu_s": spread("nextjs", "spans_per_cpu_s"),
+            "end_to_end_over_ceiling": spread("ratios", "end_to_end_over_ceiling", 3),
+            "nextjs_over_end_to_end": spread("ratios", "nextjs_over_end_to_end", 3),
+        },
         "target_spans_per_cpu_s": 30_000,
     }
-    for label, figures in (
-        ("end to end (OTLP/HTTP -> committed)", e2e),
-        ("ceiling (bare columnar insert)", ceiling),
-        ("Next.js traces, normalized too", nextjs),
+    print(f"medians of {args.runs} run(s), lowest and highest run in brackets")
+    for label, part, shown in (
+        ("end to end (OTLP/HTTP -> committed)", "end_to_end", e2e),
+        ("ceiling (bare columnar insert)", "ceiling", ceiling),
+        ("Next.js traces, normalized too", "nextjs", nextjs),
     ):
+        low, high = spread(part, "spans_per_cpu_s", 0)
         print(
-            f"{label:<36} {figures['spans_per_cpu_s']:>10,.0f} spans/s per core"
-            f"  ({figures['spans_per_s']:,.0f} spans/s wall)"
+            f"{label:<36} {shown['spans_per_cpu_s']:>10,.0f} spans/s per core"
+            f" ({low:,.0f}-{high:,.0f})  ({shown['spans_per_s']:,.0f} spans/s wall)"
         )
-    print(f"{'end to end / ceiling':<36} {ratio:>10.2f}")
-    print(f"{'Next.js normalized / end to end':<36} {nextjs_ratio:>10.2f}")
+    for label, key, value in (
+        ("end to end / ceiling", "end_to_end_over_ceiling", ratio),
+        ("Next.js normalized / end to end", "nextjs_over_end_to_end", nextjs_ratio),
+    ):
+        low, high = spread("ratios", key, 2)
+        print(f"{label:<36} {value:>10.2f} ({low:.2f}-{high:.2f})")
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
