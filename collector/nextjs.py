@@ -60,6 +60,7 @@ FILE_NAME = re.compile(r"/[^/]+\.[A-Za-z0-9]{1,8}$")  # a path whose last segmen
 PREFETCH = "next.prefetch"  # recorded by the optional helper, as the reference server does
 NEXTJS_CACHE = "http.response.header.x-nextjs-cache"  # recorded by the optional helper
 BUILD_ID = "nextrace.build_id"  # recorded by the optional helper
+BODY_SIZE = "http.response.body.size"  # recorded by the optional helper
 
 # x-nextjs-cache -> the full route cache's (cache.result, cache.miss_reason).
 FULL_ROUTE_RESULTS = {
@@ -183,7 +184,15 @@ def _request_row(
         render_ms=_total_ms(by_type.get(RENDER)),
         middleware_ms=_total_ms(by_type.get(MIDDLEWARE)),
         build_id=_build_id(request),
+        response_bytes=_response_bytes(handlers),
     )
+
+
+def _response_bytes(handlers: list[TraceSpan]) -> int | None:
+    """The body size the helper recorded (``http.response.body.size``): the largest on the
+    request's handler spans, each of which saw the bytes written while it was open."""
+    sizes = [_int(s.attributes[BODY_SIZE]) for s in handlers if s.attributes.get(BODY_SIZE)]
+    return max(sizes) if sizes else None
 
 
 def _route(handlers: list[TraceSpan], by_type: dict[str, list[TraceSpan]]) -> str:

@@ -57,6 +57,7 @@ class RequestRow(DerivedRow):
     source: str = _column(
         "Source", default="nextjs"
     )  # the reference server's view writes "nextrace"
+    response_bytes: int | None = _column("ResponseBytes", default=None)  # only with the helper
 
 
 @dataclass(frozen=True)

@@ -55,5 +55,18 @@ def build() -> model.Dashboard:
         .with_panel(reference_only(NAME, 4, "Prefetch conversion", "prefetch_conversion"))
         .with_panel(reference_only(NAME, 5, "Router cache of navigations", "router_cache"))
         .with_panel(reference_only(NAME, 6, "What prefetches got back", "prefetch_payloads"))
+        .with_panel(
+            panel(
+                NAME,
+                7,
+                "Prefetch payload sizes",
+                "prefetch_sizes",
+                "table",
+                description=(
+                    "Real Next.js apps show here with @nextrace/next's processor, which records "
+                    "the size of each response body."
+                ),
+            )
+        )
         .build()
     )

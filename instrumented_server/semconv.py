@@ -47,6 +47,7 @@ NEXT_PREFETCH = "next.prefetch"
 NEXT_SPAN_TYPE = "next.span_type"
 NEXT_SPAN_NAME = "next.span_name"
 HTTP_ROUTE = "http.route"
+HTTP_RESPONSE_BODY_SIZE = "http.response.body.size"  # bytes of the body sent, on the request
 MIDDLEWARE_MATCHED = "nextrace.middleware.matched"
 MIDDLEWARE_ACTION = "nextrace.middleware.action"  # next, redirect, rewrite
 RENDER_MODE = "nextrace.render.mode"  # static, isr, dynamic

@@ -74,5 +74,6 @@ async def stream(
             stream_span.set_attribute(semconv.STREAM_CHUNKS, count)
             stream_span.set_attribute(semconv.STREAM_BYTES, len(sent))
             stream_span.end()
+        parent.set_attribute(semconv.HTTP_RESPONSE_BODY_SIZE, len(sent))
     if on_complete is not None:
         on_complete(bytes(sent))

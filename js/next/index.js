@@ -9,6 +9,9 @@
 // - `nextrace.build_id`: which build served the request (the `buildId` option,
 //   NEXT_DEPLOYMENT_ID, or the build's own id in `.next/BUILD_ID`), so that nextrace can tell
 //   builds apart and filter by build.
+// - `http.response.body.size`: the bytes of the response body written so far (after any
+//   compression), kept current on the request spans while they are open, for prefetch
+//   payload sizes.
 // - `next.fetch.tags` on Next.js's `AppRender.fetch` spans: the tags the app gave the fetch
 //   (`fetch(url, { next: { tags } })`), so that a miss can be tied to the `revalidateTag` that
 //   emptied its entry. Read from a wrapper of `globalThis.fetch`, whichever of it and Next.js's
@@ -33,6 +36,7 @@ const CACHE_HEADER = 'x-nextjs-cache';
 const CACHE_ATTRIBUTE = `http.response.header.${CACHE_HEADER}`;
 const REQUEST_START = 'http.server.request.start';
 const BUILD_ID = 'nextrace.build_id';
+const BODY_SIZE = 'http.response.body.size';
 
 /** The build serving this process: NEXT_DEPLOYMENT_ID, else `next build`'s `.next/BUILD_ID`. */
 export function currentBuildId(env = process.env, appDir = process.cwd()) {
@@ -81,6 +85,7 @@ export class NextraceSpanProcessor {
       if (this.buildId) span.setAttribute(BUILD_ID, this.buildId);
       facts.spans.push(span);
       if (facts.cache) span.setAttribute(CACHE_ATTRIBUTE, [facts.cache]);
+      if (facts.bytes) span.setAttribute(BODY_SIZE, facts.bytes);
     });
   }
 
@@ -133,8 +138,9 @@ export class NextraceSpanProcessor {
   }
 
   _start({ request, response }) {
-    const facts = { prefetch: prefetchKind(request.headers), spans: [], fetchSpans: [] };
+    const facts = { prefetch: prefetchKind(request.headers), spans: [], fetchSpans: [], bytes: 0 };
     this._watchCacheHeader(response, facts);
+    this._countBody(response, facts);
     this.requests.enterWith(facts);
   }
 
@@ -151,6 +157,26 @@ export class NextraceSpanProcessor {
       });
       return setHeader.apply(this, arguments);
     };
+  }
+
+  _countBody(response, facts) {
+    const processor = this;
+    for (const method of ['write', 'end']) {
+      const original = response[method];
+      response[method] = function (chunk, encoding) {
+        processor._safely(() => {
+          if (chunk == null || typeof chunk === 'function') return;
+          facts.bytes +=
+            typeof chunk === 'string'
+              ? Buffer.byteLength(chunk, typeof encoding === 'string' ? encoding : 'utf8')
+              : (chunk.byteLength ?? 0);
+          for (const span of facts.spans) {
+            if (span.isRecording()) span.setAttribute(BODY_SIZE, facts.bytes);
+          }
+        });
+        return original.apply(this, arguments);
+      };
+    }
   }
 
   _safelyValue(hook, fallback) {

@@ -14,6 +14,7 @@ from tests.conftest import stored
 from tests.dashboards.panels import HOUR_START_NS, Traffic, ingest, run_panel, stored_traffic
 
 MS = 1_000_000
+PAYLOAD_BYTES = {"full": 3000, "loading": 800, "empty": 0}
 
 
 @pytest.fixture
@@ -23,14 +24,19 @@ def traffic(client, collector):
     browser: list[Any] = []
     server: list[Any] = []
 
-    def request(kind: str, ms: int, trace: bytes, parent: bytes, route: str) -> Any:
+    def request(kind: str, ms: int, trace: bytes, parent: bytes, route: str, size: int = 0) -> Any:
         span = make_span(
             f"GET {route}",
             trace_id=trace,
             parent=parent,
             start_ns=base,
             duration_ns=ms * MS,
-            attrs={"nextrace.phase": "request", "nextrace.request.kind": kind, "next.route": route},
+            attrs={
+                "nextrace.phase": "request",
+                "nextrace.request.kind": kind,
+                "next.route": route,
+                "http.response.body.size": size,
+            },
         )
         server.append(span)
         return span
@@ -56,7 +62,7 @@ def traffic(client, collector):
             attrs={"nextrace.phase": "prefetch", "nextrace.prefetch.payload": payload},
         )
         browser.append(root)
-        req = request("rsc_prefetch", 4, trace, root.span_id, route)
+        req = request("rsc_prefetch", 4, trace, root.span_id, route, PAYLOAD_BYTES[payload])
         server.append(
             make_span(
                 f"prefetch {route}",
@@ -170,3 +176,12 @@ def test_load_from_prefetches_counts_a_nextjs_services_requests(captures, client
     ]
     assert rows == {"request": share(request_times), "middleware": share(middleware_times)}
     assert 0 < rows["request"][1] < 1  # the capture holds prefetches and other requests
+
+
+def test_prefetch_payload_sizes_per_route(traffic):
+    assert run(traffic, "Prefetch payload sizes") == [
+        ("/a", 2, 3000, 3000, 6000),
+        ("/p/[id]", 2, 800, 800, 1600),
+        ("/x", 2, 0, 0, 0),
+    ]
+    assert run(traffic, "Prefetch payload sizes", route=["/x"]) == [("/x", 2, 0, 0, 0)]

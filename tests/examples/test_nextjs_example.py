@@ -64,6 +64,7 @@ class Sent:
     kind: str
     data_cache: str | None  # what the upstream's call count says, for pages that fetch
     nextjs_cache: str | None  # x-nextjs-cache
+    body_bytes: int  # as received, before content decoding
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,10 @@ def drive(app: ExampleApp, url: str) -> list[Sent]:
                     data_cache = "miss" if waited_ms >= UPSTREAM_MIN_MS else "stale"
             kind = "api" if method == "POST" else KINDS.get(rsc, "rsc_navigation")
             route_path = path.split("?")[0]
-            sent.append(Sent(route_path, kind, data_cache, response.headers.get("x-nextjs-cache")))
+            cache_header = response.headers.get("x-nextjs-cache")
+            sent.append(
+                Sent(route_path, kind, data_cache, cache_header, response.num_bytes_downloaded)
+            )
     return sent
 
 
@@ -221,6 +225,20 @@ def test_the_example_app_reaches_the_dashboards(example, tmp_path):
         for service in passes:
             blast = board.panel(cold_cache, "Revalidation blast radius", service)
             assert blast == [("tag", "product-1", 2, 0)], service
+        # With the helper, a prefetch's row says how many bytes its answer weighed, as the
+        # driver received them; except a dynamic page's, whose body Next.js streams after its
+        # request span has ended.
+        weighed = board.store.client.query(
+            "SELECT ServiceName, ResponseBytes FROM requests WHERE Kind = 'rsc_prefetch' "
+            "ORDER BY ServiceName, Timestamp"
+        ).result_rows
+        expected = [
+            (service, s.body_bytes if helper and not s.path.startswith("/products/") else None)
+            for service, helper in (("shop-helper", True), ("shop-plain", False))
+            for s in passes[service]
+            if s.kind == "rsc_prefetch"
+        ]
+        assert weighed == expected
         # With the helper, the fetches carry their tags, so the misses and stale hits that
         # follow a revalidateTag of product-1 say so; without it, Next.js cannot tell.
         reasons = board.store.client.query(

@@ -21,6 +21,7 @@ def test_the_shell_streams_before_the_slow_boundary(server):
     assert start.attributes["next.span_type"] == "NextNodeServer.startResponse"
     (request,) = server.spans(nextrace__phase="request")
     assert request.attributes["nextrace.stream.ttfb_ms"] == offsets[0]
+    assert request.attributes["http.response.body.size"] == len(response.content)
 
 
 def test_rsc_requests_get_a_line_delimited_payload(server):

@@ -205,3 +205,21 @@ test('a fetch whose options cannot be read still runs, and the failure is counte
   await processor.shutdown();
   assert.equal(global.fetch, original); // the original is back
 });
+
+test('request spans get the size of the body written while they are open', async (t) => {
+  const processor = new NextraceSpanProcessor({ fetchTags: false });
+  t.after(() => processor.shutdown());
+  const spans = [];
+  const server = await serve((req, res) => {
+    const span = new FakeSpan(REQUEST_SPAN);
+    processor.onStart(span);
+    spans.push(span);
+    res.write('héllo '); // 7 bytes in UTF-8
+    res.write(Buffer.from([1, 2, 3]));
+    res.end('end');
+  });
+  t.after(() => server.close());
+  const res = await get(server, {});
+  assert.equal(res.statusCode, 200);
+  assert.equal(spans[0].attributes['http.response.body.size'], 13);
+});
