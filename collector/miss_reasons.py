@@ -13,16 +13,16 @@ at time ``t`` from the lookups before ``t``:
 - ``deploy``: only builds that started earlier had the key; this build started without it;
 - ``cold``: no build had the key, and the collector saw this build start (it saw an earlier
   build of the service first), so nothing was missed;
-- ``unknown``: anything else. A young entry that is gone was revalidated by tag or path,
-  evicted, or lives in another instance's cache; and a collector that started after the build
-  did cannot know what came before.
+- ``unknown``: anything else. A young entry gone without a traced revalidation was revalidated
+  untraced, evicted, or lives in another instance's cache; and a collector that started after
+  the build did cannot know what came before.
 
 Only lookups before ``t`` count, so deriving a trace again (a correction) explains it the same
 way. The history is per collector process and bounded: ``max_keys`` keys (the least recently
 seen go first), ``_LOOKUPS_KEPT`` lookups per key and build, ``_REVALIDATIONS_KEPT``
-revalidations per service. Traces are explained in the order
-they are normalized, which a late trace can break: its misses are explained by what was seen
-before them, lookups normalized later included.
+revalidations per service. Traces are explained in the order they are normalized, which a late
+trace can break: its misses are explained by what was seen before them, lookups normalized
+later included.
 """
 
 from __future__ import annotations
