@@ -78,9 +78,9 @@ class RowExporter(Protocol):
 
 class _Group:
     """The spans of one trace so far; ``first_wal`` is the oldest write-ahead log record they
-    came from that is not normalized yet, ``replayed`` whether any came from a replay of that
-    log, ``correcting`` whether rows of the trace were written before (they are replaced),
-    ``normalized_at`` when it was last handed to the worker."""
+    came from, ``replayed`` whether any came from a replay of that log, ``correcting`` whether
+    rows of the trace were written before (they are replaced), ``normalized_at`` when it was
+    last handed to the worker."""
 
     __slots__ = ("correcting", "first_wal", "last_seen", "normalized_at", "replayed", "spans")
 
@@ -164,8 +164,8 @@ class NextjsTraceNormalizer:
                     else:
                         normalized = None
                     # A trace whose spans are still kept reopens, to be derived anew.
+                    # It keeps its oldest log record, held again until the rows are replaced.
                     group = groups[trace_id] = normalized or _Group()
-                    group.first_wal = None
                     group.correcting = normalized is not None
                     if len(groups) > self._max_traces:
                         self._release_oldest()
