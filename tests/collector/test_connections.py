@@ -34,12 +34,16 @@ def closed_by_server(sock: socket.socket) -> bool:
 
 
 def answered(url: str, within_s: float) -> bool:
+    """Whether ``url`` answers 200 within ``within_s``. While the cap is full a request is
+    refused, or answered 503 ("Exceeded concurrency limit"): a client retries those."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         try:
-            return httpx.get(url, timeout=5).status_code == 200
-        except httpx.TransportError:  # refused while the cap is full
-            time.sleep(0.1)
+            if httpx.get(url, timeout=5).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
     return False
 
 
