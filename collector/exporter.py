@@ -31,7 +31,8 @@ import logging
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -44,6 +45,19 @@ from collector.store import ClickHouseStore, is_permanent
 log = logging.getLogger(__name__)
 
 _CHECK_SPANS = 2000  # spans whose ids one query of _missing sends
+
+
+@contextmanager
+def _failure_sorted(*, refusable: bool = False) -> Iterator[None]:
+    """Raise a ClickHouse error as what the caller should do about it: PermanentError when
+    ``refusable`` (an insert) and ClickHouse refused the rows themselves, else TransientError.
+    """
+    try:
+        yield
+    except ClickHouseError as exc:
+        if refusable and is_permanent(exc):
+            raise PermanentError(f"ClickHouse refused the rows: {exc}") from exc
+        raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
 
 
 def _insert(store: ClickHouseStore, token: str | None, **insert: Any) -> None:
@@ -59,12 +73,8 @@ def _insert(store: ClickHouseStore, token: str | None, **insert: Any) -> None:
         context.settings = settings  # the driver ignores settings= next to a context
     else:
         insert["settings"] = settings
-    try:
+    with _failure_sorted(refusable=True):
         store.client.insert(**insert)
-    except ClickHouseError as exc:
-        if is_permanent(exc):
-            raise PermanentError(f"ClickHouse refused the rows: {exc}") from exc
-        raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
 
 
 def batch_token(spans: SpanColumns) -> str | None:
@@ -166,7 +176,7 @@ class ClickHouseSpanExporter:
         for start in range(0, len(keys), _CHECK_SPANS):
             part = range(start, min(start + _CHECK_SPANS, len(keys)))
             times = [columns.timestamp[i] for i in part]
-            try:
+            with _failure_sorted():
                 result = self._store.client.query(
                     self._stored_sql,
                     parameters={
@@ -176,8 +186,6 @@ class ClickHouseSpanExporter:
                         "span_ids": sorted({keys[i][1] for i in part}),
                     },
                 )
-            except ClickHouseError as exc:
-                raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
             stored.update((trace_id, span_id) for trace_id, span_id in result.result_rows)
         return [i for i, key in enumerate(keys) if key not in stored]
 
@@ -262,7 +270,7 @@ class ClickHouseRowExporter:
             "toUnixTimestamp64Nano(Timestamp)" if name == "Timestamp" else f"`{name}`"
             for name in column_names
         )
-        try:
+        with _failure_sorted():
             result = self._store.client.query(
                 f"SELECT {selected}, sum(Sign) AS net "
                 f"FROM `{self._store.config.database}`.`{table}` "
@@ -270,19 +278,15 @@ class ClickHouseRowExporter:
                 "GROUP BY ALL HAVING net != 0",
                 parameters={"traces": list(trace_ids), "spans": list(span_ids)},
             )
-        except ClickHouseError as exc:
-            raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
         return Counter({tuple(row[:-1]): int(row[-1]) for row in result.result_rows})
 
     def _delete(self, table: str, trace_ids: Sequence[str], span_ids: Sequence[str]) -> None:
-        try:
+        with _failure_sorted():
             self._store.client.command(
                 f"DELETE FROM `{self._store.config.database}`.`{table}` "
                 "WHERE TraceId IN {traces:Array(String)} AND SpanId IN {spans:Array(String)}",
                 parameters={"traces": list(trace_ids), "spans": list(span_ids)},
             )
-        except ClickHouseError as exc:
-            raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
 
     def _insert_rows(
         self,
@@ -305,11 +309,12 @@ class ClickHouseRowExporter:
         _check_derived(table)
         if not trace_ids:
             return set()
-        result = self._store.client.query(
-            f"SELECT DISTINCT TraceId FROM `{self._store.config.database}`.`{table}` "
-            "WHERE TraceId IN {ids:Array(String)}",
-            parameters={"ids": list(trace_ids)},
-        )
+        with _failure_sorted():
+            result = self._store.client.query(
+                f"SELECT DISTINCT TraceId FROM `{self._store.config.database}`.`{table}` "
+                "WHERE TraceId IN {ids:Array(String)}",
+                parameters={"ids": list(trace_ids)},
+            )
         return {row[0] for row in result.result_rows}
 
 

@@ -3,12 +3,18 @@ and isolates the rows ClickHouse refuses."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
+from pathlib import Path
 
-from collector.errors import RowsRejected
+import pytest
+from clickhouse_connect.driver.exceptions import OperationalError
+
+from collector.config import StoreConfig
+from collector.errors import RowsRejected, TransientError
 from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
 from collector.rows import RequestRow
 from collector.service import Collector
+from collector.store import ClickHouseStore
 from collector.translator import translate
 from tests.builders import make_request, make_span
 from tests.collector.test_rows import request_row
@@ -123,3 +129,31 @@ def test_a_replacement_cut_short_is_completed_exactly_by_the_next(collector: Col
     # The same rows again change nothing.
     assert rows.replace("requests", columns, [old.trace_id], [old.span_id], [new.values()]) == set()
     assert count(collector, "SELECT count() FROM requests") == 1
+
+
+class _Unreachable:
+    """A client whose server is gone: what clickhouse-connect raises on a refused connection."""
+
+    def __getattr__(self, name: str):
+        def call(*args, **kwargs):
+            raise OperationalError("Error HTTPConnectionPool: Connection refused")
+
+        return call
+
+
+@pytest.mark.parametrize("call", ["export", "replace", "existing_traces"])
+def test_the_row_exporter_says_retry_when_clickhouse_is_unreachable(call: str, tmp_path: Path):
+    config = StoreConfig.from_dsn(f"chdb://{tmp_path}/store")
+    rows = ClickHouseRowExporter(ClickHouseStore(config, _Unreachable()))  # type: ignore[arg-type]
+    row = request_row()
+    columns = RequestRow.columns()
+    calls: dict[str, Callable[[], object]] = {
+        "export": lambda: rows.export("requests", columns, [row.values()]),
+        "replace": lambda: rows.replace(
+            "requests", columns, [row.trace_id], [row.span_id], [row.values()]
+        ),
+        # A replayed trace is looked up first: an outage there is retried, not dropped.
+        "existing_traces": lambda: rows.existing_traces("requests", [row.trace_id]),
+    }
+    with pytest.raises(TransientError, match="unavailable"):
+        calls[call]()
