@@ -61,6 +61,13 @@ PREFETCH = "next.prefetch"  # recorded by the optional helper, as the reference 
 NEXTJS_CACHE = "http.response.header.x-nextjs-cache"  # recorded by the optional helper
 BUILD_ID = "nextrace.build_id"  # recorded by the optional helper
 BODY_SIZE = "http.response.body.size"  # recorded by the optional helper
+FETCH_TAGS = "next.fetch.tags"  # recorded by the optional helper
+FETCH_CACHE_REASON = "next.fetch.cache_reason"  # Next.js's own, e.g. "revalidate: 60"
+# A revalidation span, recorded by the optional helper's traceRevalidations.
+PHASE = "nextrace.phase"
+REVALIDATE_PHASE = "revalidate"
+REVALIDATE_KIND = "nextrace.revalidate.kind"  # "tag" or "path"
+REVALIDATE_TARGET = "nextrace.revalidate.target"  # the tag or the path
 
 # x-nextjs-cache -> the full route cache's (cache.result, cache.miss_reason).
 FULL_ROUTE_RESULTS = {
@@ -273,7 +280,7 @@ def _data_cache_events(
         if status not in FETCH_RESULTS:
             continue
         result, reason = FETCH_RESULTS[status]
-        if status == "skip" and span.attributes.get("next.fetch.cache_reason") == MISSING_ENTRY:
+        if status == "skip" and span.attributes.get(FETCH_CACHE_REASON) == MISSING_ENTRY:
             result, reason = FETCH_RESULTS["miss"]
         if result == "hit" and any(c.kind == "Client" for c in children.get(span.span_id, [])):
             result, reason = "stale", "unknown"  # the fetch under a hit is its background refresh

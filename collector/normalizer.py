@@ -34,14 +34,20 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from collector.consumer import Columns, SpanColumns, TracesConsumer
 from collector.miss_reasons import CacheHistory, LookupFacts, revalidate_s, tags
 from collector.nextjs import (
     FETCH,
+    FETCH_CACHE_REASON,
     FETCH_SPAN_FIX,
+    FETCH_TAGS,
+    PHASE,
+    REVALIDATE_KIND,
+    REVALIDATE_PHASE,
+    REVALIDATE_TARGET,
     TraceSpan,
     hides_data_cache,
     is_nextjs,
@@ -317,18 +323,18 @@ class NextjsTraceNormalizer:
         ``traceRevalidations``) and, per fetch, its entry's revalidate time and tags."""
         for span in spans:
             attributes = span.attributes
-            if attributes.get("nextrace.phase") == "revalidate":
+            if attributes.get(PHASE) == REVALIDATE_PHASE:
                 with self._write_lock:
                     self._history.revalidated(
                         span.service,
-                        attributes.get("nextrace.revalidate.kind", ""),
-                        attributes.get("nextrace.revalidate.target", ""),
+                        attributes.get(REVALIDATE_KIND, ""),
+                        attributes.get(REVALIDATE_TARGET, ""),
                         span.start_ns,
                     )
             elif span.span_type == FETCH:
                 facts[span.span_id] = LookupFacts(
-                    revalidate_s(attributes.get("next.fetch.cache_reason", "")),
-                    tags(attributes.get("next.fetch.tags", "")),
+                    revalidate_s(attributes.get(FETCH_CACHE_REASON, "")),
+                    tags(attributes.get(FETCH_TAGS, "")),
                 )
 
     def _correct(
@@ -367,9 +373,7 @@ class NextjsTraceNormalizer:
                 self._rows.replace(kind.TABLE, kind.columns(), trace_ids, span_ids, rows)
             )
 
-        attempt = call_with_retry(replace, self._retry, stop, what=f"correction of {kind.TABLE}")
-        if attempt.outcome is not Outcome.DONE:
-            self._telemetry.drop_rows(kind.TABLE, len(rows), attempt.reason)
+        self._retrying(replace, kind.TABLE, len(rows), stop, what=f"correction of {kind.TABLE}")
         return changed
 
     def _write(
@@ -389,11 +393,17 @@ class NextjsTraceNormalizer:
                 todo = [row for row in rows if row.trace_id not in stored]
             self._rows.export(table, kind.columns(), [row.values() for row in todo])
 
-        if not rows:
-            return
-        attempt = call_with_retry(insert, self._retry, stop, what=f"insert into {table}")
+        if rows:
+            self._retrying(insert, table, len(rows), stop, what=f"insert into {table}")
+
+    def _retrying(
+        self, call: Callable[[], None], table: str, rows: int, stop: threading.Event, what: str
+    ) -> None:
+        """``call`` under the retry policy; if it never succeeds, its ``rows`` rows of
+        ``table`` are counted as dropped with the reason."""
+        attempt = call_with_retry(call, self._retry, stop, what=what)
         if attempt.outcome is not Outcome.DONE:
-            self._telemetry.drop_rows(table, len(rows), attempt.reason)
+            self._telemetry.drop_rows(table, rows, attempt.reason)
 
 
 def _trace_span(columns: Columns, i: int) -> TraceSpan:
