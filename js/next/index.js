@@ -12,6 +12,8 @@
 // - `http.response.body.size`: the bytes of the response body written so far (after any
 //   compression), kept current on the request spans while they are open, for prefetch
 //   payload sizes.
+// - `nextrace.warmup.trigger` on the request spans of a warm-up's request (see warmup.js), and
+//   `nextrace.warmup.pending` on a fetch span whose entry a queued warm-up has not filled yet.
 // - `next.fetch.tags` on Next.js's `AppRender.fetch` spans: the tags the app gave the fetch
 //   (`fetch(url, { next: { tags } })`), so that a miss can be tied to the `revalidateTag` that
 //   emptied its entry. Read from a wrapper of `globalThis.fetch`, whichever of it and Next.js's
@@ -25,8 +27,11 @@
 // the request that Next.js is serving.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+
+import { currentBuildId } from './build-id.js';
+import { WARMUP_HEADER, warmupPending } from './warmup.js';
+
+export { currentBuildId };
 
 const REQUEST_SPAN = 'BaseServer.handleRequest';
 const FETCH_SPAN = 'AppRender.fetch';
@@ -37,16 +42,8 @@ const CACHE_ATTRIBUTE = `http.response.header.${CACHE_HEADER}`;
 const REQUEST_START = 'http.server.request.start';
 const BUILD_ID = 'nextrace.build_id';
 const BODY_SIZE = 'http.response.body.size';
-
-/** The build serving this process: NEXT_DEPLOYMENT_ID, else `next build`'s `.next/BUILD_ID`. */
-export function currentBuildId(env = process.env, appDir = process.cwd()) {
-  if (env.NEXT_DEPLOYMENT_ID) return env.NEXT_DEPLOYMENT_ID;
-  try {
-    return readFileSync(join(appDir, '.next', 'BUILD_ID'), 'utf8').trim();
-  } catch {
-    return ''; // not started by `next start` from the app's folder: no build id to record
-  }
-}
+const WARMUP_TRIGGER = 'nextrace.warmup.trigger';
+const WARMUP_PENDING = 'nextrace.warmup.pending';
 
 /** The tags a fetch was given (`init.next.tags`), as strings; [] when none. */
 export function fetchTags(init) {
@@ -83,6 +80,7 @@ export class NextraceSpanProcessor {
       if (!facts || type !== REQUEST_SPAN) return;
       span.setAttribute('next.prefetch', facts.prefetch);
       if (this.buildId) span.setAttribute(BUILD_ID, this.buildId);
+      if (facts.warmup) span.setAttribute(WARMUP_TRIGGER, facts.warmup);
       facts.spans.push(span);
       if (facts.cache) span.setAttribute(CACHE_ATTRIBUTE, [facts.cache]);
       if (facts.bytes) span.setAttribute(BODY_SIZE, facts.bytes);
@@ -93,8 +91,14 @@ export class NextraceSpanProcessor {
     // Our wrapper is outside Next's fetch: the tags are known before Next starts its span.
     const tags = this.fetches.getStore();
     if (tags?.length) span.setAttribute(FETCH_TAGS, tags);
+    // A fetch whose entry a queued warm-up has not filled yet (not the warm-up's own fetch).
+    const request = this.requests.getStore();
+    const url = span.attributes?.['http.url'];
+    if (url && !request?.warmup && warmupPending(`data:${url}`)) {
+      span.setAttribute(WARMUP_PENDING, 'true');
+    }
     // Or inside it: Next calls the wrapper for the origin, after starting its span.
-    this.requests.getStore()?.fetchSpans.push(span);
+    request?.fetchSpans.push(span);
   }
 
   _wrapFetch(global) {
@@ -138,7 +142,13 @@ export class NextraceSpanProcessor {
   }
 
   _start({ request, response }) {
-    const facts = { prefetch: prefetchKind(request.headers), spans: [], fetchSpans: [], bytes: 0 };
+    const facts = {
+      prefetch: prefetchKind(request.headers),
+      warmup: String(request.headers[WARMUP_HEADER] ?? ''),
+      spans: [],
+      fetchSpans: [],
+      bytes: 0,
+    };
     this._watchCacheHeader(response, facts);
     this._countBody(response, facts);
     this.requests.enterWith(facts);

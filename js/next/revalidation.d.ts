@@ -1,14 +1,4 @@
-/** The parts of an OpenTelemetry tracer the wrappers use (`trace.getTracer(name)`). */
-export interface RevalidationTracer {
-  startSpan(
-    name: string,
-    options?: { attributes?: Record<string, string> },
-  ): {
-    setAttribute(key: string, value: string): unknown;
-    setStatus(status: { code: number }): unknown;
-    end(): void;
-  };
-}
+import type { TracerProvider } from '@opentelemetry/api';
 
 /** Next.js's revalidation functions, as `next/cache` exports them (any may be missing). */
 export interface RevalidationFunctions {
@@ -20,6 +10,8 @@ export interface RevalidationFunctions {
 export interface RevalidationOptions {
   /** What calls these functions, recorded as `nextrace.revalidate.trigger`; default `webhook`. */
   trigger?: string;
+  /** Where the spans go (scope `@nextrace/next`); default: the global provider `registerOTel` sets. */
+  tracerProvider?: TracerProvider;
 }
 
 /** The wrapped functions (missing where Next.js has none), and the tracing errors counted. */
@@ -31,12 +23,11 @@ export interface TracedRevalidations extends RevalidationFunctions {
 export function profileName(call: string, profile?: unknown): string;
 
 /**
- * Wrap Next.js's revalidation functions so that each call records a span from `tracer` with
- * nextrace's revalidation attributes. Tracing never throws into the app; Next.js's own errors
- * reach the caller unchanged.
+ * Wrap Next.js's revalidation functions so that each call records a span with nextrace's
+ * revalidation attributes. Tracing never throws into the app; Next.js's own errors reach the
+ * caller unchanged.
  */
 export function traceRevalidations(
   nextCache: RevalidationFunctions,
-  tracer: RevalidationTracer,
   options?: RevalidationOptions,
 ): TracedRevalidations;

@@ -4,8 +4,12 @@
 // revalidation that caused it. Each span is a child of the span active at the call (the
 // route handler or server action that revalidated), so the trace shows what triggered it.
 //
+// The spans are the package's own (instrumentation scope `@nextrace/next`), from the global
+// tracer provider that `registerOTel` sets, or `options.tracerProvider`.
+//
 // Every tracing step is fail-safe: an error in it is counted and logged once, never thrown
 // into the app. Errors of Next.js's own functions reach the caller unchanged.
+import { packageTracer } from './tracer.js';
 
 const PHASE = 'nextrace.phase';
 const KIND = 'nextrace.revalidate.kind'; // tag, path
@@ -25,10 +29,11 @@ export function profileName(call, profile) {
 
 /**
  * Wrap Next.js's revalidation functions (the `next/cache` module, or an object with the ones
- * to wrap) so that each call records a span from `tracer`. `options.trigger` names what calls
- * them (default `webhook`: a route handler another system calls).
+ * to wrap) so that each call records a span. `options.trigger` names what calls them (default
+ * `webhook`: a route handler another system calls); `options.tracerProvider` where the spans
+ * go (default: the global provider).
  */
-export function traceRevalidations(nextCache, tracer, options = {}) {
+export function traceRevalidations(nextCache, options = {}) {
   const trigger = options.trigger ?? 'webhook';
   const state = { errors: 0 };
   const safely = (step) => {
@@ -42,6 +47,7 @@ export function traceRevalidations(nextCache, tracer, options = {}) {
       return undefined;
     }
   };
+  const tracer = safely(() => packageTracer(options.tracerProvider));
   const wrap = (call, kind) => {
     const original = nextCache[call];
     if (typeof original !== 'function') return undefined; // not in this Next.js version

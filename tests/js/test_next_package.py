@@ -20,6 +20,15 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_the_package_tests_pass_under_nodes_test_runner():
+    # Its tests run on the real OpenTelemetry SDK, a devDependency: installed as `npm ci` does.
+    installed = subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund"],
+        cwd=HELPER,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert installed.returncode == 0, installed.stderr[-3000:]
     done = subprocess.run(
         ["node", "--test"], cwd=HELPER, capture_output=True, text=True, timeout=120
     )
@@ -36,16 +45,21 @@ def test_npm_pack_makes_a_tarball_with_the_module_and_its_types(tmp_path: Path):
         manifest = json.load(manifest_file)
     assert names == [
         "package/README.md",
+        "package/build-id.js",
         "package/index.d.ts",
         "package/index.js",
         "package/package.json",
         "package/revalidation.d.ts",
         "package/revalidation.js",
+        "package/tracer.js",
+        "package/warmup.d.ts",
+        "package/warmup.js",
     ]
     assert manifest["name"] == HELPER_PACKAGE
     assert manifest["type"] == "module"
     assert manifest["exports"] == {
         ".": {"types": "./index.d.ts", "default": "./index.js"},
         "./revalidation": {"types": "./revalidation.d.ts", "default": "./revalidation.js"},
+        "./warmup": {"types": "./warmup.d.ts", "default": "./warmup.js"},
     }
     assert set(manifest["peerDependencies"]) == {"next", "@opentelemetry/api", "@vercel/otel"}

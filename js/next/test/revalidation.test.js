@@ -32,6 +32,11 @@ class FakeTracer {
   }
 }
 
+/** A tracer provider whose every tracer is `tracer`. */
+function provider(tracer) {
+  return { getTracer: () => tracer };
+}
+
 function nextCache(calls) {
   return {
     revalidateTag: (...args) => calls.push(['revalidateTag', ...args]),
@@ -45,7 +50,7 @@ function nextCache(calls) {
 test('each revalidation calls Next.js and records one span with its target and profile', () => {
   const calls = [];
   const tracer = new FakeTracer();
-  const traced = traceRevalidations(nextCache(calls), tracer);
+  const traced = traceRevalidations(nextCache(calls), { tracerProvider: provider(tracer) });
   traced.revalidateTag('product-1', 'max');
   traced.revalidateTag('product-2', { expire: 0 });
   traced.revalidatePath('/products/1', 'page');
@@ -72,7 +77,7 @@ test('each revalidation calls Next.js and records one span with its target and p
 
 test("Next.js's own error reaches the caller, and the span says it failed", () => {
   const tracer = new FakeTracer();
-  const traced = traceRevalidations(nextCache([]), tracer, { trigger: 'action' });
+  const traced = traceRevalidations(nextCache([]), { tracerProvider: provider(tracer), trigger: 'action' });
   assert.throws(() => traced.updateTag('cart'), /Server Action/);
   const [span] = tracer.spans;
   assert.equal(span.attributes['nextrace.revalidate.outcome'], 'error');
@@ -84,7 +89,7 @@ test("Next.js's own error reaches the caller, and the span says it failed", () =
 test('a broken tracer never stops a revalidation, and is counted once per failure', (t) => {
   const warned = t.mock.method(console, 'warn', () => {});
   const calls = [];
-  const traced = traceRevalidations(nextCache(calls), new FakeTracer({ failing: true }));
+  const traced = traceRevalidations(nextCache(calls), { tracerProvider: provider(new FakeTracer({ failing: true })) });
   traced.revalidateTag('product-1', 'max');
   traced.revalidatePath('/about');
   assert.equal(calls.length, 2);
@@ -93,7 +98,7 @@ test('a broken tracer never stops a revalidation, and is counted once per failur
 });
 
 test("a function this Next.js version lacks stays missing, as in next/cache", () => {
-  const traced = traceRevalidations({ revalidateTag() {} }, new FakeTracer());
+  const traced = traceRevalidations({ revalidateTag() {} }, { tracerProvider: provider(new FakeTracer()) });
   assert.equal(typeof traced.revalidateTag, 'function');
   assert.equal(traced.updateTag, undefined);
   assert.equal(traced.revalidatePath, undefined);
