@@ -17,6 +17,12 @@ at time ``t`` from the lookups before ``t``:
   untraced, evicted, or lives in another instance's cache; and a collector that started after
   the build did cannot know what came before.
 
+The same history tells a hit where its entry came from: the latest lookup of this build
+before it that stored the entry (a miss, by a warm-up, a prefetch or a request, as its
+``LookupFacts.origin`` says; or a stale hit, whose background refresh is a ``revalidation``)
+gives the hit's ``EntrySource``, ``EntrySourceTraceId`` and ``EntryAgeMs``. A hit whose entry
+was stored before the collector saw it (by the build itself, say) keeps them empty.
+
 Only lookups before ``t`` count, so deriving a trace again (a correction) explains it the same
 way. The history is per collector process and bounded: ``max_keys`` keys (the least recently
 seen go first), ``_LOOKUPS_KEPT`` lookups per key and build, ``_REVALIDATIONS_KEPT``
@@ -32,6 +38,7 @@ import json
 import re
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from collector.rows import CacheEventRow
 
@@ -41,6 +48,14 @@ _REVALIDATE = re.compile(r"^revalidate: (\d+(?:\.\d+)?)$")
 _REFILLS = ("miss", "stale")  # results after which the build holds a fresh entry
 
 Key = tuple[str, str, str]  # service, layer, cache key
+_SERVED = ("hit", "stale")  # results served from a stored entry
+
+
+class _Lookup(NamedTuple):
+    at_ns: int
+    result: str
+    stored_by: str  # what a refill stored the entry for (warmup, request…); "" otherwise
+    trace_id: str
 
 
 def revalidate_s(cache_reason: str) -> float | None:
@@ -61,10 +76,12 @@ def tags(stored: str) -> tuple[str, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class LookupFacts:
-    """What a lookup's span says of its entry: its revalidate time and its tags."""
+    """What a lookup's span says of its entry: its revalidate time and its tags, and who
+    stores the entry if the lookup misses (``origin``: ``warmup``, ``prefetch``, ``request``)."""
 
     revalidate_s: float | None = None
     tags: tuple[str, ...] = ()
+    origin: str = "request"
 
 
 class CacheHistory:
@@ -73,8 +90,8 @@ class CacheHistory:
 
     def __init__(self, max_keys: int = 100_000) -> None:
         self._max_keys = max_keys
-        # key -> build -> (nanoseconds, result) of its latest lookups, oldest first
-        self._lookups: OrderedDict[Key, dict[str, list[tuple[int, str]]]] = OrderedDict()
+        # key -> build -> its latest lookups, oldest first
+        self._lookups: OrderedDict[Key, dict[str, list[_Lookup]]] = OrderedDict()
         self._builds: dict[str, dict[str, int]] = {}  # service -> build -> first seen (ns)
         # service -> (nanoseconds, kind, target) of its revalidations
         self._revalidations: dict[str, deque[tuple[int, str, str]]] = {}
@@ -88,9 +105,10 @@ class CacheHistory:
     def explain(
         self, events: Sequence[CacheEventRow], facts: Mapping[str, LookupFacts]
     ) -> list[CacheEventRow]:
-        """``events`` with a reason for each miss and stale hit that had none (``unknown``),
-        oldest first; ``facts`` maps a lookup's span id to what its span says of the entry.
-        Every event is remembered, for the events after it."""
+        """``events`` with a reason for each miss and stale hit that had none (``unknown``), and
+        the entry's source and age for each hit and stale hit, oldest first; ``facts`` maps a
+        lookup's span id to what its span says of the entry. Every event is remembered, for
+        the events after it."""
         ordered = sorted(events, key=lambda event: event.timestamp_ns)
         for event in ordered:
             builds = self._builds.setdefault(event.service, {})
@@ -99,21 +117,42 @@ class CacheHistory:
             )
         explained = []
         for event in ordered:
+            said = facts.get(event.span_id, LookupFacts())
             if event.result in _REFILLS and event.reason == "unknown":
-                reason = self._reason(event, facts.get(event.span_id, LookupFacts()))
-                event = dataclasses.replace(event, reason=reason)
+                event = dataclasses.replace(event, reason=self._reason(event, said))
+            if event.result in _SERVED and not event.entry_source:
+                event = self._with_source(event)
             explained.append(event)
-            self._remember(event)
+            self._remember(event, said.origin)
         return explained
+
+    def _with_source(self, event: CacheEventRow) -> CacheEventRow:
+        """``event`` (a hit) with the source, trace and age of the entry it was served from:
+        the latest refill of its build before it, if one was seen."""
+        by_build = self._lookups.get((event.service, event.layer, event.key), {})
+        stored = [
+            lookup
+            for lookup in by_build.get(event.build_id, [])
+            if lookup.stored_by and lookup.at_ns < event.timestamp_ns
+        ]
+        if not stored:
+            return event
+        last = stored[-1]
+        return dataclasses.replace(
+            event,
+            entry_source=last.stored_by,
+            entry_source_trace_id=last.trace_id,
+            entry_age_ms=round((event.timestamp_ns - last.at_ns) / 1e6, 3),
+        )
 
     def _reason(self, event: CacheEventRow, facts: LookupFacts) -> str:
         t = event.timestamp_ns
         by_build = self._lookups.get((event.service, event.layer, event.key), {})
-        before = [(at, result) for at, result in by_build.get(event.build_id, []) if at < t]
+        before = [lookup for lookup in by_build.get(event.build_id, []) if lookup.at_ns < t]
         if before:
-            refills = [at for at, result in before if result in _REFILLS]
+            refills = [lookup.at_ns for lookup in before if lookup.result in _REFILLS]
             # Stored at the last refill, or, if none was seen, before the first hit.
-            since = refills[-1] if refills else before[0][0]
+            since = refills[-1] if refills else before[0].at_ns
             if facts.revalidate_s is not None and t - since >= facts.revalidate_s * 1e9:
                 return "expired"
             return self._revalidation(event, facts, since)
@@ -121,7 +160,7 @@ class CacheHistory:
         builds = self._builds.get(event.service, {})
         started = builds.get(event.build_id, t)
         earlier = {build for build, first in builds.items() if first < started}
-        if any(at < t for build in earlier for at, _ in by_build.get(build, [])):
+        if any(lookup.at_ns < t for build in earlier for lookup in by_build.get(build, [])):
             return "deploy"
         if earlier:
             return "cold"
@@ -140,15 +179,19 @@ class CacheHistory:
                 return "path_invalidated"
         return "unknown"
 
-    def _remember(self, event: CacheEventRow) -> None:
+    def _remember(self, event: CacheEventRow, origin: str) -> None:
         key = (event.service, event.layer, event.key)
         by_build = self._lookups.setdefault(key, {})
         self._lookups.move_to_end(key)
         seen = by_build.setdefault(event.build_id, [])
-        lookup = (event.timestamp_ns, event.result)
-        if lookup not in seen:
-            seen.append(lookup)
-            seen.sort()
-            del seen[:-_LOOKUPS_KEPT]
+        # A miss stores the entry for whoever looked it up; a stale hit's background refresh
+        # stores it anew.
+        stored_by = {"miss": origin, "stale": "revalidation"}.get(event.result, "")
+        lookup = _Lookup(event.timestamp_ns, event.result, stored_by, event.trace_id)
+        # The same lookup again (a replay, a correction) replaces what was known of it.
+        seen[:] = [old for old in seen if old[:2] + old[3:] != lookup[:2] + lookup[3:]]
+        seen.append(lookup)
+        seen.sort()
+        del seen[:-_LOOKUPS_KEPT]
         while len(self._lookups) > self._max_keys:
             self._lookups.popitem(last=False)

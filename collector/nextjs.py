@@ -14,13 +14,15 @@ what Next.js cannot tell us. In short:
 - **Request**: the outermost ``BaseServer.handleRequest`` span. When a proxy
   (middleware) matches, Next.js nests a second one that has the real route and
   status, and may end after its parent.
-- **Kind**: ``api`` for route handlers; ``static_asset`` for a file name (``/favicon.ico``)
-  that no dynamic page rendered; for RSC requests
-  (``next.rsc``), ``next.prefetch`` when the optional helper recorded the
-  prefetch headers, else the shape: a page segment (``__PAGE__``) or a data
-  fetch means the page was rendered, so it is a navigation; otherwise a prefetch.
+- **Kind**: ``warmup`` for a request of a warm-up's trace (the helper's ``warmupQueue``) or
+  one whose spans carry its ``nextrace.warmup.trigger``; ``api`` for route handlers;
+  ``static_asset`` for a file name (``/favicon.ico``) that no dynamic page rendered; for RSC
+  requests (``next.rsc``), ``next.prefetch`` when the optional helper recorded the prefetch
+  headers, else the shape: a page segment (``__PAGE__``) or a data fetch means the page was
+  rendered, so it is a navigation; otherwise a prefetch.
 - **Data cache**: ``AppRender.fetch`` spans' ``next.fetch.cache_status``; a hit
-  with a fetch under it is a stale hit refreshing in the background.
+  with a fetch under it is a stale hit refreshing in the background; the helper's
+  ``nextrace.warmup.pending`` says a queued warm-up had not filled the entry yet.
 - **Full route cache**: only when the optional helper (the npm package in js/next)
   recorded ``x-nextjs-cache`` on the request span.
 """
@@ -29,12 +31,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from collector.rows import CacheEventRow, RequestRow
 
 VERCEL_FETCH_SCOPE = "@vercel/otel/fetch"
-NEXTJS_SCOPES = frozenset({"next.js", VERCEL_FETCH_SCOPE})
+HELPER_SCOPE = "@nextrace/next"  # the optional helper's revalidation and warm-up spans
+NEXTJS_SCOPES = frozenset({"next.js", VERCEL_FETCH_SCOPE, HELPER_SCOPE})
 """Instrumentation scopes whose spans make a trace a Next.js trace."""
 FETCH_SPAN_FIX = (
     "Next.js's own fetch span (AppRender.fetch, the only one that says whether the data cache "
@@ -68,6 +71,11 @@ PHASE = "nextrace.phase"
 REVALIDATE_PHASE = "revalidate"
 REVALIDATE_KIND = "nextrace.revalidate.kind"  # "tag" or "path"
 REVALIDATE_TARGET = "nextrace.revalidate.target"  # the tag or the path
+# A warm-up, recorded by the optional helper's warmupQueue: its own trace, whose root span is
+# in phase "warmup"; the app's request spans of its request carry its trigger.
+WARMUP_PHASE = "warmup"
+WARMUP_TRIGGER = "nextrace.warmup.trigger"
+WARMUP_PENDING = "nextrace.warmup.pending"  # on a fetch span: a queued warm-up had not filled it
 
 # x-nextjs-cache -> the full route cache's (cache.result, cache.miss_reason).
 FULL_ROUTE_RESULTS = {
@@ -136,6 +144,12 @@ def normalize_trace(spans: Sequence[TraceSpan]) -> tuple[list[RequestRow], list[
             seen.add(span.span_id)
             yield span
 
+    # A warm-up's trace (its root span is the helper's): every request in it is the warm-up's,
+    # and a fetch right under the root is the warm-up calling the app, not a cache lookup.
+    warmups = {s.span_id for s in spans if s.attributes.get(PHASE) == WARMUP_PHASE}
+    warmup = bool(warmups)
+    if warmup:
+        spans = [s for s in spans if not (s.span_type == FETCH and s.parent_id in warmups)]
     handlers = [s for s in spans if s.span_type == REQUEST]
     outermost = [h for h in handlers if not any(a.span_type == REQUEST for a in ancestors(h))]
     requests: list[RequestRow] = []
@@ -148,7 +162,7 @@ def normalize_trace(spans: Sequence[TraceSpan]) -> tuple[list[RequestRow], list[
         by_type: dict[str, list[TraceSpan]] = {}
         for span in members:
             by_type.setdefault(span.span_type, []).append(span)
-        row = _request_row(request, members, by_type)
+        row = _request_row(request, members, by_type, warmup=warmup)
         requests.append(row)
         events.extend(_full_route_event(row, members, by_type))
         events.extend(_data_cache_events(row, by_type, children))
@@ -156,7 +170,11 @@ def normalize_trace(spans: Sequence[TraceSpan]) -> tuple[list[RequestRow], list[
 
 
 def _request_row(
-    request: TraceSpan, members: list[TraceSpan], by_type: dict[str, list[TraceSpan]]
+    request: TraceSpan,
+    members: list[TraceSpan],
+    by_type: dict[str, list[TraceSpan]],
+    *,
+    warmup: bool,
 ) -> RequestRow:
     handlers = sorted(by_type.get(REQUEST, []), key=lambda s: s.start_ns)
     # The outer span of a request that a proxy matched reports 200 even for a 404; the
@@ -173,7 +191,7 @@ def _request_row(
     route = _route(handlers, by_type)
     method = attrs.get("http.method") or request.name.removeprefix("RSC ").split(" ")[0]
     path = attrs.get("http.target", "").split("?")[0]
-    kind, source, prefetch = _kind(attrs, route, path, members, by_type)
+    kind, source, prefetch = _kind(attrs, route, path, members, by_type, warmup=warmup)
     return RequestRow(
         timestamp_ns=request.start_ns,
         trace_id=request.trace_id,
@@ -220,9 +238,13 @@ def _kind(
     path: str,
     members: list[TraceSpan],
     by_type: dict[str, list[TraceSpan]],
+    *,
+    warmup: bool,
 ) -> tuple[str, str, str]:
     """(kind, how it was known, next.prefetch)."""
     recorded = next((s.attributes[PREFETCH] for s in members if PREFETCH in s.attributes), "")
+    if warmup or any(WARMUP_TRIGGER in s.attributes for s in by_type.get(REQUEST, [])):
+        return "warmup", "attribute", recorded or "none"  # not a user's request, whatever its path
     if ROUTE_HANDLER in by_type or route.startswith("/api/") or path.startswith("/api/"):
         return "api", "shape", recorded
     if FILE_NAME.search(path) and "[" not in route:
@@ -285,7 +307,10 @@ def _data_cache_events(
         if result == "hit" and any(c.kind == "Client" for c in children.get(span.span_id, [])):
             result, reason = "stale", "unknown"  # the fetch under a hit is its background refresh
         key = span.attributes.get("http.url", "")
-        events.append(_event(request, span.start_ns, span.span_id, "data", result, reason, key))
+        event = _event(request, span.start_ns, span.span_id, "data", result, reason, key)
+        if span.attributes.get(WARMUP_PENDING) == "true":
+            event = replace(event, warmup_pending=True)
+        events.append(event)
     return events
 
 

@@ -149,17 +149,21 @@ class NextjsTraceNormalizer:
         write-ahead log uses this for spans that are stored already)."""
         columns = spans.columns
         traces, scopes = columns.trace_id, columns.scope_name
-        groups = self._groups  # membership reads need no lock; changes take it below
+        # A trace with a Next.js span, here or before: its other spans (a revalidation's, a
+        # warm-up's, in any order in the batch) belong to its group too. Membership reads
+        # need no lock; changes take it below.
+        done = self._done
+        kept = {t for t in set(traces) if t in self._groups or done.get(t) is not None}
+        wanted = kept | {t for t, scope in zip(traces, scopes, strict=True) if is_nextjs(scope)}
         arrived: dict[str, list[TraceSpan]] = {}
         for i, trace_id in enumerate(traces):
-            if trace_id in arrived:
-                arrived[trace_id].append(_trace_span(columns, i))
-            elif is_nextjs(scopes[i]) or trace_id in groups:
-                arrived[trace_id] = [_trace_span(columns, i)]
+            if trace_id in wanted:
+                arrived.setdefault(trace_id, []).append(_trace_span(columns, i))
         if not arrived:
             return
         record = spans.wal_ids[0] if spans.wal_ids else None
         now = time.monotonic()
+        groups = self._groups
         with self._lock:
             for trace_id, trace_spans in arrived.items():
                 group = groups.get(trace_id)
@@ -304,7 +308,7 @@ class NextjsTraceNormalizer:
                     continue
                 requests.extend(trace_requests)
                 events.extend(trace_events)
-                self._learn(spans, facts)
+                self._learn(spans, _origin(trace_requests), facts)
             with self._write_lock:
                 events = self._history.explain(events, facts)
                 for kind, rows in ((RequestRow, requests), (CacheEventRow, events)):
@@ -318,9 +322,10 @@ class NextjsTraceNormalizer:
                 written = {id(g) for g in groups}
                 self._writing = [g for g in self._writing if id(g) not in written]
 
-    def _learn(self, spans: list[TraceSpan], facts: dict[str, LookupFacts]) -> None:
+    def _learn(self, spans: list[TraceSpan], origin: str, facts: dict[str, LookupFacts]) -> None:
         """Note what ``spans`` tell the cache history: revalidations (``@nextrace/next``'s
-        ``traceRevalidations``) and, per fetch, its entry's revalidate time and tags."""
+        ``traceRevalidations``) and, per fetch, its entry's revalidate time and tags, and that
+        a miss stores it for ``origin``."""
         for span in spans:
             attributes = span.attributes
             if attributes.get(PHASE) == REVALIDATE_PHASE:
@@ -335,6 +340,7 @@ class NextjsTraceNormalizer:
                 facts[span.span_id] = LookupFacts(
                     revalidate_s(attributes.get(FETCH_CACHE_REASON, "")),
                     tags(attributes.get(FETCH_TAGS, "")),
+                    origin,
                 )
 
     def _correct(
@@ -404,6 +410,14 @@ class NextjsTraceNormalizer:
         attempt = call_with_retry(call, self._retry, stop, what=what)
         if attempt.outcome is not Outcome.DONE:
             self._telemetry.drop_rows(table, rows, attempt.reason)
+
+
+def _origin(requests: list[RequestRow]) -> str:
+    """Who the entries a trace's misses store are for: a warm-up, a prefetch, or a request."""
+    kinds = {row.kind for row in requests}
+    if "warmup" in kinds:
+        return "warmup"
+    return "prefetch" if kinds == {"rsc_prefetch"} else "request"
 
 
 def _trace_span(columns: Columns, i: int) -> TraceSpan:

@@ -43,7 +43,7 @@ class RequestRow(DerivedRow):
     span_id: str = _column("SpanId")
     service: str = _column("ServiceName")
     route: str = _column("Route")
-    kind: str = _column("Kind")  # document, rsc_navigation, rsc_prefetch, api
+    kind: str = _column("Kind")  # document, rsc_navigation, rsc_prefetch, api, warmup…
     kind_source: str = _column("KindSource")  # attribute (the helper's next.prefetch) or shape
     prefetch: str = _column("Prefetch")  # none, auto, segment; "" when unknown
     method: str = _column("Method")
@@ -63,8 +63,9 @@ class RequestRow(DerivedRow):
 @dataclass(frozen=True)
 class CacheEventRow(DerivedRow):
     """One row of the ``cache_events`` table: the data layer, and the full route layer when
-    the helper recorded ``x-nextjs-cache``. Next.js does not tell an entry's age, source or
-    tags: those columns keep their defaults."""
+    the helper recorded ``x-nextjs-cache``. Next.js does not tell an entry's age or source:
+    :class:`collector.miss_reasons.CacheHistory` fills them in for a hit from the lookup
+    that stored the entry, when it saw that one. Tags stay empty."""
 
     TABLE: ClassVar[str] = "cache_events"
 
@@ -79,3 +80,7 @@ class CacheEventRow(DerivedRow):
     key: str = _column("Key")
     build_id: str = _column("BuildId")
     scope: str = _column("Scope", default="shared")
+    entry_age_ms: float = _column("EntryAgeMs", default=0.0)
+    entry_source: str = _column("EntrySource", default="")  # warmup, request, prefetch…
+    entry_source_trace_id: str = _column("EntrySourceTraceId", default="")
+    warmup_pending: bool = _column("WarmupPending", default=False)  # the helper's, on a fetch

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from collector.miss_reasons import CacheHistory, LookupFacts, revalidate_s, tags
 from collector.rows import CacheEventRow
 
@@ -114,3 +116,32 @@ def test_tags_are_read_as_stored():
     assert tags("product-1") == ("product-1",)
     assert tags("") == ()
     assert tags("[not json") == ()
+
+
+def test_a_hit_says_which_lookup_stored_its_entry_and_how_long_before():
+    history = CacheHistory()
+    warmed = dataclasses.replace(lookup(10, "miss"), trace_id="warmup-trace")
+    hit = lookup(12.5, "hit")
+    explained = history.explain([warmed, hit], {warmed.span_id: LookupFacts(origin="warmup")})
+    assert [(e.entry_source, e.entry_source_trace_id, e.entry_age_ms) for e in explained] == [
+        ("", "", 0.0),  # a miss is served no entry
+        ("warmup", "warmup-trace", 2500.0),
+    ]
+    # A stale hit is served the warm-up's entry; its background refresh stores the next one.
+    stale, after = lookup(80, "stale"), lookup(81, "hit")
+    served = history.explain([stale, after], {})
+    assert [(e.entry_source, e.entry_age_ms) for e in served] == [
+        ("warmup", 70_000.0),
+        ("revalidation", 1000.0),
+    ]
+    # Another build's entries are not this build's; an entry stored unseen stays unknown.
+    assert history.explain([lookup(90, "hit", build="b")], {})[0].entry_source == ""
+
+
+def test_a_corrected_trace_replaces_what_its_lookups_said():
+    history = CacheHistory()
+    miss = lookup(10, "miss")
+    history.explain([miss], {})  # before the warm-up's root span arrived: a request's
+    history.explain([miss], {miss.span_id: LookupFacts(origin="warmup")})  # the correction
+    (hit,) = history.explain([lookup(11, "hit")], {})
+    assert hit.entry_source == "warmup"

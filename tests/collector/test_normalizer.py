@@ -380,3 +380,51 @@ def test_a_data_cache_miss_after_a_deploy_is_stored_with_its_reason(collector):
         stored(collector, "SELECT 1")
     reasons = stored(collector, "SELECT BuildId, Result, Reason FROM cache_events ORDER BY 1")
     assert reasons == [("build-1", "miss", "unknown"), ("build-2", "miss", "deploy")]
+
+
+@pytest.mark.parametrize("root_arrives", ["last", "first"])
+def test_a_warm_up_is_told_apart_and_the_hits_it_served_say_so(collector, root_arrives):
+    # The warm-up's root span (the helper's) usually ends last and arrives after the trace was
+    # normalized: the correction makes the request a warm-up's and its miss the warm-up's
+    # filling of the entry. Exported alone and first, it is known by its scope.
+    assert collector.normalizer is not None
+    warmup_trace, warmup_id = os.urandom(16), os.urandom(8)
+    (render, fetch), (request,) = request_spans(trace_id=warmup_trace)
+    request.parent_span_id = warmup_id
+    filled_at = fetch.start_time_unix_nano
+    root = make_span(
+        "warmup middleware",
+        trace_id=warmup_trace,
+        span_id=warmup_id,
+        start_ns=request.start_time_unix_nano - 1_000_000,
+        duration_ns=60_000_000,
+        attrs={"nextrace.phase": "warmup", "nextrace.warmup.outcome": "ok"},
+    )
+    exports = [
+        nextjs([render, fetch, request]),
+        translate(make_request([root], "shop", scope="@nextrace/next")).spans,
+    ]
+    for spans in exports if root_arrives == "last" else reversed(exports):
+        collector.normalizer.consume(spans)
+        stored(collector, "SELECT 1")
+    # A user's request, 2 s later, hits the entry the warm-up stored.
+    (render, fetch), (request,) = request_spans()
+    set_attribute(fetch, "next.fetch.cache_status", "hit")
+    later = filled_at + 2 * 10**9 - fetch.start_time_unix_nano
+    for span in (render, fetch, request):
+        span.start_time_unix_nano += later
+        span.end_time_unix_nano += later
+    collector.normalizer.consume(nextjs([render, fetch, request]))
+    kinds = stored(collector, "SELECT Kind, sum(Sign) FROM requests GROUP BY Kind ORDER BY Kind")
+    assert kinds == [("document", 1), ("warmup", 1)]
+    hits = stored(
+        collector,
+        "SELECT EntrySource, EntrySourceTraceId, EntryAgeMs FROM cache_events WHERE Result = 'hit'",
+    )
+    assert hits == [("warmup", warmup_trace.hex(), 2000.0)]
+
+
+def set_attribute(span: Span, key: str, value: str) -> None:
+    for attribute in span.attributes:
+        if attribute.key == key:
+            attribute.value.string_value = value
