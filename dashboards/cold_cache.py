@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.common import FILTERS, base, panel, reference_only
+from dashboards.common import FILTERS, base, panel
 
 NAME = "cold_cache"
 UID = "nextrace-cold-cache"
@@ -18,9 +18,13 @@ VARIABLES = FILTERS
 
 
 COLD_NEXTJS = (
-    "This panel reads the reference server's lookup spans. Real Next.js apps do not say why an "
-    "entry was missing; the collector tells cold and deploy misses where it can, in Cache "
-    "health's misses by reason. Warm-ups are the reference server's."
+    "Real Next.js apps: Next.js does not say why an entry was missing; the collector tells "
+    "cold and deploy misses from the lookups it saw before. Their warm-ups show when they "
+    "run through @nextrace/next's warmupQueue (js/next)."
+)
+WARMUP_NEXTJS = (
+    "Real Next.js apps show here when their warm-ups run through @nextrace/next's warmupQueue "
+    "(js/next): the collector then knows which lookups stored an entry for a warm-up."
 )
 BLAST_RADIUS_NEXTJS = (
     "Real Next.js apps show here when they revalidate through @nextrace/next's "
@@ -50,14 +54,19 @@ def build() -> model.Dashboard:
                 "Warm-up coverage of data-cache hits",
                 "warmup_coverage",
                 "table",
-                description=(
-                    "Real Next.js apps: their data-cache hits count in hits, but Next.js does "
-                    "not say which entries a warm-up filled, so warmed_hits counts only the "
-                    "reference server's: for a Next.js service, coverage reads 0."
-                ),
+                description=WARMUP_NEXTJS,
             )
         )
-        .with_panel(reference_only(NAME, 3, "Warm-up lead time", "warmup_lead_time"))
+        .with_panel(
+            panel(
+                NAME,
+                3,
+                "Warm-up lead time",
+                "warmup_lead_time",
+                "table",
+                description=WARMUP_NEXTJS,
+            )
+        )
         .with_panel(
             panel(
                 NAME,
@@ -66,13 +75,15 @@ def build() -> model.Dashboard:
                 "missed_despite_warmup",
                 "table",
                 description=(
-                    "Real Next.js apps: their misses and stale hits count in misses; Next.js "
-                    "does not say whether a warm-up was pending or what invalidated an entry, "
-                    "so the other two columns count only the reference server's."
+                    "Real Next.js apps: raced_warmup counts misses while a warm-up of "
+                    "@nextrace/next's warmupQueue was pending for the entry; the revalidation "
+                    "column, misses after a revalidation traced by its traceRevalidations."
                 ),
             )
         )
-        .with_panel(reference_only(NAME, 5, "Warm-up queue", "warmup_queue"))
+        .with_panel(
+            panel(NAME, 5, "Warm-up queue", "warmup_queue", "table", description=WARMUP_NEXTJS)
+        )
         .with_panel(
             panel(
                 NAME,

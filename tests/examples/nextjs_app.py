@@ -146,8 +146,10 @@ class ExampleApp:
         finally:
             stop(server)
 
-    def upstream_calls(self) -> int:
-        return int(httpx.get(f"{self.upstream_url}/calls").json()["calls"])
+    def upstream_answers(self, path: str) -> list[float]:
+        """When the upstream answered each call for ``path`` so far (time.time() seconds)."""
+        answered = httpx.get(f"{self.upstream_url}/calls").json()["answered"]
+        return [ms / 1000 for ms in answered.get(path, [])]
 
     def close(self) -> None:
         if self._upstream is not None:

@@ -1,11 +1,14 @@
 """examples/nextjs, built and run for real, exporting to `nextrace collect` (slow).
 
 Each pass drives the app the way its users would: a cold read, a warm read, prefetches and
-a segment prefetch, an RSC navigation, and revalidations, then checks what the dashboards'
-cache and prefetch panels say against what happened. What happened is known independently:
-the upstream counts its calls (no call: a data-cache hit; a call the request waited for: a
-miss; a call it did not wait for: a stale read refreshed in the background), and Next.js's
-responses carry x-nextjs-cache. One pass uses the optional helper (@nextrace/next, js/next), one does
+a segment prefetch, an RSC navigation, revalidations and a webhook flood, while the app's
+proxy warms up the next product predictively and its webhook queues warm-ups behind a rate
+limiter (@nextrace/next's warmupQueue). It then checks what the dashboards' cache, warm-up
+and prefetch panels say against what happened. What happened is known independently: the
+upstream counts its calls per path (no call: a data-cache hit; a call the request waited
+for: a miss; a call it did not wait for: a stale read refreshed in the background), Next.js's
+responses carry x-nextjs-cache, and the app answers what its warm-up queue did with each
+submission (the proxy's x-warmup header, the webhook's JSON). One pass uses the optional helper (@nextrace/next, js/next), one does
 not; with Debian's Chromium present, a third lets a real browser prefetch the links of a page.
 """
 
@@ -19,6 +22,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +41,6 @@ from tests.nextrace.test_cli import free_port, start_collector
 
 pytestmark = pytest.mark.slow
 
-UPSTREAM_MIN_MS = 100  # the upstream never answers faster (examples/nextjs/upstream.mjs)
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 # method, path, RSC request kind (None: a plain request)
@@ -55,6 +58,9 @@ STEPS: list[tuple[str, str, str | None]] = [
     ("GET", "/products/1", None),
     ("GET", "/blog", None),  # ISR
 ]
+# Then a CMS's webhook flood, all at once: each revalidates product-2 and queues a warm-up.
+FLOOD = ("POST", "/api/revalidate?tag=product-2&warm=1", None)
+FLOOD_SIZE = 6
 KINDS = {None: "document", "prefetch": "rsc_prefetch", "segment": "rsc_prefetch"}
 
 
@@ -65,6 +71,8 @@ class Sent:
     data_cache: str | None  # what the upstream's call count says, for pages that fetch
     nextjs_cache: str | None  # x-nextjs-cache
     body_bytes: int  # as received, before content decoding
+    warmup: tuple[str, str] | None  # the (trigger, outcome) of a warm-up the request queued
+    at: float  # when it was sent (time.time())
 
 
 @pytest.fixture(scope="module")
@@ -80,35 +88,70 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleApp]:
 
 
 def drive(app: ExampleApp, url: str) -> list[Sent]:
-    sent = []
+    """Send ``STEPS`` one by one, then the ``FLOOD`` at once; what each request was and got."""
     with httpx.Client(base_url=url, timeout=30) as client:
-        for method, path, rsc in STEPS:
-            headers: dict[str, str] = {}
-            if rsc is not None:
-                headers, param = rsc_headers(rsc)
-                path_with_query = f"{path}{'&' if '?' in path else '?'}_rsc={param}"
-            else:
-                path_with_query = path
-            calls = app.upstream_calls()
-            started = time.monotonic()
-            response = client.request(method, path_with_query, headers=headers)
-            waited_ms = (time.monotonic() - started) * 1000
-            assert response.status_code == 200, (path, response.text[:300])
-            time.sleep(0.5)  # a background refresh reaches the upstream by now
-            called = app.upstream_calls() - calls
-            data_cache = None
-            if path.startswith("/products/") and rsc in (None, "navigation"):
-                if not called:
-                    data_cache = "hit"
-                else:
-                    data_cache = "miss" if waited_ms >= UPSTREAM_MIN_MS else "stale"
-            kind = "api" if method == "POST" else KINDS.get(rsc, "rsc_navigation")
-            route_path = path.split("?")[0]
-            cache_header = response.headers.get("x-nextjs-cache")
-            sent.append(
-                Sent(route_path, kind, data_cache, cache_header, response.num_bytes_downloaded)
-            )
+        sent = [send(app, client, *step) for step in STEPS]
+        with ThreadPoolExecutor(FLOOD_SIZE) as pool:
+            flood = [pool.submit(send, app, client, *FLOOD, pause=False) for _ in range(FLOOD_SIZE)]
+            sent.extend(f.result() for f in flood)
     return sent
+
+
+def send(
+    app: ExampleApp,
+    client: httpx.Client,
+    method: str,
+    path: str,
+    rsc: str | None,
+    *,
+    pause: bool = True,
+) -> Sent:
+    headers: dict[str, str] = {}
+    if rsc is not None:
+        headers, param = rsc_headers(rsc)
+        path_with_query = f"{path}{'&' if '?' in path else '?'}_rsc={param}"
+    else:
+        path_with_query = path
+    product = path.removeprefix("/products/") if path.startswith("/products/") else ""
+    data_path = f"/api/product/{product}"  # the page's fetch; warm-ups call others
+    before = len(app.upstream_answers(data_path))
+    at = time.time()
+    response = client.request(method, path_with_query, headers=headers)
+    received = time.time()
+    assert response.status_code == 200, (path, response.text[:300])
+    if pause:
+        time.sleep(0.5)  # a background refresh has been answered by now
+    data_cache = None
+    if product and rsc in (None, "navigation"):
+        # No call: a hit. A call the page waited for (answered before the page was): a miss.
+        # Only a call answered after it: a stale read refreshed in the background.
+        answers = app.upstream_answers(data_path)[before:]
+        if not answers:
+            data_cache = "hit"
+        else:
+            data_cache = "miss" if min(answers) <= received else "stale"
+    warmup = None
+    if "x-warmup" in response.headers:
+        warmup = ("middleware", response.headers["x-warmup"])
+    elif method == "POST" and response.json().get("warmup"):
+        warmup = ("webhook", response.json()["warmup"])
+    return Sent(
+        path=path.split("?")[0],
+        kind="api" if method == "POST" else KINDS.get(rsc, "rsc_navigation"),
+        data_cache=data_cache,
+        nextjs_cache=response.headers.get("x-nextjs-cache"),
+        body_bytes=response.num_bytes_downloaded,
+        warmup=warmup,
+        at=at,
+    )
+
+
+def warmups(sent: list[Sent]) -> Counter[tuple[str, str]]:
+    """The warm-ups the app said it queued, deduplicated or refused, by trigger and outcome
+    (a queued job that ran is ``ok``)."""
+    return Counter(
+        (s.warmup[0], "ok" if s.warmup[1] == "queued" else s.warmup[1]) for s in sent if s.warmup
+    )
 
 
 def query(collector_url: str, sql: str) -> list[list[Any]]:
@@ -208,8 +251,10 @@ def test_the_example_app_reaches_the_dashboards(example, tmp_path):
     with collector as collector_url:
         for service, helper in (("shop-helper", True), ("shop-plain", False)):
             with example.serve(free_port(), collector_url, service, helper) as url:
-                passes[service] = drive(example, url)
-                wait_for_requests(collector_url, service, len(STEPS))
+                passes[service] = sent = drive(example, url)
+                # Each warm-up that ran is a request of its own, to the app's /api/warm.
+                ran = sum(n for (_, outcome), n in warmups(sent).items() if outcome == "ok")
+                wait_for_requests(collector_url, service, len(sent) + ran)
     board = collector.dashboards()
     try:
         for service, sent in passes.items():
@@ -219,12 +264,17 @@ def test_the_example_app_reaches_the_dashboards(example, tmp_path):
         builds = board.store.client.query(
             "SELECT ServiceName, groupUniqArray(BuildId) FROM requests GROUP BY 1 ORDER BY 1"
         ).result_rows
-        assert builds == [("shop-helper", [build]), ("shop-plain", [""])]
+        unnamed = board.store.client.query(
+            "SELECT Kind, Path, TraceId, Timestamp FROM requests "
+            "WHERE ServiceName = 'shop-helper' AND BuildId = ''"
+        ).result_rows
+        assert builds == [("shop-helper", [build]), ("shop-plain", [""])], unnamed
         # Each revalidation the app made through @nextrace/next's traceRevalidations is a
         # span the blast-radius panel counts (Next.js does not tell how many entries it held).
         for service in passes:
             blast = board.panel(cold_cache, "Revalidation blast radius", service)
-            assert blast == [("tag", "product-1", 2, 0)], service
+            revalidated = [("tag", "product-1", 2, 0), ("tag", "product-2", FLOOD_SIZE, 0)]
+            assert sorted(blast) == revalidated, service
         # With the helper, a prefetch's row says how many bytes its answer weighed, as the
         # driver received them; except a dynamic page's, whose body Next.js streams after its
         # request span has ended.
@@ -290,7 +340,8 @@ def check_pass(panel: Any, service: str, sent: list[Sent], *, helper: bool) -> N
         navigations,
     ), service
 
-    # Slow navigations: one latency row per route and kind, with the right counts.
+    # Slow navigations: one latency row per route and kind, with the right counts; a warm-up's
+    # request to the app is a warm-up, not a user's request.
     latency = panel(slow_navigations, "Request latency and TTFB per route", service)
     expected = Counter(
         (
@@ -299,7 +350,12 @@ def check_pass(panel: Any, service: str, sent: list[Sent], *, helper: bool) -> N
         )
         for s in sent
     )
+    expected["/api/warm/[id]", "warmup"] = sum(
+        n for (_, outcome), n in warmups(sent).items() if outcome == "ok"
+    )
     assert {(r[0], r[1]): r[2] for r in latency} == dict(expected), service
+
+    check_warmups(panel, service, sent, started_cold=helper)
 
     # Cache health: the data layer's hit ratio is what the upstream's call counts say, for the
     # product pages the driver tells (the ISR blog page may regenerate in the background).
@@ -318,3 +374,26 @@ def check_pass(panel: Any, service: str, sent: list[Sent], *, helper: bool) -> N
         assert ratio["full_route"] == pytest.approx(served / looked_up)
     else:
         assert "full_route" not in ratio
+
+
+def check_warmups(panel: Any, service: str, sent: list[Sent], *, started_cold: bool) -> None:
+    # The warm-up queue: every submission the app answered, by trigger and outcome.
+    queue = panel(cold_cache, "Warm-up queue", service)
+    assert {(r[0], r[1]): r[2] for r in queue} == dict(warmups(sent)), service
+    assert warmups(sent)["webhook", "deduplicated"] > 0  # the flood came faster than 5/s
+
+    # GET /products/1 had the proxy warm product 2; the navigation to it later found the
+    # entry (no upstream call), and nextrace says a warm-up stored it, and how long before.
+    # (The second pass finds the entries the first one stored: Next.js keeps its data cache.)
+    if not started_cold:
+        return
+    first = next(s for s in sent if s.path == "/products/1")
+    navigation = next(s for s in sent if s.path == "/products/2" and s.kind == "rsc_navigation")
+    assert navigation.data_cache == "hit"
+    hits = panel(cold_cache, "Warm-up lead time", service, "/products/[id]")
+    lead_ms = {"/api/" + key.split("/api/", 1)[1]: (ms, n) for key, ms, n in hits}
+    ms, _ = lead_ms["/api/product/2"]
+    assert 0 < ms < (navigation.at - first.at) * 1000, (service, hits)
+    coverage = panel(cold_cache, "Warm-up coverage of data-cache hits", service, "/products/[id]")
+    ((warmed, data_hits, _),) = coverage
+    assert 1 <= warmed <= data_hits, (service, coverage)

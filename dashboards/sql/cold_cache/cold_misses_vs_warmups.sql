@@ -1,16 +1,39 @@
 -- Cold misses (entries a deploy emptied, or never filled) against warm-up jobs by outcome.
+-- The misses come from cache_events, which both the reference server and real Next.js apps
+-- fill; the warm-ups from their spans (the reference server's, or @nextrace/next's).
 SELECT
-    $__timeInterval(Timestamp) AS time,
-    countIf(SpanAttributes['cache.layer'] != ''
-            AND SpanAttributes['cache.miss_reason'] IN ('cold', 'deploy')
-            AND SpanAttributes['cache.result'] = 'miss') AS cold_misses,
-    countIf(SpanAttributes['nextrace.warmup.outcome'] = 'ok') AS warmups_ok,
-    countIf(SpanAttributes['nextrace.warmup.outcome'] = 'error') AS warmups_failed,
-    countIf(SpanAttributes['nextrace.warmup.outcome'] = 'queue_full') AS warmups_queue_full,
-    countIf(SpanAttributes['nextrace.warmup.outcome'] = 'deduplicated') AS warmups_deduplicated
-FROM otel_traces
-WHERE $__timeFilter(Timestamp)
-  AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
-  AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
+    time,
+    sum(cold) AS cold_misses,
+    sum(ok) AS warmups_ok,
+    sum(failed) AS warmups_failed,
+    sum(queue_full) AS warmups_queue_full,
+    sum(deduplicated) AS warmups_deduplicated
+FROM (
+    SELECT
+        $__timeInterval(Timestamp) AS time,
+        count() AS cold,
+        0 AS ok, 0 AS failed, 0 AS queue_full, 0 AS deduplicated
+    FROM cache_events
+    WHERE $__timeFilter(Timestamp)
+      AND Result = 'miss'
+      AND Reason IN ('cold', 'deploy')
+      AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+      AND $__conditionalAll(BuildId IN (${build:singlequote}), $build)
+    GROUP BY time
+    UNION ALL
+    SELECT
+        $__timeInterval(Timestamp) AS time,
+        0 AS cold,
+        countIf(SpanAttributes['nextrace.warmup.outcome'] = 'ok') AS ok,
+        countIf(SpanAttributes['nextrace.warmup.outcome'] = 'error') AS failed,
+        countIf(SpanAttributes['nextrace.warmup.outcome'] = 'queue_full') AS queue_full,
+        countIf(SpanAttributes['nextrace.warmup.outcome'] = 'deduplicated') AS deduplicated
+    FROM otel_traces
+    WHERE $__timeFilter(Timestamp)
+      AND SpanAttributes['nextrace.phase'] = 'warmup'
+      AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+      AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
+    GROUP BY time
+)
 GROUP BY time
 ORDER BY time

@@ -1,11 +1,8 @@
-import { UPSTREAM } from '../../upstream.js';
+import { fetchProduct } from '../../../lib/products.js';
 
 export default async function Product({ params }) {
   const { id } = await params;
-  const response = await fetch(`${UPSTREAM}/api/product/${id}`, {
-    next: { tags: ['products', `product-${id}`], revalidate: 60 },
-  });
-  const product = await response.json();
+  const product = await (await fetchProduct(id)).json();
   return (
     <h1>
       {product.name} (fetched {product.at})
