@@ -124,8 +124,15 @@ class ExampleApp:
         run(["npm", "install", "--no-audit", "--no-fund"], self.dir, self.env, timeout=300)
         self._upstream = start(["node", "upstream.mjs"], self.dir, self.env, self.dir / "up.log")
         wait_for(self.upstream_port, self._upstream)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """``next build``: a new build id, served by the next ``serve``."""
         # The ISR page is prerendered at build time, from the upstream.
         run(["npx", "next", "build"], self.dir, self.env, timeout=300)
+
+    def build_id(self) -> str:
+        return (self.dir / ".next" / "BUILD_ID").read_text().strip()
 
     @contextlib.contextmanager
     def serve(self, port: int, collector_url: str, service: str, helper: bool) -> Iterator[str]:
@@ -135,6 +142,8 @@ class ExampleApp:
             "OTEL_EXPORTER_OTLP_ENDPOINT": collector_url,
             "OTEL_SERVICE_NAME": service,
             "OTEL_BSP_SCHEDULE_DELAY": "500",
+            # Small exports: a request's spans are split across several, as under load.
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4",
             "NEXTRACE_HELPER": "1" if helper else "0",
         }
         command = ["npx", "next", "start", "--hostname", "127.0.0.1", "--port", str(port)]

@@ -31,8 +31,10 @@ import httpx
 import pytest
 
 from collector.config import StoreConfig
+
 from collector.store import open_store
 from dashboards import cache_health, cold_cache, prefetch, slow_navigations
+from dashboards.clickhouse import load_sql
 from dashboards.frontend import Values, interpolate
 from dashboards.macros import QueryContext, expand
 from tests.dashboards.panels import panel_json
@@ -61,6 +63,11 @@ STEPS: list[tuple[str, str, str | None]] = [
 # Then a CMS's webhook flood, all at once: each revalidates product-2 and queues a warm-up.
 FLOOD = ("POST", "/api/revalidate?tag=product-2&warm=1", None)
 FLOOD_SIZE = 6
+# After a deploy (a second `next build`), the first pass's service again.
+AFTER_DEPLOY: list[tuple[str, str, str | None]] = [
+    ("GET", "/products/1", None),
+    ("GET", "/products/2", None),
+]
 KINDS = {None: "document", "prefetch": "rsc_prefetch", "segment": "rsc_prefetch"}
 
 
@@ -146,6 +153,16 @@ def send(
     )
 
 
+def ran(sent: list[Sent]) -> int:
+    """How many warm-ups the app queued for ``sent``: each ran as a request of its own."""
+    return sum(n for (_, outcome), n in warmups(sent).items() if outcome == "ok")
+
+
+def wait_for_all(collector_url: str, service: str, sent: list[Sent]) -> None:
+    """Until the requests of ``sent``, and of the warm-ups they queued, are normalized."""
+    wait_for_requests(collector_url, service, len(sent) + ran(sent))
+
+
 def warmups(sent: list[Sent]) -> Counter[tuple[str, str]]:
     """The warm-ups the app said it queued, deduplicated or refused, by trigger and outcome
     (a queued job that ran is ``ok``)."""
@@ -214,12 +231,25 @@ class Dashboards:
             dt.timedelta(days=365 * 50),
         )
 
-    def panel(self, module: Any, title: str, service: str, route: str | None = None) -> list[Any]:
+    def panel(
+        self,
+        module: Any,
+        title: str,
+        service: str,
+        route: str | None = None,
+        build: str | None = None,
+    ) -> list[Any]:
         values: dict[str, Values] = {name: None for name in module.VARIABLES}
         values["service"] = [service]
         if route is not None:
             values["route"] = [route]
+        if build is not None:
+            values["build"] = [build]
         sql = interpolate(panel_json(module, title)["targets"][0]["rawSql"], values)
+        return self.run(sql)
+
+    def run(self, sql: str) -> list[Any]:
+        """``sql`` with Grafana's macros expanded for the run's time range."""
         return list(self.store.client.query(expand(sql, self.context)).result_rows)
 
 
@@ -251,24 +281,48 @@ def test_the_example_app_reaches_the_dashboards(example, tmp_path):
     with collector as collector_url:
         for service, helper in (("shop-helper", True), ("shop-plain", False)):
             with example.serve(free_port(), collector_url, service, helper) as url:
-                passes[service] = sent = drive(example, url)
-                # Each warm-up that ran is a request of its own, to the app's /api/warm.
-                ran = sum(n for (_, outcome), n in warmups(sent).items() if outcome == "ok")
-                wait_for_requests(collector_url, service, len(sent) + ran)
+                passes[service] = drive(example, url)
+                wait_for_all(collector_url, service, passes[service])
+        first_build = example.build_id()
+        example.rebuild()  # a deploy: the same app, built again, served after the first
+        deployed = time.time()
+        with (
+            example.serve(free_port(), collector_url, "shop-helper", True) as url,
+            httpx.Client(base_url=url, timeout=30) as client,
+        ):
+            after = [send(example, client, *step) for step in AFTER_DEPLOY]
+            passes["shop-helper"] += after
+            wait_for_all(collector_url, "shop-helper", passes["shop-helper"])
     board = collector.dashboards()
     try:
         for service, sent in passes.items():
             check_pass(board.panel, service, sent, helper=service == "shop-helper")
-        # With the helper, every request names the build that served it (next build's id).
-        build = (example.dir / ".next" / "BUILD_ID").read_text().strip()
+        # With the helper, every request names the build that served it (next build's id),
+        # and the first request of the second build is drawn as its deploy.
+        second_build = example.build_id()
         builds = board.store.client.query(
-            "SELECT ServiceName, groupUniqArray(BuildId) FROM requests GROUP BY 1 ORDER BY 1"
+            "SELECT ServiceName, arraySort(groupUniqArray(BuildId)) FROM requests "
+            "GROUP BY 1 ORDER BY 1"
         ).result_rows
         unnamed = board.store.client.query(
             "SELECT Kind, Path, TraceId, Timestamp FROM requests "
             "WHERE ServiceName = 'shop-helper' AND BuildId = ''"
         ).result_rows
-        assert builds == [("shop-helper", [build]), ("shop-plain", [""])], unnamed
+        expected_builds = sorted([first_build, second_build])
+        assert builds == [("shop-helper", expected_builds), ("shop-plain", [""])], unnamed
+        annotations = board.run(load_sql("common", "deploys"))
+        ((at, text, _),) = annotations
+        assert text == f"deploy {second_build} (shop-helper)"
+        assert deployed <= at.timestamp() <= after[0].at + 5
+        # The build filter keeps the second build's requests only: the driver's, and the
+        # warm-ups its proxy ran.
+        latency = board.panel(
+            slow_navigations, "Request latency and TTFB per route", "shop-helper", build=second_build
+        )
+        assert {(r[0], r[1]): r[2] for r in latency} == {
+            ("/products/[id]", "document"): len(after),
+            ("/api/warm/[id]", "warmup"): ran(after),
+        }
         # Each revalidation the app made through @nextrace/next's traceRevalidations is a
         # span the blast-radius panel counts (Next.js does not tell how many entries it held).
         for service in passes:
@@ -296,10 +350,14 @@ def test_the_example_app_reaches_the_dashboards(example, tmp_path):
             "WHERE Layer = 'data' AND Result != 'hit' AND Key LIKE '%/product/1' "
             "ORDER BY ServiceName, Timestamp"
         ).result_rows
+        # After the deploy, the new build's first read of product 1 is a miss only if Next.js
+        # emptied its data cache; if it was, the collector knows the old build had the entry.
+        redeployed = [("shop-helper", after[0].data_cache, "deploy")]
         assert reasons == [
             ("shop-helper", "miss", "unknown"),  # the collector did not see the build start
             ("shop-helper", "stale", "tag_invalidated"),  # revalidateTag(product-1, 'max')
             ("shop-helper", "miss", "tag_invalidated"),  # revalidateTag(product-1, {expire: 0})
+            *(redeployed if after[0].data_cache != "hit" else []),
             ("shop-plain", "stale", "unknown"),
             ("shop-plain", "miss", "unknown"),
         ], reasons
@@ -350,9 +408,7 @@ def check_pass(panel: Any, service: str, sent: list[Sent], *, helper: bool) -> N
         )
         for s in sent
     )
-    expected["/api/warm/[id]", "warmup"] = sum(
-        n for (_, outcome), n in warmups(sent).items() if outcome == "ok"
-    )
+    expected["/api/warm/[id]", "warmup"] = ran(sent)
     assert {(r[0], r[1]): r[2] for r in latency} == dict(expected), service
 
     check_warmups(panel, service, sent, started_cold=helper)
