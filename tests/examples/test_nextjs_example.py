@@ -8,8 +8,9 @@ and prefetch panels say against what happened. What happened is known independen
 upstream counts its calls per path (no call: a data-cache hit; a call the request waited
 for: a miss; a call it did not wait for: a stale read refreshed in the background), Next.js's
 responses carry x-nextjs-cache, and the app answers what its warm-up queue did with each
-submission (the proxy's x-warmup header, the webhook's JSON). One pass uses the optional helper (@nextrace/next, js/next), one does
-not; with Debian's Chromium present, a third lets a real browser prefetch the links of a page.
+submission (the proxy's x-warmup header, the webhook's JSON). One pass uses the optional
+helper (@nextrace/next, js/next), one does not, and the helper's pass is served again after a
+deploy; with Debian's Chromium present, a third lets a real browser prefetch a page's links.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import httpx
 import pytest
 
 from collector.config import StoreConfig
-
 from collector.store import open_store
 from dashboards import cache_health, cold_cache, prefetch, slow_navigations
 from dashboards.clickhouse import load_sql
@@ -133,10 +133,7 @@ def send(
         # No call: a hit. A call the page waited for (answered before the page was): a miss.
         # Only a call answered after it: a stale read refreshed in the background.
         answers = app.upstream_answers(data_path)[before:]
-        if not answers:
-            data_cache = "hit"
-        else:
-            data_cache = "miss" if min(answers) <= received else "stale"
+        data_cache = "hit" if not answers else "miss" if min(answers) <= received else "stale"
     warmup = None
     if "x-warmup" in response.headers:
         warmup = ("middleware", response.headers["x-warmup"])
@@ -316,9 +313,8 @@ def test_the_example_app_reaches_the_dashboards(example, tmp_path):
         assert deployed <= at.timestamp() <= after[0].at + 5
         # The build filter keeps the second build's requests only: the driver's, and the
         # warm-ups its proxy ran.
-        latency = board.panel(
-            slow_navigations, "Request latency and TTFB per route", "shop-helper", build=second_build
-        )
+        title = "Request latency and TTFB per route"
+        latency = board.panel(slow_navigations, title, "shop-helper", build=second_build)
         assert {(r[0], r[1]): r[2] for r in latency} == {
             ("/products/[id]", "document"): len(after),
             ("/api/warm/[id]", "warmup"): ran(after),
