@@ -20,7 +20,10 @@ what Next.js cannot tell us. In short:
   requests (``next.rsc``), ``next.prefetch`` when the optional helper recorded the prefetch
   headers, else the shape: a page segment (``__PAGE__``) or a data fetch means the page was
   rendered, so it is a navigation; otherwise a prefetch.
-- **Data cache**: ``AppRender.fetch`` spans' ``next.fetch.cache_status``; a hit
+- **Next.js 15**: a middleware pass that lets the request go on (``next.bubble``, with no
+  request span inside it) is not a request; the rest of the request is its own span.
+- **Data cache**: ``AppRender.fetch`` spans' ``next.fetch.cache_status`` (Next 15 has none:
+  the HTTP client span under the fetch tells, see :func:`_network_result`); a hit
   with a fetch under it is a stale hit refreshing in the background; the helper's
   ``nextrace.warmup.pending`` says a queued warm-up had not filled the entry yet.
 - **Full route cache**: only when the optional helper (the npm package in js/next)
@@ -94,6 +97,7 @@ FETCH_RESULTS = {
 }
 # Next 16 reports a lookup that found no entry as a skip with this reason (patch-fetch.js,
 # written for a browser's hard refresh in development); in production it is a miss.
+OUTLIVED_NS = 5_000_000  # a client span ending this much after its fetch: a background refresh
 MISSING_ENTRY = "cache-control: no-cache (hard refresh)"
 
 
@@ -155,6 +159,13 @@ def normalize_trace(spans: Sequence[TraceSpan]) -> tuple[list[RequestRow], list[
     requests: list[RequestRow] = []
     events: list[CacheEventRow] = []
     for request in sorted(outermost, key=lambda s: s.start_ns):
+        if request.attributes.get("next.bubble") == "true" and not any(
+            any(a is request for a in ancestors(h)) for h in handlers
+        ):
+            # Next.js 15's pass through a Node.js middleware that let the request go on: it
+            # serves the rest as a request span of its own, beside this one, often in a trace
+            # of its own (Next 16 nests it inside this one). That one is the request.
+            continue
         if len(outermost) == 1:
             members = list(spans)  # a detached middleware span still belongs to it
         else:
@@ -189,6 +200,8 @@ def _request_row(
     )
     attrs = request.attributes
     route = _route(handlers, by_type)
+    if ROUTE_HANDLER in by_type:
+        route = route.removesuffix("/route")  # Next.js 15 names a route handler's file
     method = attrs.get("http.method") or request.name.removeprefix("RSC ").split(" ")[0]
     path = attrs.get("http.target", "").split("?")[0]
     kind, source, prefetch = _kind(attrs, route, path, members, by_type, warmup=warmup)
@@ -298,10 +311,13 @@ def _data_cache_events(
 ) -> list[CacheEventRow]:
     events = []
     for span in by_type.get(FETCH, []):
-        status = span.attributes.get("next.fetch.cache_status", "")
-        if status not in FETCH_RESULTS:
+        status = span.attributes.get("next.fetch.cache_status")
+        if status is None:  # Next.js 15 does not say: the network does
+            result, reason = _network_result(span, children)
+        elif status in FETCH_RESULTS:
+            result, reason = FETCH_RESULTS[status]
+        else:
             continue
-        result, reason = FETCH_RESULTS[status]
         if status == "skip" and span.attributes.get(FETCH_CACHE_REASON) == MISSING_ENTRY:
             result, reason = FETCH_RESULTS["miss"]
         if result == "hit" and any(c.kind == "Client" for c in children.get(span.span_id, [])):
@@ -312,6 +328,21 @@ def _data_cache_events(
             event = replace(event, warmup_pending=True)
         events.append(event)
     return events
+
+
+def _network_result(fetch: TraceSpan, children: dict[str, list[TraceSpan]]) -> tuple[str, str]:
+    """A fetch's data-cache result from the HTTP client span under it (``@vercel/otel``'s):
+    none, a hit; one the fetch waited for, a miss; one that outlived it, a stale entry served
+    while it refreshed. (An uncached fetch, ``no-store``, reads as a miss; so does the refresh
+    of a stale entry from an upstream that answers within the tolerance.)"""
+    calls = [c for c in children.get(fetch.span_id, []) if c.kind == "Client"]
+    if not calls:
+        return "hit", ""
+    # Next.js rounds its start times to the millisecond: a call the fetch waited for may seem
+    # to end a little after it.
+    if max(c.end_ns for c in calls) > fetch.end_ns + OUTLIVED_NS:
+        return "stale", "unknown"
+    return "miss", "unknown"
 
 
 def _event(

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import stored
 
-RUNS = ["protobuf-verbose", "json-verbose", "protobuf-default"]
+RUNS = ["protobuf-verbose", "json-verbose", "protobuf-default", "next15-protobuf-default"]
 
 
 def post_capture(client, run: Path) -> None:

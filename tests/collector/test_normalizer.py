@@ -320,12 +320,15 @@ def copy(spans: SpanColumns, rows: list[int], number: int) -> SpanColumns:
     return part
 
 
-def test_late_spans_correct_the_rows_wherever_the_exports_split_a_trace(captures, collector):
+@pytest.mark.parametrize("run_name", ["protobuf-verbose", "next15-protobuf-default"])
+def test_late_spans_correct_the_rows_wherever_the_exports_split_a_trace(
+    captures, collector, run_name
+):
     # Copy 0 of every recorded trace arrives whole. Copy k arrives in two parts: its first k
     # spans (in the order Next.js exported them), normalized on their own, then the rest,
     # late. Each copy must end with exactly the rows of copy 0, and the per-minute sums with
     # the rows.
-    spans = arrivals(captures / "protobuf-verbose")
+    spans = arrivals(captures / run_name)
     positions: dict[str, list[int]] = {}
     for i, trace_id in enumerate(spans.columns.trace_id):
         positions.setdefault(trace_id, []).append(i)

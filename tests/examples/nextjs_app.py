@@ -100,10 +100,12 @@ def start(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> subp
 
 
 class ExampleApp:
-    """A built copy of the example app, with its slow upstream running."""
+    """A built copy of the example app on Next.js ``next_major`` (15 or 16), with its slow
+    upstream running."""
 
-    def __init__(self, workdir: Path, upstream_port: int) -> None:
+    def __init__(self, workdir: Path, upstream_port: int, next_major: int = 16) -> None:
         self.dir = workdir / "nextjs"
+        self.next_major = next_major
         self.upstream_port = upstream_port
         self.upstream_url = f"http://127.0.0.1:{upstream_port}"
         self.env = {
@@ -121,6 +123,7 @@ class ExampleApp:
         manifest = json.loads((self.dir / "package.json").read_text())
         manifest["dependencies"][HELPER_PACKAGE] = f"file:{tarball}"
         (self.dir / "package.json").write_text(json.dumps(manifest, indent=2))
+        run(["node", "use-next.mjs", str(self.next_major)], self.dir, self.env, timeout=60)
         run(["npm", "install", "--no-audit", "--no-fund"], self.dir, self.env, timeout=300)
         self._upstream = start(["node", "upstream.mjs"], self.dir, self.env, self.dir / "up.log")
         wait_for(self.upstream_port, self._upstream)

@@ -1,8 +1,9 @@
 """Record the Next.js captures the tests read (tests/data/nextjs-captures) from examples/nextjs.
 
-    python -m tests.examples.record_captures tests/data/nextjs-captures
+    python -m tests.examples.record_captures tests/data/nextjs-captures [15]
 
-Builds the example app (Node 20 and npm), runs ``next start`` once per export mode, sends
+Builds the example app (Node 20 and npm) on Next.js 16, or 15 when asked (``NEXT15_RUNS``:
+one export mode), runs ``next start`` once per export mode, sends
 the same labelled requests each time, and writes what a plain OTLP/HTTP receiver got:
 
 - ``<run>/raw/NNNNN_traces.pb`` or ``.json``: each POST body to ``/v1/traces``, exactly as
@@ -11,8 +12,9 @@ the same labelled requests each time, and writes what a plain OTLP/HTTP receiver
   start and end in Unix nanoseconds, status and response headers.
 
 The traces of a request are the ones whose server span starts between its ``t_start_ns``
-and ``t_end_ns``, or that carry its ``traceparent``. The optional helper is off, so the
-captures are what any app with ``@vercel/otel`` exports.
+and ``t_end_ns``, or that carry its ``traceparent``. The optional helper and the example's
+predictive warm-ups are off, so the captures are what any app with ``@vercel/otel`` exports,
+one request at a time.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ RUNS: dict[str, dict[str, str]] = {
     "protobuf-verbose": {"NEXT_OTEL_VERBOSE": "1"},
     "json-verbose": {"NEXT_OTEL_VERBOSE": "1", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
 }
+NEXT15_RUNS: dict[str, dict[str, str]] = {"next15-protobuf-default": {}}
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 # label, method, path, RSC kind (None: a plain request), extra headers
@@ -163,16 +166,17 @@ def send_all(url: str) -> list[dict[str, Any]]:
     return sent
 
 
-def record(out: Path) -> None:
+def record(out: Path, next_major: int = 16) -> None:
     # A fixed folder: Next.js's exception events carry file paths, and these stay neutral.
     work = Path(tempfile.gettempdir()) / "nextrace-example"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
-    app = ExampleApp(work, free_port())
+    app = ExampleApp(work, free_port(), next_major)
+    app.env["NEXTRACE_PREDICTIVE_WARMUPS"] = "0"
     try:
-        print("building examples/nextjs …", file=sys.stderr)
+        print(f"building examples/nextjs on Next.js {next_major} …", file=sys.stderr)
         app.build()
-        for name, env in RUNS.items():
+        for name, env in (RUNS if next_major == 16 else NEXT15_RUNS).items():
             shutil.rmtree(app.dir / ".next" / "cache" / "fetch-cache", ignore_errors=True)
             receiver = Receiver()
             app.env.update(env)
@@ -205,4 +209,7 @@ def write_run(run: Path, bodies: list[tuple[str, str, bytes]], sent: list[dict[s
 
 
 if __name__ == "__main__":
-    record(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("tests/data/nextjs-captures"))
+    record(
+        Path(sys.argv[1]) if len(sys.argv) > 1 else Path("tests/data/nextjs-captures"),
+        int(sys.argv[2]) if len(sys.argv) > 2 else 16,
+    )
