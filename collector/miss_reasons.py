@@ -189,7 +189,8 @@ class CacheHistory:
         stored_by = {"miss": origin, "stale": "revalidation"}.get(event.result, "")
         lookup = _Lookup(event.timestamp_ns, event.result, stored_by, event.trace_id)
         # The same lookup again (a replay, a correction) replaces what was known of it.
-        seen[:] = [old for old in seen if old[:2] + old[3:] != lookup[:2] + lookup[3:]]
+        same = (lookup.at_ns, lookup.result, lookup.trace_id)
+        seen[:] = [old for old in seen if (old.at_ns, old.result, old.trace_id) != same]
         seen.append(lookup)
         seen.sort()
         del seen[:-_LOOKUPS_KEPT]

@@ -97,8 +97,8 @@ FETCH_RESULTS = {
 }
 # Next 16 reports a lookup that found no entry as a skip with this reason (patch-fetch.js,
 # written for a browser's hard refresh in development); in production it is a miss.
-OUTLIVED_NS = 5_000_000  # a client span ending this much after its fetch: a background refresh
 MISSING_ENTRY = "cache-control: no-cache (hard refresh)"
+OUTLIVED_NS = 5_000_000  # a client span ending this much after its fetch: a background refresh
 
 
 @dataclass(slots=True)  # not frozen: built for every span of a Next.js trace, so kept cheap
