@@ -413,6 +413,18 @@ def check_pass(panel: Any, service: str, sent: list[Sent], *, helper: bool) -> N
 
     check_warmups(panel, service, sent, started_cold=helper)
 
+    # Load from prefetches: every request passed the proxy (its matcher takes all but static
+    # files), the warm-ups' requests too; the prefetches' share of both is what was sent.
+    requests = len(sent) + ran(sent)
+    prefetches = sum(s.kind == "rsc_prefetch" for s in sent)
+    load = {r[0]: (r[1], r[2]) for r in panel(prefetch, "Load from prefetches", service)}
+    share = pytest.approx(prefetches / requests, abs=1e-4)
+    assert load == {"request": (requests, share), "middleware": (requests, share)}, service
+
+    # Top routes by misses: the product pages missed as often as the upstream says.
+    top = {r[0]: r[1] for r in panel(cache_health, "Top routes by misses", service)}
+    assert top["/products/[id]"] == sum(s.data_cache == "miss" for s in sent), service
+
     # Cache health: the data layer's hit ratio is what the upstream's call counts say, for the
     # product pages the driver tells (the ISR blog page may regenerate in the background).
     data = [s.data_cache for s in sent if s.data_cache]
@@ -433,9 +445,17 @@ def check_pass(panel: Any, service: str, sent: list[Sent], *, helper: bool) -> N
 
 
 def check_warmups(panel: Any, service: str, sent: list[Sent], *, started_cold: bool) -> None:
-    # The warm-up queue: every submission the app answered, by trigger and outcome.
+    # The warm-up queue: every submission the app answered, by trigger and outcome; and the
+    # same totals beside the cold misses.
     queue = panel(cold_cache, "Warm-up queue", service)
     assert {(r[0], r[1]): r[2] for r in queue} == dict(warmups(sent)), service
+    rows = panel(cold_cache, "Cold misses and warm-ups", service)
+    by_outcome: Counter[str] = Counter()
+    for (_, outcome), n in warmups(sent).items():
+        by_outcome[outcome] += n
+    totals = [sum(r[i] for r in rows) for i in (2, 3, 4, 5)]
+    outcomes = ("ok", "error", "queue_full", "deduplicated")
+    assert totals == [by_outcome[o] for o in outcomes], (service, rows)
     assert warmups(sent)["webhook", "deduplicated"] > 0  # the flood came faster than 5/s
 
     # GET /products/1 had the proxy warm product 2; the navigation to it later found the
