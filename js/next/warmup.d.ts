@@ -52,7 +52,11 @@ export interface WarmupQueue {
   readonly errors: number;
 }
 
-/** The process's warm-up queue named `options.name`, made on first use with the options. */
+/**
+ * The process's warm-up queue named `options.name`, made on first use with the options.
+ * Throws a RangeError, when it is made, if `ratePerS`, `maxQueued` or `concurrency` is not a
+ * positive number.
+ */
 export function warmupQueue(options?: WarmupQueueOptions): WarmupQueue;
 
 /** Whether a warm-up for `target` is queued or running in this process. */

@@ -70,6 +70,13 @@ export function warmupQueue(options = {}) {
 
 class WarmupQueue {
   constructor(options) {
+    for (const name of ['ratePerS', 'maxQueued', 'concurrency']) {
+      const value = options[name];
+      // A misconfiguration fails at startup, once, not in a request.
+      if (value !== undefined && !(typeof value === 'number' && value > 0)) {
+        throw new RangeError(`@nextrace/next: warmupQueue's ${name} must be a positive number, not ${value}`);
+      }
+    }
     this.errors = 0;
     this.tracer = this._safely(() => packageTracer(options.tracerProvider));
     this.ratePerS = options.ratePerS ?? 5;

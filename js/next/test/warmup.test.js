@@ -177,3 +177,9 @@ test('the processor marks a warm-up request and a fetch that races a queued warm
   release();
   await queue.drain();
 });
+
+test('a queue that could never run a job is refused when it is made, in one line', () => {
+  for (const options of [{ ratePerS: 0 }, { maxQueued: -1 }, { concurrency: '2' }]) {
+    assert.throws(() => warmupQueue({ name: `bad-${Object.keys(options)[0]}`, ...options }), /must be a positive number/);
+  }
+});
