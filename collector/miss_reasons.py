@@ -36,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -93,14 +93,16 @@ class CacheHistory:
         # key -> build -> its latest lookups, oldest first
         self._lookups: OrderedDict[Key, dict[str, list[_Lookup]]] = OrderedDict()
         self._builds: dict[str, dict[str, int]] = {}  # service -> build -> first seen (ns)
-        # service -> (nanoseconds, kind, target) of its revalidations
-        self._revalidations: dict[str, deque[tuple[int, str, str]]] = {}
+        # service -> (nanoseconds, kind, target) of its revalidations, oldest first (a dict
+        # for its order and a constant-time check: a webhook flood brings thousands)
+        self._revalidations: dict[str, dict[tuple[int, str, str], None]] = {}
 
     def revalidated(self, service: str, kind: str, target: str, at_ns: int) -> None:
         """Remember that ``service`` revalidated tag or path (``kind``) ``target``."""
-        kept = self._revalidations.setdefault(service, deque(maxlen=_REVALIDATIONS_KEPT))
-        if (at_ns, kind, target) not in kept:
-            kept.append((at_ns, kind, target))
+        kept = self._revalidations.setdefault(service, {})
+        kept[at_ns, kind, target] = None  # seen again (a replay, a correction): kept once
+        if len(kept) > _REVALIDATIONS_KEPT:
+            del kept[next(iter(kept))]
 
     def explain(
         self, events: Sequence[CacheEventRow], facts: Mapping[str, LookupFacts]

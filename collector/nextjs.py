@@ -311,16 +311,17 @@ def _data_cache_events(
 ) -> list[CacheEventRow]:
     events = []
     for span in by_type.get(FETCH, []):
+        calls = [c for c in children.get(span.span_id, []) if c.kind == "Client"]
         status = span.attributes.get("next.fetch.cache_status")
         if status is None:  # Next.js 15 does not say: the network does
-            result, reason = _network_result(span, children)
+            result, reason = _network_result(span, calls)
         elif status in FETCH_RESULTS:
             result, reason = FETCH_RESULTS[status]
         else:
             continue
         if status == "skip" and span.attributes.get(FETCH_CACHE_REASON) == MISSING_ENTRY:
             result, reason = FETCH_RESULTS["miss"]
-        if result == "hit" and any(c.kind == "Client" for c in children.get(span.span_id, [])):
+        if result == "hit" and calls:
             result, reason = "stale", "unknown"  # the fetch under a hit is its background refresh
         key = span.attributes.get("http.url", "")
         event = _event(request, span.start_ns, span.span_id, "data", result, reason, key)
@@ -330,12 +331,11 @@ def _data_cache_events(
     return events
 
 
-def _network_result(fetch: TraceSpan, children: dict[str, list[TraceSpan]]) -> tuple[str, str]:
-    """A fetch's data-cache result from the HTTP client span under it (``@vercel/otel``'s):
-    none, a hit; one the fetch waited for, a miss; one that outlived it, a stale entry served
-    while it refreshed. (An uncached fetch, ``no-store``, reads as a miss; so does the refresh
-    of a stale entry from an upstream that answers within the tolerance.)"""
-    calls = [c for c in children.get(fetch.span_id, []) if c.kind == "Client"]
+def _network_result(fetch: TraceSpan, calls: list[TraceSpan]) -> tuple[str, str]:
+    """A fetch's data-cache result from the HTTP client spans under it (``calls``,
+    ``@vercel/otel``'s): none, a hit; one the fetch waited for, a miss; one that outlived it,
+    a stale entry served while it refreshed. (An uncached fetch, ``no-store``, reads as a miss;
+    so does the refresh of a stale entry from an upstream that answers within the tolerance.)"""
     if not calls:
         return "hit", ""
     # Next.js rounds its start times to the millisecond: a call the fetch waited for may seem

@@ -152,8 +152,8 @@ class NextjsTraceNormalizer:
         # A trace with a Next.js span, here or before: its other spans (a revalidation's, a
         # warm-up's, in any order in the batch) belong to its group too. Membership reads
         # need no lock; changes take it below.
-        done = self._done
-        kept = {t for t in set(traces) if t in self._groups or done.get(t) is not None}
+        groups, done = self._groups, self._done
+        kept = {t for t in set(traces) if t in groups or done.get(t) is not None}
         wanted = kept | {t for t, scope in zip(traces, scopes, strict=True) if is_nextjs(scope)}
         arrived: dict[str, list[TraceSpan]] = {}
         for i, trace_id in enumerate(traces):
@@ -163,7 +163,6 @@ class NextjsTraceNormalizer:
             return
         record = spans.wal_ids[0] if spans.wal_ids else None
         now = time.monotonic()
-        groups = self._groups
         with self._lock:
             for trace_id, trace_spans in arrived.items():
                 group = groups.get(trace_id)
