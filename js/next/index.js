@@ -91,14 +91,14 @@ export class NextraceSpanProcessor {
     // Our wrapper is outside Next's fetch: the tags are known before Next starts its span.
     const tags = this.fetches.getStore();
     if (tags?.length) span.setAttribute(FETCH_TAGS, tags);
-    // A fetch whose entry a queued warm-up has not filled yet (not the warm-up's own fetch).
+    // Or inside it: Next calls the wrapper for the origin, after starting its span.
     const request = this.requests.getStore();
+    request?.fetchSpans.push(span);
+    // A fetch whose entry a queued warm-up has not filled yet (not the warm-up's own fetch).
     const url = span.attributes?.['http.url'];
     if (url && !request?.warmup && warmupPending(`data:${url}`)) {
       span.setAttribute(WARMUP_PENDING, 'true');
     }
-    // Or inside it: Next calls the wrapper for the origin, after starting its span.
-    request?.fetchSpans.push(span);
   }
 
   _wrapFetch(global) {

@@ -84,7 +84,7 @@ class WarmupQueue {
     this.concurrency = options.concurrency ?? 2;
     this.buildId = options.buildId ?? currentBuildId();
     this.counts = { ok: 0, error: 0, deduplicated: 0, queue_full: 0 };
-    this._waiting = []; // jobs in submission order
+    this._waiting = new Map(); // target -> its job, in submission order (one per target)
     this._running = new Map(); // target -> number of its jobs running
     this._nextStart = 0; // when the rate limit lets the next job start (ms, monotonic)
     this._timer = null;
@@ -99,31 +99,29 @@ class WarmupQueue {
    */
   submit(target, job, { trigger = 'middleware' } = {}) {
     const link = this._safely(() => trace.getSpanContext(context.active()));
-    if (this._waiting.some((waiting) => waiting.target === target)) {
-      return this._refused(target, trigger, link, 'deduplicated');
-    }
-    if (this._waiting.length >= this.maxQueued) {
+    if (this._waiting.has(target)) return this._refused(target, trigger, link, 'deduplicated');
+    if (this._waiting.size >= this.maxQueued) {
       return this._refused(target, trigger, link, 'queue_full');
     }
-    this._waiting.push({ target, job, trigger, link, submitted: performance.now() });
+    this._waiting.set(target, { target, job, trigger, link, submitted: performance.now() });
     this._schedule();
     return 'queued';
   }
 
   /** Whether a job for `target` is waiting or running. */
   pending(target) {
-    return this._running.has(target) || this._waiting.some((waiting) => waiting.target === target);
+    return this._running.has(target) || this._waiting.has(target);
   }
 
   /** Resolves once no job waits or runs (for tests and graceful shutdown). */
   drain() {
-    if (!this._waiting.length && !this._running.size) return Promise.resolve();
+    if (!this._waiting.size && !this._running.size) return Promise.resolve();
     return new Promise((resolve) => this._idle.push(resolve));
   }
 
   _schedule() {
     if (this._timer) return;
-    while (this._waiting.length && this._runningCount() < this.concurrency) {
+    while (this._waiting.size && this._runningCount() < this.concurrency) {
       const delay = this._nextStart - performance.now();
       if (delay > 0) {
         this._timer = setTimeout(() => {
@@ -133,9 +131,11 @@ class WarmupQueue {
         return;
       }
       this._nextStart = Math.max(this._nextStart, performance.now()) + 1000 / this.ratePerS;
-      this._start(this._waiting.shift());
+      const first = this._waiting.values().next().value;
+      this._waiting.delete(first.target);
+      this._start(first);
     }
-    if (!this._waiting.length && !this._running.size) {
+    if (!this._waiting.size && !this._running.size) {
       for (const resolve of this._idle.splice(0)) resolve();
     }
   }
