@@ -57,8 +57,11 @@ def build() -> model.Dashboard:
                 "hit_sources",
                 "table",
                 description=(
-                    "Real Next.js apps: Next.js does not say what filled a cache entry (a "
-                    "request, a warm-up, the build), so their hits show as source unknown."
+                    "Real Next.js apps: Next.js does not say what filled an entry; the collector "
+                    "tells it from the lookups it saw: a request's miss, a prefetch's, a warm-up "
+                    "of @nextrace/next's warmupQueue, or a stale read's background refresh "
+                    "(revalidation). An entry stored before the collector saw it, by the build "
+                    "say, is unknown."
                 ),
             )
         )

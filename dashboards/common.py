@@ -21,9 +21,10 @@ NEXTJS_REQUESTS = (
     "records the prefetch headers, and a navigation served whole from prerendered output "
     "then counts as a prefetch (docs/semantic-conventions.md)."
 )
-REFERENCE_ONLY = (
-    "Reference server only: real Next.js spans do not report this, so a Next.js service "
-    "shows nothing here."
+NEEDS_BROWSER = (
+    "Needs the browser: what a browser's router did (prefetches it used, navigations its cache "
+    "served, how long the user waited) never reaches the server, so only the reference "
+    "server's virtual browsers show here until browser spans arrive (docs/semantic-conventions.md)."
 )
 
 
@@ -54,11 +55,11 @@ def panel(
     return built.description(description) if description else built
 
 
-def reference_only(
+def needs_browser(
     dashboard_name: str, panel_id: int, title: str, sql: str, width: int = 12
 ) -> table.Panel | timeseries.Panel:
-    """A table panel of what only the reference server reports, saying so to its reader."""
-    return panel(dashboard_name, panel_id, title, sql, "table", width, REFERENCE_ONLY)
+    """A table panel of what only a browser can report, saying so to its reader."""
+    return panel(dashboard_name, panel_id, title, sql, "table", width, NEEDS_BROWSER)
 
 
 def variable(name: str, label: str, table: FilterTable) -> dashboard.QueryVariable:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.common import FILTERS, NEXTJS_REQUESTS, base, panel, reference_only
+from dashboards.common import FILTERS, NEXTJS_REQUESTS, base, needs_browser, panel
 
 NAME = "prefetch"
 UID = "nextrace-prefetch"
@@ -52,9 +52,9 @@ def build() -> model.Dashboard:
                 description=NEXTJS_REQUESTS,
             )
         )
-        .with_panel(reference_only(NAME, 4, "Prefetch conversion", "prefetch_conversion"))
-        .with_panel(reference_only(NAME, 5, "Router cache of navigations", "router_cache"))
-        .with_panel(reference_only(NAME, 6, "What prefetches got back", "prefetch_payloads"))
+        .with_panel(needs_browser(NAME, 4, "Prefetch conversion", "prefetch_conversion"))
+        .with_panel(needs_browser(NAME, 5, "Router cache of navigations", "router_cache"))
+        .with_panel(needs_browser(NAME, 6, "What prefetches got back", "prefetch_payloads"))
         .with_panel(
             panel(
                 NAME,

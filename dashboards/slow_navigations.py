@@ -13,7 +13,7 @@ from urllib.parse import quote
 from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.clickhouse import DATASOURCE_TYPE, DATASOURCE_UID, load_sql
-from dashboards.common import FILTERS, base, panel, reference_only
+from dashboards.common import FILTERS, base, needs_browser, panel
 from dashboards.macros import PLUGIN_VERSION
 
 NAME = "slow_navigations"
@@ -55,7 +55,7 @@ def build() -> model.Dashboard:
     slowest.override_by_name("trace_id", [trace_link])
     return (
         base("Slow navigations", UID, ["latency"], VARIABLES, "requests")
-        .with_panel(reference_only(NAME, 1, "Navigation latency per route", "navigation_latency"))
+        .with_panel(needs_browser(NAME, 1, "Navigation latency per route", "navigation_latency"))
         .with_panel(
             panel(NAME, 2, "Request latency and TTFB per route", "request_latency", "table")
         )
@@ -68,8 +68,7 @@ def build() -> model.Dashboard:
                 "table",
                 description=(
                     "Real Next.js apps: phases come from Next's own spans (middleware, route "
-                    "resolution, render, fetches); there is no cdn or stream phase, and the build "
-                    "filter leaves them out (only request spans name their build)."
+                    "resolution, render, fetches); there is no cdn or stream phase."
                 ),
             )
         )
@@ -82,8 +81,7 @@ def build() -> model.Dashboard:
                 "table",
                 description=(
                     "Real Next.js apps: a fetch waited for the fetch of the same trace that "
-                    "ended last before it started (read from timing, as Next.js does not say); "
-                    "the build filter leaves them out."
+                    "ended last before it started (read from timing, as Next.js does not say)."
                 ),
             )
         )

@@ -9,7 +9,7 @@ import pytest
 
 from dashboards import cache_health, cold_cache, collector_health, prefetch, slow_navigations
 from dashboards.build import DASHBOARDS, to_json
-from dashboards.common import REFERENCE_ONLY
+from dashboards.common import NEEDS_BROWSER
 from dashboards.macros import QueryContext, expand
 from tests.builders import make_request, make_span
 from tests.collector.test_captures import post_capture
@@ -56,11 +56,11 @@ def test_panels_say_truly_whether_a_nextjs_service_shows_there(captures, client,
     labelled, filled = set(), set()
     for module in TRAFFIC_DASHBOARDS:
         for panel in to_json(module.NAME)["panels"]:
-            if panel.get("description") == REFERENCE_ONLY:
+            if panel.get("description") == NEEDS_BROWSER:
                 labelled.add(panel["title"])
             if shows_something(run_panel(traffic, module, panel["title"])):
                 filled.add(panel["title"])
-    assert labelled, "no panel is labelled reference-only: is this test still needed?"
+    assert labelled, "no panel is labelled as needing the browser: is this test still needed?"
     assert labelled & filled == set(), "labelled as empty for Next.js, but shows its numbers"
 
 

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -99,6 +100,18 @@ def start(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> subp
         )
 
 
+@dataclass(frozen=True)
+class Call:
+    """A call the upstream received, from its log: the path, the trace it came with (from its
+    traceparent; "" without one), and when it was received and answered (time.time() seconds;
+    answered is None while it waits)."""
+
+    path: str
+    trace_id: str
+    received: float
+    answered: float | None
+
+
 class ExampleApp:
     """A built copy of the example app on Next.js ``next_major`` (15 or 16), with its slow
     upstream running."""
@@ -162,6 +175,36 @@ class ExampleApp:
         """When the upstream answered each call for ``path`` so far (time.time() seconds)."""
         answered = httpx.get(f"{self.upstream_url}/calls").json()["answered"]
         return [ms / 1000 for ms in answered.get(path, [])]
+
+    def upstream_log(self) -> list[Call]:
+        """Every call the upstream has had, in the order received."""
+        log = httpx.get(f"{self.upstream_url}/calls").json()["log"]
+        return [
+            Call(
+                path=call["path"],
+                trace_id=call["traceparent"][3:35],
+                received=call["received"] / 1000,
+                answered=call["answered"] / 1000 if "answered" in call else None,
+            )
+            for call in log
+        ]
+
+    @contextlib.contextmanager
+    def holding(self, path: str) -> Iterator[None]:
+        """The upstream's next call for ``path`` waits, unanswered, until the block ends."""
+        httpx.post(f"{self.upstream_url}/hold", params={"path": path}).raise_for_status()
+        try:
+            yield
+        finally:
+            httpx.post(f"{self.upstream_url}/release", params={"path": path}).raise_for_status()
+
+    def wait_for_call(self, path: str, after: float, timeout: float = 30) -> None:
+        """Until the upstream has received a call for ``path`` since ``after`` (time.time())."""
+        deadline = time.monotonic() + timeout
+        while not any(c.path == path and c.received >= after for c in self.upstream_log()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the upstream received no call for {path}")
+            time.sleep(0.05)
 
     def close(self) -> None:
         if self._upstream is not None:

@@ -5,10 +5,12 @@ a segment prefetch, an RSC navigation, revalidations and a webhook flood, while 
 proxy warms up the next product predictively and its webhook queues warm-ups behind a rate
 limiter (@nextrace/next's warmupQueue). It then checks what the dashboards' cache, warm-up
 and prefetch panels say against what happened. What happened is known independently: the
-upstream counts its calls per path (no call: a data-cache hit; a call the request waited
-for: a miss; a call it did not wait for: a stale read refreshed in the background), Next.js's
-responses carry x-nextjs-cache, and the app answers what its warm-up queue did with each
-submission (the proxy's x-warmup header, the webhook's JSON). One pass uses the optional
+upstream logs its calls, each with the traceparent the driver's request (or a warm-up) sent
+on (no call: a data-cache hit; a call the request waited for: a miss; a call it did not wait
+for: a stale read refreshed in the background; tests/examples/truth.py), Next.js's responses
+carry x-nextjs-cache, and the app answers what its warm-up queue did with each submission (the
+proxy's x-warmup header, the webhook's JSON). The upstream can hold a call, so a page races a
+queued warm-up of its entry for certain. One pass uses the optional
 helper (@nextrace/next, js/next), one does not, and the helper's pass is served again after a
 deploy; with Debian's Chromium present, a third lets a real browser prefetch a page's links.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import shutil
 import signal
 import subprocess
@@ -24,7 +27,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ from dashboards.frontend import Values, interpolate
 from dashboards.macros import QueryContext, expand
 from tests.dashboards.panels import panel_json
 from tests.examples.nextjs_app import ExampleApp, rsc_headers
+from tests.examples.truth import PRODUCT, PassTruth, Sent, product_key
 from tests.nextrace.test_cli import free_port, start_collector
 
 pytestmark = pytest.mark.slow
@@ -48,6 +51,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 # method, path, RSC request kind (None: a plain request)
 STEPS: list[tuple[str, str, str | None]] = [
     ("GET", "/", None),
+    ("GET", "/profile", None),  # dynamic, with a waterfall of uncached fetches
     ("GET", "/products/1", None),  # cold
     ("GET", "/products/1", None),  # warm
     ("GET", "/products/3", "prefetch"),  # dynamic, with a loading state
@@ -71,17 +75,6 @@ AFTER_DEPLOY: list[tuple[str, str, str | None]] = [
 KINDS = {None: "document", "prefetch": "rsc_prefetch", "segment": "rsc_prefetch"}
 
 
-@dataclass
-class Sent:
-    path: str
-    kind: str
-    data_cache: str | None  # what the upstream's call count says, for pages that fetch
-    nextjs_cache: str | None  # x-nextjs-cache
-    body_bytes: int  # as received, before content decoding
-    warmup: tuple[str, str] | None  # the (trigger, outcome) of a warm-up the request queued
-    at: float  # when it was sent (time.time())
-
-
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleApp]:
     if not (shutil.which("node") and shutil.which("npm")):
@@ -94,14 +87,29 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleApp]:
         app.close()
 
 
-def drive(app: ExampleApp, url: str) -> list[Sent]:
-    """Send ``STEPS`` one by one, then the ``FLOOD`` at once; what each request was and got."""
+def drive(app: ExampleApp, url: str, race: int) -> list[Sent]:
+    """Send ``STEPS`` one by one, then a race on product ``race``, then the ``FLOOD`` at once;
+    what each request was and got."""
     with httpx.Client(base_url=url, timeout=30) as client:
         sent = [send(app, client, *step) for step in STEPS]
+        sent += send_race(app, client, race)
         with ThreadPoolExecutor(FLOOD_SIZE) as pool:
             flood = [pool.submit(send, app, client, *FLOOD, pause=False) for _ in range(FLOOD_SIZE)]
             sent.extend(f.result() for f in flood)
     return sent
+
+
+def send_race(app: ExampleApp, client: httpx.Client, product: int) -> list[Sent]:
+    """A prefetch of product N - 1 has the proxy queue a warm-up of product N, whose call the
+    upstream holds; product N's page is opened meanwhile, so it looks up its entry before the
+    warm-up has filled it."""
+    key = product_key(str(product))
+    with app.holding(key):
+        prefetch = send(app, client, "GET", f"/products/{product - 1}", "prefetch", pause=False)
+        assert prefetch.warmup == ("middleware", "queued")
+        app.wait_for_call(key, after=prefetch.at)
+        page = send(app, client, "GET", f"/products/{product}", None)
+    return [prefetch, page]
 
 
 def send(
@@ -113,14 +121,16 @@ def send(
     *,
     pause: bool = True,
 ) -> Sent:
-    headers: dict[str, str] = {}
+    trace_id = secrets.token_hex(16)
+    headers = {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
     if rsc is not None:
-        headers, param = rsc_headers(rsc)
+        rsc_only, param = rsc_headers(rsc)
+        headers |= rsc_only
         path_with_query = f"{path}{'&' if '?' in path else '?'}_rsc={param}"
     else:
         path_with_query = path
-    product = path.removeprefix("/products/") if path.startswith("/products/") else ""
-    data_path = f"/api/product/{product}"  # the page's fetch; warm-ups call others
+    product = path.removeprefix(PRODUCT) if path.startswith(PRODUCT) else ""
+    data_path = product_key(product)  # the page's fetch; warm-ups call others
     before = len(app.upstream_answers(data_path))
     at = time.time()
     response = client.request(method, path_with_query, headers=headers)
@@ -140,6 +150,7 @@ def send(
     elif method == "POST" and response.json().get("warmup"):
         warmup = ("webhook", response.json()["warmup"])
     return Sent(
+        target=path,
         path=path.split("?")[0],
         kind="api" if method == "POST" else KINDS.get(rsc, "rsc_navigation"),
         data_cache=data_cache,
@@ -147,6 +158,8 @@ def send(
         body_bytes=response.num_bytes_downloaded,
         warmup=warmup,
         at=at,
+        received=received,
+        trace_id=trace_id,
     )
 
 
@@ -276,12 +289,16 @@ class RunCollector:
 
 def test_the_example_app_reaches_the_dashboards(example, tmp_path):
     passes: dict[str, list[Sent]] = {}
+    windows: dict[str, tuple[float, float]] = {}  # when each pass began and ended
     collector = RunCollector(tmp_path)
     with collector as collector_url:
-        for service, helper in (("shop-helper", True), ("shop-plain", False)):
+        # Each pass races on a product the other has not read, so the race is a miss in both.
+        for service, helper, race in (("shop-helper", True, 6), ("shop-plain", False, 9)):
+            began = time.time()
             with example.serve(free_port(), collector_url, service, helper) as url:
-                passes[service] = drive(example, url)
+                passes[service] = drive(example, url, race)
                 wait_for_all(collector_url, service, passes[service])
+            windows[service] = (began, time.time())
         first_build = example.build_id()
         example.rebuild()  # a deploy: the same app, built again, served after the first
         deployed = time.time()
@@ -293,9 +310,24 @@ def test_the_example_app_reaches_the_dashboards(example, tmp_path):
             passes["shop-helper"] += after
             wait_for_all(collector_url, "shop-helper", passes["shop-helper"])
     board = collector.dashboards()
+    calls = example.upstream_log()
     try:
         for service, sent in passes.items():
             check_pass(board.panel, service, sent, helper=service == "shop-helper")
+        # The first build's data cache and phases, against the upstream's log of its calls.
+        # (The helper's pass is filtered to it: a deploy's reads are checked below.)
+        for service, build in (("shop-helper", first_build), ("shop-plain", None)):
+            began, ended = windows[service]
+            truth = PassTruth(
+                sent=passes[service][: len(passes[service]) - (len(after) if build else 0)],
+                calls=[c for c in calls if began <= c.received <= ended],
+                upstream_url=example.upstream_url,
+                helper=build is not None,
+            )
+            check_first_build(board.panel, service, truth, build)
+        # Every request the driver sent is a trace of its own, under the traceparent it sent.
+        traced = board.store.client.query("SELECT TraceId FROM requests").result_rows
+        assert {s.trace_id for sent in passes.values() for s in sent} <= {t for (t,) in traced}
         # With the helper, every request names the build that served it (next build's id),
         # and the first request of the second build is drawn as its deploy.
         second_build = example.build_id()
@@ -397,6 +429,18 @@ def check_pass(panel: Any, service: str, sent: list[Sent], *, helper: bool) -> N
         sum(s.kind == "rsc_prefetch" for s in sent),
         navigations,
     ), service
+    prefetches = sum(s.kind == "rsc_prefetch" for s in sent)
+    ((_, per_navigation),) = panel(prefetch, "Prefetches per navigation", service)
+    assert per_navigation == pytest.approx(prefetches / navigations, abs=1e-3), service
+    # What prefetch answers weighed, as the driver received them, with the helper's sizes
+    # (a dynamic page's body is streamed after its request span has ended: it has none).
+    expected_sizes: dict[str, tuple[int, int]] = {}
+    for s in sent:
+        if helper and s.kind == "rsc_prefetch" and not s.product:
+            count, total = expected_sizes.get(s.path, (0, 0))
+            expected_sizes[s.path] = (count + 1, total + s.body_bytes)
+    sizes = {r[0]: (r[1], r[4]) for r in panel(prefetch, "Prefetch payload sizes", service)}
+    assert sizes == expected_sizes, service
 
     # Slow navigations: one latency row per route and kind, with the right counts; a warm-up's
     # request to the app is a warm-up, not a user's request.
@@ -416,7 +460,6 @@ def check_pass(panel: Any, service: str, sent: list[Sent], *, helper: bool) -> N
     # Load from prefetches: every request passed the proxy (its matcher takes all but static
     # files), the warm-ups' requests too; the prefetches' share of both is what was sent.
     requests = len(sent) + ran(sent)
-    prefetches = sum(s.kind == "rsc_prefetch" for s in sent)
     load = {r[0]: (r[1], r[2]) for r in panel(prefetch, "Load from prefetches", service)}
     share = pytest.approx(prefetches / requests, abs=1e-4)
     assert load == {"request": (requests, share), "middleware": (requests, share)}, service
@@ -442,6 +485,32 @@ def check_pass(panel: Any, service: str, sent: list[Sent], *, helper: bool) -> N
         assert ratio["full_route"] == pytest.approx(served / looked_up)
     else:
         assert "full_route" not in ratio
+
+
+def check_first_build(panel: Any, service: str, truth: PassTruth, build: str | None) -> None:
+    """The product pages' data-cache panels, the waterfalls and the time per phase of one
+    pass, against what the driver and the upstream saw."""
+    products = {"route": "/products/[id]", "build": build}
+    rows = panel(cache_health, "Hits by entry source", service, **products)
+    assert Counter({s: n for layer, s, n in rows if layer == "data"}) == truth.entry_sources()
+    reasons: Counter[str] = Counter()
+    for _, reason, n in panel(cache_health, "Misses by reason", service, **products):
+        reasons[reason] += n
+    assert reasons == truth.miss_reasons(), service
+    (despite,) = panel(cold_cache, "Misses despite warm-ups", service, **products)
+    assert tuple(despite) == truth.misses_despite_warmups(), service
+    assert any(truth.raced(s) for s in truth.sent)  # the driver's race was one
+
+    waterfalls = panel(slow_navigations, "Sequential-fetch waterfalls", service, build=build)
+    assert Counter({(r[0], r[1]): r[2] for r in waterfalls}) == truth.waterfalls(), service
+    assert truth.waterfalls()  # the profile page's
+    phases = {r[0]: r[1:] for r in panel(slow_navigations, "Time per phase", service, build=build)}
+    requests = len(truth.sent) + ran(truth.sent)
+    assert phases["middleware"][0] == phases["route"][0] == requests, (service, phases)
+    # A fetch's span lasts at least as long as its upstream call (start times are rounded to
+    # the millisecond); the profile page's render, at least as long as its waterfall.
+    assert phases["fetch"][1] >= truth.waited_ms() - phases["fetch"][0], (service, phases)
+    assert phases["render"][1] >= truth.slowest_waterfall_ms() - 1, (service, phases)
 
 
 def check_warmups(panel: Any, service: str, sent: list[Sent], *, started_cold: bool) -> None:

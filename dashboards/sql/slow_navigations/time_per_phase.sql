@@ -1,6 +1,7 @@
 -- Where request time goes: total time spent in each phase's spans. The reference server names
 -- each span's phase (nextrace.phase); for a Next.js service the phase is read from Next's own
--- span type (docs/semantic-conventions.md), and it has no cdn or stream spans.
+-- span type (docs/semantic-conventions.md), and it has no cdn or stream spans. Only a Next.js
+-- request span names its build, so a build is chosen by the traces of its requests.
 SELECT
     multiIf(
         SpanAttributes['nextrace.phase'] != '', SpanAttributes['nextrace.phase'],
@@ -18,6 +19,9 @@ FROM otel_traces
 WHERE $__timeFilter(Timestamp)
   AND phase IN ('cdn', 'middleware', 'route', 'render', 'fetch', 'stream')
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
-  AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
+  AND $__conditionalAll(
+      SpanAttributes['nextrace.build_id'] IN (${build:singlequote})
+      OR TraceId IN (SELECT TraceId FROM requests WHERE $__timeFilter(Timestamp) AND BuildId IN (${build:singlequote})),
+      $build)
 GROUP BY phase
 ORDER BY total_ms DESC, phase
