@@ -7,9 +7,11 @@ Measures, in one run and on the same synthetic web-request traces:
 - **ceiling**: the same rows, already in columns, inserted with
   ``clickhouse-connect`` into an embedded store in this process, in batches of
   the same size;
-- **Next.js**: end to end again, with the traces sent as a real Next.js app's
-  (instrumentation scope ``next.js``), so the collector also groups them and
-  writes their ``requests`` rows; measured until every trace is normalized.
+- **Next.js**: end to end again, with as many traces shaped as a real Next.js
+  app's (Next's own spans, scope ``next.js``: ``bench/synthetic.py``), so the
+  collector groups them and derives their ``requests`` and ``cache_events``
+  rows in Python, where the reference server's are derived by materialized
+  views; measured until every trace is normalized.
 
 Both are reported in spans per CPU-second of the process doing the work (so
 "per core", and steady on a shared machine), with their ratio. The three are
@@ -197,7 +199,9 @@ def main() -> None:
     attrs = [len(a) for a in columns.columns.span_attributes]
     progress(f"{total} spans in {len(bodies)} requests, {min(attrs)}-{max(attrs)} attributes each")
 
-    nextjs_bodies = [r.SerializeToString() for r in make_requests(args.traces, scope="next.js")]
+    nextjs_requests = make_requests(args.traces, scope="next.js")
+    nextjs_bodies = [r.SerializeToString() for r in nextjs_requests]
+    nextjs_total = sum(len(translate(r).spans) for r in nextjs_requests)
     runs: list[dict[str, dict[str, float]]] = []
     for run in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory(prefix="nextrace-bench-") as tmp:
@@ -207,7 +211,12 @@ def main() -> None:
             ceiling = measure_ceiling(columns, args.batch, Path(tmp) / "ceiling")
             progress(f"run {run} of {args.runs}: end to end, as Next.js traces (normalized)")
             nextjs = measure_end_to_end(
-                nextjs_bodies, total, args.batch, Path(tmp) / "nextjs", args.senders, args.traces
+                nextjs_bodies,
+                nextjs_total,
+                args.batch,
+                Path(tmp) / "nextjs",
+                args.senders,
+                args.traces,
             )
         ratios = {
             "end_to_end_over_ceiling": e2e["spans_per_cpu_s"] / ceiling["spans_per_cpu_s"],
@@ -236,6 +245,7 @@ def main() -> None:
         "runs": args.runs,
         "spans": total,
         "spans_per_trace": total / args.traces,
+        "nextjs_spans": nextjs_total,
         "request_bodies": len(bodies),
         "batch_spans": args.batch,
         "end_to_end": e2e,

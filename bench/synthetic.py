@@ -1,10 +1,13 @@
-"""Synthetic web-request traces for benchmarks: 10 spans a trace, 8 to 15 attributes a span."""
+"""Synthetic web-request traces for benchmarks, about 10 spans a trace: the reference server's
+(8 to 15 attributes a span), or a real Next.js app's (Next's own spans, 4 to 15 attributes, as
+recorded from examples/nextjs with @vercel/otel and @nextrace/next's processor)."""
 
 from __future__ import annotations
 
 import os
 import random
 import time
+from collections.abc import Callable
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -109,11 +112,181 @@ def make_trace(rng: random.Random, start_ns: int) -> list[Span]:
     return spans
 
 
+def _nextjs_span(
+    trace_id: bytes,
+    parent_id: bytes,
+    span_type: str,
+    name: str,
+    start_ns: int,
+    duration_ns: int,
+    attrs: list[KeyValue],
+    kind: Span.SpanKind.ValueType = Span.SPAN_KIND_INTERNAL,
+) -> Span:
+    """A span of Next.js's own tracer, with the attributes it puts on every span."""
+    common = [
+        _kv("next.span_category", "nextjs"),
+        _kv("next.span_name", name),
+        _kv("next.span_type", span_type),
+        _kv("operation.name", f"next_js.{span_type}"),
+    ]
+    return Span(
+        trace_id=trace_id,
+        span_id=os.urandom(8),
+        parent_span_id=parent_id,
+        name=name,
+        kind=kind,
+        start_time_unix_nano=start_ns,
+        end_time_unix_nano=start_ns + duration_ns,
+        attributes=common + attrs,
+    )
+
+
+def make_nextjs_trace(rng: random.Random, start_ns: int) -> list[Span]:
+    """One request to a real Next.js 16 app: the request span, the proxy, route resolution,
+    the render with two tagged fetches through the data cache (a miss or a stale read has
+    ``@vercel/otel``'s client span under it) and the start of the response."""
+    trace_id = os.urandom(16)
+    root_id = os.urandom(8)
+    route = rng.choice(ROUTES)
+    product = rng.randint(1, 500)
+    total = rng.randint(5, 400) * 1_000_000
+    ms = 1_000_000
+    root = Span(
+        trace_id=trace_id,
+        span_id=root_id,
+        name=f"GET {route}",
+        kind=Span.SPAN_KIND_SERVER,
+        start_time_unix_nano=start_ns,
+        end_time_unix_nano=start_ns + total,
+        attributes=[
+            _kv("next.span_category", "nextjs"),
+            _kv("next.span_name", f"GET {route}"),
+            _kv("next.span_type", "BaseServer.handleRequest"),
+            _kv("operation.name", "next_js.BaseServer.handleRequest"),
+            _kv("http.method", "GET"),
+            _kv("http.target", route.replace("[id]", str(product))),
+            _kv("http.status_code", rng.choice([200, 200, 200, 304, 404])),
+            _kv("next.rsc", rng.random() < 0.5),
+            _kv("next.route", route),
+            _kv("nextrace.build_id", "build-42"),
+            _kv("http.response.header.x-nextjs-cache", rng.choice(["HIT", "MISS", "STALE"])),
+            _kv("http.response.body.size", rng.randint(500, 60_000)),
+            *EXTRA[: rng.randint(0, 3)],
+        ],
+    )
+    render = _nextjs_span(
+        trace_id,
+        root_id,
+        "AppRender.getBodyResult",
+        f"render route (app) {route}",
+        start_ns + 3 * ms,
+        total - 5 * ms,
+        [_kv("next.route", route), *EXTRA[: rng.randint(0, 2)]],
+    )
+    spans = [
+        root,
+        _nextjs_span(
+            trace_id,
+            root_id,
+            "Middleware.execute",
+            "middleware GET",
+            start_ns,
+            ms,
+            [_kv("http.method", "GET"), _kv("http.target", route)],
+        ),
+        _nextjs_span(
+            trace_id,
+            root_id,
+            "NextNodeServer.findPageComponents",
+            "resolve page components",
+            start_ns + ms,
+            ms,
+            [_kv("next.route", route)],
+        ),
+        _nextjs_span(
+            trace_id,
+            root_id,
+            "NextNodeServer.getLayoutOrPageModule",
+            "resolve segment modules",
+            start_ns + 2 * ms,
+            ms,
+            [_kv("next.segment", "__PAGE__")],
+        ),
+        render,
+    ]
+    offset = start_ns + 4 * ms
+    for index, data in enumerate(("products", "reviews")):
+        url = f"https://api.internal/{data}/{product}"
+        result = rng.choice(["hit", "miss", "stale"])
+        duration = rng.randint(1, max(1, total // 10_000_000)) * ms
+        fetch = _nextjs_span(
+            trace_id,
+            render.span_id,
+            "AppRender.fetch",
+            f"fetch GET {url}",
+            offset,
+            duration,
+            [
+                _kv("http.url", url),
+                _kv("http.method", "GET"),
+                _kv("net.peer.name", "api.internal"),
+                _kv("net.peer.port", "443"),
+                _kv("http.status_code", 200),
+                _kv("next.fetch.idx", index + 1),
+                _kv("next.fetch.cache_status", "miss" if result == "miss" else "hit"),
+                _kv("next.fetch.cache_reason", "revalidate: 60"),
+                _kv("next.fetch.tags", f"{data},{data}-{product}"),
+            ],
+            Span.SPAN_KIND_CLIENT,
+        )
+        spans.append(fetch)
+        if result != "hit":  # the call to the upstream; a stale read's outlives its fetch
+            call_ns = duration - ms if result == "miss" else duration + 50 * ms
+            spans.append(
+                Span(
+                    trace_id=trace_id,
+                    span_id=os.urandom(8),
+                    parent_span_id=fetch.span_id,
+                    name=f"fetch GET {url}",
+                    kind=Span.SPAN_KIND_CLIENT,
+                    start_time_unix_nano=offset,
+                    end_time_unix_nano=offset + call_ns,
+                    attributes=[
+                        _kv("http.method", "GET"),
+                        _kv("http.url", url),
+                        _kv("http.host", "api.internal"),
+                        _kv("http.scheme", "https"),
+                        _kv("net.peer.name", "api.internal"),
+                        _kv("operation.name", "fetch.GET"),
+                        _kv("http.status_code", 200),
+                        _kv("http.response_time", call_ns // ms),
+                    ],
+                )
+            )
+        offset += duration // 2
+    spans.append(
+        _nextjs_span(
+            trace_id,
+            root_id,
+            "NextNodeServer.startResponse",
+            "start response",
+            start_ns + total - 2 * ms,
+            ms,
+            [],
+        )
+    )
+    return spans
+
+
 def make_requests(
     traces: int, traces_per_request: int = 50, seed: int = 7, scope: str = "nextrace.bench"
 ) -> list[ExportTraceServiceRequest]:
-    """``traces`` traces with current timestamps, grouped into export requests. With
-    ``scope="next.js"`` the collector takes them for a real Next.js app's and normalizes them."""
+    """``traces`` traces with current timestamps, grouped into export requests: the reference
+    server's, or with ``scope="next.js"`` a real Next.js app's, which the collector normalizes
+    (rows derived in Python instead of by materialized views)."""
+    make: Callable[[random.Random, int], list[Span]] = (
+        make_nextjs_trace if scope == "next.js" else make_trace
+    )
     rng = random.Random(seed)
     now = time.time_ns()
     requests = []
@@ -132,6 +305,6 @@ def make_requests(
         ss.scope.name = scope
         ss.scope.version = "0.1"
         for i in range(first, min(traces, first + traces_per_request)):
-            ss.spans.extend(make_trace(rng, now - (traces - i) * 1_000_000))
+            ss.spans.extend(make(rng, now - (traces - i) * 1_000_000))
         requests.append(request)
     return requests

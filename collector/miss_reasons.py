@@ -49,6 +49,7 @@ _REFILLS = ("miss", "stale")  # results after which the build holds a fresh entr
 
 Key = tuple[str, str, str]  # service, layer, cache key
 _SERVED = ("hit", "stale")  # results served from a stored entry
+_STORED_BY = {"stale": "revalidation"}  # who stores an entry anew after a served result
 
 
 class _Lookup(NamedTuple):
@@ -118,19 +119,23 @@ class CacheHistory:
                 builds.get(event.build_id, event.timestamp_ns), event.timestamp_ns
             )
         explained = []
+        unsaid = LookupFacts()
         for event in ordered:
-            said = facts.get(event.span_id, LookupFacts())
+            said = facts.get(event.span_id, unsaid)
+            changes: dict[str, object] = {}
             if event.result in _REFILLS and event.reason == "unknown":
-                event = dataclasses.replace(event, reason=self._reason(event, said))
+                changes["reason"] = self._reason(event, said)
             if event.result in _SERVED and not event.entry_source:
-                event = self._with_source(event)
+                changes.update(self._source(event))
+            if changes:
+                event = event.with_changes(**changes)
             explained.append(event)
             self._remember(event, said.origin)
         return explained
 
-    def _with_source(self, event: CacheEventRow) -> CacheEventRow:
-        """``event`` (a hit) with the source, trace and age of the entry it was served from:
-        the latest refill of its build before it, if one was seen."""
+    def _source(self, event: CacheEventRow) -> dict[str, object]:
+        """The source, trace and age of the entry ``event`` (a hit) was served from: the
+        latest refill of its build before it, if one was seen (else nothing)."""
         by_build = self._lookups.get((event.service, event.layer, event.key), {})
         stored = [
             lookup
@@ -138,14 +143,13 @@ class CacheHistory:
             if lookup.stored_by and lookup.at_ns < event.timestamp_ns
         ]
         if not stored:
-            return event
+            return {}
         last = stored[-1]
-        return dataclasses.replace(
-            event,
-            entry_source=last.stored_by,
-            entry_source_trace_id=last.trace_id,
-            entry_age_ms=round((event.timestamp_ns - last.at_ns) / 1e6, 3),
-        )
+        return {
+            "entry_source": last.stored_by,
+            "entry_source_trace_id": last.trace_id,
+            "entry_age_ms": round((event.timestamp_ns - last.at_ns) / 1e6, 3),
+        }
 
     def _reason(self, event: CacheEventRow, facts: LookupFacts) -> str:
         t = event.timestamp_ns
@@ -188,7 +192,7 @@ class CacheHistory:
         seen = by_build.setdefault(event.build_id, [])
         # A miss stores the entry for whoever looked it up; a stale hit's background refresh
         # stores it anew.
-        stored_by = {"miss": origin, "stale": "revalidation"}.get(event.result, "")
+        stored_by = origin if event.result == "miss" else _STORED_BY.get(event.result, "")
         lookup = _Lookup(event.timestamp_ns, event.result, stored_by, event.trace_id)
         # The same lookup again (a replay, a correction) replaces what was known of it.
         same = (lookup.at_ns, lookup.result, lookup.trace_id)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from collector.rows import CacheEventRow, RequestRow
 
@@ -326,7 +326,7 @@ def _data_cache_events(
         key = span.attributes.get("http.url", "")
         event = _event(request, span.start_ns, span.span_id, "data", result, reason, key)
         if span.attributes.get(WARMUP_PENDING) == "true":
-            event = replace(event, warmup_pending=True)
+            event = event.with_changes(warmup_pending=True)
         events.append(event)
     return events
 

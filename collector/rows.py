@@ -10,8 +10,9 @@ here, once; ``tests/collector/test_rows.py`` checks them against ``DESCRIBE`` of
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 
 def _column(name: str, **options: Any) -> Any:
@@ -29,7 +30,26 @@ class DerivedRow:
         return tuple(f.metadata["column"] for f in fields(cls))
 
     def values(self) -> list[Any]:
-        return [getattr(self, f.name) for f in fields(self)]
+        return list(_reader(type(self))(self))
+
+    def with_changes(self, **changes: Any) -> Self:
+        """A copy with ``changes``, as ``dataclasses.replace`` makes one, without its
+        per-call look at the fields: the normalizer makes one per cache lookup."""
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__, **changes)
+        return copy
+
+
+_READERS: dict[type[DerivedRow], operator.attrgetter[Any]] = {}
+
+
+def _reader(cls: type[DerivedRow]) -> operator.attrgetter[Any]:
+    """Reads the fields of a ``cls`` row, in column order, as a tuple."""
+    reader = _READERS.get(cls)
+    if reader is None:
+        names = [f.name for f in fields(cls)]
+        reader = _READERS[cls] = operator.attrgetter(names[0], names[1], *names[2:])
+    return reader
 
 
 @dataclass(frozen=True)

@@ -64,3 +64,13 @@ def test_a_row_is_written_and_read_back_whole(collector):
         f"SELECT {', '.join(RequestRow.columns())} FROM {RequestRow.TABLE}"
     ).result_rows
     assert list(stored[1:]) == request.values()[1:]  # the timestamp comes back as a datetime
+
+
+def test_a_row_with_changes_is_a_new_row_and_the_old_one_is_untouched():
+    row = request_row()
+    changed = row.with_changes(route="/about", status=404)
+    assert changed == dataclasses.replace(row, route="/about", status=404)
+    assert (row.route, row.status) == ("/products/[id]", 200)
+    assert changed.values()[RequestRow.columns().index("StatusCode")] == 404
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        changed.route = "/"  # type: ignore[misc]
