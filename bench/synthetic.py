@@ -42,6 +42,21 @@ EXTRA = [
 ]
 
 
+def _server_span(
+    trace_id: bytes, span_id: bytes, route: str, start_ns: int, total_ns: int, attrs: list[KeyValue]
+) -> Span:
+    """The server span of a request for ``route``, lasting ``total_ns``."""
+    return Span(
+        trace_id=trace_id,
+        span_id=span_id,
+        name=f"GET {route}",
+        kind=Span.SPAN_KIND_SERVER,
+        start_time_unix_nano=start_ns,
+        end_time_unix_nano=start_ns + total_ns,
+        attributes=attrs,
+    )
+
+
 def make_trace(rng: random.Random, start_ns: int) -> list[Span]:
     """One request: a server span and nine children."""
     trace_id = os.urandom(16)
@@ -49,14 +64,13 @@ def make_trace(rng: random.Random, start_ns: int) -> list[Span]:
     root_id = os.urandom(8)
     total = rng.randint(5, 400) * 1_000_000
     result = rng.choice(["hit", "miss", "stale"])
-    root = Span(
-        trace_id=trace_id,
-        span_id=root_id,
-        name=f"GET {route}",
-        kind=Span.SPAN_KIND_SERVER,
-        start_time_unix_nano=start_ns,
-        end_time_unix_nano=start_ns + total,
-        attributes=[
+    root = _server_span(
+        trace_id,
+        root_id,
+        route,
+        start_ns,
+        total,
+        [
             _kv("http.request.method", "GET"),
             _kv("http.route", route),
             _kv("url.path", route.replace("[id]", str(rng.randint(1, 5000)))),
@@ -151,14 +165,13 @@ def make_nextjs_trace(rng: random.Random, start_ns: int) -> list[Span]:
     product = rng.randint(1, 500)
     total = rng.randint(5, 400) * 1_000_000
     ms = 1_000_000
-    root = Span(
-        trace_id=trace_id,
-        span_id=root_id,
-        name=f"GET {route}",
-        kind=Span.SPAN_KIND_SERVER,
-        start_time_unix_nano=start_ns,
-        end_time_unix_nano=start_ns + total,
-        attributes=[
+    root = _server_span(
+        trace_id,
+        root_id,
+        route,
+        start_ns,
+        total,
+        [
             _kv("next.span_category", "nextjs"),
             _kv("next.span_name", f"GET {route}"),
             _kv("next.span_type", "BaseServer.handleRequest"),
