@@ -10,9 +10,9 @@ on (no call: a data-cache hit; a call the request waited for: a miss; a call it 
 for: a stale read refreshed in the background; tests/examples/truth.py), Next.js's responses
 carry x-nextjs-cache, and the app answers what its warm-up queue did with each submission (the
 proxy's x-warmup header, the webhook's JSON). The upstream can hold a call, so a page races a
-queued warm-up of its entry for certain. One pass uses the optional
-helper (@nextrace/next, js/next), one does not, and the helper's pass is served again after a
-deploy; with Debian's Chromium present, a third lets a real browser prefetch a page's links.
+queued warm-up of its entry for certain. One pass uses the optional helper (@nextrace/next,
+js/next), one does not, and the helper's pass is served again after a deploy; with Debian's
+Chromium present, a third lets a real browser prefetch a page's links.
 """
 
 from __future__ import annotations
