@@ -131,6 +131,10 @@ def test_time_per_phase_and_waterfalls(traffic):
     assert run(traffic, sql_of("Sequential-fetch waterfalls")) == [
         ("fetch GET api/b", "a", 1, 250.0)
     ]
+    # A route chosen: only its requests' traces (the phases are all /p/[id]'s).
+    assert run(traffic, sql_of("Sequential-fetch waterfalls"), route=["/about"]) == []
+    assert run(traffic, sql_of("Time per phase"), route=["/about"]) == []
+    assert len(run(traffic, sql_of("Time per phase"), route=["/p/[id]"])) == len(phases)
 
 
 def test_the_slowest_traces_open_in_the_trace_view(traffic):

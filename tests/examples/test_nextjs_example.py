@@ -501,9 +501,11 @@ def check_first_build(panel: Any, service: str, truth: PassTruth, build: str | N
     assert tuple(despite) == truth.misses_despite_warmups(), service
     assert any(truth.raced(s) for s in truth.sent)  # the driver's race was one
 
-    waterfalls = panel(slow_navigations, "Sequential-fetch waterfalls", service, build=build)
+    title = "Sequential-fetch waterfalls"
+    waterfalls = panel(slow_navigations, title, service, route="/profile", build=build)
     assert Counter({(r[0], r[1]): r[2] for r in waterfalls}) == truth.waterfalls(), service
-    assert truth.waterfalls()  # the profile page's
+    assert truth.waterfalls()  # the profile page's, its only page with more than one fetch
+    assert panel(slow_navigations, title, service, "/products/[id]", build) == []
     phases = {r[0]: r[1:] for r in panel(slow_navigations, "Time per phase", service, build=build)}
     requests = len(truth.sent) + ran(truth.sent)
     assert phases["middleware"][0] == phases["route"][0] == requests, (service, phases)

@@ -1,7 +1,8 @@
 -- Where request time goes: total time spent in each phase's spans. The reference server names
 -- each span's phase (nextrace.phase); for a Next.js service the phase is read from Next's own
--- span type (docs/semantic-conventions.md), and it has no cdn or stream spans. Only a Next.js
--- request span names its build, so a build is chosen by the traces of its requests.
+-- span type (docs/semantic-conventions.md), and it has no cdn or stream spans. Only a request
+-- span names its route and (for Next.js) its build, so a route or a build is chosen by the
+-- traces of its requests.
 SELECT
     multiIf(
         SpanAttributes['nextrace.phase'] != '', SpanAttributes['nextrace.phase'],
@@ -19,6 +20,9 @@ FROM otel_traces
 WHERE $__timeFilter(Timestamp)
   AND phase IN ('cdn', 'middleware', 'route', 'render', 'fetch', 'stream')
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+  AND $__conditionalAll(
+      TraceId IN (SELECT TraceId FROM requests WHERE $__timeFilter(Timestamp) AND Route IN (${route:singlequote})),
+      $route)
   AND $__conditionalAll(
       SpanAttributes['nextrace.build_id'] IN (${build:singlequote})
       OR TraceId IN (SELECT TraceId FROM requests WHERE $__timeFilter(Timestamp) AND BuildId IN (${build:singlequote})),

@@ -1,8 +1,9 @@
 -- Sequential fetches: each waited for another fetch before it started (the waterfall). The
 -- reference server names the fetch each one waited for (nextrace.fetch.after); for a Next.js
 -- service it is read from timing: the fetch of the same trace that ended last before this one
--- started (ASOF JOIN), so fetches that ran in parallel are not a waterfall. Only a Next.js
--- request span names its build, so a build is chosen by the traces of its requests.
+-- started (ASOF JOIN), so fetches that ran in parallel are not a waterfall. Only a request
+-- span names its route and (for Next.js) its build, so a route or a build is chosen by the
+-- traces of its requests.
 SELECT
     fetch,
     waited_for,
@@ -17,6 +18,9 @@ FROM (
     WHERE $__timeFilter(Timestamp)
       AND SpanAttributes['nextrace.fetch.after'] != ''
       AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+      AND $__conditionalAll(
+          TraceId IN (SELECT TraceId FROM requests WHERE $__timeFilter(Timestamp) AND Route IN (${route:singlequote})),
+          $route)
       AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
     UNION ALL
     SELECT
@@ -30,6 +34,9 @@ FROM (
           AND ScopeName = 'next.js'
           AND SpanAttributes['next.span_type'] = 'AppRender.fetch'
           AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
+          AND $__conditionalAll(
+              TraceId IN (SELECT TraceId FROM requests WHERE $__timeFilter(Timestamp) AND Route IN (${route:singlequote})),
+              $route)
           AND $__conditionalAll(
               TraceId IN (SELECT TraceId FROM requests WHERE $__timeFilter(Timestamp) AND BuildId IN (${build:singlequote})),
               $build)
