@@ -29,6 +29,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 
 import { currentBuildId } from './build-id.js';
+import { failSafe } from './fail-safe.js';
 import { WARMUP_HEADER, warmupPending } from './warmup.js';
 
 export { currentBuildId };
@@ -62,7 +63,7 @@ export class NextraceSpanProcessor {
   constructor(options = {}) {
     this.requests = new AsyncLocalStorage();
     this.fetches = new AsyncLocalStorage(); // the tags of the fetch being called, outside Next's
-    this.errors = 0;
+    this._safely = failSafe('a tracing hook');
     this.buildId = '';
     this._safely(() => {
       this.buildId = options.buildId ?? currentBuildId();
@@ -109,7 +110,7 @@ export class NextraceSpanProcessor {
     };
     const processor = this;
     const wrapped = function fetch(input, init) {
-      const tags = processor._safelyValue(() => fetchTags(init), []);
+      const tags = processor._safely(() => fetchTags(init)) ?? [];
       if (tags.length) processor._safely(() => processor._tagFetchSpan(input, tags));
       return processor.fetches.run(tags, () => original.apply(this, arguments));
     };
@@ -189,22 +190,8 @@ export class NextraceSpanProcessor {
     }
   }
 
-  _safelyValue(hook, fallback) {
-    let value = fallback;
-    this._safely(() => {
-      value = hook();
-    });
-    return value;
-  }
-
-  _safely(hook) {
-    try {
-      hook();
-    } catch (error) {
-      this.errors += 1;
-      if (this.errors === 1) {
-        console.warn(`@nextrace/next: a tracing hook failed and was skipped: ${error}`);
-      }
-    }
+  /** How many tracing hooks failed (each was skipped). */
+  get errors() {
+    return this._safely.errors;
   }
 }

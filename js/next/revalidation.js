@@ -9,6 +9,7 @@
 //
 // Every tracing step is fail-safe: an error in it is counted and logged once, never thrown
 // into the app. Errors of Next.js's own functions reach the caller unchanged.
+import { failSafe } from './fail-safe.js';
 import { packageTracer } from './tracer.js';
 
 const PHASE = 'nextrace.phase';
@@ -35,18 +36,7 @@ export function profileName(call, profile) {
  */
 export function traceRevalidations(nextCache, options = {}) {
   const trigger = options.trigger ?? 'webhook';
-  const state = { errors: 0 };
-  const safely = (step) => {
-    try {
-      return step();
-    } catch (error) {
-      state.errors += 1;
-      if (state.errors === 1) {
-        console.warn(`@nextrace/next: a revalidation trace failed and was skipped: ${error}`);
-      }
-      return undefined;
-    }
-  };
+  const safely = failSafe('a revalidation trace');
   const tracer = safely(() => packageTracer(options.tracerProvider));
   const wrap = (call, kind) => {
     const original = nextCache[call];
@@ -84,7 +74,7 @@ export function traceRevalidations(nextCache, options = {}) {
     revalidatePath: wrap('revalidatePath', 'path'),
     updateTag: wrap('updateTag', 'tag'),
     get errors() {
-      return state.errors;
+      return safely.errors;
     },
   };
 }

@@ -17,6 +17,7 @@
 import { context, propagation, trace } from '@opentelemetry/api';
 
 import { currentBuildId } from './build-id.js';
+import { failSafe } from './fail-safe.js';
 import { packageTracer } from './tracer.js';
 
 const PHASE = 'nextrace.phase';
@@ -77,7 +78,7 @@ class WarmupQueue {
         throw new RangeError(`@nextrace/next: warmupQueue's ${name} must be a positive number, not ${value}`);
       }
     }
-    this.errors = 0;
+    this._safely = failSafe('a warm-up trace');
     this.tracer = this._safely(() => packageTracer(options.tracerProvider));
     this.ratePerS = options.ratePerS ?? 5;
     this.maxQueued = options.maxQueued ?? 100;
@@ -199,13 +200,8 @@ class WarmupQueue {
     );
   }
 
-  _safely(step) {
-    try {
-      return step();
-    } catch (error) {
-      this.errors += 1;
-      if (this.errors === 1) console.warn(`@nextrace/next: a warm-up trace failed and was skipped: ${error}`);
-      return undefined;
-    }
+  /** How many tracing steps failed (each was skipped). */
+  get errors() {
+    return this._safely.errors;
   }
 }

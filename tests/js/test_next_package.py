@@ -46,6 +46,7 @@ def test_npm_pack_makes_a_tarball_with_the_module_and_its_types(tmp_path: Path):
     assert names == [
         "package/README.md",
         "package/build-id.js",
+        "package/fail-safe.js",
         "package/index.d.ts",
         "package/index.js",
         "package/package.json",
