@@ -49,7 +49,6 @@ _REFILLS = ("miss", "stale")  # results after which the build holds a fresh entr
 
 Key = tuple[str, str, str]  # service, layer, cache key
 _SERVED = ("hit", "stale")  # results served from a stored entry
-_STORED_BY = {"stale": "revalidation"}  # who stores an entry anew after a served result
 
 
 class _Lookup(NamedTuple):
@@ -192,7 +191,7 @@ class CacheHistory:
         seen = by_build.setdefault(event.build_id, [])
         # A miss stores the entry for whoever looked it up; a stale hit's background refresh
         # stores it anew.
-        stored_by = origin if event.result == "miss" else _STORED_BY.get(event.result, "")
+        stored_by = {"miss": origin, "stale": "revalidation"}.get(event.result, "")
         lookup = _Lookup(event.timestamp_ns, event.result, stored_by, event.trace_id)
         # The same lookup again (a replay, a correction) replaces what was known of it.
         same = (lookup.at_ns, lookup.result, lookup.trace_id)

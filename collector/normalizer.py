@@ -44,7 +44,6 @@ from collector.nextjs import (
     FETCH_CACHE_REASON,
     FETCH_SPAN_FIX,
     FETCH_TAGS,
-    NEXTJS_SCOPES,
     PHASE,
     REVALIDATE_KIND,
     REVALIDATE_PHASE,
@@ -155,9 +154,7 @@ class NextjsTraceNormalizer:
         # need no lock; changes take it below.
         groups, done = self._groups, self._done
         kept = {t for t in set(traces) if t in groups or done.get(t) is not None}
-        wanted = kept | {
-            t for t, scope in zip(traces, scopes, strict=True) if scope in NEXTJS_SCOPES
-        }
+        wanted = kept | {t for t, scope in zip(traces, scopes, strict=True) if is_nextjs(scope)}
         arrived: dict[str, list[TraceSpan]] = {}
         for i, trace_id in enumerate(traces):
             if trace_id in wanted:

@@ -1,15 +1,12 @@
-// A slow upstream API on loopback: 100–300 ms per call. GET /calls says how many calls it
-// has had, and when it answered each, per path (ms since the epoch), so a test can tell a
-// data-cache hit (no call) from a miss (a call answered before the page was) and a stale read
-// (a call answered after: a background refresh), whatever warm-ups call meanwhile. Its `log`
-// holds every call: path, the traceparent it came with, when it was received and answered;
-// so a test knows which trace filled an entry, and which calls waited for others. For tests,
+// A slow upstream API on loopback: 100–300 ms per call. GET /calls logs every call: its path,
+// the traceparent it came with, and when it was received and answered (ms since the epoch).
+// So a test can tell a data-cache hit (no call) from a miss (a call answered before the page
+// was) and a stale read (a call answered after: a background refresh), whatever warm-ups call
+// meanwhile, which trace filled an entry, and which calls waited for others. For tests,
 // POST /hold?path=P holds the next call for P unanswered until POST /release?path=P.
 import { createServer } from 'node:http';
 
 const port = Number(process.env.UPSTREAM_PORT ?? 8081);
-let calls = 0;
-const answered = {};
 const log = [];
 const held = new Map(); // path -> the answer of its held call, or null until that call comes
 
@@ -20,7 +17,7 @@ createServer((request, response) => {
     response.end(JSON.stringify(body));
   };
   if (url.pathname === '/calls') {
-    reply({ calls, answered, log });
+    reply({ calls: log.length, log });
     return;
   }
   const target = url.searchParams.get('path');
@@ -36,13 +33,11 @@ createServer((request, response) => {
     reply({ released: target });
     return;
   }
-  calls += 1;
   const call = { path: url.pathname, traceparent: request.headers.traceparent ?? '', received: Date.now() };
   log.push(call);
   const id = url.pathname.split('/').pop();
   const answer = () => setTimeout(() => {
     call.answered = Date.now();
-    (answered[url.pathname] ??= []).push(call.answered);
     reply({ id, name: `Item ${id}`, at: new Date().toISOString() });
   }, 100 + Math.random() * 200);
   if (held.get(url.pathname) === null) held.set(url.pathname, answer);

@@ -172,9 +172,9 @@ class ExampleApp:
             stop(server)
 
     def upstream_answers(self, path: str) -> list[float]:
-        """When the upstream answered each call for ``path`` so far (time.time() seconds)."""
-        answered = httpx.get(f"{self.upstream_url}/calls").json()["answered"]
-        return [ms / 1000 for ms in answered.get(path, [])]
+        """When the upstream answered each call for ``path`` so far, in that order
+        (time.time() seconds)."""
+        return sorted(c.answered for c in self.upstream_log() if c.path == path and c.answered)
 
     def upstream_log(self) -> list[Call]:
         """Every call the upstream has had, in the order received."""

@@ -27,7 +27,7 @@ class Sent:
     target: str  # as sent, with its query
     path: str
     kind: str
-    data_cache: str | None  # what the upstream's call count says, for pages that fetch
+    data_cache: str | None  # what the upstream's log says, for pages that fetch
     nextjs_cache: str | None  # x-nextjs-cache
     body_bytes: int  # as received, before content decoding
     warmup: tuple[str, str] | None  # the (trigger, outcome) of a warm-up the request queued
