@@ -1,22 +1,30 @@
-"""End-to-end ingest throughput, against the ceiling of a bare columnar insert.
+"""End-to-end ingest throughput, against the ceiling of a bare columnar insert, and what
+normalizing real Next.js traces costs.
 
-Measures, in one run and on the same synthetic web-request traces:
+Measures, in one run:
 
-- **end to end**: OTLP/HTTP protobuf requests sent to a real ``nextrace collect``
-  process until every span is committed in its embedded ClickHouse store;
-- **ceiling**: the same rows, already in columns, inserted with
-  ``clickhouse-connect`` into an embedded store in this process, in batches of
-  the same size;
-- **Next.js**: end to end again, with as many traces shaped as a real Next.js
-  app's (Next's own spans, scope ``next.js``: ``bench/synthetic.py``), so the
-  collector groups them and derives their ``requests`` and ``cache_events``
-  rows in Python, where the reference server's are derived by materialized
-  views; measured until every trace is normalized.
+- **end to end**: synthetic web-request traces (the reference server's) sent as OTLP/HTTP
+  protobuf requests to a real ``nextrace collect`` process until every span is committed in
+  its embedded ClickHouse store;
+- **ceiling**: the same rows, already in columns, inserted with ``clickhouse-connect`` into
+  an embedded store in this process, in batches of the same size;
+- **Next.js, normalized over plain**, for two workloads of real Next.js traces, each sent
+  twice: under Next's own scopes, so that the collector groups each trace and derives its
+  ``requests`` and ``cache_events`` rows in Python, then measured until every trace is
+  normalized; and as the same spans under another scope, which the collector only stores.
+  The workloads:
 
-Both are reported in spans per CPU-second of the process doing the work (so
-"per core", and steady on a shared machine), with their ratio. The three are
-measured ``--runs`` times, in turn, and reported as the median with the lowest
-and highest run; each ratio is taken within a run. Results are printed and
+  - **recorded**: the export requests a real Next.js 16 app sent in the example's end-to-end
+    scenario (``bench/recorded.py``), repeated with fresh ids: a real app's mix and pace, many
+    small exports, 3 derived rows for about 20 spans;
+  - **synthetic**: traces as heavy in derived rows as a trace gets (``bench/synthetic.py``:
+    every request renders a page with two cached fetches, 3 rows for about 9 spans), sent in
+    large exports.
+
+Every figure is in spans per CPU-second of the process doing the work (so "per core", and
+steady on a shared machine). Each is measured ``--runs`` times, in turn, and reported as the
+median with the lowest and highest run; each ratio is taken within a run. The collector runs
+with its defaults (``--nextjs-wait`` 5 s) unless told otherwise. Results are printed and
 written to ``bench/results/ingest.json``.
 
 Run: ``python -m bench.ingest [--traces 20000] [--runs 3] [--out FILE]``
@@ -36,15 +44,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from bench.recorded import recorded_requests
 from bench.synthetic import make_requests
 from collector.config import StoreConfig
 from collector.consumer import SpanColumns
 from collector.exporter import ClickHouseSpanExporter
+from collector.nextjs import TraceSpan, normalize_trace, trace_spans
 from collector.store import open_store
 from collector.translator import translate
 
@@ -120,10 +132,11 @@ def measure_end_to_end(
     folder: Path,
     senders: int,
     traces: int = 0,
+    requests: int = 0,
     extra: tuple[str, ...] = (),
 ) -> dict[str, float]:
     """Spans per second through a collector process (started with ``extra`` options); with
-    ``traces``, until that many Next.js traces are normalized too."""
+    ``traces``, until that many Next.js traces are normalized too, into ``requests`` rows."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     queue = str(max(batch * 10, total))
@@ -134,8 +147,6 @@ def measure_end_to_end(
         str(batch),
         "--queue-spans",
         queue,
-        "--nextjs-wait",
-        "0.5",
         *extra,
     )
     try:
@@ -173,11 +184,34 @@ def measure_end_to_end(
                         "format": "TSV",
                     },
                 ).text.strip()
-                assert int(derived) == traces, f"{derived} requests rows for {traces} traces"
+                assert int(derived) == requests, f"{derived} requests rows, not {requests}"
     finally:
         collector.send_signal(signal.SIGTERM)
         collector.wait(60)
     return {"spans_per_s": total / wall, "spans_per_cpu_s": total / cpu, "cpu_s": cpu}
+
+
+@dataclass
+class Workload:
+    """Export request bodies to send; with ``traces``, the Next.js traces the collector must
+    normalize from them, and the ``requests`` rows that gives."""
+
+    bodies: list[bytes]
+    spans: int
+    traces: int = 0
+    requests: int = 0
+
+
+def workload(requests: list[ExportTraceServiceRequest], *, normalized: bool) -> Workload:
+    spans = [span for request in requests for span in trace_spans(translate(request).spans.columns)]
+    bodies = [request.SerializeToString() for request in requests]
+    if not normalized:
+        return Workload(bodies, len(spans))
+    traces: dict[str, list[TraceSpan]] = {}
+    for span in spans:
+        traces.setdefault(span.trace_id, []).append(span)
+    rows = sum(len(normalize_trace(trace)[0]) for trace in traces.values())
+    return Workload(bodies, len(spans), len(traces), rows)
 
 
 def main() -> None:
@@ -186,8 +220,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=20_000, help="spans per insert")
     parser.add_argument("--senders", type=int, default=2, help="concurrent HTTP senders")
     parser.add_argument("--runs", type=int, default=3, help="measurements of each, in turn")
+    parser.add_argument(
+        "--nextjs-wait", type=float, default=None, help="the collector's, if not its default"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "ingest.json")
     args = parser.parse_args()
+    extra = () if args.nextjs_wait is None else ("--nextjs-wait", str(args.nextjs_wait))
 
     progress(f"generating {args.traces} traces")
     requests = make_requests(args.traces)
@@ -199,30 +237,59 @@ def main() -> None:
     attrs = [len(a) for a in columns.columns.span_attributes]
     progress(f"{total} spans in {len(bodies)} requests, {min(attrs)}-{max(attrs)} attributes each")
 
-    nextjs_requests = make_requests(args.traces, scope="next.js")
-    nextjs_bodies = [r.SerializeToString() for r in nextjs_requests]
-    nextjs_total = sum(len(translate(r).spans) for r in nextjs_requests)
+    progress("preparing the Next.js workloads, about as many spans each")
+    plain_scope = "nextrace.bench"  # any scope the collector does not normalize
+    nextjs = {
+        "recorded": (
+            workload(recorded_requests(total, scope=plain_scope), normalized=False),
+            workload(recorded_requests(total), normalized=True),
+        ),
+        "synthetic": (
+            workload(make_requests(args.traces, nextjs=True, scope=plain_scope), normalized=False),
+            workload(make_requests(args.traces, nextjs=True), normalized=True),
+        ),
+    }
+    for name, (_, normalized) in nextjs.items():
+        progress(
+            f"{name}: {normalized.spans} spans of {normalized.traces} traces in "
+            f"{len(normalized.bodies)} requests, {normalized.requests} requests rows"
+        )
+
+    def send(load: Workload, folder: Path) -> dict[str, float]:
+        return measure_end_to_end(
+            load.bodies,
+            load.spans,
+            args.batch,
+            folder,
+            args.senders,
+            load.traces,
+            load.requests,
+            extra,
+        )
+
     runs: list[dict[str, dict[str, float]]] = []
     for run in range(1, args.runs + 1):
+        figures: dict[str, dict[str, float]] = {}
+        ratios: dict[str, float] = {}
         with tempfile.TemporaryDirectory(prefix="nextrace-bench-") as tmp:
             progress(f"run {run} of {args.runs}: end to end through `nextrace collect`")
-            e2e = measure_end_to_end(bodies, total, args.batch, Path(tmp) / "e2e", args.senders)
-            progress(f"run {run} of {args.runs}: ceiling, bare columnar inserts")
-            ceiling = measure_ceiling(columns, args.batch, Path(tmp) / "ceiling")
-            progress(f"run {run} of {args.runs}: end to end, as Next.js traces (normalized)")
-            nextjs = measure_end_to_end(
-                nextjs_bodies,
-                nextjs_total,
-                args.batch,
-                Path(tmp) / "nextjs",
-                args.senders,
-                args.traces,
+            figures["end_to_end"] = measure_end_to_end(
+                bodies, total, args.batch, Path(tmp) / "e2e", args.senders
             )
-        ratios = {
-            "end_to_end_over_ceiling": e2e["spans_per_cpu_s"] / ceiling["spans_per_cpu_s"],
-            "nextjs_over_end_to_end": nextjs["spans_per_cpu_s"] / e2e["spans_per_cpu_s"],
-        }
-        runs.append({"end_to_end": e2e, "ceiling": ceiling, "nextjs": nextjs, "ratios": ratios})
+            progress(f"run {run} of {args.runs}: ceiling, bare columnar inserts")
+            figures["ceiling"] = measure_ceiling(columns, args.batch, Path(tmp) / "ceiling")
+            for name, (plain, normalized) in nextjs.items():
+                progress(f"run {run} of {args.runs}: Next.js {name}, plain then normalized")
+                figures[f"{name}_plain"] = send(plain, Path(tmp) / f"{name}-plain")
+                figures[f"{name}_normalized"] = send(normalized, Path(tmp) / name)
+                ratios[name] = (
+                    figures[f"{name}_normalized"]["spans_per_cpu_s"]
+                    / figures[f"{name}_plain"]["spans_per_cpu_s"]
+                )
+        ratios["end_to_end_over_ceiling"] = (
+            figures["end_to_end"]["spans_per_cpu_s"] / figures["ceiling"]["spans_per_cpu_s"]
+        )
+        runs.append({**figures, "ratios": ratios})
 
     def median(part: str, figure: str) -> float:
         return statistics.median(r[part][figure] for r in runs)
@@ -231,12 +298,16 @@ def main() -> None:
         values = [r[part][figure] for r in runs]
         return [round(min(values), digits), round(max(values), digits)]
 
-    def figures(part: str) -> dict[str, float]:
-        return {k: round(median(part, k), 1) for k in runs[0][part]}
+    def summary(part: str) -> dict[str, Any]:
+        """Median figures of ``part``, with the spread of its spans per CPU-second."""
+        return {
+            **{k: round(median(part, k), 1) for k in runs[0][part]},
+            "spread_spans_per_cpu_s": spread(part, "spans_per_cpu_s"),
+        }
 
-    e2e, ceiling, nextjs = figures("end_to_end"), figures("ceiling"), figures("nextjs")
-    ratio = median("ratios", "end_to_end_over_ceiling")
-    nextjs_ratio = median("ratios", "nextjs_over_end_to_end")
+    def ratio(name: str) -> dict[str, Any]:
+        return {"median": round(median("ratios", name), 3), "spread": spread("ratios", name, 3)}
+
     result: dict[str, Any] = {
         "benchmark": "ingest",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -245,40 +316,44 @@ def main() -> None:
         "runs": args.runs,
         "spans": total,
         "spans_per_trace": total / args.traces,
-        "nextjs_spans": nextjs_total,
         "request_bodies": len(bodies),
         "batch_spans": args.batch,
-        "end_to_end": e2e,
-        "ceiling_bare_insert": ceiling,
-        "end_to_end_over_ceiling": round(ratio, 3),
-        "nextjs_normalized": nextjs,
-        "nextjs_over_end_to_end": round(nextjs_ratio, 3),
-        "spread_min_max": {
-            "end_to_end_spans_per_cpu_s": spread("end_to_end", "spans_per_cpu_s"),
-            "ceiling_spans_per_cpu_s": spread("ceiling", "spans_per_cpu_s"),
-            "nextjs_spans_per_cpu_s": spread("nextjs", "spans_per_cpu_s"),
-            "end_to_end_over_ceiling": spread("ratios", "end_to_end_over_ceiling", 3),
-            "nextjs_over_end_to_end": spread("ratios", "nextjs_over_end_to_end", 3),
+        "nextjs_wait_s": args.nextjs_wait,
+        "end_to_end": summary("end_to_end"),
+        "ceiling_bare_insert": summary("ceiling"),
+        "end_to_end_over_ceiling": ratio("end_to_end_over_ceiling"),
+        "nextjs": {
+            name: {
+                "spans": normalized.spans,
+                "traces": normalized.traces,
+                "request_bodies": len(normalized.bodies),
+                "requests_rows": normalized.requests,
+                "plain": summary(f"{name}_plain"),
+                "normalized": summary(f"{name}_normalized"),
+                "normalized_over_plain": ratio(name),
+            }
+            for name, (_, normalized) in nextjs.items()
         },
-        "target_spans_per_cpu_s": 30_000,
+        "target_normalized_over_plain": 0.8,
     }
     print(f"medians of {args.runs} run(s), lowest and highest run in brackets")
-    for label, part, shown in (
-        ("end to end (OTLP/HTTP -> committed)", "end_to_end", e2e),
-        ("ceiling (bare columnar insert)", "ceiling", ceiling),
-        ("Next.js traces, normalized too", "nextjs", nextjs),
-    ):
+    rows = [("end to end (OTLP/HTTP -> committed)", "end_to_end")]
+    rows.append(("ceiling (bare columnar insert)", "ceiling"))
+    for name in nextjs:
+        rows.append((f"Next.js {name}, plain", f"{name}_plain"))
+        rows.append((f"Next.js {name}, normalized", f"{name}_normalized"))
+    for label, part in rows:
         low, high = spread(part, "spans_per_cpu_s", 0)
         print(
-            f"{label:<36} {shown['spans_per_cpu_s']:>10,.0f} spans/s per core"
-            f" ({low:,.0f}-{high:,.0f})  ({shown['spans_per_s']:,.0f} spans/s wall)"
+            f"{label:<36} {median(part, 'spans_per_cpu_s'):>10,.0f} spans/s per core"
+            f" ({low:,.0f}-{high:,.0f})  ({median(part, 'spans_per_s'):,.0f} spans/s wall)"
         )
-    for label, key, value in (
-        ("end to end / ceiling", "end_to_end_over_ceiling", ratio),
-        ("Next.js normalized / end to end", "nextjs_over_end_to_end", nextjs_ratio),
+    for label, key in (
+        ("end to end / ceiling", "end_to_end_over_ceiling"),
+        *((f"Next.js {name}: normalized / plain", name) for name in nextjs),
     ):
         low, high = spread("ratios", key, 2)
-        print(f"{label:<36} {value:>10.2f} ({low:.2f}-{high:.2f})")
+        print(f"{label:<36} {median('ratios', key):>10.2f} ({low:.2f}-{high:.2f})")
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

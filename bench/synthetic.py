@@ -292,14 +292,20 @@ def make_nextjs_trace(rng: random.Random, start_ns: int) -> list[Span]:
 
 
 def make_requests(
-    traces: int, traces_per_request: int = 50, seed: int = 7, scope: str = "nextrace.bench"
+    traces: int,
+    traces_per_request: int = 50,
+    seed: int = 7,
+    *,
+    nextjs: bool = False,
+    scope: str | None = None,
 ) -> list[ExportTraceServiceRequest]:
     """``traces`` traces with current timestamps, grouped into export requests: the reference
-    server's, or with ``scope="next.js"`` a real Next.js app's, which the collector normalizes
-    (rows derived in Python instead of by materialized views)."""
-    make: Callable[[random.Random, int], list[Span]] = (
-        make_nextjs_trace if scope == "next.js" else make_trace
-    )
+    server's, or with ``nextjs`` a real Next.js app's. Next.js's spans are sent under its
+    scope, ``next.js``, unless ``scope`` says otherwise: the collector normalizes the traces of
+    that scope (rows derived in Python instead of by materialized views), so the same spans
+    under another scope measure what normalizing costs."""
+    make: Callable[[random.Random, int], list[Span]] = make_nextjs_trace if nextjs else make_trace
+    scope = scope or ("next.js" if nextjs else "nextrace.bench")
     rng = random.Random(seed)
     now = time.time_ns()
     requests = []

@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.insert import InsertContext
 
 from collector.consumer import COLUMN_NAMES, SpanColumns
 from collector.errors import PermanentError, RowsRejected, TransientError
@@ -203,6 +204,10 @@ class ClickHouseRowExporter:
 
     def __init__(self, store: ClickHouseStore) -> None:
         self._store = store
+        self._lock = threading.Lock()
+        # One insert context per table and columns: without one, the driver asks the
+        # server for the table's structure before every insert.
+        self._contexts: dict[tuple[str, tuple[str, ...]], InsertContext] = {}
 
     def export(
         self, table: str, column_names: Sequence[str], rows: Sequence[Sequence[Any]]
@@ -295,14 +300,22 @@ class ClickHouseRowExporter:
         rows: Sequence[Sequence[Any]],
         token: str,
     ) -> None:
-        _insert(
-            self._store,
-            token,
-            table=table,
-            data=rows,
-            column_names=list(column_names),
-            database=self._store.config.database,
-        )
+        with self._lock:
+            key = (table, tuple(column_names))
+            context = self._contexts.get(key)
+            if context is None:
+                with _failure_sorted():
+                    context = self._store.client.create_insert_context(
+                        table=table,
+                        database=self._store.config.database,
+                        column_names=list(column_names),
+                    )
+                self._contexts[key] = context
+            context.data = rows
+            try:
+                _insert(self._store, token, context=context)
+            finally:
+                context.data = None
 
     def existing_traces(self, table: str, trace_ids: Sequence[str]) -> set[str]:
         """Which of ``trace_ids`` have rows in ``table`` (``requests`` or ``cache_events``)."""

@@ -33,8 +33,10 @@ later included.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
+import operator
 import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -56,6 +58,16 @@ class _Lookup(NamedTuple):
     result: str
     stored_by: str  # what a refill stored the entry for (warmup, request…); "" otherwise
     trace_id: str
+
+
+_AT = operator.attrgetter("at_ns")
+
+
+def _before(lookups: list[_Lookup], t: int) -> int:
+    """How many of ``lookups`` (oldest first) were made before ``t``."""
+    if not lookups or lookups[-1].at_ns < t:  # lookups mostly come in time order
+        return len(lookups)
+    return bisect.bisect_left(lookups, t, key=_AT)
 
 
 def revalidate_s(cache_reason: str) -> float | None:
@@ -114,9 +126,8 @@ class CacheHistory:
         ordered = sorted(events, key=lambda event: event.timestamp_ns)
         for event in ordered:
             builds = self._builds.setdefault(event.service, {})
-            builds[event.build_id] = min(
-                builds.get(event.build_id, event.timestamp_ns), event.timestamp_ns
-            )
+            if builds.get(event.build_id, event.timestamp_ns) >= event.timestamp_ns:
+                builds[event.build_id] = event.timestamp_ns
         explained = []
         unsaid = LookupFacts()
         for event in ordered:
@@ -136,28 +147,27 @@ class CacheHistory:
         """The source, trace and age of the entry ``event`` (a hit) was served from: the
         latest refill of its build before it, if one was seen (else nothing)."""
         by_build = self._lookups.get((event.service, event.layer, event.key), {})
-        stored = [
-            lookup
-            for lookup in by_build.get(event.build_id, [])
-            if lookup.stored_by and lookup.at_ns < event.timestamp_ns
-        ]
-        if not stored:
-            return {}
-        last = stored[-1]
-        return {
-            "entry_source": last.stored_by,
-            "entry_source_trace_id": last.trace_id,
-            "entry_age_ms": round((event.timestamp_ns - last.at_ns) / 1e6, 3),
-        }
+        lookups = by_build.get(event.build_id, [])
+        for last in reversed(lookups[: _before(lookups, event.timestamp_ns)]):
+            if last.stored_by:
+                return {
+                    "entry_source": last.stored_by,
+                    "entry_source_trace_id": last.trace_id,
+                    "entry_age_ms": round((event.timestamp_ns - last.at_ns) / 1e6, 3),
+                }
+        return {}
 
     def _reason(self, event: CacheEventRow, facts: LookupFacts) -> str:
         t = event.timestamp_ns
         by_build = self._lookups.get((event.service, event.layer, event.key), {})
-        before = [lookup for lookup in by_build.get(event.build_id, []) if lookup.at_ns < t]
+        lookups = by_build.get(event.build_id, [])
+        before = lookups[: _before(lookups, t)]
         if before:
-            refills = [lookup.at_ns for lookup in before if lookup.result in _REFILLS]
             # Stored at the last refill, or, if none was seen, before the first hit.
-            since = refills[-1] if refills else before[0].at_ns
+            since = next(
+                (lookup.at_ns for lookup in reversed(before) if lookup.result in _REFILLS),
+                before[0].at_ns,
+            )
             if facts.revalidate_s is not None and t - since >= facts.revalidate_s * 1e9:
                 return "expired"
             return self._revalidation(event, facts, since)
@@ -191,13 +201,20 @@ class CacheHistory:
         seen = by_build.setdefault(event.build_id, [])
         # A miss stores the entry for whoever looked it up; a stale hit's background refresh
         # stores it anew.
-        stored_by = {"miss": origin, "stale": "revalidation"}.get(event.result, "")
-        lookup = _Lookup(event.timestamp_ns, event.result, stored_by, event.trace_id)
+        result = event.result
+        stored_by = origin if result == "miss" else "revalidation" if result == "stale" else ""
+        lookup = _Lookup(event.timestamp_ns, result, stored_by, event.trace_id)
+        at = _before(seen, lookup.at_ns)
         # The same lookup again (a replay, a correction) replaces what was known of it.
-        same = (lookup.at_ns, lookup.result, lookup.trace_id)
-        seen[:] = [old for old in seen if (old.at_ns, old.result, old.trace_id) != same]
-        seen.append(lookup)
-        seen.sort()
-        del seen[:-_LOOKUPS_KEPT]
-        while len(self._lookups) > self._max_keys:
+        for i in range(at, len(seen)):
+            old = seen[i]
+            if old.at_ns != lookup.at_ns:
+                break
+            if old.result == result and old.trace_id == lookup.trace_id:
+                del seen[i]
+                break
+        bisect.insort(seen, lookup, lo=at)
+        if len(seen) > _LOOKUPS_KEPT:
+            del seen[0]
+        if len(self._lookups) > self._max_keys:
             self._lookups.popitem(last=False)

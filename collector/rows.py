@@ -19,9 +19,11 @@ def _column(name: str, **options: Any) -> Any:
     return field(metadata={"column": name}, **options)
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: the normalizer makes one per request and lookup, and a frozen
+# dataclass takes two and a half times as long to make
 class DerivedRow:
-    """A row of a derived table: its fields, in order, are the columns it writes."""
+    """A row of a derived table: its fields, in order, are the columns it writes. Rows are
+    values: change one with :meth:`with_changes`."""
 
     TABLE: ClassVar[str]
 
@@ -52,7 +54,7 @@ def _reader(cls: type[DerivedRow]) -> operator.attrgetter[Any]:
     return reader
 
 
-@dataclass(frozen=True)
+@dataclass
 class RequestRow(DerivedRow):
     """One row of the ``requests`` table."""
 
@@ -80,7 +82,7 @@ class RequestRow(DerivedRow):
     response_bytes: int | None = _column("ResponseBytes", default=None)  # only with the helper
 
 
-@dataclass(frozen=True)
+@dataclass
 class CacheEventRow(DerivedRow):
     """One row of the ``cache_events`` table: the data layer, and the full route layer when
     the helper recorded ``x-nextjs-cache``. Next.js does not tell an entry's age or source:

@@ -20,6 +20,7 @@ DROP_REASONS = (
     "export_failed",  # the store kept failing until the retry deadline
     "export_rejected",  # the store refused these rows as invalid (the rest of the batch stored)
     "shutdown",  # without a write-ahead log: not stored when a shutdown stopped the retries
+    "server_scope_from_browser",  # a browser sent spans under a server's scope (collector.browser)
 )
 REFUSAL_REASONS = (
     "queue_full",  # 503: the batch queue holds max_queue_spans
@@ -33,6 +34,9 @@ REQUEST_REJECT_REASONS = (
     "too_large",  # 413
     "unsupported_media_type",  # 415
     "throttled",  # 503
+    "forbidden_origin",  # 403: a browser request from an origin not listed (collector.browser)
+    "wrong_key",  # 401: a browser request without the browser key
+    "rate_limited",  # 429: an origin sent more than its rate
 )
 
 
@@ -177,6 +181,12 @@ class CollectorTelemetry:
             "the next start stores them",
             count,
         )
+
+    def drop_nextjs_trace(self, trace_id: str, why: str) -> None:
+        """Count a Next.js trace whose rows will never be derived (its raw spans are stored),
+        and say so in the log, rarely: a slow store drops them by the thousand."""
+        self.nextjs_traces_dropped.inc()
+        self._warn_rarely("drop:nextjs_trace", "dropped Next.js trace %s: %s", trace_id, why)
 
     def drop_rows(self, table: str, count: int, detail: str) -> None:
         """Count derived rows that will never be stored (their raw spans are stored)."""

@@ -26,6 +26,8 @@ def test_the_benchmark_prints_and_records_its_figures(tmp_path):
             "1000",
             "--runs",
             "2",
+            "--nextjs-wait",
+            "0.5",
             "--out",
             str(out),
         ],
@@ -36,16 +38,24 @@ def test_the_benchmark_prints_and_records_its_figures(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "end to end / ceiling" in result.stdout
-    assert "Next.js normalized / end to end" in result.stdout
+    assert "Next.js recorded: normalized / plain" in result.stdout
+    assert "Next.js synthetic: normalized / plain" in result.stdout
     figures = json.loads(out.read_text())
     assert figures["spans"] == 3000
-    assert figures["end_to_end"]["spans_per_cpu_s"] > 0
-    assert figures["ceiling_bare_insert"]["spans_per_cpu_s"] > 0
-    assert figures["nextjs_normalized"]["spans_per_cpu_s"] > 0
     assert figures["runs"] == 2
+    ratios = [figures["end_to_end_over_ceiling"]]
+    for part in (figures["end_to_end"], figures["ceiling_bare_insert"]):
+        low, high = part["spread_spans_per_cpu_s"]
+        assert 0 < low <= part["spans_per_cpu_s"] <= high
+    for name in ("recorded", "synthetic"):
+        nextjs = figures["nextjs"][name]
+        # About as many spans as the reference workload.
+        assert 0.9 * 3000 <= nextjs["spans"] <= 1.1 * 3000
+        assert nextjs["traces"] > 0
+        assert nextjs["requests_rows"] > 0
+        assert nextjs["normalized"]["spans_per_cpu_s"] > 0
+        ratios.append(nextjs["normalized_over_plain"])
     # Each ratio is the median of the runs' own ratios, within the lowest and highest.
-    for ratio in ("end_to_end_over_ceiling", "nextjs_over_end_to_end"):
-        low, high = figures["spread_min_max"][ratio]
-        assert 0 < low <= figures[ratio] <= high, ratio
-    low, high = figures["spread_min_max"]["end_to_end_spans_per_cpu_s"]
-    assert low <= figures["end_to_end"]["spans_per_cpu_s"] <= high
+    for ratio in ratios:
+        low, high = ratio["spread"]
+        assert 0 < low <= ratio["median"] <= high

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -235,6 +236,17 @@ def test_with_a_stalled_store_waiting_traces_stay_bounded_and_drops_are_counted(
     normalizer.shutdown()
     normalizer.shutdown()  # idempotent
     assert store.rows["requests"] == 3  # 0, 2 and 3
+
+
+def test_traces_dropped_by_the_thousand_are_all_counted_in_a_few_log_lines(caplog):
+    telemetry = CollectorTelemetry()
+    with caplog.at_level(logging.WARNING, logger="collector.telemetry"):
+        for n in range(1000):
+            telemetry.drop_nextjs_trace(f"{n:032x}", "the store is too slow")
+    assert telemetry.snapshot()["nextjs_traces_dropped"] == 1000
+    lines = [r.getMessage() for r in caplog.records if "dropped Next.js trace" in r.getMessage()]
+    assert 1 <= len(lines) <= 2  # one per 10 s, the first at once
+    assert "the store is too slow" in lines[0]
 
 
 def test_a_bug_in_the_row_exporter_is_counted_and_normalization_goes_on():

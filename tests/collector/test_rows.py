@@ -72,5 +72,3 @@ def test_a_row_with_changes_is_a_new_row_and_the_old_one_is_untouched():
     assert changed == dataclasses.replace(row, route="/about", status=404)
     assert (row.route, row.status) == ("/products/[id]", 200)
     assert changed.values()[RequestRow.columns().index("StatusCode")] == 404
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        changed.route = "/"  # type: ignore[misc]
