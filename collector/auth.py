@@ -55,14 +55,16 @@ def auth_headers(token: str | None) -> dict[str, str]:
 
 
 class BearerTokenMiddleware:
-    """Answers 401 to every HTTP request without ``Authorization: Bearer <token>``."""
+    """Answers 401 to every HTTP request without ``Authorization: Bearer <token>``, but for
+    ``open_paths`` (exact paths), which check their senders themselves."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, open_paths: frozenset[str] = frozenset()) -> None:
         self._app = app
         self._expected = f"Bearer {token}".encode("ascii")
+        self._open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"] not in self._open_paths:
             given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
             if not hmac.compare_digest(given, self._expected):
                 await _unauthorized(send)

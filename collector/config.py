@@ -196,6 +196,10 @@ class CollectorConfig:
     nextjs_wait_s: float = 5.0  # a Next.js trace is normalized once idle this long
     nextjs_max_traces: int = 10_000  # Next.js traces waiting at most; the oldest goes early
     nextjs_late_window_s: float = 120.0  # late spans of a trace this recent correct its rows
+    browser_origins: tuple[str, ...] = ()  # pages that may send spans (collector.browser)
+    browser_key: str | None = field(default=None, repr=False)  # public; NEXTRACE_BROWSER_KEY
+    browser_rate: float = 50.0  # browser requests a second per origin (twice that at once)
+    browser_max_body_bytes: int = 64 * 1024
 
     @property
     def wal_path(self) -> Path:
@@ -241,3 +245,24 @@ class CollectorConfig:
             raise ConfigError("retry_max_elapsed_s and read_timeout_s must be positive")
         if self.batch_timeout_s <= 0:
             raise ConfigError("batch_timeout_s must be positive")
+        for origin in self.browser_origins:
+            check_origin(origin)
+        if self.browser_rate <= 0 or self.browser_max_body_bytes <= 0:
+            raise ConfigError("browser_rate and browser_max_body_bytes must be positive")
+
+
+def check_origin(origin: str) -> str:
+    """``origin`` as a browser sends it (``https://shop.example.com``, a port if any, no path);
+    ConfigError otherwise."""
+    parts = urlparse(origin)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "*" in origin
+        or origin != f"{parts.scheme}://{parts.netloc}"
+    ):
+        raise ConfigError(
+            f"browser origin {origin!r} must be a scheme and host, as a browser sends it, "
+            "for example https://shop.example.com (each origin listed, no wildcards)"
+        )
+    return origin

@@ -24,6 +24,7 @@ from starlette.middleware import Middleware
 from collector.admin import AdminEndpoints
 from collector.auth import BearerTokenMiddleware
 from collector.batcher import BatchSpanProcessor
+from collector.browser import BROWSER_TRACES_PATH, BrowserReceiver
 from collector.config import CollectorConfig, is_loopback_host
 from collector.connections import BoundedH11Protocol, RareAcceptErrors, connection_cap
 from collector.consumer import Component, TracesConsumer
@@ -153,8 +154,28 @@ class Collector:
         else:
             sql_mode = "loopback" if is_loopback_host(config.host) else "off"
         admin = AdminEndpoints(self.telemetry, self.store, self.health, sql_mode=sql_mode)
-        middleware = [Middleware(BearerTokenMiddleware, token=config.token)] if config.token else []
-        self.app = Starlette(routes=receiver.routes() + admin.routes(), middleware=middleware)
+        routes = receiver.routes() + admin.routes()
+        open_paths: frozenset[str] = frozenset()
+        if config.browser_origins:
+            browser = BrowserReceiver(
+                pipeline,
+                self.telemetry,
+                origins=config.browser_origins,
+                key=config.browser_key,
+                rate=config.browser_rate,
+                max_body_bytes=config.browser_max_body_bytes,
+                body_timeout_s=config.read_timeout_s,
+                memory=self.memory,
+                before_ack=self.wal.sync_async if self.wal is not None else None,
+            )
+            routes += browser.routes()
+            open_paths = frozenset({BROWSER_TRACES_PATH})  # its own checks, not the token
+        middleware = (
+            [Middleware(BearerTokenMiddleware, token=config.token, open_paths=open_paths)]
+            if config.token
+            else []
+        )
+        self.app = Starlette(routes=routes, middleware=middleware)
         return self.app
 
     def health(self) -> dict[str, Any]:

@@ -124,6 +124,13 @@ def _self_command() -> str:
     return f"{shlex.quote(sys.executable)} -m nextrace.cli"
 
 
+def browser_note(origins: tuple[str, ...]) -> str:
+    """What the start-up line says of the browser endpoint."""
+    if not origins:
+        return ""
+    return f"browser spans from {', '.join(origins)} on /v1/browser/traces, "
+
+
 @app.command()
 def collect(
     dsn: DsnOption = DEFAULT_DSN,
@@ -193,9 +200,21 @@ def collect(
     read_timeout: Annotated[
         float, typer.Option(help="Seconds a request's headers, then its body, may take.")
     ] = COLLECT["read_timeout_s"],
+    browser_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Origin whose pages may send spans to /v1/browser/traces, for example "
+            "https://shop.example.com (repeat for each; none: the endpoint is off). "
+            "NEXTRACE_BROWSER_KEY, if set, is the public key they must send as ?key=."
+        ),
+    ] = None,
+    browser_rate: Annotated[
+        float, typer.Option(help="Browser requests a second per origin (twice that at once).")
+    ] = COLLECT["browser_rate"],
 ) -> None:
     """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse."""
     from collector.auth import load_token
+    from collector.browser import BROWSER_KEY_ENV
     from collector.service import Collector
     from nextrace.listen import bind_socket
 
@@ -221,6 +240,9 @@ def collect(
         queue_max_spans=queue_spans,
         nextjs_wait_s=nextjs_wait,
         nextjs_late_window_s=nextjs_late_window,
+        browser_origins=tuple(browser_origin or ()),
+        browser_key=os.environ.get(BROWSER_KEY_ENV) or None,
+        browser_rate=browser_rate,
     )
     sock = bind_socket(host, port)
     collector = Collector(config)
@@ -233,6 +255,7 @@ def collect(
     typer.echo(
         f"nextrace collector: OTLP/HTTP on {scheme}://{host}:{sock.getsockname()[1]}/v1/traces"
         f"{' (bearer token required)' if config.token else ''}, "
+        f"{browser_note(config.browser_origins)}"
         f"storing to {config.store.describe()}. Ctrl-C stops it after flushing.",
         err=True,
     )
