@@ -29,7 +29,6 @@ import hmac
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable
 
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -38,14 +37,12 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from collector.consumer import SpanColumns, TracesConsumer
-from collector.memory import MemoryLimiter
 from collector.nextjs import is_nextjs
 from collector.receiver import OTLPHttpReceiver
 from collector.telemetry import CollectorTelemetry
 
 BROWSER_TRACES_PATH = "/v1/browser/traces"
 BROWSER_KEY_ENV = "NEXTRACE_BROWSER_KEY"
-DEFAULT_BROWSER_MAX_BODY = 64 * 1024
 
 
 class OriginRateLimiter:
@@ -96,29 +93,20 @@ class BrowserReceiver:
 
     def __init__(
         self,
-        consumer: TracesConsumer,
+        receiver: OTLPHttpReceiver,
         telemetry: CollectorTelemetry,
         *,
         origins: tuple[str, ...],
         key: str | None,
         rate: float,
-        max_body_bytes: int = DEFAULT_BROWSER_MAX_BODY,
-        body_timeout_s: float = 30.0,
-        memory: MemoryLimiter | None = None,
-        before_ack: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """``receiver`` takes what passes the checks: one with browser-sized bodies, in front
+        of a :class:`BrowserSpansOnly`."""
+        self._otlp = receiver
         self._origins = frozenset(origins)
         self._key = key.encode() if key else None
         self._telemetry = telemetry
         self._limiter = OriginRateLimiter(rate, max(1.0, 2 * rate))
-        self._otlp = OTLPHttpReceiver(
-            BrowserSpansOnly(consumer, telemetry),
-            telemetry,
-            max_body_bytes=max_body_bytes,
-            body_timeout_s=body_timeout_s,
-            memory=memory,
-            before_ack=before_ack,
-        )
         self._cors = CORSMiddleware(
             self._checked,
             allow_origins=sorted(self._origins),

@@ -7,6 +7,7 @@ This module is the one place where the stages meet. Read
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import signal
@@ -24,7 +25,7 @@ from starlette.middleware import Middleware
 from collector.admin import AdminEndpoints
 from collector.auth import BearerTokenMiddleware
 from collector.batcher import BatchSpanProcessor
-from collector.browser import BROWSER_TRACES_PATH, BrowserReceiver
+from collector.browser import BROWSER_TRACES_PATH, BrowserReceiver, BrowserSpansOnly
 from collector.config import CollectorConfig, is_loopback_host
 from collector.connections import BoundedH11Protocol, RareAcceptErrors, connection_cap
 from collector.consumer import Component, TracesConsumer
@@ -137,14 +138,14 @@ class Collector:
             self.wal.add_holder(self.normalizer.oldest_wal_record)
             replay(self.wal, checkpoint, self.processor, self.normalizer)
             pipeline = WriteAheadStage(self.wal, self.normalizer, self.telemetry)
-        receiver = OTLPHttpReceiver(
-            pipeline,
-            self.telemetry,
-            max_body_bytes=config.max_body_bytes,
+        receiver_for = functools.partial(
+            OTLPHttpReceiver,
+            telemetry=self.telemetry,
             body_timeout_s=config.read_timeout_s,
             memory=self.memory,
             before_ack=self.wal.sync_async if self.wal is not None else None,
         )
+        receiver = receiver_for(pipeline, max_body_bytes=config.max_body_bytes)
         self.stats = CollectorStatsWriter(
             self.telemetry, self.store, instance_name(config.port), config.stats_interval_s
         )
@@ -158,15 +159,14 @@ class Collector:
         open_paths: frozenset[str] = frozenset()
         if config.browser_origins:
             browser = BrowserReceiver(
-                pipeline,
+                receiver_for(
+                    BrowserSpansOnly(pipeline, self.telemetry),
+                    max_body_bytes=config.browser_max_body_bytes,
+                ),
                 self.telemetry,
                 origins=config.browser_origins,
                 key=config.browser_key,
                 rate=config.browser_rate,
-                max_body_bytes=config.browser_max_body_bytes,
-                body_timeout_s=config.read_timeout_s,
-                memory=self.memory,
-                before_ack=self.wal.sync_async if self.wal is not None else None,
             )
             routes += browser.routes()
             open_paths = frozenset({BROWSER_TRACES_PATH})  # its own checks, not the token
