@@ -97,3 +97,56 @@ def test_a_collector_with_a_token_and_tls_admits_only_its_senders(tmp_path):
         _, stderr = collector.communicate(timeout=60)
     assert collector.returncode == 0, stderr
     assert TOKEN not in stderr  # the token is never printed
+
+
+def test_browsers_of_a_listed_origin_send_without_the_token(tmp_path):
+    port = free_port()
+    env = {**os.environ, "NEXTRACE_TOKEN": TOKEN, "NEXTRACE_BROWSER_KEY": "pk-shop"}
+    collector = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "nextrace.cli", "collect", "--port", str(port)),
+            *("--browser-origin", "https://shop.example.com", "--batch-timeout", "0.2"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    page = {**PB, "Origin": "https://shop.example.com"}
+    body = make_request([make_span("navigation /")], scope="browser").SerializeToString()
+    try:
+        with httpx.Client(timeout=10) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    client.get(f"{url}/healthz", headers=auth)
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline
+                    assert collector.poll() is None
+                    time.sleep(0.2)
+            browser = f"{url}/v1/browser/traces"
+            assert client.post(browser, content=body, headers=page).status_code == 401  # no key
+            evil = {**page, "Origin": "https://evil.example"}
+            assert (
+                client.post(f"{browser}?key=pk-shop", content=body, headers=evil).status_code == 403
+            )
+            sent = client.post(f"{browser}?key=pk-shop", content=body, headers=page)
+            assert sent.status_code == 200
+            assert sent.headers["access-control-allow-origin"] == "https://shop.example.com"
+            # ...and the key opens nothing else.
+            assert (
+                client.post(f"{url}/v1/traces?key=pk-shop", content=body, headers=page).status_code
+                == 401
+            )
+            while client.get(f"{url}/healthz", headers=auth).json()["spans_exported"] < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        _, stderr = collector.communicate(timeout=60)
+    assert collector.returncode == 0, stderr
+    assert "browser spans from https://shop.example.com on /v1/browser/traces" in stderr
+    assert TOKEN not in stderr
