@@ -190,9 +190,11 @@ def query(collector_url: str, sql: str) -> list[list[Any]]:
     return rows
 
 
-def wait_for_requests(collector_url: str, service: str, count: int, kinds: str = "") -> None:
+def wait_for_requests(
+    collector_url: str, service: str, count: int, kinds: str = "", sent: object = None
+) -> None:
     """Until ``count`` requests of ``service`` (of ``kinds``, an SQL list, if given) are
-    normalized (Next.js exports in batches)."""
+    normalized (Next.js exports in batches); the failure shows those stored, and ``sent``."""
     deadline = time.monotonic() + 60
     where = f"ServiceName = '{service}'" + (f" AND Kind IN {kinds}" if kinds else "")
     while time.monotonic() < deadline:
@@ -200,11 +202,19 @@ def wait_for_requests(collector_url: str, service: str, count: int, kinds: str =
         if int(rows[0][0]) >= count:
             return
         time.sleep(0.5)
-    raise AssertionError(f"{service}: fewer than {count} requests arrived")
+    seen = query(
+        collector_url,
+        "SELECT Kind, KindSource, Prefetch, Path, count() FROM requests "
+        f"WHERE ServiceName = '{service}' GROUP BY ALL ORDER BY ALL",
+    )
+    raise AssertionError(f"{service}: fewer than {count} requests arrived: {seen}; sent: {sent}")
 
 
-def chromium_prefetches(url: str, workdir: Path) -> int:
-    """Let Chromium load ``url``; return how many RSC (prefetch) requests its network log has."""
+def chromium_prefetches(url: str, workdir: Path) -> list[str]:
+    """Let Chromium load ``url``; return the URLs of the RSC (prefetch) requests its network
+    log shows answered in full. Chromium stops at the end of its time budget and cuts the
+    requests still open: the app may never finish those (Next.js then ends the proxy's span
+    but not the request's), so they do not count."""
     net_log = workdir / "net-log.json"
     subprocess.run(
         [
@@ -220,13 +230,28 @@ def chromium_prefetches(url: str, workdir: Path) -> int:
         check=True,
     )
     log = json.loads(net_log.read_text())
-    start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
-    urls = {
-        event["params"]["url"]
+    types = log["constants"]["logEventTypes"]
+    started = {
+        event["source"]["id"]: event["params"]["url"]
         for event in log["events"]
-        if event["type"] == start_job and "url" in event.get("params", {})
+        if event["type"] == types["URL_REQUEST_START_JOB"] and "url" in event.get("params", {})
     }
-    return sum("_rsc=" in u for u in urls)
+    answered = {
+        event["source"]["id"]
+        for event in log["events"]
+        if event["type"] == types["HTTP_TRANSACTION_READ_RESPONSE_HEADERS"]
+    }
+    ended = log["constants"]["logEventPhase"]["PHASE_END"]
+    completed = {  # the request's life ended without an error
+        event["source"]["id"]
+        for event in log["events"]
+        if event["type"] == types["REQUEST_ALIVE"]
+        and event["phase"] == ended
+        and not (event.get("params") or {}).get("net_error")
+    }
+    answered &= completed
+    urls = {url for source, url in started.items() if source in answered}
+    return sorted(u for u in urls if "_rsc=" in u)
 
 
 class Dashboards:
@@ -407,10 +432,11 @@ def test_a_real_browser_prefetches_are_counted(example, tmp_path):
         collector as collector_url,
         example.serve(free_port(), collector_url, "shop-browser", True) as url,
     ):
-        browser_prefetches = chromium_prefetches(url + "/", tmp_path)
+        urls = chromium_prefetches(url + "/", tmp_path)
+        browser_prefetches = len(urls)
         # The page, and its prefetches (the proxy's warm-ups are requests too: not counted).
         kinds = "('document', 'rsc_prefetch')"
-        wait_for_requests(collector_url, "shop-browser", 1 + browser_prefetches, kinds)
+        wait_for_requests(collector_url, "shop-browser", 1 + browser_prefetches, kinds, urls)
     board = collector.dashboards()
     try:
         assert browser_prefetches > 0  # the page has links in view
