@@ -21,6 +21,19 @@ TOKEN = "0123456789abcdef0123456789abcdef"
 PB = {"Content-Type": "application/x-protobuf"}
 
 
+def wait_until_up(client: httpx.Client, health_url: str, collector: subprocess.Popen[str]) -> None:
+    """Until the collector answers (a 401 counts: it is up)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client.get(health_url)
+            return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline
+            assert collector.poll() is None
+            time.sleep(0.2)
+
+
 def test_a_collector_with_a_token_and_tls_admits_only_its_senders(tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
@@ -59,15 +72,7 @@ def test_a_collector_with_a_token_and_tls_admits_only_its_senders(tmp_path):
     auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
         with httpx.Client(verify=ssl.create_default_context(cafile=cert), timeout=10) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    client.get(f"{url}/healthz", headers=auth)
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline
-                    assert collector.poll() is None
-                    time.sleep(0.2)
+            wait_until_up(client, f"{url}/healthz", collector)
             body = make_request([make_span("secured")]).SerializeToString()
             assert client.post(f"{url}/v1/traces", content=body, headers=PB).status_code == 401
             sent = client.post(f"{url}/v1/traces", content=body, headers={**PB, **auth})
@@ -118,15 +123,7 @@ def test_browsers_of_a_listed_origin_send_without_the_token(tmp_path):
     body = make_request([make_span("navigation /")], scope="browser").SerializeToString()
     try:
         with httpx.Client(timeout=10) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    client.get(f"{url}/healthz", headers=auth)
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline
-                    assert collector.poll() is None
-                    time.sleep(0.2)
+            wait_until_up(client, f"{url}/healthz", collector)
             browser = f"{url}/v1/browser/traces"
             assert client.post(browser, content=body, headers=page).status_code == 401  # no key
             evil = {**page, "Origin": "https://evil.example"}
@@ -141,6 +138,7 @@ def test_browsers_of_a_listed_origin_send_without_the_token(tmp_path):
                 client.post(f"{url}/v1/traces?key=pk-shop", content=body, headers=page).status_code
                 == 401
             )
+            deadline = time.monotonic() + 60
             while client.get(f"{url}/healthz", headers=auth).json()["spans_exported"] < 1:
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
