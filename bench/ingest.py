@@ -334,6 +334,7 @@ def main() -> None:
             }
             for name, (_, normalized) in nextjs.items()
         },
+        "target_spans_per_cpu_s": 30_000,  # end to end
         "target_normalized_over_plain": 0.8,
     }
     print(f"medians of {args.runs} run(s), lowest and highest run in brackets")

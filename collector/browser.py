@@ -13,8 +13,8 @@ token. It is narrow instead, and off unless origins are listed (``--browser-orig
   apps may send, and is changed by deploying a new one. It opens this endpoint and no other.
 - **Rate**: each origin has a token bucket of requests (``--browser-rate`` a second, twice
   that in a burst); beyond it the answer is 429 with ``Retry-After``.
-- **Size**: bodies up to ``--browser-max-body`` (64 KiB, the most ``sendBeacon`` and
-  ``fetch(keepalive)`` send).
+- **Size**: bodies up to 64 KiB (``browser_max_body_bytes``), the most ``sendBeacon`` and
+  ``fetch(keepalive)`` send.
 - **Spans**: a page may send its own spans only. Spans under a server's instrumentation scope
   (``next.js``, ``@vercel/otel/fetch``, ``@nextrace/next``), which the collector would turn
   into request and cache rows, are dropped and counted (``server_scope_from_browser``).

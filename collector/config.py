@@ -251,9 +251,9 @@ class CollectorConfig:
             raise ConfigError("browser_rate and browser_max_body_bytes must be positive")
 
 
-def check_origin(origin: str) -> str:
-    """``origin`` as a browser sends it (``https://shop.example.com``, a port if any, no path);
-    ConfigError otherwise."""
+def check_origin(origin: str) -> None:
+    """ConfigError unless ``origin`` is as a browser sends it (``https://shop.example.com``,
+    a port if any, no path)."""
     parts = urlparse(origin)
     if (
         parts.scheme not in ("http", "https")
@@ -265,4 +265,3 @@ def check_origin(origin: str) -> str:
             f"browser origin {origin!r} must be a scheme and host, as a browser sends it, "
             "for example https://shop.example.com (each origin listed, no wildcards)"
         )
-    return origin

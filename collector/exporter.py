@@ -61,21 +61,22 @@ def _failure_sorted(*, refusable: bool = False) -> Iterator[None]:
         raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
 
 
-def _insert(store: ClickHouseStore, token: str | None, **insert: Any) -> None:
-    """One insert, its failure sorted by what the caller should do."""
+def _insert(store: ClickHouseStore, token: str | None, context: InsertContext, data: Any) -> None:
+    """One insert of ``data`` through ``context`` (which is left empty after), its failure
+    sorted by what the caller should do."""
     settings: dict[str, Any] = {}
     if token:
         settings = {
             "insert_deduplication_token": token,
             "deduplicate_blocks_in_dependent_materialized_views": 1,
         }
-    context = insert.get("context")
-    if context is not None:
-        context.settings = settings  # the driver ignores settings= next to a context
-    else:
-        insert["settings"] = settings
-    with _failure_sorted(refusable=True):
-        store.client.insert(**insert)
+    context.settings = settings  # the driver ignores settings= next to a context
+    context.data = data
+    try:
+        with _failure_sorted(refusable=True):
+            store.client.insert(context=context)
+    finally:
+        context.data = None
 
 
 def batch_token(spans: SpanColumns) -> str | None:
@@ -192,11 +193,7 @@ class ClickHouseSpanExporter:
 
     def _insert(self, spans: SpanColumns, token: str | None) -> None:
         with self._lock:
-            self._context.data = spans.columns
-            try:
-                _insert(self._store, token, context=self._context)
-            finally:
-                self._context.data = None
+            _insert(self._store, token, self._context, spans.columns)
 
 
 class ClickHouseRowExporter:
@@ -311,11 +308,7 @@ class ClickHouseRowExporter:
                         column_names=list(column_names),
                     )
                 self._contexts[key] = context
-            context.data = rows
-            try:
-                _insert(self._store, token, context=context)
-            finally:
-                context.data = None
+            _insert(self._store, token, context, rows)
 
     def existing_traces(self, table: str, trace_ids: Sequence[str]) -> set[str]:
         """Which of ``trace_ids`` have rows in ``table`` (``requests`` or ``cache_events``)."""
