@@ -94,6 +94,8 @@ class SpanColumns:
     ``wal_ids`` are the write-ahead log records whose spans this batch holds, oldest first.
     ``maybe_stored`` says an earlier insert of the batch may have stored some of it (the
     insert failed without an answer, or a crash interrupted it): the exporter checks.
+    ``parts_detached`` says that check met broken parts, which the store detached, and with
+    them the deduplication tokens of their blocks.
     """
 
     columns: Columns = field(default_factory=Columns.empty)
@@ -101,6 +103,7 @@ class SpanColumns:
     source_kind: int = 0
     wal_ids: list[int] = field(default_factory=list)
     maybe_stored: bool = False
+    parts_detached: bool = False
     _merged_bytes: int = field(default=0, repr=False)
 
     def __len__(self) -> int:
@@ -117,6 +120,7 @@ class SpanColumns:
             mine.extend(theirs)
         self.wal_ids.extend(other.wal_ids)
         self.maybe_stored = self.maybe_stored or other.maybe_stored
+        self.parts_detached = self.parts_detached or other.parts_detached
         self._merged_bytes = self.nbytes + other.nbytes
 
     @property

@@ -50,6 +50,10 @@ class TransientError(NextraceError):
         self.retry_after_s = retry_after_s
 
 
+class PartsDetached(TransientError):
+    """A read failed on broken parts of the store, which are now detached: retry."""
+
+
 class StoreError(NextraceError):
     """The ClickHouse store cannot be opened or used."""
 

@@ -17,6 +17,11 @@ interrupted) is first checked against the store: the spans stored already are
 inserted again with the batch's token (a no-op for the table that lets the
 materialized views catch up), the others with a token of their own.
 
+A broken part (one a full disk left with empty files) would make that check fail for ever:
+the store detaches it (:meth:`collector.store.ClickHouseStore.detach_broken_parts`), which
+forgets its blocks' tokens, so the retry inserts the missing spans with the batch's token
+first (the materialized views that had them skip them).
+
 One bad row: when ClickHouse refuses a batch because of its rows (see
 :func:`collector.store.is_permanent`), the batch is ordered by time and split in
 halves, recursively, until the rows that cannot be stored are alone; the rest
@@ -39,7 +44,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.insert import InsertContext
 
 from collector.consumer import COLUMN_NAMES, SpanColumns
-from collector.errors import PermanentError, RowsRejected, TransientError
+from collector.errors import PartsDetached, PermanentError, RowsRejected, TransientError
 from collector.migrations import load_sql, render
 from collector.store import ClickHouseStore, is_permanent
 
@@ -49,15 +54,19 @@ _CHECK_SPANS = 2000  # spans whose ids one query of _missing sends
 
 
 @contextmanager
-def _failure_sorted(*, refusable: bool = False) -> Iterator[None]:
+def _failure_sorted(store: ClickHouseStore, *, refusable: bool = False) -> Iterator[None]:
     """Raise a ClickHouse error as what the caller should do about it: PermanentError when
-    ``refusable`` (an insert) and ClickHouse refused the rows themselves, else TransientError.
+    ``refusable`` (an insert) and ClickHouse refused the rows themselves, else TransientError,
+    once any broken part the error names is detached, so that the retry can succeed.
     """
     try:
         yield
     except ClickHouseError as exc:
         if refusable and is_permanent(exc):
             raise PermanentError(f"ClickHouse refused the rows: {exc}") from exc
+        detached = store.detach_broken_parts(exc)
+        if detached:
+            raise PartsDetached(f"broken parts detached ({', '.join(detached)}): {exc}") from exc
         raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
 
 
@@ -73,7 +82,7 @@ def _insert(store: ClickHouseStore, token: str | None, context: InsertContext, d
     context.settings = settings  # the driver ignores settings= next to a context
     context.data = data
     try:
-        with _failure_sorted(refusable=True):
+        with _failure_sorted(store, refusable=True):
             store.client.insert(context=context)
     finally:
         context.data = None
@@ -113,8 +122,9 @@ class ClickHouseSpanExporter:
                 self._insert_again(spans, token)
             else:
                 self._insert(spans, token)
-        except TransientError:
+        except TransientError as exc:
             spans.maybe_stored = True  # the insert may have stored some parts before it failed
+            spans.parts_detached = spans.parts_detached or isinstance(exc, PartsDetached)
             raise
         except PermanentError:
             pass
@@ -165,6 +175,11 @@ class ClickHouseSpanExporter:
             absent = set(missing)
             stored = [i for i in range(len(spans)) if i not in absent]
             self._insert(spans.take(stored), token)
+        if missing and spans.parts_detached:
+            # Detaching a broken part forgot the tokens of its blocks: the batch's own token
+            # stores its spans again, and the materialized views that had them skip them.
+            self._insert(spans.take(missing), token)
+            missing = [missing[i] for i in self._missing(spans.take(missing))]
         if missing:
             # A token of their own: a crash can leave ``token`` recorded without its rows.
             self._insert(spans.take(missing), f"{token}:{uuid.uuid4().hex}")
@@ -178,7 +193,7 @@ class ClickHouseSpanExporter:
         for start in range(0, len(keys), _CHECK_SPANS):
             part = range(start, min(start + _CHECK_SPANS, len(keys)))
             times = [columns.timestamp[i] for i in part]
-            with _failure_sorted():
+            with _failure_sorted(self._store):
                 result = self._store.client.query(
                     self._stored_sql,
                     parameters={
@@ -272,7 +287,7 @@ class ClickHouseRowExporter:
             "toUnixTimestamp64Nano(Timestamp)" if name == "Timestamp" else f"`{name}`"
             for name in column_names
         )
-        with _failure_sorted():
+        with _failure_sorted(self._store):
             result = self._store.client.query(
                 f"SELECT {selected}, sum(Sign) AS net "
                 f"FROM `{self._store.config.database}`.`{table}` "
@@ -283,7 +298,7 @@ class ClickHouseRowExporter:
         return Counter({tuple(row[:-1]): int(row[-1]) for row in result.result_rows})
 
     def _delete(self, table: str, trace_ids: Sequence[str], span_ids: Sequence[str]) -> None:
-        with _failure_sorted():
+        with _failure_sorted(self._store):
             self._store.client.command(
                 f"DELETE FROM `{self._store.config.database}`.`{table}` "
                 "WHERE TraceId IN {traces:Array(String)} AND SpanId IN {spans:Array(String)}",
@@ -301,7 +316,7 @@ class ClickHouseRowExporter:
             key = (table, tuple(column_names))
             context = self._contexts.get(key)
             if context is None:
-                with _failure_sorted():
+                with _failure_sorted(self._store):
                     context = self._store.client.create_insert_context(
                         table=table,
                         database=self._store.config.database,
@@ -315,7 +330,7 @@ class ClickHouseRowExporter:
         _check_derived(table)
         if not trace_ids:
             return set()
-        with _failure_sorted():
+        with _failure_sorted(self._store):
             result = self._store.client.query(
                 f"SELECT DISTINCT TraceId FROM `{self._store.config.database}`.`{table}` "
                 "WHERE TraceId IN {ids:Array(String)}",

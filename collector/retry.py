@@ -63,8 +63,9 @@ def call_with_retry(
 ) -> Attempt:
     """Run ``call`` until it succeeds, fails permanently, runs out of time or ``stop`` is set.
 
-    ``on_failing`` is told of each transient failure, and of recovery (with None), so that
-    health can say the store is failing while retries go on.
+    ``on_failing`` is told of each transient failure, and with None whenever the store
+    answered (the call succeeded or was refused for good), so that health says the store is
+    failing exactly while retries go on.
     """
     started = time.monotonic()
     delay = policy.initial_backoff_s
@@ -84,10 +85,11 @@ def call_with_retry(
             delay = min(delay * 2, policy.max_backoff_s)
             continue
         except PermanentError as exc:
+            on_failing(None)  # the store answered: it refused these rows, not all rows
             return Attempt(Outcome.REJECTED, exc)
         except Exception as exc:  # a bug downstream must not kill the worker
             log.exception("unexpected failure in %s", what)
             return Attempt(Outcome.REJECTED, exc)
-        if attempt > 1:
-            on_failing(None)
+        # Also after a first attempt: an earlier call may have given up while failing.
+        on_failing(None)
         return Attempt(Outcome.DONE)

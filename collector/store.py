@@ -22,7 +22,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, DataError, Ope
 
 from collector.config import StoreConfig, validate_identifier
 from collector.errors import QueryFailed, ReadOnlyViolation, StoreError, StoreLockedError
-from collector.migrations import apply_migrations
+from collector.migrations import apply_migrations, load_sql
 from collector.read_guard import check_ast, parse_explain_ast
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ _READ_MARKER = "nextrace-read:"  # in a comment before every /sql read, for canc
 _NOT_WRITTEN = re.compile(
     r":? In scope SELECT formatQuerySingleLine\(.*\)\.|/\* nextrace-read:\S* \*/ "
 )
+# A part's folder in a path, as ClickHouse names it: partition_min_max_level[_mutation]/.
+_PART_FOLDER = re.compile(r"/([A-Za-z0-9]+_\d+_\d+_\d+(?:_\d+)?)/")
 _FORMAT_CLAUSE = re.compile(r" FORMAT ([A-Za-z][A-Za-z0-9]*)$")  # in formatQuerySingleLine text
 
 
@@ -199,6 +201,51 @@ class ClickHouseStore:
             )
             result: bytes = reader.raw_query(marked, fmt=fmt, settings=self._settings["reader"])
         return result
+
+    def detach_broken_parts(self, error: BaseException) -> list[str]:
+        """Detach the parts ``error`` names that ClickHouse's ``CHECK TABLE`` finds broken, as
+        ClickHouse does itself with the broken parts it finds when it starts; return what was
+        detached (nothing when ``error`` names no part, or only sound ones).
+
+        A part written while the disk filled up can be committed with empty files (chDB on a
+        full disk does it about once in 20 fills), and then every read of its table fails until
+        a restart: the exporter could not check which spans of a retried batch were stored.
+        The part moves to its table's ``detached/`` folder, kept for inspection; the spans of a
+        batch still in the write-ahead log are inserted again by the retry.
+        """
+        message = str(error)
+        names = _PART_FOLDER.findall(message)
+        if not names:
+            return []
+        database = self.config.database
+        detached = []
+        try:
+            named = self.client.query(
+                load_sql("parts_named_in_error.sql"),
+                parameters={"database": database, "names": names, "message": message},
+            ).result_rows
+            for table, part, rows in named:
+                # Neither statement takes parameters: the names are checked, then written in.
+                where = f"`{database}`.`{validate_identifier(table, 'table')}` PART '{part}'"
+                assert _PART_FOLDER.fullmatch(f"/{part}/"), part
+                checked = self.client.query(
+                    f"CHECK TABLE {where}", settings={"check_query_single_value_result": 0}
+                ).result_rows
+                if all(int(passed) for _, passed, _ in checked):
+                    continue
+                self.client.command(f"ALTER TABLE {where.replace(' PART', ' DETACH PART')}")
+                detached.append(f"{table} part {part} ({rows} rows)")
+                log.error(
+                    "part %s of %s was broken (%s) and is detached, as ClickHouse detaches "
+                    "broken parts when it starts: it stays in the table's detached/ folder, and "
+                    "a batch still in the write-ahead log is inserted again",
+                    part,
+                    table,
+                    checked[0][2] or message,
+                )
+        except ClickHouseError as exc:
+            log.warning("could not check the parts a failed read named: %s", exc)
+        return detached
 
     def stop_reads(self, within_s: float = 10.0) -> None:
         """Refuse new reads, and cancel the one in progress until it ends (at most ``within_s``):

@@ -109,6 +109,27 @@ def test_spans_are_dropped_and_counted_when_retries_run_out_or_the_store_refuses
     processor.shutdown()
 
 
+@pytest.mark.parametrize(
+    ("failures", "max_elapsed_s"),
+    [
+        ([TransientError("down"), PermanentError("bad rows")], 600),  # refused on a retry
+        ([TransientError("down")], 0),  # gave up while failing; the next batch is stored at once
+    ],
+)
+def test_health_stops_saying_the_store_fails_once_it_answers_again(failures, max_elapsed_s):
+    downstream = RecordingConsumer(failures)
+    processor, _ = make_processor(
+        downstream, retry=RetryPolicy(initial_backoff_s=0.01, max_elapsed_s=max_elapsed_s)
+    )
+    for count in (2, 3):
+        processor.consume(spans(count))
+        assert processor.force_flush(10)
+    assert downstream.failures == []
+    assert downstream.batches == [3]
+    assert processor.failing is None
+    processor.shutdown()
+
+
 def test_only_the_rows_the_store_refused_are_counted_as_dropped():
     downstream = RecordingConsumer([RowsRejected("1 of 5 refused", rejected=1)])
     processor, telemetry = make_processor(downstream)

@@ -261,10 +261,11 @@ def fill(disk: Path) -> None:
             out.flush()
 
 
-def wait_until(condition, what: str, timeout_s: float = 120) -> None:
+def wait_until(condition, what: str, timeout_s: float = 120, detail=lambda: "") -> None:
+    """Poll ``condition``; on timeout, fail with ``what`` and what ``detail()`` tells."""
     deadline = time.monotonic() + timeout_s
     while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        assert time.monotonic() < deadline, f"timed out waiting until {what}\n{detail()}"
         time.sleep(0.05)
 
 
@@ -272,9 +273,13 @@ def health(port: int) -> httpx.Response:
     return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
 
 
-def assert_fault_loses_nothing(port: int, make_fault, clear_fault) -> None:
+def assert_fault_loses_nothing(port: int, log: Path, make_fault, clear_fault) -> None:
     """Spans flow; the fault comes; new spans are refused with 503 while acknowledged ones
     wait; the fault goes; everything acknowledged is stored, once, and nothing was dropped."""
+
+    def detail() -> str:
+        return f"health: {health(port).text}\ncollector log:\n{log.read_text()[-4000:]}"
+
     with Sender(f"http://127.0.0.1:{port}/v1/traces") as sender:
         sender.wait_for(2000)
         make_fault()
@@ -287,6 +292,7 @@ def assert_fault_loses_nothing(port: int, make_fault, clear_fault) -> None:
     wait_until(
         lambda: health(port).json()["queue_spans"] == 0 and health(port).status_code == 200,
         "the collector has stored everything and is healthy again",
+        detail=detail,
     )
     assert_exactly_once(port, sender.acked)
     assert not any(health(port).json()["spans_dropped"].values())
@@ -297,7 +303,7 @@ def test_a_full_disk_loses_nothing_acknowledged(small_disk: Path):
     process = start(store, port, log, "--wal-max-mb", "32")
     filler = small_disk / "filler"
     try:
-        assert_fault_loses_nothing(port, lambda: fill(small_disk), filler.unlink)
+        assert_fault_loses_nothing(port, log, lambda: fill(small_disk), filler.unlink)
     finally:
         stop(process)
 
@@ -318,6 +324,7 @@ def test_a_read_only_store_loses_nothing_acknowledged(tmp_path: Path):
     try:
         assert_fault_loses_nothing(
             port,
+            log,
             lambda: subprocess.run(["chmod", "-R", "a-w", str(store)], check=True),
             lambda: subprocess.run(["chmod", "-R", "u+w", str(store)], check=True),
         )

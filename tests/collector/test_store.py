@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from collector.config import StoreConfig
 from collector.errors import StoreError
+from collector.exporter import ClickHouseSpanExporter
 from collector.store import open_store, store_owner_pid
+from collector.translator import translate
+from tests.builders import make_request, make_span
 
 
 @pytest.mark.slow
@@ -87,3 +92,21 @@ def test_a_server_that_refuses_connections_is_a_transient_failure_and_bad_rows_a
         assert not is_permanent(DatabaseError(f"Code: {transient}. DB::Exception: x"))
     assert is_permanent(DatabaseError("Code: 252. Too many partitions for single INSERT block"))
     assert is_permanent(DatabaseError("Code: 6. DB::Exception: Cannot parse text"))
+
+
+def test_only_a_broken_part_that_an_error_names_is_detached(tmp_path):
+    store = open_store(StoreConfig.from_dsn(f"chdb://{tmp_path}/store"))
+    try:
+        ClickHouseSpanExporter(store).consume(translate(make_request([make_span("a")])).spans)
+        [(name, path)] = store.client.query(
+            "SELECT name, path FROM system.parts WHERE active AND table = 'otel_traces'"
+        ).result_rows
+        sound = Exception(f"Code: 33. Cannot read all data from file {path}data.bin")
+        assert store.detach_broken_parts(sound) == []  # CHECK TABLE finds it sound
+        assert store.detach_broken_parts(Exception("Code: 210. Connection refused")) == []
+        for file in Path(path).iterdir():
+            os.truncate(file, 0)
+        assert store.detach_broken_parts(sound) == [f"otel_traces part {name} (1 rows)"]
+        assert store.client.query("SELECT count() FROM otel.otel_traces").result_rows == [(0,)]
+    finally:
+        store.close()
