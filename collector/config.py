@@ -200,6 +200,9 @@ class CollectorConfig:
     browser_key: str | None = field(default=None, repr=False)  # public; NEXTRACE_BROWSER_KEY
     browser_rate: float = 50.0  # browser requests a second per origin (twice that at once)
     browser_max_body_bytes: int = 64 * 1024
+    vercel_drain_secret: str | None = field(default=None, repr=False)  # collector.vercel_drain
+    vercel_verify: str | None = field(default=None, repr=False)  # NEXTRACE_VERCEL_VERIFY
+    cdn_max_body_bytes: int = 8 * 1024 * 1024  # a CDN's log delivery, decompressed
 
     @property
     def wal_path(self) -> Path:
@@ -249,6 +252,8 @@ class CollectorConfig:
             check_origin(origin)
         if self.browser_rate <= 0 or self.browser_max_body_bytes <= 0:
             raise ConfigError("browser_rate and browser_max_body_bytes must be positive")
+        if self.cdn_max_body_bytes <= 0:
+            raise ConfigError("cdn_max_body_bytes must be positive")
 
 
 def check_origin(origin: str) -> None:

@@ -26,7 +26,10 @@ from collections.abc import Awaitable, Callable
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.rpc.status_pb2 import Status
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -43,6 +46,7 @@ TRACES_PATH = "/v1/traces"
 
 _REJECT_REASONS = {
     400: "malformed",
+    401: "wrong_signature",
     408: "timeout",
     413: "too_large",
     415: "unsupported_media_type",
@@ -84,8 +88,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+LogConverter = Callable[[Request, bytes, bytes], ExportTraceServiceRequest]
+"""Reads a body of another format (a CDN's log lines) as an OTLP export: called with the
+request, its body as received and decompressed; raises PermanentError to refuse it."""
+
+
 class OTLPHttpReceiver:
-    """Decodes OTLP/HTTP trace exports and hands the spans to ``consumer``."""
+    """Decodes OTLP/HTTP trace exports and hands the spans to ``consumer``; with a
+    ``converter``, reads bodies of its format instead, under the same limits and answers."""
 
     def __init__(
         self,
@@ -96,7 +106,9 @@ class OTLPHttpReceiver:
         body_timeout_s: float = 30.0,
         memory: MemoryLimiter | None = None,
         before_ack: Callable[[], Awaitable[None]] | None = None,
+        converter: LogConverter | None = None,
     ) -> None:
+        self._converter = converter
         self._consumer = consumer
         self._telemetry = telemetry
         self._max_body_bytes = max_body_bytes
@@ -119,13 +131,18 @@ class OTLPHttpReceiver:
         held = 0  # bytes of this request counted against the memory budget
         try:
             held = self._hold(declared_size(request))
-            kind = decoder.check_media_type(request.headers.get("content-type"))
-            body = await read_body(request, self._max_body_bytes, self._body_timeout_s)
+            if self._converter is None:
+                kind = decoder.check_media_type(request.headers.get("content-type"))
+            raw = await read_body(request, self._max_body_bytes, self._body_timeout_s)
             body = decoder.decompress(
-                body, request.headers.get("content-encoding"), self._max_body_bytes
+                raw, request.headers.get("content-encoding"), self._max_body_bytes
             )
             held += self._hold(len(body) - held)
-            message = decoder.decode(body, kind)
+            if self._converter is None:
+                message = decoder.decode(body, kind)
+            else:
+                message = self._converter(request, raw, body)
+                body, kind = message.SerializeToString(), decoder.PROTOBUF
             translation = translate(message)
             translation.spans.source = body
             translation.spans.source_kind = KIND_JSON if kind == decoder.JSON else KIND_PROTOBUF

@@ -39,6 +39,7 @@ from collector.retry import RetryPolicy
 from collector.self_stats import CollectorStatsWriter, instance_name
 from collector.store import ClickHouseStore, open_store
 from collector.telemetry import CollectorTelemetry
+from collector.vercel_drain import VERCEL_DRAIN_PATH, VercelDrainConverter, VercelDrainReceiver
 from collector.wal import WriteAheadLog
 from collector.wal_stage import WriteAheadStage
 
@@ -169,7 +170,18 @@ class Collector:
                 rate=config.browser_rate,
             )
             routes += browser.routes()
-            open_paths = frozenset({BROWSER_TRACES_PATH})  # its own checks, not the token
+            open_paths |= {BROWSER_TRACES_PATH}  # its own checks, not the token
+        if config.vercel_drain_secret:
+            drain = VercelDrainReceiver(
+                receiver_for(
+                    pipeline,
+                    max_body_bytes=config.cdn_max_body_bytes,
+                    converter=VercelDrainConverter(config.vercel_drain_secret, self.telemetry),
+                ),
+                config.vercel_verify,
+            )
+            routes += drain.routes()
+            open_paths |= {VERCEL_DRAIN_PATH}  # signed by Vercel instead
         middleware = (
             [Middleware(BearerTokenMiddleware, token=config.token, open_paths=open_paths)]
             if config.token

@@ -21,6 +21,7 @@ DROP_REASONS = (
     "export_rejected",  # the store refused these rows as invalid (the rest of the batch stored)
     "shutdown",  # without a write-ahead log: not stored when a shutdown stopped the retries
     "server_scope_from_browser",  # a browser sent spans under a server's scope (collector.browser)
+    "malformed_log_line",  # a CDN log line that could not be read, one per line (collector.cdn)
 )
 REFUSAL_REASONS = (
     "queue_full",  # 503: the batch queue holds max_queue_spans
@@ -37,6 +38,7 @@ REQUEST_REJECT_REASONS = (
     "forbidden_origin",  # 403: a browser request from an origin not listed (collector.browser)
     "wrong_key",  # 401: a browser request without the browser key
     "rate_limited",  # 429: an origin sent more than its rate
+    "wrong_signature",  # 401: a CDN log delivery without its vendor's signature
 )
 
 

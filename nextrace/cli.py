@@ -212,10 +212,15 @@ def collect(
         float, typer.Option(help="Browser requests a second per origin (twice that at once).")
     ] = COLLECT["browser_rate"],
 ) -> None:
-    """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse."""
+    """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse.
+
+    With NEXTRACE_VERCEL_DRAIN_SECRET set, Vercel Log Drains deliveries signed with it are
+    read on /v1/cdn/vercel (NEXTRACE_VERCEL_VERIFY: the code Vercel checks the endpoint with).
+    """
     from collector.auth import load_token
     from collector.browser import BROWSER_KEY_ENV
     from collector.service import Collector
+    from collector.vercel_drain import VERCEL_SECRET_ENV, VERCEL_VERIFY_ENV
     from nextrace.listen import bind_socket
 
     config = CollectorConfig(
@@ -243,6 +248,8 @@ def collect(
         browser_origins=tuple(browser_origin or ()),
         browser_key=os.environ.get(BROWSER_KEY_ENV) or None,
         browser_rate=browser_rate,
+        vercel_drain_secret=os.environ.get(VERCEL_SECRET_ENV) or None,
+        vercel_verify=os.environ.get(VERCEL_VERIFY_ENV) or None,
     )
     sock = bind_socket(host, port)
     collector = Collector(config)
@@ -256,6 +263,7 @@ def collect(
         f"nextrace collector: OTLP/HTTP on {scheme}://{host}:{sock.getsockname()[1]}/v1/traces"
         f"{' (bearer token required)' if config.token else ''}, "
         f"{browser_note(config.browser_origins)}"
+        f"{'Vercel Log Drains on /v1/cdn/vercel, ' if config.vercel_drain_secret else ''}"
         f"storing to {config.store.describe()}. Ctrl-C stops it after flushing.",
         err=True,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Callable
@@ -12,7 +14,10 @@ from typing import Any
 import jsonschema
 import pytest
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from starlette.testclient import TestClient
 
+from collector.config import CollectorConfig
+from collector.service import Collector
 from dashboards.alerts import (
     ALERTS,
     COLD_CACHE_SPIKE,
@@ -174,3 +179,47 @@ def test_warm_up_failures_and_refusals_fire_above_a_fifth_of_the_jobs(client, co
         + jobs("middleware", ["ok"] * 6 + ["queue_full", "error", "error"]),
     )  # 33 %
     assert evaluate(collector, WARMUP_FAILURES, at) == {"middleware": pytest.approx(3 / 9)}
+
+
+def test_a_prefetch_loop_the_cdn_serves_fires_the_amplification_alert(store_config):
+    # vercel/next.js#98345: a prefetch loop 99.8 % served by the CDN, invisible at the origin.
+    # Here the app sees its navigations and 3 of 300 prefetches; Vercel's log drain, the rest.
+    secret = "drain-secret-0123456789"
+    collector = Collector(
+        CollectorConfig(store=store_config, batch_timeout_s=0.2, vercel_drain_secret=secret)
+    )
+    collector.start()
+    try:
+        assert collector.app is not None
+        with TestClient(collector.app) as client:
+            now_ns = time.time_ns()
+            at = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
+            app_spans = requests(now_ns, -55, -5, 300, 200) + requests(now_ns, -4.9, -0.1, 3, 30)
+            body = make_request(app_spans, "shop").SerializeToString()
+            assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
+            assert evaluate(collector, PREFETCH_AMPLIFICATION, at) == {}  # the origin: quiet
+            served = [
+                {
+                    "id": f"log-{i}",
+                    "projectName": "shop",
+                    "proxy": {
+                        "timestamp": (now_ns - 4 * MINUTE + i * MINUTE // 100) // 1_000_000,
+                        "method": "GET",
+                        "host": "shop.example.com",
+                        "path": f"/products/{i % 40}.prefetch.rsc",
+                        "statusCode": 200,
+                        "vercelCache": "HIT",
+                    },
+                }
+                for i in range(297)
+            ]
+            delivery = json.dumps(served).encode()
+            signature = hmac.new(secret.encode(), delivery, hashlib.sha1).hexdigest()
+            answer = client.post(
+                "/v1/cdn/vercel", content=delivery, headers={"x-vercel-signature": signature}
+            )
+            assert answer.status_code == 200
+            firing = evaluate(collector, PREFETCH_AMPLIFICATION, at)
+            assert firing == {"shop": pytest.approx((300 / 30) / 1.5)}
+    finally:
+        collector.shutdown()

@@ -1,0 +1,195 @@
+"""What a CDN's log says of one request, as spans the rest of the collector already reads.
+
+A CDN answers many requests without reaching the app, so no trace of the app explains them.
+The log receivers (:mod:`collector.vercel_drain`) read a vendor's log lines into
+:class:`CdnRequest` records, and :func:`as_export` turns them into one OTLP export, which goes
+through the pipeline as any other: the write-ahead log, exactly-once inserts, and the
+materialized views that make rows of spans (docs/semantic-conventions.md, "CDN logs"):
+
+- every logged request is a ``cdn`` span (``nextrace.phase = cdn``) with ``cache.layer =
+  cdn`` and the vendor's cache status as ``cache.result`` (hit, miss, stale, bypass,
+  revalidated), the vendor's own value kept in ``nextrace.cdn.cache_status``: a
+  ``cache_events`` row;
+- a request the CDN answered without the app (a hit, a stale hit, a prerendered file) is also
+  a ``request`` span, the ``cdn`` span's parent, of ``nextrace.source = cdn``: a ``requests``
+  row, so prefetches the CDN served count with those the app served. A request that reached
+  the app has its row from the app's own trace.
+
+A logged trace id joins the spans to the app's trace; without one, the ids are derived from
+the log line's own id, so that the same line always makes the same spans.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from collector.nextjs import FILE_NAME
+
+CDN_SCOPE = "nextrace.cdn"
+
+# What each vendor's cache status means: the result, and whether the app was reached.
+CACHE_RESULTS = {
+    "hit": ("hit", False),
+    "prerender": ("hit", False),  # Vercel: served from the build's static files
+    "stale": ("stale", False),  # served stale; the refresh runs in the background
+    "updating": ("stale", False),  # Cloudflare: stale while the edge refreshes it
+    "miss": ("miss", True),
+    "expired": ("miss", True),  # Cloudflare: in cache, but expired: fetched again
+    "bypass": ("bypass", True),
+    "dynamic": ("bypass", True),  # Cloudflare: not eligible for the cache
+    "none": ("bypass", True),
+    "unknown": ("bypass", True),
+    "revalidated": ("revalidated", True),
+}
+
+_HEX_TRACE = re.compile(r"^[0-9a-f]{32}$")
+_HEX_SPAN = re.compile(r"^[0-9a-f]{16}$")
+
+
+@dataclass
+class CdnRequest:
+    """One request a CDN logged. ``cache_status`` is the vendor's value as logged; ``headers``
+    the request headers the log carries (lower-case names), which may say RSC or prefetch."""
+
+    vendor: str
+    log_id: str
+    service: str
+    timestamp_ns: int
+    method: str
+    host: str
+    path: str  # with its query string
+    status: int
+    cache_status: str
+    route: str = ""  # the app's route pattern, when the vendor logs it
+    build_id: str = ""
+    region: str = ""
+    duration_ns: int = 0
+    response_bytes: int | None = None
+    trace_id: str = ""  # the app's trace, when the vendor logs it
+    parent_span_id: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def result(self) -> str:
+        return CACHE_RESULTS.get(self.cache_status.lower(), ("bypass", True))[0]
+
+    @property
+    def reached_app(self) -> bool:
+        return CACHE_RESULTS.get(self.cache_status.lower(), ("bypass", True))[1]
+
+    def kind(self) -> tuple[str, str]:
+        """(``nextrace.request.kind``, ``next.prefetch``), from the path and the headers."""
+        path, _, query = self.path.partition("?")
+        headers = self.headers
+        if path.startswith("/_next/") or (FILE_NAME.search(path) and not path.endswith(".rsc")):
+            return "static_asset", "none"
+        if path.startswith("/api/"):
+            return "api", "none"
+        segment = path.endswith(".segment.rsc") or "next-router-segment-prefetch" in headers
+        prefetch = (
+            segment
+            or path.endswith(".prefetch.rsc")
+            or ("next-router-prefetch" in headers or headers.get("purpose") == "prefetch")
+        )
+        if prefetch:
+            return "rsc_prefetch", "segment" if segment else "auto"
+        rsc = path.endswith(".rsc") or "_rsc=" in query or headers.get("rsc") == "1"
+        return ("rsc_navigation" if rsc else "document"), "none"
+
+
+def as_export(requests: Iterable[CdnRequest]) -> ExportTraceServiceRequest:
+    """One OTLP export of the spans ``requests`` make (see the module docstring)."""
+    export = ExportTraceServiceRequest()
+    by_service: dict[str, Any] = {}
+    for request in requests:
+        scope_spans = by_service.get(request.service)
+        if scope_spans is None:
+            resource_spans = export.resource_spans.add()
+            resource_spans.resource.attributes.append(_attribute("service.name", request.service))
+            scope_spans = resource_spans.scope_spans.add()
+            scope_spans.scope.name = CDN_SCOPE
+            by_service[request.service] = scope_spans
+        scope_spans.spans.extend(_spans(request))
+    return export
+
+
+def _spans(request: CdnRequest) -> list[Span]:
+    seed = hashlib.sha256(f"{request.vendor}:{request.log_id}".encode()).digest()
+    trace_id = request.trace_id.lower()
+    trace = bytes.fromhex(trace_id) if _HEX_TRACE.match(trace_id) else seed[:16]
+    parent = request.parent_span_id.lower()
+    parent_id = bytes.fromhex(parent) if _HEX_SPAN.match(parent) else b""
+    start, end = request.timestamp_ns, request.timestamp_ns + request.duration_ns
+    path = request.path.partition("?")[0]
+    kind, prefetch = request.kind()
+    shared: dict[str, str | int | None] = {
+        "http.request.method": request.method,
+        "url.path": path,
+        "server.address": request.host,
+        "http.response.status_code": request.status,
+        "next.route": request.route,
+        "nextrace.build_id": request.build_id,
+        "nextrace.request.kind": kind,
+        "next.prefetch": prefetch,
+        "nextrace.cdn.vendor": request.vendor,
+        "nextrace.cdn.region": request.region,
+    }
+    lookup = Span(
+        trace_id=trace,
+        span_id=seed[16:24],
+        name="cdn",
+        kind=Span.SPAN_KIND_SERVER,
+        start_time_unix_nano=start,
+        end_time_unix_nano=end,
+        attributes=_attributes(
+            {
+                **shared,
+                "nextrace.phase": "cdn",
+                "cache.layer": "cdn",
+                "cache.result": request.result,
+                "cache.key": f"{request.method} {request.host}{request.path}",
+                "nextrace.cdn.cache_status": request.cache_status,
+            }
+        ),
+    )
+    if request.reached_app:
+        lookup.parent_span_id = parent_id
+        return [lookup]
+    served = Span(
+        trace_id=trace,
+        span_id=seed[24:32],
+        parent_span_id=parent_id,
+        name=f"{request.method} {path}",
+        kind=Span.SPAN_KIND_SERVER,
+        start_time_unix_nano=start,
+        end_time_unix_nano=end,
+        attributes=_attributes(
+            {
+                **shared,
+                "nextrace.phase": "request",
+                "nextrace.source": "cdn",
+                "nextrace.request.kind_source": "cdn_log",
+                "http.response.body.size": request.response_bytes,
+            }
+        ),
+    )
+    lookup.parent_span_id = served.span_id
+    return [served, lookup]
+
+
+def _attributes(values: dict[str, str | int | None]) -> list[KeyValue]:
+    return [_attribute(key, value) for key, value in values.items() if value not in (None, "")]
+
+
+def _attribute(key: str, value: str | int | None) -> KeyValue:
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=str(value)))

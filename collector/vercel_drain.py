@@ -1,0 +1,149 @@
+"""Vercel Log Drains receiver: ``POST /v1/cdn/vercel``, the requests Vercel's CDN logged.
+
+Off unless ``NEXTRACE_VERCEL_DRAIN_SECRET`` holds the drain's secret (set in Vercel when the
+drain is made). Vercel signs each delivery: ``x-vercel-signature`` is the hex HMAC-SHA1 of the
+body with that secret. A delivery without a right signature is refused with 401 and nothing
+of it is kept; the collector's token is not asked of Vercel, the signature stands for it.
+When Vercel checks the endpoint as the drain is made, it wants its verification code back in
+an ``x-vercel-verify`` header: set it as ``NEXTRACE_VERCEL_VERIFY`` and every answer of this
+path carries it (``GET`` answers 200 with it and nothing else).
+
+The body is a JSON array of log entries, one entry, or NDJSON (one entry a line), as Vercel's
+Log Drains reference describes. Entries with a ``proxy`` object are requests the CDN saw
+(:func:`request_of`); build logs, function output and other entries without one are skipped.
+A line that is not a JSON object is counted as dropped (``malformed_log_line``) and skipped;
+the rest of the delivery is stored. Each request becomes spans (:mod:`collector.cdn`), which
+then go the way of any OTLP export: the same limits, write-ahead log and answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from collector.cdn import CdnRequest, as_export
+from collector.errors import PermanentError
+from collector.receiver import OTLPHttpReceiver
+from collector.telemetry import CollectorTelemetry
+
+VERCEL_DRAIN_PATH = "/v1/cdn/vercel"
+VERCEL_SECRET_ENV = "NEXTRACE_VERCEL_DRAIN_SECRET"
+VERCEL_VERIFY_ENV = "NEXTRACE_VERCEL_VERIFY"
+
+
+def parse_entries(body: bytes) -> tuple[list[dict[str, Any]], list[str]]:
+    """The log entries of a delivery (a JSON array, one object, or NDJSON), and why each line
+    that is not an entry could not be read."""
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return [], []
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None  # NDJSON, or a broken document: read it line by line
+    if isinstance(whole, list):
+        lines: list[Any] = whole
+    elif isinstance(whole, dict):
+        lines = [whole]
+    else:
+        lines = [line for line in text.splitlines() if line.strip()]
+    entries, malformed = [], []
+    for line in lines:
+        try:
+            entry = json.loads(line) if isinstance(line, str) else line
+        except json.JSONDecodeError as exc:
+            malformed.append(f"not JSON: {exc}")
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+        else:
+            malformed.append(f"not a JSON object: {type(entry).__name__}")
+    return entries, malformed
+
+
+def request_of(entry: dict[str, Any]) -> CdnRequest | None:
+    """The request an entry logged, or None for an entry without a ``proxy`` object. Raises
+    ValueError (or TypeError) for a proxy whose fields are not of their documented types."""
+    proxy = entry.get("proxy")
+    if not isinstance(proxy, dict):
+        return None
+    timestamp_ms = proxy.get("timestamp", entry.get("timestamp"))
+    if not isinstance(timestamp_ms, int | float):
+        raise ValueError(f"timestamp {timestamp_ms!r} is not milliseconds")
+    return CdnRequest(
+        vendor="vercel",
+        log_id=str(entry.get("id") or proxy.get("vercelId") or ""),
+        service=str(entry.get("projectName") or entry.get("projectId") or "vercel"),
+        timestamp_ns=int(timestamp_ms) * 1_000_000,
+        method=str(proxy.get("method", "GET")),
+        host=str(proxy.get("host") or entry.get("host") or ""),
+        path=str(proxy.get("path", "/")),
+        status=int(proxy.get("statusCode", entry.get("statusCode", 0)) or 0),
+        cache_status=str(proxy.get("vercelCache") or "NONE"),
+        route=str(entry.get("path") or ""),
+        build_id=str(entry.get("deploymentId") or ""),
+        region=str(proxy.get("region") or ""),
+        trace_id=str(entry.get("traceId") or entry.get("trace.id") or ""),
+        parent_span_id=str(entry.get("spanId") or entry.get("span.id") or ""),
+    )
+
+
+class VercelDrainConverter:
+    """Checks a delivery's signature and reads its requests as an OTLP export (a
+    :data:`collector.receiver.LogConverter`)."""
+
+    def __init__(self, secret: str, telemetry: CollectorTelemetry) -> None:
+        self._secret = secret.encode()
+        self._telemetry = telemetry
+
+    def __call__(self, request: Request, raw: bytes, body: bytes) -> ExportTraceServiceRequest:
+        signature = request.headers.get("x-vercel-signature", "")
+        expected = hmac.new(self._secret, raw, hashlib.sha1).hexdigest()
+        if not hmac.compare_digest(signature.lower().encode(), expected.encode()):
+            raise PermanentError("missing or wrong x-vercel-signature", 401)
+        entries, malformed = parse_entries(body)
+        requests = []
+        for entry in entries:
+            try:
+                found = request_of(entry)
+            except (TypeError, ValueError) as exc:
+                malformed.append(f"a proxy field of the wrong type: {exc}")
+                continue
+            if found is not None:
+                requests.append(found)
+        if malformed:
+            self._telemetry.drop("malformed_log_line", len(malformed), malformed[0])
+        return as_export(requests)
+
+
+class VercelDrainReceiver:
+    """``POST`` and ``GET`` ``/v1/cdn/vercel`` (see the module docstring)."""
+
+    def __init__(self, receiver: OTLPHttpReceiver, verify: str | None) -> None:
+        """``receiver`` reads deliveries with a :class:`VercelDrainConverter`."""
+        self._otlp = receiver
+        self._verify = verify
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(VERCEL_DRAIN_PATH, self._deliver, methods=["POST"]),
+            Route(VERCEL_DRAIN_PATH, self._check, methods=["GET"]),
+        ]
+
+    async def _deliver(self, request: Request) -> Response:
+        return self._verified(await self._otlp.export(request))
+
+    async def _check(self, _request: Request) -> Response:
+        return self._verified(Response(status_code=200))
+
+    def _verified(self, response: Response) -> Response:
+        if self._verify:
+            response.headers["x-vercel-verify"] = self._verify
+        return response
