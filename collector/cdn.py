@@ -1,7 +1,8 @@
 """What a CDN's log says of one request, as spans the rest of the collector already reads.
 
 A CDN answers many requests without reaching the app, so no trace of the app explains them.
-The log receivers (:mod:`collector.vercel_drain`) read a vendor's log lines into
+The log receivers (:mod:`collector.vercel_drain`, :mod:`collector.cloudflare_logpush`) read a
+vendor's log lines (:func:`export_of`) into
 :class:`CdnRequest` records, and :func:`as_export` turns them into one OTLP export, which goes
 through the pipeline as any other: the write-ahead log, exactly-once inserts, and the
 materialized views that make rows of spans (docs/semantic-conventions.md, "CDN logs"):
@@ -22,8 +23,9 @@ the log line's own id, so that the same line always makes the same spans.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,18 +34,21 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from collector.nextjs import FILE_NAME
+from collector.telemetry import CollectorTelemetry
 
 CDN_SCOPE = "nextrace.cdn"
 
 # What each vendor's cache status means: the result, and whether the app was reached.
 CACHE_RESULTS = {
     "hit": ("hit", False),
+    "stream_hit": ("hit", False),  # Cloudflare
     "prerender": ("hit", False),  # Vercel: served from the build's static files
     "stale": ("stale", False),  # served stale; the refresh runs in the background
     "updating": ("stale", False),  # Cloudflare: stale while the edge refreshes it
     "miss": ("miss", True),
     "expired": ("miss", True),  # Cloudflare: in cache, but expired: fetched again
     "bypass": ("bypass", True),
+    "ignored": ("bypass", True),  # Cloudflare
     "dynamic": ("bypass", True),  # Cloudflare: not eligible for the cache
     "none": ("bypass", True),
     "unknown": ("bypass", True),
@@ -103,6 +108,59 @@ class CdnRequest:
             return "rsc_prefetch", "segment" if segment else "auto"
         rsc = path.endswith(".rsc") or "_rsc=" in query or headers.get("rsc") == "1"
         return ("rsc_navigation" if rsc else "document"), "none"
+
+
+def parse_entries(body: bytes) -> tuple[list[dict[str, Any]], list[str]]:
+    """The log entries of a delivery (a JSON array, one object, or NDJSON), and why each line
+    that is not an entry could not be read."""
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return [], []
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None  # NDJSON, or a broken document: read it line by line
+    if isinstance(whole, list):
+        lines: list[Any] = whole
+    elif isinstance(whole, dict):
+        lines = [whole]
+    else:
+        lines = [line for line in text.splitlines() if line.strip()]
+    entries, malformed = [], []
+    for line in lines:
+        try:
+            entry = json.loads(line) if isinstance(line, str) else line
+        except json.JSONDecodeError as exc:
+            malformed.append(f"not JSON: {exc}")
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+        else:
+            malformed.append(f"not a JSON object: {type(entry).__name__}")
+    return entries, malformed
+
+
+def export_of(
+    body: bytes,
+    request_of: Callable[[dict[str, Any]], CdnRequest | None],
+    telemetry: CollectorTelemetry,
+) -> ExportTraceServiceRequest:
+    """The export of the requests a delivery's entries logged (``request_of`` reads one, None
+    for an entry that is not a request; ValueError or TypeError for one it cannot read). Lines
+    that are not entries, or that cannot be read, are counted (``malformed_log_line``)."""
+    entries, malformed = parse_entries(body)
+    requests = []
+    for entry in entries:
+        try:
+            found = request_of(entry)
+        except (TypeError, ValueError) as exc:
+            malformed.append(f"a field of the wrong type: {exc}")
+            continue
+        if found is not None:
+            requests.append(found)
+    if malformed:
+        telemetry.drop("malformed_log_line", len(malformed), malformed[0])
+    return as_export(requests)
 
 
 def as_export(requests: Iterable[CdnRequest]) -> ExportTraceServiceRequest:

@@ -202,6 +202,7 @@ class CollectorConfig:
     browser_max_body_bytes: int = 64 * 1024
     vercel_drain_secret: str | None = field(default=None, repr=False)  # collector.vercel_drain
     vercel_verify: str | None = field(default=None, repr=False)  # NEXTRACE_VERCEL_VERIFY
+    cloudflare_logpush_token: str | None = field(default=None, repr=False)  # its own token
     cdn_max_body_bytes: int = 8 * 1024 * 1024  # a CDN's log delivery, decompressed
 
     @property

@@ -22,10 +22,12 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from collector import cloudflare_logpush
 from collector.admin import AdminEndpoints
 from collector.auth import BearerTokenMiddleware
 from collector.batcher import BatchSpanProcessor
 from collector.browser import BROWSER_TRACES_PATH, BrowserReceiver, BrowserSpansOnly
+from collector.cloudflare_logpush import CLOUDFLARE_LOGPUSH_PATH, LogpushConverter
 from collector.config import CollectorConfig, is_loopback_host
 from collector.connections import BoundedH11Protocol, RareAcceptErrors, connection_cap
 from collector.consumer import Component, TracesConsumer
@@ -182,6 +184,14 @@ class Collector:
             )
             routes += drain.routes()
             open_paths |= {VERCEL_DRAIN_PATH}  # signed by Vercel instead
+        if config.cloudflare_logpush_token:
+            logpush = LogpushConverter(
+                config.cloudflare_logpush_token, self.telemetry, config.cdn_max_body_bytes
+            )
+            routes += cloudflare_logpush.routes(
+                receiver_for(pipeline, max_body_bytes=config.cdn_max_body_bytes, converter=logpush)
+            )
+            open_paths |= {CLOUDFLARE_LOGPUSH_PATH}  # its own token instead
         middleware = (
             [Middleware(BearerTokenMiddleware, token=config.token, open_paths=open_paths)]
             if config.token

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -28,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from collector.cdn import CdnRequest, as_export
+from collector.cdn import CdnRequest, export_of
 from collector.errors import PermanentError
 from collector.receiver import OTLPHttpReceiver
 from collector.telemetry import CollectorTelemetry
@@ -36,36 +35,6 @@ from collector.telemetry import CollectorTelemetry
 VERCEL_DRAIN_PATH = "/v1/cdn/vercel"
 VERCEL_SECRET_ENV = "NEXTRACE_VERCEL_DRAIN_SECRET"
 VERCEL_VERIFY_ENV = "NEXTRACE_VERCEL_VERIFY"
-
-
-def parse_entries(body: bytes) -> tuple[list[dict[str, Any]], list[str]]:
-    """The log entries of a delivery (a JSON array, one object, or NDJSON), and why each line
-    that is not an entry could not be read."""
-    text = body.decode("utf-8", "replace").strip()
-    if not text:
-        return [], []
-    try:
-        whole = json.loads(text)
-    except json.JSONDecodeError:
-        whole = None  # NDJSON, or a broken document: read it line by line
-    if isinstance(whole, list):
-        lines: list[Any] = whole
-    elif isinstance(whole, dict):
-        lines = [whole]
-    else:
-        lines = [line for line in text.splitlines() if line.strip()]
-    entries, malformed = [], []
-    for line in lines:
-        try:
-            entry = json.loads(line) if isinstance(line, str) else line
-        except json.JSONDecodeError as exc:
-            malformed.append(f"not JSON: {exc}")
-            continue
-        if isinstance(entry, dict):
-            entries.append(entry)
-        else:
-            malformed.append(f"not a JSON object: {type(entry).__name__}")
-    return entries, malformed
 
 
 def request_of(entry: dict[str, Any]) -> CdnRequest | None:
@@ -108,19 +77,7 @@ class VercelDrainConverter:
         expected = hmac.new(self._secret, raw, hashlib.sha1).hexdigest()
         if not hmac.compare_digest(signature.lower().encode(), expected.encode()):
             raise PermanentError("missing or wrong x-vercel-signature", 401)
-        entries, malformed = parse_entries(body)
-        requests = []
-        for entry in entries:
-            try:
-                found = request_of(entry)
-            except (TypeError, ValueError) as exc:
-                malformed.append(f"a proxy field of the wrong type: {exc}")
-                continue
-            if found is not None:
-                requests.append(found)
-        if malformed:
-            self._telemetry.drop("malformed_log_line", len(malformed), malformed[0])
-        return as_export(requests)
+        return export_of(body, request_of, self._telemetry)
 
 
 class VercelDrainReceiver:

@@ -215,10 +215,13 @@ def collect(
     """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse.
 
     With NEXTRACE_VERCEL_DRAIN_SECRET set, Vercel Log Drains deliveries signed with it are
-    read on /v1/cdn/vercel (NEXTRACE_VERCEL_VERIFY: the code Vercel checks the endpoint with).
+    read on /v1/cdn/vercel (NEXTRACE_VERCEL_VERIFY: the code Vercel checks the endpoint with);
+    with NEXTRACE_CLOUDFLARE_LOGPUSH_TOKEN, Cloudflare Logpush deliveries bearing it, on
+    /v1/cdn/cloudflare.
     """
     from collector.auth import load_token
     from collector.browser import BROWSER_KEY_ENV
+    from collector.cloudflare_logpush import CLOUDFLARE_TOKEN_ENV
     from collector.service import Collector
     from collector.vercel_drain import VERCEL_SECRET_ENV, VERCEL_VERIFY_ENV
     from nextrace.listen import bind_socket
@@ -250,6 +253,7 @@ def collect(
         browser_rate=browser_rate,
         vercel_drain_secret=os.environ.get(VERCEL_SECRET_ENV) or None,
         vercel_verify=os.environ.get(VERCEL_VERIFY_ENV) or None,
+        cloudflare_logpush_token=os.environ.get(CLOUDFLARE_TOKEN_ENV) or None,
     )
     sock = bind_socket(host, port)
     collector = Collector(config)
@@ -264,6 +268,7 @@ def collect(
         f"{' (bearer token required)' if config.token else ''}, "
         f"{browser_note(config.browser_origins)}"
         f"{'Vercel Log Drains on /v1/cdn/vercel, ' if config.vercel_drain_secret else ''}"
+        f"{'Cloudflare Logpush on /v1/cdn/cloudflare, ' if config.cloudflare_logpush_token else ''}"
         f"storing to {config.store.describe()}. Ctrl-C stops it after flushing.",
         err=True,
     )

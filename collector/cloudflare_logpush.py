@@ -1,0 +1,121 @@
+"""Cloudflare Logpush receiver: ``POST /v1/cdn/cloudflare``, the requests Cloudflare logged.
+
+Off unless ``NEXTRACE_CLOUDFLARE_LOGPUSH_TOKEN`` holds a token. Logpush leaves the
+authentication of an HTTP destination to its owner, and sets request headers from the
+destination URL's ``header_*`` parameters, so the job's destination carries the token::
+
+    https://collector.example.com/v1/cdn/cloudflare?service=shop&header_Authorization=Bearer%20<token>
+
+A delivery without ``Authorization: Bearer <token>`` is refused with 401 and nothing of it is
+kept; the collector's own token is neither asked nor accepted here. ``?service=`` names the
+app's service (the one its spans carry), so that the CDN's rows sit with the app's; without
+it, the zone's name.
+
+Logpush sends the ``http_requests`` dataset as gzip-compressed NDJSON, one request a line,
+with the fields the job lists (and, for a job's custom fields, the ``RequestHeaders`` it was
+told to log). :func:`request_of` reads ``ClientRequestMethod``, ``ClientRequestHost``,
+``ClientRequestURI``, ``EdgeResponseStatus``, ``CacheCacheStatus``, ``EdgeStartTimestamp``
+and ``EdgeEndTimestamp`` (RFC 3339, Unix seconds or nanoseconds, as the job's
+``timestamp_format`` says), and, if logged, ``RayID``, ``ZoneName``, ``EdgeColoCode``,
+``EdgeResponseBytes`` and ``RequestHeaders`` (``rsc``, ``next-router-prefetch``,
+``next-router-segment-prefetch``, ``purpose``, and ``traceparent``, which joins the CDN's
+spans to the app's trace). A line without a method and a URI (the test line Logpush sends
+to check a destination) is skipped; one that is not a JSON object, or whose fields are of
+the wrong type, is counted as ``malformed_log_line`` and skipped, and the rest is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from starlette.requests import Request
+from starlette.routing import Route
+
+from collector.cdn import CdnRequest, export_of
+from collector.decoder import decompress
+from collector.errors import PermanentError
+from collector.receiver import OTLPHttpReceiver
+from collector.telemetry import CollectorTelemetry
+
+CLOUDFLARE_LOGPUSH_PATH = "/v1/cdn/cloudflare"
+CLOUDFLARE_TOKEN_ENV = "NEXTRACE_CLOUDFLARE_LOGPUSH_TOKEN"
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def nanoseconds(value: Any) -> int:
+    """A Logpush timestamp in Unix nanoseconds: RFC 3339 text, or Unix seconds or
+    nanoseconds (``timestamp_format`` ``rfc3339``, ``unix``, ``unixnano``)."""
+    if isinstance(value, str):
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return (moment - _EPOCH) // dt.timedelta(microseconds=1) * 1000  # exact, unlike floats
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(f"timestamp {value!r} is neither RFC 3339 nor a number")
+    return int(value) if value > 1e14 else int(value * 1_000_000_000)
+
+
+def request_of(entry: dict[str, Any], service: str = "") -> CdnRequest | None:
+    """The request an ``http_requests`` line logged; None for a line that logged none."""
+    method, uri = entry.get("ClientRequestMethod"), entry.get("ClientRequestURI")
+    if not method or not uri:
+        return None
+    headers = entry.get("RequestHeaders") or {}
+    if not isinstance(headers, dict):
+        raise TypeError("RequestHeaders is not an object")
+    headers = {str(name).lower(): str(value) for name, value in headers.items()}
+    start = nanoseconds(entry["EdgeStartTimestamp"])
+    end = nanoseconds(entry.get("EdgeEndTimestamp", entry["EdgeStartTimestamp"]))
+    trace_id, parent = "", ""
+    parts = headers.get("traceparent", "").split("-")
+    if len(parts) == 4:
+        trace_id, parent = parts[1], parts[2]
+    size = entry.get("EdgeResponseBytes")
+    zone = str(entry.get("ZoneName") or "")
+    return CdnRequest(
+        vendor="cloudflare",
+        log_id=str(entry.get("RayID") or f"{start}:{uri}"),
+        service=service or zone or str(entry.get("ClientRequestHost") or "cloudflare"),
+        timestamp_ns=start,
+        duration_ns=max(0, end - start),
+        method=str(method),
+        host=str(entry.get("ClientRequestHost") or zone),
+        path=str(uri),
+        status=int(entry.get("EdgeResponseStatus") or 0),
+        cache_status=str(entry.get("CacheCacheStatus") or "unknown"),
+        region=str(entry.get("EdgeColoCode") or ""),
+        response_bytes=int(size) if size is not None else None,
+        trace_id=trace_id,
+        parent_span_id=parent,
+        headers=headers,
+    )
+
+
+class LogpushConverter:
+    """Checks a delivery's token and reads its requests as an OTLP export (a
+    :data:`collector.receiver.LogConverter`)."""
+
+    def __init__(self, token: str, telemetry: CollectorTelemetry, max_bytes: int) -> None:
+        self._expected = f"Bearer {token}".encode()
+        self._telemetry = telemetry
+        self._max_bytes = max_bytes
+
+    def __call__(self, request: Request, _raw: bytes, body: bytes) -> ExportTraceServiceRequest:
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, self._expected):
+            raise PermanentError("missing or wrong Authorization: Bearer token", 401)
+        if body.startswith(_GZIP_MAGIC):  # gzip without a Content-Encoding to say so
+            body = decompress(body, "gzip", self._max_bytes)
+        service = request.query_params.get("service", "")
+        return export_of(body, lambda entry: request_of(entry, service), self._telemetry)
+
+
+def routes(receiver: OTLPHttpReceiver) -> list[Route]:
+    """``POST /v1/cdn/cloudflare``, read by ``receiver`` (one with a
+    :class:`LogpushConverter`)."""
+    return [Route(CLOUDFLARE_LOGPUSH_PATH, receiver.export, methods=["POST"])]
