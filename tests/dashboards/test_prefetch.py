@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
+from collector.config import CollectorConfig
+from collector.service import Collector
 from dashboards import prefetch
 from dashboards.frontend import Values
 from tests.builders import make_span
+from tests.collector.test_cloudflare_logpush import LINES as CLOUDFLARE_LINES
 from tests.conftest import stored
 from tests.dashboards.panels import HOUR_START_NS, Traffic, ingest, run_panel, stored_traffic
 
@@ -185,3 +190,28 @@ def test_prefetch_payload_sizes_per_route(traffic):
         ("/x", 2, 0, 0, 0),
     ]
     assert run(traffic, "Prefetch payload sizes", route=["/x"]) == [("/x", 2, 0, 0, 0)]
+
+
+def test_prefetches_the_cdn_answered_count_with_the_apps(store_config):
+    # Cloudflare's log of four requests: a document, a prefetch and a stale listing answered
+    # at the edge, and an RSC navigation that reached the app (its own trace counts it there).
+    token = "logpush-token-0123456789"
+    config = CollectorConfig(
+        store=store_config, batch_timeout_s=0.2, cloudflare_logpush_token=token
+    )
+    collector = Collector(config)
+    collector.start()
+    try:
+        assert collector.app is not None
+        with TestClient(collector.app) as client:
+            answer = client.post(
+                "/v1/cdn/cloudflare?service=shop",
+                content=gzip.compress(CLOUDFLARE_LINES),
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert answer.status_code == 200
+        traffic = stored_traffic(collector)
+        assert [(p, n) for _, p, n in run(traffic, "Prefetches and navigations")] == [(1, 2)]
+        assert run(traffic, "Prefetch payload sizes") == [("", 1, 2210, 2210, 2210)]
+    finally:
+        collector.shutdown()
