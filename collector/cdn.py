@@ -185,7 +185,6 @@ def _spans(request: CdnRequest) -> list[Span]:
     trace = bytes.fromhex(trace_id) if _HEX_TRACE.match(trace_id) else seed[:16]
     parent = request.parent_span_id.lower()
     parent_id = bytes.fromhex(parent) if _HEX_SPAN.match(parent) else b""
-    start, end = request.timestamp_ns, request.timestamp_ns + request.duration_ns
     path = request.path.partition("?")[0]
     kind, prefetch = request.kind()
     shared: dict[str, str | int | None] = {
@@ -200,47 +199,57 @@ def _spans(request: CdnRequest) -> list[Span]:
         "nextrace.cdn.vendor": request.vendor,
         "nextrace.cdn.region": request.region,
     }
-    lookup = Span(
-        trace_id=trace,
-        span_id=seed[16:24],
-        name="cdn",
-        kind=Span.SPAN_KIND_SERVER,
-        start_time_unix_nano=start,
-        end_time_unix_nano=end,
-        attributes=_attributes(
-            {
-                **shared,
-                "nextrace.phase": "cdn",
-                "cache.layer": "cdn",
-                "cache.result": request.result,
-                "cache.key": f"{request.method} {request.host}{request.path}",
-                "nextrace.cdn.cache_status": request.cache_status,
-            }
-        ),
+    lookup = _span(
+        trace,
+        seed[16:24],
+        "cdn",
+        request,
+        {
+            **shared,
+            "nextrace.phase": "cdn",
+            "cache.layer": "cdn",
+            "cache.result": request.result,
+            "cache.key": f"{request.method} {request.host}{request.path}",
+            "nextrace.cdn.cache_status": request.cache_status,
+        },
     )
     if request.reached_app:
         lookup.parent_span_id = parent_id
         return [lookup]
-    served = Span(
-        trace_id=trace,
-        span_id=seed[24:32],
-        parent_span_id=parent_id,
-        name=f"{request.method} {path}",
-        kind=Span.SPAN_KIND_SERVER,
-        start_time_unix_nano=start,
-        end_time_unix_nano=end,
-        attributes=_attributes(
-            {
-                **shared,
-                "nextrace.phase": "request",
-                "nextrace.source": "cdn",
-                "nextrace.request.kind_source": "cdn_log",
-                "http.response.body.size": request.response_bytes,
-            }
-        ),
+    served = _span(
+        trace,
+        seed[24:32],
+        f"{request.method} {path}",
+        request,
+        {
+            **shared,
+            "nextrace.phase": "request",
+            "nextrace.source": "cdn",
+            "nextrace.request.kind_source": "cdn_log",
+            "http.response.body.size": request.response_bytes,
+        },
     )
+    served.parent_span_id = parent_id
     lookup.parent_span_id = served.span_id
     return [served, lookup]
+
+
+def _span(
+    trace_id: bytes,
+    span_id: bytes,
+    name: str,
+    request: CdnRequest,
+    attributes: dict[str, str | int | None],
+) -> Span:
+    return Span(
+        trace_id=trace_id,
+        span_id=span_id,
+        name=name,
+        kind=Span.SPAN_KIND_SERVER,
+        start_time_unix_nano=request.timestamp_ns,
+        end_time_unix_nano=request.timestamp_ns + request.duration_ns,
+        attributes=_attributes(attributes),
+    )
 
 
 def _attributes(values: dict[str, str | int | None]) -> list[KeyValue]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,22 @@ def store_config(chdb_path: Path) -> StoreConfig:
     return StoreConfig.from_dsn(f"chdb://{chdb_path}?database=t_{uuid.uuid4().hex[:12]}")
 
 
+@contextmanager
+def running_collector(store_config: StoreConfig, **options: Any) -> Iterator[Collector]:
+    """A started collector on ``store_config`` with ``options`` (batches every 0.2 s), shut
+    down after."""
+    instance = Collector(CollectorConfig(store=store_config, batch_timeout_s=0.2, **options))
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.shutdown()
+
+
 @pytest.fixture
 def collector(store_config: StoreConfig) -> Iterator[Collector]:
-    instance = Collector(CollectorConfig(store=store_config, batch_timeout_s=0.2))
-    instance.start()
-    yield instance
-    instance.shutdown()
+    with running_collector(store_config) as instance:
+        yield instance
 
 
 @pytest.fixture

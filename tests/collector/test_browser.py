@@ -13,7 +13,7 @@ from collector.config import CollectorConfig, StoreConfig
 from collector.errors import ConfigError
 from collector.service import Collector
 from tests.builders import make_request, make_span
-from tests.conftest import stored
+from tests.conftest import running_collector, stored
 
 SHOP = "https://shop.example.com"
 KEY = "pk-shop-2026"
@@ -24,18 +24,14 @@ PATH = f"/v1/browser/traces?key={KEY}"
 
 @pytest.fixture
 def browser_collector(store_config: StoreConfig) -> Iterator[Collector]:
-    config = CollectorConfig(
-        store=store_config,
+    with running_collector(
+        store_config,
         token=TOKEN,
-        batch_timeout_s=0.2,
         browser_origins=(SHOP, "http://localhost:3000"),
         browser_key=KEY,
         browser_rate=0.01,  # one request, then one each 100 s: a second one is refused
-    )
-    instance = Collector(config)
-    instance.start()
-    yield instance
-    instance.shutdown()
+    ) as instance:
+        yield instance
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from collector.cloudflare_logpush import nanoseconds
-from collector.config import CollectorConfig, StoreConfig
+from collector.config import StoreConfig
 from collector.service import Collector
-from tests.conftest import stored
+from tests.conftest import running_collector, stored
 
 LOGPUSH_TOKEN = "logpush-token-0123456789"
 TOKEN = "collector-token-0123456789"
@@ -35,16 +35,10 @@ AUTH = {"Authorization": f"Bearer {LOGPUSH_TOKEN}"}
 
 @pytest.fixture
 def logpush_collector(store_config: StoreConfig) -> Iterator[Collector]:
-    config = CollectorConfig(
-        store=store_config,
-        token=TOKEN,
-        batch_timeout_s=0.2,
-        cloudflare_logpush_token=LOGPUSH_TOKEN,
-    )
-    instance = Collector(config)
-    instance.start()
-    yield instance
-    instance.shutdown()
+    with running_collector(
+        store_config, token=TOKEN, cloudflare_logpush_token=LOGPUSH_TOKEN
+    ) as instance:
+        yield instance
 
 
 @pytest.fixture

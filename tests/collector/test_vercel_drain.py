@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from collector.config import CollectorConfig, StoreConfig
+from collector.config import StoreConfig
 from collector.service import Collector
-from tests.conftest import stored
+from tests.conftest import running_collector, stored
 
 SECRET = "drain-secret-0123456789"
 TOKEN = "collector-token-0123456789"
@@ -39,18 +39,14 @@ def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
 
 @pytest.fixture
 def drain_collector(store_config: StoreConfig) -> Iterator[Collector]:
-    config = CollectorConfig(
-        store=store_config,
+    with running_collector(
+        store_config,
         token=TOKEN,
-        batch_timeout_s=0.2,
         vercel_drain_secret=SECRET,
         vercel_verify="verify-code-42",
         cdn_max_body_bytes=16 * 1024,
-    )
-    instance = Collector(config)
-    instance.start()
-    yield instance
-    instance.shutdown()
+    ) as instance:
+        yield instance
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Callable
@@ -16,8 +14,6 @@ import pytest
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from starlette.testclient import TestClient
 
-from collector.config import CollectorConfig
-from collector.service import Collector
 from dashboards.alerts import (
     ALERTS,
     COLD_CACHE_SPIKE,
@@ -28,7 +24,8 @@ from dashboards.alerts import (
 )
 from dashboards.macros import QueryContext, UnknownMacroError, expand
 from tests.builders import make_request, make_span
-from tests.conftest import GRAFANA_SCHEMAS, stored
+from tests.collector.test_vercel_drain import signed
+from tests.conftest import GRAFANA_SCHEMAS, running_collector, stored
 
 PB = {"Content-Type": "application/x-protobuf"}
 MINUTE = 60_000_000_000
@@ -185,11 +182,7 @@ def test_a_prefetch_loop_the_cdn_serves_fires_the_amplification_alert(store_conf
     # vercel/next.js#98345: a prefetch loop 99.8 % served by the CDN, invisible at the origin.
     # Here the app sees its navigations and 3 of 300 prefetches; Vercel's log drain, the rest.
     secret = "drain-secret-0123456789"
-    collector = Collector(
-        CollectorConfig(store=store_config, batch_timeout_s=0.2, vercel_drain_secret=secret)
-    )
-    collector.start()
-    try:
+    with running_collector(store_config, vercel_drain_secret=secret) as collector:
         assert collector.app is not None
         with TestClient(collector.app) as client:
             now_ns = time.time_ns()
@@ -214,12 +207,9 @@ def test_a_prefetch_loop_the_cdn_serves_fires_the_amplification_alert(store_conf
                 for i in range(297)
             ]
             delivery = json.dumps(served).encode()
-            signature = hmac.new(secret.encode(), delivery, hashlib.sha1).hexdigest()
             answer = client.post(
-                "/v1/cdn/vercel", content=delivery, headers={"x-vercel-signature": signature}
+                "/v1/cdn/vercel", content=delivery, headers=signed(delivery, secret)
             )
             assert answer.status_code == 200
             firing = evaluate(collector, PREFETCH_AMPLIFICATION, at)
             assert firing == {"shop": pytest.approx((300 / 30) / 1.5)}
-    finally:
-        collector.shutdown()

@@ -9,13 +9,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from collector.config import CollectorConfig
-from collector.service import Collector
 from dashboards import prefetch
 from dashboards.frontend import Values
 from tests.builders import make_span
 from tests.collector.test_cloudflare_logpush import LINES as CLOUDFLARE_LINES
-from tests.conftest import stored
+from tests.conftest import running_collector, stored
 from tests.dashboards.panels import HOUR_START_NS, Traffic, ingest, run_panel, stored_traffic
 
 MS = 1_000_000
@@ -196,12 +194,7 @@ def test_prefetches_the_cdn_answered_count_with_the_apps(store_config):
     # Cloudflare's log of four requests: a document, a prefetch and a stale listing answered
     # at the edge, and an RSC navigation that reached the app (its own trace counts it there).
     token = "logpush-token-0123456789"
-    config = CollectorConfig(
-        store=store_config, batch_timeout_s=0.2, cloudflare_logpush_token=token
-    )
-    collector = Collector(config)
-    collector.start()
-    try:
+    with running_collector(store_config, cloudflare_logpush_token=token) as collector:
         assert collector.app is not None
         with TestClient(collector.app) as client:
             answer = client.post(
@@ -213,5 +206,3 @@ def test_prefetches_the_cdn_answered_count_with_the_apps(store_config):
         traffic = stored_traffic(collector)
         assert [(p, n) for _, p, n in run(traffic, "Prefetches and navigations")] == [(1, 2)]
         assert run(traffic, "Prefetch payload sizes") == [("", 1, 2210, 2210, 2210)]
-    finally:
-        collector.shutdown()
