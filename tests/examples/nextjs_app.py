@@ -116,7 +116,11 @@ class ExampleApp:
     """A built copy of the example app on Next.js ``next_major`` (15 or 16), with its slow
     upstream running."""
 
-    def __init__(self, workdir: Path, upstream_port: int, next_major: int = 16) -> None:
+    def __init__(
+        self, workdir: Path, upstream_port: int, next_major: int = 16, browser_endpoint: str = ""
+    ) -> None:
+        """``browser_endpoint``: where the pages send their browser spans (written into the
+        client bundle at build time); none without it."""
         self.dir = workdir / "nextjs"
         self.next_major = next_major
         self.upstream_port = upstream_port
@@ -126,6 +130,7 @@ class ExampleApp:
             "NEXT_TELEMETRY_DISABLED": "1",
             "UPSTREAM_URL": self.upstream_url,
             "UPSTREAM_PORT": str(upstream_port),
+            "NEXT_PUBLIC_NEXTRACE_BROWSER_ENDPOINT": browser_endpoint,
         }
         self._upstream: subprocess.Popen[bytes] | None = None
 

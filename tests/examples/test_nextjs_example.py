@@ -73,13 +73,17 @@ AFTER_DEPLOY: list[tuple[str, str, str | None]] = [
     ("GET", "/products/2", None),
 ]
 KINDS = {None: "document", "prefetch": "rsc_prefetch", "segment": "rsc_prefetch"}
+BROWSER_COLLECTOR_PORT = free_port()
+BROWSER_SCOPE = "@nextrace/next/browser"
 
 
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleApp]:
     if not (shutil.which("node") and shutil.which("npm")):
         pytest.skip("Node.js 20 and npm are needed to build the example Next.js app")
-    app = ExampleApp(tmp_path_factory.mktemp("example"), free_port())
+    # The real browser's pages send their spans to the collector of that test, on this port.
+    endpoint = f"http://127.0.0.1:{BROWSER_COLLECTOR_PORT}/v1/browser/traces"
+    app = ExampleApp(tmp_path_factory.mktemp("example"), free_port(), browser_endpoint=endpoint)
     try:
         app.build()
         yield app
@@ -293,14 +297,15 @@ class Dashboards:
 class RunCollector:
     """``nextrace collect`` for the ``with`` body's traffic, stopped (flushed) at its end."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, port: int = 0, *extra: str) -> None:
         self.workdir = workdir
-        self.port = free_port()
+        self.port = port or free_port()
+        self.extra = extra
         self.started = dt.datetime.now(dt.UTC)
         self._process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> str:
-        self._process = start_collector(self.workdir, self.port, "--nextjs-wait", "1")
+        self._process = start_collector(self.workdir, self.port, "--nextjs-wait", "1", *self.extra)
         return f"http://127.0.0.1:{self.port}"
 
     def __exit__(self, *exc: object) -> None:
@@ -427,24 +432,54 @@ def test_the_example_app_reaches_the_dashboards(example, tmp_path):
 def test_a_real_browser_prefetches_are_counted(example, tmp_path):
     if not shutil.which("chromium"):
         pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
-    collector = RunCollector(tmp_path)
+    app_port = free_port()
+    origin = f"--browser-origin=http://127.0.0.1:{app_port}"
+    collector = RunCollector(tmp_path, BROWSER_COLLECTOR_PORT, origin)
     with (
         collector as collector_url,
-        example.serve(free_port(), collector_url, "shop-browser", True) as url,
+        example.serve(app_port, collector_url, "shop-browser", True) as url,
     ):
         urls = chromium_prefetches(url + "/", tmp_path)
         browser_prefetches = len(urls)
         # The page, and its prefetches (the proxy's warm-ups are requests too: not counted).
         kinds = "('document', 'rsc_prefetch')"
         wait_for_requests(collector_url, "shop-browser", 1 + browser_prefetches, kinds, urls)
+        # The pages' own spans (@nextrace/next/client): a request span for each prefetch
+        # request Chromium's log shows, in the trace the server's request joined.
+        requested = wait_for_browser_requests(collector_url, browser_prefetches)
+        served = query(
+            collector_url,
+            "SELECT TraceId FROM requests "
+            "WHERE ServiceName = 'shop-browser' AND Kind = 'rsc_prefetch'",
+        )
     board = collector.dashboards()
     try:
         assert browser_prefetches > 0  # the page has links in view
         rows = board.panel(prefetch, "Prefetches and navigations", "shop-browser")
         assert sum(r[1] for r in rows) == browser_prefetches
         assert sum(r[2] for r in rows) == 1  # the page load itself
+        assert sorted(trace for trace, _ in requested) == sorted(trace for (trace,) in served)
+        triggers = board.run(
+            "SELECT SpanAttributes['nextrace.prefetch.trigger'], count() FROM otel_traces "
+            f"WHERE ScopeName = '{BROWSER_SCOPE}' AND SpanAttributes['nextrace.phase'] = "
+            "'prefetch' GROUP BY ALL"
+        )
+        assert dict(triggers).keys() == {"viewport"}  # the links are in view; nothing hovered
     finally:
         board.store.close()
+
+
+def wait_for_browser_requests(collector_url: str, count: int) -> list[list[Any]]:
+    """Until the pages' spans hold ``count`` RSC requests: (trace id, path) of each."""
+    deadline = time.monotonic() + 60
+    sql = (
+        "SELECT TraceId, SpanAttributes['url.path'] FROM otel_traces "
+        f"WHERE ScopeName = '{BROWSER_SCOPE}' AND SpanName LIKE 'GET %'"
+    )
+    while len(rows := query(collector_url, sql)) < count:
+        assert time.monotonic() < deadline, f"the browser sent {len(rows)} of {count}: {rows}"
+        time.sleep(0.2)
+    return rows
 
 
 def check_pass(panel: Any, service: str, sent: list[Sent], *, helper: bool) -> None:
