@@ -23,8 +23,8 @@ NEXTJS_REQUESTS = (
 )
 NEEDS_BROWSER = (
     "Needs the browser: what a browser's router did (prefetches it used, navigations its cache "
-    "served, how long the user waited) never reaches the server, so only the reference "
-    "server's virtual browsers show here until browser spans arrive (docs/semantic-conventions.md)."
+    "served, how long the user waited) never reaches the server. The reference server's virtual "
+    "browsers show here, and a real app's browsers with @nextrace/next/client (js/next)."
 )
 
 

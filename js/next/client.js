@@ -59,6 +59,7 @@ export class ClientTracer {
     this.errors = 0;
     this.navigation = null; // the navigation in progress
     this.prefetches = new Map(); // pathname -> the latest prefetch of it
+    this.open = new Set(); // prefetches with requests still in flight
     this.hovered = new Map(); // pathname -> when the pointer last reached a link to it
     this.timer = null;
   }
@@ -69,7 +70,7 @@ export class ClientTracer {
     env.fetch = (input, init) => this.fetch(original, input, init);
     env.addEventListener?.('pointerover', (event) => this.guard(() => this.pointerOver(event)));
     // A hidden page draws no frames, so a navigation still open is ended where it stands.
-    const leave = () => this.guard(() => { this.endNavigation(); this.flush(true); });
+    const leave = () => this.guard(() => { this.endOpen(); this.flush(true); });
     env.addEventListener?.('pagehide', leave);
     env.document?.addEventListener?.('visibilitychange', () => {
       if (env.document.visibilityState === 'hidden') leave();
@@ -94,7 +95,7 @@ export class ClientTracer {
       this.navigation = {
         span: this.root(`navigation ${this.options.routeOf(target.pathname)}`, {
           'nextrace.phase': 'navigation',
-          'nextrace.navigation.href': target.pathname + target.search,
+          'nextrace.navigation.href': href(target),
           'nextrace.navigation.type': navigationType === 'traverse' ? 'traverse' : 'soft',
         }, target.pathname),
         pathname: target.pathname,
@@ -139,6 +140,13 @@ export class ClientTracer {
     }
     this.end(lookup);
     this.end(span);
+  }
+
+  /** End what is still open (the page is going: nothing will end it later), as it stands. */
+  endOpen() {
+    this.endNavigation();
+    for (const prefetch of this.open) this.end(prefetch.span);
+    this.open.clear();
   }
 
   pointerOver(event) {
@@ -206,7 +214,7 @@ export class ClientTracer {
       prefetch = {
         span: this.root(`prefetch ${this.options.routeOf(url.pathname)}`, {
           'nextrace.phase': 'prefetch',
-          'nextrace.navigation.href': url.pathname + url.search,
+          'nextrace.navigation.href': href(url),
           'nextrace.prefetch.mode': mode,
           'nextrace.prefetch.trigger': trigger,
         }, url.pathname),
@@ -214,6 +222,7 @@ export class ClientTracer {
         bytes: 0,
       };
       this.prefetches.set(url.pathname, prefetch);
+      this.open.add(prefetch);
     }
     prefetch.lastRequest = now;
     prefetch.open += 1;
@@ -223,7 +232,10 @@ export class ClientTracer {
       prefetch.bytes += span.attributes['http.response.body.size'] ?? 0;
       prefetch.span.attributes['http.response.body.size'] = prefetch.bytes;
       prefetch.span.attributes['http.response.status_code'] = span.attributes['http.response.status_code'];
-      if (prefetch.open === 0) this.end(prefetch.span);
+      if (prefetch.open === 0) {
+        this.open.delete(prefetch);
+        this.end(prefetch.span);
+      }
     };
     return span;
   }
@@ -345,10 +357,18 @@ export class ClientTracer {
   }
 
   shutdown() {
-    this.endNavigation();
+    this.endOpen();
     this.env.clearInterval?.(this.timer);
     this.flush();
   }
+}
+
+/** The page a URL names: its path and query, without the router's `_rsc` cache-buster. */
+function href(url) {
+  const query = new URLSearchParams(url.search);
+  query.delete('_rsc');
+  const search = query.toString();
+  return search ? `${url.pathname}?${search}` : url.pathname;
 }
 
 function traceparent(span) {

@@ -11,14 +11,16 @@ for: a stale read refreshed in the background; tests/examples/truth.py), Next.js
 carry x-nextjs-cache, and the app answers what its warm-up queue did with each submission (the
 proxy's x-warmup header, the webhook's JSON). The upstream can hold a call, so a page races a
 queued warm-up of its entry for certain. One pass uses the optional helper (@nextrace/next,
-js/next), one does not, and the helper's pass is served again after a deploy; with Debian's
-Chromium present, a third lets a real browser prefetch a page's links.
+js/next), one does not, and the helper's pass is served again after a deploy. With Debian's
+Chromium, driven over the DevTools protocol (tests/examples/chromium.py), a real browser
+prefetches a page's links, navigates and goes back, and its own spans (@nextrace/next/client)
+are checked against its network log and the server's traces.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+import re
 import secrets
 import shutil
 import signal
@@ -29,6 +31,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -40,13 +43,13 @@ from dashboards.clickhouse import load_sql
 from dashboards.frontend import Values, interpolate
 from dashboards.macros import QueryContext, expand
 from tests.dashboards.panels import panel_json
+from tests.examples.chromium import Chromium, logged_requests
 from tests.examples.nextjs_app import ExampleApp, rsc_headers
 from tests.examples.truth import PRODUCT, PassTruth, Sent, product_key
 from tests.nextrace.test_cli import free_port, start_collector
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 # method, path, RSC request kind (None: a plain request)
 STEPS: list[tuple[str, str, str | None]] = [
@@ -212,50 +215,6 @@ def wait_for_requests(
         f"WHERE ServiceName = '{service}' GROUP BY ALL ORDER BY ALL",
     )
     raise AssertionError(f"{service}: fewer than {count} requests arrived: {seen}; sent: {sent}")
-
-
-def chromium_prefetches(url: str, workdir: Path) -> list[str]:
-    """Let Chromium load ``url``; return the URLs of the RSC (prefetch) requests its network
-    log shows answered in full. Chromium stops at the end of its time budget and cuts the
-    requests still open: the app may never finish those (Next.js then ends the proxy's span
-    but not the request's), so they do not count."""
-    net_log = workdir / "net-log.json"
-    subprocess.run(
-        [
-            "chromium",
-            *CHROMIUM_FLAGS,
-            "--virtual-time-budget=10000",
-            f"--log-net-log={net_log}",
-            "--dump-dom",
-            url,
-        ],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    log = json.loads(net_log.read_text())
-    types = log["constants"]["logEventTypes"]
-    started = {
-        event["source"]["id"]: event["params"]["url"]
-        for event in log["events"]
-        if event["type"] == types["URL_REQUEST_START_JOB"] and "url" in event.get("params", {})
-    }
-    answered = {
-        event["source"]["id"]
-        for event in log["events"]
-        if event["type"] == types["HTTP_TRANSACTION_READ_RESPONSE_HEADERS"]
-    }
-    ended = log["constants"]["logEventPhase"]["PHASE_END"]
-    completed = {  # the request's life ended without an error
-        event["source"]["id"]
-        for event in log["events"]
-        if event["type"] == types["REQUEST_ALIVE"]
-        and event["phase"] == ended
-        and not (event.get("params") or {}).get("net_error")
-    }
-    answered &= completed
-    urls = {url for source, url in started.items() if source in answered}
-    return sorted(u for u in urls if "_rsc=" in u)
 
 
 class Dashboards:
@@ -439,7 +398,15 @@ def test_a_real_browser_prefetches_are_counted(example, tmp_path):
         collector as collector_url,
         example.serve(app_port, collector_url, "shop-browser", True) as url,
     ):
-        urls = chromium_prefetches(url + "/", tmp_path)
+        with Chromium(tmp_path) as chromium:
+            chromium.goto(url + "/")
+            chromium.wait_until(LINKS_PREFETCHED, "the links in view are prefetched")
+            chromium.wait_for_network_idle()
+            chromium.goto("about:blank")  # the page is left: what is queued is sent
+        # Only requests answered in full: the app may never finish one cut off (Next.js then
+        # ends the proxy's span but not the request's).
+        net_log = logged_requests(tmp_path / "net-log.json")
+        urls = sorted({r.url for r in net_log if "_rsc=" in r.url})
         browser_prefetches = len(urls)
         # The page, and its prefetches (the proxy's warm-ups are requests too: not counted).
         kinds = "('document', 'rsc_prefetch')"
@@ -467,6 +434,120 @@ def test_a_real_browser_prefetches_are_counted(example, tmp_path):
         assert dict(triggers).keys() == {"viewport"}  # the links are in view; nothing hovered
     finally:
         board.store.close()
+
+
+# The 7 links of the example's navigation bar, prefetched as they came into view.
+LINKS_PREFETCHED = (
+    "new Set(performance.getEntriesByType('resource').filter((e) => "
+    "e.name.includes('_rsc=')).map((e) => new URL(e.name).pathname)).size >= 7"
+)
+NAVIGATION_SPANS = (
+    "SELECT SpanAttributes['nextrace.navigation.href'], "
+    "SpanAttributes['nextrace.navigation.type'], "
+    "SpanAttributes['nextrace.navigation.router_cache'], TraceId FROM otel_traces "
+    f"WHERE ScopeName = '{BROWSER_SCOPE}' AND SpanAttributes['nextrace.phase'] = 'navigation' "
+    "ORDER BY Timestamp"
+)
+
+
+def test_a_real_browsers_navigations_are_one_trace_each(example, tmp_path):
+    """Chromium loads the home page, clicks a prefetched static page, a dynamic one, goes back,
+    then loads the home page again and scrolls its lower links into view: the browser's spans,
+    its network log and the server's trace agree."""
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
+    app_port = free_port()
+    origin = f"--browser-origin=http://127.0.0.1:{app_port}"
+    collector = RunCollector(tmp_path, BROWSER_COLLECTOR_PORT, origin)
+    heading = "document.querySelector('main h1')?.textContent ?? ''"
+    with (
+        collector as collector_url,
+        example.serve(app_port, collector_url, "shop-navigations", True) as url,
+        Chromium(tmp_path) as chromium,
+    ):
+        chromium.goto(url + "/")
+        chromium.wait_until(LINKS_PREFETCHED, "the links in view are prefetched")
+        chromium.click('a[href="/about"]')  # static, prefetched whole: the router cache has it
+        chromium.wait_until(f"{heading} === 'About (static)'", "/about shows")
+        chromium.click('a[href="/products/3"]')  # dynamic: only its loading state prefetched
+        chromium.wait_until(f"{heading}.includes('(fetched')", "/products/3 shows its data")
+        chromium.evaluate("history.back()")
+        chromium.wait_until(
+            "location.pathname !== '/products/3' && document.readyState === 'complete'",
+            "the browser went back",
+        )
+        back_at = chromium.evaluate("location.pathname")  # where the browser says it went
+        # Loaded again, the home page's links below the fold are prefetched once scrolled into
+        # view, not before.
+        chromium.goto(url + "/")
+        below = "['/products/4', '/products/5'].every((path) => performance"
+        below += ".getEntriesByType('resource').some((e) => new URL(e.name).pathname === path))"
+        chromium.wait_until("!!document.querySelector('main h1')", "the home page shows")
+        assert not chromium.evaluate(below)
+        chromium.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        chromium.wait_until(below, "the links scrolled into view are prefetched")
+        chromium.goto("about:blank")  # the page is left: what is queued, or open, is sent
+        navigations = wait_for_rows(collector_url, NAVIGATION_SPANS, 3)
+        prefetched = wait_for_rows(
+            collector_url,
+            "SELECT DISTINCT SpanAttributes['nextrace.navigation.href'], "
+            "SpanAttributes['nextrace.prefetch.trigger'] FROM otel_traces "
+            f"WHERE ScopeName = '{BROWSER_SCOPE}' AND SpanAttributes['nextrace.phase'] = "
+            "'prefetch' AND SpanAttributes['nextrace.navigation.href'] IN "
+            "('/products/4', '/products/5')",
+            2,
+        )
+    board = collector.dashboards()
+    try:
+        assert [(href, kind) for href, kind, _, _ in navigations] == [
+            ("/about", "soft"),
+            ("/products/3", "soft"),
+            (back_at, "traverse"),
+        ]
+        assert sorted(map(tuple, prefetched)) == [
+            ("/products/4", "viewport"),
+            ("/products/5", "viewport"),
+        ]
+        # What the router cache served, against what Chromium asked the server for: a
+        # navigation's own RSC request carries no prefetch header.
+        asked = Counter(
+            urlparse(r.url).path
+            for r in logged_requests(tmp_path / "net-log.json")
+            if r.headers.get("rsc") == "1"
+            and "next-router-prefetch" not in r.headers
+            and "next-router-segment-prefetch" not in r.headers
+        )
+        requested = Counter(href for href, _, cache, _ in navigations if cache != "hit")
+        assert requested == asked
+        assert [cache for _, _, cache, _ in navigations] == ["hit", "partial", "hit"]
+        # The navigation that asked the server is one trace with the server's request.
+        [(_, _, _, trace)] = [n for n in navigations if n[2] != "hit"]
+        served = board.run(
+            "SELECT Kind, Path FROM requests "
+            f"WHERE ServiceName = 'shop-navigations' AND TraceId = '{trace}'"
+        )
+        assert served == [("rsc_navigation", "/products/3")]
+        router = board.panel(prefetch, "Router cache of navigations", "shop-navigations")
+        assert dict(router) == {"hit": 2, "partial": 1}
+        latency = board.panel(slow_navigations, "Navigation latency per route", "x")
+        routes = Counter(re.sub(r"^/products/[^/]+$", "/products/[id]", h) for h, *_ in navigations)
+        assert {route: count for route, count, *_ in latency} == routes
+        [(prefetches, used, _, _)] = board.panel(prefetch, "Prefetch conversion", "x")
+        # Every page navigated to was prefetched first (they are all in the navigation bar):
+        # one prefetch used per page, whatever the number of visits.
+        assert used == len({href for href, _, cache, _ in navigations if cache != "miss"})
+        assert prefetches >= 7
+    finally:
+        board.store.close()
+
+
+def wait_for_rows(collector_url: str, sql: str, count: int) -> list[list[Any]]:
+    """Until ``sql`` returns ``count`` rows (the browser sends in batches)."""
+    deadline = time.monotonic() + 60
+    while len(rows := query(collector_url, sql)) < count:
+        assert time.monotonic() < deadline, f"{len(rows)} of {count} rows: {rows}"
+        time.sleep(0.2)
+    return rows
 
 
 def wait_for_browser_requests(collector_url: str, count: int) -> list[list[Any]]:

@@ -83,6 +83,7 @@ test('a prefetch, then a navigation it served from the router cache', async () =
   const prefetch = spans.find((s) => s.name === 'prefetch /products/3');
   const navigation = spans.find((s) => s.name === 'navigation /products/3');
   const lookup = spans.find((s) => s.name === 'router cache lookup');
+  assert.equal(attribute(prefetch, 'nextrace.navigation.href'), '/products/3'); // no _rsc
   assert.equal(attribute(prefetch, 'nextrace.prefetch.mode'), 'auto');
   assert.equal(attribute(prefetch, 'nextrace.prefetch.trigger'), 'viewport');
   assert.equal(attribute(prefetch, 'http.response.body.size'), 23);
@@ -184,4 +185,23 @@ test('a failing collector or a broken hook never reaches the app', async () => {
   const answer = await p.env.fetch('/ok', rsc({ 'Next-Router-Prefetch': '1' }));
   assert.equal(answer.status, 200);
   assert.throws(() => new ClientTracer({}, p.env), /endpoint is required/);
+});
+
+test('leaving the page ends and sends what is still open', async () => {
+  const p = page();
+  const tracer = new ClientTracer({ endpoint: ENDPOINT }, p.env);
+  tracer.install();
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  const fetch = p.env.fetch;
+  p.env.fetch = tracer.fetch.bind(tracer, async (input, init) => {
+    if (String(input).startsWith(ENDPOINT)) return fetch(input, init);
+    await held; // the server never finishes this prefetch
+    return new Response('');
+  });
+  p.env.fetch('/slow', rsc({ 'Next-Router-Prefetch': '1' }));
+  await p.drawFrames();
+  p.listeners.pagehide();
+  assert.deepEqual(p.spans().map((s) => s.name), ['prefetch /slow']);
+  release();
 });

@@ -1,0 +1,206 @@
+"""Debian's headless Chromium, driven over the DevTools protocol as a user would drive it
+(load, hover, click, back), with its own network log as the record of what it requested."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.sync.client import ClientConnection, connect
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+_LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
+_PAGE_REPLACED = ("Inspected target navigated or closed", "Execution context was destroyed")
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """A request Chromium's network log shows answered in full: its URL and request headers
+    (lower-case names)."""
+
+    url: str
+    headers: dict[str, str]
+
+
+class Chromium:
+    """One page of a headless Chromium; ``with`` starts it and closes it cleanly, so that its
+    network log (``net_log``) is complete."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.net_log = workdir / "net-log.json"
+        self._process: subprocess.Popen[str] | None = None
+        self._page: ClientConnection | None = None
+        self._ids = 0
+        self._in_flight: dict[str, str] = {}  # the page's requests not yet finished: their URLs
+
+    def __enter__(self) -> Chromium:
+        self._process = subprocess.Popen(
+            [
+                "chromium",
+                *FLAGS,
+                "--remote-debugging-port=0",
+                f"--user-data-dir={self.workdir / 'profile'}",
+                f"--log-net-log={self.net_log}",
+                "about:blank",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stderr is not None
+        deadline = time.monotonic() + 60
+        browser_url = ""
+        while not browser_url:
+            assert time.monotonic() < deadline, "Chromium did not open its DevTools port"
+            line = self._process.stderr.readline()
+            assert line or self._process.poll() is None, "Chromium exited"
+            if found := _LISTENING.search(line):
+                browser_url = found.group(1)
+        port = browser_url.split(":")[2].split("/")[0]
+        targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+        page = next(t for t in targets if t["type"] == "page")
+        self._page = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
+        self.send("Network.enable")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # The browser may close the socket before it answers.
+        with contextlib.suppress(Exception):
+            if self._page is not None:
+                self.send("Browser.close")
+        if self._process is not None:
+            try:
+                self._process.wait(30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def send(self, method: str, **params: Any) -> dict[str, Any]:
+        """Run one DevTools command and return its result; the network events that arrive
+        meanwhile keep count of the requests in flight."""
+        assert self._page is not None
+        self._ids += 1
+        self._page.send(json.dumps({"id": self._ids, "method": method, "params": params}))
+        while True:
+            message = json.loads(self._page.recv(timeout=60))
+            if message.get("id") == self._ids:
+                assert "error" not in message, f"{method}: {message['error']}"
+                result: dict[str, Any] = message.get("result", {})
+                return result
+            event, details = message.get("method"), message.get("params", {})
+            request = details.get("requestId")
+            # A CORS preflight is reported as sent, and never as finished.
+            if event == "Network.requestWillBeSent" and details.get("type") != "Preflight":
+                self._in_flight[request] = details["request"]["url"]
+            elif event in ("Network.loadingFinished", "Network.loadingFailed"):
+                self._in_flight.pop(request, None)
+
+    def wait_for_network_idle(self, quiet_s: float = 0.5, timeout_s: float = 30) -> None:
+        """Until no request of the page has been in flight for ``quiet_s``."""
+        deadline = time.monotonic() + timeout_s
+        quiet_since: float | None = None
+        while True:
+            self.send("Page.getNavigationHistory")  # takes in the events so far
+            now = time.monotonic()
+            if self._in_flight:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= quiet_s:
+                return
+            assert now < deadline, f"requests still in flight: {self._in_flight}"
+            time.sleep(0.05)
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.send(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
+        assert "exceptionDetails" not in result, result["exceptionDetails"]
+        return result["result"].get("value")
+
+    def wait_until(self, expression: str, what: str, timeout_s: float = 30) -> None:
+        """Poll ``expression`` in the page until it is true (a page being replaced meanwhile
+        counts as false)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if self.evaluate(expression):
+                    return
+            except AssertionError as exc:
+                if not any(gone in str(exc) for gone in _PAGE_REPLACED):
+                    raise
+            assert time.monotonic() < deadline, f"timed out waiting until {what}"
+            time.sleep(0.05)
+
+    def goto(self, url: str) -> None:
+        """Load ``url`` as a new document, as typing it in the address bar does."""
+        self.send("Page.navigate", url=url)
+        self.wait_until(
+            f"location.href === {json.dumps(url)} && document.readyState === 'complete'",
+            f"{url} loaded",
+        )
+
+    def hover(self, selector: str) -> None:
+        """Move the mouse onto the element ``selector`` names."""
+        box = self.evaluate(
+            f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+            ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
+        self.send("Input.dispatchMouseEvent", type="mouseMoved", x=box[0], y=box[1])
+
+    def click(self, selector: str) -> None:
+        """Click the element ``selector`` names, with the mouse, as a user does."""
+        self.hover(selector)
+        box = self.evaluate(
+            f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+            ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send(
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=box[0],
+                y=box[1],
+                button="left",
+                clickCount=1,
+            )
+
+
+def logged_requests(net_log: Path) -> list[LoggedRequest]:
+    """The requests a network log shows answered in full, in the order they started. Requests
+    cut off (an error, or the browser closing) are left out: the app may never finish them."""
+    log = json.loads(net_log.read_text())
+    types = log["constants"]["logEventTypes"]
+    ended = log["constants"]["logEventPhase"]["PHASE_END"]
+    started: dict[int, str] = {}
+    headers: dict[int, dict[str, str]] = {}
+    answered: set[int] = set()
+    completed: set[int] = set()
+    for event in log["events"]:
+        source, kind, params = event["source"]["id"], event["type"], event.get("params") or {}
+        if kind == types["URL_REQUEST_START_JOB"] and "url" in params:
+            started.setdefault(source, params["url"])
+        elif kind == types["HTTP_TRANSACTION_SEND_REQUEST_HEADERS"]:
+            lines = params.get("headers", [])
+            pairs = (line.split(": ", 1) for line in lines if ": " in line)
+            headers[source] = {name.lower(): value for name, value in pairs}
+        elif kind == types["HTTP_TRANSACTION_READ_RESPONSE_HEADERS"]:
+            answered.add(source)
+        elif (
+            kind == types["REQUEST_ALIVE"]
+            and event["phase"] == ended
+            and not params.get("net_error")
+        ):
+            completed.add(source)
+    return [
+        LoggedRequest(url, headers.get(source, {}))
+        for source, url in started.items()
+        if source in answered and source in completed
+    ]
