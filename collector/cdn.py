@@ -84,11 +84,16 @@ class CdnRequest:
 
     @property
     def result(self) -> str:
-        return CACHE_RESULTS.get(self.cache_status.lower(), ("bypass", True))[0]
+        return self._meaning[0]
 
     @property
     def reached_app(self) -> bool:
-        return CACHE_RESULTS.get(self.cache_status.lower(), ("bypass", True))[1]
+        return self._meaning[1]
+
+    @property
+    def _meaning(self) -> tuple[str, bool]:
+        """The status's entry in CACHE_RESULTS; a status not known is not taken for a hit."""
+        return CACHE_RESULTS.get(self.cache_status.lower(), ("bypass", True))
 
     def kind(self) -> tuple[str, str]:
         """(``nextrace.request.kind``, ``next.prefetch``), from the path and the headers."""

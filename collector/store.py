@@ -226,14 +226,15 @@ class ClickHouseStore:
             ).result_rows
             for table, part, rows in named:
                 # Neither statement takes parameters: the names are checked, then written in.
-                where = f"`{database}`.`{validate_identifier(table, 'table')}` PART '{part}'"
                 assert _PART_FOLDER.fullmatch(f"/{part}/"), part
+                target = f"`{database}`.`{validate_identifier(table, 'table')}`"
                 checked = self.client.query(
-                    f"CHECK TABLE {where}", settings={"check_query_single_value_result": 0}
+                    f"CHECK TABLE {target} PART '{part}'",
+                    settings={"check_query_single_value_result": 0},
                 ).result_rows
                 if all(int(passed) for _, passed, _ in checked):
                     continue
-                self.client.command(f"ALTER TABLE {where.replace(' PART', ' DETACH PART')}")
+                self.client.command(f"ALTER TABLE {target} DETACH PART '{part}'")
                 detached.append(f"{table} part {part} ({rows} rows)")
                 log.error(
                     "part %s of %s was broken (%s) and is detached, as ClickHouse detaches "

@@ -174,7 +174,6 @@ export class ClientTracer {
         return response;
       },
       (error) => {
-        span.onEnd?.();
         this.end(span);
         throw error;
       },
@@ -184,8 +183,8 @@ export class ClientTracer {
   /** The span an RSC request gets: a child of its navigation, or (part of) a prefetch. */
   rscSpan(input, headers) {
     // Next.js's router passes a URL object; others a string or a Request.
-    const href = input instanceof this.env.Request ? input.url : String(input);
-    const url = new URL(href, this.env.location.href);
+    const address = input instanceof this.env.Request ? input.url : String(input);
+    const url = new URL(address, this.env.location.href);
     const name = `GET ${this.options.routeOf(url.pathname)}`;
     const navigation = this.navigation;
     const prefetching = headers.has('next-router-prefetch')
@@ -256,7 +255,6 @@ export class ClientTracer {
       if (finished) return;
       finished = true;
       span.attributes['http.response.body.size'] = bytes;
-      span.onEnd?.();
       this.end(span);
     };
     const body = response.clone().body;
@@ -299,9 +297,12 @@ export class ClientTracer {
     };
   }
 
+  /** End ``span`` once: run its ``onEnd`` (what its parent keeps count of), queue it if
+   * sampled. */
   end(span) {
     if (span.ended) return;
     span.ended = true;
+    span.onEnd?.();
     if (!span.sampled) return;
     span.end = this.nowNs();
     if (this.queue.length >= this.options.maxQueue) {

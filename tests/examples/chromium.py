@@ -149,28 +149,22 @@ class Chromium:
 
     def hover(self, selector: str) -> None:
         """Move the mouse onto the element ``selector`` names."""
-        box = self.evaluate(
-            f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
-            ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
-        )
-        self.send("Input.dispatchMouseEvent", type="mouseMoved", x=box[0], y=box[1])
+        x, y = self._center(selector)
+        self.send("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
 
     def click(self, selector: str) -> None:
         """Click the element ``selector`` names, with the mouse, as a user does."""
         self.hover(selector)
-        box = self.evaluate(
+        x, y = self._center(selector)
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+    def _center(self, selector: str) -> tuple[float, float]:
+        x, y = self.evaluate(
             f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
             ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
         )
-        for kind in ("mousePressed", "mouseReleased"):
-            self.send(
-                "Input.dispatchMouseEvent",
-                type=kind,
-                x=box[0],
-                y=box[1],
-                button="left",
-                clickCount=1,
-            )
+        return x, y
 
 
 def logged_requests(net_log: Path) -> list[LoggedRequest]:

@@ -388,12 +388,18 @@ def test_the_example_app_reaches_the_dashboards(example, tmp_path):
         board.store.close()
 
 
+def browser_run(tmp_path: Path) -> tuple[RunCollector, int]:
+    """The collector the example's pages send their spans to, taking them from the app's
+    origin, and the port the app is to serve on."""
+    app_port = free_port()
+    origin = f"--browser-origin=http://127.0.0.1:{app_port}"
+    return RunCollector(tmp_path, BROWSER_COLLECTOR_PORT, origin), app_port
+
+
 def test_a_real_browser_prefetches_are_counted(example, tmp_path):
     if not shutil.which("chromium"):
         pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
-    app_port = free_port()
-    origin = f"--browser-origin=http://127.0.0.1:{app_port}"
-    collector = RunCollector(tmp_path, BROWSER_COLLECTOR_PORT, origin)
+    collector, app_port = browser_run(tmp_path)
     with (
         collector as collector_url,
         example.serve(app_port, collector_url, "shop-browser", True) as url,
@@ -413,7 +419,7 @@ def test_a_real_browser_prefetches_are_counted(example, tmp_path):
         wait_for_requests(collector_url, "shop-browser", 1 + browser_prefetches, kinds, urls)
         # The pages' own spans (@nextrace/next/client): a request span for each prefetch
         # request Chromium's log shows, in the trace the server's request joined.
-        requested = wait_for_browser_requests(collector_url, browser_prefetches)
+        requested = wait_for_rows(collector_url, BROWSER_REQUESTS, browser_prefetches)
         served = query(
             collector_url,
             "SELECT TraceId FROM requests "
@@ -441,6 +447,10 @@ LINKS_PREFETCHED = (
     "new Set(performance.getEntriesByType('resource').filter((e) => "
     "e.name.includes('_rsc=')).map((e) => new URL(e.name).pathname)).size >= 7"
 )
+BROWSER_REQUESTS = (  # the RSC requests of the pages' own spans: (trace id, path) of each
+    "SELECT TraceId, SpanAttributes['url.path'] FROM otel_traces "
+    f"WHERE ScopeName = '{BROWSER_SCOPE}' AND SpanName LIKE 'GET %'"
+)
 NAVIGATION_SPANS = (
     "SELECT SpanAttributes['nextrace.navigation.href'], "
     "SpanAttributes['nextrace.navigation.type'], "
@@ -456,9 +466,7 @@ def test_a_real_browsers_navigations_are_one_trace_each(example, tmp_path):
     its network log and the server's trace agree."""
     if not shutil.which("chromium"):
         pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
-    app_port = free_port()
-    origin = f"--browser-origin=http://127.0.0.1:{app_port}"
-    collector = RunCollector(tmp_path, BROWSER_COLLECTOR_PORT, origin)
+    collector, app_port = browser_run(tmp_path)
     heading = "document.querySelector('main h1')?.textContent ?? ''"
     with (
         collector as collector_url,
@@ -546,19 +554,6 @@ def wait_for_rows(collector_url: str, sql: str, count: int) -> list[list[Any]]:
     deadline = time.monotonic() + 60
     while len(rows := query(collector_url, sql)) < count:
         assert time.monotonic() < deadline, f"{len(rows)} of {count} rows: {rows}"
-        time.sleep(0.2)
-    return rows
-
-
-def wait_for_browser_requests(collector_url: str, count: int) -> list[list[Any]]:
-    """Until the pages' spans hold ``count`` RSC requests: (trace id, path) of each."""
-    deadline = time.monotonic() + 60
-    sql = (
-        "SELECT TraceId, SpanAttributes['url.path'] FROM otel_traces "
-        f"WHERE ScopeName = '{BROWSER_SCOPE}' AND SpanName LIKE 'GET %'"
-    )
-    while len(rows := query(collector_url, sql)) < count:
-        assert time.monotonic() < deadline, f"the browser sent {len(rows)} of {count}: {rows}"
         time.sleep(0.2)
     return rows
 
