@@ -26,7 +26,7 @@ from starlette.routing import Route
 from collector import decoder
 from collector.config import is_loopback_host
 from collector.errors import PermanentError, QueryFailed, StoreError
-from collector.query import check_format
+from collector.query import QueryValue, check_format, check_parameters
 from collector.receiver import read_body
 from collector.store import ClickHouseStore
 from collector.telemetry import CollectorTelemetry
@@ -76,12 +76,13 @@ class AdminEndpoints:
             payload = json.loads(body)
             statement = str(payload["query"])
             fmt = check_format(str(payload.get("format", "PrettyCompact")))
+            parameters = check_parameters(payload.get("parameters", {}))
         except PermanentError as exc:
             return PlainTextResponse(f"{exc}\n", exc.http_status)
         except (ValueError, KeyError, TypeError) as exc:
             return PlainTextResponse(f'send {{"query": "SELECT …"}}: {exc}\n', 400)
         try:
-            result = await self._read_until_disconnect(request, statement, fmt)
+            result = await self._read_until_disconnect(request, statement, fmt, parameters)
         except QueryFailed as exc:
             return PlainTextResponse(f"{exc}\n", 400)
         except PermanentError as exc:
@@ -90,11 +91,15 @@ class AdminEndpoints:
             return PlainTextResponse(f"{exc}\n", 503)
         return Response(result, media_type="text/plain; charset=utf-8")
 
-    async def _read_until_disconnect(self, request: Request, statement: str, fmt: str) -> bytes:
+    async def _read_until_disconnect(
+        self, request: Request, statement: str, fmt: str, parameters: dict[str, QueryValue]
+    ) -> bytes:
         """Run the read on a thread (the driver blocks; OTLP traffic must not wait), and
         cancel it in ClickHouse if the client goes away first."""
         tag = f"r{uuid.uuid4().hex}"
-        reading = asyncio.ensure_future(asyncio.to_thread(self._store.read, statement, fmt, tag))
+        reading = asyncio.ensure_future(
+            asyncio.to_thread(self._store.read, statement, fmt, tag, parameters)
+        )
         self._reads_running += 1
         left = False
         try:

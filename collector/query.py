@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -27,12 +28,28 @@ from collector.store import open_store, store_owner_pid
 
 ENDPOINT_FILE = "nextrace-collector.json"
 _FORMAT = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+_PARAMETER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+QueryValue = str | int | float | bool | list[str] | list[int] | list[float]
 
 
 def check_format(fmt: str) -> str:
     if not _FORMAT.match(fmt):
         raise ReadOnlyViolation(f"invalid output format {fmt!r}")
     return fmt
+
+
+def check_parameters(parameters: object) -> dict[str, QueryValue]:
+    """``parameters`` as the driver takes them: names of placeholders to a string, a number, a
+    boolean, or a list of them (for ``Array`` placeholders); anything else is refused."""
+    if not isinstance(parameters, dict):
+        raise ReadOnlyViolation("query parameters must be an object of names to values")
+    for name, value in parameters.items():
+        if not (isinstance(name, str) and _PARAMETER.match(name)):
+            raise ReadOnlyViolation(f"invalid query parameter name {name!r}")
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str | int | float | bool) for v in values):
+            raise ReadOnlyViolation(f"query parameter {name!r} is not a string, number or list")
+    return parameters
 
 
 def write_endpoint(store_path: Path, url: str) -> Path:
@@ -52,9 +69,16 @@ def read_endpoint(store_path: Path, owner_pid: int) -> str | None:
         return None
 
 
-def run_read_query(config: StoreConfig, sql: str, fmt: str = "PrettyCompact") -> bytes:
-    """Run one read-only statement on the store, through its collector if one owns it."""
+def run_read_query(
+    config: StoreConfig,
+    sql: str,
+    fmt: str = "PrettyCompact",
+    parameters: Mapping[str, QueryValue] | None = None,
+) -> bytes:
+    """Run one read-only statement on the store, through its collector if one owns it.
+    ``parameters`` fill its ``{name:Type}`` placeholders."""
     check_format(fmt)
+    parameters = check_parameters(parameters or {})
     if config.interface == "chdb":
         assert config.path is not None
         owner = store_owner_pid(config.path)
@@ -62,19 +86,19 @@ def run_read_query(config: StoreConfig, sql: str, fmt: str = "PrettyCompact") ->
             url = read_endpoint(config.path, owner)
             if url is None:
                 raise StoreLockedError(str(config.path), owner or None)
-            return _query_collector(url, sql, fmt)
+            return _query_collector(url, sql, fmt, parameters)
     store = open_store(config, migrate=False)
     try:
-        return store.read(sql, fmt)
+        return store.read(sql, fmt, parameters=parameters)
     finally:
         store.close()
 
 
-def _query_collector(url: str, sql: str, fmt: str) -> bytes:
+def _query_collector(url: str, sql: str, fmt: str, parameters: Mapping[str, QueryValue]) -> bytes:
     try:
         response = httpx.post(
             f"{url}/sql",
-            json={"query": sql, "format": fmt},
+            json={"query": sql, "format": fmt, "parameters": dict(parameters)},
             headers=auth_headers(load_token()),
             timeout=120,
         )

@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -152,8 +153,12 @@ class ClickHouseStore:
         self._stopping = False
         self._closed = False
 
-    def read(self, sql: str, fmt: str, tag: str = "") -> bytes:
+    def read(
+        self, sql: str, fmt: str, tag: str = "", parameters: Mapping[str, Any] | None = None
+    ) -> bytes:
         """Run one reading statement and return its result in ClickHouse output format ``fmt``.
+
+        ``parameters`` fill the statement's ``{name:Type}`` placeholders through the driver.
 
         The statement is checked on ClickHouse's own AST (:mod:`collector.read_guard`), and its
         canonical text runs on a reader session with ``readonly=1`` and the store's
@@ -162,11 +167,11 @@ class ClickHouseStore:
         statement, :class:`QueryFailed` for one ClickHouse could not run.
         """
         try:
-            return self._read(sql, fmt, tag)
+            return self._read(sql, fmt, tag, dict(parameters or {}))
         except ClickHouseError as exc:
             raise QueryFailed(_as_written(str(exc))) from exc
 
-    def _read(self, sql: str, fmt: str, tag: str) -> bytes:
+    def _read(self, sql: str, fmt: str, tag: str, parameters: dict[str, Any]) -> bytes:
         with self._reader_lock:
             parser = self._session("parser")
             canonical = parser.query(
@@ -182,6 +187,7 @@ class ClickHouseStore:
             try:
                 ast = parser.raw_query(
                     f"EXPLAIN AST {canonical}",
+                    parameters=parameters,
                     fmt="TabSeparatedRaw",
                     settings=self._settings["parser"],
                 )
@@ -199,7 +205,9 @@ class ClickHouseStore:
             marked = (
                 f"/* {_READ_MARKER}{validate_identifier(tag or 'untagged', 'tag')} */ {canonical}"
             )
-            result: bytes = reader.raw_query(marked, fmt=fmt, settings=self._settings["reader"])
+            result: bytes = reader.raw_query(
+                marked, parameters=parameters, fmt=fmt, settings=self._settings["reader"]
+            )
         return result
 
     def detach_broken_parts(self, error: BaseException) -> list[str]:

@@ -28,6 +28,7 @@ from collector.config import DEFAULT_DSN, CollectorConfig, StoreConfig
 from nextrace.errors import NextraceError
 
 VERSION = "0.1.0"
+QUIET_LIBRARIES = ("httpx", "httpcore", "matplotlib")
 MIB = 1024 * 1024
 
 
@@ -111,6 +112,9 @@ def main_options(
     """OTLP collector, ClickHouse store and dashboards for Next.js request lifecycles."""
     level = logging.WARNING if quiet else getattr(logging, log_level.upper())
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level > logging.DEBUG:  # a line per HTTP request or font cache is noise to a user
+        for library in QUIET_LIBRARIES:
+            logging.getLogger(library).setLevel(logging.WARNING)
 
 
 def _self_command() -> str:
@@ -307,6 +311,136 @@ def sql(
     sys.stdout.flush()
 
 
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+FormatOption = Annotated[
+    OutputFormat, typer.Option("--format", help="text for people, json for tools.")
+]
+
+
+@app.command()
+def trace(
+    trace_id: Annotated[str, typer.Argument(help="The trace's id (32 hexadecimal digits).")],
+    dsn: DsnOption = DEFAULT_DSN,
+    fmt: FormatOption = OutputFormat.text,
+) -> None:
+    """Show one trace as a waterfall: its spans, critical path, cause, and uncovered time."""
+    from nextrace.diagnosis import diagnose_stored
+    from nextrace.reader import open_reader
+    from nextrace.spans import check_trace_id
+    from nextrace.waterfall import as_json, render_text
+
+    trace_id = check_trace_id(trace_id)
+    with open_reader(StoreConfig.from_dsn(dsn)) as reader:
+        diagnosis = diagnose_stored(reader, trace_id)
+    _emit(as_json(diagnosis) if fmt == OutputFormat.json else render_text(diagnosis))
+
+
+def _since(text: str) -> int:
+    """``--since``: a duration back from now (90s, 15m, 2h, 7d) as a Unix time in ns."""
+    import re
+    import time
+
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhd])", text.strip())
+    if not match:
+        raise NextraceError(f"--since {text!r}: give a duration such as 90s, 15m, 2h or 7d")
+    seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return time.time_ns() - int(seconds * 1e9)
+
+
+@app.command()
+def slow(
+    dsn: DsnOption = DEFAULT_DSN,
+    route: Annotated[str, typer.Option(help="Only this route, e.g. /products/[id].")] = "",
+    service: Annotated[str, typer.Option(help="Only this service (browser or server).")] = "",
+    build: Annotated[str, typer.Option(help="Only navigations served by this build.")] = "",
+    since: Annotated[
+        str, typer.Option(help="Only the last 90s, 15m, 2h, 7d, … (default: all stored).")
+    ] = "",
+    kind: Annotated[
+        str, typer.Option(help="Only this kind: document, soft, back, forward, traverse.")
+    ] = "",
+    limit: Annotated[int, typer.Option(min=1, max=100, help="How many to show.")] = 10,
+    fmt: FormatOption = OutputFormat.text,
+) -> None:
+    """List the slowest navigations, each with one line of cause and the parts of its time."""
+    from nextrace import slow as slowest
+    from nextrace.reader import open_reader
+
+    filters = slowest.Filters(
+        route=route,
+        service=service,
+        build=build,
+        kind=kind,
+        since_ns=_since(since) if since else 0,
+        limit=limit,
+    )
+    with open_reader(StoreConfig.from_dsn(dsn)) as reader:
+        found = slowest.slowest(reader, filters)
+    _emit(slowest.as_json(found) if fmt == OutputFormat.json else slowest.render_text(found))
+
+
+@app.command()
+def report(
+    dsn: DsnOption = DEFAULT_DSN,
+    out: Annotated[
+        Path, typer.Option(help="Where to write the plots (one self-contained HTML file).")
+    ] = Path("report.html"),
+    scenario: Annotated[str, typer.Option(help="A name for the run, in the header.")] = "",
+) -> None:
+    """Print the report of a store (cache, deploys, prefetches, latency, slowest navigations)
+    and write it with its plots to report.html."""
+    from nextrace.reader import open_reader
+    from nextrace.report import build_report
+    from nextrace.report_html import render_html
+
+    with open_reader(StoreConfig.from_dsn(dsn)) as reader:
+        found = build_report(reader, scenario=scenario)
+        page = render_html(found, reader)
+    out.write_text(page, encoding="utf-8")
+    typer.echo(found.render())
+    typer.echo(f"Plots: {out}", err=True)
+
+
+@app.command()
+def compare(
+    slow_trace: Annotated[str, typer.Argument(metavar="SLOW", help="The slow trace's id.")],
+    fast_trace: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[FAST]",
+            help="A fast trace's id (default: a typical fast one of the same route and kind).",
+        ),
+    ] = None,
+    dsn: DsnOption = DEFAULT_DSN,
+    fmt: FormatOption = OutputFormat.text,
+) -> None:
+    """Align two traces span by span: time deltas and every difference in cache outcome."""
+    from nextrace import compare as comparing
+    from nextrace.diagnosis import diagnose_stored
+    from nextrace.reader import open_reader
+    from nextrace.spans import check_trace_id
+
+    slow_id = check_trace_id(slow_trace)
+    fast_id = check_trace_id(fast_trace) if fast_trace else None
+    with open_reader(StoreConfig.from_dsn(dsn)) as reader:
+        slow_one = diagnose_stored(reader, slow_id)
+        fast_id = fast_id or comparing.typical_peer(reader, slow_one.trace)
+        result = comparing.compare(slow_one, diagnose_stored(reader, fast_id))
+    _emit(comparing.as_json(result) if fmt == OutputFormat.json else comparing.render_text(result))
+
+
+def _emit(result: str | dict[str, Any] | list[Any]) -> None:
+    import json
+
+    typer.echo(result if isinstance(result, str) else json.dumps(result, indent=2), nl=False)
+    if not isinstance(result, str):
+        typer.echo()
+
+
 @app.command()
 def serve(
     app_file: Annotated[
@@ -402,6 +536,7 @@ def demo(
         typer.secho("interrupted: the collector and the server were stopped", err=True)
         raise typer.Exit(code=130) from None
     typer.echo(result.report.render())
+    typer.echo(f"Plots: {result.run_dir / 'report.html'} (open it in a browser)")
     query = "SELECT SpanName, count() FROM otel_traces GROUP BY ALL ORDER BY 2 DESC LIMIT 20"
     typer.echo(
         f"Report: {result.run_dir / 'report.txt'}\n"

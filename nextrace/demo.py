@@ -25,12 +25,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from collector.config import StoreConfig
-from collector.store import open_store
 from dashboards.files import write as write_grafana
 from instrumented_server.definition import AppDefinition, dump_definition, load_definition
 from nextrace.errors import NextraceError
 from nextrace.listen import ListenError, bind_socket
+from nextrace.reader import open_reader
 from nextrace.report import BROWSER_SERVICE, Report, build_report
+from nextrace.report_html import render_html
 from traffic.router_cache import STALE_TIMES
 from traffic.scenarios import SCENARIOS, Scenario, ScenarioRun, run_scenario
 
@@ -173,12 +174,11 @@ def run_demo(
         _wait_for_commit(collector_url)
         _stop(collector, signal.SIGTERM, "the collector")  # flushes and commits the rest
     say("  all spans committed; querying the store")
-    store = open_store(StoreConfig.from_dsn(store_dsn), migrate=False)
-    try:
-        report = build_report(store.client)
-    finally:
-        store.close()
+    with open_reader(StoreConfig.from_dsn(store_dsn)) as reader:
+        report = build_report(reader, scenario=scenario.name)
+        page = render_html(report, reader)
     (run_dir / "report.txt").write_text(report.render(), encoding="utf-8")
+    (run_dir / "report.html").write_text(page, encoding="utf-8")
     write_grafana(run_dir / "grafana")
     return DemoResult(run_dir, store_dsn, report, run)
 

@@ -9,30 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
-from clickhouse_connect.driver.client import Client
+from nextrace.reader import Reader
+from nextrace.slow import Filters, SlowNavigation
+from nextrace.slow import render_text as render_slow
+from nextrace.slow import slowest as find_slowest
 
 BROWSER_SERVICE = "browser"
 SPIKE_WINDOW_S = 6.0  # how long after a deploy counts as "during" the spike
 BUCKET_MS = 500
+SUFFERED_RATIO, SUFFERED_MIN_MS = 1.2, 50.0  # a route suffered: its p95 rose this much, or more
 # The spike is measured where warm-ups act: the data cache. (A new build's CDN and full
 # route cache start empty or prerendered whatever is warmed; the table shows them per layer.)
 SPIKE_LAYERS = ("data",)
 
 
-def load_query(name: str) -> str:
-    sql = (resources.files("nextrace") / "sql" / f"{name}.sql").read_text("utf-8")
-    users = (resources.files("nextrace") / "sql" / "user_traces.sql").read_text("utf-8")
-    users = "\n".join(line for line in users.splitlines() if not line.startswith("--"))
-    return sql.replace("__USER_TRACES__", users)
-
-
-def run_query(client: Client, name: str, **parameters: Any) -> list[dict[str, Any]]:
+def run_query(reader: Reader, name: str, **parameters: Any) -> list[dict[str, Any]]:
     parameters.setdefault("browser_service", BROWSER_SERVICE)
-    result = client.query(load_query(name), parameters=parameters)
-    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+    return reader.rows(name, **parameters)
 
 
 def ratio(part: float, whole: float) -> float:
@@ -57,6 +52,12 @@ class Spike:
 
 @dataclass
 class Report:
+    scenario: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)  # run_summary.sql
+    period_labels: list[str] = field(default_factory=list)
+    deploys: list[dict[str, Any]] = field(default_factory=list)
+    misses: list[dict[str, Any]] = field(default_factory=list)  # misses_by_reason.sql
+    latency: list[dict[str, Any]] = field(default_factory=list)  # latency_by_period.sql
     periods: list[tuple[str, dict[str, float]]] = field(default_factory=list)
     spikes: list[Spike] = field(default_factory=list)
     prevented_misses: int | None = None
@@ -64,10 +65,16 @@ class Report:
     prefetch: dict[str, float] = field(default_factory=dict)
     warmups: list[dict[str, Any]] = field(default_factory=list)
     warmup_busiest_second: int = 0
-    slowest: list[dict[str, Any]] = field(default_factory=list)
+    slowest: list[SlowNavigation] = field(default_factory=list)
 
     def render(self) -> str:
-        out = ["", "== Cache hit ratio per layer (user traffic) =="]
+        out = self.header_lines()
+        out += [
+            "",
+            "== Cache hit ratio per layer (user traffic) ==",
+            "(lookups served from the cache, fresh or stale, out of all lookups that were not "
+            "bypassed; user traffic: the traces browsers started, not warm-ups or builds)",
+        ]
         layers = sorted({layer for _, ratios in self.periods for layer in ratios})
         out.append(f"{'period':<34}" + "".join(f"{layer:>13}" for layer in layers))
         for label, ratios in self.periods:
@@ -98,11 +105,21 @@ class Report:
                     f"the {SPIKE_WINDOW_S:.0f} s after, {spike.settled_miss_ratio:.0%} later; "
                     f"{shape}; {spike.cold_misses} cold misses in {spike.lookups} lookups"
                 )
+            out.append(
+                "(miss ratio: data-cache misses out of lookups; cold misses: entries a deploy "
+                "emptied; peak: the worst 0.5 s bucket with at least 3 lookups)"
+            )
             if self.prevented_misses is not None:
-                out.append(
-                    f"Warming before the switch prevented about {self.prevented_misses} cold "
-                    "misses (cold misses per lookup, without against with warm-up)."
-                )
+                if self.prevented_misses > 0:
+                    out.append(
+                        f"Warming before the switch prevented about {self.prevented_misses} "
+                        "cold misses (cold misses per lookup, without against with warm-up)."
+                    )
+                else:
+                    out.append(
+                        "Warming before the switch prevented no cold misses in this run: the "
+                        "deploy with warm-up had as many cold misses per lookup or more."
+                    )
         out.append("")
         out.append("== Data-cache misses and warm-ups ==")
         out.append(
@@ -117,6 +134,7 @@ class Report:
             )
         if self.warmups:
             out.append(f"  busiest second of warm-up upstream calls: {self.warmup_busiest_second}")
+        out += self._misses()
         p = self.prefetch
         out.append("")
         out.append("== Prefetch load ==")
@@ -134,23 +152,107 @@ class Report:
             f"cache: {p.get('router_hits', 0):.0f} hits, {p.get('router_partial', 0):.0f} partial "
             f"(loading state first), {p.get('router_misses', 0):.0f} misses."
         )
+        out += self._latency()
         out.append("")
         out.append("== Slowest navigations ==")
-        for row in self.slowest:
-            out.append(
-                f"{row['total_ms']:>8.1f} ms  {row['navigation']:<32} trace {row['trace_id']}  "
-                f"router {row['router_cache'] or '-'}; TTFB {row['ttfb_ms']:.0f} ms, render "
-                f"{row['render_ms']:.0f} ms, middleware {row['middleware_ms']:.0f} ms, slowest "
-                f"fetch {row['slowest_fetch_ms']:.0f} ms ({row['slowest_fetch'] or '-'}), "
-                f"{row['sequential_fetches']} sequential fetch(es), {row['data_misses']} data "
-                "miss(es)"
-            )
+        out.append(
+            "(browser navigation spans, start to last byte; the cause and the parts come from "
+            "each one's critical path: `nextrace trace ID` shows it as a waterfall)"
+        )
+        out.append(render_slow(self.slowest).rstrip("\n"))
         return "\n".join(out) + "\n"
 
+    def header_lines(self) -> list[str]:
+        s = self.summary
+        if not s:
+            return []
+        first, last = s["first_span"], s["last_span"]
+        return [
+            f"nextrace report{f': scenario {self.scenario!r}' if self.scenario else ''}",
+            f"window: {first:%Y-%m-%d %H:%M:%S} to {last:%H:%M:%S} {s['time_zone']} "
+            f"({(last - first).total_seconds():.0f} s); spans stored: {s['spans_stored']}, "
+            f"spans dropped by the collector: {s['spans_dropped'] or 0}",
+        ]
 
-def build_report(client: Client, slowest: int = 5) -> Report:
-    report = Report()
-    deploys = run_query(client, "deploys")
+    def _misses(self) -> list[str]:
+        if not self.misses:
+            return []
+        total = sum(m["lookups"] for m in self.misses)
+        out = [
+            "",
+            "== Every cache miss of user traffic, by layer and cause ==",
+            f"({total} misses and stale hits; the cause is the lookup's cache.miss_reason: "
+            "deploy = emptied by a new build, cold = never stored, expired, invalidated by a "
+            "revalidation, evicted; unknown = the producer did not say)",
+        ]
+        by_layer: dict[str, list[dict[str, Any]]] = {}
+        for m in self.misses:
+            by_layer.setdefault(m["layer"], []).append(m)
+        for layer, rows in by_layer.items():
+            causes = ", ".join(
+                f"{r['lookups']} {r['reason']}"
+                + (f" ({r['result']})" if r["result"] != "miss" else "")
+                + (
+                    f" ({r['warmup_pending']} with a warm-up still queued)"
+                    if r["warmup_pending"]
+                    else ""
+                )
+                for r in rows
+            )
+            out.append(f"  {layer:<13} {sum(r['lookups'] for r in rows):>5}: {causes}")
+        return out
+
+    def _latency(self) -> list[str]:
+        if not self.latency:
+            return []
+        out = [
+            "",
+            "== Navigation latency per period ==",
+            "(browser navigation spans, in ms: p50 = median, p95 and p99 = the slowest 5% and "
+            "1% start above these)",
+            f"{'period':<34}{'navigations':>12}{'p50':>9}{'p95':>9}{'p99':>9}",
+        ]
+        overall = [r for r in self.latency if r["route"] == ""]
+        for row in overall:
+            label = self.period_labels[row["period"]]
+            out.append(
+                f"{label:<34}{row['navigations']:>12}{row['p50_ms']:>9.0f}{row['p95_ms']:>9.0f}"
+                f"{row['p99_ms']:>9.0f}"
+            )
+        suffered = self.routes_that_suffered()
+        if suffered:
+            out.append("Routes that suffered most (p95 in a deploy's spike against before it):")
+            for route, before, during, label in suffered:
+                out.append(f"  {route:<28} {before:>7.0f} ms -> {during:>7.0f} ms  ({label})")
+        elif self.spikes:
+            out.append(
+                "No route's p95 rose by a fifth and 50 ms in a deploy's spike against before it."
+            )
+        return out
+
+    def routes_that_suffered(self, top: int = 3) -> list[tuple[str, float, float, str]]:
+        """Routes whose navigation p95 rose most from the period before a deploy to its spike
+        (by a fifth and 50 ms at least)."""
+        p95 = {(r["period"], r["route"]): r["p95_ms"] for r in self.latency if r["route"]}
+        rises = []
+        for (period, route), during in p95.items():
+            label = self.period_labels[period] if period < len(self.period_labels) else ""
+            before = p95.get((period - 1, route))
+            if (
+                label.endswith(": spike")
+                and before is not None
+                and during >= before * SUFFERED_RATIO
+                and during - before >= SUFFERED_MIN_MS
+            ):
+                rises.append((route, before, during, label))
+        return sorted(rises, key=lambda r: r[1] - r[2])[:top]
+
+
+def build_report(reader: Reader, slowest: int = 5, scenario: str = "") -> Report:
+    report = Report(scenario=scenario)
+    report.summary = run_query(reader, "run_summary")[0]
+    deploys = run_query(reader, "deploys")
+    report.deploys = deploys
     bounds: list[dt.datetime] = []
     labels = ["before the first deploy" if deploys else "whole run"]
     window = dt.timedelta(seconds=SPIKE_WINDOW_S)
@@ -158,7 +260,10 @@ def build_report(client: Client, slowest: int = 5) -> Report:
         warm = "with" if deploy["warm_routes"] else "without"
         bounds += [deploy["at"], deploy["at"] + window]
         labels += [f"deploy {index} ({warm} warm-up): spike", f"deploy {index}: after"]
-    rows = run_query(client, "hit_ratio_by_period", bounds=bounds)
+    report.period_labels = labels
+    report.misses = run_query(reader, "misses_by_reason")
+    report.latency = run_query(reader, "latency_by_period", bounds=bounds)
+    rows = run_query(reader, "hit_ratio_by_period", bounds=bounds)
     for period, label in enumerate(labels):
         ratios = {
             r["layer"]: ratio(r["served"], r["served"] + r["misses"])
@@ -168,7 +273,7 @@ def build_report(client: Client, slowest: int = 5) -> Report:
         if ratios:
             report.periods.append((label, ratios))
 
-    timeline = run_query(client, "miss_timeline", bucket_ms=BUCKET_MS, layers=list(SPIKE_LAYERS))
+    timeline = run_query(reader, "miss_timeline", bucket_ms=BUCKET_MS, layers=list(SPIKE_LAYERS))
     for index, deploy in enumerate(deploys):
         start = deploy["at"]
         end = deploys[index + 1]["at"] if index + 1 < len(deploys) else None
@@ -180,9 +285,9 @@ def build_report(client: Client, slowest: int = 5) -> Report:
         a, b = without[0], with_warmup[0]
         report.prevented_misses = round(ratio(a.cold_misses, a.lookups) * b.lookups - b.cold_misses)
 
-    report.race = run_query(client, "warmup_race")[0]
-    load = run_query(client, "prefetch_load")[0]
-    use = run_query(client, "prefetch_use")[0]
+    report.race = run_query(reader, "warmup_race")[0]
+    load = run_query(reader, "prefetch_load")[0]
+    use = run_query(reader, "prefetch_use")[0]
     report.prefetch = {
         **{k: float(v) for k, v in load.items()},
         **{k: float(v) for k, v in use.items()},
@@ -192,11 +297,11 @@ def build_report(client: Client, slowest: int = 5) -> Report:
         "middleware_time_share": ratio(load["prefetch_middleware_ns"], load["middleware_ns"]),
         "prefetch_per_navigation": ratio(use["prefetches"], use["navigations"]),
     }
-    report.warmups = run_query(client, "warmups")
+    report.warmups = run_query(reader, "warmups")
     report.warmup_busiest_second = int(
-        run_query(client, "warmup_upstream_rate")[0]["busiest_second"] or 0
+        run_query(reader, "warmup_upstream_rate")[0]["busiest_second"] or 0
     )
-    report.slowest = run_query(client, "slowest_navigations", limit=slowest)
+    report.slowest = find_slowest(reader, Filters(limit=slowest))
     return report
 
 

@@ -166,6 +166,23 @@ def test_the_collector_answers_read_queries_from_loopback(client, collector: Col
     assert stored(collector, "SELECT count() FROM otel_traces") == [(2,)]
 
 
+def test_values_reach_a_read_query_as_parameters_never_as_text(client, collector: Collector):
+    body = make_request([make_span("seen"), make_span("other")]).SerializeToString()
+    client.post("/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"})
+    stored(collector, "SELECT 1")
+    query = "SELECT SpanName FROM otel_traces WHERE SpanName IN {names:Array(String)}"
+    sent = {"query": query, "format": "TSV", "parameters": {"names": ["seen", "x' OR 1=1"]}}
+    assert client.post("/sql", json=sent).text == "seen\n"
+    for parameters, why in (
+        ({"names": {"nested": 1}}, "is not a string, number or list"),
+        ({"bad name": "x"}, "invalid query parameter name"),
+        (["names"], "must be an object"),
+    ):
+        refused = client.post("/sql", json={**sent, "parameters": parameters})
+        assert refused.status_code == 400
+        assert why in refused.text
+
+
 def test_a_web_page_cannot_reach_the_sql_endpoint(client: TestClient):
     query = '{"query": "SELECT 1"}'
     # A CORS "simple request" (text/plain) from a page in the developer's browser.

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -40,6 +41,7 @@ class Chromium:
         self._page: ClientConnection | None = None
         self._ids = 0
         self._in_flight: dict[str, str] = {}  # the page's requests not yet finished: their URLs
+        self.console_errors: list[str] = []  # errors the page logged or threw
 
     def __enter__(self) -> Chromium:
         self._process = subprocess.Popen(
@@ -68,6 +70,8 @@ class Chromium:
         page = next(t for t in targets if t["type"] == "page")
         self._page = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
         self.send("Network.enable")
+        self.send("Runtime.enable")
+        self.send("Log.enable")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -101,6 +105,12 @@ class Chromium:
                 self._in_flight[request] = details["request"]["url"]
             elif event in ("Network.loadingFinished", "Network.loadingFailed"):
                 self._in_flight.pop(request, None)
+            elif event == "Runtime.exceptionThrown":
+                self.console_errors.append(details["exceptionDetails"].get("text", "exception"))
+            elif event == "Runtime.consoleAPICalled" and details.get("type") in ("error", "assert"):
+                self.console_errors.append(json.dumps(details.get("args", [])))
+            elif event == "Log.entryAdded" and details["entry"].get("level") == "error":
+                self.console_errors.append(details["entry"].get("text", ""))
 
     def wait_for_network_idle(self, quiet_s: float = 0.5, timeout_s: float = 30) -> None:
         """Until no request of the page has been in flight for ``quiet_s``."""
@@ -146,6 +156,12 @@ class Chromium:
             f"location.href === {json.dumps(url)} && document.readyState === 'complete'",
             f"{url} loaded",
         )
+
+    def screenshot(self, path: Path) -> Path:
+        """The whole page, beyond the window, as a PNG at ``path``."""
+        shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
 
     def hover(self, selector: str) -> None:
         """Move the mouse onto the element ``selector`` names."""

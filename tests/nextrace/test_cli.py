@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -120,3 +121,73 @@ def test_sql_after_a_crashed_collector_opens_the_store_directly(tmp_path):
     result = nextrace("sql", "SELECT count() FROM otel_traces", "--format", "TSV", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "0\n"
+
+
+def test_trace_slow_compare_and_report_read_through_a_running_collector(tmp_path):
+    port = free_port()
+    collector = start_collector(tmp_path, port, "--batch-timeout", "0.2")
+    start = time.time_ns() - 60 * 10**9
+    traces = []
+    try:
+        for index, fetch_ms in enumerate((30, 300)):
+            trace_id, root = bytes([index + 1]) * 16, bytes([index + 1]) * 8
+            spans = [
+                make_span(
+                    "navigation /a",
+                    trace_id=trace_id,
+                    span_id=root,
+                    start_ns=start + index * 10**9,
+                    duration_ns=(fetch_ms + 10) * 10**6,
+                    attrs={"nextrace.phase": "navigation", "next.route": "/a"},
+                ),
+                make_span(
+                    "fetch GET api",
+                    trace_id=trace_id,
+                    parent=root,
+                    start_ns=start + index * 10**9 + 5 * 10**6,
+                    duration_ns=fetch_ms * 10**6,
+                    attrs={"nextrace.phase": "fetch"},
+                ),
+            ]
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/v1/traces",
+                content=make_request(spans, service="browser").SerializeToString(),
+                headers={"Content-Type": "application/x-protobuf"},
+            )
+            assert response.status_code == 200
+            traces.append(trace_id.hex())
+        deadline = time.monotonic() + 30
+        while httpx.get(f"http://127.0.0.1:{port}/healthz").json()["queue_spans"]:
+            assert time.monotonic() < deadline, "the collector did not store the spans"
+            time.sleep(0.1)
+        fast, slow = traces
+
+        shown = nextrace("trace", slow, "--format", "json", cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        view = json.loads(shown.stdout)
+        assert view["cause"] == "fetch GET api 300 ms"
+        assert view["parts_ms"] == {"fetch": 300.0, "browser": 10.0}
+
+        listed = nextrace("slow", "--route", "/a", "--since", "1h", cwd=tmp_path)
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.index(slow) < listed.stdout.index(fast)
+
+        compared = nextrace("compare", slow, cwd=tmp_path)  # the fast one is found
+        assert compared.returncode == 0, compared.stderr
+        assert f"fast {fast}" in compared.stdout
+        assert "+270.0  " in compared.stdout  # the fetch's difference
+
+        reported = nextrace("report", "--out", str(tmp_path / "r.html"), cwd=tmp_path)
+        assert reported.returncode == 0, reported.stderr
+        assert "spans stored: 4" in reported.stdout
+        assert (tmp_path / "r.html").read_text().count("<svg") >= 5
+
+        missing = nextrace("trace", "0" * 32, cwd=tmp_path)
+        assert missing.returncode == 2
+        assert missing.stderr.strip() == f"error: no span of trace {'0' * 32} is stored"
+        bad_since = nextrace("slow", "--since", "yesterday", cwd=tmp_path)
+        assert bad_since.returncode == 2
+        assert "give a duration such as 90s" in bad_since.stderr
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        collector.communicate(timeout=60)

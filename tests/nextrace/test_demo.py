@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +20,10 @@ from dashboards.frontend import Values, interpolate
 from dashboards.macros import QueryContext, expand
 from nextrace.demo import DemoError, DemoResult, run_demo
 from nextrace.listen import bind_socket
+from nextrace.reader import open_reader
+from nextrace.slow import Filters, slowest
 from tests.dashboards.test_alerts import evaluate_with
+from tests.examples.chromium import Chromium
 from tests.nextrace.test_cli import free_port
 
 pytestmark = pytest.mark.slow
@@ -51,9 +56,14 @@ def _processes_using(path: Path) -> list[str]:
     return found
 
 
-def test_deploy_scenario_spikes_and_the_warm_up_prevents_misses(tmp_path):
+@pytest.fixture(scope="module")
+def deploy_run(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
     # Full speed: the first deploy comes after 20 s, once the caches have settled.
-    result = demo(tmp_path, "deploy", speed=1)
+    return demo(tmp_path_factory.mktemp("deploy"), "deploy", speed=1)
+
+
+def test_deploy_scenario_spikes_and_the_warm_up_prevents_misses(deploy_run: DemoResult):
+    result = deploy_run
     report = result.report
     without, with_warmup = report.spikes
     assert (without.warm_routes, with_warmup.warm_routes) == (0, 10)
@@ -143,6 +153,51 @@ def check_every_panel_on_scenario_traffic(
     assert results[("slow_navigations", "Slowest traces")][0][3] == pytest.approx(slowest, abs=0.1)
 
 
+def test_the_report_page_renders_its_plots_and_waterfalls_in_chromium(
+    deploy_run: DemoResult, tmp_path: Path
+):
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
+    page = deploy_run.run_dir / "report.html"
+    text = page.read_text(encoding="utf-8")
+    # Self-contained: nothing to load from anywhere.
+    external = r"(?:(?:src|href)\s*=|url\()\s*[\"']?(?:https?:)?//|@import"
+    assert not re.findall(external, text)
+    with Chromium(tmp_path) as browser:
+        browser.goto(page.as_uri())
+        # Per plot: the data lines of 10 points or more, and the bars of each colour.
+        plots = browser.evaluate(
+            "[...document.querySelectorAll('section.plot svg')].map(svg => {"
+            " const paths = [...svg.querySelectorAll('g[id^=line2d] path, g[id^=patch] path')];"
+            " const colour = c => paths.filter("
+            "   p => (p.getAttribute('style') || '').includes(c)).length;"
+            " return {lines: paths.filter("
+            "   p => (p.getAttribute('d') || '').split('L').length > 10).length,"
+            "   red: colour('#c0392b'), orange: colour('#f39c12')}; })"
+        )
+        # Bars in the critical path's red, in each waterfall.
+        red_bars = browser.evaluate(
+            "[...document.querySelectorAll('section.waterfall svg')]"
+            ".map(svg => [...svg.querySelectorAll('path')]"
+            ".filter(p => (p.getAttribute('style') || '').includes('#c0392b')).length)"
+        )
+        sizes = browser.evaluate(
+            "[...document.querySelectorAll('svg')].map(svg => svg.getBoundingClientRect().height)"
+        )
+        shot = browser.screenshot(tmp_path / "report.png")
+        assert browser.console_errors == [], browser.console_errors
+    hit_ratio, spikes, traffic, latency = plots
+    assert hit_ratio["lines"] >= 4, (plots, shot)  # a line per cache layer
+    assert spikes["red"] == 2 + 1, (plots, shot)  # the spike window of each deploy, the legend
+    assert traffic["orange"] >= 30 + 1, (plots, shot)  # a bar a second, the legend
+    assert traffic["lines"] == 1, (plots, shot)  # the amplification
+    assert latency["red"] >= 3, (plots, shot)  # the first deploy's spike, on several routes
+    assert len(red_bars) == len(deploy_run.report.slowest) == 5, shot
+    assert all(count > 0 for count in red_bars), (red_bars, shot)
+    assert all(height > 100 for height in sizes), (sizes, shot)
+    assert shot.stat().st_size > 50_000
+
+
 def test_webhook_flood_stays_under_the_upstream_rate_limit(tmp_path):
     report = demo(tmp_path, "webhook-flood", speed=2).report
     webhook_jobs = sum(r["jobs"] for r in report.warmups if r["trigger"] == "webhook")
@@ -152,8 +207,15 @@ def test_webhook_flood_stays_under_the_upstream_rate_limit(tmp_path):
 
 def test_prefetch_storm_multiplies_prefetches_against_steady(tmp_path):
     steady = demo(tmp_path, "steady", speed=3).report.prefetch
-    storm = demo(tmp_path, "prefetch-storm", speed=3).report.prefetch
+    storm_run = demo(tmp_path, "prefetch-storm", speed=3)
+    storm = storm_run.report.prefetch
     assert storm["prefetch_per_navigation"] > 2 * steady["prefetch_per_navigation"]
+    # Some slow navigation waited for the server, and its cause names the prefetches.
+    with open_reader(StoreConfig.from_dsn(storm_run.store_dsn)) as reader:
+        found = slowest(reader, Filters(limit=20))
+    queued = [n.diagnosis for n in found if n.diagnosis and n.diagnosis.cause.startswith("queued")]
+    assert queued, [n.diagnosis.cause for n in found if n.diagnosis]
+    assert all("prefetch requests" in d.cause for d in queued), [d.cause for d in queued]
     assert steady["middleware_share"] == 0  # the documented matcher skips prefetches
     assert storm["middleware_share"] > 0.3  # the storm's middleware runs on them
 

@@ -1,0 +1,232 @@
+"""Why a trace took its time, in Next.js terms, read off its critical path.
+
+:func:`diagnose` sorts every stretch of the critical path into a *part* (queued, middleware,
+render, fetch, streaming, …) whose durations add up to the trace's, names the time no span
+covers (waiting before the server saw the request, between the render's end and the last
+chunk), and writes one line of cause: the part that cost most, with what made it slow (a
+data-cache miss and the deploy before it, sequential fetches, the prefetches it queued
+behind, a reload onto a new build).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from nextrace.critical_path import Segment, critical_path
+from nextrace.reader import Reader
+from nextrace.spans import Span, Trace, load_trace
+
+MS = 1_000_000
+SEQUENTIAL_SHARE = 0.1  # a fetch holding the path up a tenth as long as the slowest counts
+PARTS = {  # phase of the span on the path -> part
+    "request": "server",
+    "cdn": "cdn",
+    "middleware": "middleware",
+    "route": "routing",
+    "render": "render",
+    "fetch": "fetch",
+    "cache": "cache",
+    "stream": "streaming",
+    "prefetch": "browser",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the store says happened around a trace, beyond its own spans."""
+
+    prefetches_in_flight: int = 0  # the server's prefetch requests while it waited
+    deploy_build: str = ""  # the last deploy before the trace
+    deploy_at_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stretch:
+    """A critical-path segment, with its part and, for time no span covers, its name."""
+
+    segment: Segment
+    part: str
+    uncovered: str  # "" when a span was doing the work
+
+
+@dataclass
+class Diagnosis:
+    trace: Trace
+    path: list[Stretch]
+    parts: dict[str, int]  # part -> ns on the critical path; they add up to the root's
+    cause: str
+    context: Context = field(default_factory=Context)
+
+    def stretches_by_span(self) -> dict[str, list[Stretch]]:
+        """The critical path's stretches under each span: its own and its descendants'."""
+        under: dict[str, list[Stretch]] = defaultdict(list)
+        for stretch in self.path:
+            for span in self.trace.lineage(stretch.segment.span):
+                under[span.span_id].append(stretch)
+        return dict(under)
+
+    @property
+    def on_path_ns(self) -> dict[str, int]:
+        """Nanoseconds each span spent on the critical path, by span id."""
+        totals: dict[str, int] = defaultdict(int)
+        for stretch in self.path:
+            totals[stretch.segment.span.span_id] += stretch.segment.duration_ns
+        return dict(totals)
+
+
+def diagnose(trace: Trace, reader: Reader | None = None) -> Diagnosis:
+    """The diagnosis of ``trace``. With a ``reader``, the cause says what the store knows
+    around the trace when it matters: the prefetches a queued navigation waited behind, the
+    deploy before a miss a deploy caused (a query each, only then)."""
+    first = _first_request(trace)
+    path = [_stretch(trace, segment, first) for segment in critical_path(trace)]
+    totals: dict[str, int] = defaultdict(int)
+    for stretch in path:
+        totals[stretch.part] += stretch.segment.duration_ns
+    parts = dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+    context = _context(reader, trace, parts, first) if reader else Context()
+    return Diagnosis(trace, path, parts, _cause(trace, path, parts, context), context)
+
+
+def diagnose_stored(reader: Reader, trace_id: str) -> Diagnosis:
+    """The diagnosis of the stored trace ``trace_id`` (:class:`TraceNotFound` if none is)."""
+    return diagnose(load_trace(reader, trace_id), reader)
+
+
+def _context(reader: Reader, trace: Trace, parts: dict[str, int], first: Span | None) -> Context:
+    prefetches = 0
+    if first is not None and next(iter(parts), "") == "queued":
+        prefetches = reader.rows(
+            "prefetches_in_flight",
+            wait_start_ns=trace.root.start_ns,
+            wait_end_ns=first.start_ns,
+        )[0]["prefetches"]
+    missed = [s.start_ns for s in trace.spans if s.cache is not None and s.cache.reason == "deploy"]
+    if not missed:
+        return Context(prefetches_in_flight=prefetches)
+    deploy = reader.rows("last_deploy", before_ns=max(missed))[0]  # it may come mid-trace
+    return Context(
+        prefetches_in_flight=prefetches,
+        deploy_build=deploy["build"],
+        deploy_at_ns=deploy["at_ns"] if deploy["build"] else 0,
+    )
+
+
+def _first_request(trace: Trace) -> Span | None:
+    """The first server request of a trace a browser started (None if the root is one)."""
+    first = trace.first_request()
+    return None if first is trace.root else first
+
+
+def _requests(trace: Trace) -> list[Span]:
+    return [c for c in trace.children_of(trace.root) if c.phase == "request"]
+
+
+def _stretch(trace: Trace, segment: Segment, first_request: Span | None) -> Stretch:
+    span = segment.span
+    if span is trace.root and span.phase == "navigation":
+        if first_request is not None and segment.end_ns <= first_request.start_ns:
+            return Stretch(segment, "queued", "waiting before the server saw the request")
+        requests = _requests(trace)
+        if requests and segment.start_ns >= max(r.end_ns for r in requests):
+            return Stretch(segment, "browser", "in the browser after the last byte")
+        between = "in the browser between two requests" if requests else ""
+        return Stretch(segment, "browser", between)
+    part = PARTS.get(span.phase, span.phase or "other")
+    if span.phase == "stream":
+        return Stretch(segment, part, "between the render's end and the last chunk")
+    if segment.own and trace.children_of(span) and span.phase != "fetch":
+        return Stretch(segment, part, f"in {span.name}, outside its children")
+    if span.phase == "cache" and span.parent_id == trace.root.span_id:
+        return Stretch(segment, "browser", "")  # the browser's router cache
+    return Stretch(segment, _part_of(trace, span), "")
+
+
+def _part_of(trace: Trace, span: Span) -> str:
+    """The part of a span: its own phase's, or its nearest fetch's for a lookup inside one."""
+    if _fetch_of(trace, span) is not None:
+        return "fetch"
+    return PARTS.get(span.phase, span.phase or "other")
+
+
+def _fetch_of(trace: Trace, span: Span) -> Span | None:
+    """The fetch span ``span`` is, or is inside of."""
+    return next((s for s in trace.lineage(span) if s.phase == "fetch"), None)
+
+
+def _cause(trace: Trace, path: list[Stretch], parts: dict[str, int], context: Context) -> str:
+    top = next(iter(parts), "")
+    clauses = []
+    reload = _reload(trace)
+    if reload:
+        clauses.append(reload)
+    if top == "queued":
+        behind = context.prefetches_in_flight
+        clauses.append(
+            f"queued {parts[top] / MS:.0f} ms before the server saw the request"
+            + (f", behind {behind} prefetch requests" if behind else "")
+        )
+    elif top == "fetch":
+        clauses.append(_fetch_cause(trace, path, context))
+    elif top == "server":
+        clauses.append(f"{parts[top] / MS:.0f} ms in the server outside its traced phases")
+    elif top:
+        clauses.append(f"{top} {parts[top] / MS:.0f} ms")
+    return "; ".join(clauses)
+
+
+def _reload(trace: Trace) -> str:
+    """A client navigation that had to load the whole page again: the RSC answer came from
+    another build (Next.js then does a hard navigation)."""
+    requests = _requests(trace)
+    kinds = [r.request_kind for r in requests]
+    if "rsc_navigation" in kinds and "document" in kinds[kinds.index("rsc_navigation") + 1 :]:
+        build = requests[kinds.index("rsc_navigation")].attributes.get("nextrace.build_id", "")
+        return "reloaded as a full page" + (f": the RSC answer came from {build}" if build else "")
+    return ""
+
+
+def _fetch_cause(trace: Trace, path: list[Stretch], context: Context) -> str:
+    """The fetches that held the path up, slowest first named, each with its data-cache
+    outcome; several of them one after another under the same render are a waterfall."""
+    fetch_time: dict[str, int] = defaultdict(int)
+    fetches: dict[str, Span] = {}
+    for stretch in path:
+        span = _fetch_of(trace, stretch.segment.span)
+        if span is not None:
+            fetch_time[span.span_id] += stretch.segment.duration_ns
+            fetches[span.span_id] = span
+    slowest = fetches[max(fetch_time, key=lambda k: fetch_time[k])]
+    notable = fetch_time[slowest.span_id] * SEQUENTIAL_SHARE
+    in_turn = sorted(
+        (
+            s
+            for s in fetches.values()
+            if s.parent_id == slowest.parent_id and fetch_time[s.span_id] >= notable
+        ),
+        key=lambda s: s.start_ns,
+    )
+    described = [
+        f"{s.name} {fetch_time[s.span_id] / MS:.0f} ms{_outcome(trace, s, context)}"
+        for s in in_turn
+    ]
+    if len(described) > 1:
+        return "sequential fetches: " + " → ".join(described)
+    return described[0]
+
+
+def _outcome(trace: Trace, fetch: Span, context: Context) -> str:
+    lookup = next((c for c in trace.children_of(fetch) if c.cache is not None), fetch)
+    cache = lookup.cache
+    if cache is None:
+        return ""
+    if cache.result == "bypass":
+        return " (not cached)"
+    if cache.result not in ("miss", "stale"):
+        return f" ({cache.layer} cache {cache.result})"
+    text = f" (data-cache {cache.result}: {cache.reason or 'reason unknown'}"
+    if cache.reason == "deploy" and context.deploy_build:
+        after = (fetch.start_ns - context.deploy_at_ns) / 1e9
+        text += f", {after:.1f} s after deploy {context.deploy_build}"
+    return text + ")"

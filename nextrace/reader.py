@@ -1,0 +1,136 @@
+"""Reading nextrace's own queries (``nextrace/sql/``) from any store, as rows of Python values.
+
+The commands that look at traces (``trace``, ``slow``, ``compare``, ``report``) read through
+:class:`StoreReader`: an embedded store is opened once, or read through the collector that
+owns it, or a ClickHouse server is queried; every statement goes through the collector's
+read-only guard and limits (:meth:`collector.store.ClickHouseStore.read`), with its values
+passed as query parameters, never spliced into the text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any, Protocol
+
+from collector.config import StoreConfig
+from collector.query import QueryValue, run_read_query
+from collector.store import ClickHouseStore, open_store, store_owner_pid
+
+Row = dict[str, Any]
+_FORMAT = "JSONCompactEachRowWithNamesAndTypes"
+_FRAGMENT = re.compile(r"__([A-Z_]+)__")
+
+
+class Reader(Protocol):
+    """Runs one of nextrace's named queries and returns its rows."""
+
+    def rows(self, query: str, /, **parameters: Any) -> list[Row]: ...
+
+
+def load_query(name: str) -> str:
+    """The text of ``nextrace/sql/<name>.sql``, each ``__FRAGMENT__`` in it replaced by the
+    text of ``fragment.sql`` (without its comments): ``__USER_TRACES__``, the subquery of the
+    traces users started; ``__TRACE_RANGE__``, the time range of the traces asked for."""
+    sql = _read_sql(name)
+    return _FRAGMENT.sub(lambda m: _read_sql(m.group(1).lower(), comments=False), sql)
+
+
+def _read_sql(name: str, *, comments: bool = True) -> str:
+    text = (resources.files("nextrace") / "sql" / f"{name}.sql").read_text("utf-8")
+    if comments:
+        return text
+    return "\n".join(line for line in text.splitlines() if not line.startswith("--")).strip()
+
+
+class StoreReader:
+    """Reads ``store`` when given (open in this process), else the store ``config`` names
+    through ``run_read_query``: through the collector that owns it."""
+
+    def __init__(self, config: StoreConfig, store: ClickHouseStore | None = None) -> None:
+        self._config = config
+        self._store = store
+
+    def rows(self, query: str, /, **parameters: Any) -> list[Row]:
+        """The rows of ``nextrace/sql/<query>.sql`` run with ``parameters``."""
+        sql = load_query(query)
+        values = _parameters(parameters)
+        if self._store is not None:
+            body = self._store.read(sql, _FORMAT, parameters=values)
+        else:
+            body = run_read_query(self._config, sql, _FORMAT, values)
+        return decode(body)
+
+
+@contextmanager
+def open_reader(config: StoreConfig) -> Iterator[StoreReader]:
+    """A reader of the store ``config`` names, opened once for all its queries, unless a
+    collector owns the embedded store (then its reads go through that collector)."""
+    if config.interface == "chdb":
+        assert config.path is not None
+        owner = store_owner_pid(config.path)
+        if owner is not None and owner != os.getpid():
+            yield StoreReader(config)
+            return
+    store = open_store(config, migrate=False)
+    try:
+        yield StoreReader(config, store)
+    finally:
+        store.close()
+
+
+def decode(body: bytes) -> list[Row]:
+    """Rows of ``JSONCompactEachRowWithNamesAndTypes`` as dictionaries of Python values: times
+    as ``datetime`` (naive, in the server's time zone, as ClickHouse prints them), 64-bit
+    integers as ``int``."""
+    lines = body.decode("utf-8").splitlines()
+    if len(lines) < 2:
+        return []
+    names, types = json.loads(lines[0]), json.loads(lines[1])
+    converters = [_converter(t) for t in types]
+    return [
+        {n: c(v) for n, c, v in zip(names, converters, json.loads(line), strict=True)}
+        for line in lines[2:]
+    ]
+
+
+def _converter(clickhouse_type: str) -> Any:
+    inner = clickhouse_type
+    for wrapper in ("Nullable(", "LowCardinality("):
+        if inner.startswith(wrapper):
+            inner = inner[len(wrapper) : -1]
+    if inner.startswith("DateTime"):
+        return _optional(_datetime)
+    if inner.startswith(("UInt", "Int")):
+        return _optional(int)
+    if inner.startswith("Float"):
+        return _optional(float)
+    return _same
+
+
+def _optional(convert: Any) -> Any:
+    return lambda value: None if value is None else convert(value)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _datetime(text: str) -> dt.datetime:
+    day, _, clock = text.partition(" ")
+    whole, _, fraction = clock.partition(".")
+    return dt.datetime.fromisoformat(f"{day} {whole}.{(fraction + '000000')[:6]}")
+
+
+def _parameters(values: Mapping[str, Any]) -> dict[str, QueryValue]:
+    """Query parameters from Python values: times (alone or in lists) as ClickHouse reads them."""
+
+    def one(value: Any) -> Any:
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(value, dt.datetime) else value
+
+    return {k: [one(x) for x in v] if isinstance(v, list) else one(v) for k, v in values.items()}

@@ -1,0 +1,58 @@
+-- The slowest navigations since {since_ns}: navigation spans of browsers, and the server's
+-- document and RSC navigation requests that no browser span started (an app traced on the
+-- server only). A kind is the browser's navigation type (document, soft, back, forward,
+-- traverse); a server-only request of kind rsc_navigation is a soft one. The service filter
+-- matches the browser's or the server's, the build the server's; empty filters match all.
+WITH fromUnixTimestamp64Nano({since_ns:Int64}) AS since
+SELECT trace_id, name, root_service, duration_ns, start_ns, route, kind, build
+FROM (
+    (
+        SELECT TraceId AS trace_id, SpanName AS name, ServiceName AS root_service,
+               Duration AS duration_ns, toUnixTimestamp64Nano(Timestamp) AS start_ns,
+               SpanAttributes['next.route'] AS route,
+               SpanAttributes['nextrace.navigation.type'] AS kind, '' AS build
+        FROM otel_traces
+        WHERE SpanName LIKE 'navigation %' AND ParentSpanId = ''
+          AND SpanAttributes['nextrace.phase'] = 'navigation'
+          AND Timestamp >= since
+          AND ({route:String} = '' OR route = {route:String})
+          AND ({kind:String} = '' OR kind = {kind:String})
+          AND (
+              {service:String} = '' OR ServiceName = {service:String}
+              OR TraceId IN (
+                  SELECT TraceId FROM requests
+                  WHERE {service:String} != '' AND ServiceName = {service:String}
+                    AND Timestamp >= since
+              )
+          )
+          AND (
+              {build:String} = ''
+              OR TraceId IN (
+                  SELECT TraceId FROM requests
+                  WHERE {build:String} != '' AND BuildId = {build:String} AND Timestamp >= since
+              )
+          )
+        ORDER BY Duration DESC
+        LIMIT {limit:UInt32}
+    )
+    UNION ALL
+    (
+        SELECT TraceId, concat(Method, ' ', Route), ServiceName, Duration,
+               toUnixTimestamp64Nano(Timestamp), Route,
+               if(Kind = 'rsc_navigation', 'soft', Kind) AS request_kind, BuildId
+        FROM requests
+        WHERE Kind IN ('document', 'rsc_navigation') AND Timestamp >= since
+          AND ({route:String} = '' OR Route = {route:String})
+          AND ({kind:String} = '' OR request_kind = {kind:String})
+          AND ({service:String} = '' OR ServiceName = {service:String})
+          AND ({build:String} = '' OR BuildId = {build:String})
+          AND TraceId NOT IN (
+              SELECT TraceId FROM otel_traces
+              WHERE SpanName LIKE 'navigation %' AND ParentSpanId = '' AND Timestamp >= since
+          )
+        ORDER BY Duration DESC
+        LIMIT {limit:UInt32}
+    )
+)
+ORDER BY duration_ns DESC
+LIMIT {limit:UInt32}

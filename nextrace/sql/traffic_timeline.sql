@@ -1,0 +1,10 @@
+-- Prefetches and navigations the browsers started, per time bucket.
+SELECT
+    toUnixTimestamp64Milli(toStartOfInterval(Timestamp, toIntervalMillisecond({bucket_ms:UInt32})))
+        AS bucket_ms,
+    countIf(SpanAttributes['nextrace.phase'] = 'prefetch') AS prefetches,
+    countIf(SpanAttributes['nextrace.phase'] = 'navigation') AS navigations
+FROM otel_traces
+WHERE ServiceName = {browser_service:String}
+GROUP BY bucket_ms
+ORDER BY bucket_ms
