@@ -143,7 +143,7 @@ def main() -> None:
             traces = fill(store, args.spans)
             stored = store.client.query("SELECT count() FROM otel_traces").result_rows[0][0]
             sample = trace_ids(store, args.sample)
-            reader = StoreReader(config, store)
+            reader = StoreReader(store)
             one_run(store, reader, sample[:3])  # warm the caches the runs share
             runs = []
             for index in range(args.runs):

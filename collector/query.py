@@ -79,14 +79,9 @@ def run_read_query(
     ``parameters`` fill its ``{name:Type}`` placeholders."""
     check_format(fmt)
     parameters = check_parameters(parameters or {})
-    if config.interface == "chdb":
-        assert config.path is not None
-        owner = store_owner_pid(config.path)
-        if owner is not None and owner != os.getpid():
-            url = read_endpoint(config.path, owner)
-            if url is None:
-                raise StoreLockedError(str(config.path), owner or None)
-            return _query_collector(url, sql, fmt, parameters)
+    url = owning_collector(config)
+    if url is not None:
+        return query_collector(url, sql, fmt, parameters)
     store = open_store(config, migrate=False)
     try:
         return store.read(sql, fmt, parameters=parameters)
@@ -94,7 +89,23 @@ def run_read_query(
         store.close()
 
 
-def _query_collector(url: str, sql: str, fmt: str, parameters: Mapping[str, QueryValue]) -> bytes:
+def owning_collector(config: StoreConfig) -> str | None:
+    """The URL of the running collector that holds the embedded store ``config`` names, whose
+    reads must go through it; None when no other process holds it, or it is a server."""
+    if config.interface != "chdb":
+        return None
+    assert config.path is not None
+    owner = store_owner_pid(config.path)
+    if owner is None or owner == os.getpid():
+        return None
+    url = read_endpoint(config.path, owner)
+    if url is None:
+        raise StoreLockedError(str(config.path), owner or None)
+    return url
+
+
+def query_collector(url: str, sql: str, fmt: str, parameters: Mapping[str, QueryValue]) -> bytes:
+    """Run one read-only statement through the collector at ``url`` (its ``POST /sql``)."""
     try:
         response = httpx.post(
             f"{url}/sql",

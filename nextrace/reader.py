@@ -1,17 +1,17 @@
 """Reading nextrace's own queries (``nextrace/sql/``) from any store, as rows of Python values.
 
 The commands that look at traces (``trace``, ``slow``, ``compare``, ``report``) read through
-:class:`StoreReader`: an embedded store is opened once, or read through the collector that
-owns it, or a ClickHouse server is queried; every statement goes through the collector's
-read-only guard and limits (:meth:`collector.store.ClickHouseStore.read`), with its values
-passed as query parameters, never spliced into the text.
+a :class:`Reader` from :func:`open_reader`: :class:`CollectorReader` when a running collector
+holds the embedded store, else :class:`StoreReader` on the store (embedded, or a ClickHouse
+server) opened once. Every statement goes through the collector's read-only guard and limits
+(:meth:`collector.store.ClickHouseStore.read`), with its values passed as query parameters,
+never spliced into the text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -19,8 +19,8 @@ from importlib import resources
 from typing import Any, Protocol
 
 from collector.config import StoreConfig
-from collector.query import QueryValue, run_read_query
-from collector.store import ClickHouseStore, open_store, store_owner_pid
+from collector.query import QueryValue, owning_collector, query_collector
+from collector.store import ClickHouseStore, open_store
 
 Row = dict[str, Any]
 _FORMAT = "JSONCompactEachRowWithNamesAndTypes"
@@ -49,37 +49,43 @@ def _read_sql(name: str, *, comments: bool = True) -> str:
 
 
 class StoreReader:
-    """Reads ``store`` when given (open in this process), else the store ``config`` names
-    through ``run_read_query``: through the collector that owns it."""
+    """Reads a store open in this process, through its read-only guard
+    (:meth:`ClickHouseStore.read`)."""
 
-    def __init__(self, config: StoreConfig, store: ClickHouseStore | None = None) -> None:
-        self._config = config
+    def __init__(self, store: ClickHouseStore) -> None:
         self._store = store
 
     def rows(self, query: str, /, **parameters: Any) -> list[Row]:
         """The rows of ``nextrace/sql/<query>.sql`` run with ``parameters``."""
-        sql = load_query(query)
-        values = _parameters(parameters)
-        if self._store is not None:
-            body = self._store.read(sql, _FORMAT, parameters=values)
-        else:
-            body = run_read_query(self._config, sql, _FORMAT, values)
+        return decode(
+            self._store.read(load_query(query), _FORMAT, parameters=_parameters(parameters))
+        )
+
+
+class CollectorReader:
+    """Reads an embedded store through the running collector that holds it (its ``/sql``,
+    behind the same guard)."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def rows(self, query: str, /, **parameters: Any) -> list[Row]:
+        """The rows of ``nextrace/sql/<query>.sql`` run with ``parameters``."""
+        body = query_collector(self._url, load_query(query), _FORMAT, _parameters(parameters))
         return decode(body)
 
 
 @contextmanager
-def open_reader(config: StoreConfig) -> Iterator[StoreReader]:
-    """A reader of the store ``config`` names, opened once for all its queries, unless a
-    collector owns the embedded store (then its reads go through that collector)."""
-    if config.interface == "chdb":
-        assert config.path is not None
-        owner = store_owner_pid(config.path)
-        if owner is not None and owner != os.getpid():
-            yield StoreReader(config)
-            return
+def open_reader(config: StoreConfig) -> Iterator[Reader]:
+    """A reader of the store ``config`` names: through the collector that holds it, if one
+    does, else the store itself, opened once for all the reader's queries."""
+    url = owning_collector(config)
+    if url is not None:
+        yield CollectorReader(url)
+        return
     store = open_store(config, migrate=False)
     try:
-        yield StoreReader(config, store)
+        yield StoreReader(store)
     finally:
         store.close()
 

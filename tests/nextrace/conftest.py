@@ -159,10 +159,10 @@ def traces(chdb_path: Path) -> Iterator[Stored]:
     with running_collector(store_config) as collector:
         assert collector.app is not None
         with TestClient(collector.app, client=("127.0.0.1", 50000)) as client:
-            yield store(collector, client, store_config)
+            yield store(collector, client)
 
 
-def store(collector: Collector, client: TestClient, store_config: StoreConfig) -> Stored:
+def store(collector: Collector, client: TestClient) -> Stored:
     t0 = time.time_ns() - 600 * 10**9
     deploy = make_span(
         "deploy",
@@ -223,7 +223,7 @@ def store(collector: Collector, client: TestClient, store_config: StoreConfig) -
     stored(collector, "SELECT 1")
     assert collector.store is not None
     return Stored(
-        reader=StoreReader(store_config, collector.store),
+        reader=StoreReader(collector.store),
         queued=queued,
         missed=missed,
         fast=fast,

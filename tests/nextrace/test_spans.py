@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from collector.config import StoreConfig
 from collector.service import Collector
 from nextrace import slow
 from nextrace.errors import NextraceError
@@ -28,12 +27,12 @@ def test_unknown_and_malformed_trace_ids_are_one_line_errors(traces: Stored) -> 
 
 
 def test_a_real_nextjs_trace_reads_its_phases_and_derived_cache_rows(
-    captures: Path, client: TestClient, collector: Collector, store_config: StoreConfig
+    captures: Path, client: TestClient, collector: Collector
 ) -> None:
     post_capture(client, captures / "protobuf-default")
     stored(collector, "SELECT 1")
     assert collector.store is not None
-    reader = StoreReader(store_config, collector.store)
+    reader = StoreReader(collector.store)
     found = slow.slowest(reader, slow.Filters(limit=100))
     assert found, "the capture's navigations are listed"
     assert {n.kind for n in found} <= {"document", "soft"}
