@@ -10,6 +10,7 @@ taken out, so ``/products/2`` and ``/products/7`` match. The roots are always ma
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,19 +90,21 @@ def typical_peer(reader: Reader, trace: Trace) -> str:
 
 
 def _keys(trace: Trace) -> list[tuple[Span, Key]]:
+    """Each span's path. The walk visits a parent's children in order of start, so a count per
+    parent path and label is each span's rank among its like siblings."""
     out: list[tuple[Span, Key]] = []
-    keys: dict[str, Key] = {trace.root.span_id: (("root", "", 0),)}
+    keys: dict[str, Key] = {}
+    seen: Counter[tuple[Key, tuple[str, str]]] = Counter()
     for span, _depth in trace.walk():
         if span is trace.root:
-            out.append((span, keys[span.span_id]))
-            continue
-        parent = keys.get(span.parent_id, (("orphan", "", 0),))
-        siblings = trace.children_of_id(span.parent_id)
-        before = siblings[: next(i for i, c in enumerate(siblings) if c is span)]
-        label = (span.phase, _NUMBERS.sub("{n}", span.name))
-        rank = sum(1 for c in before if (c.phase, _NUMBERS.sub("{n}", c.name)) == label)
-        keys[span.span_id] = (*parent, (*label, rank))
-        out.append((span, keys[span.span_id]))
+            key: Key = (("root", "", 0),)
+        else:
+            parent = keys.get(span.parent_id, (("orphan", "", 0),))
+            label = (span.phase, _NUMBERS.sub("{n}", span.name))
+            key = (*parent, (*label, seen[parent, label]))
+            seen[parent, label] += 1
+        keys[span.span_id] = key
+        out.append((span, key))
     return out
 
 

@@ -108,9 +108,6 @@ class Trace:
     def children_of(self, span: Span) -> list[Span]:
         return self.children.get(span.span_id, [])
 
-    def children_of_id(self, span_id: str) -> list[Span]:
-        return self.children.get(span_id, [])
-
     def lineage(self, span: Span) -> Iterator[Span]:
         """``span``, its parent, and so on up to its root."""
         at: Span | None = span
@@ -129,14 +126,6 @@ class Trace:
             span, depth = stack.pop()
             yield span, depth
             stack.extend((child, depth + 1) for child in reversed(self.children_of(span)))
-
-    @property
-    def start_ns(self) -> int:
-        return self.root.start_ns
-
-    @property
-    def end_ns(self) -> int:
-        return self.root.end_ns
 
 
 def check_trace_id(text: str) -> str:

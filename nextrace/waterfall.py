@@ -10,7 +10,7 @@ id of the warm-up or revalidation that stored it, to paste into ``nextrace trace
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from nextrace.diagnosis import MS, Diagnosis, Stretch
@@ -141,15 +141,7 @@ def as_json(diagnosis: Diagnosis) -> dict[str, Any]:
                 "duration_ms": span.duration_ns / MS,
                 "critical_path_ms": critical.get(span.span_id, 0) / MS,
                 "request_kind": span.request_kind,
-                "cache": None
-                if span.cache is None
-                else {
-                    "layer": span.cache.layer,
-                    "result": span.cache.result,
-                    "reason": span.cache.reason,
-                    "entry_source": span.cache.entry_source,
-                    "entry_source_trace_id": span.cache.entry_source_trace_id,
-                },
+                "cache": None if span.cache is None else asdict(span.cache),
                 "linked_trace_ids": list(span.linked_trace_ids),
                 "error": span.error,
             }
