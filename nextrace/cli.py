@@ -393,13 +393,9 @@ def report(
 ) -> None:
     """Print the report of a store (cache, deploys, prefetches, latency, slowest navigations)
     and write it with its plots to report.html."""
-    from nextrace.reader import open_reader
-    from nextrace.report import build_report
-    from nextrace.report_html import render_html
+    from nextrace.report_html import report_and_page
 
-    with open_reader(StoreConfig.from_dsn(dsn)) as reader:
-        found = build_report(reader, scenario=scenario)
-        page = render_html(found, reader)
+    found, page = report_and_page(StoreConfig.from_dsn(dsn), scenario)
     out.write_text(page, encoding="utf-8")
     typer.echo(found.render())
     typer.echo(f"Plots: {out}", err=True)

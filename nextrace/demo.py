@@ -29,9 +29,8 @@ from dashboards.files import write as write_grafana
 from instrumented_server.definition import AppDefinition, dump_definition, load_definition
 from nextrace.errors import NextraceError
 from nextrace.listen import ListenError, bind_socket
-from nextrace.reader import open_reader
-from nextrace.report import BROWSER_SERVICE, Report, build_report
-from nextrace.report_html import render_html
+from nextrace.report import BROWSER_SERVICE, Report
+from nextrace.report_html import report_and_page
 from traffic.router_cache import STALE_TIMES
 from traffic.scenarios import SCENARIOS, Scenario, ScenarioRun, run_scenario
 
@@ -174,9 +173,7 @@ def run_demo(
         _wait_for_commit(collector_url)
         _stop(collector, signal.SIGTERM, "the collector")  # flushes and commits the rest
     say("  all spans committed; querying the store")
-    with open_reader(StoreConfig.from_dsn(store_dsn)) as reader:
-        report = build_report(reader, scenario=scenario.name)
-        page = render_html(report, reader)
+    report, page = report_and_page(StoreConfig.from_dsn(store_dsn), scenario.name)
     (run_dir / "report.txt").write_text(report.render(), encoding="utf-8")
     (run_dir / "report.html").write_text(page, encoding="utf-8")
     write_grafana(run_dir / "grafana")

@@ -9,7 +9,6 @@ defines what it shows; the text report follows, for the figures the plots round 
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import io
 from collections import defaultdict
@@ -18,9 +17,10 @@ from typing import Any
 import matplotlib
 from matplotlib.figure import Figure
 
+from collector.config import StoreConfig
 from nextrace.diagnosis import MS, Diagnosis
-from nextrace.reader import Reader
-from nextrace.report import BROWSER_SERVICE, Report
+from nextrace.reader import Reader, open_reader
+from nextrace.report import BROWSER_SERVICE, Report, build_report
 
 matplotlib.rcParams.update(
     {
@@ -45,6 +45,13 @@ LAYER_COLORS = {
 }
 
 
+def report_and_page(config: StoreConfig, scenario: str = "") -> tuple[Report, str]:
+    """The report of the store ``config`` names, and its page, read in one go."""
+    with open_reader(config) as reader:
+        report = build_report(reader, scenario=scenario)
+        return report, render_html(report, reader)
+
+
 def render_html(report: Report, reader: Reader) -> str:
     """The page for ``report``, with the time series it plots read from ``reader``."""
     window_ms = (report.summary["last_span"] - report.summary["first_span"]).total_seconds() * 1e3
@@ -53,7 +60,7 @@ def render_html(report: Report, reader: Reader) -> str:
         "hit_ratio_timeline", browser_service=BROWSER_SERVICE, bucket_ms=bucket_ms
     )
     traffic = reader.rows("traffic_timeline", browser_service=BROWSER_SERVICE, bucket_ms=bucket_ms)
-    deploys = [(_ms(d["at"]), d["build_id"]) for d in report.deploys]
+    deploys = [(float(d["at_ms"]), d["build_id"]) for d in report.deploys]
     sections = [
         (
             "Cache hit ratio per layer",
@@ -90,10 +97,6 @@ def render_html(report: Report, reader: Reader) -> str:
         if nav.diagnosis is not None
     ]
     return _page(report, sections, waterfalls)
-
-
-def _ms(moment: dt.datetime) -> float:
-    return moment.replace(tzinfo=dt.UTC).timestamp() * 1000
 
 
 def _seconds_axis(times_ms: list[float], origin: float) -> list[float]:
