@@ -30,13 +30,13 @@ import argparse
 import functools
 import json
 import platform
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.measure import across_runs, percentiles, timed
 from collector.config import StoreConfig
 from collector.store import ClickHouseStore, open_store
 from nextrace.compare import compare, typical_peer
@@ -79,20 +79,6 @@ def trace_ids(store: ClickHouseStore, count: int, seed: int = 7) -> list[str]:
         f"ORDER BY cityHash64(TraceId, {seed}) LIMIT {count}"
     ).result_rows
     return [r[0] for r in rows]
-
-
-def timed(work: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    work()
-    return (time.perf_counter() - started) * 1000
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "p50_ms": round(statistics.median(ordered), 1),
-        "p95_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 1),
-    }
 
 
 def one_run(store: ClickHouseStore, reader: StoreReader, sample: list[str]) -> dict[str, Any]:
@@ -151,17 +137,7 @@ def main() -> None:
                 print(f"run {index + 1}: {json.dumps(runs[-1])}", flush=True)
         finally:
             store.close()
-    summary = {
-        name: {
-            "p50_ms_median": statistics.median(r[name]["p50_ms"] for r in runs),
-            "p50_ms_range": [
-                min(r[name]["p50_ms"] for r in runs),
-                max(r[name]["p50_ms"] for r in runs),
-            ],
-            "p95_ms_median": statistics.median(r[name]["p95_ms"] for r in runs),
-        }
-        for name in runs[0]
-    }
+    summary = across_runs(runs)
     result = {
         "benchmark": "trace_view",
         "when": time.strftime("%Y-%m-%d"),

@@ -23,7 +23,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, DataError, Ope
 
 from collector.config import StoreConfig, validate_identifier
 from collector.errors import QueryFailed, ReadOnlyViolation, StoreError, StoreLockedError
-from collector.migrations import apply_migrations, load_sql
+from collector.migrations import applied_versions, apply_migrations, load_sql, migrations
 from collector.read_guard import check_ast, parse_explain_ast
 
 log = logging.getLogger(__name__)
@@ -350,4 +350,25 @@ def open_store(config: StoreConfig, *, migrate: bool = True) -> ClickHouseStore:
         )
     # Unqualified table names in queries resolve to the store's database.
     client.database = config.database
+    if not migrate:
+        _check_schema_is_current(store)
     return store
+
+
+def _check_schema_is_current(store: ClickHouseStore) -> None:
+    """Refuse to read a store whose nextrace schema is older than this release's, whose queries
+    would fail on columns and tables it lacks. A store without nextrace's migrations table (one
+    the contrib exporter made) is read as it is."""
+    config = store.config
+    try:
+        applied = applied_versions(store.client, config)
+    except ClickHouseError:
+        return
+    latest = migrations()[-1].version
+    if applied and max(applied) < latest:
+        store.close()
+        raise StoreError(
+            f"the {config.describe()} has schema version {max(applied)}, older than this "
+            f"nextrace's {latest}: run `nextrace collect` on it once to bring it up to date "
+            "(its data is kept)"
+        )

@@ -6,5 +6,5 @@ SELECT
     SpanAttributes['nextrace.build_id'] AS build_id,
     toUInt32OrZero(SpanAttributes['nextrace.deploy.warm_routes']) AS warm_routes
 FROM otel_traces
-WHERE SpanAttributes['nextrace.phase'] = 'deploy'
+WHERE Phase = 'deploy'
 ORDER BY at

@@ -3,5 +3,5 @@ SELECT
     toUnixTimestamp64Nano(max(Timestamp)) AS at_ns,
     argMax(SpanAttributes['nextrace.build_id'], Timestamp) AS build
 FROM otel_traces
-WHERE SpanName = 'deploy' AND SpanAttributes['nextrace.phase'] = 'deploy'
+WHERE SpanName = 'deploy' AND Phase = 'deploy'
   AND Timestamp <= fromUnixTimestamp64Nano({before_ns:Int64})

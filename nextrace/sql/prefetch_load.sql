@@ -2,20 +2,20 @@
 -- started as a prefetch, against all user traffic.
 WITH prefetch_traces AS (
     SELECT TraceId FROM otel_traces
-    WHERE ServiceName = {browser_service:String} AND SpanAttributes['nextrace.phase'] = 'prefetch'
+    WHERE ServiceName = {browser_service:String} AND Phase = 'prefetch'
 )
 SELECT
-    countIf(SpanAttributes['nextrace.phase'] = 'request') AS requests,
-    countIf(SpanAttributes['nextrace.phase'] = 'request' AND TraceId IN prefetch_traces)
+    countIf(Phase = 'request') AS requests,
+    countIf(Phase = 'request' AND TraceId IN prefetch_traces)
         AS prefetch_requests,
-    sumIf(Duration, SpanAttributes['nextrace.phase'] = 'request') AS request_ns,
-    sumIf(Duration, SpanAttributes['nextrace.phase'] = 'request' AND TraceId IN prefetch_traces)
+    sumIf(Duration, Phase = 'request') AS request_ns,
+    sumIf(Duration, Phase = 'request' AND TraceId IN prefetch_traces)
         AS prefetch_request_ns,
-    countIf(SpanAttributes['nextrace.phase'] = 'middleware') AS middleware_runs,
-    countIf(SpanAttributes['nextrace.phase'] = 'middleware' AND TraceId IN prefetch_traces)
+    countIf(Phase = 'middleware') AS middleware_runs,
+    countIf(Phase = 'middleware' AND TraceId IN prefetch_traces)
         AS prefetch_middleware_runs,
-    sumIf(Duration, SpanAttributes['nextrace.phase'] = 'middleware') AS middleware_ns,
-    sumIf(Duration, SpanAttributes['nextrace.phase'] = 'middleware' AND TraceId IN prefetch_traces)
+    sumIf(Duration, Phase = 'middleware') AS middleware_ns,
+    sumIf(Duration, Phase = 'middleware' AND TraceId IN prefetch_traces)
         AS prefetch_middleware_ns
 FROM otel_traces
 WHERE ServiceName != {browser_service:String}

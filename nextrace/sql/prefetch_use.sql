@@ -9,13 +9,13 @@ WITH used AS (
       AND SpanAttributes['cache.entry.source'] = 'prefetch'
 )
 SELECT
-    countIf(SpanAttributes['nextrace.phase'] = 'prefetch') AS prefetches,
-    countIf(SpanAttributes['nextrace.phase'] = 'prefetch' AND TraceId NOT IN (SELECT trace_id FROM used))
+    countIf(Phase = 'prefetch') AS prefetches,
+    countIf(Phase = 'prefetch' AND TraceId NOT IN (SELECT trace_id FROM used))
         AS unused_prefetches,
-    countIf(SpanAttributes['nextrace.phase'] = 'navigation') AS navigations,
+    countIf(Phase = 'navigation') AS navigations,
     countIf(SpanAttributes['nextrace.navigation.router_cache'] = 'hit') AS router_hits,
     countIf(SpanAttributes['nextrace.navigation.router_cache'] = 'partial') AS router_partial,
     countIf(SpanAttributes['nextrace.navigation.router_cache'] = 'miss') AS router_misses
 FROM otel_traces
 WHERE ServiceName = {browser_service:String}
-  AND SpanAttributes['nextrace.phase'] IN ('prefetch', 'navigation')
+  AND Phase IN ('prefetch', 'navigation')

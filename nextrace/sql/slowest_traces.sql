@@ -13,7 +13,7 @@ FROM (
                SpanAttributes['nextrace.navigation.type'] AS kind, '' AS build
         FROM otel_traces
         WHERE SpanName LIKE 'navigation %' AND ParentSpanId = ''
-          AND SpanAttributes['nextrace.phase'] = 'navigation'
+          AND Phase = 'navigation'
           AND Timestamp >= since
           AND ({route:String} = '' OR route = {route:String})
           AND ({kind:String} = '' OR kind = {kind:String})

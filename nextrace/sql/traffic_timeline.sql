@@ -2,8 +2,8 @@
 SELECT
     toUnixTimestamp64Milli(toStartOfInterval(Timestamp, toIntervalMillisecond({bucket_ms:UInt32})))
         AS bucket_ms,
-    countIf(SpanAttributes['nextrace.phase'] = 'prefetch') AS prefetches,
-    countIf(SpanAttributes['nextrace.phase'] = 'navigation') AS navigations
+    countIf(Phase = 'prefetch') AS prefetches,
+    countIf(Phase = 'navigation') AS navigations
 FROM otel_traces
 WHERE ServiceName = {browser_service:String}
 GROUP BY bucket_ms

@@ -5,7 +5,7 @@ WITH warmed AS (
     FROM otel_traces
     WHERE SpanAttributes['cache.key'] != ''
       AND TraceId IN (
-          SELECT TraceId FROM otel_traces WHERE SpanAttributes['nextrace.phase'] = 'warmup'
+          SELECT TraceId FROM otel_traces WHERE Phase = 'warmup'
       )
 )
 SELECT

@@ -6,6 +6,6 @@ FROM (
     FROM otel_traces
     ARRAY JOIN Events.Timestamp AS call_at, Events.Name AS event
     WHERE event = 'upstream call'
-      AND TraceId IN (SELECT TraceId FROM otel_traces WHERE SpanAttributes['nextrace.phase'] = 'warmup')
+      AND TraceId IN (SELECT TraceId FROM otel_traces WHERE Phase = 'warmup')
     GROUP BY second
 )

@@ -5,9 +5,17 @@ from __future__ import annotations
 from collector.config import StoreConfig
 from collector.consumer import COLUMN_NAMES
 from collector.migrations import apply_migrations, migrations
-from collector.store import open_store
+from collector.store import connect, open_store
 from collector.translator import translate
 from tests.builders import make_request, make_span
+
+WARMUP_ATTRS = {
+    "nextrace.phase": "warmup",
+    "nextrace.build_id": "build-7",
+    "nextrace.warmup.trigger": "deploy",
+    "nextrace.warmup.outcome": "ok",
+    "cache.key": "not the warm-up's own",
+}
 
 # Column types of otel_traces as the OpenTelemetry Collector contrib exporter creates it.
 EXPORTER_COLUMNS = {
@@ -40,7 +48,13 @@ def test_otel_traces_has_the_exporter_columns_and_types(store_config: StoreConfi
     store = open_store(store_config)
     try:
         described = store.client.query("DESCRIBE TABLE otel_traces").result_rows
-        assert {row[0]: row[1] for row in described} == EXPORTER_COLUMNS
+        # What a writer writes and SELECT * returns is the exporter's table; nextrace's own
+        # columns are MATERIALIZED, computed by the store from those.
+        assert {row[0]: row[1] for row in described if row[2] == ""} == EXPORTER_COLUMNS
+        assert {row[0]: row[2] for row in described if row[2] != ""} == {
+            "Phase": "MATERIALIZED",
+            "NextSpanType": "MATERIALIZED",
+        }
         assert set(COLUMN_NAMES) == set(EXPORTER_COLUMNS)
         lookup = store.client.query("DESCRIBE TABLE otel_traces_trace_id_ts").result_rows
         assert [(r[0], r[1]) for r in lookup] == [
@@ -74,6 +88,67 @@ def test_the_lookup_view_records_each_trace_time_range(store_config: StoreConfig
             "FROM otel_traces_trace_id_ts GROUP BY TraceId"
         ).result_rows
         assert rows == [("11" * 16, 1_800_000_000, 1_800_000_005)]
+    finally:
+        store.close()
+
+
+def test_spans_written_as_the_exporter_writes_them_get_their_phase_and_lifecycle_rows(
+    store_config: StoreConfig,
+):
+    store = open_store(store_config)
+    try:
+        spans = [
+            make_span("warmup deploy", attrs=WARMUP_ATTRS),
+            make_span("render", attrs={"nextrace.phase": "render", "next.route": "/a"}),
+            make_span("no phase"),
+        ]
+        store.client.insert(  # the contrib exporter's columns, as it names them
+            "otel_traces",
+            translate(make_request(spans)).spans.columns,
+            column_names=list(COLUMN_NAMES),
+            column_oriented=True,
+        )
+        assert store.client.query(
+            "SELECT SpanName, Phase FROM otel_traces ORDER BY SpanName"
+        ).result_rows == [
+            ("no phase", ""),
+            ("render", "render"),
+            ("warmup deploy", "warmup"),
+        ]
+        ((phase, build, attributes),) = store.client.query(
+            "SELECT Phase, BuildId, Attributes FROM lifecycle_spans"
+        ).result_rows
+        assert (phase, build) == ("warmup", "build-7")
+        assert attributes == {  # the warm-up's own attributes only
+            "nextrace.warmup.trigger": "deploy",
+            "nextrace.warmup.outcome": "ok",
+        }
+    finally:
+        store.close()
+
+
+def test_an_older_store_gets_the_phase_column_and_lifecycle_rows(chdb_path):
+    config = StoreConfig.from_dsn(f"chdb://{chdb_path}?database=before_phase")
+    client = connect(config)
+    try:
+        apply_migrations(client, config, up_to=20)  # before the Phase column
+        client.insert(
+            "otel_traces",
+            translate(make_request([make_span("warmup deploy", attrs=WARMUP_ATTRS)])).spans.columns,
+            database=config.database,
+            column_names=list(COLUMN_NAMES),
+            column_oriented=True,
+        )
+    finally:
+        client.close()
+    store = open_store(config)
+    try:
+        assert store.client.query("SELECT Phase FROM otel_traces").result_rows == [("warmup",)]
+        assert store.client.query(
+            "SELECT Phase, Attributes['nextrace.warmup.outcome'] FROM lifecycle_spans"
+        ).result_rows == [("warmup", "ok")]
+        assert apply_migrations(store.client, config) == []  # backfilled once
+        assert store.client.query("SELECT count() FROM lifecycle_spans").result_rows == [(1,)]
     finally:
         store.close()
 

@@ -14,7 +14,8 @@ import pytest
 from collector.config import StoreConfig
 from collector.errors import StoreError
 from collector.exporter import ClickHouseSpanExporter
-from collector.store import open_store, store_owner_pid
+from collector.migrations import apply_migrations
+from collector.store import connect, open_store, store_owner_pid
 from collector.translator import translate
 from tests.builders import make_request, make_span
 
@@ -110,3 +111,16 @@ def test_only_a_broken_part_that_an_error_names_is_detached(tmp_path):
         assert store.client.query("SELECT count() FROM otel.otel_traces").result_rows == [(0,)]
     finally:
         store.close()
+
+
+def test_a_reader_of_an_older_schema_is_told_to_migrate_it_first(chdb_path):
+    config = StoreConfig.from_dsn(f"chdb://{chdb_path}?database=older_schema")
+    client = connect(config)
+    try:
+        apply_migrations(client, config, up_to=20)
+    finally:
+        client.close()
+    with pytest.raises(StoreError, match=r"schema version 20, older .* run `nextrace collect`"):
+        open_store(config, migrate=False)
+    open_store(config).close()  # what the collector does on start
+    open_store(config, migrate=False).close()

@@ -106,6 +106,8 @@ def traffic(client, collector):
             start_ns=base,
             attrs={
                 "cache.layer": "router",
+                # as both browsers say it: a partial hit is a miss of the full payload
+                "cache.result": "hit" if result == "hit" else "miss",
                 "nextrace.router.result": result,
                 "cache.entry.source": "prefetch",
                 "cache.entry.source_trace_id": source.hex(),

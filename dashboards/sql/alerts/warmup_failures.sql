@@ -4,12 +4,12 @@
 SELECT trigger, failing
 FROM (
     SELECT
-        SpanAttributes['nextrace.warmup.trigger'] AS trigger,
+        Attributes['nextrace.warmup.trigger'] AS trigger,
         count() AS jobs,
-        countIf(SpanAttributes['nextrace.warmup.outcome'] IN ('error', 'queue_full')) AS bad,
+        countIf(Attributes['nextrace.warmup.outcome'] IN ('error', 'queue_full')) AS bad,
         if(jobs >= 5, bad / jobs, 0) AS failing
-    FROM otel_traces
-    WHERE $__timeFilter(Timestamp) AND SpanAttributes['nextrace.phase'] = 'warmup'
+    FROM lifecycle_spans
+    WHERE $__timeFilter(Timestamp) AND Phase = 'warmup'
     GROUP BY trigger
 )
 ORDER BY trigger

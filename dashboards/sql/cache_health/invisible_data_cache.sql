@@ -4,7 +4,7 @@
 SELECT
     ServiceName AS service,
     countIf(ScopeName = '@vercel/otel/fetch') AS fetches,
-    countIf(SpanAttributes['next.span_type'] = 'AppRender.fetch') AS nextjs_fetch_spans
+    countIf(NextSpanType = 'AppRender.fetch') AS nextjs_fetch_spans
 FROM otel_traces
 WHERE $__timeFilter(Timestamp)
   AND ScopeName IN ('next.js', '@vercel/otel/fetch')

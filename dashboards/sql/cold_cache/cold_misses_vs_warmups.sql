@@ -24,15 +24,15 @@ FROM (
     SELECT
         $__timeInterval(Timestamp) AS time,
         0 AS cold,
-        countIf(SpanAttributes['nextrace.warmup.outcome'] = 'ok') AS ok,
-        countIf(SpanAttributes['nextrace.warmup.outcome'] = 'error') AS failed,
-        countIf(SpanAttributes['nextrace.warmup.outcome'] = 'queue_full') AS queue_full,
-        countIf(SpanAttributes['nextrace.warmup.outcome'] = 'deduplicated') AS deduplicated
-    FROM otel_traces
+        countIf(Attributes['nextrace.warmup.outcome'] = 'ok') AS ok,
+        countIf(Attributes['nextrace.warmup.outcome'] = 'error') AS failed,
+        countIf(Attributes['nextrace.warmup.outcome'] = 'queue_full') AS queue_full,
+        countIf(Attributes['nextrace.warmup.outcome'] = 'deduplicated') AS deduplicated
+    FROM lifecycle_spans
     WHERE $__timeFilter(Timestamp)
-      AND SpanAttributes['nextrace.phase'] = 'warmup'
+      AND Phase = 'warmup'
       AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
-      AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
+      AND $__conditionalAll(BuildId IN (${build:singlequote}), $build)
     GROUP BY time
 )
 GROUP BY time

@@ -1,14 +1,15 @@
 -- Deploys, drawn as annotations: the reference server's deploy spans, and for a Next.js service
 -- the first request that each new build served (the build comes from the helper,
--- @nextrace/next, or the resource; a service's first build in the store is not a deploy).
+-- @nextrace/next, or the resource; a service's first build in the store is not a deploy), from
+-- `builds`, which remembers when each build first served.
 SELECT time, text, tags
 FROM (
     SELECT
         Timestamp AS time,
-        concat('deploy ', SpanAttributes['nextrace.build_id']) AS text,
+        concat('deploy ', BuildId) AS text,
         'deploy' AS tags
-    FROM otel_traces
-    WHERE SpanAttributes['nextrace.phase'] = 'deploy' AND $__timeFilter(Timestamp)
+    FROM lifecycle_spans
+    WHERE Phase = 'deploy' AND $__timeFilter(Timestamp)
     UNION ALL
     SELECT
         first_request AS time,
@@ -18,10 +19,10 @@ FROM (
         SELECT
             ServiceName,
             BuildId,
-            min(Timestamp) AS first_request,
+            min(FirstSeen) AS first_request,
             min(first_request) OVER (PARTITION BY ServiceName) AS first_of_service
-        FROM requests
-        WHERE Source = 'nextjs' AND BuildId != ''
+        FROM builds
+        WHERE Source = 'nextjs'
         GROUP BY ServiceName, BuildId
     )
     WHERE first_request > first_of_service AND $__timeFilter(first_request)

@@ -1,7 +1,7 @@
 -- The load prefetches put on the server: their share of requests and of request time, and of
--- middleware executions and middleware time (seed 002). The reference server's request and
--- middleware spans carry the request kind; a Next.js service's come from its requests rows
--- (kind from the trace's shape or the helper, middleware time from Middleware.execute).
+-- middleware executions and middleware time (seed 002). Requests come from `requests`, every
+-- source alike; middleware runs from the reference server's middleware spans, which carry the
+-- request kind, and from a Next.js service's requests rows (time from Middleware.execute).
 SELECT
     phase,
     count() AS spans,
@@ -9,14 +9,14 @@ SELECT
     round(sumIf(duration_ns, prefetch) / greatest(sum(duration_ns), 1), 4) AS prefetch_time_share
 FROM (
     SELECT
-        SpanAttributes['nextrace.phase'] AS phase,
-        SpanAttributes['nextrace.request.kind'] = 'rsc_prefetch' AS prefetch,
+        'middleware' AS phase,
+        RequestKind = 'rsc_prefetch' AS prefetch,
         Duration AS duration_ns
-    FROM otel_traces
+    FROM lifecycle_spans
     WHERE $__timeFilter(Timestamp)
-      AND SpanAttributes['nextrace.phase'] IN ('request', 'middleware')
+      AND Phase = 'middleware'
       AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
-      AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
+      AND $__conditionalAll(BuildId IN (${build:singlequote}), $build)
     UNION ALL
     SELECT
         arrayJoin(if(MiddlewareMs IS NULL, ['request'], ['request', 'middleware'])) AS phase,
@@ -24,7 +24,6 @@ FROM (
         if(phase = 'request', Duration, toUInt64(assumeNotNull(MiddlewareMs) * 1e6)) AS duration_ns
     FROM requests
     WHERE $__timeFilter(Timestamp)
-      AND Source = 'nextjs'
       AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
       AND $__conditionalAll(BuildId IN (${build:singlequote}), $build)
 )

@@ -1,10 +1,10 @@
 -- How navigations were served by the client router cache.
 SELECT
-    SpanAttributes['nextrace.navigation.router_cache'] AS router_cache,
+    Attributes['nextrace.navigation.router_cache'] AS router_cache,
     count() AS navigations
-FROM otel_traces
+FROM lifecycle_spans
 WHERE $__timeFilter(Timestamp)
-  AND SpanAttributes['nextrace.phase'] = 'navigation'
-  AND $__conditionalAll(SpanAttributes['next.route'] IN (${route:singlequote}), $route)
+  AND Phase = 'navigation'
+  AND $__conditionalAll(Route IN (${route:singlequote}), $route)
 GROUP BY router_cache
 ORDER BY navigations DESC, router_cache

@@ -1,9 +1,9 @@
 -- Sequential fetches: each waited for another fetch before it started (the waterfall). The
--- reference server names the fetch each one waited for (nextrace.fetch.after); for a Next.js
--- service it is read from timing: the fetch of the same trace that ended last before this one
--- started (ASOF JOIN), so fetches that ran in parallel are not a waterfall. Only a request
--- span names its route and (for Next.js) its build, so a route or a build is chosen by the
--- traces of its requests.
+-- reference server names the fetch each one waited for (nextrace.fetch.after, kept in
+-- lifecycle_spans); for a Next.js service it is read from timing: the fetch of the same trace
+-- that ended last before this one started (ASOF JOIN), so fetches that ran in parallel are not
+-- a waterfall. Only a request span names its route and (for Next.js) its build, so a route or
+-- a build is chosen by the traces of its requests.
 SELECT
     fetch,
     waited_for,
@@ -12,16 +12,16 @@ SELECT
 FROM (
     SELECT
         SpanName AS fetch,
-        SpanAttributes['nextrace.fetch.after'] AS waited_for,
+        Attributes['nextrace.fetch.after'] AS waited_for,
         Duration AS duration_ns
-    FROM otel_traces
+    FROM lifecycle_spans
     WHERE $__timeFilter(Timestamp)
-      AND SpanAttributes['nextrace.fetch.after'] != ''
+      AND Phase = 'fetch'
       AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
       AND $__conditionalAll(
           TraceId IN (SELECT TraceId FROM requests WHERE $__timeFilter(Timestamp) AND Route IN (${route:singlequote})),
           $route)
-      AND $__conditionalAll(SpanAttributes['nextrace.build_id'] IN (${build:singlequote}), $build)
+      AND $__conditionalAll(BuildId IN (${build:singlequote}), $build)
     UNION ALL
     SELECT
         later.SpanName AS fetch,
@@ -32,7 +32,7 @@ FROM (
         FROM otel_traces
         WHERE $__timeFilter(Timestamp)
           AND ScopeName = 'next.js'
-          AND SpanAttributes['next.span_type'] = 'AppRender.fetch'
+          AND NextSpanType = 'AppRender.fetch'
           AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
           AND $__conditionalAll(
               TraceId IN (SELECT TraceId FROM requests WHERE $__timeFilter(Timestamp) AND Route IN (${route:singlequote})),
@@ -46,7 +46,7 @@ FROM (
         FROM otel_traces
         WHERE $__timeFilter(Timestamp)
           AND ScopeName = 'next.js'
-          AND SpanAttributes['next.span_type'] = 'AppRender.fetch'
+          AND NextSpanType = 'AppRender.fetch'
           AND Duration > 0
           AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
     ) AS earlier

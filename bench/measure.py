@@ -1,0 +1,39 @@
+"""What the benchmarks share: timing a piece of work, and summarizing repeated timings."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def timed(work: Callable[[], Any]) -> float:
+    """Milliseconds ``work`` took, by the wall clock."""
+    started = time.perf_counter()
+    work()
+    return (time.perf_counter() - started) * 1000
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50 and p95 (the nearest rank) of timings in milliseconds."""
+    ordered = sorted(values)
+    return {
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p95_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 1),
+    }
+
+
+def across_runs(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, Any]]:
+    """Per name, the median over the runs of p50 and p95, and the lowest and highest p50."""
+    return {
+        name: {
+            "p50_ms_median": statistics.median(r[name]["p50_ms"] for r in runs),
+            "p50_ms_range": [
+                min(r[name]["p50_ms"] for r in runs),
+                max(r[name]["p50_ms"] for r in runs),
+            ],
+            "p95_ms_median": statistics.median(r[name]["p95_ms"] for r in runs),
+        }
+        for name in runs[0]
+    }

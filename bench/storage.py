@@ -1,0 +1,111 @@
+"""How many bytes a span costs on disk, per table and per column, after merges.
+
+A store is filled with the demo's own traffic copied over 24 hours (``bench/workload.py``)
+through the collector's schema, every table merged as time would merge it (``OPTIMIZE …
+FINAL``), and then measured from ClickHouse's own accounting: ``system.parts`` (bytes on disk
+per table, skip indexes and marks included), ``system.columns`` (compressed and uncompressed
+bytes per column) and ``system.data_skipping_indices``. Every figure is divided by the number
+of spans in ``otel_traces``, so the derived tables show what they add per span stored.
+
+Printed, and written to ``bench/results/storage-<spans>.json``. With ``--dsn``, measures an
+existing store instead (nothing is filled or merged): ``--dsn chdb://.nextrace/demo/<run>/store``.
+
+Run: ``PYTHONPATH=. python -m bench.storage [--spans 10000000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.workload import fill
+from collector.config import StoreConfig
+from collector.store import ClickHouseStore, open_store
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def measure(store: ClickHouseStore) -> dict[str, Any]:
+    """Bytes per span stored, per table, per column of ``otel_traces`` and per skip index."""
+    client = store.client
+    database = store.config.database
+    spans = int(client.query("SELECT count() FROM otel_traces").result_rows[0][0])
+    per_span = max(spans, 1)
+    tables = {
+        table: {
+            "rows": int(rows),
+            "bytes_per_span": round(on_disk / per_span, 2),
+            "ratio": round(uncompressed / max(compressed, 1), 1),
+        }
+        for table, rows, on_disk, compressed, uncompressed in client.query(
+            "SELECT table, sum(rows), sum(bytes_on_disk), sum(data_compressed_bytes), "
+            "sum(data_uncompressed_bytes) FROM system.parts "
+            "WHERE database = {db:String} AND active GROUP BY table ORDER BY table",
+            parameters={"db": database},
+        ).result_rows
+    }
+    columns = {
+        name: round(compressed / per_span, 2)
+        for name, compressed in client.query(
+            "SELECT name, data_compressed_bytes FROM system.columns "
+            "WHERE database = {db:String} AND table = 'otel_traces' "
+            "ORDER BY data_compressed_bytes DESC",
+            parameters={"db": database},
+        ).result_rows
+    }
+    indexes = {
+        name: round(compressed / per_span, 2)
+        for name, compressed in client.query(
+            "SELECT name, data_compressed_bytes FROM system.data_skipping_indices "
+            "WHERE database = {db:String} AND table = 'otel_traces' ORDER BY name",
+            parameters={"db": database},
+        ).result_rows
+    }
+    return {
+        "spans": spans,
+        "otel_traces_bytes_per_span": tables.get("otel_traces", {}).get("bytes_per_span"),
+        "store_bytes_per_span": round(sum(t["bytes_per_span"] for t in tables.values()), 2),
+        "tables": tables,
+        "otel_traces_columns": columns,
+        "otel_traces_skip_indexes": indexes,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--spans", type=int, default=10_000_000)
+    parser.add_argument("--dsn", help="measure this store as it is instead of filling one")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="nextrace-bench-") as tmp:
+        store = open_store(StoreConfig.from_dsn(args.dsn or f"chdb://{tmp}/store"))
+        try:
+            if not args.dsn:
+                print(f"filling a store with {args.spans:,} spans over 24 hours", flush=True)
+                fill(store, args.spans)
+            figures = measure(store)
+        finally:
+            store.close()
+    result = {
+        "benchmark": "storage",
+        "when": time.strftime("%Y-%m-%d"),
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
+        **figures,
+    }
+    print(json.dumps({k: v for k, v in result.items() if k != "otel_traces_columns"}, indent=2))
+    print("otel_traces, bytes per span by column:", json.dumps(result["otel_traces_columns"]))
+    if not args.dsn:
+        RESULTS.mkdir(exist_ok=True)
+        out = RESULTS / f"storage-{args.spans // 1_000_000}M.json"
+        out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+        print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
