@@ -15,10 +15,15 @@ counterpart), ``${ttl_timestamp}``, ``${ttl_start}`` and ``${ttl_minute}``.
 A backfill, which fills a new table from rows stored before its materialized view
 existed, runs the view's own query: ``${select_of_NNNN}`` is the ``SELECT`` of the
 view created by migration ``NNNN``, so the two can never disagree.
+
+A migration whose first line is ``-- nextrace: single node`` rewrites stored rows by copying
+them where it runs; on a cluster it is recorded but skipped, with a warning, since a copy on
+one node would keep only that node's shard.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -32,6 +37,9 @@ from collector.errors import StoreError
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _SELECT_OF = re.compile(r"\$\{select_of_(\d{4})\}")
 _VIEW_QUERY = re.compile(r"^AS (SELECT\b.*)", re.MULTILINE | re.DOTALL)
+_SINGLE_NODE = "-- nextrace: single node\n"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,12 @@ class Migration:
     version: int
     name: str
     template: str
+
+    @property
+    def single_node(self) -> bool:
+        """Whether this migration rewrites stored rows by copying them on the node it runs on,
+        so that it must not run on a cluster (marked by its first line)."""
+        return self.template.startswith(_SINGLE_NODE)
 
 
 def load_sql(name: str) -> str:
@@ -112,8 +126,20 @@ def apply_migrations(client: Client, config: StoreConfig, up_to: int | None = No
     for migration in migrations():
         if migration.version in done or (up_to is not None and migration.version > up_to):
             continue
+        skipped = bool(migration.single_node and config.cluster)
+        if skipped:
+            log.warning(
+                "migration %s skipped: it copies the stored spans, which on cluster %s would "
+                "keep only this node's shard",
+                migration.name,
+                config.cluster,
+            )
+        elif migration.single_node:
+            log.info(
+                "migration %s rewrites every stored span: this can take a while", migration.name
+            )
         try:
-            for statement in render(migration.template, config).split(";\n"):
+            for statement in [] if skipped else render(migration.template, config).split(";\n"):
                 client.command(statement)
         except Exception as exc:
             raise StoreError(f"migration {migration.name} failed: {exc}") from exc

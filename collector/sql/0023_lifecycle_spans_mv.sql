@@ -3,8 +3,7 @@ TO `${database}`.`lifecycle_spans`
 AS SELECT
     Timestamp,
     TraceId,
-    SpanId,
-    ParentSpanId,
+    ParentSpanId = '' AS IsRoot,
     ServiceName,
     SpanName,
     SpanAttributes['nextrace.phase'] AS Phase,

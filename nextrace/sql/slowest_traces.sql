@@ -9,11 +9,9 @@ FROM (
     (
         SELECT TraceId AS trace_id, SpanName AS name, ServiceName AS root_service,
                Duration AS duration_ns, toUnixTimestamp64Nano(Timestamp) AS start_ns,
-               SpanAttributes['next.route'] AS route,
-               SpanAttributes['nextrace.navigation.type'] AS kind, '' AS build
-        FROM otel_traces
-        WHERE SpanName LIKE 'navigation %' AND ParentSpanId = ''
-          AND Phase = 'navigation'
+               Route AS route, Attributes['nextrace.navigation.type'] AS kind, '' AS build
+        FROM lifecycle_spans
+        WHERE Phase = 'navigation' AND SpanName LIKE 'navigation %' AND IsRoot
           AND Timestamp >= since
           AND ({route:String} = '' OR route = {route:String})
           AND ({kind:String} = '' OR kind = {kind:String})
@@ -47,8 +45,9 @@ FROM (
           AND ({service:String} = '' OR ServiceName = {service:String})
           AND ({build:String} = '' OR BuildId = {build:String})
           AND TraceId NOT IN (
-              SELECT TraceId FROM otel_traces
-              WHERE SpanName LIKE 'navigation %' AND ParentSpanId = '' AND Timestamp >= since
+              SELECT TraceId FROM lifecycle_spans
+              WHERE Phase = 'navigation' AND SpanName LIKE 'navigation %' AND IsRoot
+                AND Timestamp >= since
           )
         ORDER BY Duration DESC
         LIMIT {limit:UInt32}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from collector.config import StoreConfig
 from collector.consumer import COLUMN_NAMES
-from collector.migrations import apply_migrations, migrations
+from collector.migrations import apply_migrations, migrations, render
 from collector.store import connect, open_store
 from collector.translator import translate
 from tests.builders import make_request, make_span
@@ -183,5 +185,77 @@ def test_a_ttl_is_written_into_the_table(chdb_path):
     try:
         ddl = store.client.query("SHOW CREATE TABLE otel_traces").result_rows[0][0]
         assert "TTL toDateTime(Timestamp) + toIntervalDay(3)" in ddl
+    finally:
+        store.close()
+
+
+def _older_store_with_spans(chdb_path, database: str, spans: int) -> StoreConfig:
+    """A store at the schema before 0028 (sorted as the exporter sorts), holding ``spans``
+    spans of 4 traces, two of them cache lookups."""
+    config = StoreConfig.from_dsn(f"chdb://{chdb_path}?database={database}")
+    client = connect(config)
+    try:
+        apply_migrations(client, config, up_to=27)
+        batch = [
+            make_span(
+                f"span {i}",
+                trace_id=bytes([i % 4 + 1]) * 16,
+                attrs={"cache.layer": "data", "cache.result": "hit"} if i < 2 else {},
+            )
+            for i in range(spans)
+        ]
+        client.insert(
+            "otel_traces",
+            translate(make_request(batch)).spans.columns,
+            database=config.database,
+            column_names=list(COLUMN_NAMES),
+            column_oriented=True,
+        )
+    finally:
+        client.close()
+    return config
+
+
+def _sorting_key(store) -> str:
+    return str(
+        store.client.query(
+            "SELECT sorting_key FROM system.tables WHERE database = currentDatabase() "
+            "AND name = 'otel_traces'"
+        ).result_rows[0][0]
+    )
+
+
+@pytest.mark.parametrize("crashed_after", [0, 3, 4], ids=["whole", "after-copy", "after-exchange"])
+def test_an_older_store_is_sorted_by_trace_keeping_every_span_once(chdb_path, crashed_after):
+    config = _older_store_with_spans(chdb_path, f"sorting_{crashed_after}", spans=40)
+    if crashed_after:  # the first statements of 0028 ran, then the process died
+        (migration,) = [m for m in migrations() if m.version == 28]
+        client = connect(config)
+        try:
+            for statement in render(migration.template, config).split(";\n")[:crashed_after]:
+                client.command(statement)
+        finally:
+            client.close()
+    store = open_store(config)
+    try:
+        assert _sorting_key(store) == "toStartOfFifteenMinutes(Timestamp), TraceId, Timestamp"
+        assert store.client.query(
+            "SELECT count(), uniqExact(SpanId), uniqExact(TraceId) FROM otel_traces"
+        ).result_rows == [(40, 40, 4)]
+        assert store.client.query("SHOW TABLES LIKE '%sorted_by_trace%'").result_rows == []
+        # The materialized views follow the table: a span stored now has its cache event.
+        store.client.insert(
+            "otel_traces",
+            translate(
+                make_request(
+                    [make_span("later", attrs={"cache.layer": "cdn", "cache.result": "miss"})]
+                )
+            ).spans.columns,
+            column_names=list(COLUMN_NAMES),
+            column_oriented=True,
+        )
+        assert store.client.query(
+            "SELECT Layer, count() FROM cache_events GROUP BY Layer ORDER BY Layer"
+        ).result_rows == [("cdn", 1), ("data", 2)]
     finally:
         store.close()

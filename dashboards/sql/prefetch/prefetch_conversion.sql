@@ -19,5 +19,5 @@ SELECT
 FROM lifecycle_spans
 WHERE $__timeFilter(Timestamp)
   AND Phase = 'prefetch'
-  AND ParentSpanId = ''
+  AND IsRoot
   AND $__conditionalAll(Route IN (${route:singlequote}), $route)

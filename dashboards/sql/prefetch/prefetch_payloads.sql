@@ -7,7 +7,7 @@ SELECT
 FROM lifecycle_spans
 WHERE $__timeFilter(Timestamp)
   AND Phase = 'prefetch'
-  AND ParentSpanId != ''
+  AND NOT IsRoot
   AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
   AND $__conditionalAll(Route IN (${route:singlequote}), $route)
   AND $__conditionalAll(BuildId IN (${build:singlequote}), $build)

@@ -16,7 +16,7 @@ FROM (
     FROM lifecycle_spans
     WHERE $__timeFilter(Timestamp)
       AND Phase = 'navigation'
-      AND ParentSpanId = ''
+      AND IsRoot
       AND $__conditionalAll(Route IN (${route:singlequote}), $route)
     ORDER BY duration_ns DESC
     LIMIT 20

@@ -1,0 +1,163 @@
+"""What tracing costs the reference server: CPU per span, tracing on against tracing off.
+
+A ``nextrace serve`` process answers a fixed mix of requests (documents, RSC navigations and
+prefetches over every route of the default app) and exports its spans to a real ``nextrace
+collect``. The same mix is then sent to a server started with ``OTEL_SDK_DISABLED=true``,
+whose OpenTelemetry SDK makes no spans; runs alternate, so both see the same machine. The
+server's CPU is read from the kernel (``/proc`` when the load starts, ``wait4``'s resource
+usage once it has exited, having flushed every span), so the CPU of exporting after the
+last request is counted too. Tracing CPU per span is the difference over the spans the
+collector accepted; its share is that difference over the CPU with tracing on.
+
+Printed, and written to ``bench/results/server.json`` with the spread over the runs.
+
+Run: ``PYTHONPATH=. python -m bench.server [--requests 600] [--runs 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.ingest import cpu_seconds, free_port, start_collector
+
+RESULTS = Path(__file__).parent / "results"
+PATHS = (
+    "/",
+    "/about",
+    "/products",
+    "/products/1",
+    "/products/2",
+    "/dashboard",
+    "/profile",
+    "/blog/hello",
+    "/docs/start",
+    "/feed",
+)
+KINDS: tuple[dict[str, str], ...] = (
+    {},  # a document
+    {"RSC": "1"},  # a client navigation
+    {"RSC": "1", "Next-Router-Prefetch": "1"},  # a prefetch
+)
+
+
+def start_server(port: int, collector_port: int, *, tracing: bool) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "OTEL_SDK_DISABLED": "false" if tracing else "true"}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nextrace.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--collector",
+            f"http://127.0.0.1:{collector_port}",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return server
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            raise RuntimeError("the reference server did not start")
+        time.sleep(0.05)
+
+
+def accepted(collector_port: int) -> int:
+    health = httpx.get(f"http://127.0.0.1:{collector_port}/healthz", timeout=10).json()
+    return int(health["spans_accepted"])
+
+
+def one_server(collector_port: int, requests: int, *, tracing: bool) -> dict[str, float]:
+    """CPU seconds of one server answering ``requests`` requests, and the spans it sent."""
+    port = free_port()
+    before = accepted(collector_port)
+    server = start_server(port, collector_port, tracing=tracing)
+    started_cpu = cpu_seconds(server.pid)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        for i in range(requests):
+            response = client.get(PATHS[i % len(PATHS)], headers=KINDS[i // len(PATHS) % 3])
+            response.raise_for_status()
+    server.send_signal(signal.SIGINT)  # a graceful stop flushes every span
+    _, _, usage = os.wait4(server.pid, 0)
+    server.returncode = 0
+    cpu = usage.ru_utime + usage.ru_stime - started_cpu
+    deadline = time.monotonic() + 60
+    spans = accepted(collector_port) - before
+    while tracing and time.monotonic() < deadline:
+        time.sleep(0.5)  # the collector counts what arrived; wait until it stops growing
+        now = accepted(collector_port) - before
+        if now == spans:
+            break
+        spans = now
+    return {"cpu_s": cpu, "spans": spans}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS / "server.json")
+    args = parser.parse_args()
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="nextrace-bench-") as tmp:
+        collector_port = free_port()
+        collector = start_collector(Path(tmp) / "store", collector_port)
+        try:
+            for index in range(args.runs):
+                on = one_server(collector_port, args.requests, tracing=True)
+                off = one_server(collector_port, args.requests, tracing=False)
+                per_span_us = (on["cpu_s"] - off["cpu_s"]) / max(on["spans"], 1) * 1e6
+                runs.append(
+                    {
+                        "spans": on["spans"],
+                        "cpu_s_tracing": round(on["cpu_s"], 3),
+                        "cpu_s_disabled": round(off["cpu_s"], 3),
+                        "tracing_us_per_span": round(per_span_us, 1),
+                        "tracing_share_of_cpu": round(1 - off["cpu_s"] / on["cpu_s"], 3),
+                    }
+                )
+                print(f"run {index + 1}: {json.dumps(runs[-1])}", flush=True)
+        finally:
+            collector.send_signal(signal.SIGINT)
+            collector.wait(timeout=60)
+    per_span = [r["tracing_us_per_span"] for r in runs]
+    share = [r["tracing_share_of_cpu"] for r in runs]
+    result = {
+        "benchmark": "server",
+        "when": time.strftime("%Y-%m-%d"),
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
+        "requests": args.requests,
+        "runs": runs,
+        "tracing_us_per_span_median": statistics.median(per_span),
+        "tracing_us_per_span_range": [min(per_span), max(per_span)],
+        "tracing_share_median": statistics.median(share),
+        "goal_us_per_span": 20,
+    }
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
