@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -37,3 +41,18 @@ def across_runs(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, 
         }
         for name in runs[0]
     }
+
+
+def write_result(path: Path, benchmark: str, figures: dict[str, Any]) -> None:
+    """Write ``figures`` to ``path`` as JSON, after what every result says: which benchmark,
+    when, on which Python and how many cores."""
+    result = {
+        "benchmark": benchmark,
+        "when": time.strftime("%Y-%m-%d"),
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
+        **figures,
+    }
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    print(f"written to {path}")

@@ -20,17 +20,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
-import json
-import os
-import platform
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.measure import across_runs, percentiles, timed
+from bench.measure import across_runs, percentiles, timed, write_result
 from bench.workload import fill
 from collector.config import StoreConfig
 from collector.store import ClickHouseStore, open_store
@@ -132,14 +128,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--traces", type=int, default=30, help="traces looked up by id")
     args = parser.parse_args()
-    result: dict[str, Any] = {
-        "benchmark": "queries",
-        "when": time.strftime("%Y-%m-%d"),
-        "python": platform.python_version(),
-        "cores": os.cpu_count(),
-        "repeat": args.repeat,
-        "runs": args.runs,
-    }
+    result: dict[str, Any] = {"repeat": args.repeat, "runs": args.runs}
     with tempfile.TemporaryDirectory(prefix="nextrace-bench-") as tmp:
         store = open_store(StoreConfig.from_dsn(f"chdb://{tmp}/store"))
         try:
@@ -165,10 +154,7 @@ def main() -> None:
                 print(f"  {span} dashboards: {result[span]['dashboards_ms']}", flush=True)
         finally:
             store.close()
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"queries-{args.spans // 1_000_000}M.json"
-    out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-    print(f"written to {out}")
+    write_result(RESULTS / f"queries-{args.spans // 1_000_000}M.json", "queries", result)
 
 
 if __name__ == "__main__":

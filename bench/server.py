@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -33,6 +32,7 @@ from typing import Any
 import httpx
 
 from bench.ingest import cpu_seconds, free_port, start_collector
+from bench.measure import write_result
 
 RESULTS = Path(__file__).parent / "results"
 PATHS = (
@@ -143,10 +143,6 @@ def main() -> None:
     per_span = [r["tracing_us_per_span"] for r in runs]
     share = [r["tracing_share_of_cpu"] for r in runs]
     result = {
-        "benchmark": "server",
-        "when": time.strftime("%Y-%m-%d"),
-        "python": platform.python_version(),
-        "cores": os.cpu_count(),
         "requests": args.requests,
         "runs": runs,
         "tracing_us_per_span_median": statistics.median(per_span),
@@ -154,9 +150,8 @@ def main() -> None:
         "tracing_share_median": statistics.median(share),
         "goal_us_per_span": 20,
     }
-    args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+    write_result(args.out, "server", result)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from bench.measure import write_result
 from bench.workload import fill
 from collector.config import StoreConfig
 from collector.store import ClickHouseStore, open_store
@@ -50,23 +48,20 @@ def measure(store: ClickHouseStore) -> dict[str, Any]:
             parameters={"db": database},
         ).result_rows
     }
-    columns = {
-        name: round(compressed / per_span, 2)
-        for name, compressed in client.query(
-            "SELECT name, data_compressed_bytes FROM system.columns "
-            "WHERE database = {db:String} AND table = 'otel_traces' "
-            "ORDER BY data_compressed_bytes DESC",
-            parameters={"db": database},
-        ).result_rows
-    }
-    indexes = {
-        name: round(compressed / per_span, 2)
-        for name, compressed in client.query(
-            "SELECT name, data_compressed_bytes FROM system.data_skipping_indices "
-            "WHERE database = {db:String} AND table = 'otel_traces' ORDER BY name",
-            parameters={"db": database},
-        ).result_rows
-    }
+
+    def otel_traces_bytes(system_table: str) -> dict[str, float]:
+        return {
+            name: round(compressed / per_span, 2)
+            for name, compressed in client.query(
+                f"SELECT name, data_compressed_bytes FROM system.{system_table} "
+                "WHERE database = {db:String} AND table = 'otel_traces' "
+                "ORDER BY data_compressed_bytes DESC, name",
+                parameters={"db": database},
+            ).result_rows
+        }
+
+    columns = otel_traces_bytes("columns")
+    indexes = otel_traces_bytes("data_skipping_indices")
     return {
         "spans": spans,
         "otel_traces_bytes_per_span": tables.get("otel_traces", {}).get("bytes_per_span"),
@@ -91,20 +86,10 @@ def main() -> None:
             figures = measure(store)
         finally:
             store.close()
-    result = {
-        "benchmark": "storage",
-        "when": time.strftime("%Y-%m-%d"),
-        "python": platform.python_version(),
-        "cores": os.cpu_count(),
-        **figures,
-    }
-    print(json.dumps({k: v for k, v in result.items() if k != "otel_traces_columns"}, indent=2))
-    print("otel_traces, bytes per span by column:", json.dumps(result["otel_traces_columns"]))
+    print(json.dumps({k: v for k, v in figures.items() if k != "otel_traces_columns"}, indent=2))
+    print("otel_traces, bytes per span by column:", json.dumps(figures["otel_traces_columns"]))
     if not args.dsn:
-        RESULTS.mkdir(exist_ok=True)
-        out = RESULTS / f"storage-{args.spans // 1_000_000}M.json"
-        out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-        print(f"written to {out}")
+        write_result(RESULTS / f"storage-{args.spans // 1_000_000}M.json", "storage", figures)
 
 
 if __name__ == "__main__":

@@ -76,3 +76,18 @@ def make_request(
     ss.scope.version = "1.0"
     ss.spans.extend(spans)
     return request
+
+
+def insert_spans(client: Any, spans: list[Span], database: str | None = None) -> None:
+    """Store ``spans`` straight into ``otel_traces`` with a driver insert of the columns the
+    contrib exporter names, as another collector writing the store would (no pipeline)."""
+    from collector.consumer import COLUMN_NAMES
+    from collector.translator import translate
+
+    client.insert(
+        "otel_traces",
+        translate(make_request(spans)).spans.columns,
+        database=database,
+        column_names=list(COLUMN_NAMES),
+        column_oriented=True,
+    )

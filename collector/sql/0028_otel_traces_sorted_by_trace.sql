@@ -8,49 +8,28 @@
 -- work now, and the attribute maps' four bloom filters cost every insert and served only
 -- searches of raw attributes, which no panel makes (they read the derived tables). Columns and
 -- types stay the exporter's; docs/collector.md lists every divergence and why.
--- An existing table is copied into the new one and the two exchanged, so nothing stored is
+-- The new table is the old one's columns (as the exporter or an earlier nextrace made them,
+-- with Phase and NextSpanType) under the new key, codecs and indexes. The old rows are copied
+-- into it and the two exchanged, so nothing stored is
 -- lost: writers (a contrib exporter sharing the store) must be stopped while this runs. Run
 -- again after a crash at any step, it starts over from what otel_traces holds then, which is
 -- always every span. On a cluster it does not run (see collector/migrations.py): copying one
 -- node's rows would drop the other shards'.
 DROP TABLE IF EXISTS `${database}`.`${table}_sorted_by_trace`;
-CREATE TABLE `${database}`.`${table}_sorted_by_trace` (
-    Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)),
-    TraceId String CODEC(ZSTD(1)),
-    SpanId String CODEC(ZSTD(1)),
-    ParentSpanId String CODEC(ZSTD(1)),
-    TraceState String CODEC(ZSTD(1)),
-    SpanName LowCardinality(String) CODEC(ZSTD(1)),
-    SpanKind LowCardinality(String) CODEC(ZSTD(1)),
-    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(6)),
-    ScopeName String CODEC(ZSTD(1)),
-    ScopeVersion String CODEC(ZSTD(1)),
-    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(6)),
-    Duration UInt64 CODEC(ZSTD(1)),
-    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
-    StatusMessage String CODEC(ZSTD(1)),
-    Events Nested (
-        Timestamp DateTime64(9),
-        Name LowCardinality(String),
-        Attributes Map(LowCardinality(String), String)
-    ) CODEC(ZSTD(1)),
-    Links Nested (
-        TraceId String,
-        SpanId String,
-        TraceState String,
-        Attributes Map(LowCardinality(String), String)
-    ) CODEC(ZSTD(1)),
-    Phase LowCardinality(String)
-        MATERIALIZED SpanAttributes['nextrace.phase'] CODEC(ZSTD(1)),
-    NextSpanType LowCardinality(String)
-        MATERIALIZED SpanAttributes['next.span_type'] CODEC(ZSTD(1)),
-    INDEX idx_duration Duration TYPE minmax GRANULARITY 1
-) ENGINE = ${engine}
+CREATE TABLE `${database}`.`${table}_sorted_by_trace` AS `${database}`.`${table}`
+ENGINE = ${engine}
 PARTITION BY toDate(Timestamp)
 ORDER BY (toStartOfFifteenMinutes(Timestamp), TraceId, Timestamp)
 ${ttl_timestamp}
 SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+ALTER TABLE `${database}`.`${table}_sorted_by_trace`
+    DROP INDEX IF EXISTS idx_trace_id,
+    DROP INDEX IF EXISTS idx_res_attr_key,
+    DROP INDEX IF EXISTS idx_res_attr_value,
+    DROP INDEX IF EXISTS idx_span_attr_key,
+    DROP INDEX IF EXISTS idx_span_attr_value,
+    MODIFY COLUMN ResourceAttributes CODEC(ZSTD(6)),
+    MODIFY COLUMN SpanAttributes CODEC(ZSTD(6));
 INSERT INTO `${database}`.`${table}_sorted_by_trace` SELECT * FROM `${database}`.`${table}`;
 EXCHANGE TABLES `${database}`.`${table}` AND `${database}`.`${table}_sorted_by_trace`;
 DROP TABLE `${database}`.`${table}_sorted_by_trace`

@@ -8,11 +8,9 @@ import time
 from typing import Any
 
 from collector.config import StoreConfig
-from collector.consumer import COLUMN_NAMES
 from collector.migrations import apply_migrations, migrations
 from collector.store import connect, open_store
-from collector.translator import translate
-from tests.builders import make_request, make_span
+from tests.builders import insert_spans, make_request, make_span
 from tests.conftest import stored
 
 PB = {"Content-Type": "application/x-protobuf"}
@@ -144,13 +142,7 @@ def test_an_older_store_is_backfilled_once(chdb_path):
             make_span("no cache"),
             make_span("GET /", attrs={"nextrace.phase": "request", "nextrace.request.kind": "api"}),
         ]
-        client.insert(
-            "otel_traces",
-            translate(make_request(spans)).spans.columns,
-            database=config.database,
-            column_names=list(COLUMN_NAMES),
-            column_oriented=True,
-        )
+        insert_spans(client, spans, config.database)
     finally:
         client.close()
     store = open_store(config)  # the collector starting on it applies every later migration
@@ -173,12 +165,7 @@ def test_an_older_store_is_backfilled_once(chdb_path):
         # through the views, give the same rows.
         for span in spans:
             span.span_id = os.urandom(8)
-        store.client.insert(
-            "otel_traces",
-            translate(make_request(spans)).spans.columns,
-            column_names=list(COLUMN_NAMES),
-            column_oriented=True,
-        )
+        insert_spans(store.client, spans)
         for table in ("cache_events", "requests"):
             first, second = rows(f"SELECT * EXCEPT (SpanId) FROM {table}")
             assert first == second, table

@@ -9,7 +9,7 @@ from collector.consumer import COLUMN_NAMES
 from collector.migrations import apply_migrations, migrations, render
 from collector.store import connect, open_store
 from collector.translator import translate
-from tests.builders import make_request, make_span
+from tests.builders import insert_spans, make_request, make_span
 
 WARMUP_ATTRS = {
     "nextrace.phase": "warmup",
@@ -104,12 +104,7 @@ def test_spans_written_as_the_exporter_writes_them_get_their_phase_and_lifecycle
             make_span("render", attrs={"nextrace.phase": "render", "next.route": "/a"}),
             make_span("no phase"),
         ]
-        store.client.insert(  # the contrib exporter's columns, as it names them
-            "otel_traces",
-            translate(make_request(spans)).spans.columns,
-            column_names=list(COLUMN_NAMES),
-            column_oriented=True,
-        )
+        insert_spans(store.client, spans)
         assert store.client.query(
             "SELECT SpanName, Phase FROM otel_traces ORDER BY SpanName"
         ).result_rows == [
@@ -134,13 +129,7 @@ def test_an_older_store_gets_the_phase_column_and_lifecycle_rows(chdb_path):
     client = connect(config)
     try:
         apply_migrations(client, config, up_to=20)  # before the Phase column
-        client.insert(
-            "otel_traces",
-            translate(make_request([make_span("warmup deploy", attrs=WARMUP_ATTRS)])).spans.columns,
-            database=config.database,
-            column_names=list(COLUMN_NAMES),
-            column_oriented=True,
-        )
+        insert_spans(client, [make_span("warmup deploy", attrs=WARMUP_ATTRS)], config.database)
     finally:
         client.close()
     store = open_store(config)
@@ -157,12 +146,7 @@ def test_an_older_store_gets_the_phase_column_and_lifecycle_rows(chdb_path):
 
 def test_migrations_run_once_and_a_reopened_store_keeps_its_data(store_config: StoreConfig):
     store = open_store(store_config)
-    store.client.insert(
-        "otel_traces",
-        translate(make_request([make_span("kept")])).spans.columns,
-        column_names=list(COLUMN_NAMES),
-        column_oriented=True,
-    )
+    insert_spans(store.client, [make_span("kept")])
     versions = store.client.query(
         "SELECT Version FROM nextrace_schema_migrations ORDER BY Version"
     ).result_rows
@@ -204,13 +188,7 @@ def _older_store_with_spans(chdb_path, database: str, spans: int) -> StoreConfig
             )
             for i in range(spans)
         ]
-        client.insert(
-            "otel_traces",
-            translate(make_request(batch)).spans.columns,
-            database=config.database,
-            column_names=list(COLUMN_NAMES),
-            column_oriented=True,
-        )
+        insert_spans(client, batch, config.database)
     finally:
         client.close()
     return config
@@ -240,19 +218,25 @@ def test_an_older_store_is_sorted_by_trace_keeping_every_span_once(chdb_path, cr
     try:
         assert _sorting_key(store) == "toStartOfFifteenMinutes(Timestamp), TraceId, Timestamp"
         assert store.client.query(
+            "SELECT name, compression_codec FROM system.columns WHERE database = "
+            "currentDatabase() AND table = 'otel_traces' AND name LIKE '%Attributes' ORDER BY name"
+        ).result_rows == [
+            ("Events.Attributes", "CODEC(ZSTD(1))"),
+            ("Links.Attributes", "CODEC(ZSTD(1))"),
+            ("ResourceAttributes", "CODEC(ZSTD(6))"),
+            ("SpanAttributes", "CODEC(ZSTD(6))"),
+        ]
+        assert store.client.query(
+            "SELECT name FROM system.data_skipping_indices WHERE database = currentDatabase() "
+            "AND table = 'otel_traces'"
+        ).result_rows == [("idx_duration",)]
+        assert store.client.query(
             "SELECT count(), uniqExact(SpanId), uniqExact(TraceId) FROM otel_traces"
         ).result_rows == [(40, 40, 4)]
         assert store.client.query("SHOW TABLES LIKE '%sorted_by_trace%'").result_rows == []
         # The materialized views follow the table: a span stored now has its cache event.
-        store.client.insert(
-            "otel_traces",
-            translate(
-                make_request(
-                    [make_span("later", attrs={"cache.layer": "cdn", "cache.result": "miss"})]
-                )
-            ).spans.columns,
-            column_names=list(COLUMN_NAMES),
-            column_oriented=True,
+        insert_spans(
+            store.client, [make_span("later", attrs={"cache.layer": "cdn", "cache.result": "miss"})]
         )
         assert store.client.query(
             "SELECT Layer, count() FROM cache_events GROUP BY Layer ORDER BY Layer"

@@ -6,9 +6,7 @@ import datetime as dt
 
 import pytest
 
-from collector.consumer import COLUMN_NAMES
 from collector.store import open_store
-from collector.translator import translate
 from dashboards.macros import (
     MacroError,
     QueryContext,
@@ -18,7 +16,7 @@ from dashboards.macros import (
     parse_duration,
     strip_comments,
 )
-from tests.builders import make_request, make_span
+from tests.builders import insert_spans, make_span
 
 T0 = dt.datetime(2026, 11, 23, 10, 0, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(hours=1)
@@ -123,12 +121,7 @@ def test_expanded_queries_select_exactly_the_time_range_on_clickhouse(store_conf
             make_span("in", start_ns=int(inside.timestamp() * 1e9) + 1),
             make_span("out", start_ns=int(outside.timestamp() * 1e9)),
         ]
-        store.client.insert(
-            "otel_traces",
-            translate(make_request(spans)).spans.columns,
-            column_names=list(COLUMN_NAMES),
-            column_oriented=True,
-        )
+        insert_spans(store.client, spans)
         sql = (
             "SELECT $__timeInterval(Timestamp) AS time, count() AS spans FROM $__table "
             "WHERE $__timeFilter(Timestamp) AND $__dateFilter(toDate(Timestamp)) "
