@@ -2,7 +2,8 @@
 -- reference server names the fetch each one waited for (nextrace.fetch.after, kept in
 -- lifecycle_spans); for a Next.js service it is read from timing: the fetch of the same trace
 -- that ended last before this one started (ASOF JOIN), so fetches that ran in parallel are not
--- a waterfall. Only a request span names its route and (for Next.js) its build, so a route or
+-- a waterfall. Next.js's own fetch spans are told by two narrow columns (the reference server's
+-- have a phase), not by ScopeName, a plain string column as long as the range. Only a request span names its route and (for Next.js) its build, so a route or
 -- a build is chosen by the traces of its requests.
 SELECT
     fetch,
@@ -31,8 +32,8 @@ FROM (
         SELECT TraceId, SpanName, Timestamp, Duration
         FROM otel_traces
         WHERE $__timeFilter(Timestamp)
-          AND ScopeName = 'next.js'
           AND NextSpanType = 'AppRender.fetch'
+          AND Phase = ''
           AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
           AND $__conditionalAll(
               TraceId IN (SELECT TraceId FROM requests WHERE $__timeFilter(Timestamp) AND Route IN (${route:singlequote})),
@@ -45,8 +46,8 @@ FROM (
         SELECT TraceId, SpanName, Timestamp + toIntervalNanosecond(Duration) AS ended
         FROM otel_traces
         WHERE $__timeFilter(Timestamp)
-          AND ScopeName = 'next.js'
           AND NextSpanType = 'AppRender.fetch'
+          AND Phase = ''
           AND Duration > 0
           AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
     ) AS earlier
