@@ -5,7 +5,9 @@ through the collector's schema, every table merged as time would merge it (``OPT
 FINAL``), and then measured from ClickHouse's own accounting: ``system.parts`` (bytes on disk
 per table, skip indexes and marks included), ``system.columns`` (compressed and uncompressed
 bytes per column) and ``system.data_skipping_indices``. Every figure is divided by the number
-of spans in ``otel_traces``, so the derived tables show what they add per span stored.
+of spans in ``otel_traces``, so the derived tables show what they add per span stored. The
+baseline, in the same run: the same spans in a table laid out as the contrib exporter lays
+out ``otel_traces`` (sort key, codecs, skip indexes), merged the same way.
 
 Printed, and written to ``bench/results/storage-<spans>.json``. With ``--dsn``, measures an
 existing store instead (nothing is filled or merged): ``--dsn chdb://.nextrace/demo/<run>/store``.
@@ -16,6 +18,7 @@ Run: ``PYTHONPATH=. python -m bench.storage [--spans 10000000]``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -24,9 +27,11 @@ from typing import Any
 from bench.measure import write_result
 from bench.workload import fill
 from collector.config import StoreConfig
+from collector.migrations import load_sql, render
 from collector.store import ClickHouseStore, open_store
 
 RESULTS = Path(__file__).parent / "results"
+BASELINE_TABLE = "bench_exporter_layout"
 
 
 def measure(store: ClickHouseStore) -> dict[str, Any]:
@@ -72,6 +77,31 @@ def measure(store: ClickHouseStore) -> dict[str, Any]:
     }
 
 
+def exporter_layout_baseline(store: ClickHouseStore) -> dict[str, Any]:
+    """The same spans in ``otel_traces`` as the contrib exporter lays it out (migration 0001:
+    its sort key, codecs and skip indexes), merged: bytes per span, and per column."""
+    client = store.client
+    config = dataclasses.replace(store.config, traces_table=BASELINE_TABLE)
+    client.command(f"DROP TABLE IF EXISTS {BASELINE_TABLE}")
+    client.command(render(load_sql("0001_otel_traces.sql"), config))
+    client.command(f"INSERT INTO {BASELINE_TABLE} SELECT * FROM otel_traces")
+    client.command(f"OPTIMIZE TABLE {BASELINE_TABLE} FINAL")
+    spans = max(int(client.query("SELECT count() FROM otel_traces").result_rows[0][0]), 1)
+    ((on_disk,),) = client.query(
+        "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = currentDatabase() "
+        f"AND table = '{BASELINE_TABLE}' AND active"
+    ).result_rows
+    columns = client.query(
+        "SELECT name, data_compressed_bytes FROM system.columns WHERE database = "
+        f"currentDatabase() AND table = '{BASELINE_TABLE}' ORDER BY data_compressed_bytes DESC"
+    ).result_rows
+    client.command(f"DROP TABLE {BASELINE_TABLE}")
+    return {
+        "bytes_per_span": round(on_disk / spans, 2),
+        "columns": {name: round(size / spans, 2) for name, size in columns[:6]},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--spans", type=int, default=10_000_000)
@@ -84,6 +114,12 @@ def main() -> None:
                 print(f"filling a store with {args.spans:,} spans over 24 hours", flush=True)
                 fill(store, args.spans)
             figures = measure(store)
+            if not args.dsn:
+                baseline = exporter_layout_baseline(store)
+                figures["exporter_layout"] = baseline
+                figures["otel_traces_vs_exporter_layout"] = round(
+                    figures["otel_traces_bytes_per_span"] / baseline["bytes_per_span"], 3
+                )
         finally:
             store.close()
     print(json.dumps({k: v for k, v in figures.items() if k != "otel_traces_columns"}, indent=2))

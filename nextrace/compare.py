@@ -80,6 +80,7 @@ def typical_peer(reader: Reader, trace: Trace) -> str:
         service=root.service,
         name=root.name,
         kind=root.attributes.get("nextrace.navigation.type", ""),
+        navigation=root.phase == "navigation",
     )
     if not rows or not rows[0]["peers"]:
         raise NextraceError(
