@@ -136,7 +136,9 @@ def apply_migrations(client: Client, config: StoreConfig, up_to: int | None = No
             )
         elif migration.single_node:
             log.info(
-                "migration %s rewrites every stored span: this can take a while", migration.name
+                "migration %s copies every stored span into a new layout: about a minute per "
+                "10 million spans",
+                migration.name,
             )
         try:
             for statement in [] if skipped else render(migration.template, config).split(";\n"):
