@@ -9,6 +9,11 @@ usage once it has exited, having flushed every span), so the CPU of exporting af
 last request is counted too. Tracing CPU per span is the difference over the spans the
 collector accepted; its share is that difference over the CPU with tracing on.
 
+Also, in this process and in the same run, the CPU each encoder of export requests takes
+per span: the OpenTelemetry SDK's (``encode_spans``, one protobuf object per attribute) and
+the server's own (``instrumented_server/otlp_wire.py``, the same bytes), on 512 of the
+server's spans, a fetch, a data-cache lookup and a render span per request.
+
 Printed, and written to ``bench/results/server.json`` with the spread over the runs.
 
 Run: ``PYTHONPATH=. python -m bench.server [--requests 600] [--runs 3]``
@@ -26,13 +31,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bench.ingest import cpu_seconds, free_port, start_collector
 from bench.measure import write_result
+from instrumented_server import semconv
+from instrumented_server.otlp_wire import OTLPWireEncoder
+from instrumented_server.telemetry import ServerTelemetry
 
 RESULTS = Path(__file__).parent / "results"
 PATHS = (
@@ -112,6 +124,47 @@ def one_server(collector_port: int, requests: int, *, tracing: bool) -> dict[str
     return {"cpu_s": cpu, "spans": spans}
 
 
+def server_spans(count: int = 512) -> list[ReadableSpan]:
+    """``count`` spans as the reference server makes them, through its own telemetry."""
+    kept = InMemorySpanExporter()
+    telemetry = ServerTelemetry("shop", lambda: "build-1", exporter=kept)
+    for i in range(count // 3):
+        route = PATHS[i % len(PATHS)]
+        with telemetry.span(f"render route (app) {route}", "render", None, {"next.route": route}):
+            pass
+        with telemetry.span("fetch GET api/products", "fetch", None) as fetch:
+            lookup = semconv.cache_lookup_attributes(
+                layer="data",
+                result="hit" if i % 4 else "miss",
+                key=f"GET https://api.example/products/{i % 40}",
+                scope="shared",
+                age_ms=1250.5,
+                source="warmup",
+                tags=("products", f"product:{i % 40}"),
+                route=route,
+            )
+            telemetry.start("data cache lookup", "cache", fetch, lookup).end()
+    telemetry.shutdown()
+    return list(kept.get_finished_spans())
+
+
+def encoding_us_per_span(spans: list[ReadableSpan], repeat: int = 20) -> dict[str, float]:
+    """CPU microseconds per span of each encoder, the best of ``repeat`` passes each."""
+    wire = OTLPWireEncoder()
+    assert wire.encode(spans) == encode_spans(spans).SerializeToString()
+    encoders: dict[str, Callable[[], bytes]] = {
+        "sdk": lambda: encode_spans(spans).SerializeToString(),
+        "wire": lambda: wire.encode(spans),
+    }
+    best = dict.fromkeys(encoders, float("inf"))
+    for _ in range(repeat):
+        for name, encode in encoders.items():  # alternating, so both see the same machine
+            started = time.process_time()
+            encode()
+            best[name] = min(best[name], time.process_time() - started)
+    return {name: round(cpu / len(spans) * 1e6, 1) for name, cpu in best.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=600)
@@ -140,6 +193,8 @@ def main() -> None:
         finally:
             collector.send_signal(signal.SIGINT)
             collector.wait(timeout=60)
+    encoding = encoding_us_per_span(server_spans())
+    print(f"encoding, CPU per span: {json.dumps(encoding)}", flush=True)
     per_span = [r["tracing_us_per_span"] for r in runs]
     share = [r["tracing_share_of_cpu"] for r in runs]
     result = {
@@ -149,6 +204,8 @@ def main() -> None:
         "tracing_us_per_span_range": [min(per_span), max(per_span)],
         "tracing_share_median": statistics.median(share),
         "goal_us_per_span": 20,
+        "encoding_us_per_span": encoding,
+        "encoding_wire_over_sdk": round(encoding["wire"] / encoding["sdk"], 3),
     }
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     write_result(args.out, "server", result)

@@ -59,9 +59,9 @@ class ServerTelemetry:
         self.provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
         self.provider.add_span_processor(BuildIdSpanProcessor(build_id))
         if exporter is None:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from instrumented_server.otlp_wire import OTLPWireSpanExporter
 
-            exporter = OTLPSpanExporter(endpoint=f"{collector_url.rstrip('/')}/v1/traces")
+            exporter = OTLPWireSpanExporter(endpoint=f"{collector_url.rstrip('/')}/v1/traces")
             self.provider.add_span_processor(BatchSpanProcessor(exporter))
         else:
             self.provider.add_span_processor(SimpleSpanProcessor(exporter))

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from collector.config import CollectorConfig, StoreConfig
 from collector.service import Collector
+from collector.store import connect
 
 GRAFANA_SCHEMAS = Path(__file__).resolve().parent / "data" / "grafana-schemas"
 CAPTURES = Path(__file__).resolve().parent / "data" / "nextjs-captures"
@@ -26,8 +27,16 @@ def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def store_config(chdb_path: Path) -> StoreConfig:
-    return StoreConfig.from_dsn(f"chdb://{chdb_path}?database=t_{uuid.uuid4().hex[:12]}")
+def store_config(chdb_path: Path) -> Iterator[StoreConfig]:
+    config = StoreConfig.from_dsn(f"chdb://{chdb_path}?database=t_{uuid.uuid4().hex[:12]}")
+    yield config
+    # Dropped after the test: every table left in the shared engine slows the creation of
+    # the next tests' tables (about 25 ms per database left behind, measured).
+    client = connect(config)
+    try:
+        client.command(f"DROP DATABASE IF EXISTS `{config.database}` SYNC")
+    finally:
+        client.close()
 
 
 @contextmanager

@@ -7,32 +7,23 @@ import base64
 import gzip
 import json
 import random
-from typing import Any
 
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}
 
 
-class _Keep(SpanExporter):
-    def __init__(self) -> None:
-        self.spans: list[ReadableSpan] = []
-
-    def export(self, spans: Any) -> SpanExportResult:
-        self.spans.extend(spans)
-        return SpanExportResult.SUCCESS
-
-
 def sdk_spans(seed: int, count: int = 20) -> list[ReadableSpan]:
     """Spans made by the SDK as an app would: nested, with attributes, events and links."""
     rng = random.Random(seed)
-    keep = _Keep()
+    keep = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": f"svc{seed % 3}"}))
     provider.add_span_processor(SimpleSpanProcessor(keep))
     tracer = provider.get_tracer("next.js", "16.0.0")
@@ -49,7 +40,7 @@ def sdk_spans(seed: int, count: int = 20) -> list[ReadableSpan]:
                 if i % 7 == 0:
                     span.set_status(Status(StatusCode.ERROR, "upstream timeout"))
     provider.shutdown()
-    return keep.spans
+    return list(keep.get_finished_spans())
 
 
 def protobuf_body(seed: int) -> bytes:

@@ -38,3 +38,7 @@ def test_the_benchmark_prints_and_records_tracing_cost(tmp_path):
     assert run["cpu_s_tracing"] > 0
     assert run["cpu_s_disabled"] > 0
     assert "tracing_us_per_span_median" in result.stdout
+    encoding = json.loads(out.read_text())["encoding_us_per_span"]
+    # Both encoders timed in the same run (they write the same bytes: the bench checks it).
+    assert encoding["sdk"] > 0
+    assert encoding["wire"] > 0

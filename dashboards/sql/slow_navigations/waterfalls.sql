@@ -1,10 +1,12 @@
 -- Sequential fetches: each waited for another fetch before it started (the waterfall). The
 -- reference server names the fetch each one waited for (nextrace.fetch.after, kept in
 -- lifecycle_spans); for a Next.js service it is read from timing: the fetch of the same trace
--- that ended last before this one started (ASOF JOIN), so fetches that ran in parallel are not
--- a waterfall. Next.js's own fetch spans are told by two narrow columns (the reference server's
--- have a phase), not by ScopeName, a plain string column as long as the range. Only a request span names its route and (for Next.js) its build, so a route or
--- a build is chosen by the traces of its requests.
+-- that ended last before this one started, so fetches that ran in parallel are not a
+-- waterfall. Next.js's fetches are read once, grouped by trace (an ASOF JOIN of the spans with
+-- themselves read them twice), and told by two narrow columns (the reference server's have a
+-- phase), not by ScopeName, a plain string column as long as the range. Only a request span
+-- names its route and (for Next.js) its build, so a route or a build is chosen by the traces
+-- of its requests: a trace's fetches are all kept or all left out.
 SELECT
     fetch,
     waited_for,
@@ -25,11 +27,16 @@ FROM (
       AND $__conditionalAll(BuildId IN (${build:singlequote}), $build)
     UNION ALL
     SELECT
-        later.SpanName AS fetch,
-        earlier.SpanName AS waited_for,
-        later.Duration AS duration_ns
+        later.2 AS fetch,
+        arrayLast(fetch_end -> fetch_end.1 <= later.1, ends).2 AS waited_for,
+        later.3 AS duration_ns
     FROM (
-        SELECT TraceId, SpanName, Timestamp, Duration
+        SELECT
+            groupArray((Timestamp, SpanName, Duration)) AS fetches,
+            arraySort(
+                fetch_end -> fetch_end.1,
+                groupArrayIf((Timestamp + toIntervalNanosecond(Duration), SpanName), Duration > 0)
+            ) AS ends
         FROM otel_traces
         WHERE $__timeFilter(Timestamp)
           AND NextSpanType = 'AppRender.fetch'
@@ -41,17 +48,10 @@ FROM (
           AND $__conditionalAll(
               TraceId IN (SELECT TraceId FROM requests WHERE $__timeFilter(Timestamp) AND BuildId IN (${build:singlequote})),
               $build)
-    ) AS later
-    ASOF INNER JOIN (
-        SELECT TraceId, SpanName, Timestamp + toIntervalNanosecond(Duration) AS ended
-        FROM otel_traces
-        WHERE $__timeFilter(Timestamp)
-          AND NextSpanType = 'AppRender.fetch'
-          AND Phase = ''
-          AND Duration > 0
-          AND $__conditionalAll(ServiceName IN (${service:singlequote}), $service)
-    ) AS earlier
-    ON later.TraceId = earlier.TraceId AND later.Timestamp >= earlier.ended
+        GROUP BY TraceId
+    )
+    ARRAY JOIN fetches AS later
+    WHERE arrayExists(fetch_end -> fetch_end.1 <= later.1, ends)
 )
 GROUP BY fetch, waited_for
 ORDER BY times DESC, fetch
