@@ -103,19 +103,22 @@ class OTLPWireEncoder:
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         """The request for ``spans``, grouped by resource, then by instrumentation scope, in
         the order they first appear (as the SDK groups them)."""
-        grouped: dict[Any, dict[Any, list[bytes]]] = {}
-        # A Resource hashes by serializing its attributes to JSON: look each distinct object
-        # up once, by identity, and group equal ones as the SDK does.
-        resources: dict[int, Any] = {}
+        # A Resource hashes by serializing its attributes to JSON: each distinct object is
+        # compared once, and equal ones are grouped together, as the SDK groups them.
+        canonical: dict[int, Any] = {}  # id of a span's resource -> the first equal one
+        grouped: dict[int, dict[Any, list[bytes]]] = {}  # by id of that first resource
         for span in spans:
-            resource = resources.get(id(span.resource))
+            resource = canonical.get(id(span.resource))
             if resource is None:
-                resource = next((r for r in grouped if r == span.resource), span.resource)
-                resources[id(span.resource)] = resource
+                first = (r for r in canonical.values() if r == span.resource)
+                resource = canonical[id(span.resource)] = next(first, span.resource)
             scope = span.instrumentation_scope or None
-            grouped.setdefault(resource, {}).setdefault(scope, []).append(self._span(span))
+            by_scope = grouped.setdefault(id(resource), {})
+            by_scope.setdefault(scope, []).append(self._span(span))
+        resources = {id(r): r for r in canonical.values()}
         out = []
-        for resource, scopes in grouped.items():
+        for resource_id, scopes in grouped.items():
+            resource = resources[resource_id]
             body = [_field(0x0A, self._attributes_field(0x0A, resource.attributes))]
             for scope, encoded in scopes.items():
                 body.append(_field(0x12, self._scope_spans(scope, encoded)))
