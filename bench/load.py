@@ -94,14 +94,12 @@ def offer(rate: int, seconds: float, poll_ms: float, folder: Path) -> dict[str, 
     run = Run()
     stop = threading.Event()
     poller = threading.Thread(target=poll, args=(url, run, poll_ms / 1000, stop), daemon=True)
+    sender = httpx.Client(timeout=60)  # shared by the pool's threads, as httpx allows
     try:
-        local = threading.local()
 
         def send(body: bytes) -> None:
-            if not hasattr(local, "client"):
-                local.client = httpx.Client(timeout=60)
             at = time.perf_counter()
-            response = local.client.post(f"{url}/v1/traces", content=body, headers=HEADERS)
+            response = sender.post(f"{url}/v1/traces", content=body, headers=HEADERS)
             with run.lock:
                 if response.status_code == 200:
                     run.acked.append(Sent(at, SPANS_PER_REQUEST))
@@ -126,6 +124,7 @@ def offer(rate: int, seconds: float, poll_ms: float, folder: Path) -> dict[str, 
             time.sleep(poll_ms / 1000)
         cpu, wall = cpu_seconds(collector.pid) - cpu0, time.perf_counter() - wall0
     finally:
+        sender.close()
         stop.set()
         poller.join(10)
         collector.terminate()
