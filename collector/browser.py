@@ -76,7 +76,7 @@ class BrowserSpansOnly:
         self._telemetry = telemetry
 
     def consume(self, spans: SpanColumns) -> None:
-        scopes = spans.columns.scope_name
+        scopes = spans.scope_names
         kept = [i for i, scope in enumerate(scopes) if not is_nextjs(scope)]
         if len(kept) < len(scopes):
             self._telemetry.drop(

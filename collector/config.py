@@ -182,6 +182,7 @@ class CollectorConfig:
     tls_key: Path | None = None
     max_body_bytes: int = 16 * 1024 * 1024
     batch_max_spans: int = 20_000
+    staged_insert: bool = True  # ClickHouse reads the OTLP bodies (collector.staging)
     batch_timeout_s: float = 1.0
     queue_max_spans: int = 200_000
     memory_max_bytes: int = DEFAULT_MEMORY_BYTES  # request bytes in flight and queued

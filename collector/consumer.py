@@ -89,6 +89,10 @@ class SpanColumns:
     """A batch of spans as one list per column of :data:`COLUMN_NAMES`.
 
     ``Timestamp`` and ``Events.Timestamp`` hold Unix nanoseconds (ints).
+    ``encoded``, when not None, holds OTLP/protobuf ``ExportTraceServiceRequest`` bodies that
+    hold exactly these spans, in this order: the exporter can hand them to ClickHouse as they
+    are (:mod:`collector.staging`). A batch made from bodies builds its columns the first time
+    a stage reads :attr:`columns`; :attr:`trace_ids` and :attr:`scope_names` it knows without.
     ``source`` is the OTLP request body the spans came from, as received (decompressed),
     and ``source_kind`` its :mod:`collector.wal` kind: what the write-ahead log stores.
     ``wal_ids`` are the write-ahead log records whose spans this batch holds, oldest first.
@@ -98,16 +102,46 @@ class SpanColumns:
     them the deduplication tokens of their blocks.
     """
 
-    columns: Columns = field(default_factory=Columns.empty)
+    built: Columns | None = field(default_factory=Columns.empty)
     source: bytes = b""
     source_kind: int = 0
     wal_ids: list[int] = field(default_factory=list)
     maybe_stored: bool = False
     parts_detached: bool = False
+    encoded: list[bytes] | None = None
+    _trace_ids: list[str] = field(default_factory=list, repr=False)
+    _scope_names: list[str] = field(default_factory=list, repr=False)
     _merged_bytes: int = field(default=0, repr=False)
 
+    @classmethod
+    def from_bodies(
+        cls, bodies: list[bytes], trace_ids: list[str], scope_names: list[str]
+    ) -> SpanColumns:
+        """A batch of the spans of ``bodies``, whose trace ids and scope names, in order,
+        are ``trace_ids`` and ``scope_names``; its columns are built when first read."""
+        return cls(built=None, encoded=bodies, _trace_ids=trace_ids, _scope_names=scope_names)
+
+    @property
+    def columns(self) -> Columns:
+        if self.built is None:
+            # Imported here: the translator makes batches of this module's type.
+            from collector.translator import columns_of
+
+            self.built = columns_of(self.encoded or [])
+        return self.built
+
+    @property
+    def trace_ids(self) -> list[str]:
+        """The spans' trace ids, in order, without building the columns."""
+        return self._trace_ids if self.built is None else self.built.trace_id
+
+    @property
+    def scope_names(self) -> list[str]:
+        """The spans' instrumentation scope names, in order, without building the columns."""
+        return self._scope_names if self.built is None else self.built.scope_name
+
     def __len__(self) -> int:
-        return len(self.columns.trace_id)
+        return len(self.trace_ids)
 
     @property
     def nbytes(self) -> int:
@@ -115,9 +149,25 @@ class SpanColumns:
         return self._merged_bytes or len(self.source)
 
     def extend(self, other: SpanColumns) -> None:
-        """Append the spans of ``other`` after the spans of this batch."""
-        for mine, theirs in zip(self.columns.lists(), other.columns.lists(), strict=True):
-            mine.extend(theirs)
+        """Append the spans of ``other`` after the spans of this batch. The batch keeps its
+        bodies when both have them. ``other``'s lists are copied, never shared."""
+        if not len(self) and self.encoded is None:
+            self.encoded = []  # an empty batch takes the form of what it is given
+        if self.encoded is not None and other.encoded is not None:
+            if self.built is not None and other.built is None:
+                # Read from the bodies from now on; built again if a stage asks.
+                self._trace_ids, self._scope_names = list(self.trace_ids), list(self.scope_names)
+                self.built = None
+            self.encoded.extend(other.encoded)
+            if self.built is None:
+                self._trace_ids.extend(other.trace_ids)
+                self._scope_names.extend(other.scope_names)
+        elif self.encoded is not None:
+            self.built = self.columns  # from the bodies, which no longer hold the batch
+            self.encoded = None
+        if self.built is not None:
+            for mine, theirs in zip(self.columns.lists(), other.columns.lists(), strict=True):
+                mine.extend(theirs)
         self.wal_ids.extend(other.wal_ids)
         self.maybe_stored = self.maybe_stored or other.maybe_stored
         self.parts_detached = self.parts_detached or other.parts_detached

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from string import Template
@@ -74,8 +75,10 @@ def migrations() -> list[Migration]:
     return found
 
 
-def render(template: str, config: StoreConfig) -> str:
-    """Fill the placeholders of a SQL template with the store's validated identifiers."""
+def render(template: str, config: StoreConfig, names: Mapping[str, str] | None = None) -> str:
+    """Fill the placeholders of a SQL template with the store's validated identifiers, and
+    with ``names`` (placeholder: identifier), validated too."""
+    extra = {key: validate_identifier(name, key) for key, name in (names or {}).items()}
     database = validate_identifier(config.database, "database name")
     table = validate_identifier(config.traces_table, "traces table name")
     on_cluster = ""
@@ -91,6 +94,7 @@ def render(template: str, config: StoreConfig) -> str:
     }
     return Template(template).substitute(
         views,
+        **extra,
         database=database,
         table=table,
         on_cluster=on_cluster,

@@ -149,8 +149,7 @@ class NextjsTraceNormalizer:
     def observe(self, spans: SpanColumns, *, replayed: bool = False) -> None:
         """Group the Next.js spans of ``spans`` without passing them on (a replay of the
         write-ahead log uses this for spans that are stored already)."""
-        columns = spans.columns
-        traces, scopes = columns.trace_id, columns.scope_name
+        traces, scopes = spans.trace_ids, spans.scope_names
         # A trace with a Next.js span, here or before: its other spans (a revalidation's, a
         # warm-up's, in any order in the batch) belong to its group too. Membership reads
         # need no lock; changes take it below.
@@ -159,6 +158,9 @@ class NextjsTraceNormalizer:
         wanted = {t for t in present if t in groups or t in kept} | {
             t for t, scope in zip(traces, scopes, strict=True) if is_nextjs(scope)
         }
+        if not wanted:
+            return  # and the batch's columns are never built
+        columns = spans.columns
         if len(wanted) < len(present):
             columns = columns.take([i for i, t in enumerate(traces) if t in wanted])
         arrived: dict[str, list[TraceSpan]] = {}

@@ -39,7 +39,7 @@ from collector.consumer import TracesConsumer
 from collector.errors import PermanentError, TransientError
 from collector.memory import DEFAULT_MEMORY_BYTES, MemoryLimiter
 from collector.telemetry import CollectorTelemetry
-from collector.translator import translate
+from collector.translator import screen
 from collector.wal import KIND_JSON, KIND_PROTOBUF
 
 TRACES_PATH = "/v1/traces"
@@ -143,7 +143,7 @@ class OTLPHttpReceiver:
             else:
                 message = self._converter(request, raw, body)
                 body, kind = message.SerializeToString(), decoder.PROTOBUF
-            translation = translate(message)
+            translation = screen(message, body if kind == decoder.PROTOBUF else None)
             translation.spans.source = body
             translation.spans.source_kind = KIND_JSON if kind == decoder.JSON else KIND_PROTOBUF
             received = len(translation.spans) + translation.rejected

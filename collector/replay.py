@@ -26,7 +26,7 @@ from collector.batcher import BatchSpanProcessor
 from collector.consumer import SpanColumns
 from collector.errors import PermanentError, TransientError
 from collector.normalizer import NextjsTraceNormalizer
-from collector.translator import translate
+from collector.translator import screen
 from collector.wal import KIND_JSON, Checkpoint, WalRecord, WriteAheadLog
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,8 @@ def replay(
 def _spans(record: WalRecord) -> SpanColumns | None:
     kind = decoder.JSON if record.kind == KIND_JSON else decoder.PROTOBUF
     try:
-        spans = translate(decoder.decode(record.payload, kind)).spans
+        request = decoder.decode(record.payload, kind)
+        spans = screen(request, record.payload if kind == decoder.PROTOBUF else None).spans
     except PermanentError as exc:  # it decoded when it was received: the log is damaged
         log.error("write-ahead log record %d cannot be decoded (%s): skipped", record.id, exc)
         return None

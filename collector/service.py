@@ -97,6 +97,7 @@ class Collector:
         self.config = config
         self.telemetry = CollectorTelemetry()
         self.store: ClickHouseStore | None = None
+        self.exporter: ClickHouseSpanExporter | None = None
         self.processor: BatchSpanProcessor | None = None
         self.normalizer: NextjsTraceNormalizer | None = None
         self.stats: CollectorStatsWriter | None = None
@@ -116,8 +117,9 @@ class Collector:
                 fsync=config.wal_fsync,
             )
             checkpoint = self.wal.open()
+        self.exporter = ClickHouseSpanExporter(self.store, staged=config.staged_insert)
         self.processor = BatchSpanProcessor(
-            ClickHouseSpanExporter(self.store),
+            self.exporter,
             self.telemetry,
             max_batch_spans=config.batch_max_spans,
             timeout_s=config.batch_timeout_s,
@@ -281,6 +283,8 @@ class Collector:
                 stage.shutdown(timeout_s)
         if self.wal is not None:
             self.wal.close()
+        if self.exporter is not None:
+            self.exporter.close()
         if self.store is not None:
             self.store.close()
         path = self.config.store.path

@@ -29,8 +29,9 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from collector.consumer import SpanColumns
+from collector.consumer import Columns, SpanColumns
 
 SPAN_KIND_NAMES = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 STATUS_CODE_NAMES = ("Unset", "Ok", "Error")
@@ -186,38 +187,18 @@ def translate(request: ExportTraceServiceRequest) -> Translation:
             scope_name = scope_spans.scope.name
             scope_version = scope_spans.scope.version
             for span in scope_spans.spans:
-                trace_id = span.trace_id
-                span_id = span.span_id
-                if len(trace_id) != 16 or trace_id == _ZERO_TRACE_ID:
+                problem = span_problem(span)
+                if problem:
                     rejected += 1
-                    first_problem = first_problem or (
-                        f"span {span.name!r}: trace id must be 16 non-zero bytes"
-                    )
-                    continue
-                if len(span_id) != 8 or span_id == _ZERO_SPAN_ID:
-                    rejected += 1
-                    first_problem = first_problem or (
-                        f"span {span.name!r}: span id must be 8 non-zero bytes"
-                    )
+                    first_problem = first_problem or problem
                     continue
                 start = span.start_time_unix_nano
                 end = span.end_time_unix_nano
                 events = span.events
-                if (
-                    start > MAX_TIME_NS
-                    or end > MAX_TIME_NS
-                    or (events and max(e.time_unix_nano for e in events) > MAX_TIME_NS)
-                ):
-                    rejected += 1
-                    first_problem = first_problem or (
-                        f"span {span.name!r}: a time is past 2262-04-11, the last instant "
-                        "ClickHouse's DateTime64(9) holds"
-                    )
-                    continue
                 parent = span.parent_span_id
                 c_ts.append(start)
-                c_trace.append(trace_id.hex())
-                c_span.append(span_id.hex())
+                c_trace.append(span.trace_id.hex())
+                c_span.append(span.span_id.hex())
                 c_parent.append(parent.hex() if parent and parent != _ZERO_SPAN_ID else "")
                 c_state.append(span.trace_state)
                 c_name.append(span.name)
@@ -252,7 +233,80 @@ def translate(request: ExportTraceServiceRequest) -> Translation:
                     c_ln_span.append([])
                     c_ln_state.append([])
                     c_ln_attrs.append([])
-    message = ""
+    return Translation(batch, rejected, _rejection_message(rejected, first_problem))
+
+
+def _rejection_message(rejected: int, first_problem: str) -> str:
+    return f"{rejected} span(s) rejected; first: {first_problem}" if rejected else ""
+
+
+def span_problem(span: Span) -> str:
+    """Why no store could index or hold ``span`` (see the module docstring); "" if one can."""
+    trace_id = span.trace_id
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE_ID:
+        return f"span {span.name!r}: trace id must be 16 non-zero bytes"
+    span_id = span.span_id
+    if len(span_id) != 8 or span_id == _ZERO_SPAN_ID:
+        return f"span {span.name!r}: span id must be 8 non-zero bytes"
+    events = span.events
+    if (
+        span.start_time_unix_nano > MAX_TIME_NS
+        or span.end_time_unix_nano > MAX_TIME_NS
+        or (events and max(e.time_unix_nano for e in events) > MAX_TIME_NS)
+    ):
+        return (
+            f"span {span.name!r}: a time is past 2262-04-11, the last instant "
+            "ClickHouse's DateTime64(9) holds"
+        )
+    return ""
+
+
+def screen(request: ExportTraceServiceRequest, body: bytes | None) -> Translation:
+    """The spans of ``request`` that can be stored, as a batch made from its protobuf body
+    (:meth:`SpanColumns.from_bodies`), rejecting what :func:`translate` rejects. Only the
+    fields that decide whether a span can be stored are read, not its attributes.
+
+    ``body`` is ``request`` encoded, or None to encode it here. When spans are rejected,
+    they are removed from ``request`` and the rest encoded again.
+    """
+    trace_ids: list[str] = []
+    scope_names: list[str] = []
+    rejected = 0
+    first_problem = ""
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            scope_name = scope_spans.scope.name
+            for span in scope_spans.spans:
+                problem = span_problem(span)
+                if problem:
+                    rejected += 1
+                    first_problem = first_problem or problem
+                    continue
+                trace_ids.append(span.trace_id.hex())
+                scope_names.append(scope_name)
     if rejected:
-        message = f"{rejected} span(s) rejected; first: {first_problem}"
-    return Translation(spans=batch, rejected=rejected, rejection_message=message)
+        _remove_rejected(request)
+        body = None
+    if body is None:
+        body = request.SerializeToString()
+    spans = SpanColumns.from_bodies([body], trace_ids, scope_names)
+    return Translation(spans, rejected, _rejection_message(rejected, first_problem))
+
+
+def _remove_rejected(request: ExportTraceServiceRequest) -> None:
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            kept = [span for span in scope_spans.spans if not span_problem(span)]
+            if len(kept) < len(scope_spans.spans):
+                copies = [Span.FromString(span.SerializeToString()) for span in kept]
+                del scope_spans.spans[:]
+                scope_spans.spans.extend(copies)
+
+
+def columns_of(bodies: list[bytes]) -> Columns:
+    """The columns of the spans of OTLP/protobuf ``bodies``, which hold only spans that can
+    be stored (as :func:`screen` leaves them)."""
+    batch = SpanColumns()
+    for body in bodies:
+        batch.extend(translate(ExportTraceServiceRequest.FromString(body)).spans)
+    return batch.columns

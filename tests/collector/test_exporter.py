@@ -11,21 +11,28 @@ import pytest
 from clickhouse_connect.driver.exceptions import OperationalError
 
 from collector.config import StoreConfig
+from collector.consumer import SpanColumns
 from collector.errors import RowsRejected, TransientError
 from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
 from collector.rows import RequestRow
 from collector.service import Collector
 from collector.store import ClickHouseStore
-from collector.translator import translate
+from collector.translator import screen, translate
 from tests.builders import make_request, make_span
 from tests.collector.test_rows import request_row
 
 
-def batch(count: int, first_wal: int = 1):
+def batch(count: int, first_wal: int = 1, form: str = "columns") -> SpanColumns:
+    """``count`` spans with write-ahead log ids, in columns, or as the receiver makes them:
+    from their OTLP body, which the exporter stores through the staging table."""
     made = [make_span(f"s{i}", attrs={"cache.layer": "data"}) for i in range(count)]
-    spans = translate(make_request(made)).spans
+    request = make_request(made)
+    spans = translate(request).spans if form == "columns" else screen(request, None).spans
     spans.wal_ids = list(range(first_wal, first_wal + count))
     return spans
+
+
+FORMS = pytest.mark.parametrize("form", ["columns", "bodies"])
 
 
 def count(collector: Collector, sql: str = "SELECT count() FROM otel_traces") -> int:
@@ -33,14 +40,15 @@ def count(collector: Collector, sql: str = "SELECT count() FROM otel_traces") ->
     return int(collector.store.client.query(sql).result_rows[0][0])
 
 
-def test_a_batch_inserted_twice_is_stored_once(collector: Collector):
+@FORMS
+def test_a_batch_inserted_twice_is_stored_once(collector: Collector, form: str):
     assert collector.store is not None
     exporter = ClickHouseSpanExporter(collector.store)
-    spans = batch(5)
+    spans = batch(5, form=form)
     exporter.consume(spans)
     exporter.consume(spans)  # a retry after an ambiguous failure, or a replay after a crash
     assert count(collector) == 5
-    exporter.consume(batch(5, first_wal=6))
+    exporter.consume(batch(5, first_wal=6, form=form))
     assert count(collector) == 10
     # The same spans sent again by a client are a new record of the log: stored again.
     spans.wal_ids = [11, 15]
@@ -67,10 +75,13 @@ def forget_rows(collector: Collector, span_ids: list[str] | None = None) -> None
         )
 
 
-def test_a_token_that_outlived_its_rows_does_not_swallow_a_replayed_batch(collector: Collector):
+@FORMS
+def test_a_token_that_outlived_its_rows_does_not_swallow_a_replayed_batch(
+    collector: Collector, form: str
+):
     assert collector.store is not None
     exporter = ClickHouseSpanExporter(collector.store)
-    spans = batch(5)
+    spans = batch(5, form=form)
     exporter.consume(spans)
     forget_rows(collector)
     exporter.consume(spans)  # a plain retry with the same token: ClickHouse drops it
@@ -82,10 +93,11 @@ def test_a_token_that_outlived_its_rows_does_not_swallow_a_replayed_batch(collec
     assert count(collector, "SELECT sum(Lookups) FROM cache_events_1m") == 5
 
 
-def test_a_replayed_batch_stored_in_part_is_completed_once(collector: Collector):
+@FORMS
+def test_a_replayed_batch_stored_in_part_is_completed_once(collector: Collector, form: str):
     assert collector.store is not None
     exporter = ClickHouseSpanExporter(collector.store)
-    spans = batch(5)
+    spans = batch(5, form=form)
     exporter.consume(spans)
     spans.maybe_stored = True
     exporter.consume(spans)  # stored whole already: nothing twice
@@ -115,10 +127,13 @@ def break_parts(collector: Collector, table: str) -> list[str]:
     return [name for name, _ in parts]
 
 
-def test_a_broken_part_is_detached_and_the_batch_it_held_stored_again(collector: Collector):
+@FORMS
+def test_a_broken_part_is_detached_and_the_batch_it_held_stored_again(
+    collector: Collector, form: str
+):
     assert collector.store is not None
     exporter = ClickHouseSpanExporter(collector.store)
-    spans = batch(5)
+    spans = batch(5, form=form)
     exporter.consume(spans)
     [part] = break_parts(collector, "otel_traces")
     # The insert failed after committing the part (the disk filled up): the batch is retried.
@@ -133,6 +148,26 @@ def test_a_broken_part_is_detached_and_the_batch_it_held_stored_again(collector:
     assert count(collector) == 5
     # The materialized views had these spans before the part broke: they keep them once.
     assert count(collector, "SELECT count() FROM cache_events") == 5
+
+
+def test_a_store_that_cannot_stage_bodies_gets_them_by_columns(
+    collector: Collector, caplog: pytest.LogCaptureFixture
+):
+    assert collector.store is not None
+    exporter = ClickHouseSpanExporter(collector.store)
+    # What a server without the staged path's features does: its first statement fails.
+    staging = collector.store.client.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() "
+        "AND name LIKE 'nextrace_staging_%'"
+    ).result_rows
+    for (name,) in staging:
+        collector.store.client.command(f"DROP TABLE `{name}`")
+    exporter.consume(batch(5, form="bodies"))
+    assert count(collector) == 5
+    assert "stored by columns from now on" in caplog.text
+    exporter.consume(batch(5, first_wal=6, form="bodies"))
+    assert count(collector) == 10
+    assert count(collector, "SELECT count() FROM cache_events") == 10
 
 
 def test_one_row_the_store_refuses_costs_only_itself(collector: Collector):

@@ -1,0 +1,128 @@
+"""Store spans straight from their OTLP request bodies: ClickHouse parses the protobuf and
+flattens it into ``otel_traces`` rows, so that Python never reads an attribute.
+
+For each batch, under one lock:
+
+1. this exporter's own ``Memory`` staging table is emptied, and the bodies go in with
+   ``FORMAT Protobuf`` and the schema ``sql/otlp_trace.proto``: the embedded engine reads the
+   file in place, a server gets its text with the insert (``format_schema_source =
+   'string'``), so that it needs no schema file;
+2. the staged requests holding a value that only :func:`collector.translator.translate`
+   writes exactly are counted (``sql/staged_spans_unsupported.sql``); if there are any, the
+   batch is not stored here and the caller stores it by columns;
+3. ``INSERT INTO otel_traces SELECT …`` (``sql/staged_spans_insert.sql``) stores every span,
+   with the caller's settings (the batch's deduplication token). This is an insert into the
+   traces table, so every materialized view fires as for a columnar insert, and a batch is far
+   below ``min_insert_block_size_rows``, so it is one block with one token.
+
+The receiver has already rejected, and counted, the spans no store could hold; the bodies
+here hold only spans that can be stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from collector.config import StoreConfig
+from collector.migrations import load_sql, render
+from collector.store import ClickHouseStore
+
+log = logging.getLogger(__name__)
+
+
+def length_delimited(bodies: Sequence[bytes]) -> bytes:
+    """``bodies`` as ClickHouse's ``Protobuf`` format reads rows: each after its varint length."""
+    parts: list[bytes] = []
+    for body in bodies:
+        size = len(body)
+        prefix = bytearray()
+        while size > 0x7F:
+            prefix.append((size & 0x7F) | 0x80)
+            size >>= 7
+        prefix.append(size)
+        parts += (bytes(prefix), body)
+    return b"".join(parts)
+
+
+def _schema_settings(config: StoreConfig) -> dict[str, str]:
+    """Where ClickHouse finds ``sql/otlp_trace.proto``: read in place by the embedded engine; a
+    server gets the text with each insert, and keeps it in its own schema folder."""
+    schema = resources.files("collector") / "sql" / "otlp_trace.proto"
+    if config.interface == "chdb" and isinstance(schema, Path):
+        # Sent as a string, the embedded engine would cache it in the working directory.
+        return {"format_schema": str(schema)}
+    return {"format_schema": schema.read_text(encoding="utf-8"), "format_schema_source": "string"}
+
+
+class StagingFailed(Exception):
+    """The bodies of a batch could not be put in the staging table; nothing was stored."""
+
+
+class StagedProtobufInsert:
+    """Stores batches of OTLP request bodies through a staging table of its own (see the
+    module docstring). ``close`` drops that table; it is idempotent."""
+
+    def __init__(self, store: ClickHouseStore) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        # A table per exporter: collectors that share a server must not read each other's.
+        staging = f"nextrace_staging_{uuid.uuid4().hex[:12]}"
+        extra = {"staging": staging}
+        self._staging = f"`{store.config.database}`.`{staging}`"
+        self._insert_sql = render(load_sql("staged_spans_insert.sql"), store.config, extra)
+        self._unsupported_sql = render(
+            load_sql("staged_spans_unsupported.sql"), store.config, extra
+        )
+        self._format_settings = {
+            **_schema_settings(store.config),
+            "format_schema_message_name": "ExportTraceServiceRequest",
+            "input_format_protobuf_oneof_presence": 1,
+        }
+        store.client.command(render(load_sql("staging_table.sql"), store.config, extra))
+        self._closed = False
+
+    def insert(self, bodies: Sequence[bytes], settings: dict[str, Any]) -> bool:
+        """Store the spans of ``bodies`` with the insert ``settings`` (the batch's token).
+
+        False, having stored nothing, when some span needs the columnar path.
+        :class:`StagingFailed`, having stored nothing, when the bodies could not be staged.
+        A ClickHouseError of the ``INSERT … SELECT`` itself is raised as it is: that insert
+        may have stored the batch, or part of it.
+        """
+        client = self._store.client
+        with self._lock:
+            try:
+                # Emptied first, so that no failure can leave rows for the next batch.
+                client.command(f"TRUNCATE TABLE {self._staging}")
+                client.raw_insert(
+                    self._staging,
+                    None,
+                    insert_block=length_delimited(bodies),
+                    settings=self._format_settings,
+                    fmt="Protobuf",
+                )
+                unsupported = int(client.command(self._unsupported_sql))  # type: ignore[arg-type]
+            except ClickHouseError as exc:
+                raise StagingFailed(f"OTLP request bodies could not be staged: {exc}") from exc
+            if unsupported:
+                return False
+            client.command(self._insert_sql, settings=settings)
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._store.client.command(f"DROP TABLE IF EXISTS {self._staging}")
+            except ClickHouseError as exc:  # the store may be gone already
+                log.debug("staging table %s not dropped: %s", self._staging, exc)
