@@ -1,10 +1,10 @@
-"""The one interface between pipeline stages, and the columnar batch it carries.
+"""The one interface between pipeline stages, and the batch it carries.
 
 Like the OpenTelemetry Collector's ``ConsumeTraces``, every stage after the
-receiver implements :class:`TracesConsumer`. Spans travel as named columns
-(:class:`Columns`), in the order of the ``otel_traces`` table, so that the
-exporter can hand them to ClickHouse in one columnar insert without touching
-each span again.
+receiver implements :class:`TracesConsumer`. Spans travel as the OTLP request bodies
+they came in, which the exporter hands to ClickHouse as they are, and as named columns
+(:class:`Columns`, in the order of the ``otel_traces`` table) once a stage reads them
+so: the normalizer, and the exporter's columnar insert.
 """
 
 from __future__ import annotations

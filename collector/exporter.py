@@ -1,5 +1,8 @@
-"""Write to ClickHouse with one columnar insert per batch, exactly once, one bad row costing
-only itself.
+"""Write to ClickHouse with one insert per batch, exactly once, one bad row costing only itself.
+
+A batch that carries its OTLP bodies is inserted from them (:mod:`collector.staging`:
+ClickHouse parses and flattens them); any other batch, and every retry, with one columnar
+insert. Both are one block under the same token, so everything below holds for both.
 
 Exactly once: a batch that came through the write-ahead log is inserted with an
 ``insert_deduplication_token`` named after its record range (``wal-FIRST-LAST``),
@@ -109,7 +112,8 @@ class ClickHouseSpanExporter:
 
     def __init__(self, store: ClickHouseStore, *, staged: bool = True) -> None:
         """``staged``: store batches that carry their OTLP bodies through
-        :class:`StagedProtobufInsert`, which is about twice as fast as a columnar insert."""
+        :class:`StagedProtobufInsert` (1.85 times the columnar path end to end in
+        ``bench.ingest``)."""
         self._store = store
         self._lock = threading.Lock()
         self._staged = StagedProtobufInsert(store) if staged else None
