@@ -55,6 +55,9 @@ from collector.store import ClickHouseStore, is_permanent
 log = logging.getLogger(__name__)
 
 _CHECK_SPANS = 2000  # spans whose ids one query of _missing sends
+STAGING_FAILURES_TOLERATED = 3
+"""Batches in a row that cannot be staged (and are stored by columns) before the exporter
+stops trying."""
 
 
 @contextmanager
@@ -117,6 +120,7 @@ class ClickHouseSpanExporter:
         self._store = store
         self._lock = threading.Lock()
         self._staged = StagedProtobufInsert(store) if staged else None
+        self._staging_failures = 0  # batches in a row whose bodies could not be staged
         self._stored_sql = render(load_sql("stored_span_ids.sql"), store.config)
         self._context = store.client.create_insert_context(
             table=store.config.traces_table,
@@ -227,7 +231,9 @@ class ClickHouseSpanExporter:
         or needs the columnar path. Raises like :meth:`_insert`.
 
         When the bodies cannot be staged and the columnar insert then succeeds, the fault is
-        the staged path's own (a server without ``format_schema_source``, say): it is turned
+        the staged path's own: a server without ``format_schema_source``, or a body that
+        ClickHouse reads more strictly than the receiver did. After
+        :data:`STAGING_FAILURES_TOLERATED` such batches in a row, the staged path is turned
         off, with a warning, and every later batch is stored by columns.
         """
         staged = self._staged
@@ -235,13 +241,18 @@ class ClickHouseSpanExporter:
             return False
         try:
             with _failure_sorted(self._store, refusable=True):
-                return staged.insert(spans.encoded, _token_settings(token))
+                stored = staged.insert(spans.encoded, _token_settings(token))
         except StagingFailed as exc:
             self._insert(spans, token)
-            log.warning("%s; spans are stored by columns from now on", exc)
-            self._staged = None
-            staged.close()
+            self._staging_failures += 1
+            log.warning("%s; the batch was stored by columns", exc)
+            if self._staging_failures >= STAGING_FAILURES_TOLERATED:
+                log.warning("spans are stored by columns from now on")
+                self._staged = None
+                staged.close()
             return True
+        self._staging_failures = 0
+        return stored
 
     def close(self) -> None:
         """Drop what the exporter keeps in the store (the staging table); idempotent."""

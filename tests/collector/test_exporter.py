@@ -13,7 +13,11 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from collector.config import StoreConfig
 from collector.consumer import SpanColumns
 from collector.errors import RowsRejected, TransientError
-from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
+from collector.exporter import (
+    STAGING_FAILURES_TOLERATED,
+    ClickHouseRowExporter,
+    ClickHouseSpanExporter,
+)
 from collector.rows import RequestRow
 from collector.service import Collector
 from collector.store import ClickHouseStore
@@ -162,12 +166,15 @@ def test_a_store_that_cannot_stage_bodies_gets_them_by_columns(
     ).result_rows
     for (name,) in staging:
         collector.store.client.command(f"DROP TABLE `{name}`")
-    exporter.consume(batch(5, form="bodies"))
-    assert count(collector) == 5
+    for first in range(1, 5 * STAGING_FAILURES_TOLERATED, 5):
+        assert "from now on" not in caplog.text
+        exporter.consume(batch(5, first_wal=first, form="bodies"))
+        assert "the batch was stored by columns" in caplog.text
     assert "stored by columns from now on" in caplog.text
-    exporter.consume(batch(5, first_wal=6, form="bodies"))
-    assert count(collector) == 10
-    assert count(collector, "SELECT count() FROM cache_events") == 10
+    exporter.consume(batch(5, first_wal=100, form="bodies"))
+    total = 5 * (STAGING_FAILURES_TOLERATED + 1)
+    assert count(collector) == total
+    assert count(collector, "SELECT count() FROM cache_events") == total
 
 
 def test_one_row_the_store_refuses_costs_only_itself(collector: Collector):
