@@ -39,6 +39,7 @@ from collector.receiver import OTLPHttpReceiver
 from collector.replay import replay
 from collector.retry import RetryPolicy
 from collector.self_stats import CollectorStatsWriter, instance_name
+from collector.staging import drop_leftover_staging_tables
 from collector.store import ClickHouseStore, open_store
 from collector.telemetry import CollectorTelemetry
 from collector.vercel_drain import VERCEL_DRAIN_PATH, VercelDrainConverter, VercelDrainReceiver
@@ -110,6 +111,8 @@ class Collector:
     def start(self) -> Starlette:
         config = self.config
         self.store = open_store(config.store)
+        if config.store.interface == "chdb":
+            drop_leftover_staging_tables(self.store)
         if config.wal:
             self.wal = WriteAheadLog(
                 config.wal_path,

@@ -37,6 +37,8 @@ from collector.store import ClickHouseStore
 
 log = logging.getLogger(__name__)
 
+STAGING_PREFIX = "nextrace_staging_"
+
 
 def length_delimited(bodies: Sequence[bytes]) -> bytes:
     """``bodies`` as ClickHouse's ``Protobuf`` format reads rows: each after its varint length."""
@@ -62,6 +64,24 @@ def _schema_settings(config: StoreConfig) -> dict[str, str]:
     return {"format_schema": schema.read_text(encoding="utf-8"), "format_schema_source": "string"}
 
 
+def drop_leftover_staging_tables(store: ClickHouseStore) -> list[str]:
+    """Drop the staging tables that collectors killed before their shutdown left in an
+    embedded store, and return their names. Only for an embedded store, which one process
+    opens at a time, and before this process's exporter makes its own."""
+    database = store.config.database
+    leftovers = [
+        name
+        for (name,) in store.client.query(
+            "SELECT name FROM system.tables WHERE database = {db:String} "
+            "AND startsWith(name, {prefix:String})",
+            parameters={"db": database, "prefix": STAGING_PREFIX},
+        ).result_rows
+    ]
+    for name in leftovers:
+        store.client.command(f"DROP TABLE IF EXISTS `{database}`.`{name}`")
+    return leftovers
+
+
 class StagingFailed(Exception):
     """The bodies of a batch could not be put in the staging table; nothing was stored."""
 
@@ -74,7 +94,7 @@ class StagedProtobufInsert:
         self._store = store
         self._lock = threading.Lock()
         # A table per exporter: collectors that share a server must not read each other's.
-        staging = f"nextrace_staging_{uuid.uuid4().hex[:12]}"
+        staging = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
         extra = {"staging": staging}
         self._staging = f"`{store.config.database}`.`{staging}`"
         self._insert_sql = render(load_sql("staged_spans_insert.sql"), store.config, extra)

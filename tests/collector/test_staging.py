@@ -27,6 +27,7 @@ from collector.staging import StagedProtobufInsert, length_delimited
 from collector.store import ClickHouseStore, open_store
 from collector.translator import screen, translate
 from tests.builders import any_value
+from tests.conftest import running_collector
 
 # Every column, with times in nanoseconds: the two paths must agree to the last digit.
 ROWS_SQL = """
@@ -278,3 +279,16 @@ def test_the_embedded_engine_writes_no_schema_cache_where_the_user_works(
     assert staged.insert([request.SerializeToString()], {})
     assert [row[5] for row in _rows(store)] == ["a"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_collector_drops_the_staging_table_a_killed_one_left(store_config: StoreConfig) -> None:
+    with running_collector(store_config) as first:
+        assert first.store is not None
+        StagedProtobufInsert(first.store)  # never closed: a collector killed with -9
+    with running_collector(store_config) as second:
+        assert second.store is not None
+        left = second.store.client.query(
+            "SELECT count() FROM system.tables WHERE database = currentDatabase() "
+            "AND name LIKE 'nextrace_staging_%'"
+        ).result_rows
+        assert left == [(1,)]  # its own
