@@ -1,7 +1,8 @@
 -- One exporter's staging table: OTLP export requests as ClickHouse's Protobuf format reads
 -- them with collector/sql/otlp_trace.proto, one row per request, nested as the message is.
 -- Memory: a batch lives here only between its staged insert and the INSERT … SELECT
--- that stores it (collector/staging.py).
+-- that stores it (collector/staging.py). The key-value type is written out at each of its
+-- four places: ClickHouse has no type aliases.
 CREATE TABLE IF NOT EXISTS `${database}`.`${staging}` (
     resource_spans Array(Tuple(
         resource Tuple(attributes Array(Tuple(key String, value Tuple(
