@@ -3,13 +3,14 @@ flattens it into ``otel_traces`` rows, so that Python never reads an attribute.
 
 For each batch, under one lock:
 
-1. this exporter's own ``Memory`` staging table is emptied, and the bodies go in with
-   ``FORMAT Protobuf`` and the schema ``sql/otlp_trace.proto``: the embedded engine reads the
-   file in place, a server gets its text with the insert (``format_schema_source =
-   'string'``), so that it needs no schema file;
-2. the staged requests holding a value that only :func:`collector.translator.translate`
-   writes exactly are counted (``sql/staged_spans_unsupported.sql``); if there are any, the
-   batch is not stored here and the caller stores it by columns;
+1. this exporter's own ``Memory`` staging table is emptied, and the bodies go in as one row
+   (``FORMAT ProtobufSingle``: bodies of a message whose only field is repeated, one after
+   another, are that message with all their items), read with ``sql/otlp_trace.proto``: the
+   embedded engine reads the file in place, a server gets its text with the insert
+   (``format_schema_source = 'string'``), so that it needs no schema file;
+2. ``sql/staged_spans_unsupported.sql`` tells whether the batch holds a value that only
+   :func:`collector.translator.translate` writes exactly; if it does, the batch is not stored
+   here and the caller stores it by columns;
 3. ``INSERT INTO otel_traces SELECT …`` (``sql/staged_spans_insert.sql``) stores every span,
    with the caller's settings (the batch's deduplication token). This is an insert into the
    traces table, so every materialized view fires as for a columnar insert, and a batch is far
@@ -38,20 +39,6 @@ from collector.store import ClickHouseStore
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = "nextrace_staging_"
-
-
-def length_delimited(bodies: Sequence[bytes]) -> bytes:
-    """``bodies`` as ClickHouse's ``Protobuf`` format reads rows: each after its varint length."""
-    parts: list[bytes] = []
-    for body in bodies:
-        size = len(body)
-        prefix = bytearray()
-        while size > 0x7F:
-            prefix.append((size & 0x7F) | 0x80)
-            size >>= 7
-        prefix.append(size)
-        parts += (bytes(prefix), body)
-    return b"".join(parts)
 
 
 def _schema_settings(config: StoreConfig) -> dict[str, str]:
@@ -125,9 +112,9 @@ class StagedProtobufInsert:
                 client.raw_insert(
                     self._staging,
                     None,
-                    insert_block=length_delimited(bodies),
+                    insert_block=b"".join(bodies),
                     settings=self._format_settings,
-                    fmt="Protobuf",
+                    fmt="ProtobufSingle",
                 )
                 unsupported = int(client.command(self._unsupported_sql))  # type: ignore[arg-type]
             except ClickHouseError as exc:

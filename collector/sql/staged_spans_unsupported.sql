@@ -1,7 +1,7 @@
--- How many staged requests hold a value that only collector/translator.py writes exactly: an
--- array or map value (pdata writes it as Go's JSON, which SQL does not reproduce in every
--- case) or a key twice in one map (translate keeps the last). Any, and the exporter stores the
--- batch by columns. Read without ARRAY JOIN: a quarter of the time.
+-- Whether the staged batch holds (1) or not (0) a value that only collector/translator.py
+-- writes exactly: an array or map value (pdata writes it as Go's JSON, which SQL does not
+-- reproduce in every case) or a key twice in one map (translate keeps the last). If it does,
+-- the exporter stores the batch by columns. Read without ARRAY JOIN: a quarter of the time.
 WITH
     (kvs -> arrayExists(kv -> kv.value.value IN ('array_value', 'kvlist_value'), kvs)
             OR arrayUniq(arrayMap(kv -> kv.key, kvs)) != length(kvs)) AS unsupported

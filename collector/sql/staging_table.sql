@@ -1,5 +1,5 @@
--- One exporter's staging table: OTLP export requests as ClickHouse's Protobuf format reads
--- them with collector/sql/otlp_trace.proto, one row per request, nested as the message is.
+-- One exporter's staging table: a batch of OTLP export requests as ClickHouse's ProtobufSingle
+-- format reads them with collector/sql/otlp_trace.proto, one row nested as the message is.
 -- Memory: a batch lives here only between its staged insert and the INSERT … SELECT
 -- that stores it (collector/staging.py). The key-value type is written out at each of its
 -- four places: ClickHouse has no type aliases.

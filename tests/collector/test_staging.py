@@ -23,7 +23,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from collector.config import StoreConfig
 from collector.exporter import ClickHouseSpanExporter
 from collector.migrations import load_sql
-from collector.staging import StagedProtobufInsert, length_delimited
+from collector.staging import StagedProtobufInsert
 from collector.store import ClickHouseStore, open_store
 from collector.translator import screen, translate
 from tests.builders import any_value
@@ -252,15 +252,6 @@ def test_the_flattened_schema_reads_the_official_otlp_wire_format() -> None:
             assert field.name == field_name, (name, number)
             assert _WIRE_TYPES.get(kind, 2) == _official_wire_type(field), (name, field_name)
             assert bool(repeated) == field.is_repeated
-
-
-def test_length_delimited_rows_are_what_the_protobuf_format_reads() -> None:
-    bodies = [b"", b"x" * 127, b"y" * 128, b"z" * 300]
-    framed = length_delimited(bodies)
-    assert (
-        framed
-        == b"\x00" + b"\x7f" + b"x" * 127 + b"\x80\x01" + b"y" * 128 + b"\xac\x02" + b"z" * 300
-    )
 
 
 def test_the_embedded_engine_writes_no_schema_cache_where_the_user_works(
