@@ -14,6 +14,10 @@ per span: the OpenTelemetry SDK's (``encode_spans``, one protobuf object per att
 the server's own (``instrumented_server/otlp_wire.py``, the same bytes), on 512 of the
 server's spans, a fetch, a data-cache lookup and a render span per request.
 
+And the floor the goal meets first: the CPU per span of the OpenTelemetry SDK alone, in this
+process, a span started and ended with no processor at all, without attributes and with ten
+(the server's spans carry 5 to 12, its request spans about 33).
+
 Printed, and written to ``bench/results/server.json`` with the spread over the runs.
 
 Run: ``PYTHONPATH=. python -m bench.server [--requests 600] [--runs 3]``
@@ -37,7 +41,7 @@ from typing import Any
 
 import httpx
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bench.ingest import cpu_seconds, free_port, start_collector
@@ -165,6 +169,22 @@ def encoding_us_per_span(spans: list[ReadableSpan], repeat: int = 20) -> dict[st
     return {name: round(cpu / len(spans) * 1e6, 1) for name, cpu in best.items()}
 
 
+def sdk_floor_us_per_span(spans: int = 5_000, repeat: int = 7) -> dict[str, float]:
+    """CPU microseconds per span of the SDK's own span start and end, no processor, the best of
+    ``repeat`` passes of ``spans`` spans: without attributes, and with ten."""
+    tracer = TracerProvider().get_tracer("nextrace.bench")
+    ten = {f"nextrace.bench.attribute_{i}": f"value {i}" for i in range(10)}
+    shapes: dict[str, dict[str, str]] = {"no_attributes": {}, "ten_attributes": ten}
+    best = dict.fromkeys(shapes, float("inf"))
+    for _ in range(repeat):
+        for name, attributes in shapes.items():
+            started = time.process_time()
+            for _ in range(spans):
+                tracer.start_span("span", attributes=attributes).end()
+            best[name] = min(best[name], time.process_time() - started)
+    return {name: round(cpu / spans * 1e6, 1) for name, cpu in best.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=600)
@@ -195,6 +215,8 @@ def main() -> None:
             collector.wait(timeout=60)
     encoding = encoding_us_per_span(server_spans())
     print(f"encoding, CPU per span: {json.dumps(encoding)}", flush=True)
+    floor = sdk_floor_us_per_span()
+    print(f"the SDK alone, CPU per span: {json.dumps(floor)}", flush=True)
     per_span = [r["tracing_us_per_span"] for r in runs]
     share = [r["tracing_share_of_cpu"] for r in runs]
     result = {
@@ -206,6 +228,7 @@ def main() -> None:
         "goal_us_per_span": 20,
         "encoding_us_per_span": encoding,
         "encoding_wire_over_sdk": round(encoding["wire"] / encoding["sdk"], 3),
+        "sdk_floor_us_per_span": floor,
     }
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     write_result(args.out, "server", result)

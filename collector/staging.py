@@ -26,6 +26,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -75,19 +76,19 @@ class StagingFailed(Exception):
 
 class StagedProtobufInsert:
     """Stores batches of OTLP request bodies through a staging table of its own (see the
-    module docstring). ``close`` drops that table; it is idempotent."""
+    module docstring) into the store's traces table, or into ``table`` (a table of its shape,
+    for the benchmark's breakdown). ``close`` drops the staging table; it is idempotent."""
 
-    def __init__(self, store: ClickHouseStore) -> None:
+    def __init__(self, store: ClickHouseStore, *, table: str | None = None) -> None:
         self._store = store
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        config = replace(store.config, traces_table=table) if table else store.config
         # A table per exporter: collectors that share a server must not read each other's.
         staging = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
         extra = {"staging": staging}
         self._staging = f"`{store.config.database}`.`{staging}`"
-        self._insert_sql = render(load_sql("staged_spans_insert.sql"), store.config, extra)
-        self._unsupported_sql = render(
-            load_sql("staged_spans_unsupported.sql"), store.config, extra
-        )
+        self._insert_sql = render(load_sql("staged_spans_insert.sql"), config, extra)
+        self._unsupported_sql = render(load_sql("staged_spans_unsupported.sql"), config, extra)
         self._format_settings = {
             **_schema_settings(store.config),
             "format_schema_message_name": "ExportTraceServiceRequest",
@@ -104,6 +105,16 @@ class StagedProtobufInsert:
         A ClickHouseError of the ``INSERT … SELECT`` itself is raised as it is: that insert
         may have stored the batch, or part of it.
         """
+        with self._lock:
+            if not self.stage(bodies):
+                return False
+            self._store.client.command(self._insert_sql, settings=settings)
+            return True
+
+    def stage(self, bodies: Sequence[bytes]) -> bool:
+        """Steps 1 and 2 of :meth:`insert`: put ``bodies`` in the staging table, and tell
+        whether every span in them can be stored from there. :class:`StagingFailed` when they
+        could not be staged."""
         client = self._store.client
         with self._lock:
             try:
@@ -119,10 +130,7 @@ class StagedProtobufInsert:
                 unsupported = int(client.command(self._unsupported_sql))  # type: ignore[arg-type]
             except ClickHouseError as exc:
                 raise StagingFailed(f"OTLP request bodies could not be staged: {exc}") from exc
-            if unsupported:
-                return False
-            client.command(self._insert_sql, settings=settings)
-            return True
+            return not unsupported
 
     def close(self) -> None:
         with self._lock:

@@ -42,3 +42,6 @@ def test_the_benchmark_prints_and_records_tracing_cost(tmp_path):
     # Both encoders timed in the same run (they write the same bytes: the bench checks it).
     assert encoding["sdk"] > 0
     assert encoding["wire"] > 0
+    floor = json.loads(out.read_text())["sdk_floor_us_per_span"]
+    # The SDK's own cost, with attributes and without, which the goal has to clear first.
+    assert floor["ten_attributes"] > floor["no_attributes"] > 0

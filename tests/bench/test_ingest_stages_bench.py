@@ -1,0 +1,48 @@
+"""The ingest breakdown runs and records each step (tiny here; real runs are larger)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_the_breakdown_prints_and_records_every_step(tmp_path):
+    out = tmp_path / "ingest_stages.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.ingest_stages",
+            "--traces",
+            "200",
+            "--batch",
+            "1000",
+            "--runs",
+            "2",
+            "--repeat",
+            "1",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert figures["spans"] == 2000
+    assert set(figures["steps"]) == {"staging", "flattening", "writing", "views", "rest"}
+    for name in ("staging", "rest"):
+        assert figures["steps"][name]["us_per_span"] > 0, name
+        assert f"  {name} " in result.stdout
+    low, high = figures["end_to_end"]["range"]
+    assert 0 < low <= figures["end_to_end"]["us_per_span"] <= high
+    assert 0 < figures["engine_share"] < 1
