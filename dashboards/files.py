@@ -3,10 +3,11 @@
 ``nextrace dashboards build --out DIR`` writes ``DIR/dashboards/*.json`` and
 ``DIR/provisioning/{datasources,dashboards,alerting}/nextrace.yaml``: point
 Grafana's ``paths.provisioning`` at ``DIR/provisioning`` and mount
-``DIR/dashboards`` at :data:`DASHBOARDS_PATH`. Values that differ per
-installation are Grafana environment variables (``$CLICKHOUSE_HOST``…), which
-Grafana expands in provisioning files. All three files use one datasource uid
-and one folder uid.
+``DIR/dashboards`` at :data:`DASHBOARDS_PATH`. The ClickHouse host, port, user and
+password are Grafana environment variables (``$CLICKHOUSE_HOST``…), which Grafana
+expands in provisioning files. All three files use one datasource uid and one folder
+uid. The alerting file holds no notification policy tree (it would replace the
+organisation's), and a contact point only when given a webhook.
 """
 
 from __future__ import annotations
@@ -20,41 +21,32 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from dashboards import alerts
 from dashboards.build import DASHBOARDS, to_json
-from dashboards.clickhouse import DATASOURCE_TYPE, DATASOURCE_UID
+from dashboards.datasource import DEFAULT_DATABASE, ClickHouseAccess, Protocol, datasource
 
 DASHBOARDS_PATH = "/var/lib/grafana/dashboards/nextrace"
 FOLDER_TITLE = "nextrace"
 CONTACT_POINT = "nextrace on-call"
+CONTACT_POINT_UID = "nextrace-oncall"
 
 
-def datasource() -> dict[str, Any]:
-    return {
-        "apiVersion": 1,
-        "datasources": [
-            {
-                "name": "nextrace ClickHouse",
-                "type": DATASOURCE_TYPE,
-                "uid": DATASOURCE_UID,
-                "access": "proxy",
-                "editable": False,
-                "jsonData": {
-                    "host": "$CLICKHOUSE_HOST",
-                    "port": "$CLICKHOUSE_PORT",
-                    "protocol": "http",
-                    "username": "$CLICKHOUSE_USER",
-                    "defaultDatabase": "otel",
-                    "traces": {
-                        "defaultDatabase": "otel",
-                        "defaultTable": "otel_traces",
-                        "otelEnabled": True,
-                        "otelVersion": "latest",
-                        "durationUnit": "nanoseconds",
-                    },
-                },
-                "secureJsonData": {"password": "$CLICKHOUSE_PASSWORD"},
-            }
-        ],
-    }
+def file_access(
+    database: str = DEFAULT_DATABASE, protocol: Protocol = "http", tls: bool = False
+) -> ClickHouseAccess:
+    """The datasource of the provisioning file: where and as whom are Grafana's environment
+    variables, so that no password is written to a file."""
+    return ClickHouseAccess(
+        host="$CLICKHOUSE_HOST",
+        port="$CLICKHOUSE_PORT",
+        username="$CLICKHOUSE_USER",
+        password="$CLICKHOUSE_PASSWORD",
+        database=database,
+        protocol=protocol,
+        tls=tls,
+    )
+
+
+def datasources(access: ClickHouseAccess) -> dict[str, Any]:
+    return {"apiVersion": 1, "datasources": [datasource(access)]}
 
 
 def dashboard_provider() -> dict[str, Any]:
@@ -75,9 +67,9 @@ def dashboard_provider() -> dict[str, Any]:
     }
 
 
-def _file_rule(spec: alerts.AlertSpec) -> dict[str, Any]:
+def _file_rule(spec: alerts.AlertSpec, runbook_url: str) -> dict[str, Any]:
     """A rule in the file-provisioning shape: the group, not the rule, names folder and org."""
-    api: dict[str, Any] = json.loads(json.dumps(alerts.build(spec), cls=JSONEncoder))
+    api: dict[str, Any] = json.loads(json.dumps(alerts.build(spec, runbook_url), cls=JSONEncoder))
     return {
         "uid": api["uid"],
         "title": api["title"],
@@ -92,8 +84,26 @@ def _file_rule(spec: alerts.AlertSpec) -> dict[str, Any]:
     }
 
 
-def alerting() -> dict[str, Any]:
+def contact_point(webhook: str) -> dict[str, Any]:
+    """nextrace's contact point, posting to ``webhook``."""
     return {
+        "orgId": 1,
+        "name": CONTACT_POINT,
+        "receivers": [
+            {
+                "uid": CONTACT_POINT_UID,
+                "type": "webhook",
+                "settings": {"url": webhook},
+                "disableResolveMessage": False,
+            }
+        ],
+    }
+
+
+def alerting(webhook: str = "", runbook_url: str = "") -> dict[str, Any]:
+    """The rules; with ``webhook``, nextrace's contact point too. Never a policy tree, which
+    would replace the organisation's (``dashboards/policy.py``)."""
+    document: dict[str, Any] = {
         "apiVersion": 1,
         "groups": [
             {
@@ -101,34 +111,21 @@ def alerting() -> dict[str, Any]:
                 "name": alerts.RULE_GROUP,
                 "folder": FOLDER_TITLE,
                 "interval": "1m",
-                "rules": [_file_rule(spec) for spec in alerts.ALERTS],
-            }
-        ],
-        "contactPoints": [
-            {
-                "orgId": 1,
-                "name": CONTACT_POINT,
-                "receivers": [
-                    {
-                        "uid": "nextrace-oncall",
-                        "type": "webhook",
-                        "settings": {"url": "$NEXTRACE_ALERT_WEBHOOK"},
-                        "disableResolveMessage": False,
-                    }
-                ],
-            }
-        ],
-        "policies": [
-            {
-                "orgId": 1,
-                "receiver": CONTACT_POINT,
-                "group_by": ["grafana_folder", "alertname"],
+                "rules": [_file_rule(spec, runbook_url) for spec in alerts.ALERTS],
             }
         ],
     }
+    if webhook:
+        document["contactPoints"] = [contact_point(webhook)]
+    return document
 
 
-def write(out: Path) -> list[Path]:
+def write(
+    out: Path,
+    access: ClickHouseAccess | None = None,
+    webhook: str = "",
+    runbook_url: str = "",
+) -> list[Path]:
     """Write the dashboards and the provisioning files under ``out``; return the files."""
     written = []
     dashboards_dir = out / "dashboards"
@@ -138,9 +135,9 @@ def write(out: Path) -> list[Path]:
         path.write_text(json.dumps(to_json(name), indent=2) + "\n", encoding="utf-8")
         written.append(path)
     for kind, document in (
-        ("datasources", datasource()),
+        ("datasources", datasources(access or file_access())),
         ("dashboards", dashboard_provider()),
-        ("alerting", alerting()),
+        ("alerting", alerting(webhook, runbook_url)),
     ):
         path = out / "provisioning" / kind / "nextrace.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,38 +2,31 @@
 
 ``nextrace dashboards provision --grafana-url … --token …`` uses grafana-client.
 Every resource has a fixed uid (or name), so a second run updates what the first
-created instead of adding copies.
+created instead of adding copies. Grafana may be shared: with a webhook, nextrace adds its
+contact point and one child route to the organisation's policy tree (``dashboards/policy.py``),
+and touches no other contact point or route; without one, it adds neither, and its alerts
+follow the organisation's own policies.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards import alerts, files
+from dashboards import alerts, files, policy
 from dashboards.build import DASHBOARDS, to_json
 from dashboards.clickhouse import DATASOURCE_UID
+from dashboards.datasource import ClickHouseAccess, datasource
 from nextrace.errors import NextraceError
 
 
 class PushError(NextraceError):
     """Grafana cannot be reached or refused a resource; the message says which."""
-
-
-@dataclass(frozen=True)
-class ClickHouseAccess:
-    """How Grafana reaches ClickHouse (its HTTP interface)."""
-
-    host: str
-    port: int = 8123
-    username: str = "default"
-    password: str = ""
 
 
 def _missing(exc: GrafanaClientError) -> bool:
@@ -54,8 +47,8 @@ def _upsert(
     return "updated"
 
 
-def _upsert_rule(api: GrafanaApi, spec: alerts.AlertSpec) -> str:
-    rule: dict[str, Any] = json.loads(json.dumps(alerts.build(spec), cls=JSONEncoder))
+def _upsert_rule(api: GrafanaApi, spec: alerts.AlertSpec, runbook_url: str) -> str:
+    rule: dict[str, Any] = json.loads(json.dumps(alerts.build(spec, runbook_url), cls=JSONEncoder))
     rules = api.alertingprovisioning
     return _upsert(
         lambda: rules.get_alertrule(spec.uid),
@@ -64,29 +57,40 @@ def _upsert_rule(api: GrafanaApi, spec: alerts.AlertSpec) -> str:
     )
 
 
-def datasource_payload(access: ClickHouseAccess) -> dict[str, Any]:
-    (source,) = files.datasource()["datasources"]
-    payload: dict[str, Any] = json.loads(json.dumps(source))
-    payload["jsonData"].update(host=access.host, port=access.port, username=access.username)
-    payload["secureJsonData"] = {"password": access.password}
-    return payload
+def _upsert_contact_point(api: GrafanaApi, webhook: str) -> str:
+    (receiver,) = files.contact_point(webhook)["receivers"]
+    point = {
+        "uid": receiver["uid"],
+        "name": files.CONTACT_POINT,
+        "type": receiver["type"],
+        "settings": receiver["settings"],
+    }
+    if api.alertingprovisioning.get_contactpoints(name=files.CONTACT_POINT):
+        api.alertingprovisioning.update_contactpoint(receiver["uid"], point)
+        return "updated"
+    api.alertingprovisioning.create_contactpoint(point)
+    return "created"
 
 
 def provision(
     grafana_url: str,
     token: str | None,
     access: ClickHouseAccess,
-    alert_webhook: str,
+    alert_webhook: str = "",
+    runbook_url: str = "",
     say: Callable[[str], None] = print,
 ) -> dict[str, str]:
-    """Create or update every nextrace resource in the Grafana at ``grafana_url``.
+    """Create or update every nextrace resource in the Grafana at ``grafana_url``: with
+    ``alert_webhook``, its contact point and route too; with ``runbook_url`` (where
+    docs/runbook.md is published), rules link to their sections there.
 
     Raises :class:`PushError` with one line when Grafana is unreachable or refuses.
     """
     if not grafana_url.startswith(("http://", "https://")):
         raise PushError(f"the Grafana URL {grafana_url!r} needs a scheme: http://… or https://…")
     try:
-        return _push(GrafanaApi.from_url(grafana_url, credential=token), access, alert_webhook, say)
+        api = GrafanaApi.from_url(grafana_url, credential=token)
+        return _push(api, access, alert_webhook, runbook_url, say)
     except OSError as exc:  # requests' errors are OSErrors; their text is a page of repr
         reason = type(exc).__name__
         raise PushError(f"cannot reach Grafana at {grafana_url} ({reason})") from exc
@@ -95,7 +99,11 @@ def provision(
 
 
 def _push(
-    api: GrafanaApi, access: ClickHouseAccess, alert_webhook: str, say: Callable[[str], None]
+    api: GrafanaApi,
+    access: ClickHouseAccess,
+    alert_webhook: str,
+    runbook_url: str,
+    say: Callable[[str], None],
 ) -> dict[str, str]:
     done: dict[str, str] = {}
     done["folder"] = _upsert(
@@ -105,7 +113,7 @@ def _push(
         ),
         lambda: api.folder.create_folder(files.FOLDER_TITLE, uid=alerts.FOLDER_UID),
     )
-    source = datasource_payload(access)
+    source = datasource(access)
     done["datasource"] = _upsert(
         lambda: api.datasource.get_datasource_by_uid(DATASOURCE_UID),
         lambda: api.datasource.update_datasource_by_uid(DATASOURCE_UID, source),
@@ -122,27 +130,19 @@ def _push(
         )
         done[f"dashboard {name}"] = "written"
     for spec in alerts.ALERTS:
-        done[f"rule {spec.uid}"] = _upsert_rule(api, spec)
-    (contact,) = files.alerting()["contactPoints"]
-    (receiver,) = contact["receivers"]
-    point = {
-        "uid": receiver["uid"],
-        "name": contact["name"],
-        "type": receiver["type"],
-        "settings": {"url": alert_webhook},
-    }
-    existing = api.alertingprovisioning.get_contactpoints(name=contact["name"])
-    if existing:
-        api.alertingprovisioning.update_contactpoint(receiver["uid"], point)
-        done["contact point"] = "updated"
+        done[f"rule {spec.uid}"] = _upsert_rule(api, spec, runbook_url)
+    if alert_webhook:
+        done["contact point"] = _upsert_contact_point(api, alert_webhook)
+        tree = api.alertingprovisioning.get_notification_policy_tree()
+        # Not locked as provisioned: the tree is the organisation's, still theirs to edit.
+        api.alertingprovisioning.set_notification_policy_tree(
+            policy.with_route(tree, files.CONTACT_POINT), disable_provenance=True
+        )
+        done["notification route"] = "set (source=nextrace, first child of the root)"
     else:
-        api.alertingprovisioning.create_contactpoint(point)
-        done["contact point"] = "created"
-    (policy,) = files.alerting()["policies"]
-    api.alertingprovisioning.set_notification_policy_tree(
-        {"receiver": policy["receiver"], "group_by": policy["group_by"]}
-    )
-    done["notification policy"] = "set"
+        done["contact point and route"] = (
+            "skipped, no --alert-webhook: alerts follow the organisation's policies"
+        )
     for what, outcome in done.items():
         say(f"{what}: {outcome}")
     return done

@@ -558,16 +558,71 @@ dashboards_app = typer.Typer(
 app.add_typer(dashboards_app, name="dashboards")
 
 
+Database = Annotated[
+    str, typer.Option("--clickhouse-database", help="The database nextrace's tables are in.")
+]
+
+
+class ClickHouseProtocol(StrEnum):
+    """How Grafana's ClickHouse plugin talks to ClickHouse."""
+
+    http = "http"
+    native = "native"
+
+
+Protocol = Annotated[
+    ClickHouseProtocol,
+    typer.Option(
+        "--clickhouse-protocol",
+        help="How Grafana talks to ClickHouse: its HTTP interface or its native protocol.",
+    ),
+]
+Tls = Annotated[
+    bool,
+    typer.Option(
+        "--clickhouse-tls/--no-clickhouse-tls",
+        help="Whether Grafana reaches ClickHouse over TLS (HTTPS, as ClickHouse Cloud needs).",
+    ),
+]
+AlertWebhook = Annotated[
+    str,
+    typer.Option(
+        envvar="NEXTRACE_ALERT_WEBHOOK",
+        help="Where nextrace's contact point posts alerts. Without it, no contact point and "
+        "no route are made, and alerts follow the organisation's own policies.",
+    ),
+]
+RunbookUrl = Annotated[
+    str,
+    typer.Option(
+        envvar="NEXTRACE_RUNBOOK_URL",
+        help="Where docs/runbook.md is published; each rule links to its section there.",
+    ),
+]
+
+
 @dashboards_app.command("build")
 def dashboards_build(
     out: Annotated[Path, typer.Option(help="Folder for dashboards/ and provisioning/.")] = Path(
         "grafana"
     ),
+    clickhouse_database: Database = "otel",
+    clickhouse_protocol: Protocol = ClickHouseProtocol.http,
+    clickhouse_tls: Tls = False,
+    alert_webhook: AlertWebhook = "",
+    runbook_url: RunbookUrl = "",
 ) -> None:
-    """Write the dashboards as Grafana JSON, with Grafana's provisioning files."""
-    from dashboards.files import write
+    """Write the dashboards as Grafana JSON, with Grafana's provisioning files.
 
-    for path in write(out):
+    The datasource file reads the ClickHouse host, port, user and password from Grafana's
+    environment ($CLICKHOUSE_HOST, $CLICKHOUSE_PORT, $CLICKHOUSE_USER, $CLICKHOUSE_PASSWORD).
+    """
+    from dashboards.datasource import protocol_named
+    from dashboards.files import file_access, write
+
+    protocol = protocol_named(clickhouse_protocol.value)
+    access = file_access(clickhouse_database, protocol, clickhouse_tls)
+    for path in write(out, access, alert_webhook, runbook_url):
         typer.echo(str(path))
 
 
@@ -577,23 +632,48 @@ def dashboards_provision(
     token: Annotated[str, typer.Option(envvar="GRAFANA_TOKEN", help="A service-account token.")],
     clickhouse_host: Annotated[str, typer.Option(help="ClickHouse host as Grafana reaches it.")],
     clickhouse_port: Annotated[
-        int, typer.Option(min=1, max=65535, help="ClickHouse HTTP port.")
-    ] = 8123,
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            show_default=False,
+            help="ClickHouse port. [default: 8123 HTTP, 8443 HTTPS, 9000 native, 9440 with TLS]",
+        ),
+    ] = None,
     clickhouse_user: Annotated[str, typer.Option(help="ClickHouse user for Grafana.")] = "default",
     clickhouse_password: Annotated[
         str, typer.Option(envvar="CLICKHOUSE_PASSWORD", help="Its password.")
     ] = "",
-    alert_webhook: Annotated[
-        str, typer.Option(envvar="NEXTRACE_ALERT_WEBHOOK", help="Where alerts are posted.")
-    ] = "http://localhost:9999/alerts",
+    clickhouse_database: Database = "otel",
+    clickhouse_protocol: Protocol = ClickHouseProtocol.http,
+    clickhouse_tls: Tls = False,
+    clickhouse_ca_cert: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="PEM file of a private CA that signed ClickHouse's."
+        ),
+    ] = None,
+    alert_webhook: AlertWebhook = "",
+    runbook_url: RunbookUrl = "",
 ) -> None:
-    """Create or update the folder, datasource, dashboards and alerting in a running Grafana."""
-    from dashboards.push import ClickHouseAccess, provision
+    """Create or update the folder, datasource, dashboards and alert rules in a running
+    Grafana; with --alert-webhook, a contact point and one route for nextrace's alerts, and
+    nothing else of the organisation's policy tree changed."""
+    from dashboards.datasource import ClickHouseAccess, default_port, protocol_named
+    from dashboards.push import provision
 
+    protocol = protocol_named(clickhouse_protocol.value)
     access = ClickHouseAccess(
-        clickhouse_host, clickhouse_port, clickhouse_user, clickhouse_password
+        host=clickhouse_host,
+        port=clickhouse_port or default_port(protocol, clickhouse_tls),
+        username=clickhouse_user,
+        password=clickhouse_password,
+        database=clickhouse_database,
+        protocol=protocol,
+        tls=clickhouse_tls,
+        ca_cert=clickhouse_ca_cert.read_text("utf-8") if clickhouse_ca_cert else "",
     )
-    provision(grafana_url, token, access, alert_webhook, say=typer.echo)
+    provision(grafana_url, token, access, alert_webhook, runbook_url, say=typer.echo)
 
 
 def main() -> None:

@@ -56,28 +56,38 @@ def test_rules_are_valid_and_never_use_dashboard_variables(spec):
         expand(sql + " AND x = $route", QueryContext(now, now))
 
 
-def evaluate(collector, spec: AlertSpec, at: dt.datetime) -> dict[str, float]:
+def evaluate(collector, spec: AlertSpec, at: dt.datetime) -> dict[Any, float]:
     return evaluate_with(lambda sql: stored(collector, sql), spec, at)
 
 
 def evaluate_with(
     run: Callable[[str], list[Any]], spec: AlertSpec, at: dt.datetime
-) -> dict[str, float]:
+) -> dict[Any, float]:
     """Grafana's evaluation of a rule at ``at``: A, then B = last(A), then C = B > threshold.
 
-    Returns the firing series (the label value) with the value that fired them.
+    Returns the firing series with the value that fired them: a series is its label's value,
+    or the tuple of its labels' values when it has several.
     """
     rule = rule_json(spec)
     source = rule["data"][0]
     window = dt.timedelta(seconds=source["relativeTimeRange"]["from"])
     rows = run(expand(source["model"]["rawSql"], QueryContext(at - window, at)))
-    reduced = {label: value for label, value in rows}  # one row per series: last == the value
+    # One row per series, so last() is its value; string columns are labels, as in Grafana.
+    reduced = {(row[0] if len(row) == 2 else tuple(row[:-1])): row[-1] for row in rows}
     threshold = rule["data"][2]["model"]["conditions"][0]["evaluator"]
     assert threshold["type"] == "gt"
     return {label: value for label, value in reduced.items() if value > threshold["params"][0]}
 
 
-def lookups(now_ns: int, start_min: float, end_min: float, count: int, misses: int, layer="data"):
+def lookups(
+    now_ns: int,
+    start_min: float,
+    end_min: float,
+    count: int,
+    misses: int,
+    layer: str = "data",
+    build: str = "",
+):
     step = (end_min - start_min) * MINUTE / count
     return [
         make_span(
@@ -88,6 +98,7 @@ def lookups(now_ns: int, start_min: float, end_min: float, count: int, misses: i
                 "cache.layer": layer,
                 "cache.result": "miss" if i < misses else "hit",
                 **({"cache.miss_reason": "deploy"} if i < misses else {}),
+                **({"nextrace.build_id": build} if build else {}),
             },
         )
         for i in range(count)
@@ -109,8 +120,21 @@ def test_the_cold_cache_alert_fires_on_a_spike_over_the_baseline(client, collect
 
     ingest(client, collector, lookups(now_ns, -1.9, -0.1, 60, 36))  # a deploy: 60 % misses
     firing = evaluate(collector, COLD_CACHE_SPIKE, at)
-    assert list(firing) == ["data"]
-    assert firing["data"] == pytest.approx(0.6 - 2 * 15 / 300)
+    assert list(firing) == [("svc", "", "data")]  # service, build, layer
+    assert firing["svc", "", "data"] == pytest.approx(0.6 - 2 * 15 / 300)
+
+
+def test_the_cold_cache_alert_names_the_build_that_went_cold(client, collector):
+    now_ns = time.time_ns()
+    at = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
+    ingest(client, collector, lookups(now_ns, -28, -2, 300, 15, build="b1"))  # 5 % misses
+    still_warm = lookups(now_ns, -1.9, -0.1, 40, 2, build="b1")  # the old build, still 5 %
+    just_deployed = lookups(now_ns, -1.9, -0.1, 60, 36, build="b2")  # no history of its own
+    ingest(client, collector, still_warm + just_deployed)
+    # The new build is measured against its service's baseline, and fires alone.
+    assert evaluate(collector, COLD_CACHE_SPIKE, at) == {
+        ("svc", "b2", "data"): pytest.approx(0.6 - 2 * 15 / 300)
+    }
 
 
 def test_the_cold_cache_alert_ignores_a_trickle_and_a_high_but_steady_miss_ratio(client, collector):
@@ -175,7 +199,7 @@ def test_warm_up_failures_and_refusals_fire_above_a_fifth_of_the_jobs(client, co
         + jobs("deploy", ["ok"] * 2 + ["queue_full"] * 2)  # too few jobs to judge
         + jobs("middleware", ["ok"] * 6 + ["queue_full", "error", "error"]),
     )  # 33 %
-    assert evaluate(collector, WARMUP_FAILURES, at) == {"middleware": pytest.approx(3 / 9)}
+    assert evaluate(collector, WARMUP_FAILURES, at) == {("svc", "middleware"): pytest.approx(3 / 9)}
 
 
 def test_a_prefetch_loop_the_cdn_serves_fires_the_amplification_alert(store_config):

@@ -50,6 +50,7 @@ def test_the_choices_offered_are_the_ones_that_exist():
         (["demo", "--next-version", "13"], "--next-version"),
         (["demo", "--scenario", "nope"], "--scenario"),
         (["collect", "--wal-fsync", "sometimes"], "--wal-fsync"),
+        (["dashboards", "build", "--clickhouse-protocol", "grpc"], "--clickhouse-protocol"),
     ],
 )
 def test_values_out_of_range_are_usage_errors(tmp_path, args, option):
@@ -76,6 +77,12 @@ def test_files_and_folders_that_cannot_be_used_fail_in_one_line(tmp_path):
         f"{missing_parent.parent} does not exist",
     )
     assert not missing_parent.parent.exists()  # nothing created on a typo
+
+
+def test_a_datasource_database_that_is_no_identifier_fails_in_one_line(tmp_path):
+    built = nextrace("dashboards", "build", "--clickhouse-database", "otel;drop", cwd=tmp_path)
+    assert_one_line_error(built, "'otel;drop' is not a ClickHouse identifier")
+    assert not (tmp_path / "grafana").exists()
 
 
 def test_grafana_that_cannot_be_reached_fails_in_one_line(tmp_path):
