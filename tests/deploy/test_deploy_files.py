@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -60,3 +62,29 @@ def test_the_dockerfile_copies_every_package_the_project_ships():
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     for package in packages:
         assert f"COPY {package} ./{package}" in dockerfile
+
+
+def compose_schema_errors(path: Path) -> str:
+    """What check-jsonschema's copy of the Compose specification finds wrong in ``path``."""
+    checked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return "" if checked.returncode == 0 else checked.stdout + checked.stderr
+
+
+def test_the_compose_file_is_valid_for_the_compose_specification(tmp_path):
+    compose = ROOT / "deploy" / "docker-compose.yml"
+    assert compose_schema_errors(compose) == ""
+    misspelt = tmp_path / "docker-compose.yml"
+    misspelt.write_text(compose.read_text().replace("    healthcheck:", "    healthchek:", 1))
+    assert "healthchek" in compose_schema_errors(misspelt)
