@@ -16,9 +16,11 @@ A backfill, which fills a new table from rows stored before its materialized vie
 existed, runs the view's own query: ``${select_of_NNNN}`` is the ``SELECT`` of the
 view created by migration ``NNNN``, so the two can never disagree.
 
-A migration whose first line is ``-- nextrace: single node`` rewrites stored rows by copying
-them where it runs; on a cluster it is recorded but skipped, with a warning, since a copy on
-one node would keep only that node's shard.
+On a cluster, each statement is rewritten by :class:`collector.cluster.ClusterSchema`:
+local ``Replicated*`` tables with ``Distributed`` tables over them. A migration whose first
+line is ``-- nextrace: single node`` rewrites stored rows by copying them where it runs; on a
+cluster it runs, without the copy, while the cluster stores no span, and is otherwise recorded
+but skipped, with a warning, since a copy on one node would keep only that node's shard.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from string import Template
 
 from clickhouse_connect.driver.client import Client
 
+from collector.cluster import ClusterSchema
 from collector.config import StoreConfig, validate_identifier
 from collector.errors import StoreError
 
@@ -120,17 +123,48 @@ def applied_versions(client: Client, config: StoreConfig) -> set[int]:
     return {int(row[0]) for row in result.result_rows}
 
 
+def _statements(template: str, config: StoreConfig) -> list[str]:
+    return render(template, config).split(";\n")
+
+
+def cluster_schema(config: StoreConfig) -> ClusterSchema:
+    """How the statements of every migration run on the cluster of ``config``."""
+    every = [load_sql("schema_migrations.sql"), *(m.template for m in migrations())]
+    return ClusterSchema(config, [st for t in every for st in _statements(t, config)])
+
+
+def planned_statements(
+    config: StoreConfig, template: str, *, copies_spans: bool = False
+) -> list[str]:
+    """The statements ``template`` runs as on the store of ``config``: as written on one
+    server, rewritten on a cluster (``copies_spans``: for a migration marked single node, on a
+    cluster that stores no span)."""
+    statements = _statements(template, config)
+    if not config.cluster:
+        return statements
+    schema = cluster_schema(config)
+    return [done for st in statements for done in schema.statements(st, copies_spans=copies_spans)]
+
+
+def _stores_spans(client: Client, config: StoreConfig) -> bool:
+    table = f"`{config.database}`.`{config.traces_table}`"
+    return bool(int(client.command(f"SELECT count() > 0 FROM {table}")))  # type: ignore[arg-type]
+
+
 def apply_migrations(client: Client, config: StoreConfig, up_to: int | None = None) -> list[str]:
     """Create the database and apply every pending migration (up to version ``up_to``);
     return their names."""
-    client.command(render(load_sql("create_database.sql"), config))
-    client.command(render(load_sql("schema_migrations.sql"), config))
+    for statement in planned_statements(config, load_sql("create_database.sql")):
+        client.command(statement)
+    for statement in planned_statements(config, load_sql("schema_migrations.sql")):
+        client.command(statement)
     done = applied_versions(client, config)
     applied = []
     for migration in migrations():
         if migration.version in done or (up_to is not None and migration.version > up_to):
             continue
-        skipped = bool(migration.single_node and config.cluster)
+        copying_on_cluster = bool(migration.single_node and config.cluster)
+        skipped = copying_on_cluster and _stores_spans(client, config)
         if skipped:
             log.warning(
                 "migration %s skipped: it copies the stored spans, which on cluster %s would "
@@ -138,14 +172,19 @@ def apply_migrations(client: Client, config: StoreConfig, up_to: int | None = No
                 migration.name,
                 config.cluster,
             )
-        elif migration.single_node:
+        elif migration.single_node and not config.cluster:
             log.info(
                 "migration %s copies every stored span into a new layout: about a minute per "
                 "10 million spans",
                 migration.name,
             )
         try:
-            for statement in [] if skipped else render(migration.template, config).split(";\n"):
+            statements = (
+                []
+                if skipped
+                else planned_statements(config, migration.template, copies_spans=copying_on_cluster)
+            )
+            for statement in statements:
                 client.command(statement)
         except Exception as exc:
             raise StoreError(f"migration {migration.name} failed: {exc}") from exc

@@ -21,6 +21,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DataError, OperationalError
 
+from collector.cluster import SESSION_SETTINGS
 from collector.config import StoreConfig, validate_identifier
 from collector.errors import QueryFailed, ReadOnlyViolation, StoreError, StoreLockedError
 from collector.migrations import applied_versions, apply_migrations, load_sql, migrations
@@ -108,6 +109,9 @@ def connect(config: StoreConfig) -> Client:
             username=config.username,
             password=config.password,
             secure=config.secure,
+            # On a cluster, inserts into Distributed tables return once every shard has its
+            # rows (collector/cluster.py): acknowledged means stored.
+            settings=dict(SESSION_SETTINGS) if config.cluster else None,
         )
     except ClickHouseError as exc:
         raise StoreError(f"cannot reach the {config.describe()}: {exc}") from exc

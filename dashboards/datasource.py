@@ -76,6 +76,9 @@ def datasource(access: ClickHouseAccess) -> dict[str, Any]:
         "secure": access.tls,
         "username": access.username,
         "defaultDatabase": access.database,
+        # On a cluster, a subquery on a Distributed table inside a query on another runs once
+        # and is sent to every shard (ClickHouse refuses it otherwise); no effect on one server.
+        "customSettings": [{"setting": "distributed_product_mode", "value": "global"}],
         "traces": {
             "defaultDatabase": access.database,
             "defaultTable": "otel_traces",
