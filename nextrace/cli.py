@@ -521,8 +521,19 @@ def demo(
     next_version: Annotated[
         NextVersion, typer.Option(help="Client router stale times of this Next.js version.")
     ] = NextVersion.v15,
+    dsn: Annotated[
+        str | None,
+        typer.Option(
+            envvar="NEXTRACE_DSN",
+            show_default=False,
+            help="Store the run in this ClickHouse (http(s)://user:password@host:port"
+            "[?database=NAME]), whose Grafana then shows it. [default: a new embedded store "
+            "in the run's folder]",
+        ),
+    ] = None,
 ) -> None:
-    """Run a traffic scenario end to end on an embedded store, then report what happened."""
+    """Run a traffic scenario end to end on an embedded store (or --dsn), then report what
+    happened."""
     from nextrace.demo import run_demo
 
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
@@ -534,6 +545,7 @@ def demo(
             collector_port=collector_port,
             server_port=server_port,
             next_version=next_version.value,
+            dsn=dsn,
             say=lambda line: typer.echo(line, err=True),
         )
     except KeyboardInterrupt:
@@ -542,11 +554,14 @@ def demo(
     typer.echo(result.report.render())
     typer.echo(f"Plots: {result.run_dir / 'report.html'} (open it in a browser)")
     query = "SELECT SpanName, count() FROM otel_traces GROUP BY ALL ORDER BY 2 DESC LIMIT 20"
+    store = StoreConfig.from_dsn(result.store_dsn)
+    # A server's DSN holds its password: name the server, and query it through NEXTRACE_DSN.
+    where = f"--dsn {shlex.quote(result.store_dsn)} " if store.interface == "chdb" else ""
     typer.echo(
         f"Report: {result.run_dir / 'report.txt'}\n"
         f"Grafana dashboards and provisioning: {result.run_dir / 'grafana'}\n"
-        f"Spans: {result.store_dsn}; query them with\n"
-        f"  {_self_command()} sql --dsn {shlex.quote(result.store_dsn)} {shlex.quote(query)}"
+        f"Spans: {store.describe()}; query them with\n"
+        f"  {_self_command()} sql {where}{shlex.quote(query)}"
     )
 
 

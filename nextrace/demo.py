@@ -9,6 +9,7 @@ from the stored spans. Child processes are always stopped, even on Ctrl-C or an 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -70,10 +71,13 @@ def _wait_until(check: Callable[[], bool], process: subprocess.Popen[str], what:
 
 
 @contextmanager
-def _child(args: list[str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+def _child(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "nextrace.cli", *args],
         cwd=cwd,
+        env=None if env is None else {**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -107,8 +111,12 @@ def run_demo(
     collector_port: int = 4318,
     server_port: int = 3000,
     next_version: str = "15",
+    dsn: str | None = None,
     say: Say = print,
 ) -> DemoResult:
+    """Run ``scenario_name`` against a collector and the reference server started here, then
+    report on the store: a new embedded one in the run's folder, or the one ``dsn`` names
+    (a ClickHouse server, whose Grafana then shows the run)."""
     if not speed > 0:
         raise DemoError(f"speed must be positive, not {speed}")
     if scenario_name not in SCENARIOS:
@@ -118,6 +126,7 @@ def run_demo(
             f"unknown Next.js version {next_version!r}: choose from {sorted(STALE_TIMES)}"
         )
     scenario = replace(SCENARIOS[scenario_name], next_version=next_version)
+    given = StoreConfig.from_dsn(dsn) if dsn else None  # a wrong DSN fails before anything runs
     try:
         _check_port("127.0.0.1", collector_port)
         _check_port("127.0.0.1", server_port)
@@ -129,7 +138,8 @@ def run_demo(
         run_dir.mkdir(parents=True, exist_ok=False)
     except OSError as exc:
         raise DemoError(f"cannot create the run folder {run_dir}: {exc.strerror}") from exc
-    store_dsn = f"chdb://{run_dir / 'store'}"
+    store_dsn = dsn or f"chdb://{run_dir / 'store'}"
+    store = given or StoreConfig.from_dsn(store_dsn)
     app_file = run_dir / "app.json"
     definition = scenario.app(load_definition())
     dump_definition(definition, app_file)
@@ -141,15 +151,16 @@ def run_demo(
         f"{scenario.duration_s / speed:.0f} s; files in {run_dir}"
     )
     with _child(
-        ["collect", "--port", str(collector_port), "--dsn", store_dsn, "--batch-timeout", "0.5"],
+        ["collect", "--port", str(collector_port), "--batch-timeout", "0.5"],
         run_dir,
+        env={"NEXTRACE_DSN": store_dsn},  # not on the command line: it may hold a password
     ) as collector:
         _wait_until(
             lambda: httpx.get(f"{collector_url}/healthz").status_code == 200,
             collector,
             "the collector",
         )
-        say(f"  collector on {collector_url}, store {run_dir / 'store'}")
+        say(f"  collector on {collector_url}, {store.describe()}")
         with _child(
             [
                 "serve",
@@ -173,7 +184,7 @@ def run_demo(
         _wait_for_commit(collector_url)
         _stop(collector, signal.SIGTERM, "the collector")  # flushes and commits the rest
     say("  all spans committed; querying the store")
-    report, page = report_and_page(StoreConfig.from_dsn(store_dsn), scenario.name)
+    report, page = report_and_page(store, scenario.name)
     (run_dir / "report.txt").write_text(report.render(), encoding="utf-8")
     (run_dir / "report.html").write_text(page, encoding="utf-8")
     write_grafana(run_dir / "grafana")

@@ -88,3 +88,29 @@ def test_the_compose_file_is_valid_for_the_compose_specification(tmp_path):
     misspelt = tmp_path / "docker-compose.yml"
     misspelt.write_text(compose.read_text().replace("    healthcheck:", "    healthchek:", 1))
     assert "healthchek" in compose_schema_errors(misspelt)
+
+
+def test_the_readmes_grafana_demo_reaches_the_compose_clickhouse_on_free_ports():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### See the demo in Grafana", 1)[1].split("```bash\n", 1)[1]
+    commands = section.split("```", 1)[0]
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    dsn = commands.split("NEXTRACE_DSN='", 1)[1].split("'", 1)[0]
+    store = StoreConfig.from_dsn(dsn)
+    clickhouse = compose["services"]["clickhouse"]
+    assert f"127.0.0.1:{store.port}:8123" in clickhouse["ports"]
+    assert (store.username, store.password) == (
+        clickhouse["environment"]["CLICKHOUSE_USER"],
+        clickhouse["environment"]["CLICKHOUSE_PASSWORD"],
+    )
+    demo_line = next(line for line in commands.splitlines() if " demo " in line + " ")
+    args = demo_line.split("nextrace ", 1)[1].split()
+    demo = get_command(app).commands[args[0]]  # type: ignore[attr-defined]
+    params = demo.make_context(args[0], args[1:]).params
+    published = {
+        int(port.split(":")[1])
+        for service in compose["services"].values()
+        for port in service.get("ports", [])
+    }
+    assert params["collector_port"] not in published
+    assert params["server_port"] not in published

@@ -271,6 +271,28 @@ def test_a_release_that_starts_a_prefetch_storm_fires_the_amplification_alert(tm
         store.close()
 
 
+def test_a_run_goes_to_the_store_it_is_given(tmp_path):
+    shared = tmp_path / "shared-store"  # as a ClickHouse server that Grafana reads would be
+    result = run_demo(
+        "steady",
+        workdir=tmp_path / "runs",
+        speed=6,
+        collector_port=free_port(),
+        server_port=free_port(),
+        dsn=f"chdb:{shared}",
+        say=lambda _: None,
+    )
+    assert result.store_dsn == f"chdb:{shared}"
+    assert not (result.run_dir / "store").exists()
+    store = open_store(StoreConfig.from_dsn(result.store_dsn), migrate=False)
+    try:
+        (count,) = store.client.query("SELECT count() FROM otel_traces").result_rows[0]
+    finally:
+        store.close()
+    assert count > 0
+    assert result.report.render()  # the report read the store it was given
+
+
 def test_a_taken_port_is_a_clear_error(tmp_path):
     port = free_port()
     held = bind_socket("127.0.0.1", port)
