@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -11,6 +12,7 @@ import yaml
 from typer.main import get_command
 
 from collector.config import StoreConfig
+from dashboards.files import write
 from nextrace.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,3 +116,30 @@ def test_the_readmes_grafana_demo_reaches_the_compose_clickhouse_on_free_ports()
     }
     assert params["collector_port"] not in published
     assert params["server_port"] not in published
+
+
+def test_the_compose_grafana_sets_every_variable_the_provisioning_files_use(tmp_path):
+    write(tmp_path, webhook="$NEXTRACE_ALERT_WEBHOOK")
+    used = {
+        name
+        for path in (tmp_path / "provisioning").rglob("*.yaml")
+        for name in re.findall(r"\$([A-Z][A-Z_]*)", path.read_text())  # not $__macros
+    }
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    grafana = compose["services"]["grafana"]["environment"]
+    # The webhook only when built with one (deploy/README.md); everything else always.
+    assert used - set(grafana) == {"NEXTRACE_ALERT_WEBHOOK"}
+    clickhouse = compose["services"]["clickhouse"]
+    assert grafana["CLICKHOUSE_HOST"] == "clickhouse"
+    assert any(p.endswith(f":{grafana['CLICKHOUSE_PORT']}") for p in clickhouse["ports"])
+    assert grafana["CLICKHOUSE_PASSWORD"] == clickhouse["environment"]["CLICKHOUSE_PASSWORD"]
+
+
+def test_every_compose_service_publishes_the_port_it_listens_on():
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    for name in ("collector", "server"):
+        service = compose["services"][name]
+        args = service["command"]
+        listen = args[args.index("--port") + 1]
+        assert [p.rsplit(":", 1)[1] for p in service["ports"]] == [listen], name
+        assert all(p.startswith("127.0.0.1:") for p in service["ports"]), name  # loopback only
