@@ -3,40 +3,28 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.runner import run_benchmark
 
 
 @pytest.mark.slow
 def test_the_benchmark_prints_and_records_its_figures(tmp_path):
     out = tmp_path / "ingest.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.ingest",
-            "--traces",
-            "300",
-            "--batch",
-            "1000",
-            "--runs",
-            "2",
-            "--nextjs-wait",
-            "0.5",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_benchmark(
+        "ingest",
+        "--traces",
+        "300",
+        "--batch",
+        "1000",
+        "--runs",
+        "2",
+        "--nextjs-wait",
+        "0.5",
+        "--out",
+        str(out),
     )
-    assert result.returncode == 0, result.stderr
     assert "end to end / ceiling" in result.stdout
     assert "Next.js recorded: normalized / plain" in result.stdout
     assert "Next.js synthetic: normalized / plain" in result.stdout

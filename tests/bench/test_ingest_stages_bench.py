@@ -3,40 +3,28 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.runner import run_benchmark
 
 
 @pytest.mark.slow
 def test_the_breakdown_prints_and_records_every_step(tmp_path):
     out = tmp_path / "ingest_stages.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.ingest_stages",
-            "--traces",
-            "200",
-            "--batch",
-            "1000",
-            "--runs",
-            "2",
-            "--repeat",
-            "1",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_benchmark(
+        "ingest_stages",
+        "--traces",
+        "200",
+        "--batch",
+        "1000",
+        "--runs",
+        "2",
+        "--repeat",
+        "1",
+        "--out",
+        str(out),
     )
-    assert result.returncode == 0, result.stderr
     figures = json.loads(out.read_text())
     assert figures["spans"] == 2000
     assert set(figures["steps"]) == {"staging", "flattening", "writing", "views", "rest"}

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from bench.load import Run, Sent, freshness_ms
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.runner import run_benchmark
 
 
 def test_a_request_is_fresh_at_the_first_poll_that_counts_it_and_every_one_before():
@@ -27,19 +23,10 @@ def test_a_request_is_fresh_at_the_first_poll_that_counts_it_and_every_one_befor
 @pytest.mark.slow
 def test_the_benchmark_prints_and_records_its_figures(tmp_path):
     out = tmp_path / "load.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.load",
-            *("--rates", "1000,3000", "--seconds", "2", "--runs", "2", "--out", str(out)),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_benchmark(
+        "load",
+        *("--rates", "1000,3000", "--seconds", "2", "--runs", "2", "--out", str(out)),
     )
-    assert result.returncode == 0, result.stderr
     assert "3,000 spans/s offered" in result.stdout
     figures = json.loads(out.read_text())
     assert figures["runs"] == 2

@@ -3,36 +3,24 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.runner import run_benchmark
 
 
 @pytest.mark.slow
 def test_the_benchmark_prints_and_records_tracing_cost(tmp_path):
     out = tmp_path / "server.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.server",
-            "--requests",
-            "30",
-            "--runs",
-            "1",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_benchmark(
+        "server",
+        "--requests",
+        "30",
+        "--runs",
+        "1",
+        "--out",
+        str(out),
     )
-    assert result.returncode == 0, result.stderr
     (run,) = json.loads(out.read_text())["runs"]
     assert run["spans"] >= 30  # every request is traced, with its phases
     assert run["cpu_s_tracing"] > 0
