@@ -43,9 +43,7 @@ SESSION_SETTINGS = {"distributed_foreground_insert": 1, "distributed_product_mod
 
 _NAME = r"`(?P<database>[^`]+)`\.`(?P<name>[^`]+)`"
 _ANY_NAME = r"`[^`]+`\.`[^`]+`"
-_CREATE_TABLE = re.compile(
-    rf"^CREATE TABLE (?:IF NOT EXISTS )?{_NAME} (?P<cluster>ON CLUSTER `[^`]+` )?\("
-)
+_CREATE_TABLE = re.compile(rf"^CREATE TABLE (?:IF NOT EXISTS )?{_NAME} (?:ON CLUSTER `[^`]+` )?\(")
 _CREATE_COPY = re.compile(rf"^CREATE TABLE {_NAME} AS ")
 _CREATE_VIEW = re.compile(r"^CREATE MATERIALIZED VIEW ")
 _ALTER = re.compile(rf"^ALTER TABLE {_NAME}\s")
@@ -69,7 +67,7 @@ def _quoted(database: str, name: str) -> str:
     return f"`{database}`.`{name}`"
 
 
-def distributed_table(
+def _distributed_table(
     database: str, name: str, cluster: str, sharding_key: str, *, replace: bool = False
 ) -> list[str]:
     """The statements that create the ``Distributed`` table ``name`` over ``name_local``;
@@ -124,7 +122,7 @@ class ClusterSchema:
                 created.group(0).replace(f"`.`{name}`", f"`.`{name}{LOCAL_SUFFIX}`", 1),
                 1,
             )
-            return [local, *distributed_table(database, name, self.cluster, self.sharding[name])]
+            return [local, *_distributed_table(database, name, self.cluster, self.sharding[name])]
         if _CREATE_VIEW.match(text):
             return [self._local(text)]  # a view's own name is no table's
         altered = _ALTER.match(text)
@@ -132,7 +130,7 @@ class ClusterSchema:
             name = altered["name"]
             done = [self._local(text)]
             if _CHANGES_COLUMNS.search(text):
-                done += distributed_table(
+                done += _distributed_table(
                     altered["database"], name, self.cluster, self.sharding[name], replace=True
                 )
             return done

@@ -154,10 +154,9 @@ def _stores_spans(client: Client, config: StoreConfig) -> bool:
 def apply_migrations(client: Client, config: StoreConfig, up_to: int | None = None) -> list[str]:
     """Create the database and apply every pending migration (up to version ``up_to``);
     return their names."""
-    for statement in planned_statements(config, load_sql("create_database.sql")):
-        client.command(statement)
-    for statement in planned_statements(config, load_sql("schema_migrations.sql")):
-        client.command(statement)
+    for name in ("create_database.sql", "schema_migrations.sql"):
+        for statement in planned_statements(config, load_sql(name)):
+            client.command(statement)
     done = applied_versions(client, config)
     applied = []
     for migration in migrations():
