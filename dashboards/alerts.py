@@ -156,10 +156,12 @@ def _panel_link(spec: AlertSpec) -> dict[str, str]:
 
 def build(spec: AlertSpec, runbook_url: str = "") -> model.Rule:
     """The rule of ``spec``; with ``runbook_url`` (where docs/runbook.md is published), its
-    annotations link to the rule's section there."""
+    annotations link to the rule's section there, and otherwise name it."""
     annotations = {"summary": spec.summary, "description": spec.description}
     if runbook_url:
         annotations["runbook_url"] = f"{runbook_url}#{spec.runbook}"
+    else:  # Grafana shows it with the alert; nothing links nowhere
+        annotations["runbook"] = f"docs/runbook.md#{spec.runbook} in nextrace's documentation"
     annotations.update(_panel_link(spec))
     source = (
         alerting.Query("A")

@@ -184,6 +184,10 @@ def test_without_a_webhook_no_contact_point_and_no_route_are_made(grafana):
     fake, url = grafana
     done = provision(url, "glsa_token", ClickHouseAccess("ch", 8123), say=lambda _: None)
     assert "organisation's policies" in done["contact point and route"]
+    # Without a published runbook, each rule still names its section, and links nowhere.
+    rule = fake.store["rules"][alerts.COLD_CACHE_SPIKE.uid]
+    assert rule["annotations"]["runbook"].startswith("docs/runbook.md#cold-cache-spike")
+    assert "runbook_url" not in rule["annotations"]
     assert fake.store["contacts"] == {PAYMENTS_PAGER["uid"]: PAYMENTS_PAGER}
     assert fake.policy == ORG_TREE
     assert not any(path.endswith("/policies") for _, path in fake.calls)
@@ -222,5 +226,6 @@ def test_rules_link_their_runbook_section_and_their_panel(grafana):
     provision(url, "t", ClickHouseAccess("ch", 8123), runbook_url=runbook, say=lambda _: None)
     rule = fake.store["rules"][alerts.DROPPED_SPANS.uid]
     assert rule["annotations"]["runbook_url"] == f"{runbook}#spans-dropped"
+    assert "runbook" not in rule["annotations"]
     assert rule["annotations"]["__dashboardUid__"] == "nextrace-collector-health"
     assert rule["labels"]["severity"] == "critical"
