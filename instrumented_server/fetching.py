@@ -23,6 +23,7 @@ from instrumented_server.background import BackgroundTasks, RateLimiter
 from instrumented_server.caching import Lookup, Source
 from instrumented_server.data_cache import DataCache, data_key
 from instrumented_server.definition import Fetch
+from instrumented_server.payloads import Fetched
 from instrumented_server.telemetry import ServerTelemetry, trace_id_of
 from instrumented_server.upstreams import Upstreams
 
@@ -40,7 +41,7 @@ class RenderContext:
     route: str = ""  # its route template, set by the renderer
     session: str | None = None  # the user's session, for private data
     limiter: RateLimiter | None = None  # set for background work
-    memo: dict[str, asyncio.Future[object]] = field(default_factory=dict)
+    memo: dict[str, asyncio.Future[Fetched]] = field(default_factory=dict)
 
 
 def warmup_target(key: str) -> str:
@@ -87,7 +88,7 @@ class FetchRunner:
         ctx: RenderContext,
         parent: trace.Span,
         segment: str = "page",
-    ) -> object:
+    ) -> Fetched:
         """Run ``fetch`` for the ``segment`` (``page``, ``layout:NAME`` or a ``@slot``)."""
         path = fetch_path(fetch, params)
         cacheable = fetch.cache != "no-store" and (fetch.scope == "shared" or ctx.session)
@@ -111,7 +112,7 @@ class FetchRunner:
             scope=fetch.scope,
             route=ctx.route,
         )
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Fetched] = asyncio.get_running_loop().create_future()
         ctx.memo[memo_key] = future
         try:
             tags = fetch_tags(fetch, params)
@@ -133,7 +134,7 @@ class FetchRunner:
         ctx: RenderContext,
         parent: trace.Span,
         segment: str,
-    ) -> object:
+    ) -> Fetched:
         attributes = {
             semconv.FETCH_SEGMENT: segment,
             semconv.FETCH_UPSTREAM: fetch.upstream,
@@ -175,13 +176,13 @@ class FetchRunner:
                     self._background.spawn(
                         self._refresh(fetch, path, key, tags, ctx.route_path, ctx.limiter, span)
                     )
-                return lookup.entry.value
+                return Fetched(lookup.entry.value, lookup.result)
             value = await self._call(fetch, path, ctx.origin, ctx.limiter, span)
             if cacheable:
                 self._store(
                     fetch, path, key, value, ctx.origin, trace_id_of(span), ctx.route_path, tags
                 )
-            return value
+            return Fetched(value, lookup.result)
 
     async def _call(
         self, fetch: Fetch, path: str, origin: str, limiter: RateLimiter | None, span: trace.Span

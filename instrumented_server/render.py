@@ -13,8 +13,7 @@ that fetch first, the sequential-fetch waterfall that the dashboards detect.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from opentelemetry import trace
@@ -25,6 +24,7 @@ from instrumented_server.caching import Lookup, Source
 from instrumented_server.definition import AppDefinition, Fetch, Route
 from instrumented_server.fetching import FetchRunner, Params, RenderContext, fetch_tags
 from instrumented_server.full_route_cache import FullRouteCache
+from instrumented_server.payloads import Fetched, Payloads
 from instrumented_server.routing import RouteMatch
 from instrumented_server.telemetry import ServerTelemetry, trace_id_of
 
@@ -58,44 +58,6 @@ def route_tags(definition: AppDefinition, match: RouteMatch) -> tuple[str, ...]:
         *(f for n in route.layouts for f in definition.layout(n).fetches),
     ]
     return tuple(sorted({tag for f in fetches for tag in fetch_tags(f, match.params)}))
-
-
-class Payloads:
-    """HTML and RSC-like payload text. The RSC form is line-delimited JSON, as Next.js's."""
-
-    def __init__(self, build_id: Callable[[], str]) -> None:
-        self._build_id = build_id
-
-    def shell(self, variant: str, template: str, path: str, *, loading: bool) -> bytes:
-        if variant == "rsc":
-            tree = {"b": self._build_id(), "f": [[template, path]], "loading": loading}
-            return (f"0:{json.dumps(tree)}\n").encode()
-        fallback = '<div class="loading">Loading…</div>' if loading else ""
-        return (
-            f'<!DOCTYPE html><html><head><meta name="next-build" content="{self._build_id()}">'
-            f'</head><body><main data-route="{template}">{fallback}'
-        ).encode()
-
-    def boundary(self, variant: str, index: int, name: str, data: dict[str, object]) -> bytes:
-        body = json.dumps({"boundary": name, "data": data}, default=str)
-        if variant == "rsc":
-            return f"{index}:{body}\n".encode()
-        return f'<template data-boundary="{name}">{body}</template>'.encode()
-
-    def tail(self, variant: str) -> bytes:
-        return b"" if variant == "rsc" else b"</main></body></html>"
-
-    def loading_only(self, template: str, path: str) -> bytes:
-        tree = {"b": self._build_id(), "f": [[template, path]], "loading": [["$", "div", "l"]]}
-        return (f"0:{json.dumps(tree)}\n").encode()
-
-    def empty(self, template: str, path: str) -> bytes:
-        tree = {
-            "b": self._build_id(),
-            "f": [[template, path, None, [None, None], True]],
-            "S": False,
-        }
-        return (f"0:{json.dumps(tree)}\n").encode()
 
 
 class Renderer:
@@ -231,10 +193,14 @@ class Renderer:
             group = fetch.boundary or ("page" if loading and segment == "page" else "shell")
             groups.setdefault(group, []).append(key)
         try:
-            shell = [tasks[name] for name in groups.pop("shell", [])]
-            await asyncio.gather(*shell)
+            shell = await self._boundary([tasks[name] for name in groups.pop("shell", [])])
             body = self.payloads.shell(
-                variant, match.pattern.template, ctx.route_path, loading=loading
+                variant,
+                match.pattern.template,
+                ctx.route_path,
+                loading=loading,
+                links=route.links,
+                fetched=shell,
             )
             if not groups and not route.boundaries:
                 yield Chunk(body + self.payloads.tail(variant), "shell")
@@ -263,9 +229,8 @@ class Renderer:
                 task.cancel()
 
     @staticmethod
-    async def _boundary(tasks: list[asyncio.Task[object]]) -> dict[str, object]:
-        values = await asyncio.gather(*tasks)
-        return {"values": len(values)}
+    async def _boundary(tasks: list[asyncio.Task[Fetched]]) -> list[Fetched]:
+        return list(await asyncio.gather(*tasks))
 
     def _fetches_of(self, route: Route) -> list[tuple[str, str, Fetch]]:
         """(key, segment, fetch) for every fetch of a render: layouts, page, then slots."""
@@ -284,11 +249,11 @@ class Renderer:
         params: Params,
         ctx: RenderContext,
         span: trace.Span,
-    ) -> dict[str, asyncio.Task[object]]:
+    ) -> dict[str, asyncio.Task[Fetched]]:
         """Start every fetch at once (parallel slots and segments alike), except waterfalls."""
-        tasks: dict[str, asyncio.Task[object]] = {}
+        tasks: dict[str, asyncio.Task[Fetched]] = {}
 
-        async def run(segment: str, fetch: Fetch) -> object:
+        async def run(segment: str, fetch: Fetch) -> Fetched:
             if fetch.after is not None:
                 await tasks[fetch.after]  # the waterfall: this fetch waits for another
             return await self._fetcher.run(fetch, params, ctx, span, segment)

@@ -20,7 +20,8 @@ from instrumented_server.data_cache import DataCache
 from instrumented_server.definition import AppDefinition
 from instrumented_server.fetching import FetchRunner
 from instrumented_server.full_route_cache import FullRouteCache
-from instrumented_server.render import Payloads, Renderer
+from instrumented_server.payloads import Payloads
+from instrumented_server.render import Renderer
 from instrumented_server.routing import RouteTable
 from instrumented_server.telemetry import DEFAULT_COLLECTOR_URL, ServerTelemetry
 from instrumented_server.upstreams import Upstreams
