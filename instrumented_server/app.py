@@ -12,8 +12,11 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
@@ -22,6 +25,17 @@ from instrumented_server.server import NextServer
 from instrumented_server.state import ServerState
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# The client router and the instrumentation it uses (@nextrace/next/client), as the pages load
+# them: static files, which Next.js serves outside its routing too (/_next/static).
+CLIENT_SCRIPTS = ("router.js", "client.js")
+
+
+async def client_script(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in CLIENT_SCRIPTS:
+        return Response(status_code=404)
+    text = (resources.files("instrumented_server") / "static" / name).read_text("utf-8")
+    return Response(text, media_type="text/javascript", headers={"cache-control": "no-cache"})
 
 
 def build_app(state: ServerState) -> ASGIApp:
@@ -43,6 +57,7 @@ def build_app(state: ServerState) -> ASGIApp:
 
     app = Starlette(
         routes=[
+            Route("/_nextrace/{name}", client_script),
             Route("/", server.handle, methods=METHODS),
             Route("/{path:path}", server.handle, methods=METHODS),
         ],

@@ -20,6 +20,9 @@ from html import escape
 
 from instrumented_server.definition import Link
 
+ROUTER_SCRIPT = "/_nextrace/router.js"
+BROWSER_SERVICE = "browser"  # the virtual browsers' service name too (nextrace.report)
+
 
 @dataclass(frozen=True)
 class Fetched:
@@ -56,10 +59,23 @@ def _fetched_html(fetched: Sequence[Fetched]) -> str:
 
 
 class Payloads:
-    """The text of every payload the server sends, for one build (``build_id``)."""
+    """The text of every payload the server sends, for one build (``build_id``). Documents
+    load the client router (``static/router.js``), which sends its spans to
+    ``browser_endpoint`` (a collector's ``/v1/browser/traces``), if any."""
 
-    def __init__(self, build_id: Callable[[], str]) -> None:
+    def __init__(self, build_id: Callable[[], str], browser_endpoint: str | None = None) -> None:
         self._build_id = build_id
+        self._browser_endpoint = browser_endpoint
+
+    def _router(self, dynamic: bool) -> str:
+        config: dict[str, object] = {"serviceName": BROWSER_SERVICE, "dynamic": dynamic}
+        if self._browser_endpoint:
+            config["endpoint"] = self._browser_endpoint
+        text = json.dumps(config).replace("</", "<\\/")
+        return (
+            f'<script type="application/json" id="nextrace-router">{text}</script>'
+            f'<script type="module" src="{ROUTER_SCRIPT}"></script>'
+        )
 
     def shell(
         self,
@@ -70,6 +86,7 @@ class Payloads:
         loading: bool,
         links: Sequence[Link] = (),
         fetched: Sequence[Fetched] = (),
+        dynamic: bool = False,
     ) -> bytes:
         """The first chunk: the page's frame, its links and the data its shell waited for."""
         if variant == "rsc":
@@ -98,7 +115,7 @@ class Payloads:
             f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f"<title>{escape(path)}</title>"
             f'<meta name="next-build" content="{escape(self._build_id())}">'
-            f"</head><body><nav>{nav}</nav>"
+            f"{self._router(dynamic)}</head><body><nav>{nav}</nav>"
             f'<main data-route="{escape(template)}"><h1>{escape(path)}</h1>'
             f"{_fetched_html(fetched)}{fallback}"
         ).encode()

@@ -201,6 +201,7 @@ class Renderer:
                 loading=loading,
                 links=route.links,
                 fetched=shell,
+                dynamic=route.render == "dynamic",
             )
             if not groups and not route.boundaries:
                 yield Chunk(body + self.payloads.tail(variant), "shell")

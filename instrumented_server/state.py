@@ -57,10 +57,12 @@ class ServerState:
         definition: AppDefinition,
         *,
         collector_url: str = DEFAULT_COLLECTOR_URL,
+        browser_endpoint: str | None = None,
         exporter: SpanExporter | None = None,
         clock: Clock = time.monotonic,
     ) -> ServerState:
-        """The state of a fresh server; its caches age on ``clock``."""
+        """The state of a fresh server; its caches age on ``clock``; its pages' client router
+        sends spans to ``browser_endpoint``, if any."""
         build = Build(definition.build_id)
         telemetry = ServerTelemetry(
             definition.name, lambda: build.id, collector_url=collector_url, exporter=exporter
@@ -77,7 +79,12 @@ class ServerState:
         )
         fetcher = FetchRunner(upstreams, data, telemetry, background, warmups.is_pending)
         renderer = Renderer(
-            definition, fetcher, full_route, telemetry, background, Payloads(lambda: build.id)
+            definition,
+            fetcher,
+            full_route,
+            telemetry,
+            background,
+            Payloads(lambda: build.id, browser_endpoint),
         )
         return cls(
             definition=definition,

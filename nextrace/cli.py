@@ -455,6 +455,15 @@ def serve(
     ] = f"http://{COLLECT['host']}:{COLLECT['port']}",
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: PortOption = 3000,
+    browser_collector: Annotated[
+        str | None,
+        typer.Option(
+            show_default=False,
+            help="The collector as browsers reach it, for the pages' navigation and prefetch "
+            "spans (it must allow this server's origin: collect --browser-origin). "
+            "[default: --collector]",
+        ),
+    ] = None,
 ) -> None:
     """Run the reference Next.js-lifecycle server, exporting its spans over OTLP/HTTP."""
     import httpx
@@ -485,7 +494,10 @@ def serve(
             fg=typer.colors.YELLOW,
             err=True,
         )
-    state = ServerState.create(definition, collector_url=collector)
+    browser_endpoint = f"{(browser_collector or collector).rstrip('/')}/v1/browser/traces"
+    state = ServerState.create(
+        definition, collector_url=collector, browser_endpoint=browser_endpoint
+    )
     typer.echo(
         f"nextrace reference server '{definition.name}' on http://{host}:{sock.getsockname()[1]}, "
         f"exporting spans to {collector}/v1/traces. Ctrl-C stops it.",

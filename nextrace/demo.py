@@ -28,9 +28,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from collector.config import StoreConfig
 from dashboards.files import write as write_grafana
 from instrumented_server.definition import AppDefinition, dump_definition, load_definition
+from instrumented_server.payloads import BROWSER_SERVICE
 from nextrace.errors import NextraceError
 from nextrace.listen import ListenError, bind_socket
-from nextrace.report import BROWSER_SERVICE, Report
+from nextrace.report import Report
 from nextrace.report_html import report_and_page
 from traffic.router_cache import STALE_TIMES
 from traffic.scenarios import SCENARIOS, Scenario, ScenarioRun, run_scenario

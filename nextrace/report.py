@@ -11,12 +11,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from instrumented_server.payloads import BROWSER_SERVICE
 from nextrace.reader import Reader
 from nextrace.slow import Filters, SlowNavigation
 from nextrace.slow import render_text as render_slow
 from nextrace.slow import slowest as find_slowest
 
-BROWSER_SERVICE = "browser"
 SPIKE_WINDOW_S = 6.0  # how long after a deploy counts as "during" the spike
 BUCKET_MS = 500
 SUFFERED_RATIO, SUFFERED_MIN_MS = 1.2, 50.0  # a route suffered: its p95 rose this much, or more

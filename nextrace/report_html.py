@@ -18,9 +18,10 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from collector.config import StoreConfig
+from instrumented_server.payloads import BROWSER_SERVICE
 from nextrace.diagnosis import MS, Diagnosis
 from nextrace.reader import Reader, open_reader
-from nextrace.report import BROWSER_SERVICE, Report, build_report
+from nextrace.report import Report, build_report
 
 matplotlib.rcParams.update(
     {

@@ -1,0 +1,1 @@
+../../js/next/client.js

@@ -1,0 +1,142 @@
+"""Debian's headless Chromium drives the reference pages with their client router (slow):
+scroll, hover, click, back. Chromium's own network log and the stored spans agree on every
+prefetch and navigation, and each navigation that asks the server is one trace, from the
+browser's navigation span to the server's last streamed chunk."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.examples.chromium import Chromium, logged_requests
+from tests.nextrace.test_cli import free_port, start_collector
+
+pytestmark = pytest.mark.slow
+
+
+def rows(collector_port: int, query: str) -> list[list[str]]:
+    answer = httpx.post(
+        f"http://127.0.0.1:{collector_port}/sql", json={"query": query, "format": "TSV"}
+    )
+    assert answer.status_code == 200, answer.text
+    return [line.split("\t") for line in answer.text.splitlines() if line]
+
+
+def serve(tmp_path: Path, port: int, collector_port: int) -> subprocess.Popen[str]:
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nextrace.cli",
+            "serve",
+            *("--port", str(port), "--collector", f"http://127.0.0.1:{collector_port}"),
+        ],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "100"},  # spans leave at once
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/favicon.ico", timeout=2)
+            return server
+        except httpx.HTTPError:
+            assert server.poll() is None, "the server exited"
+            assert time.monotonic() < deadline, "the server did not answer within 60 s"
+            time.sleep(0.1)
+
+
+def drive(page: Chromium, origin: str) -> None:
+    """Land on a product page, scroll, hover a link, click it, and go back."""
+    for domain in ("Network", "Runtime", "Log"):
+        page.send(f"{domain}.enable")
+    page.goto(f"{origin}/products/1")
+    page.wait_for_network_idle()  # the links in view are prefetched
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.hover('nav a[href="/products/2"]')
+    page.click('nav a[href="/products/2"]')
+    page.wait_until(
+        "location.pathname === '/products/2' && !!document.querySelector("
+        "'section[data-boundary=reviews]')",
+        "the product page rendered from its RSC payload",
+    )
+    page.wait_for_network_idle()
+    page.evaluate("history.back()")
+    page.wait_until("location.pathname === '/products/1'", "back on the first page")
+    page.wait_for_network_idle()
+    # Leaving sends what the browser still holds (the instrumentation's pagehide flush).
+    page.send("Page.navigate", url="about:blank")
+    page.wait_until("location.href === 'about:blank'", "the page left")
+
+
+def stored_browser_spans(collector_port: int, expected: int) -> list[dict[str, Any]]:
+    query = (
+        "SELECT SpanName, TraceId, SpanAttributes['url.path'], "
+        "SpanAttributes['nextrace.phase'] FROM otel_traces WHERE ServiceName = 'browser' "
+        "ORDER BY Timestamp"
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        found = rows(collector_port, query)
+        if len(found) >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    keys = ("name", "trace", "path", "phase")
+    return [dict(zip(keys, row, strict=True)) for row in found]
+
+
+def test_chromium_and_the_stored_spans_agree_on_every_prefetch_and_navigation(tmp_path):
+    collector_port, server_port = free_port(), free_port()
+    origin = f"http://127.0.0.1:{server_port}"
+    collector = start_collector(
+        tmp_path, collector_port, "--browser-origin", origin, "--batch-timeout", "0.2"
+    )
+    try:
+        server = serve(tmp_path, server_port, collector_port)
+        try:
+            with Chromium(tmp_path) as page:
+                drive(page, origin)
+                assert page.console_errors == []
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.communicate(timeout=60)
+        logged = [r for r in logged_requests(tmp_path / "net-log.json") if r.url.startswith(origin)]
+        rsc = [r for r in logged if r.headers.get("rsc") == "1"]
+        prefetches = [r for r in rsc if "next-router-prefetch" in r.headers]
+        assert prefetches, "the links in view were prefetched"
+        assert len(rsc) > len(prefetches), "the click asked the server for its page"
+        # Each RSC request carried a traceparent; the browser's span for it is in that trace.
+        requested_traces = {r.headers["traceparent"].split("-")[1] for r in rsc}
+        spans = stored_browser_spans(collector_port, expected=2 * len(rsc))
+        request_spans = [s for s in spans if s["name"].startswith("GET ")]
+        assert {s["trace"] for s in request_spans} == requested_traces
+        stored_prefetches = [s for s in spans if s["phase"] == "prefetch"]
+        assert len(stored_prefetches) == len(prefetches)
+        navigations = [s for s in spans if s["phase"] == "navigation"]
+        assert {s["name"] for s in navigations} == {
+            "navigation /products/2",
+            "navigation /products/1",
+        }
+        # A navigation that asked the server is one trace down to the server's last chunk.
+        for navigation in navigations:
+            if navigation["trace"] not in requested_traces:
+                continue  # a router cache hit: no request, nothing on the server
+            server_side = rows(
+                collector_port,
+                "SELECT SpanAttributes['nextrace.phase'] FROM otel_traces "
+                f"WHERE TraceId = '{navigation['trace']}' AND ServiceName != 'browser'",
+            )
+            phases = {phase for (phase,) in server_side}
+            assert {"request", "render", "stream"} <= phases, (navigation, phases)
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        collector.communicate(timeout=60)
