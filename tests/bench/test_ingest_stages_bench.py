@@ -28,9 +28,10 @@ def test_the_breakdown_prints_and_records_every_step(tmp_path):
     figures = json.loads(out.read_text())
     assert figures["spans"] == 2000
     assert set(figures["steps"]) == {"staging", "flattening", "writing", "views", "rest"}
-    for name in ("staging", "rest"):
-        assert figures["steps"][name]["us_per_span"] > 0, name
+    for name in figures["steps"]:
         assert f"  {name} " in result.stdout
+    # Staging is timed on its own; the other steps are differences, which a run this small
+    # may leave below zero.
+    assert figures["steps"]["staging"]["us_per_span"] > 0
     low, high = figures["end_to_end"]["range"]
     assert 0 < low <= figures["end_to_end"]["us_per_span"] <= high
-    assert 0 < figures["engine_share"] < 1
