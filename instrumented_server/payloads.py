@@ -60,15 +60,26 @@ def _fetched_html(fetched: Sequence[Fetched]) -> str:
 
 class Payloads:
     """The text of every payload the server sends, for one build (``build_id``). Documents
-    load the client router (``static/router.js``), which sends its spans to
-    ``browser_endpoint`` (a collector's ``/v1/browser/traces``), if any."""
+    load the client router (``static/router.js``), which names pages by ``routes`` (the app's
+    route templates, in matching order) and sends its spans to ``browser_endpoint`` (a
+    collector's ``/v1/browser/traces``), if any."""
 
-    def __init__(self, build_id: Callable[[], str], browser_endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        build_id: Callable[[], str],
+        browser_endpoint: str | None = None,
+        routes: Sequence[str] = (),
+    ) -> None:
         self._build_id = build_id
         self._browser_endpoint = browser_endpoint
+        self._routes = list(routes)  # route templates, in the order a path is matched
 
     def _router(self, dynamic: bool) -> str:
-        config: dict[str, object] = {"serviceName": BROWSER_SERVICE, "dynamic": dynamic}
+        config: dict[str, object] = {
+            "serviceName": BROWSER_SERVICE,
+            "dynamic": dynamic,
+            "routes": self._routes,
+        }
         if self._browser_endpoint:
             config["endpoint"] = self._browser_endpoint
         text = json.dumps(config).replace("</", "<\\/")

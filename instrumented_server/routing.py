@@ -113,6 +113,11 @@ class RouteTable:
         )
         self.patterns = {p.route.path: p for p in compiled}
 
+    def templates(self) -> list[str]:
+        """The templates of the routes a URL path resolves to, in the order they are tried
+        (what a browser needs to name a page's route before asking the server)."""
+        return [pattern.template for pattern in self._routes]
+
     def is_static_file(self, path: str) -> bool:
         return path in self.static_files or path.startswith(STATIC_PREFIX)
 

@@ -84,7 +84,7 @@ class ServerState:
             full_route,
             telemetry,
             background,
-            Payloads(lambda: build.id, browser_endpoint),
+            Payloads(lambda: build.id, browser_endpoint, RouteTable(definition).templates()),
         )
         return cls(
             definition=definition,

@@ -17,12 +17,33 @@ import { startClientTracing } from './client.js';
 const config = JSON.parse(document.getElementById('nextrace-router')?.textContent || '{}');
 const stale = { dynamic: 0, static: 300, ...config.staleTimes };
 const build = document.querySelector('meta[name="next-build"]')?.content ?? '';
+const routes = (config.routes || []).map((template) => ({
+  template,
+  segments: template.split('/').filter(Boolean),
+}));
 const onTransition = config.endpoint
-  ? startClientTracing({ endpoint: config.endpoint, serviceName: config.serviceName })
+  ? startClientTracing({ endpoint: config.endpoint, serviceName: config.serviceName, routeOf })
   : () => {};
 const cache = new Map(); // pathname -> { payload, kind, stored, staleS }
 const inFlight = new Map(); // pathname -> the prefetch's promise
 let observer = null;
+
+// The route a path renders, named as Next.js names it (`/products/[id]`), so that spans name
+// routes, not URLs: the server's templates, tried in its order.
+function routeOf(pathname) {
+  const parts = pathname.split('/').filter(Boolean);
+  const matches = (segments) => {
+    for (let i = 0; i < segments.length; i += 1) {
+      const segment = segments[i];
+      if (segment.startsWith('[[...')) return true;
+      if (segment.startsWith('[...')) return parts.length > i;
+      if (i >= parts.length) return false;
+      if (!segment.startsWith('[') && segment !== parts[i]) return false;
+    }
+    return segments.length === parts.length;
+  };
+  return routes.find((route) => matches(route.segments))?.template ?? pathname;
+}
 
 function kindOf(tree) {
   if (Array.isArray(tree.loading)) return 'loading';

@@ -91,6 +91,9 @@ export class ClientTracer {
     this.guard(() => {
       this.endNavigation();
       const target = new URL(url, this.env.location.href);
+      // The hover that led to this click is spent: a prefetch of the page after it is the
+      // new page's own (its links in view), not the pointer's.
+      this.hovered.delete(target.pathname);
       const prefetch = this.prefetches.get(target.pathname);
       this.navigation = {
         span: this.root(`navigation ${this.options.routeOf(target.pathname)}`, {

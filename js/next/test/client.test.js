@@ -165,6 +165,23 @@ test('prefetch triggers, segment requests grouped, and a full prefetch told from
   assert.equal(p.requests.at(-1).headers.get('traceparent'), null);
 });
 
+test('a hover that ended in a click does not make the next prefetch of that page a hover', async () => {
+  const p = page({ links: ['/b'] });
+  const tracer = new ClientTracer({ endpoint: ENDPOINT }, p.env);
+  tracer.install();
+  p.listeners.pointerover({ target: { closest: () => ({ href: 'https://shop.example.com/b' }) } });
+  tracer.transitionStart('/b', 'push'); // the click
+  p.go('/b');
+  await p.env.fetch('/b', rsc());
+  await p.drawFrames();
+  // On the new page, its own link to /b is in view and prefetched at once.
+  await p.env.fetch('/b', rsc({ 'Next-Router-Prefetch': '1' }));
+  await p.drawFrames();
+  tracer.flush();
+  const prefetch = p.spans().find((s) => s.name === 'prefetch /b');
+  assert.equal(attribute(prefetch, 'nextrace.prefetch.trigger'), 'viewport');
+});
+
 test('unsampled traces send their traceparent and no spans', async () => {
   const p = page();
   const tracer = new ClientTracer({ endpoint: ENDPOINT, sampleRate: 0 }, p.env);
