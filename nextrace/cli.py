@@ -51,6 +51,12 @@ class NextVersion(StrEnum):
     v16 = "16"
 
 
+class RealBrowser(StrEnum):
+    """Real browsers the demo can drive."""
+
+    chromium = "chromium"
+
+
 class LogLevel(StrEnum):
     debug = "debug"
     info = "info"
@@ -543,6 +549,14 @@ def demo(
             "in the run's folder]",
         ),
     ] = None,
+    browser: Annotated[
+        RealBrowser | None,
+        typer.Option(
+            show_default=False,
+            help="Also browse the pages with real headless browsers (Debian's chromium), "
+            "beside the virtual ones.",
+        ),
+    ] = None,
 ) -> None:
     """Run a traffic scenario end to end on an embedded store (or --dsn), then report what
     happened."""
@@ -558,6 +572,7 @@ def demo(
             server_port=server_port,
             next_version=next_version.value,
             dsn=dsn,
+            browser=browser.value if browser else None,
             say=lambda line: typer.echo(line, err=True),
         )
     except KeyboardInterrupt:

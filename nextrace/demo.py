@@ -9,7 +9,9 @@ from the stored spans. Child processes are always stopped, even on Ctrl-C or an 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -33,6 +35,7 @@ from nextrace.errors import NextraceError
 from nextrace.listen import ListenError, bind_socket
 from nextrace.report import Report
 from nextrace.report_html import report_and_page
+from traffic.real_browser import browse_with_chromium
 from traffic.router_cache import STALE_TIMES
 from traffic.scenarios import SCENARIOS, Scenario, ScenarioRun, run_scenario
 
@@ -104,6 +107,38 @@ def _stop(process: subprocess.Popen[str], sig: int, what: str) -> None:
         raise DemoError(f"{what} failed ({process.returncode}):\n{stderr.strip()}")
 
 
+REAL_SESSIONS = 2
+
+
+@contextmanager
+def _real_sessions(
+    browser: str | None, origin: str, scenario: Scenario, speed: float, run_dir: Path, say: Say
+) -> Iterator[None]:
+    """Real Chromium sessions on ``origin`` for as long as the scenario runs, if asked."""
+    if browser is None:
+        yield
+        return
+    until = time.monotonic() + scenario.duration_s / speed
+    with concurrent.futures.ThreadPoolExecutor(REAL_SESSIONS) as pool:
+        sessions = [
+            pool.submit(
+                browse_with_chromium,
+                origin,
+                "/",
+                until,
+                run_dir / f"chromium-{index}",
+                random.Random(index),
+                think_time_s=scenario.think_time_s / speed,
+            )
+            for index in range(REAL_SESSIONS)
+        ]
+        say(f"  {REAL_SESSIONS} Chromium sessions browsing {origin}")
+        yield
+        for session in sessions:
+            done = session.result()
+            say(f"  a Chromium session: {done.navigations} navigations, {done.backs} back")
+
+
 def run_demo(
     scenario_name: str = "deploy",
     *,
@@ -113,15 +148,20 @@ def run_demo(
     server_port: int = 3000,
     next_version: str = "15",
     dsn: str | None = None,
+    browser: str | None = None,
     say: Say = print,
 ) -> DemoResult:
     """Run ``scenario_name`` against a collector and the reference server started here, then
     report on the store: a new embedded one in the run's folder, or the one ``dsn`` names
-    (a ClickHouse server, whose Grafana then shows the run)."""
+    (a ClickHouse server, whose Grafana then shows the run). With ``browser="chromium"``,
+    :data:`REAL_SESSIONS` headless Chromium sessions browse the pages beside the virtual
+    browsers (``traffic/real_browser.py``)."""
     if not speed > 0:
         raise DemoError(f"speed must be positive, not {speed}")
     if scenario_name not in SCENARIOS:
         raise DemoError(f"unknown scenario {scenario_name!r}: choose from {sorted(SCENARIOS)}")
+    if browser not in (None, "chromium"):
+        raise DemoError(f"unknown browser {browser!r}: the demo drives chromium")
     if next_version not in STALE_TIMES:
         raise DemoError(
             f"unknown Next.js version {next_version!r}: choose from {sorted(STALE_TIMES)}"
@@ -151,8 +191,10 @@ def run_demo(
         f"nextrace demo: scenario '{scenario.name}' ({scenario.description}), "
         f"{scenario.duration_s / speed:.0f} s; files in {run_dir}"
     )
+    # Real browsers send their spans to the collector, from the server's pages' origin.
+    origins = ["--browser-origin", server_url] if browser else []
     with _child(
-        ["collect", "--port", str(collector_port), "--batch-timeout", "0.5"],
+        ["collect", "--port", str(collector_port), "--batch-timeout", "0.5", *origins],
         run_dir,
         env={"NEXTRACE_DSN": store_dsn},  # not on the command line: it may hold a password
     ) as collector:
@@ -180,7 +222,8 @@ def run_demo(
                 "the reference server",
             )
             say(f"  reference server on {server_url}")
-            run = _browse(scenario, definition, server_url, collector_url, speed, say)
+            with _real_sessions(browser, server_url, scenario, speed, run_dir, say):
+                run = _browse(scenario, definition, server_url, collector_url, speed, say)
             _stop(server, signal.SIGINT, "the reference server")  # flushes its spans
         _wait_for_commit(collector_url)
         _stop(collector, signal.SIGTERM, "the collector")  # flushes and commits the rest

@@ -12,7 +12,7 @@ carry x-nextjs-cache, and the app answers what its warm-up queue did with each s
 proxy's x-warmup header, the webhook's JSON). The upstream can hold a call, so a page races a
 queued warm-up of its entry for certain. One pass uses the optional helper (@nextrace/next,
 js/next), one does not, and the helper's pass is served again after a deploy. With Debian's
-Chromium, driven over the DevTools protocol (tests/examples/chromium.py), a real browser
+Chromium, driven over the DevTools protocol (traffic/chromium.py), a real browser
 prefetches a page's links, navigates and goes back, and its own spans (@nextrace/next/client)
 are checked against its network log and the server's traces.
 """
@@ -43,10 +43,10 @@ from dashboards.clickhouse import load_sql
 from dashboards.frontend import Values, interpolate
 from dashboards.macros import QueryContext, expand
 from tests.dashboards.panels import panel_json
-from tests.examples.chromium import Chromium, logged_requests
 from tests.examples.nextjs_app import ExampleApp, rsc_headers
 from tests.examples.truth import PRODUCT, PassTruth, Sent, product_key
 from tests.nextrace.test_cli import free_port, start_collector
+from traffic.chromium import Chromium, logged_requests
 
 pytestmark = pytest.mark.slow
 

@@ -24,8 +24,8 @@ from nextrace.listen import bind_socket
 from nextrace.reader import open_reader
 from nextrace.slow import Filters, slowest
 from tests.dashboards.test_alerts import evaluate_with
-from tests.examples.chromium import Chromium
 from tests.nextrace.test_cli import free_port
+from traffic.chromium import Chromium
 
 pytestmark = pytest.mark.slow
 
@@ -291,6 +291,43 @@ def test_a_run_goes_to_the_store_it_is_given(tmp_path):
         store.close()
     assert count > 0
     assert result.report.render()  # the report read the store it was given
+
+
+def test_real_chromium_sessions_browse_beside_the_virtual_browsers(tmp_path):
+    lines: list[str] = []
+    result = run_demo(
+        "steady",
+        workdir=tmp_path,
+        speed=3,
+        collector_port=free_port(),
+        server_port=free_port(),
+        browser="chromium",
+        say=lines.append,
+    )
+    assert any("Chromium sessions browsing" in line for line in lines)
+    assert not _processes_using(result.run_dir)  # every Chromium closed
+    store = open_store(StoreConfig.from_dsn(result.store_dsn), migrate=False)
+    try:
+        counts = dict(
+            ((scope, phase), count)
+            for scope, phase, count in store.client.query(
+                "SELECT ScopeName, SpanAttributes['nextrace.phase'], count() FROM otel_traces "
+                "WHERE ServiceName = 'browser' GROUP BY ALL"
+            ).result_rows
+        )
+        # Real navigations that asked the server share their trace with the server's spans.
+        (joined,) = store.client.query(
+            "SELECT count() FROM otel_traces WHERE ServiceName != 'browser' "
+            "AND SpanAttributes['nextrace.phase'] = 'request' AND TraceId IN (SELECT TraceId "
+            "FROM otel_traces WHERE ScopeName = '@nextrace/next/browser' "
+            "AND SpanAttributes['nextrace.phase'] = 'navigation')"
+        ).result_rows[0]
+    finally:
+        store.close()
+    for phase in ("navigation", "prefetch"):
+        assert counts.get(("@nextrace/next/browser", phase), 0) > 0, (phase, counts)
+        assert counts.get(("nextrace.browser", phase), 0) > 0, (phase, counts)
+    assert joined > 0
 
 
 def test_a_taken_port_is_a_clear_error(tmp_path):

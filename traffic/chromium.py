@@ -16,9 +16,15 @@ from typing import Any
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
+from nextrace.errors import NextraceError
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 _LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
 _PAGE_REPLACED = ("Inspected target navigated or closed", "Execution context was destroyed")
+
+
+class ChromiumError(NextraceError):
+    """Chromium could not be started or driven; the message says what failed."""
 
 
 @dataclass(frozen=True)
@@ -56,13 +62,16 @@ class Chromium:
             stderr=subprocess.PIPE,
             text=True,
         )
-        assert self._process.stderr is not None
+        if self._process.stderr is None:
+            raise ChromiumError("Chromium started without its error stream")
         deadline = time.monotonic() + 60
         browser_url = ""
         while not browser_url:
-            assert time.monotonic() < deadline, "Chromium did not open its DevTools port"
+            if time.monotonic() > deadline:
+                raise ChromiumError("Chromium did not open its DevTools port within 60 s")
             line = self._process.stderr.readline()
-            assert line or self._process.poll() is None, "Chromium exited"
+            if not line and self._process.poll() is not None:
+                raise ChromiumError(f"Chromium exited ({self._process.returncode})")
             if found := _LISTENING.search(line):
                 browser_url = found.group(1)
         port = browser_url.split(":")[2].split("/")[0]
@@ -89,13 +98,15 @@ class Chromium:
     def send(self, method: str, **params: Any) -> dict[str, Any]:
         """Run one DevTools command and return its result; the network events that arrive
         meanwhile keep count of the requests in flight."""
-        assert self._page is not None
+        if self._page is None:
+            raise ChromiumError("Chromium is not running: use it in a with block")
         self._ids += 1
         self._page.send(json.dumps({"id": self._ids, "method": method, "params": params}))
         while True:
             message = json.loads(self._page.recv(timeout=60))
             if message.get("id") == self._ids:
-                assert "error" not in message, f"{method}: {message['error']}"
+                if "error" in message:
+                    raise ChromiumError(f"{method}: {message['error']}")
                 result: dict[str, Any] = message.get("result", {})
                 return result
             event, details = message.get("method"), message.get("params", {})
@@ -125,14 +136,16 @@ class Chromium:
                 quiet_since = now
             elif now - quiet_since >= quiet_s:
                 return
-            assert now < deadline, f"requests still in flight: {self._in_flight}"
+            if now > deadline:
+                raise ChromiumError(f"requests still in flight: {self._in_flight}")
             time.sleep(0.05)
 
     def evaluate(self, expression: str) -> Any:
         result = self.send(
             "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
         )
-        assert "exceptionDetails" not in result, result["exceptionDetails"]
+        if "exceptionDetails" in result:
+            raise ChromiumError(str(result["exceptionDetails"]))
         return result["result"].get("value")
 
     def wait_until(self, expression: str, what: str, timeout_s: float = 30) -> None:
@@ -143,10 +156,11 @@ class Chromium:
             try:
                 if self.evaluate(expression):
                     return
-            except AssertionError as exc:
+            except ChromiumError as exc:
                 if not any(gone in str(exc) for gone in _PAGE_REPLACED):
                     raise
-            assert time.monotonic() < deadline, f"timed out waiting until {what}"
+            if time.monotonic() > deadline:
+                raise ChromiumError(f"timed out waiting until {what}")
             time.sleep(0.05)
 
     def goto(self, url: str) -> None:
