@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from html import escape
 
 from instrumented_server.definition import Link
+from instrumented_server.stale_times import DEFAULT_NEXT_VERSION, STALE_TIMES, StaleTimes
 
 ROUTER_SCRIPT = "/_nextrace/router.js"
 BROWSER_SERVICE = "browser"  # the virtual browsers' service name too (nextrace.report)
@@ -61,7 +62,8 @@ def _fetched_html(fetched: Sequence[Fetched]) -> str:
 class Payloads:
     """The text of every payload the server sends, for one build (``build_id``). Documents
     load the client router (``static/router.js``), which names pages by ``routes`` (the app's
-    route templates, in matching order) and sends its spans to ``browser_endpoint`` (a
+    route templates, in matching order), keeps payloads for ``stale_times`` (those of the
+    Next.js version the server plays) and sends its spans to ``browser_endpoint`` (a
     collector's ``/v1/browser/traces``), if any."""
 
     def __init__(
@@ -69,16 +71,22 @@ class Payloads:
         build_id: Callable[[], str],
         browser_endpoint: str | None = None,
         routes: Sequence[str] = (),
+        stale_times: StaleTimes = STALE_TIMES[DEFAULT_NEXT_VERSION],
     ) -> None:
         self._build_id = build_id
         self._browser_endpoint = browser_endpoint
         self._routes = list(routes)  # route templates, in the order a path is matched
+        self._stale_times = stale_times
 
     def _router(self, dynamic: bool) -> str:
         config: dict[str, object] = {
             "serviceName": BROWSER_SERVICE,
             "dynamic": dynamic,
             "routes": self._routes,
+            "staleTimes": {
+                "dynamic": self._stale_times.dynamic_s,
+                "static": self._stale_times.static_s,
+            },
         }
         if self._browser_endpoint:
             config["endpoint"] = self._browser_endpoint

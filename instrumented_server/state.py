@@ -23,6 +23,7 @@ from instrumented_server.full_route_cache import FullRouteCache
 from instrumented_server.payloads import Payloads
 from instrumented_server.render import Renderer
 from instrumented_server.routing import RouteTable
+from instrumented_server.stale_times import DEFAULT_NEXT_VERSION, STALE_TIMES
 from instrumented_server.telemetry import DEFAULT_COLLECTOR_URL, ServerTelemetry
 from instrumented_server.upstreams import Upstreams
 from instrumented_server.warmup import WarmupQueue
@@ -58,11 +59,13 @@ class ServerState:
         *,
         collector_url: str = DEFAULT_COLLECTOR_URL,
         browser_endpoint: str | None = None,
+        next_version: str = DEFAULT_NEXT_VERSION,
         exporter: SpanExporter | None = None,
         clock: Clock = time.monotonic,
     ) -> ServerState:
         """The state of a fresh server; its caches age on ``clock``; its pages' client router
-        sends spans to ``browser_endpoint``, if any."""
+        sends spans to ``browser_endpoint``, if any, and keeps payloads for ``next_version``'s
+        stale times."""
         build = Build(definition.build_id)
         telemetry = ServerTelemetry(
             definition.name, lambda: build.id, collector_url=collector_url, exporter=exporter
@@ -84,7 +87,12 @@ class ServerState:
             full_route,
             telemetry,
             background,
-            Payloads(lambda: build.id, browser_endpoint, RouteTable(definition).templates()),
+            Payloads(
+                lambda: build.id,
+                browser_endpoint,
+                RouteTable(definition).templates(),
+                STALE_TIMES[next_version],
+            ),
         )
         return cls(
             definition=definition,

@@ -44,7 +44,7 @@ class ScenarioName(StrEnum):
 
 class NextVersion(StrEnum):
     """Next.js versions whose client router stale times the virtual browsers know
-    (``traffic.router_cache.STALE_TIMES``)."""
+    (``instrumented_server.stale_times.STALE_TIMES``)."""
 
     v14 = "14"
     v15 = "15"
@@ -470,6 +470,10 @@ def serve(
             "[default: --collector]",
         ),
     ] = None,
+    next_version: Annotated[
+        NextVersion,
+        typer.Option(help="Client router stale times the pages keep, of this Next.js version."),
+    ] = NextVersion.v15,
 ) -> None:
     """Run the reference Next.js-lifecycle server, exporting its spans over OTLP/HTTP."""
     import httpx
@@ -502,7 +506,10 @@ def serve(
         )
     browser_endpoint = f"{(browser_collector or collector).rstrip('/')}/v1/browser/traces"
     state = ServerState.create(
-        definition, collector_url=collector, browser_endpoint=browser_endpoint
+        definition,
+        collector_url=collector,
+        browser_endpoint=browser_endpoint,
+        next_version=next_version.value,
     )
     typer.echo(
         f"nextrace reference server '{definition.name}' on http://{host}:{sock.getsockname()[1]}, "

@@ -213,6 +213,8 @@ def run_demo(
                 str(server_port),
                 "--collector",
                 collector_url,
+                "--next-version",
+                next_version,
             ],
             run_dir,
         ) as server:

@@ -1,9 +1,7 @@
 """The client router cache of a virtual browser, with Next.js's stale times.
 
-Next.js keeps RSC payloads on the client: a prefetched loading state or a
-full payload of a static route is reusable for ``static`` seconds, a
-navigated dynamic page for ``dynamic`` seconds (Next 14: 30 s and 5 min;
-Next 15 and 16: 0 s and 5 min). A navigation is a **hit** when a fresh full
+Next.js keeps RSC payloads on the client for its stale times
+(``instrumented_server/stale_times.py``). A navigation is a **hit** when a fresh full
 payload is cached (no request), a **partial** hit when only the loading
 state is (it shows at once, then the page is requested), and a **miss**
 otherwise. Back and forward navigations reuse whatever is cached.
@@ -16,21 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from instrumented_server.stale_times import STALE_TIMES, StaleTimes
+
+__all__ = ["STALE_TIMES", "RouterCache", "RouterEntry", "StaleTimes"]
+
 Payload = Literal["full", "loading", "empty"]
 RouterResult = Literal["hit", "partial", "miss"]
-
-
-@dataclass(frozen=True)
-class StaleTimes:
-    dynamic_s: float
-    static_s: float
-
-
-STALE_TIMES = {
-    "14": StaleTimes(dynamic_s=30, static_s=300),
-    "15": StaleTimes(dynamic_s=0, static_s=300),
-    "16": StaleTimes(dynamic_s=0, static_s=300),
-}
 
 
 @dataclass

@@ -9,7 +9,9 @@ import re
 from importlib import resources
 
 from instrumented_server.definition import load_definition
+from instrumented_server.payloads import Payloads
 from instrumented_server.routing import RouteTable
+from instrumented_server.stale_times import STALE_TIMES
 
 LINK = re.compile(r'<a href="([^"]+)" data-prefetch="(auto|full|off)">')
 KINDS = {
@@ -82,3 +84,18 @@ def test_an_rsc_payload_carries_the_same_links_as_the_page(make_server):
     assert {tag for _, tag, _, _ in tree["nav"]} == {"a"}
     assert links == LINK.findall(page)
     assert links  # the shop's product page links to others
+
+
+def test_the_pages_router_keeps_the_stale_times_of_the_next_version_served():
+    def config(version: str) -> dict[str, object]:
+        payloads = Payloads(lambda: "b1", "http://c/v1/browser/traces", ["/"], STALE_TIMES[version])
+        html = payloads.shell("html", "/", "/", loading=False).decode()
+        found = re.search(
+            r'<script type="application/json" id="nextrace-router">(.*?)</script>', html
+        )
+        assert found, html
+        return dict(json.loads(found.group(1)))
+
+    assert config("14")["staleTimes"] == {"dynamic": 30, "static": 300}
+    assert config("15")["staleTimes"] == {"dynamic": 0, "static": 300}
+    assert config("15")["endpoint"] == "http://c/v1/browser/traces"
