@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from traffic.chromium import Chromium, ChromiumError
@@ -25,7 +25,7 @@ class RealSession:
 
     navigations: int = 0
     backs: int = 0
-    errors: list[str] | None = None
+    errors: list[str] = field(default_factory=list)  # what the page logged as errors
 
 
 def browse_with_chromium(

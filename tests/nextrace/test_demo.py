@@ -97,8 +97,10 @@ def test_deploy_scenario_spikes_and_the_warm_up_prevents_misses(deploy_run: Demo
         first = without.deploy_at.replace(tzinfo=dt.UTC)
         recent_s = recent_window_s(run, first)
         scaled = replace(COLD_CACHE_SPIKE, windows={"recent_s": recent_s}, range_s=20)
-        fired = evaluate_with(run, scaled, first + dt.timedelta(seconds=recent_s))
-        assert "data" in {layer for _, _, layer in fired}
+        # Grafana's $__toTime is in whole seconds: evaluated at a whole second, the window
+        # starts at the second the deploy fell in, and holds the new build's first lookups.
+        at = first.replace(microsecond=0) + dt.timedelta(seconds=recent_s)
+        assert "data" in {layer for _, _, layer in evaluate_with(run, scaled, at)}
         assert evaluate_with(run, scaled, first - dt.timedelta(seconds=2)) == {}
         last = with_warmup.deploy_at.replace(tzinfo=dt.UTC)
         assert evaluate_with(run, scaled, last + dt.timedelta(seconds=15)) == {}
@@ -109,19 +111,27 @@ def test_deploy_scenario_spikes_and_the_warm_up_prevents_misses(deploy_run: Demo
 
 def recent_window_s(run: Callable[[str], list[Any]], deploy_at: dt.datetime) -> int:
     """The alert's recent window at the scenario's scale: at least 2 s, and long enough to
-    hold the 20 data-cache lookups after the deploy that the alert needs before it may fire.
+    hold the 20 data-cache lookups of the deployed build that the alert needs before it may
+    fire (its series are per service, build and layer).
 
     The virtual browsers' pace depends on how loaded the machine is, so the window is sized by
     the traffic the run produced rather than by the clock.
     """
+    since = f"toDateTime64('{deploy_at:%Y-%m-%d %H:%M:%S.%f}', 9, 'UTC')"
+    after = f"Layer = 'data' AND Result != 'bypass' AND Timestamp >= {since}"
+    # The deployed build: the one serving most lookups in the 10 s after the deploy.
+    ((build,),) = run(
+        f"SELECT BuildId FROM cache_events WHERE {after} AND Timestamp < {since} + "
+        "INTERVAL 10 SECOND GROUP BY BuildId ORDER BY count() DESC LIMIT 1"
+    )
     rows = run(
-        "SELECT Timestamp FROM cache_events WHERE Layer = 'data' AND Result != 'bypass' "
-        f"AND Timestamp >= toDateTime64('{deploy_at:%Y-%m-%d %H:%M:%S.%f}', 9, 'UTC') "
+        f"SELECT Timestamp FROM cache_events WHERE {after} AND BuildId = '{build}' "
         "ORDER BY Timestamp LIMIT 1 OFFSET 19"
     )
     assert rows, "fewer than 20 data-cache lookups after the deploy"
     twentieth: dt.datetime = rows[0][0].replace(tzinfo=dt.UTC)
-    return max(2, math.ceil((twentieth - deploy_at).total_seconds()))
+    # From the whole second the deploy fell in, where the window will start.
+    return max(2, math.ceil((twentieth - deploy_at.replace(microsecond=0)).total_seconds()))
 
 
 def check_every_panel_on_scenario_traffic(
