@@ -134,15 +134,20 @@ def cluster_schema(config: StoreConfig) -> ClusterSchema:
 
 
 def planned_statements(
-    config: StoreConfig, template: str, *, copies_spans: bool = False
+    config: StoreConfig,
+    template: str,
+    *,
+    copies_spans: bool = False,
+    schema: ClusterSchema | None = None,
 ) -> list[str]:
     """The statements ``template`` runs as on the store of ``config``: as written on one
     server, rewritten on a cluster (``copies_spans``: for a migration marked single node, on a
-    cluster that stores no span)."""
+    cluster that stores no span) by ``schema``, the store's :func:`cluster_schema` (made here
+    if not given: pass it when planning many templates, since it renders every migration)."""
     statements = _statements(template, config)
     if not config.cluster:
         return statements
-    schema = cluster_schema(config)
+    schema = schema or cluster_schema(config)
     return [done for st in statements for done in schema.statements(st, copies_spans=copies_spans)]
 
 
@@ -154,8 +159,9 @@ def _stores_spans(client: Client, config: StoreConfig) -> bool:
 def apply_migrations(client: Client, config: StoreConfig, up_to: int | None = None) -> list[str]:
     """Create the database and apply every pending migration (up to version ``up_to``);
     return their names."""
+    schema = cluster_schema(config) if config.cluster else None
     for name in ("create_database.sql", "schema_migrations.sql"):
-        for statement in planned_statements(config, load_sql(name)):
+        for statement in planned_statements(config, load_sql(name), schema=schema):
             client.command(statement)
     done = applied_versions(client, config)
     applied = []
@@ -181,7 +187,9 @@ def apply_migrations(client: Client, config: StoreConfig, up_to: int | None = No
             statements = (
                 []
                 if skipped
-                else planned_statements(config, migration.template, copies_spans=copying_on_cluster)
+                else planned_statements(
+                    config, migration.template, copies_spans=copying_on_cluster, schema=schema
+                )
             )
             for statement in statements:
                 client.command(statement)

@@ -10,7 +10,7 @@ itself emits.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 
@@ -30,12 +30,18 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 CLIENT_SCRIPTS = ("router.js", "client.js")
 
 
-async def client_script(request: Request) -> Response:
-    name = request.path_params["name"]
-    if name not in CLIENT_SCRIPTS:
-        return Response(status_code=404)
-    text = (resources.files("instrumented_server") / "static" / name).read_text("utf-8")
-    return Response(text, media_type="text/javascript", headers={"cache-control": "no-cache"})
+def client_scripts() -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint of the pages' scripts, read once, when the app is made."""
+    static = resources.files("instrumented_server") / "static"
+    texts = {name: (static / name).read_text("utf-8") for name in CLIENT_SCRIPTS}
+
+    async def client_script(request: Request) -> Response:
+        text = texts.get(request.path_params["name"])
+        if text is None:
+            return Response(status_code=404)
+        return Response(text, media_type="text/javascript", headers={"cache-control": "no-cache"})
+
+    return client_script
 
 
 def build_app(state: ServerState) -> ASGIApp:
@@ -57,7 +63,7 @@ def build_app(state: ServerState) -> ASGIApp:
 
     app = Starlette(
         routes=[
-            Route("/_nextrace/{name}", client_script),
+            Route("/_nextrace/{name}", client_scripts()),
             Route("/", server.handle, methods=METHODS),
             Route("/{path:path}", server.handle, methods=METHODS),
         ],

@@ -14,7 +14,7 @@ import pytest
 
 from collector.cluster import LOCAL_SUFFIX
 from collector.config import StoreConfig
-from collector.migrations import load_sql, migrations, planned_statements
+from collector.migrations import cluster_schema, load_sql, migrations, planned_statements
 from tests.conftest import stored
 
 CLUSTER = StoreConfig.from_dsn("http://u:p@clickhouse:8123?database=otel", cluster="traces")
@@ -23,15 +23,16 @@ CLUSTER = StoreConfig.from_dsn("http://u:p@clickhouse:8123?database=otel", clust
 def plan(config: StoreConfig, *, stores_spans: bool = False) -> list[str]:
     """Every statement a fresh store runs, in order (a migration that copies spans runs on a
     cluster only while it stores none)."""
+    schema = cluster_schema(config) if config.cluster else None
     templates = [load_sql("create_database.sql"), load_sql("schema_migrations.sql")]
     done = []
     for template in templates:
-        done += planned_statements(config, template)
+        done += planned_statements(config, template, schema=schema)
     for migration in migrations():
         copying = bool(migration.single_node and config.cluster)
         if copying and stores_spans:
             continue
-        done += planned_statements(config, migration.template, copies_spans=copying)
+        done += planned_statements(config, migration.template, copies_spans=copying, schema=schema)
     return done
 
 
