@@ -4,7 +4,8 @@ Next.js routes every request itself, so the app has a single endpoint that
 hands each request to :class:`NextServer`. The ASGI instrumentation makes
 the request's server span; its HTTP attributes follow both the stable and
 the old semantic conventions (``http/dup``), the old ones being what Next.js
-itself emits.
+itself emits. ``/healthz``, which is not traced, says how many spans the server's
+OpenTelemetry SDK dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from importlib import resources
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
@@ -28,6 +29,7 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # The client router and the instrumentation it uses (@nextrace/next/client), as the pages load
 # them: static files, which Next.js serves outside its routing too (/_next/static).
 CLIENT_SCRIPTS = ("router.js", "client.js")
+HEALTHZ_URL = r"^[a-z]+://[^/]+/healthz$"  # the instrumentation matches scheme://host/path
 
 
 def client_scripts() -> Callable[[Request], Awaitable[Response]]:
@@ -61,8 +63,12 @@ def build_app(state: ServerState) -> ASGIApp:
             await state.background.cancel_all()
             state.telemetry.shutdown()
 
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok", "spans_dropped": state.telemetry.spans_dropped()})
+
     app = Starlette(
         routes=[
+            Route("/healthz", healthz),
             Route("/_nextrace/{name}", client_scripts()),
             Route("/", server.handle, methods=METHODS),
             Route("/{path:path}", server.handle, methods=METHODS),
@@ -70,5 +76,8 @@ def build_app(state: ServerState) -> ASGIApp:
         lifespan=lifespan,
     )
     return OpenTelemetryMiddleware(
-        app, tracer_provider=state.telemetry.provider, exclude_spans=["receive", "send"]
+        app,
+        excluded_urls=HEALTHZ_URL,  # a probe's request is not the app's traffic
+        tracer_provider=state.telemetry.provider,
+        exclude_spans=["receive", "send"],
     )

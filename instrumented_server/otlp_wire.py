@@ -237,14 +237,19 @@ class OTLPWireSpanExporter(OTLPSpanExporter):
     The exporter has no public hook for its encoder: this hands the encoded bytes to its HTTP
     client (``_client.export``, the SDK's own retrying sender). An SDK version without that
     client exports through the SDK's own encoder instead, which is slower, never wrong.
+
+    ``spans_failed`` counts the spans of every export that failed, after the client's
+    retries: the SDK's own exporter metric counts a batch the collector refused with an HTTP
+    status (400, 401, 413, or 503 until the retries ran out) as exported.
     """
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._encoder = OTLPWireEncoder()
-        self._lock = threading.Lock()  # the encoder's cache is not thread-safe
+        self._lock = threading.Lock()  # guards the encoder's cache (not thread-safe), the count
         client = getattr(self, "_client", None)
         self._send = getattr(client, "export", None)
+        self.spans_failed = 0
 
     @property
     def encodes_on_the_wire(self) -> bool:
@@ -252,6 +257,16 @@ class OTLPWireSpanExporter(OTLPSpanExporter):
         return self._send is not None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = SpanExportResult.FAILURE
+        try:
+            result = self._export(spans)
+        finally:  # an exception is a failure too: the batch processor logs it and moves on
+            if result is not SpanExportResult.SUCCESS:
+                with self._lock:
+                    self.spans_failed += len(spans)
+        return result
+
+    def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._send is None or getattr(self, "_shutdown", False):
             return super().export(spans)
         with self._lock:

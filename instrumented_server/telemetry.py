@@ -2,17 +2,23 @@
 
 Every span carries ``nextrace.phase`` and the current ``nextrace.build_id``.
 Spans are exported over OTLP/HTTP through a batch processor; tests pass an
-in-memory exporter instead.
+in-memory exporter instead. The spans the SDK drops on the way are counted
+(:meth:`ServerTelemetry.spans_dropped`, shown by ``/healthz``).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -20,12 +26,21 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.semconv._incubating.metrics.otel_metrics import (
+    OTEL_SDK_PROCESSOR_SPAN_PROCESSED,
+)
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Link, SpanKind
 
 from instrumented_server import semconv
 from instrumented_server.caching import Entry, Lookup
 
+if TYPE_CHECKING:
+    from instrumented_server.otlp_wire import OTLPWireSpanExporter
+
 DEFAULT_COLLECTOR_URL = "http://127.0.0.1:4318"
+
+_log = logging.getLogger(__name__)
 
 
 class BuildIdSpanProcessor(SpanProcessor):
@@ -58,11 +73,20 @@ class ServerTelemetry:
     ) -> None:
         self.provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
         self.provider.add_span_processor(BuildIdSpanProcessor(build_id))
+        self._wire: OTLPWireSpanExporter | None = None
+        self._sdk_metrics: InMemoryMetricReader | None = None
         if exporter is None:
             from instrumented_server.otlp_wire import OTLPWireSpanExporter
 
-            exporter = OTLPWireSpanExporter(endpoint=f"{collector_url.rstrip('/')}/v1/traces")
-            self.provider.add_span_processor(BatchSpanProcessor(exporter))
+            self._wire = OTLPWireSpanExporter(endpoint=f"{collector_url.rstrip('/')}/v1/traces")
+            # The batch processor counts the spans it drops in its own metrics, which the SDK
+            # keeps only when this variable is true; a user's explicit "false" is kept.
+            os.environ.setdefault(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "true")
+            meters = None
+            if os.environ[OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED].strip().lower() == "true":
+                self._sdk_metrics = InMemoryMetricReader()
+                meters = MeterProvider(metric_readers=[self._sdk_metrics], shutdown_on_exit=False)
+            self.provider.add_span_processor(BatchSpanProcessor(self._wire, meter_provider=meters))
         else:
             self.provider.add_span_processor(SimpleSpanProcessor(exporter))
         self.tracer = self.provider.get_tracer("nextrace.instrumented_server")
@@ -142,11 +166,47 @@ class ServerTelemetry:
         with self.span(f"{layer} cache lookup", phase, parent, attrs):
             pass
 
+    def spans_dropped(self) -> dict[str, int | None]:
+        """The spans the SDK dropped so far: ``queue_full``, those the batch processor
+        dropped because its queue was full (None when the SDK's own metrics are turned off
+        with ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=false``), and ``export_failed``,
+        those in exports that failed after the exporter's retries. With an exporter given
+        (tests), spans go to it synchronously and none is counted."""
+        if self._wire is None:
+            return {"queue_full": 0, "export_failed": 0}
+        queue_full = _queue_full(self._sdk_metrics) if self._sdk_metrics else None
+        return {"queue_full": queue_full, "export_failed": self._wire.spans_failed}
+
     def force_flush(self, timeout_ms: int = 30_000) -> bool:
         return self.provider.force_flush(timeout_ms)
 
     def shutdown(self) -> None:
+        """Flush, then say how many spans the SDK dropped, if any: the last count there is."""
         if self._shut_down:
             return
         self._shut_down = True
         self.provider.shutdown()
+        dropped = self.spans_dropped()
+        if any(dropped.values()):
+            _log.warning(
+                "the OpenTelemetry SDK dropped spans of this server: %d with its queue full, "
+                "%d in failed exports",
+                dropped["queue_full"] or 0,
+                dropped["export_failed"],
+            )
+
+
+def _queue_full(reader: InMemoryMetricReader) -> int:
+    """The SDK's count of spans a batch processor dropped because its queue was full: its
+    ``otel.sdk.processor.span.processed`` metric with ``error.type`` ``queue_full``."""
+    data = reader.get_metrics_data()
+    return sum(
+        int(point.value)
+        for resource in (data.resource_metrics if data else ())
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == OTEL_SDK_PROCESSOR_SPAN_PROCESSED
+        for point in metric.data.data_points
+        if isinstance(point, NumberDataPoint)
+        and (point.attributes or {}).get(ERROR_TYPE) == "queue_full"
+    )

@@ -226,11 +226,12 @@ def run_demo(
             say(f"  reference server on {server_url}")
             with _real_sessions(browser, server_url, scenario, speed, run_dir, say):
                 run = _browse(scenario, definition, server_url, collector_url, speed, say)
+            dropped_by_server = server_spans_dropped(server_url)
             _stop(server, signal.SIGINT, "the reference server")  # flushes its spans
         _wait_for_commit(collector_url)
         _stop(collector, signal.SIGTERM, "the collector")  # flushes and commits the rest
     say("  all spans committed; querying the store")
-    report, page = report_and_page(store, scenario.name)
+    report, page = report_and_page(store, scenario.name, dropped_by_server)
     (run_dir / "report.txt").write_text(report.render(), encoding="utf-8")
     (run_dir / "report.html").write_text(page, encoding="utf-8")
     write_grafana(run_dir / "grafana")
@@ -272,6 +273,18 @@ def _browse(
     finally:
         provider.shutdown()  # flushes the browsers' spans to the collector
     return run
+
+
+def server_spans_dropped(server_url: str) -> dict[str, int | None]:
+    """What the reference server's ``/healthz`` says its OpenTelemetry SDK dropped so far."""
+    try:
+        dropped: dict[str, int | None] = httpx.get(f"{server_url}/healthz").json()["spans_dropped"]
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        raise DemoError(
+            f"the reference server's /healthz did not say what its SDK dropped ({exc!r}): "
+            "run the demo again"
+        ) from exc
+    return dropped
 
 
 def _wait_for_commit(collector_url: str) -> None:

@@ -2,7 +2,9 @@
 
 Every figure comes from SQL on ``otel_traces`` (the queries are in
 ``nextrace/sql/``), never from in-memory counters, so the same answers can be
-had from any store the collector wrote, with ``nextrace sql``.
+had from any store the collector wrote, with ``nextrace sql``. The one exception
+is what the demo's reference server says its SDK dropped (its ``/healthz``):
+those spans never reached the store.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class Report:
     warmups: list[dict[str, Any]] = field(default_factory=list)
     warmup_busiest_second: int = 0
     slowest: list[SlowNavigation] = field(default_factory=list)
+    # The reference server's /healthz "spans_dropped", when a demo ran one.
+    server_spans_dropped: dict[str, int | None] | None = None
 
     def render(self) -> str:
         out = self.header_lines()
@@ -172,6 +176,23 @@ class Report:
             f"window: {first:%Y-%m-%d %H:%M:%S} to {last:%H:%M:%S} {s['time_zone']} "
             f"({(last - first).total_seconds():.0f} s); spans stored: {s['spans_stored']}, "
             f"spans dropped by the collector: {s['spans_dropped'] or 0}",
+            *self._server_drops(),
+        ]
+
+    def _server_drops(self) -> list[str]:
+        dropped = self.server_spans_dropped
+        if dropped is None:
+            return []
+        failed, queue_full = dropped["export_failed"] or 0, dropped["queue_full"]
+        what = "spans dropped by the reference server's OpenTelemetry SDK"
+        if queue_full is None:
+            return [
+                f"{what}: {failed} in failed exports; those dropped with its queue full are "
+                "not counted (OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=false)"
+            ]
+        return [
+            f"{what}: {queue_full + failed} ({queue_full} with its queue full, {failed} in "
+            "failed exports)"
         ]
 
     def _misses(self) -> list[str]:

@@ -46,10 +46,16 @@ LAYER_COLORS = {
 }
 
 
-def report_and_page(config: StoreConfig, scenario: str = "") -> tuple[Report, str]:
-    """The report of the store ``config`` names, and its page, read in one go."""
+def report_and_page(
+    config: StoreConfig,
+    scenario: str = "",
+    server_spans_dropped: dict[str, int | None] | None = None,
+) -> tuple[Report, str]:
+    """The report of the store ``config`` names, and its page, read in one go;
+    ``server_spans_dropped`` is what the reference server's ``/healthz`` said, if one ran."""
     with open_reader(config) as reader:
         report = build_report(reader, scenario=scenario)
+        report.server_spans_dropped = server_spans_dropped
         return report, render_html(report, reader)
 
 

@@ -230,7 +230,11 @@ def test_the_report_page_renders_its_plots_and_waterfalls_in_chromium(
 
 
 def test_webhook_flood_stays_under_the_upstream_rate_limit(tmp_path):
-    report = demo(tmp_path, "webhook-flood", speed=2).report
+    result = demo(tmp_path, "webhook-flood", speed=2)
+    report = result.report
+    # What the reference server's SDK dropped is counted, and reported (0 or more).
+    assert report.server_spans_dropped is not None
+    assert "reference server's OpenTelemetry SDK: " in (result.run_dir / "report.txt").read_text()
     webhook_jobs = sum(r["jobs"] for r in report.warmups if r["trigger"] == "webhook")
     assert webhook_jobs >= 20
     assert 0 < report.warmup_busiest_second <= 20  # warmup.rate_per_s of the default app
