@@ -51,7 +51,10 @@ class AdminEndpoints:
         self._store = store
         self._health = health
         self._sql_mode = sql_mode
-        self._reads_running = 0
+        self._reads_running = 0  # running, or waiting for their turn
+        # Reads run one at a time (ClickHouseStore.read); the others wait here, on the event
+        # loop, not on threads of the pool that the write-ahead log's syncs also run on.
+        self._read_turn = asyncio.Lock()
 
     def routes(self) -> list[Route]:
         return [
@@ -81,6 +84,15 @@ class AdminEndpoints:
             return PlainTextResponse(f"{exc}\n", exc.http_status)
         except (ValueError, KeyError, TypeError) as exc:
             return PlainTextResponse(f'send {{"query": "SELECT …"}}: {exc}\n', 400)
+        waiting_max = self._store.config.read_limits.max_waiting_reads
+        if self._reads_running > waiting_max:
+            self._telemetry.requests_rejected.labels("reads_waiting").inc()
+            return PlainTextResponse(
+                f"{self._reads_running} reads are running or waiting, the most this collector "
+                "queues: retry later\n",
+                503,
+                headers={"Retry-After": "1"},
+            )
         try:
             result = await self._read_until_disconnect(request, statement, fmt, parameters)
         except QueryFailed as exc:
@@ -94,23 +106,24 @@ class AdminEndpoints:
     async def _read_until_disconnect(
         self, request: Request, statement: str, fmt: str, parameters: dict[str, QueryValue]
     ) -> bytes:
-        """Run the read on a thread (the driver blocks; OTLP traffic must not wait), and
-        cancel it in ClickHouse if the client goes away first."""
+        """Run the read on a thread once it is its turn (the driver blocks; OTLP traffic must
+        not wait), and cancel it in ClickHouse if the client goes away first."""
         tag = f"r{uuid.uuid4().hex}"
-        reading = asyncio.ensure_future(
-            asyncio.to_thread(self._store.read, statement, fmt, tag, parameters)
-        )
         self._reads_running += 1
-        left = False
         try:
-            while True:
-                done, _ = await asyncio.wait({reading}, timeout=0.25)
-                if done:
-                    return reading.result()
-                # Cancel until it ends: the read may reach ClickHouse after a first attempt.
-                left = left or await request.is_disconnected()
-                if left:
-                    await asyncio.to_thread(self._store.cancel_reads, tag)
+            async with self._read_turn:
+                reading = asyncio.ensure_future(
+                    asyncio.to_thread(self._store.read, statement, fmt, tag, parameters)
+                )
+                left = False
+                while True:
+                    done, _ = await asyncio.wait({reading}, timeout=0.25)
+                    if done:
+                        return reading.result()
+                    # Cancel until it ends: the read may reach ClickHouse after a first attempt.
+                    left = left or await request.is_disconnected()
+                    if left:
+                        await asyncio.to_thread(self._store.cancel_reads, tag)
         finally:
             self._reads_running -= 1
 

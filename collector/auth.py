@@ -5,18 +5,26 @@ from the environment (``NEXTRACE_TOKEN``), never from a command-line flag,
 which other users can read in the process list. It is compared in constant
 time and never logged. Senders put it in ``Authorization: Bearer <token>``;
 OpenTelemetry SDKs do that with
-``OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20<token>``.
+``OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20<token>``. A token file open to other
+users (any of the mode bits ``0o077``, as 0644) is refused: ``chmod 600`` it.
+
+The token is checked from the request's head, before any of its body is read; a request
+without it is answered 401, and the rest of its body is discarded. A request with it admits
+its connection (:func:`collector.connections.admit`), which from then on is no longer capped
+with the connections that have not shown a credential.
 """
 
 from __future__ import annotations
 
 import hmac
 import os
+import stat
 import string
 from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from collector.connections import admit
 from collector.errors import ConfigError
 
 TOKEN_ENV = "NEXTRACE_TOKEN"
@@ -32,9 +40,15 @@ def load_token(token_file: Path | None = None) -> str | None:
     )
     if source is not None:
         try:
+            mode = source.stat().st_mode
             token = source.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read the token file {source}: {exc}") from exc
+        if mode & 0o077:
+            raise ConfigError(
+                f"the token file {source} is open to other users (mode "
+                f"{stat.S_IMODE(mode):04o}): run chmod 600 {source}"
+            )
         where = f"the token file {source}"
     else:
         token = os.environ.get(TOKEN_ENV, "").strip()
@@ -55,8 +69,9 @@ def auth_headers(token: str | None) -> dict[str, str]:
 
 
 class BearerTokenMiddleware:
-    """Answers 401 to every HTTP request without ``Authorization: Bearer <token>``, but for
-    ``open_paths`` (exact paths), which check their senders themselves."""
+    """Answers 401 to every HTTP request without ``Authorization: Bearer <token>``, before
+    its body is read, but for ``open_paths`` (exact paths), which check their senders
+    themselves; admits the connection of a request with it."""
 
     def __init__(self, app: ASGIApp, token: str, open_paths: frozenset[str] = frozenset()) -> None:
         self._app = app
@@ -69,6 +84,7 @@ class BearerTokenMiddleware:
             if not hmac.compare_digest(given, self._expected):
                 await _unauthorized(send)
                 return
+            admit(scope)
         await self._app(scope, receive, send)
 
 

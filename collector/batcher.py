@@ -118,6 +118,11 @@ class BatchSpanProcessor:
         self._telemetry.refuse(reason, count)
         raise TransientError(message, retry_after_s=retry_after_s)
 
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`shutdown` has begun: nothing more is accepted."""
+        return self._stopping
+
     def force_flush(self, timeout_s: float = 30.0) -> bool:
         """Hand on every span accepted so far; False if that took longer than ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
@@ -192,11 +197,15 @@ class BatchSpanProcessor:
     def _export(self, batch: SpanColumns) -> None:
         count = len(batch)
         wal, wal_range = self._wal, batch.wal_range
-        if wal and wal_range:
-            wal.begin_batch(*wal_range)
+
+        def insert() -> None:
+            if wal and wal_range:
+                wal.begin_batch(*wal_range)  # the log knows the batch before the store sees it
+            self._downstream.consume(batch)
+
         started = time.perf_counter()
         attempt = call_with_retry(
-            lambda: self._downstream.consume(batch),
+            insert,
             self._retry,
             self._interrupt,
             what=f"export of {count} spans",

@@ -17,7 +17,12 @@ token. It is narrow instead, and off unless origins are listed (``--browser-orig
   ``fetch(keepalive)`` send.
 - **Spans**: a page may send its own spans only. Spans under a server's instrumentation scope
   (``next.js``, ``@vercel/otel/fetch``, ``@nextrace/next``), which the collector would turn
-  into request and cache rows, are dropped and counted (``server_scope_from_browser``).
+  into request and cache rows, are dropped and counted (``server_scope_from_browser``); the
+  others are encoded again without them, and that is what the write-ahead log keeps.
+- **Memory**: the key being public, a body counts against the small budget of unverified
+  bodies (``unauthenticated_memory_bytes``) while it is read, not against the budget of the
+  senders with a token, and a browser's request does not admit its connection
+  (:mod:`collector.connections`).
 
 Everything else is the OTLP receiver's (:class:`collector.receiver.OTLPHttpReceiver`): JSON or
 protobuf, gzip, the memory budget, the write-ahead log, the answers.
@@ -30,16 +35,20 @@ import math
 import threading
 import time
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from collector import decoder
 from collector.consumer import SpanColumns, TracesConsumer
 from collector.nextjs import is_nextjs
 from collector.receiver import OTLPHttpReceiver
 from collector.telemetry import CollectorTelemetry
+from collector.translator import screen
+from collector.wal import KIND_JSON, KIND_PROTOBUF
 
 BROWSER_TRACES_PATH = "/v1/browser/traces"
 BROWSER_KEY_ENV = "NEXTRACE_BROWSER_KEY"
@@ -77,15 +86,35 @@ class BrowserSpansOnly:
 
     def consume(self, spans: SpanColumns) -> None:
         scopes = spans.scope_names
-        kept = [i for i, scope in enumerate(scopes) if not is_nextjs(scope)]
-        if len(kept) < len(scopes):
+        kept = sum(1 for scope in scopes if not is_nextjs(scope))
+        if kept < len(scopes):
             self._telemetry.drop(
                 "server_scope_from_browser",
-                len(scopes) - len(kept),
+                len(scopes) - kept,
                 "a browser sent spans under a server's instrumentation scope",
             )
-            spans = spans.take(kept)
+            spans = page_spans_of(spans)
         self._downstream.consume(spans)
+
+
+def page_spans_of(spans: SpanColumns) -> SpanColumns:
+    """The spans of ``spans`` under a page's scopes, as a batch of its own whose ``source``
+    holds them, and only them, encoded again: the write-ahead log must keep what is kept."""
+    request = ExportTraceServiceRequest()
+    if spans.encoded is not None:
+        for body in spans.encoded:
+            request.MergeFromString(body)
+    else:
+        kind = decoder.JSON if spans.source_kind == KIND_JSON else decoder.PROTOBUF
+        request = decoder.decode(spans.source, kind)
+    for resource_spans in request.resource_spans:
+        pages = [s for s in resource_spans.scope_spans if not is_nextjs(s.scope.name)]
+        del resource_spans.scope_spans[:]
+        resource_spans.scope_spans.extend(pages)
+    kept = screen(request, None).spans
+    kept.source = (kept.encoded or [b""])[0]
+    kept.source_kind = KIND_PROTOBUF
+    return kept
 
 
 class BrowserReceiver:

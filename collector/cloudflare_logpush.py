@@ -6,10 +6,10 @@ destination URL's ``header_*`` parameters, so the job's destination carries the 
 
     https://collector.example.com/v1/cdn/cloudflare?service=shop&header_Authorization=Bearer%20<token>
 
-A delivery without ``Authorization: Bearer <token>`` is refused with 401 and nothing of it is
-kept; the collector's own token is neither asked nor accepted here. ``?service=`` names the
-app's service (the one its spans carry), so that the CDN's rows sit with the app's; without
-it, the zone's name.
+A delivery without ``Authorization: Bearer <token>`` is refused with 401 before its body is
+read, and nothing of it is kept; the collector's own token is neither asked nor accepted
+here. ``?service=`` names the app's service (the one its spans carry), so that the CDN's
+rows sit with the app's; without it, the zone's name.
 
 Logpush sends the ``http_requests`` dataset as gzip-compressed NDJSON, one request a line,
 with the fields the job lists (and, for a job's custom fields, the ``RequestHeaders`` it was
@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from collector.cdn import CdnRequest, export_of
-from collector.decoder import decompress
+from collector.connections import admit
 from collector.errors import PermanentError
 from collector.receiver import OTLPHttpReceiver
 from collector.telemetry import CollectorTelemetry
@@ -43,7 +43,6 @@ from collector.telemetry import CollectorTelemetry
 CLOUDFLARE_LOGPUSH_PATH = "/v1/cdn/cloudflare"
 CLOUDFLARE_TOKEN_ENV = "NEXTRACE_CLOUDFLARE_LOGPUSH_TOKEN"
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -100,17 +99,21 @@ class LogpushConverter:
     """Checks a delivery's token and reads its requests as an OTLP export (a
     :data:`collector.receiver.LogConverter`)."""
 
-    def __init__(self, token: str, telemetry: CollectorTelemetry, max_bytes: int) -> None:
+    def __init__(self, token: str, telemetry: CollectorTelemetry) -> None:
         self._expected = f"Bearer {token}".encode()
         self._telemetry = telemetry
-        self._max_bytes = max_bytes
 
-    def __call__(self, request: Request, _raw: bytes, body: bytes) -> ExportTraceServiceRequest:
+    def admit(self, request: Request) -> None:
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, self._expected):
             raise PermanentError("missing or wrong Authorization: Bearer token", 401)
-        if body.startswith(_GZIP_MAGIC):  # gzip without a Content-Encoding to say so
-            body = decompress(body, "gzip", self._max_bytes)
+        admit(request.scope)
+
+    def verify(self, _request: Request, _raw: bytes) -> None:
+        """Nothing to check in the body: its token was checked before it was read."""
+
+    def __call__(self, request: Request, body: bytes) -> ExportTraceServiceRequest:
+        # A gzip body without a Content-Encoding, as Logpush sends it, the receiver inflates.
         service = request.query_params.get("service", "")
         return export_of(body, lambda entry: request_of(entry, service), self._telemetry)
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlparse
 
+from collector.connections import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_ADDRESS
 from collector.errors import ConfigError
-from collector.memory import DEFAULT_MEMORY_BYTES
+from collector.memory import DEFAULT_MEMORY_BYTES, DEFAULT_UNAUTHENTICATED_MEMORY_BYTES
 from collector.wal import FSYNC_POLICIES, FsyncPolicy
 
 DEFAULT_DSN = "chdb:.nextrace/store"
@@ -52,12 +53,15 @@ def validate_identifier(value: str, what: str) -> str:
 @dataclass(frozen=True)
 class ReadLimits:
     """Bounds of every query on the read surface (``/sql``, ``nextrace sql``); a query cannot
-    lift them."""
+    lift them. Reads run one at a time, so :meth:`resident_bytes` bounds what reads add to the
+    collector's memory."""
 
     max_execution_time_s: int = 30
-    max_memory_bytes: int = 1 << 30
+    max_memory_bytes: int = 256 << 20
     max_result_rows: int = 1_000_000
-    max_result_bytes: int = 64 << 20
+    max_result_bytes: int = 64 << 20  # of the answer, as sent (collector.store._read_at_most)
+    max_threads: int = 2
+    max_waiting_reads: int = 8  # on /sql, behind the one running; more are answered 503
 
     def settings(self) -> dict[str, int | str]:
         """The ClickHouse settings that enforce these limits."""
@@ -67,7 +71,18 @@ class ReadLimits:
             "max_result_rows": self.max_result_rows,
             "max_result_bytes": self.max_result_bytes,
             "result_overflow_mode": "throw",
+            "max_threads": self.max_threads,
         }
+
+    def resident_bytes(self) -> int:
+        """The most one read adds to the collector's resident set when the store is embedded
+        and the query runs in the collector's process: three times the query's memory limit
+        (chDB's engine grows past what the limit counts while it writes an answer: 2.1 times
+        the limit at most, measured, for a million-row answer of constants), 4 MiB a thread
+        (what a thread allocates before ClickHouse counts it, ``max_untracked_memory``) and the
+        answer. Against a ClickHouse server the query's memory is the server's, and the
+        collector holds the answer only."""
+        return 3 * self.max_memory_bytes + self.max_threads * (4 << 20) + self.max_result_bytes
 
 
 @dataclass(frozen=True)
@@ -188,7 +203,12 @@ class CollectorConfig:
     memory_max_bytes: int = DEFAULT_MEMORY_BYTES  # request bytes in flight and queued
     retry_max_elapsed_s: float = 600.0  # how long a failing store is retried before dropping
     read_timeout_s: float = 10.0  # a request's headers, then its body, must arrive within this
-    max_connections: int = 1000  # concurrent connections; beyond them the answer is 503
+    max_connections: int = 1000  # concurrent connections (collector.connections)
+    max_pending_connections: int = DEFAULT_MAX_PENDING  # not authenticated yet, at most
+    max_pending_per_address: int = DEFAULT_MAX_PENDING_PER_ADDRESS  # of those, from one address
+    # Bodies read before their sender is verified (a Vercel delivery, a browser's beacon).
+    unauthenticated_memory_bytes: int = DEFAULT_UNAUTHENTICATED_MEMORY_BYTES
+    allowed_hosts: tuple[str, ...] = ()  # Host names answered besides loopback (collector.hosts)
     wal: bool = True  # write every accepted request ahead to disk (see collector.wal)
     wal_dir: Path | None = None  # default: see wal_path
     wal_max_bytes: int = 1 << 30
@@ -197,6 +217,9 @@ class CollectorConfig:
     nextjs_wait_s: float = 5.0  # a Next.js trace is normalized once idle this long
     nextjs_max_traces: int = 10_000  # Next.js traces waiting at most; the oldest goes early
     nextjs_late_window_s: float = 120.0  # late spans of a trace this recent correct its rows
+    # A Next.js trace whose spans keep arriving is normalized after this long anyway (and
+    # corrected as more arrive): it holds the write-ahead log no longer (collector.normalizer).
+    nextjs_max_hold_s: float = 30.0
     browser_origins: tuple[str, ...] = ()  # pages that may send spans (collector.browser)
     browser_key: str | None = field(default=None, repr=False)  # public; NEXTRACE_BROWSER_KEY
     browser_rate: float = 50.0  # browser requests a second per origin (twice that at once)
@@ -234,8 +257,10 @@ class CollectorConfig:
             raise ConfigError(
                 "batch_max_spans must be positive and queue_max_spans at least batch_max_spans"
             )
-        if self.nextjs_wait_s <= 0 or self.nextjs_max_traces <= 0:
-            raise ConfigError("nextjs_wait_s and nextjs_max_traces must be positive")
+        if self.nextjs_wait_s <= 0 or self.nextjs_max_traces <= 0 or self.nextjs_max_hold_s <= 0:
+            raise ConfigError(
+                "nextjs_wait_s, nextjs_max_traces and nextjs_max_hold_s must be positive"
+            )
         if self.nextjs_late_window_s < 0:
             raise ConfigError("nextjs_late_window_s must not be negative")
         if self.wal_fsync not in FSYNC_POLICIES:
@@ -245,6 +270,18 @@ class CollectorConfig:
         if min(self.memory_max_bytes, self.wal_max_bytes, self.max_connections) <= 0:
             raise ConfigError(
                 "memory_max_bytes, wal_max_bytes and max_connections must be positive"
+            )
+        if (
+            min(
+                self.max_pending_connections,
+                self.max_pending_per_address,
+                self.unauthenticated_memory_bytes,
+            )
+            <= 0
+        ):
+            raise ConfigError(
+                "max_pending_connections, max_pending_per_address and "
+                "unauthenticated_memory_bytes must be positive"
             )
         if self.retry_max_elapsed_s < 0 or self.read_timeout_s <= 0:
             raise ConfigError("retry_max_elapsed_s and read_timeout_s must be positive")

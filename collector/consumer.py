@@ -95,7 +95,8 @@ class SpanColumns:
     a stage reads :attr:`columns`; :attr:`trace_ids` and :attr:`scope_names` it knows without.
     ``source`` is the OTLP request body the spans came from, as received (decompressed),
     and ``source_kind`` its :mod:`collector.wal` kind: what the write-ahead log stores.
-    ``wal_ids`` are the write-ahead log records whose spans this batch holds, oldest first.
+    ``wal_ids`` are the write-ahead log records whose spans this batch holds, oldest first,
+    and ``wal_log`` the id of that log (empty: a log whose tokens named none).
     ``maybe_stored`` says an earlier insert of the batch may have stored some of it (the
     insert failed without an answer, or a crash interrupted it): the exporter checks.
     ``parts_detached`` says that check met broken parts, which the store detached, and with
@@ -106,6 +107,7 @@ class SpanColumns:
     source: bytes = b""
     source_kind: int = 0
     wal_ids: list[int] = field(default_factory=list)
+    wal_log: str = ""
     maybe_stored: bool = False
     parts_detached: bool = False
     encoded: list[bytes] | None = None
@@ -169,6 +171,7 @@ class SpanColumns:
             for mine, theirs in zip(self.columns.lists(), other.columns.lists(), strict=True):
                 mine.extend(theirs)
         self.wal_ids.extend(other.wal_ids)
+        self.wal_log = self.wal_log or other.wal_log
         self.maybe_stored = self.maybe_stored or other.maybe_stored
         self.parts_detached = self.parts_detached or other.parts_detached
         self._merged_bytes = self.nbytes + other.nbytes

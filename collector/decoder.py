@@ -13,9 +13,11 @@ HTTP status the specification asks for (400, 413 or 415).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import zlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from google.protobuf import json_format
@@ -46,36 +48,89 @@ def check_media_type(content_type: str | None) -> str:
     return kind
 
 
-def decompress(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
-    """Undo ``Content-Encoding``; the decoded size is bounded by ``max_bytes`` too."""
+MAX_GZIP_MEMBERS = 64
+"""Gzip members a body may hold. RFC 1952 allows members back to back, and an SDK sends one;
+a body of many (8 MiB of empty ones is 400,000) would only cost the collector time."""
+
+_IN_STEP = 64 * 1024  # compressed bytes fed to zlib at a time
+_OUT_STEP = 256 * 1024  # decompressed bytes taken from zlib at a time
+
+
+def _check_encoding(content_encoding: str | None) -> bool:
+    """Whether ``content_encoding`` is gzip (False: identity); 415 for any other."""
     encoding = (content_encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
-        return body
+        return False
     if encoding != "gzip":
         raise PermanentError(
             f"unsupported Content-Encoding {content_encoding!r}: send gzip or no encoding",
             http_status=415,
         )
-    # RFC 1952 allows several members one after another; each is decoded, as gzip -d does.
-    parts: list[bytes] = []
-    size = 0
-    rest = body
-    while rest:
+    return True
+
+
+def _gunzip_steps(body: bytes, max_bytes: int) -> Iterator[bytes]:
+    """The decompressed ``body``, a bounded piece at a time: every member, as gzip -d reads
+    them, at most :data:`MAX_GZIP_MEMBERS` of them and ``max_bytes`` in all (413). Each step
+    feeds zlib at most 64 KiB and takes at most 256 KiB, so its cost is bounded too."""
+    view = memoryview(body)
+    position = size = members = 0
+    while position < len(view):
+        members += 1
+        if members > MAX_GZIP_MEMBERS:
+            raise PermanentError(f"gzip body has more than {MAX_GZIP_MEMBERS} members: send one")
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out = inflater.decompress(rest, max_bytes + 1 - size)
-        except zlib.error as exc:
-            raise PermanentError(f"body is not valid gzip: {exc}") from exc
-        size += len(out)
-        if size > max_bytes:
-            raise PermanentError(
-                f"decompressed body is larger than the limit of {max_bytes} bytes",
-                http_status=413,
-            )
-        if not inflater.eof:
-            raise PermanentError("gzip body is truncated")
+        feed = view[position : position + _IN_STEP]
+        position += len(feed)
+        while True:
+            try:
+                out = inflater.decompress(feed, _OUT_STEP)
+            except zlib.error as exc:
+                raise PermanentError(f"body is not valid gzip: {exc}") from exc
+            size += len(out)
+            if size > max_bytes:
+                raise PermanentError(
+                    f"decompressed body is larger than the limit of {max_bytes} bytes",
+                    http_status=413,
+                )
+            yield out
+            if inflater.eof:
+                position -= len(inflater.unused_data)  # the next member starts there
+                break
+            feed = memoryview(inflater.unconsumed_tail)
+            if not feed:
+                if position >= len(view):
+                    raise PermanentError("gzip body is truncated")
+                feed = view[position : position + _IN_STEP]
+                position += len(feed)
+
+
+def decompress(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """Undo ``Content-Encoding``; the decoded size is bounded by ``max_bytes`` too, and the
+    members of a gzip body by :data:`MAX_GZIP_MEMBERS`."""
+    if not _check_encoding(content_encoding):
+        return body
+    return b"".join(_gunzip_steps(body, max_bytes))
+
+
+async def inflate(
+    body: bytes,
+    content_encoding: str | None,
+    max_bytes: int,
+    counted: Callable[[int], None] | None = None,
+) -> bytes:
+    """:func:`decompress` on the event loop, handing it back after every bounded step, and
+    calling ``counted`` with the bytes decompressed so far (it may raise to stop)."""
+    if not _check_encoding(content_encoding):
+        return body
+    parts = []
+    size = 0
+    for out in _gunzip_steps(body, max_bytes):
         parts.append(out)
-        rest = inflater.unused_data
+        size += len(out)
+        if counted is not None:
+            counted(size)
+        await asyncio.sleep(0)
     return b"".join(parts)
 
 

@@ -5,7 +5,8 @@ ClickHouse parses and flattens them); any other batch, and every retry, with one
 insert. Both are one block under the same token, so everything below holds for both.
 
 Exactly once: a batch that came through the write-ahead log is inserted with an
-``insert_deduplication_token`` named after its record range (``wal-FIRST-LAST``),
+``insert_deduplication_token`` named after its log and record range
+(``wal-LOG-FIRST-LAST``: logs writing to one store never share a token),
 and the dependent materialized views deduplicate with it
 (``deduplicate_blocks_in_dependent_materialized_views``; the tables keep a
 ``non_replicated_deduplication_window``). A retry after an ambiguous failure,
@@ -100,9 +101,16 @@ def _insert(store: ClickHouseStore, token: str | None, context: InsertContext, d
 
 
 def batch_token(spans: SpanColumns) -> str | None:
-    """The deduplication token of a batch from the write-ahead log, None for others."""
+    """The deduplication token of a batch from the write-ahead log, None for others:
+    ``wal-<log id>-<first record>-<last record>``; ``wal-<first>-<last>`` for a batch of a log
+    whose tokens named none (one an earlier release wrote, see
+    :attr:`collector.wal.WriteAheadLog.legacy_batch`). The parts of a split batch derive
+    their tokens from it."""
     wal_range = spans.wal_range
-    return f"wal-{wal_range[0]}-{wal_range[1]}" if wal_range else None
+    if not wal_range:
+        return None
+    log_id = f"{spans.wal_log}-" if spans.wal_log else ""
+    return f"wal-{log_id}{wal_range[0]}-{wal_range[1]}"
 
 
 class ClickHouseSpanExporter:

@@ -21,7 +21,12 @@ what Next.js cannot tell us. In short:
   headers, else the shape: a page segment (``__PAGE__``) or a data fetch means the page was
   rendered, so it is a navigation; otherwise a prefetch.
 - **Next.js 15**: a middleware pass that lets the request go on (``next.bubble``, with no
-  request span inside it) is not a request; the rest of the request is its own span.
+  request span inside it) is not a request; the rest of the request is its own span, in the
+  same trace when the request came with a ``traceparent``, else in a trace of its own. The
+  pass is joined to its request by what both spans carry (:func:`pass_of`: service, method,
+  target, ending just before the request starts), and its ``Middleware.execute`` time is the
+  request's ``MiddlewareMs``; across traces, through the passes the collector saw last
+  (:class:`MiddlewarePasses`).
 - **Data cache**: ``AppRender.fetch`` spans' ``next.fetch.cache_status`` (Next 15 has none:
   the HTTP client span under the fetch tells, see :func:`_network_result`); a hit
   with a fetch under it is a stale hit refreshing in the background; the helper's
@@ -33,6 +38,8 @@ what Next.js cannot tell us. In short:
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -100,6 +107,13 @@ FETCH_RESULTS = {
 # written for a browser's hard refresh in development); in production it is a miss.
 MISSING_ENTRY = "cache-control: no-cache (hard refresh)"
 OUTLIVED_NS = 5_000_000  # a client span ending this much after its fetch: a background refresh
+RESPONSE_TIME = "http.response_time"  # @vercel/otel's, on its client span: ms to the answer
+BUBBLE = "next.bubble"  # on a request span: a middleware pass that let the request go on
+# A Next.js 15 middleware pass hands its request over within this (0.1 to 10 ms measured on
+# the captures), and Next.js truncates start times to the millisecond, so the request may seem
+# to start up to this much before the pass ended.
+PASS_WINDOW_NS = 1_000_000_000
+PASS_ROUNDING_NS = 2_000_000
 
 
 @dataclass(slots=True)  # not frozen: built for every span of a Next.js trace, so kept cheap
@@ -144,6 +158,69 @@ def trace_spans(columns: Columns) -> Iterator[TraceSpan]:
     )
 
 
+PassKey = tuple[str, str, str, str]  # service, method, target, next.rsc
+
+
+def pass_key(service: str, attributes: dict[str, str]) -> PassKey:
+    """What a middleware pass and the request it let go on both carry."""
+    return (
+        service,
+        attributes.get("http.method", ""),
+        attributes.get("http.target", ""),
+        attributes.get("next.rsc", ""),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MiddlewarePass:
+    """A Next.js 15 middleware pass (a ``next.bubble`` request span with no request in it)."""
+
+    key: PassKey
+    trace_id: str
+    span_id: str
+    start_ns: int
+    end_ns: int
+    middleware_ns: int | None  # its Middleware.execute time; None when no such span came
+
+
+def pass_of(
+    key: PassKey, request_start_ns: int, passes: Iterable[MiddlewarePass]
+) -> MiddlewarePass | None:
+    """The pass of ``passes`` that let a request of ``key`` starting at ``request_start_ns`` go
+    on: the latest of the same key that ended before it started (within the millisecond
+    rounding), at most :data:`PASS_WINDOW_NS` before."""
+    fitting = [
+        p
+        for p in passes
+        if p.key == key
+        and p.start_ns <= request_start_ns
+        and request_start_ns - PASS_WINDOW_NS <= p.end_ns <= request_start_ns + PASS_ROUNDING_NS
+    ]
+    return max(fitting, key=lambda p: p.end_ns, default=None)
+
+
+class MiddlewarePasses:
+    """The middleware passes seen last, for requests whose pass came in a trace of its own.
+    Bounded to ``max_passes`` (the oldest go first); thread-safe."""
+
+    def __init__(self, max_passes: int = 10_000) -> None:
+        self._max = max_passes
+        self._passes: OrderedDict[str, MiddlewarePass] = OrderedDict()  # by span id
+        self._lock = threading.Lock()
+
+    def add(self, found: Iterable[MiddlewarePass]) -> None:
+        with self._lock:
+            for one in found:
+                self._passes[one.span_id] = one
+                self._passes.move_to_end(one.span_id)
+            while len(self._passes) > self._max:
+                self._passes.popitem(last=False)
+
+    def find(self, key: PassKey, request_start_ns: int) -> MiddlewarePass | None:
+        with self._lock:
+            return pass_of(key, request_start_ns, list(self._passes.values()))
+
+
 def is_nextjs(scope: str) -> bool:
     return scope in NEXTJS_SCOPES
 
@@ -155,8 +232,12 @@ def hides_data_cache(spans: Sequence[TraceSpan]) -> bool:
     return fetched and not any(s.span_type == FETCH for s in spans)
 
 
-def normalize_trace(spans: Sequence[TraceSpan]) -> tuple[list[RequestRow], list[CacheEventRow]]:
-    """The request and cache rows of one Next.js trace (possibly incomplete)."""
+def normalize_trace(
+    spans: Sequence[TraceSpan], passes: MiddlewarePasses | None = None
+) -> tuple[list[RequestRow], list[CacheEventRow]]:
+    """The request and cache rows of one Next.js trace (possibly incomplete). ``passes``: the
+    middleware passes of earlier traces, for a request whose pass is not in this one (and this
+    trace's passes are added to them)."""
     by_id: dict[str, TraceSpan] = {}
     children: dict[str, list[TraceSpan]] = {}
     warmups: set[str] = set()
@@ -182,13 +263,20 @@ def normalize_trace(spans: Sequence[TraceSpan]) -> tuple[list[RequestRow], list[
     outermost = [h for h in handlers if not any(a.span_type == REQUEST for a in ancestors(h))]
     requests: list[RequestRow] = []
     events: list[CacheEventRow] = []
+    # Next.js 15's passes through a Node.js middleware that let the request go on: it serves
+    # the rest as a request span of its own, beside the pass, often in a trace of its own (Next
+    # 16 nests it inside the pass). That one is the request.
+    inside = {id(a) for h in handlers for a in ancestors(h)}
+    passes_here = [
+        _middleware_pass(h, children)
+        for h in outermost
+        if h.attributes.get(BUBBLE) == "true" and id(h) not in inside
+    ]
+    if passes is not None and passes_here:
+        passes.add(passes_here)
+    pass_ids = {p.span_id for p in passes_here}
     for request in sorted(outermost, key=lambda s: s.start_ns):
-        if request.attributes.get("next.bubble") == "true" and not any(
-            any(a is request for a in ancestors(h)) for h in handlers
-        ):
-            # Next.js 15's pass through a Node.js middleware that let the request go on: it
-            # serves the rest as a request span of its own, beside this one, often in a trace
-            # of its own (Next 16 nests it inside this one). That one is the request.
+        if request.span_id in pass_ids:
             continue
         if len(outermost) == 1:
             members, member_types = spans, by_type  # a detached middleware span belongs to it
@@ -198,11 +286,36 @@ def normalize_trace(spans: Sequence[TraceSpan]) -> tuple[list[RequestRow], list[
         # The prefetch headers the helper recorded, on any span of the request.
         recorded = next((s.attributes[PREFETCH] for s in members if PREFETCH in s.attributes), None)
         row = _request_row(request, recorded, member_types, warmup=bool(warmups))
+        if row.middleware_ms is None:
+            key = pass_key(request.service, request.attributes)
+            found = pass_of(key, request.start_ns, passes_here)
+            if found is None and passes is not None:
+                found = passes.find(key, request.start_ns)
+            if found is not None and found.middleware_ns is not None:
+                row.middleware_ms = found.middleware_ns / 1e6
         requests.append(row)
         if recorded is not None:
             events.extend(_full_route_event(row, member_types))
         events.extend(_data_cache_events(row, member_types, children))
     return requests, events
+
+
+def _middleware_pass(span: TraceSpan, children: dict[str, list[TraceSpan]]) -> MiddlewarePass:
+    """The pass ``span`` is, with the time of the ``Middleware.execute`` spans under it."""
+    timed, stack = [], list(children.get(span.span_id, []))
+    while stack:
+        child = stack.pop()
+        if child.span_type == MIDDLEWARE:
+            timed.append(child.duration_ns)
+        stack.extend(children.get(child.span_id, []))
+    return MiddlewarePass(
+        key=pass_key(span.service, span.attributes),
+        trace_id=span.trace_id,
+        span_id=span.span_id,
+        start_ns=span.start_ns,
+        end_ns=span.end_ns,
+        middleware_ns=sum(timed) if timed else None,
+    )
 
 
 def _by_type(spans: Iterable[TraceSpan]) -> dict[str, list[TraceSpan]]:
@@ -365,14 +478,22 @@ def _data_cache_events(
 
 def _network_result(fetch: TraceSpan, calls: list[TraceSpan]) -> tuple[str, str]:
     """A fetch's data-cache result from the HTTP client spans under it (``calls``,
-    ``@vercel/otel``'s): none, a hit; one the fetch waited for, a miss; one that outlived it,
-    a stale entry served while it refreshed. (An uncached fetch, ``no-store``, reads as a miss;
-    so does the refresh of a stale entry from an upstream that answers within the tolerance.)"""
+    ``@vercel/otel``'s): none, a hit; one the fetch waited for the answer of, a miss; one
+    answered after the fetch ended, a stale entry served while it refreshed. (An uncached
+    fetch, ``no-store``, reads as a miss; so does the refresh of a stale entry from an upstream
+    that answers within the tolerance.)"""
     if not calls:
         return "hit", ""
+    # When the answer came, if the client span says (http.response_time, ms from its start):
+    # a call's span may close well after its answer (its body read late), so its end alone
+    # would make a fetch that waited for the answer look like a background refresh.
+    answered = [
+        c.start_ns + ms * 1_000_000 if (ms := _int(c.attributes.get(RESPONSE_TIME))) else c.end_ns
+        for c in calls
+    ]
     # Next.js rounds its start times to the millisecond: a call the fetch waited for may seem
     # to end a little after it.
-    if max(c.end_ns for c in calls) > fetch.end_ns + OUTLIVED_NS:
+    if max(answered) > fetch.end_ns + OUTLIVED_NS:
         return "stale", "unknown"
     return "miss", "unknown"
 

@@ -19,6 +19,13 @@ the rows written before (:meth:`RowExporter.replace`), counted as corrected. A
 span later than that window, or one whose trace was released from the bound
 below, starts a new group, as in ``groupbytrace``; it is counted as late.
 
+A trace that never goes idle (its spans keep arriving) is not held past ``max_hold_s``: it
+is normalized with the spans it has, kept like any normalized trace, and its next span
+reopens it, so its rows are corrected as above (counted in ``nextjs_released_busy``). A
+held trace keeps the write-ahead log's records from its first one on
+(:meth:`oldest_wal_record`); the bound keeps one trace from pinning the log, and so from
+filling it, for longer than ``max_hold_s`` plus one write of its rows.
+
 Bounded: at most ``max_traces`` traces wait; when a new one would exceed that,
 the oldest is handed to the worker early, and counted. At most ``max_traces``
 traces wait for the worker too (when the store is slow); beyond that the oldest
@@ -48,6 +55,7 @@ from collector.nextjs import (
     REVALIDATE_KIND,
     REVALIDATE_PHASE,
     REVALIDATE_TARGET,
+    MiddlewarePasses,
     TraceSpan,
     hides_data_cache,
     is_nextjs,
@@ -85,14 +93,23 @@ class RowExporter(Protocol):
 
 class _Group:
     """The spans of one trace so far; ``first_wal`` is the oldest write-ahead log record they
-    came from, ``replayed`` whether any came from a replay of that log, ``correcting`` whether
-    rows of the trace were written before (they are replaced), ``normalized_at`` when it was
-    last handed to the worker."""
+    came from since the trace (re)opened, ``opened`` when that was, ``replayed`` whether any
+    came from a replay of that log, ``correcting`` whether rows of the trace were written
+    before (they are replaced), ``normalized_at`` when it was last handed to the worker."""
 
-    __slots__ = ("correcting", "first_wal", "last_seen", "normalized_at", "replayed", "spans")
+    __slots__ = (
+        "correcting",
+        "first_wal",
+        "last_seen",
+        "normalized_at",
+        "opened",
+        "replayed",
+        "spans",
+    )
 
     def __init__(self) -> None:
         self.spans: list[TraceSpan] = []
+        self.opened = 0.0
         self.last_seen = 0.0
         self.first_wal: int | None = None
         self.replayed = False
@@ -112,12 +129,14 @@ class NextjsTraceNormalizer:
         wait_s: float = 5.0,
         max_traces: int = 10_000,
         late_window_s: float = 120.0,
+        max_hold_s: float = 30.0,
         retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self._downstream = downstream
         self._rows = rows
         self._telemetry = telemetry
         self._wait_s = wait_s
+        self._max_hold_s = max_hold_s
         self._max_traces = max_traces
         self._late_window_s = late_window_s
         self._retry = retry
@@ -127,10 +146,13 @@ class NextjsTraceNormalizer:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._kept: OrderedDict[str, _Group] = OrderedDict()
         self._ready: deque[_Group] = deque()  # released early, for the worker
-        self._writing: list[_Group] = []  # being written by the worker
+        # Being written, each with the oldest log record its rows come from: held until they
+        # are written, while the trace may reopen and hold the records of its next spans.
+        self._writing: list[tuple[_Group, int | None]] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._history = CacheHistory()  # lookups seen, to tell why a cache missed
+        self._passes = MiddlewarePasses()  # Next 15's middleware passes, by request
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -177,10 +199,14 @@ class NextjsTraceNormalizer:
                     if trace_id in self._seen:
                         self._telemetry.nextjs_late_spans.inc(len(new))
                     normalized = kept.pop(trace_id, None)
-                    # A trace whose spans are still kept reopens, to be derived anew.
-                    # It keeps its oldest log record, held again until the rows are replaced.
+                    # A trace whose spans are still kept reopens, to be derived anew. It
+                    # holds the log's records from this one on (those of its rows so far are
+                    # held until they are written), so that a trace that never goes idle pins
+                    # no record for long: a replay after a crash skips a trace whose rows
+                    # exist, whichever records it held.
                     group = groups[trace_id] = normalized or _Group()
                     group.correcting = normalized is not None
+                    group.opened = now
                     if len(groups) > self._max_traces:
                         self._release_oldest()
                 group.spans.extend(new)
@@ -193,12 +219,9 @@ class NextjsTraceNormalizer:
     def oldest_wal_record(self) -> int | None:
         """The oldest write-ahead log record whose Next.js spans are not yet normalized."""
         with self._lock:
-            held = [
-                g.first_wal
-                for g in (*self._groups.values(), *self._ready, *self._writing)
-                if g.first_wal is not None
-            ]
-        return min(held, default=None)
+            held = [g.first_wal for g in (*self._groups.values(), *self._ready)]
+            held += [first_wal for _, first_wal in self._writing]
+        return min([record for record in held if record is not None], default=None)
 
     def _release_oldest(self) -> None:
         """Hand the oldest waiting trace to the worker now (the lock is held)."""
@@ -219,12 +242,12 @@ class NextjsTraceNormalizer:
             self._ready.clear()
             self._remember(self._groups)
             self._groups.clear()
-            self._writing.extend(ready)
+            writing = self._start_writing(ready)
         deadline = threading.Event()
         timer = threading.Timer(timeout_s, deadline.set)
         timer.start()
         try:
-            self._normalize(ready, deadline)
+            self._normalize(writing, deadline)
         finally:
             timer.cancel()
         return not deadline.is_set()
@@ -243,30 +266,48 @@ class NextjsTraceNormalizer:
             # Each cycle writes its rows in one insert per table, and an insert has a cost of
             # its own whatever its size (25 to 40 ms of CPU on the embedded store; at a steady
             # 4,000 spans a second, cycles every 0.25 s took twice the CPU of cycles every 1 s).
-            self._wake.wait(min(2.0, self._wait_s / 2))
+            # Twice a wait and twice a hold at least, so that neither runs over by much.
+            self._wake.wait(min(2.0, self._wait_s / 2, self._max_hold_s / 2))
             self._wake.clear()
             try:
                 self._normalize(self._take_due(), self._stop)
             except Exception:  # a bug here must not end normalization for good
                 log.exception("Next.js normalization failed")
 
-    def _take_due(self) -> list[_Group]:
-        """Traces released early, then those idle for ``wait_s``."""
+    def _take_due(self) -> list[tuple[_Group, int | None]]:
+        """Traces released early, then those idle for ``wait_s``, then those held for
+        ``max_hold_s`` though their spans still arrive."""
         done: dict[str, _Group] = {}
-        deadline = time.monotonic() - self._wait_s
+        now = time.monotonic()
+        idle_since, held_since = now - self._wait_s, now - self._max_hold_s
         with self._lock:
             ready = list(self._ready)
             self._ready.clear()
-            while self._groups:
+            while self._groups:  # oldest activity first: the idle ones lead
                 trace_id, group = next(iter(self._groups.items()))
-                if group.last_seen > deadline:
+                if group.last_seen > idle_since:
                     break
                 del self._groups[trace_id]
                 ready.append(group)
                 done[trace_id] = group
+            busy = [t for t, group in self._groups.items() if group.opened <= held_since]
+            for trace_id in busy:
+                group = self._groups.pop(trace_id)
+                ready.append(group)
+                done[trace_id] = group
+            if busy:
+                self._telemetry.nextjs_released_busy.inc(len(busy))
             self._remember(done)
-            self._writing.extend(ready)
-        return ready
+            return self._start_writing(ready)
+
+    def _start_writing(self, groups: list[_Group]) -> list[tuple[_Group, int | None]]:
+        """Note ``groups`` as being written (the lock is held): the records they hold are held
+        until they are, and the groups themselves hold none until more spans reopen them."""
+        writing = [(group, group.first_wal) for group in groups]
+        for group in groups:
+            group.first_wal = None
+        self._writing.extend(writing)
+        return writing
 
     def _remember(self, groups: dict[str, _Group], *, keep_spans: bool = True) -> None:
         """Note ``groups`` as normalized (the lock is held): their spans are kept for
@@ -287,11 +328,12 @@ class NextjsTraceNormalizer:
         ):
             kept.popitem(last=False)
 
-    def _normalize(self, groups: list[_Group], stop: threading.Event) -> None:
-        """Derive and write the rows of ``groups``; ``stop`` ends the retries of a failing
-        store."""
-        if not groups:
+    def _normalize(self, writing: list[tuple[_Group, int | None]], stop: threading.Event) -> None:
+        """Derive and write the rows of the groups of ``writing`` (see :meth:`_start_writing`);
+        ``stop`` ends the retries of a failing store."""
+        if not writing:
             return
+        groups = [group for group, _ in writing]
         try:
             requests: list[RequestRow] = []
             events: list[CacheEventRow] = []
@@ -308,7 +350,7 @@ class NextjsTraceNormalizer:
                     if group.correcting:
                         correcting[spans[0].trace_id] = spans
                 try:
-                    trace_requests, trace_events = normalize_trace(spans)
+                    trace_requests, trace_events = normalize_trace(spans, self._passes)
                     if hides_data_cache(spans):
                         self._telemetry.fetch_spans_missing(spans[0].service, FETCH_SPAN_FIX)
                 except Exception:  # a trace we cannot read must not stop the others
@@ -327,8 +369,8 @@ class NextjsTraceNormalizer:
             self._telemetry.nextjs_traces.inc(len(groups) - len(correcting))
         finally:
             with self._lock:
-                written = {id(g) for g in groups}
-                self._writing = [g for g in self._writing if id(g) not in written]
+                written = {id(entry) for entry in writing}
+                self._writing = [entry for entry in self._writing if id(entry) not in written]
 
     def _learn(self, spans: list[TraceSpan], origin: str, facts: dict[str, LookupFacts]) -> None:
         """Note what ``spans`` tell the cache history: revalidations (``@nextrace/next``'s

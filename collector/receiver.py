@@ -9,7 +9,14 @@ Answers as the OTLP/HTTP specification says:
   sender must not retry these;
 - 503 with ``Retry-After`` when the pipeline cannot take the spans now, or the
   request's bytes would take the collector past its memory budget
-  (:class:`collector.memory.MemoryLimiter`) — the sender should retry.
+  (:class:`collector.memory.MemoryLimiter`), counted as they arrive, chunked or not,
+  and as they are decompressed — the sender should retry.
+
+A sender's credential is checked before its body is read (the token by
+:class:`collector.auth.BearerTokenMiddleware`, a CDN's by its :class:`LogConverter`); a
+body signed by its vendor is read into a budget of its own before it is verified, and
+decompressed only after. Decompression is bounded in members and output and hands the
+event loop back at every step (:func:`collector.decoder.inflate`).
 
 A 200 means the spans are in the write-ahead log (when there is one), synced to
 disk as its ``fsync`` policy says: ``before_ack`` is awaited before answering.
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -37,12 +45,13 @@ from starlette.routing import Route
 from collector import decoder
 from collector.consumer import TracesConsumer
 from collector.errors import PermanentError, TransientError
-from collector.memory import DEFAULT_MEMORY_BYTES, MemoryLimiter
+from collector.memory import DEFAULT_MEMORY_BYTES, Hold, MemoryLimiter
 from collector.telemetry import CollectorTelemetry
 from collector.translator import screen
 from collector.wal import KIND_JSON, KIND_PROTOBUF
 
 TRACES_PATH = "/v1/traces"
+_GZIP_MAGIC = b"\x1f\x8b"
 
 _REJECT_REASONS = {
     400: "malformed",
@@ -53,12 +62,16 @@ _REJECT_REASONS = {
 }
 
 
-async def read_body(request: Request, limit: int, timeout_s: float = 30.0) -> bytes:
+async def read_body(
+    request: Request, limit: int, timeout_s: float = 30.0, hold: Hold | None = None
+) -> bytes:
     """The request body; a 413 :class:`PermanentError` once it would exceed ``limit``, a 408
-    one if it has not all arrived within ``timeout_s``."""
+    one if it has not all arrived within ``timeout_s``. With ``hold``, every chunk is counted
+    against its memory budget as it arrives, before the next is read (TransientError, 503,
+    past the budget): a body sent in chunks is counted as one with a ``Content-Length``."""
     try:
         async with asyncio.timeout(timeout_s):
-            return await _read_body(request, limit)
+            return await _read_body(request, limit, hold)
     except TimeoutError:
         raise PermanentError(
             f"the body did not arrive within {timeout_s:.0f} s", http_status=408
@@ -71,7 +84,7 @@ def declared_size(request: Request) -> int:
     return int(declared) if declared.isdigit() else 0
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, hold: Hold | None) -> bytes:
     declared = declared_size(request)
     if declared > limit:
         raise PermanentError(
@@ -84,18 +97,36 @@ async def _read_body(request: Request, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise PermanentError(f"body is larger than the limit of {limit} bytes", http_status=413)
+        if hold is not None:
+            hold.grow_to(size)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-LogConverter = Callable[[Request, bytes, bytes], ExportTraceServiceRequest]
-"""Reads a body of another format (a CDN's log lines) as an OTLP export: called with the
-request, its body as received and decompressed; raises PermanentError to refuse it."""
+class LogConverter(Protocol):
+    """Reads a body of another format (a CDN's log lines) as an OTLP export, and checks the
+    credential of its sender: from the request's head before the body is read (``admit``),
+    and, if the vendor signs the body, from the body before it is decompressed (``verify``).
+    Each raises PermanentError (401) to refuse, and calls :func:`collector.connections.admit`
+    once the sender is known."""
+
+    def admit(self, request: Request, /) -> None: ...
+
+    def verify(self, request: Request, raw: bytes, /) -> None: ...
+
+    def __call__(self, request: Request, body: bytes, /) -> ExportTraceServiceRequest: ...
 
 
 class OTLPHttpReceiver:
     """Decodes OTLP/HTTP trace exports and hands the spans to ``consumer``; with a
-    ``converter``, reads bodies of its format instead, under the same limits and answers."""
+    ``converter``, reads bodies of its format instead, under the same limits and answers.
+
+    A body is counted against ``memory`` as it arrives (from its ``Content-Length`` on, if it
+    declares one), and so is its decompressed form. With ``unauthenticated`` (a smaller
+    budget), a body whose sender is not known until it is read (a signed delivery, a page's
+    beacon) is counted against that one while it arrives, and against ``memory`` only once
+    it is verified: senders without a credential cannot take the budget of those with one.
+    """
 
     def __init__(
         self,
@@ -105,6 +136,7 @@ class OTLPHttpReceiver:
         max_body_bytes: int,
         body_timeout_s: float = 30.0,
         memory: MemoryLimiter | None = None,
+        unauthenticated: MemoryLimiter | None = None,
         before_ack: Callable[[], Awaitable[None]] | None = None,
         converter: LogConverter | None = None,
     ) -> None:
@@ -115,33 +147,39 @@ class OTLPHttpReceiver:
         self._body_timeout_s = body_timeout_s
         self._before_ack = before_ack
         self._memory = memory or MemoryLimiter(DEFAULT_MEMORY_BYTES)
-
-    def _hold(self, size: int) -> int:
-        """Count ``size`` more bytes of a request in flight; TransientError past the budget."""
-        if size <= 0:
-            return 0
-        self._memory.reserve(size)
-        return size
+        self._unauthenticated = unauthenticated
 
     def routes(self) -> list[Route]:
         return [Route(TRACES_PATH, self.export, methods=["POST"])]
 
     async def export(self, request: Request) -> Response:
         kind = decoder.media_type(request.headers.get("content-type"))
-        held = 0  # bytes of this request counted against the memory budget
+        converter = self._converter
+        hold = Hold(self._unauthenticated or self._memory)
         try:
-            held = self._hold(declared_size(request))
-            if self._converter is None:
+            if converter is None:
                 kind = decoder.check_media_type(request.headers.get("content-type"))
-            raw = await read_body(request, self._max_body_bytes, self._body_timeout_s)
-            body = decoder.decompress(
-                raw, request.headers.get("content-encoding"), self._max_body_bytes
+            else:
+                converter.admit(request)
+            if self._unauthenticated is None:
+                hold.grow_to(declared_size(request))  # a known sender: what it says it sends
+            raw = await read_body(request, self._max_body_bytes, self._body_timeout_s, hold)
+            if converter is not None:
+                converter.verify(request, raw)
+            hold.move_to(self._memory)
+            encoding = request.headers.get("content-encoding")
+            if converter is not None and not encoding and raw.startswith(_GZIP_MAGIC):
+                encoding = "gzip"  # as Logpush sends it, without a Content-Encoding to say so
+            body = await decoder.inflate(
+                raw,
+                encoding,
+                self._max_body_bytes,
+                lambda size: hold.grow_to(len(raw) + size),
             )
-            held += self._hold(len(body) - held)
-            if self._converter is None:
+            if converter is None:
                 message = decoder.decode(body, kind)
             else:
-                message = self._converter(request, raw, body)
+                message = converter(request, body)
                 body, kind = message.SerializeToString(), decoder.PROTOBUF
             translation = screen(message, body if kind == decoder.PROTOBUF else None)
             translation.spans.source = body
@@ -164,7 +202,7 @@ class OTLPHttpReceiver:
                 kind, 503, str(exc), headers={"Retry-After": str(exc.retry_after_s)}
             )
         finally:
-            self._memory.release(held)
+            hold.release()
 
         reply = ExportTraceServiceResponse()
         if translation.rejected:

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import gc
 import logging
+import shutil
 import signal
 import socket
 import threading
@@ -32,11 +33,12 @@ from collector.config import CollectorConfig, is_loopback_host
 from collector.connections import BoundedH11Protocol, RareAcceptErrors, connection_cap
 from collector.consumer import Component, TracesConsumer
 from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
+from collector.hosts import HostCheckMiddleware, HostPolicy
 from collector.memory import MemoryLimiter
 from collector.normalizer import NextjsTraceNormalizer
 from collector.query import ENDPOINT_FILE, write_endpoint
 from collector.receiver import OTLPHttpReceiver
-from collector.replay import replay
+from collector.replay import BackgroundReplay, replay
 from collector.retry import RetryPolicy
 from collector.self_stats import CollectorStatsWriter, instance_name
 from collector.staging import drop_leftover_staging_tables
@@ -44,6 +46,7 @@ from collector.store import ClickHouseStore, open_store
 from collector.telemetry import CollectorTelemetry
 from collector.vercel_drain import VERCEL_DRAIN_PATH, VercelDrainConverter, VercelDrainReceiver
 from collector.wal import WriteAheadLog
+from collector.wal_binding import bind_log_to_store
 from collector.wal_stage import WriteAheadStage
 
 log = logging.getLogger(__name__)
@@ -90,6 +93,19 @@ class _FlushingServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def _log_full(wal: WriteAheadLog) -> str:
+    """What ``/healthz`` says while the log refuses new records for lack of space."""
+    try:
+        disk = f"{shutil.disk_usage(wal.directory).free} bytes free on its disk"
+    except OSError as exc:
+        disk = f"its disk cannot be read: {exc}"
+    return (
+        f"refusing: log full ({wal.size_bytes} of {wal.max_bytes} bytes in the write-ahead "
+        f"log, {disk}): new spans get 503 until the store takes what the log holds or the "
+        "disk has room"
+    )
+
+
 class Collector:
     """One collector instance. ``start`` then ``serve`` (or use ``app`` directly);
     ``shutdown`` flushes everything accepted and is idempotent."""
@@ -103,12 +119,20 @@ class Collector:
         self.normalizer: NextjsTraceNormalizer | None = None
         self.stats: CollectorStatsWriter | None = None
         self.wal: WriteAheadLog | None = None
+        self.replaying: BackgroundReplay | None = None
         self.memory = MemoryLimiter(config.memory_max_bytes)
+        self.unverified = MemoryLimiter(config.unauthenticated_memory_bytes, "unverified bodies")
         self.app: Starlette | None = None
         self._started_at = time.time()
         self._shut_down = False
 
-    def start(self) -> Starlette:
+    def start(self, *, replay_in_background: bool = False) -> Starlette:
+        """Open the store and the log, wire the stages, and return the app.
+
+        The log left by a previous process is replayed before this returns, or, with
+        ``replay_in_background``, while the app answers: senders get 503 and ``/healthz``
+        says ``replaying N of M`` until it is done (:mod:`collector.replay`).
+        """
         config = self.config
         self.store = open_store(config.store)
         if config.store.interface == "chdb":
@@ -120,6 +144,7 @@ class Collector:
                 fsync=config.wal_fsync,
             )
             checkpoint = self.wal.open()
+            bind_log_to_store(self.wal, self.store, self.telemetry)
         self.exporter = ClickHouseSpanExporter(self.store, staged=config.staged_insert)
         self.processor = BatchSpanProcessor(
             self.exporter,
@@ -139,13 +164,19 @@ class Collector:
             wait_s=config.nextjs_wait_s,
             max_traces=config.nextjs_max_traces,
             late_window_s=config.nextjs_late_window_s,
+            max_hold_s=config.nextjs_max_hold_s,
         )
         self.normalizer.start()
         pipeline: TracesConsumer = self.normalizer
         if self.wal is not None:
             self.wal.add_holder(self.normalizer.oldest_wal_record)
-            replay(self.wal, checkpoint, self.processor, self.normalizer)
-            pipeline = WriteAheadStage(self.wal, self.normalizer, self.telemetry)
+            wal, processor, normalizer = self.wal, self.processor, self.normalizer
+            self.replaying = BackgroundReplay(
+                lambda progress: replay(wal, checkpoint, processor, normalizer, progress=progress),
+                WriteAheadStage(self.wal, self.normalizer, self.telemetry),
+                self.telemetry,
+            )
+            pipeline = self.replaying  # refuses new spans until the log is replayed
         receiver_for = functools.partial(
             OTLPHttpReceiver,
             telemetry=self.telemetry,
@@ -170,6 +201,7 @@ class Collector:
                 receiver_for(
                     BrowserSpansOnly(pipeline, self.telemetry),
                     max_body_bytes=config.browser_max_body_bytes,
+                    unauthenticated=self.unverified,  # the browser key is public
                 ),
                 self.telemetry,
                 origins=config.browser_origins,
@@ -184,50 +216,70 @@ class Collector:
                     pipeline,
                     max_body_bytes=config.cdn_max_body_bytes,
                     converter=VercelDrainConverter(config.vercel_drain_secret, self.telemetry),
+                    unauthenticated=self.unverified,  # until its signature is checked
                 ),
                 config.vercel_verify,
             )
             routes += drain.routes()
             open_paths |= {VERCEL_DRAIN_PATH}  # signed by Vercel instead
         if config.cloudflare_logpush_token:
-            logpush = LogpushConverter(
-                config.cloudflare_logpush_token, self.telemetry, config.cdn_max_body_bytes
-            )
+            logpush = LogpushConverter(config.cloudflare_logpush_token, self.telemetry)
             routes += cloudflare_logpush.routes(
                 receiver_for(pipeline, max_body_bytes=config.cdn_max_body_bytes, converter=logpush)
             )
             open_paths |= {CLOUDFLARE_LOGPUSH_PATH}  # its own token instead
-        middleware = (
-            [Middleware(BearerTokenMiddleware, token=config.token, open_paths=open_paths)]
-            if config.token
-            else []
-        )
+        hosts = HostPolicy(config.host, config.allowed_hosts, token=bool(config.token))
+        middleware = [Middleware(HostCheckMiddleware, policy=hosts, telemetry=self.telemetry)]
+        if config.token:
+            middleware.append(
+                Middleware(BearerTokenMiddleware, token=config.token, open_paths=open_paths)
+            )
         self.app = Starlette(routes=routes, middleware=middleware)
+        if self.replaying is not None:
+            if replay_in_background:
+                self.replaying.start()
+            else:
+                self.replaying.run_here()
         return self.app
 
     def health(self) -> dict[str, Any]:
-        """Counters, and ``status``: ``ok``, ``stopped``, or what is wrong (``/healthz``
-        answers 503 unless ``ok``)."""
+        """Counters, and ``status``: ``ok``, ``stopped``, or what is wrong, each thing in a
+        part of its own, ``; ``-separated (``/healthz`` answers 503 unless ``ok``)."""
         snapshot = self.telemetry.snapshot()
-        status = "ok"
+        wrong: list[str] = []
         failing = self.processor.failing if self.processor is not None else None
-        if self._shut_down:
-            status = "stopped"
-        elif failing:
-            status = f"store failing, spans wait and are retried: {failing}"
+        replaying = self.replaying.status() if self.replaying is not None else None
+        if replaying:
+            wrong.append(replaying)
+        if self.wal is not None and self.wal.refusing:
+            wrong.append(_log_full(self.wal))
         elif self.wal is not None and self.wal.size_bytes > 0.9 * self.wal.max_bytes:
-            status = (
+            wrong.append(
                 f"write-ahead log nearly full ({self.wal.size_bytes} of {self.wal.max_bytes} "
-                "bytes): new spans are refused with 503"
+                "bytes): new spans may soon get 503"
             )
-        wal = {}
+        if failing:
+            wrong.append(f"store failing, spans wait and are retried: {failing}")
+        status = "stopped" if self._shut_down else "; ".join(wrong) or "ok"
+        wal: dict[str, Any] = {}
         if self.wal is not None:
             wal = {"wal_bytes": self.wal.size_bytes, "wal_fsync": self.wal.fsync}
+        if self.replaying is not None:
+            wal["wal_replay"] = {
+                "running": self.replaying.running,
+                "records_done": self.replaying.done,
+                "records_total": self.replaying.total,
+            }
+        held = {
+            "memory_bytes": self.memory.used_bytes,
+            "unverified_bytes": self.unverified.used_bytes,
+        }
         return {
             "status": status,
             "store": self.config.store.describe(),
             "uptime_s": round(time.time() - self._started_at, 1),
             **wal,
+            **held,
             **snapshot,
         }
 
@@ -243,10 +295,12 @@ class Collector:
         config = self.config
         cap = connection_cap(config.max_connections)  # the cap decides, not the fd limit
         logging.getLogger("asyncio").addFilter(RareAcceptErrors())
-        protocol = type(
-            "CollectorH11Protocol",
-            (BoundedH11Protocol,),
-            {"max_connections": cap, "header_timeout_s": config.read_timeout_s},
+        protocol = BoundedH11Protocol.configured(
+            max_connections=cap,
+            max_pending=config.max_pending_connections,
+            max_pending_per_address=config.max_pending_per_address,
+            header_timeout_s=config.read_timeout_s,
+            admit_every_request=not config.token,
         )
         server = _FlushingServer(
             uvicorn.Config(
@@ -257,7 +311,6 @@ class Collector:
                 http=protocol,
                 ssl_certfile=config.tls_cert,
                 ssl_keyfile=config.tls_key,
-                limit_concurrency=cap,
                 timeout_keep_alive=30,
             )
         )
@@ -279,6 +332,9 @@ class Collector:
         if self._shut_down:
             return
         self._shut_down = True
+        if self.replaying is not None:
+            # A replay waiting for a failing store ends once the batch processor stops below.
+            self.replaying.stop(min(timeout_s, 1.0))
         # Upstream first; the statistics last, so that their final snapshot counts every span.
         stages: tuple[Component | None, ...] = (self.normalizer, self.processor, self.stats)
         for stage in stages:
@@ -296,7 +352,10 @@ class Collector:
                 (path / ENDPOINT_FILE).unlink()
         snapshot = self.telemetry.snapshot()
         log.info(
-            "collector stopped: %d spans stored, dropped %s",
+            "collector stopped: %d spans stored, dropped %s%s",
             snapshot["spans_exported"],
             {k: v for k, v in snapshot["spans_dropped"].items() if v} or "none",
+            f"; {lost} acknowledged request(s) lost to a damaged write-ahead log"
+            if (lost := snapshot["wal_records_lost"])
+            else "",
         )

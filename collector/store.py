@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -25,7 +25,8 @@ from collector.cluster import SESSION_SETTINGS
 from collector.config import StoreConfig, validate_identifier
 from collector.errors import QueryFailed, ReadOnlyViolation, StoreError, StoreLockedError
 from collector.migrations import applied_versions, apply_migrations, load_sql, migrations
-from collector.read_guard import check_ast, parse_explain_ast
+from collector.read_guard import check_ast, parse_explain_ast, without_format
+from collector.store_repair import repair_after_full_disk
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,18 @@ def _connect_chdb(config: StoreConfig) -> Client:
                 f"this process already has another embedded store open; chDB allows one "
                 f"store folder per process, so {config.path} cannot be opened here"
             ) from exc
-        raise StoreError(f"cannot open the {config.describe()}: {exc}") from exc
+        repaired = repair_after_full_disk(config.path)
+        if not repaired:
+            raise StoreError(f"cannot open the {config.describe()}: {exc}") from exc
+    for what in repaired:
+        log.warning("the embedded store did not start after a full disk: %s", what)
+    try:
+        return clickhouse_connect.get_client(interface="chdb", path=str(config.path))
+    except ClickHouseError as exc:
+        raise StoreError(
+            f"cannot open the {config.describe()}, even after repairing what a full disk left "
+            f"in it: {exc}"
+        ) from exc
 
 
 class ClickHouseStore:
@@ -154,6 +166,9 @@ class ClickHouseStore:
         self._sessions: dict[str, Client] = {}  # read-only sessions, see _session
         self._settings: dict[str, dict[str, Any]] = {}
         self._reader_lock = threading.Lock()  # held while a read parses or runs
+        self._reader_ran = False  # since the memory was last given back (_give_back_memory)
+        self._housekeeper: Client | None = None  # runs SYSTEM JEMALLOC PURGE, never user SQL
+        self._purge_failed = False
         self._stopping = False
         self._closed = False
 
@@ -168,31 +183,37 @@ class ClickHouseStore:
         canonical text runs on a reader session with ``readonly=1`` and the store's
         :class:`collector.config.ReadLimits`, which no query can lift. A ``FORMAT`` clause at
         the end of ``sql`` overrides ``fmt``. Raises :class:`ReadOnlyViolation` for a refused
-        statement, :class:`QueryFailed` for one ClickHouse could not run.
+        statement, :class:`QueryFailed` for one ClickHouse could not run or whose answer is over
+        ``max_result_bytes``.
+
+        Reads run one at a time. A read that fails, is cancelled or is refused for its size
+        closes the sessions it used, so that nothing of it reaches the next read: chDB keeps the
+        rows a query wrote before it failed and hands them to the next query on the same
+        connection (5.8 MB of a query stopped at the row limit came back before ``42``).
         """
-        try:
-            return self._read(sql, fmt, tag, dict(parameters or {}))
-        except ClickHouseError as exc:
-            raise QueryFailed(_as_written(str(exc))) from exc
+        with self._reader_lock:
+            try:
+                return self._read(sql, fmt, tag, dict(parameters or {}))
+            except BaseException:
+                self._discard_sessions()
+                raise
+            finally:
+                self._give_back_memory()
 
     def _read(self, sql: str, fmt: str, tag: str, parameters: dict[str, Any]) -> bytes:
-        with self._reader_lock:
+        try:
             parser = self._session("parser")
             canonical = parser.query(
                 "SELECT formatQuerySingleLine({q:String})",
                 parameters={"q": sql},
                 settings=self._settings["parser"],
             ).result_rows[0][0]
-            # The query's own FORMAT clause wins; the driver adds the clause itself.
-            own_format = _FORMAT_CLAUSE.search(canonical)
-            if own_format:
-                canonical = canonical[: own_format.start()]
-                fmt = own_format.group(1)
             try:
+                # No FORMAT clause is added: the driver's would be in the tree, as a child of
+                # the statement (and look like the database of SHOW TABLES FROM).
                 ast = parser.raw_query(
                     f"EXPLAIN AST {canonical}",
                     parameters=parameters,
-                    fmt="TabSeparatedRaw",
                     settings=self._settings["parser"],
                 )
             except ClickHouseError as exc:
@@ -201,18 +222,46 @@ class ClickHouseStore:
                         "a SETTINGS clause is not allowed: the collector fixes the read limits"
                     ) from exc
                 raise
-            check_ast(parse_explain_ast(ast.decode("utf-8", "replace")), self.config.database)
+            nodes = parse_explain_ast(ast.decode("utf-8", "replace"))
+            # The query's own FORMAT clause wins; the driver adds the clause itself.
+            own_format = _FORMAT_CLAUSE.search(canonical)
+            if own_format:
+                canonical = canonical[: own_format.start()]
+                fmt = own_format.group(1)
+                nodes = without_format(nodes, fmt)
+            check_ast(nodes, self.config.database, canonical)
             if self._stopping:
                 raise StoreError("the collector is stopping: reads are cancelled")
             reader = self._session("reader")
+            self._reader_ran = True
             # The marker lets cancel_reads find it; a comment cannot change what it does.
             marked = (
                 f"/* {_READ_MARKER}{validate_identifier(tag or 'untagged', 'tag')} */ {canonical}"
             )
-            result: bytes = reader.raw_query(
-                marked, parameters=parameters, fmt=fmt, settings=self._settings["reader"]
+            limit = self.config.read_limits.max_result_bytes
+            if self.config.interface == "chdb":
+                # The engine writes the whole answer in this process's memory first (bounded
+                # as ReadLimits.resident_bytes says); its size is checked once written.
+                result: bytes = reader.raw_query(
+                    marked, parameters=parameters, fmt=fmt, settings=self._settings["reader"]
+                )
+                if len(result) > limit:
+                    # The traceback keeps this frame until the exception is collected (a cycle,
+                    # in /sql); without the answer: 100 MB at a time piled up there.
+                    del result
+                    raise _over(limit)
+                return result
+            # A server sends the answer as it comes: read no more of it than the limit.
+            answer = cast(
+                _Readable,
+                reader.raw_stream(
+                    marked, parameters=parameters, fmt=fmt, settings=self._settings["reader"]
+                ),
             )
-        return result
+            with contextlib.closing(answer):
+                return _read_at_most(answer, limit)
+        except ClickHouseError as exc:
+            raise QueryFailed(_as_written(str(exc))) from exc
 
     def detach_broken_parts(self, error: BaseException) -> list[str]:
         """Detach the parts ``error`` names that ClickHouse's ``CHECK TABLE`` finds broken, as
@@ -281,40 +330,114 @@ class ClickHouseStore:
             log.warning("could not cancel a read: %s", exc)
 
     def _session(self, role: str) -> Client:
-        """The read-only ``parser`` or ``reader`` session, opened on first use.
+        """The read-only ``parser`` or ``reader`` session, opened on first use (and again after
+        a failed read closed it).
 
         The parser only parses (its answers are bounded by the statement's size); the reader
         runs statements under the store's :class:`collector.config.ReadLimits`. A chDB client
         keeps ``SET`` settings for its session, so the limits are set first and ``readonly=1``
         last: from then on the session refuses to change any of them. A server gets the same
         settings with every query (ClickHouse applies them before ``readonly`` takes effect),
-        and ``readonly=1`` refuses a query's own ``SETTINGS``.
+        and ``readonly=1`` refuses a query's own ``SETTINGS``; it answers once the query has
+        ended (``wait_end_of_query``), so that a query failing part-way answers an error, not
+        the rows it wrote before it failed.
         """
+        if self._closed:
+            raise StoreError("the store is closed: reads are cancelled")
         session = self._sessions.get(role)
         if session is None:
             session = connect(self.config)
-            session.database = self.config.database
-            limits: dict[str, int | str] = (
-                self.config.read_limits.settings() if role == "reader" else {}
-            )
-            limits["max_execution_time"] = self.config.read_limits.max_execution_time_s
-            if self.config.interface == "chdb":
-                for name, value in limits.items():
-                    session.command(f"SET {name} = {value!r}")
-                session.command("SET readonly = 1")
-                self._settings[role] = {}
-            else:
-                self._settings[role] = {**limits, "readonly": 1}
+            try:
+                session.database = self.config.database
+                limits: dict[str, int | str] = (
+                    self.config.read_limits.settings() if role == "reader" else {}
+                )
+                limits["max_execution_time"] = self.config.read_limits.max_execution_time_s
+                if self.config.interface == "chdb":
+                    for name, value in limits.items():
+                        session.command(f"SET {name} = {value!r}")
+                    session.command("SET readonly = 1")
+                    self._settings[role] = {}
+                else:
+                    self._settings[role] = {**limits, "readonly": 1, "wait_end_of_query": 1}
+            except BaseException:
+                session.close()
+                raise
             self._sessions[role] = session
         return session
+
+    def _give_back_memory(self) -> None:
+        """Return to the system the memory an embedded read freed. chDB's allocator keeps what
+        a query freed for later (a read stopped at its memory limit left a process 420 MB
+        larger, measured; after a purge, 4 MB), and reads on changing threads added up to
+        more than one read's worth. A server's memory is its own; a chDB built without
+        jemalloc has nothing to purge, and is not asked again."""
+        if self.config.interface != "chdb" or not self._reader_ran or self._purge_failed:
+            return
+        self._reader_ran = False
+        try:
+            if self._closed:
+                return
+            if self._housekeeper is None:
+                self._housekeeper = connect(self.config)  # not read-only: it runs SYSTEM
+            self._housekeeper.command("SYSTEM JEMALLOC PURGE")
+        except Exception as exc:  # a read's answer must not depend on it
+            self._purge_failed = True
+            log.info("reads cannot give their memory back to the system: %s", exc)
+
+    def _discard_sessions(self) -> None:
+        """Close the read sessions; the next read opens new ones."""
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            with contextlib.suppress(Exception):
+                session.close()
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        for client in (*self._sessions.values(), self.client):
+        sessions, self._sessions = self._sessions, {}
+        housekeeper, self._housekeeper = self._housekeeper, None
+        for client in (*sessions.values(), *filter(None, [housekeeper]), self.client):
             with contextlib.suppress(Exception):
                 client.close()
+
+
+class _Readable(Protocol):
+    """What the driver streams a server's answer as (``urllib3``'s response)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+_CHUNK_BYTES = 1 << 20
+
+
+def _read_at_most(answer: _Readable, limit: int) -> bytes:
+    """The whole of ``answer``, read in chunks; :class:`QueryFailed` as soon as it is over
+    ``limit`` bytes, whichever block of the result brought it there.
+
+    ClickHouse's own ``max_result_bytes`` counts the blocks as they are in memory, checks
+    them only between blocks and never cuts the last one: a single block of 100 MB passed it,
+    and so do a million copies of one constant string, which take a few bytes in memory.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := answer.read(_CHUNK_BYTES):
+        size += len(chunk)
+        if size > limit:
+            chunks.clear()  # not kept alive by the traceback (see ClickHouseStore._read)
+            raise _over(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _over(limit: int) -> QueryFailed:
+    return QueryFailed(
+        f"the result is over the read limit of {limit >> 20} MiB: select fewer rows or columns, "
+        "or aggregate (LIMIT, GROUP BY)"
+    )
 
 
 def _as_written(message: str) -> str:
@@ -329,6 +452,9 @@ def open_store(config: StoreConfig, *, migrate: bool = True) -> ClickHouseStore:
     if migrate:
         try:
             applied = apply_migrations(client, config)
+        except ClickHouseError as exc:
+            store.close()
+            raise StoreError(_cannot_migrate(config, exc)) from exc
         except Exception:
             store.close()
             raise
@@ -357,6 +483,19 @@ def open_store(config: StoreConfig, *, migrate: bool = True) -> ClickHouseStore:
     if not migrate:
         _check_schema_is_current(store)
     return store
+
+
+def _cannot_migrate(config: StoreConfig, error: ClickHouseError) -> str:
+    """One line for a schema that could not be brought up to date at start."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    if "NOT_ENOUGH_SPACE" in message or "No space left" in message:
+        # A full disk (the write-ahead log lives beside an embedded store by default) used to
+        # end here in a traceback-shaped "unexpected error".
+        return (
+            f"the {config.describe()} has no room to bring its schema up to date: its disk is "
+            f"full ({message}). Free space on it and start the collector again"
+        )
+    return f"cannot bring the schema of the {config.describe()} up to date: {message}"
 
 
 def _check_schema_is_current(store: ClickHouseStore) -> None:

@@ -27,6 +27,7 @@ REFUSAL_REASONS = (
     "queue_full",  # 503: the batch queue holds max_queue_spans
     "memory_limit",  # 503: the memory budget (collector.memory) is spent
     "wal_full",  # 503: the write-ahead log is full or cannot be written
+    "replaying",  # 503: the write-ahead log is being replayed (collector.replay)
     "shutting_down",  # 503: the collector is stopping
 )
 REQUEST_REJECT_REASONS = (
@@ -39,6 +40,7 @@ REQUEST_REJECT_REASONS = (
     "wrong_key",  # 401: a browser request without the browser key
     "rate_limited",  # 429: an origin sent more than its rate
     "wrong_signature",  # 401: a CDN log delivery without its vendor's signature
+    "wrong_host",  # 403: a Host the collector does not answer to (collector.hosts)
 )
 
 
@@ -83,6 +85,17 @@ class CollectorTelemetry:
         self.spans_left_in_wal = Counter(
             "nextrace_collector_spans_left_in_wal",
             "Spans a shutdown could not store: the write-ahead log keeps them for the next start.",
+            registry=self.registry,
+        )
+        self.wal_records_lost = Counter(
+            "nextrace_collector_wal_records_lost",
+            "Write-ahead log records not yet stored that were found damaged or missing when the "
+            "log was opened: acknowledged requests whose spans no replay can store.",
+            registry=self.registry,
+        )
+        self.wal_bytes_damaged = Counter(
+            "nextrace_collector_wal_bytes_damaged",
+            "Bytes of the write-ahead log found damaged when it was opened, and skipped.",
             registry=self.registry,
         )
         self.requests = Counter(
@@ -134,6 +147,12 @@ class CollectorTelemetry:
             "Next.js traces normalized before their wait ended, to keep the buffer bounded.",
             registry=self.registry,
         )
+        self.nextjs_released_busy = Counter(
+            "nextrace_collector_nextjs_released_busy",
+            "Next.js traces normalized while their spans still arrived, to hold the write-ahead "
+            "log for a bounded time; their later spans correct the rows.",
+            registry=self.registry,
+        )
         self.nextjs_traces_dropped = Counter(
             "nextrace_collector_nextjs_traces_dropped",
             "Next.js traces not normalized because too many were waiting for a slow store.",
@@ -183,6 +202,12 @@ class CollectorTelemetry:
             "the next start stores them",
             count,
         )
+
+    def wal_damage(self, records_lost: int, bytes_damaged: int) -> None:
+        """Count what opening the write-ahead log found damaged or missing (the log has logged
+        each as an error, naming its segment)."""
+        self.wal_records_lost.inc(records_lost)
+        self.wal_bytes_damaged.inc(bytes_damaged)
 
     def drop_nextjs_trace(self, trace_id: str, why: str) -> None:
         """Count a Next.js trace whose rows will never be derived (its raw spans are stored),
@@ -277,6 +302,8 @@ class CollectorTelemetry:
             "spans_dropped": by_label(self.spans_dropped, "reason"),
             "spans_refused": by_label(self.spans_refused, "reason"),
             "spans_left_in_wal": total(self.spans_left_in_wal),
+            "wal_records_lost": total(self.wal_records_lost),
+            "wal_bytes_damaged": total(self.wal_bytes_damaged),
             "requests_rejected": by_label(self.requests_rejected, "reason"),
             "requests_by_status": by_label(self.requests, "status"),
             "queue_spans": int(next(iter(self.queue_spans.collect())).samples[0].value),
@@ -284,6 +311,7 @@ class CollectorTelemetry:
             "nextjs_late_spans": total(self.nextjs_late_spans),
             "nextjs_traces_corrected": total(self.nextjs_traces_corrected),
             "nextjs_released_early": total(self.nextjs_released_early),
+            "nextjs_released_busy": total(self.nextjs_released_busy),
             "nextjs_traces_dropped": total(self.nextjs_traces_dropped),
             "derived_rows_dropped": by_label(self.rows_dropped, "table"),
             "nextjs_services_without_fetch_spans": sorted(

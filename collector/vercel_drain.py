@@ -4,6 +4,10 @@ Off unless ``NEXTRACE_VERCEL_DRAIN_SECRET`` holds the drain's secret (set in Ver
 drain is made). Vercel signs each delivery: ``x-vercel-signature`` is the hex HMAC-SHA1 of the
 body with that secret. A delivery without a right signature is refused with 401 and nothing
 of it is kept; the collector's token is not asked of Vercel, the signature stands for it.
+A request without a signature at all is refused before its body is read. One with a
+signature can only be checked once its body is read: until then, the body counts against
+the small budget of unverified bodies (``unauthenticated_memory_bytes``), never against the
+one of the senders with a token, and it is decompressed only once it is verified.
 When Vercel checks the endpoint as the drain is made, it wants its verification code back in
 an ``x-vercel-verify`` header: set it as ``NEXTRACE_VERCEL_VERIFY`` and every answer of this
 path carries it (``GET`` answers 200 with it and nothing else).
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -28,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from collector.cdn import CdnRequest, export_of
+from collector.connections import admit
 from collector.errors import PermanentError
 from collector.receiver import OTLPHttpReceiver
 from collector.telemetry import CollectorTelemetry
@@ -35,6 +41,7 @@ from collector.telemetry import CollectorTelemetry
 VERCEL_DRAIN_PATH = "/v1/cdn/vercel"
 VERCEL_SECRET_ENV = "NEXTRACE_VERCEL_DRAIN_SECRET"
 VERCEL_VERIFY_ENV = "NEXTRACE_VERCEL_VERIFY"
+_SIGNATURE = re.compile(r"[0-9a-fA-F]{40}")  # a hex HMAC-SHA1
 
 
 def request_of(entry: dict[str, Any]) -> CdnRequest | None:
@@ -72,11 +79,20 @@ class VercelDrainConverter:
         self._secret = secret.encode()
         self._telemetry = telemetry
 
-    def __call__(self, request: Request, raw: bytes, body: bytes) -> ExportTraceServiceRequest:
+    def admit(self, request: Request) -> None:
+        """Refuse a request without a signature before its body is read."""
+        if not _SIGNATURE.fullmatch(request.headers.get("x-vercel-signature", "")):
+            raise PermanentError("missing or wrong x-vercel-signature", 401)
+
+    def verify(self, request: Request, raw: bytes) -> None:
+        """Refuse a body that is not the one signed, as received (before decompression)."""
         signature = request.headers.get("x-vercel-signature", "")
         expected = hmac.new(self._secret, raw, hashlib.sha1).hexdigest()
         if not hmac.compare_digest(signature.lower().encode(), expected.encode()):
             raise PermanentError("missing or wrong x-vercel-signature", 401)
+        admit(request.scope)
+
+    def __call__(self, _request: Request, body: bytes) -> ExportTraceServiceRequest:
         return export_of(body, request_of, self._telemetry)
 
 

@@ -1,7 +1,7 @@
 """The pipeline stage that puts every accepted request in the write-ahead log first.
 
 It appends the request body to the :class:`~collector.wal.WriteAheadLog`, tags
-the spans with the record id, and hands them on. If the next stage refuses
+the spans with the record id and the log's id, and hands them on. If the next stage refuses
 them (a 503 for the sender, who will send them again), the record is voided so
 that a restart does not store them twice. Appending and handing on happen under
 one lock, so the batch processor sees records in log order and every batch is
@@ -40,7 +40,7 @@ class WriteAheadStage:
             except TransientError:
                 self._telemetry.refuse("wal_full", len(spans))
                 raise
-            spans.wal_ids = [record]
+            spans.wal_ids, spans.wal_log = [record], self._wal.id
             try:
                 self._downstream.consume(spans)
             except BaseException:

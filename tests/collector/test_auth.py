@@ -53,8 +53,25 @@ def test_the_token_comes_from_a_file_or_the_environment(tmp_path, monkeypatch):
     assert load_token() == TOKEN
     path = tmp_path / "token"
     path.write_text(f"{TOKEN}x\n")
+    path.chmod(0o600)
     monkeypatch.setenv("NEXTRACE_TOKEN_FILE", str(path))
     assert load_token() == f"{TOKEN}x"
     path.write_text("short\n")
     with pytest.raises(ConfigError, match="at least 16"):
         load_token(path)
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620])
+def test_a_token_file_open_to_other_users_is_refused_in_one_line(tmp_path, mode):
+    path = tmp_path / "token"
+    path.write_text(f"{TOKEN}\n")
+    path.chmod(mode)
+    with pytest.raises(ConfigError) as info:
+        load_token(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"mode {mode:04o}" in message
+    assert f"chmod 600 {path}" in message
+    assert TOKEN not in message
+    path.chmod(0o400)
+    assert load_token(path) == TOKEN

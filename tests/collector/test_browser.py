@@ -3,15 +3,21 @@ collector (token set, as beyond loopback) storing into real chDB."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 
 import pytest
+from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from starlette.testclient import TestClient
 
+from collector.browser import page_spans_of
 from collector.config import CollectorConfig, StoreConfig
 from collector.errors import ConfigError
 from collector.service import Collector
+from collector.translator import screen
+from collector.wal import KIND_JSON, KIND_PROTOBUF
 from tests.builders import make_request, make_span
 from tests.conftest import running_collector, stored
 
@@ -149,3 +155,33 @@ def test_the_endpoint_is_off_unless_origins_are_listed(client):
 def test_origins_must_be_listed_one_by_one_as_browsers_send_them(store_config, origin):
     with pytest.raises(ConfigError, match="browser origin"):
         CollectorConfig(store=store_config, browser_origins=(origin,))
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+def test_the_kept_spans_are_what_the_write_ahead_log_is_given(encoding):
+    # The log stores a batch's source: it must hold the kept spans, not an empty body.
+    request = make_request([make_span(f"click {i}") for i in range(30)], scope="browser")
+    request.resource_spans.extend(
+        make_request([make_span("BaseServer.handleRequest")], scope="next.js").resource_spans
+    )
+    if encoding == "json":
+        document = json_format.MessageToDict(request)
+        for resource_spans in document["resourceSpans"]:
+            for scope_spans in resource_spans["scopeSpans"]:
+                for span in scope_spans["spans"]:  # OTLP/JSON ids are hex
+                    for key in ("traceId", "spanId"):
+                        span[key] = base64.b64decode(span[key]).hex()
+        body = json.dumps(document).encode()
+        spans = screen(request, None).spans
+        spans.source, spans.source_kind, spans.encoded = body, KIND_JSON, None
+    else:
+        body = request.SerializeToString()
+        spans = screen(request, body).spans
+        spans.source, spans.source_kind = body, KIND_PROTOBUF
+    kept = page_spans_of(spans)
+    assert len(kept) == 30
+    assert kept.source_kind == KIND_PROTOBUF
+    logged = ExportTraceServiceRequest.FromString(kept.source)
+    names = [s.name for r in logged.resource_spans for ss in r.scope_spans for s in ss.spans]
+    assert names == [f"click {i}" for i in range(30)]
+    assert kept.encoded == [kept.source]

@@ -114,6 +114,13 @@ def test_a_compressed_bomb_is_refused(cloudflare):
     assert cloudflare.post(PATH, content=body, headers=AUTH).status_code == 413
 
 
+def test_a_delivery_without_the_token_is_refused_before_its_body_is_read(cloudflare):
+    # Over the 8 MiB limit, and inflating far past it: reading it would answer 413.
+    body = b"\n" * (9 * 1024 * 1024)
+    for wrong in ({}, {"Authorization": "Bearer another-token"}):
+        assert cloudflare.post(PATH, content=body, headers=wrong).status_code == 401
+
+
 @pytest.mark.parametrize(
     "value",
     ["2025-11-26T10:30:00Z", 1764153000, 1764153000000000000, "2025-11-26T10:30:00+00:00"],

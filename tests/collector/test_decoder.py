@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import gzip
+import os
 
 import pytest
 
@@ -47,3 +49,40 @@ def test_json_link_ids_are_hex_too():
 def test_unknown_json_fields_are_ignored():
     body = b'{"resourceSpans":[],"somethingNew":{"a":1}}'
     assert len(decoder.decode(body, decoder.JSON).resource_spans) == 0
+
+
+def test_gzip_members_are_bounded_in_number_and_output():
+    one = gzip.compress(b"span")
+    assert decoder.decompress(one * decoder.MAX_GZIP_MEMBERS, "gzip", 10_000) == b"span" * 64
+    with pytest.raises(PermanentError, match="more than 64 members") as info:
+        decoder.decompress(gzip.compress(b"") * 419_430, "gzip", 16 << 20)  # 8 MiB of them
+    assert info.value.http_status == 400
+    with pytest.raises(PermanentError, match="larger than the limit") as info:
+        decoder.decompress(gzip.compress(b"\0" * (1 << 20)), "gzip", 1000)
+    assert info.value.http_status == 413
+
+
+def test_inflating_hands_the_event_loop_back_and_counts_as_it_goes():
+    body = gzip.compress(os.urandom(600_000)) + gzip.compress(b"\0" * 2_000_000)
+    counted: list[int] = []
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    async def run() -> bytes:
+        task = asyncio.ensure_future(other_task())
+        await asyncio.sleep(0)
+        try:
+            return await decoder.inflate(body, "gzip", 10_000_000, counted.append)
+        finally:
+            task.cancel()
+
+    out = asyncio.run(run())
+    assert out == decoder.decompress(body, "gzip", 10_000_000)
+    assert counted[-1] == len(out) == 2_600_000
+    assert counted == sorted(counted)
+    assert turns >= len(counted) > 10  # another task ran between every step

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from starlette.testclient import TestClient
 
 from collector import decoder
 from collector.config import CollectorConfig
@@ -23,6 +24,7 @@ from collector.service import Collector
 from collector.telemetry import CollectorTelemetry
 from collector.translator import translate
 from tests.builders import make_request, make_span
+from tests.collector.test_faults import wait_until
 from tests.conftest import stored
 
 NEXT = "next.js"
@@ -443,3 +445,46 @@ def set_attribute(span: Span, key: str, value: str) -> None:
     for attribute in span.attributes:
         if attribute.key == key:
             attribute.value.string_value = value
+
+
+def test_a_trace_that_never_goes_idle_is_derived_after_the_hold_and_corrected_later(
+    store_config,
+):
+    # Never idle here: a wait of a minute. A hold of 0.5 s, not the default 30 s, so that the
+    # test takes a second: the bound is under test, not its value.
+    collector = make_collector(store_config, nextjs_wait_s=60, nextjs_max_hold_s=0.5)
+    normalizer = collector.normalizer
+    assert normalizer is not None
+    trace = os.urandom(16)
+    paths = ("/products/1", "/products/2")
+    try:
+        assert collector.app is not None
+        with TestClient(collector.app, base_url="http://localhost:4318") as client:
+
+            def send(spans: list[Span]) -> None:
+                body = make_request(spans, "shop", scope=NEXT).SerializeToString()
+                headers = {"Content-Type": "application/x-protobuf"}
+                assert client.post("/v1/traces", content=body, headers=headers).status_code == 200
+
+            (render, fetch), (request,) = request_spans(paths[0], trace_id=trace)
+            send([render, fetch, request])
+            first = normalizer.oldest_wal_record()
+            assert first is not None  # the trace holds the log from its first record
+            wait_until(lambda: normalizer.oldest_wal_record() is None, "the held trace is let go")
+            assert stored(collector, "SELECT Path FROM requests") == [(paths[0],)]
+            assert collector.health()["nextjs_released_busy"] == 1
+            (render, fetch), (request,) = request_spans(paths[1], trace_id=trace)
+            send([render, fetch])
+            # Reopened: it holds the record of the spans that reopened it, not its first again.
+            assert normalizer.oldest_wal_record() != first
+            send([request])
+            wait_until(lambda: normalizer.oldest_wal_record() is None, "the trace is let go again")
+        assert stored(collector, "SELECT Path, Sign FROM requests ORDER BY Path") == [
+            (path, 1) for path in paths
+        ]
+        assert stored(collector, "SELECT count(), sum(Sign) FROM cache_events") == [(2, 2)]
+        assert stored(collector, "SELECT sum(Requests) FROM requests_1m") == [(2,)]
+        assert stored(collector, "SELECT sum(Lookups) FROM cache_events_1m") == [(2,)]
+        assert collector.health()["nextjs_traces_corrected"] >= 1
+    finally:
+        collector.shutdown()

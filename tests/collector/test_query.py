@@ -208,7 +208,9 @@ def test_a_web_page_cannot_reach_the_sql_endpoint(client: TestClient):
 
 def test_the_sql_endpoint_refuses_remote_clients(collector: Collector):
     assert collector.app is not None
-    with TestClient(collector.app, client=("203.0.113.9", 4000)) as remote:
+    with TestClient(
+        collector.app, base_url="http://localhost:4318", client=("203.0.113.9", 4000)
+    ) as remote:
         assert remote.post("/sql", json={"query": "SELECT 1"}).status_code == 403
 
 
@@ -227,7 +229,7 @@ def test_without_a_token_the_sql_endpoint_is_off_beyond_loopback(store_config: S
     instance = Collector(config)
     try:
         app = instance.start()
-        with TestClient(app, client=("127.0.0.1", 4000)) as local:
+        with TestClient(app, base_url="http://127.0.0.1:4318", client=("127.0.0.1", 4000)) as local:
             answer = local.post("/sql", json={"query": "SELECT 1"})
         assert answer.status_code == 403
         assert "off" in answer.text

@@ -135,7 +135,8 @@ def test_bodies_over_the_limit_get_413(store_config):
     try:
         from starlette.testclient import TestClient
 
-        with TestClient(instance.app) as small:  # type: ignore[arg-type]
+        assert instance.app is not None
+        with TestClient(instance.app, base_url="http://localhost:4318") as small:
             big = make_request([make_span("x" * 100) for _ in range(50)]).SerializeToString()
             assert small.post("/v1/traces", content=big, headers=PB).status_code == 413
             # A small gzip body that inflates past the limit is refused too.
@@ -164,7 +165,8 @@ def test_a_full_queue_answers_503_with_retry_after_and_keeps_what_it_accepted(st
     try:
         from starlette.testclient import TestClient
 
-        with TestClient(instance.app) as tc:  # type: ignore[arg-type]
+        assert instance.app is not None
+        with TestClient(instance.app, base_url="http://localhost:4318") as tc:
             # The batch is not due for 30 s, so the first request's spans stay queued.
             first = make_request([make_span("kept") for _ in range(4)]).SerializeToString()
             assert tc.post("/v1/traces", content=first, headers=PB).status_code == 200
@@ -251,12 +253,13 @@ def test_a_flood_of_bad_requests_is_one_line_in_the_log(client, caplog):
     assert client.get("/healthz").json()["requests_rejected"]["malformed"] == 50
 
 
-def test_a_log_that_cannot_be_synced_answers_503_not_500(client, monkeypatch):
+def test_a_log_that_cannot_be_synced_answers_once_the_spans_are_stored(client, monkeypatch):
     def failing(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(os, "fdatasync", failing)
     body = make_request([make_span("unsynced")]).SerializeToString()
     answer = client.post("/v1/traces", content=body, headers=PB)
-    assert answer.status_code == 503
-    assert "cannot sync the write-ahead log" in Status.FromString(answer.content).message
+    # The spans were in the pipeline: a 503 would have them sent, and stored, again.
+    assert answer.status_code == 200
+    assert client.get("/healthz").json()["spans_exported"] == 1

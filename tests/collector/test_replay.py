@@ -44,3 +44,41 @@ def test_the_batch_in_flight_at_a_crash_is_stored_though_its_token_outlived_its_
         assert count(restarted, "SELECT count() FROM cache_events") == 3
     finally:
         restarted.shutdown()
+
+
+def test_a_replay_reports_its_progress(collector: Collector, tmp_path):
+    from collector.batcher import BatchSpanProcessor
+    from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
+    from collector.normalizer import NextjsTraceNormalizer
+    from collector.replay import replay
+    from collector.telemetry import CollectorTelemetry
+    from collector.wal import KIND_PROTOBUF, WriteAheadLog
+
+    left = WriteAheadLog(tmp_path)
+    left.open()
+    for i in range(3):
+        left.append(KIND_PROTOBUF, make_request([make_span(f"s{i}")]).SerializeToString())
+    left.close()  # as a crash leaves it: three requests acknowledged, none stored
+    wal = WriteAheadLog(tmp_path)
+    checkpoint = wal.open()
+    assert collector.store is not None
+    telemetry = CollectorTelemetry()
+    processor = BatchSpanProcessor(
+        ClickHouseSpanExporter(collector.store), telemetry, timeout_s=0.1, wal=wal
+    )
+    normalizer = NextjsTraceNormalizer(processor, ClickHouseRowExporter(collector.store), telemetry)
+    processor.start()
+    calls: list[tuple[int, int]] = []
+    try:
+        replay(
+            wal, checkpoint, processor, normalizer, lambda done, total: calls.append((done, total))
+        )
+        assert calls[0] == (0, 3)
+        assert calls[-1] == (3, 3)
+        assert calls == sorted(calls)
+        assert processor.force_flush()
+        assert count(collector) == 3
+    finally:
+        normalizer.shutdown()
+        processor.shutdown()
+        wal.close()

@@ -21,7 +21,7 @@ def test_counters_are_stored_periodically_and_once_more_at_shutdown(store_config
     collector.start()
     assert collector.app is not None
     assert collector.store is not None
-    with TestClient(collector.app) as client:
+    with TestClient(collector.app, base_url="http://localhost:4318") as client:
         client.post(
             "/v1/traces",
             content=make_request([make_span() for _ in range(7)]).SerializeToString(),

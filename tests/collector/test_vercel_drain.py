@@ -13,6 +13,7 @@ Next.js's build output names a page's prefetch payload.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import hmac
 import json
@@ -142,3 +143,24 @@ def test_vercel_checks_the_endpoint_and_gets_its_code_back(vercel):
 def test_the_endpoint_is_off_without_a_secret(client):
     body = DELIVERY
     assert client.post(PATH, content=body, headers=signed(body)).status_code == 404
+
+
+def test_a_body_is_decompressed_only_once_its_signature_is_checked(vercel, drain_collector):
+    # A bomb that inflates far past the 16 KiB limit: with a wrong signature it is refused
+    # as unsigned (401), never inflated (which would have been a 413).
+    bomb = gzip.compress(b"\0" * 1_000_000)
+    gz = {"Content-Encoding": "gzip"}
+    wrong = vercel.post(PATH, content=bomb, headers={**signed(bomb, "another-secret"), **gz})
+    assert wrong.status_code == 401
+    assert vercel.post(PATH, content=bomb, headers={**signed(bomb), **gz}).status_code == 413
+    body = gzip.compress(DELIVERY)
+    assert vercel.post(PATH, content=body, headers={**signed(body), **gz}).status_code == 200
+    assert drain_collector.health()["unverified_bytes"] == 0
+
+
+def test_a_request_without_a_signature_is_refused_before_its_body_is_read(vercel):
+    # Its body is over the size limit: a read would answer 413.
+    answer = vercel.post(
+        PATH, content=b"[" + b" " * 20_000 + b"]", headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 401

@@ -208,7 +208,7 @@ def test_a_prefetch_loop_the_cdn_serves_fires_the_amplification_alert(store_conf
     secret = "drain-secret-0123456789"
     with running_collector(store_config, vercel_drain_secret=secret) as collector:
         assert collector.app is not None
-        with TestClient(collector.app) as client:
+        with TestClient(collector.app, base_url="http://localhost:4318") as client:
             now_ns = time.time_ns()
             at = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
             app_spans = requests(now_ns, -55, -5, 300, 200) + requests(now_ns, -4.9, -0.1, 3, 30)

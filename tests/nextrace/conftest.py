@@ -158,7 +158,9 @@ def traces(chdb_path: Path) -> Iterator[Stored]:
     store_config = StoreConfig.from_dsn(f"chdb://{chdb_path}?database=t_{uuid.uuid4().hex[:12]}")
     with running_collector(store_config) as collector:
         assert collector.app is not None
-        with TestClient(collector.app, client=("127.0.0.1", 50000)) as client:
+        with TestClient(
+            collector.app, base_url="http://localhost:4318", client=("127.0.0.1", 50000)
+        ) as client:
             yield store(collector, client)
 
 
