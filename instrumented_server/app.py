@@ -28,7 +28,7 @@ from instrumented_server.state import ServerState
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # The client router and the instrumentation it uses (@nextrace/next/client), as the pages load
 # them: static files, which Next.js serves outside its routing too (/_next/static).
-CLIENT_SCRIPTS = ("router.js", "client.js")
+CLIENT_SCRIPTS = ("router.js", "client.js", "fail-safe.js")  # client.js imports fail-safe.js
 HEALTHZ_URL = r"^[a-z]+://[^/]+/healthz$"  # the instrumentation matches scheme://host/path
 
 

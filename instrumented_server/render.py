@@ -145,7 +145,8 @@ class Renderer:
             iterate_chunks([Chunk(body, "shell")]),
             control,
             route_tags(self._definition, match),
-            {"x-nextjs-cache": result.upper()},
+            # As Next.js marks its prerendered output: @nextrace/next/client reads it.
+            {"x-nextjs-cache": result.upper(), "x-nextjs-prerender": "1"},
         )
 
     async def prerender(

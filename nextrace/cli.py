@@ -26,6 +26,7 @@ import typer
 
 from collector.config import DEFAULT_DSN, CollectorConfig, StoreConfig
 from nextrace.errors import NextraceError
+from nextrace.stores import DEMO_WORKDIR, store_to_read
 
 VERSION = "0.1.0"
 QUIET_LIBRARIES = ("httpx", "httpcore", "matplotlib")
@@ -177,6 +178,14 @@ def collect(
             "correct its rows (0: never)."
         ),
     ] = COLLECT["nextjs_late_window_s"],
+    nextjs_max_hold: Annotated[
+        float,
+        typer.Option(
+            help="Seconds after which a Next.js trace whose spans keep arriving is normalized "
+            "anyway (its later spans correct its rows), so that it holds the write-ahead log "
+            "no longer."
+        ),
+    ] = COLLECT["nextjs_max_hold_s"],
     cluster: Annotated[str, typer.Option(help="ClickHouse cluster for ON CLUSTER DDL.")] = "",
     token_file: Annotated[
         Path | None,
@@ -190,6 +199,14 @@ def collect(
         bool,
         typer.Option(help="Listen beyond loopback without a token (only behind a boundary)."),
     ] = False,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A name senders may address the collector by in Host, besides localhost and "
+            "IP addresses (repeat for each; * for any). Default: the --host name; on 0.0.0.0, "
+            "any name with a token, none without.",
+        ),
+    ] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS.")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
     wal: Annotated[
@@ -249,6 +266,7 @@ def collect(
         port=port,
         token=load_token(token_file),
         allow_unauthenticated=allow_unauthenticated,
+        allowed_hosts=tuple(allowed_host or ()),
         tls_cert=tls_cert,
         tls_key=tls_key,
         wal=wal,
@@ -266,6 +284,7 @@ def collect(
         queue_max_spans=queue_spans,
         nextjs_wait_s=nextjs_wait,
         nextjs_late_window_s=nextjs_late_window,
+        nextjs_max_hold_s=nextjs_max_hold,
         browser_origins=tuple(browser_origin or ()),
         browser_key=os.environ.get(BROWSER_KEY_ENV) or None,
         browser_rate=browser_rate,
@@ -276,7 +295,7 @@ def collect(
     sock = bind_socket(host, port)
     collector = Collector(config)
     try:
-        collector.start()
+        collector.start(replay_in_background=True)  # /healthz answers while it replays
     except BaseException:
         sock.close()
         raise
@@ -317,7 +336,7 @@ def sql(
         if sys.stdin.isatty():
             raise NextraceError("no query: pass one as the argument, or pipe it on stdin")
         query = sys.stdin.read()
-    result = run_read_query(StoreConfig.from_dsn(dsn), query, fmt)
+    result = run_read_query(_store_to_read(dsn), query, fmt)
     if not result:
         typer.echo("0 rows", err=True)
         return
@@ -335,6 +354,11 @@ FormatOption = Annotated[
 ]
 
 
+def _store_to_read(dsn: str) -> StoreConfig:
+    """The store a reading command reads (:func:`nextrace.stores.store_to_read`)."""
+    return store_to_read(dsn, say=lambda line: typer.echo(line, err=True))
+
+
 @app.command()
 def trace(
     trace_id: Annotated[str, typer.Argument(help="The trace's id (32 hexadecimal digits).")],
@@ -348,7 +372,7 @@ def trace(
     from nextrace.waterfall import as_json, render_text
 
     trace_id = check_trace_id(trace_id)
-    with open_reader(StoreConfig.from_dsn(dsn)) as reader:
+    with open_reader(_store_to_read(dsn)) as reader:
         diagnosis = diagnose_stored(reader, trace_id)
     _emit(as_json(diagnosis) if fmt == OutputFormat.json else render_text(diagnosis))
 
@@ -392,27 +416,68 @@ def slow(
         since_ns=_since(since) if since else 0,
         limit=limit,
     )
-    with open_reader(StoreConfig.from_dsn(dsn)) as reader:
+    with open_reader(_store_to_read(dsn)) as reader:
         found = slowest.slowest(reader, filters)
     _emit(slowest.as_json(found) if fmt == OutputFormat.json else slowest.render_text(found))
+
+
+REPORT_PAGE = Path("report.html")
 
 
 @app.command()
 def report(
     dsn: DsnOption = DEFAULT_DSN,
     out: Annotated[
-        Path, typer.Option(help="Where to write the plots (one self-contained HTML file).")
-    ] = Path("report.html"),
+        Path | None,
+        typer.Option(
+            show_default=False,
+            help="Where to write the plots (one self-contained HTML file). [default: "
+            f"{REPORT_PAGE}; with --format json, none unless given]",
+        ),
+    ] = None,
     scenario: Annotated[str, typer.Option(help="A name for the run, in the header.")] = "",
+    since: Annotated[
+        str,
+        typer.Option(
+            help="From this time: ISO (2026-05-01T12:00:00Z; UTC unless it gives its offset) "
+            "or back from now (90s, 15m, 2h, 7d). [default: the first span]",
+            show_default=False,
+        ),
+    ] = "",
+    until: Annotated[
+        str,
+        typer.Option(
+            help="Up to this time, given as --since is. [default: the last span]",
+            show_default=False,
+        ),
+    ] = "",
+    slowest: Annotated[
+        int, typer.Option(min=1, max=100, help="How many slowest navigations to list.")
+    ] = 5,
+    fmt: FormatOption = OutputFormat.text,
 ) -> None:
     """Print the report of a store (cache, deploys, prefetches, latency, slowest navigations)
-    and write it with its plots to report.html."""
+    and write it with its plots to report.html. Without spans of the reference server's
+    browsers (a real app's store), it reads the server's own rows, as the dashboards do."""
+    from nextrace.report import window
+
+    asked = window(since, until)
+    config = _store_to_read(dsn)
+    if fmt == OutputFormat.json and out is None:
+        from nextrace.reader import open_reader
+        from nextrace.report import build_report
+
+        with open_reader(config) as reader:
+            found = build_report(reader, slowest=slowest, scenario=scenario, window=asked)
+        _emit(found.as_json())
+        return
     from nextrace.report_html import report_and_page
 
-    found, page = report_and_page(StoreConfig.from_dsn(dsn), scenario)
-    out.write_text(page, encoding="utf-8")
-    typer.echo(found.render())
-    typer.echo(f"Plots: {out}", err=True)
+    found, page = report_and_page(config, scenario, window=asked, slowest=slowest)
+    page_file = out or REPORT_PAGE
+    page_file.write_text(page, encoding="utf-8")
+    _emit(found.as_json() if fmt == OutputFormat.json else found.render())
+    typer.echo(f"Plots: {page_file}", err=True)
 
 
 @app.command()
@@ -436,7 +501,7 @@ def compare(
 
     slow_id = check_trace_id(slow_trace)
     fast_id = check_trace_id(fast_trace) if fast_trace else None
-    with open_reader(StoreConfig.from_dsn(dsn)) as reader:
+    with open_reader(_store_to_read(dsn)) as reader:
         slow_one = diagnose_stored(reader, slow_id)
         fast_id = fast_id or comparing.typical_peer(reader, slow_one.trace)
         result = comparing.compare(slow_one, diagnose_stored(reader, fast_id))
@@ -534,9 +599,9 @@ def demo(
     speed: Annotated[
         float, typer.Option(min=0.01, help="Run the timeline this many times faster.")
     ] = 1.0,
-    workdir: Annotated[Path, typer.Option(help="Where each run's store and report go.")] = Path(
-        ".nextrace/demo"
-    ),
+    workdir: Annotated[
+        Path, typer.Option(help="Where each run's store and report go.")
+    ] = DEMO_WORKDIR,
     collector_port: Annotated[
         int, typer.Option(min=1, max=65535, help="Port of the demo's collector.")
     ] = 4318,
@@ -587,16 +652,34 @@ def demo(
         raise typer.Exit(code=130) from None
     typer.echo(result.report.render())
     typer.echo(f"Plots: {result.run_dir / 'report.html'} (open it in a browser)")
-    query = "SELECT SpanName, count() FROM otel_traces GROUP BY ALL ORDER BY 2 DESC LIMIT 20"
-    store = StoreConfig.from_dsn(result.store_dsn)
-    # A server's DSN holds its password: name the server, and query it through NEXTRACE_DSN.
-    where = f"--dsn {shlex.quote(result.store_dsn)} " if store.interface == "chdb" else ""
     typer.echo(
         f"Report: {result.run_dir / 'report.txt'}\n"
         f"Grafana dashboards and provisioning: {result.run_dir / 'grafana'}\n"
-        f"Spans: {store.describe()}; query them with\n"
-        f"  {_self_command()} sql {where}{shlex.quote(query)}"
+        + demo_suggestions(result.store_dsn, [n.trace_id for n in result.report.slowest])
     )
+
+
+def demo_suggestions(store_dsn: str, slowest: list[str]) -> str:
+    """The commands the demo suggests, to paste as they are: each names the run's store with
+    --dsn (a later demo run, or a `nextrace collect`, would otherwise be read), except a
+    server's, whose DSN holds its password and is read through NEXTRACE_DSN."""
+    query = "SELECT SpanName, count() FROM otel_traces GROUP BY ALL ORDER BY 2 DESC LIMIT 20"
+    store = StoreConfig.from_dsn(store_dsn)
+    embedded = store.interface == "chdb"
+    where = f" --dsn {shlex.quote(store_dsn)}" if embedded else ""
+    me = _self_command()
+    lines = [
+        f"Spans: {store.describe()}; query them with",
+        f"  {me} sql{where} {shlex.quote(query)}",
+        "The slowest navigations, each with its cause"
+        + (", and the slowest as a waterfall:" if slowest else ":"),
+        f"  {me} slow{where}",
+    ]
+    if slowest:
+        lines.append(f"  {me} trace{where} {slowest[0]}")
+    if not embedded:
+        lines.append("(with NEXTRACE_DSN set to the store's DSN, as the demo was given it)")
+    return "\n".join(lines)
 
 
 dashboards_app = typer.Typer(

@@ -71,21 +71,68 @@ def compare(slow: Diagnosis, fast: Diagnosis) -> Comparison:
     return Comparison(slow, fast, align(slow.trace, fast.trace))
 
 
-def typical_peer(reader: Reader, trace: Trace) -> str:
-    """A typical fast trace of the same route and kind as ``trace`` (``typical_trace.sql``)."""
+KIND_NAMES = {"document": "document", "rsc_navigation": "navigation", "rsc_prefetch": "prefetch"}
+
+
+@dataclass(frozen=True, slots=True)
+class PeerKey:
+    """What a peer must share with a trace: the server's service, the route, the request kind
+    (``requests.Kind``), and for a browser's navigation, its navigation type."""
+
+    service: str
+    route: str
+    kind: str
+    browser: bool
+    navigation_type: str
+
+    def describe(self) -> str:
+        where = f"{self.route or 'its route'} ({self.service})"
+        if self.browser and not self.kind:
+            return f"browser navigation the router cache answered, of {where}"
+        kind = KIND_NAMES.get(self.kind, self.kind or "request")
+        return f"{'browser navigation with a ' if self.browser else ''}{kind} of {where}"
+
+
+def peer_key(trace: Trace) -> PeerKey:
+    """The :class:`PeerKey` of ``trace``: of its request (a browser's navigation: its first)."""
     root = trace.root
-    rows = reader.rows(
-        "typical_trace",
-        trace_id=trace.trace_id,
-        service=root.service,
-        name=root.name,
-        kind=root.attributes.get("nextrace.navigation.type", ""),
-        navigation=root.phase == "navigation",
+    browser = root.phase == "navigation"
+    request, holder = trace.request, root
+    if browser:
+        request = next(
+            (s for s in trace.spans if s.phase == "request" and not trace.is_pass(s)), None
+        )
+        holder = request or root
+    if request is None:
+        return PeerKey(root.service, root.attributes.get("next.route", ""), "", browser, "")
+    kinds = (s.request_kind for s, _depth in trace.subtree(holder) if s.request_kind)
+    return PeerKey(
+        service=request.service,
+        route=trace.route_of(holder) or root.attributes.get("next.route", ""),
+        kind=next(kinds, ""),
+        browser=browser,
+        navigation_type=root.attributes.get("nextrace.navigation.type", "") if browser else "",
     )
+
+
+def typical_peer(reader: Reader, trace: Trace) -> str:
+    """A typical fast trace of the same route, request kind and service as ``trace``
+    (``typical_trace.sql``); a one-line error when the store holds none."""
+    key = peer_key(trace)
+    rows = []
+    if key.route and (key.kind or key.browser):
+        rows = reader.rows(
+            "typical_trace",
+            trace_id=trace.trace_id,
+            service=key.service,
+            route=key.route,
+            kind=key.kind,
+            browser=key.browser,
+            navigation_type=key.navigation_type,
+        )
     if not rows or not rows[0]["peers"]:
         raise NextraceError(
-            f"no other trace of {root.name!r} ({root.service}) is stored to compare with: "
-            "pass a second trace id"
+            f"no other {key.describe()} is stored to compare with: pass a second trace id"
         )
     return str(rows[0]["trace_id"])
 

@@ -35,6 +35,7 @@ from nextrace.errors import NextraceError
 from nextrace.listen import ListenError, bind_socket
 from nextrace.report import Report
 from nextrace.report_html import report_and_page
+from nextrace.stores import DEMO_WORKDIR
 from traffic.real_browser import browse_with_chromium
 from traffic.router_cache import STALE_TIMES
 from traffic.scenarios import SCENARIOS, Scenario, ScenarioRun, run_scenario
@@ -142,7 +143,7 @@ def _real_sessions(
 def run_demo(
     scenario_name: str = "deploy",
     *,
-    workdir: Path = Path(".nextrace/demo"),
+    workdir: Path = DEMO_WORKDIR,
     speed: float = 1.0,
     collector_port: int = 4318,
     server_port: int = 3000,

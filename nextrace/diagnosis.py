@@ -1,11 +1,19 @@
 """Why a trace took its time, in Next.js terms, read off its critical path.
 
 :func:`diagnose` sorts every stretch of the critical path into a *part* (queued, middleware,
-render, fetch, streaming, …) whose durations add up to the trace's, names the time no span
-covers (waiting before the server saw the request, between the render's end and the last
-chunk), and writes one line of cause: the part that cost most, with what made it slow (a
-data-cache miss and the deploy before it, sequential fetches, the prefetches it queued
-behind, a reload onto a new build).
+render, fetch, streaming, …) whose durations add up to the navigation's, names the time no
+span covers (waiting before the server saw the request, the middleware's hand-off to the
+request, between the render's end and the last chunk) and the time a span covers outside its
+children (``in <span>, outside its children``), and writes one line of cause: the part that
+cost most, with what made it slow (a data-cache miss, its upstream time and why it missed,
+sequential fetches, the prefetches it queued behind, a reload onto a new build). A fetch
+that missed the data cache (or was not cached) on the critical path is named in the cause
+whichever part cost most.
+
+A real Next.js fetch (``AppRender.fetch``) holds the HTTP call it made (``@vercel/otel``'s
+client span): the call's time, until its answer came, is the ``fetch`` part, the upstream's;
+the fetch's own time before the call left (the data-cache lookup) and, for a lookup that
+missed, after its answer came (storing the entry) is part ``cache``.
 """
 
 from __future__ import annotations
@@ -13,13 +21,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from nextrace.critical_path import Segment, critical_path
+from collector.nextjs import START_RESPONSE
+from nextrace.critical_path import Segment, answered, critical_path
 from nextrace.reader import Reader
-from nextrace.spans import Span, Trace, load_trace
+from nextrace.spans import CacheOutcome, Span, Trace, load_trace
 
 MS = 1_000_000
 SEQUENTIAL_SHARE = 0.1  # a fetch holding the path up a tenth as long as the slowest counts
 PARTS = {  # phase of the span on the path -> part
+    "server": "server",
     "request": "server",
     "cdn": "cdn",
     "middleware": "middleware",
@@ -116,38 +126,99 @@ def _context(reader: Reader, trace: Trace, parts: dict[str, int], first: Span | 
 def _first_request(trace: Trace) -> Span | None:
     """The first server request of a trace a browser started (None if the root is one)."""
     first = trace.first_request()
-    return None if first is trace.root else first
+    if first is None or first is trace.root or trace.root.phase == "request":
+        return None
+    return first
 
 
 def _requests(trace: Trace) -> list[Span]:
-    return [c for c in trace.children_of(trace.root) if c.phase == "request"]
+    """The requests a browser's navigation made: the server's outermost request spans under
+    it, middleware passes left out."""
+    if trace.root.phase != "navigation":
+        return []
+    found = []
+    for span, _depth in trace.walk():
+        if span.phase == "request" and not trace.is_pass(span):
+            lineage = list(trace.lineage(span))[1:]
+            if not any(s.phase == "request" for s in lineage) and trace.root in lineage:
+                found.append(span)
+    return found
+
+
+def _calls(trace: Trace, span: Span) -> list[Span]:
+    """The HTTP calls a Next.js fetch made (``@vercel/otel``'s client spans under it)."""
+    return [c for c in trace.children_of(span) if c.kind == "Client" and not c.phase]
+
+
+def _browser_side(trace: Trace, span: Span) -> bool:
+    """A span of the browser that holds the server's requests (the navigation, its request)."""
+    if span.phase not in ("navigation", "prefetch", ""):
+        return False
+    return trace.root.phase in ("navigation", "prefetch") and not any(
+        s.phase == "request" for s in trace.lineage(span)
+    )
 
 
 def _stretch(trace: Trace, segment: Segment, first_request: Span | None) -> Stretch:
     span = segment.span
-    if span is trace.root and span.phase == "navigation":
+    if _browser_side(trace, span) and (segment.own or segment.gap):
         if first_request is not None and segment.end_ns <= first_request.start_ns:
             return Stretch(segment, "queued", "waiting before the server saw the request")
         requests = _requests(trace)
         if requests and segment.start_ns >= max(r.end_ns for r in requests):
             return Stretch(segment, "browser", "in the browser after the last byte")
-        between = "in the browser between two requests" if requests else ""
+        between = "in the browser between two requests" if len(requests) > 1 else ""
         return Stretch(segment, "browser", between)
-    part = PARTS.get(span.phase, span.phase or "other")
+    part = _part_of(trace, span)
+    if segment.gap:
+        if any(r is not span and r.start_ns >= segment.end_ns for r in trace.requests_under(span)):
+            return Stretch(segment, "server", "no span: the middleware's hand-off to the request")
+        if span.synthetic:
+            return Stretch(segment, "server", "no span: between the request's spans")
+        return Stretch(segment, part, f"no span: after {span.name} ended")
     if span.phase == "stream":
         return Stretch(segment, part, "between the render's end and the last chunk")
+    if span.phase == "fetch" and segment.own:
+        calls = _calls(trace, span)
+        if calls and segment.end_ns <= min(c.start_ns for c in calls):
+            return Stretch(
+                segment,
+                "cache",
+                f"in {span.name} before its call left (the lookup, or a busy server)",
+            )
+        cache = _lookup(trace, span)
+        stores = cache is not None and cache.result in ("miss", "stale")
+        if calls and stores and segment.start_ns >= max(answered(c) for c in calls):
+            return Stretch(segment, "cache", f"in {span.name} after its answer (the store)")
+    if segment.own and span.phase == "request" and not trace.is_pass(span):
+        first_byte = _first_byte(trace, span)
+        if first_byte is not None and segment.start_ns >= first_byte:
+            return Stretch(segment, "streaming", f"in {span.name}, streaming after the first byte")
     if segment.own and trace.children_of(span) and span.phase != "fetch":
         return Stretch(segment, part, f"in {span.name}, outside its children")
-    if span.phase == "cache" and span.parent_id == trace.root.span_id:
+    if span.phase == "cache" and trace.parent_of(span) is trace.root:
         return Stretch(segment, "browser", "")  # the browser's router cache
-    return Stretch(segment, _part_of(trace, span), "")
+    return Stretch(segment, part, "")
+
+
+def _first_byte(trace: Trace, request: Span) -> int | None:
+    """When ``request``'s response started (Next.js's ``start response`` span in it, or the
+    reference server's stream), if known."""
+    starts = [
+        s.start_ns
+        for s, _depth in trace.subtree(request)
+        if s.phase == "stream" or s.attributes.get("next.span_type") == START_RESPONSE
+    ]
+    return min(starts, default=None)
 
 
 def _part_of(trace: Trace, span: Span) -> str:
-    """The part of a span: its own phase's, or its nearest fetch's for a lookup inside one."""
+    """The part of a span: its nearest fetch's for a lookup or a call inside one, else its own
+    phase's, else (a span nextrace has no phase for) its nearest ancestor's that has one."""
     if _fetch_of(trace, span) is not None:
         return "fetch"
-    return PARTS.get(span.phase, span.phase or "other")
+    phased = next((s for s in trace.lineage(span) if s.phase), None)
+    return "other" if phased is None else PARTS.get(phased.phase, phased.phase)
 
 
 def _fetch_of(trace: Trace, span: Span) -> Span | None:
@@ -173,6 +244,10 @@ def _cause(trace: Trace, path: list[Stretch], parts: dict[str, int], context: Co
         clauses.append(f"{parts[top] / MS:.0f} ms in the server outside its traced phases")
     elif top:
         clauses.append(f"{top} {parts[top] / MS:.0f} ms")
+    if top != "fetch":  # a fetch that waited for its upstream is named whatever cost most
+        blocking = _fetch_cause(trace, path, context, blocking_only=True)
+        if blocking:
+            clauses.append(blocking)
     return "; ".join(clauses)
 
 
@@ -187,17 +262,25 @@ def _reload(trace: Trace) -> str:
     return ""
 
 
-def _fetch_cause(trace: Trace, path: list[Stretch], context: Context) -> str:
-    """The fetches that held the path up, slowest first named, each with its data-cache
-    outcome; several of them one after another under the same render are a waterfall."""
+def _fetch_cause(
+    trace: Trace, path: list[Stretch], context: Context, *, blocking_only: bool = False
+) -> str:
+    """The fetches that held the path up, slowest first named, each with its time waiting on
+    its upstream (the ``fetch`` part under it) and its data-cache outcome; several of them one
+    after another under the same parent are a waterfall. ``blocking_only``: only fetches that
+    called their upstream because the data cache did not answer ("" if none did)."""
     fetch_time: dict[str, int] = defaultdict(int)
     fetches: dict[str, Span] = {}
     for stretch in path:
         span = _fetch_of(trace, stretch.segment.span)
-        if span is not None:
+        if span is not None and stretch.part == "fetch":
             fetch_time[span.span_id] += stretch.segment.duration_ns
             fetches[span.span_id] = span
-    slowest = fetches[max(fetch_time, key=lambda k: fetch_time[k])]
+    if blocking_only:
+        fetches = {k: f for k, f in fetches.items() if _blocked(trace, f)}
+    if not fetches:
+        return ""
+    slowest = fetches[max(fetches, key=lambda k: fetch_time[k])]
     notable = fetch_time[slowest.span_id] * SEQUENTIAL_SHARE
     in_turn = sorted(
         (
@@ -216,9 +299,20 @@ def _fetch_cause(trace: Trace, path: list[Stretch], context: Context) -> str:
     return described[0]
 
 
-def _outcome(trace: Trace, fetch: Span, context: Context) -> str:
+def _lookup(trace: Trace, fetch: Span) -> CacheOutcome | None:
+    """The data-cache outcome of ``fetch``: its own, or its lookup span's."""
     lookup = next((c for c in trace.children_of(fetch) if c.cache is not None), fetch)
-    cache = lookup.cache
+    return lookup.cache
+
+
+def _blocked(trace: Trace, fetch: Span) -> bool:
+    """Whether ``fetch`` waited for its upstream: the data cache missed (or was bypassed)."""
+    cache = _lookup(trace, fetch)
+    return cache is not None and cache.result in ("miss", "bypass")
+
+
+def _outcome(trace: Trace, fetch: Span, context: Context) -> str:
+    cache = _lookup(trace, fetch)
     if cache is None:
         return ""
     if cache.result == "bypass":

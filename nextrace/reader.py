@@ -36,7 +36,8 @@ class Reader(Protocol):
 def load_query(name: str) -> str:
     """The text of ``nextrace/sql/<name>.sql``, each ``__FRAGMENT__`` in it replaced by the
     text of ``fragment.sql`` (without its comments): ``__USER_TRACES__``, the subquery of the
-    traces users started; ``__TRACE_RANGE__``, the time range of the traces asked for."""
+    traces users started; ``__TRACE_RANGE__``, the time range of the traces asked for;
+    ``__SPAN_COLUMNS__``, the columns of a span as :func:`nextrace.spans.span_of` reads them."""
     sql = _read_sql(name)
     return _FRAGMENT.sub(lambda m: _read_sql(m.group(1).lower(), comments=False), sql)
 

@@ -18,10 +18,9 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from collector.config import StoreConfig
-from instrumented_server.payloads import BROWSER_SERVICE
 from nextrace.diagnosis import MS, Diagnosis
 from nextrace.reader import Reader, open_reader
-from nextrace.report import Report, build_report
+from nextrace.report import SERVER_SPIKE_WINDOW_S, Report, Spike, Window, build_report, run_query
 
 matplotlib.rcParams.update(
     {
@@ -50,50 +49,32 @@ def report_and_page(
     config: StoreConfig,
     scenario: str = "",
     server_spans_dropped: dict[str, int | None] | None = None,
+    window: Window | None = None,
+    slowest: int = 5,
 ) -> tuple[Report, str]:
-    """The report of the store ``config`` names, and its page, read in one go;
-    ``server_spans_dropped`` is what the reference server's ``/healthz`` said, if one ran."""
+    """The report of the store ``config`` names in ``window`` (all of it by default), with its
+    ``slowest`` navigations, and its page, read in one go; ``server_spans_dropped`` is what the
+    reference server's ``/healthz`` said, if one ran."""
     with open_reader(config) as reader:
-        report = build_report(reader, scenario=scenario)
+        report = build_report(reader, slowest=slowest, scenario=scenario, window=window)
         report.server_spans_dropped = server_spans_dropped
         return report, render_html(report, reader)
 
 
 def render_html(report: Report, reader: Reader) -> str:
     """The page for ``report``, with the time series it plots read from ``reader``."""
-    window_ms = (report.summary["last_span"] - report.summary["first_span"]).total_seconds() * 1e3
-    bucket_ms = max(MIN_BUCKET_MS, round(window_ms / BUCKETS / 1000) * 1000)
-    hit_rows = reader.rows(
-        "hit_ratio_timeline", browser_service=BROWSER_SERVICE, bucket_ms=bucket_ms
+    stored = report.summary["spans_stored"]
+    window_ms = (
+        (report.summary["last_span"] - report.summary["first_span"]).total_seconds() * 1e3
+        if stored
+        else 0.0
     )
-    traffic = reader.rows("traffic_timeline", browser_service=BROWSER_SERVICE, bucket_ms=bucket_ms)
-    deploys = [(float(d["at_ms"]), d["build_id"]) for d in report.deploys]
-    sections = [
-        (
-            "Cache hit ratio per layer",
-            _hit_ratio(hit_rows, deploys),
-            f"Share of user-traffic cache lookups served from the cache (fresh or stale) per "
-            f"{bucket_ms / 1000:g} s and layer; bypassed lookups are left out. Dashed lines: "
-            "deploys.",
-        ),
-        (
-            "Cold-miss spikes after deploys",
-            _spikes(report),
-            "Data-cache miss ratio before each deploy (its baseline), in the spike window after "
-            "it, and later; the label gives the cold misses (entries the deploy emptied).",
-        ),
-        (
-            "Prefetches and navigations",
-            _traffic(traffic, deploys, bucket_ms),
-            f"Prefetches and navigations the browsers started per {bucket_ms / 1000:g} s; the line "
-            "is the amplification so far: prefetches per navigation.",
-        ),
-        (
-            "Navigation latency per route, before and after deploys",
-            _latency(report),
-            "p95 of browser navigations per route and period (bars), with the median (dots).",
-        ),
-    ]
+    bucket_ms = max(MIN_BUCKET_MS, round(window_ms / BUCKETS / 1000) * 1000)
+    sections = (
+        _server_sections(report, reader, bucket_ms)
+        if report.source == "server"
+        else _browser_sections(report, reader, bucket_ms)
+    )
     waterfalls = [
         (
             f"{nav.duration_ns / MS:.0f} ms {nav.name} (trace {nav.trace_id})",
@@ -104,6 +85,76 @@ def render_html(report: Report, reader: Reader) -> str:
         if nav.diagnosis is not None
     ]
     return _page(report, sections, waterfalls)
+
+
+def _server_sections(report: Report, reader: Reader, bucket_ms: int) -> list[tuple[str, str, str]]:
+    """The plots of a store without the reference server's browser spans: its own rows."""
+    window = report.window
+    hit_rows = run_query(reader, "server_hit_ratio_timeline", window, bucket_ms=bucket_ms)
+    traffic = run_query(reader, "server_traffic_timeline", window, bucket_ms=bucket_ms)
+    deploys = [(d["at_ns"] / 1e6, d["build"]) for d in report.server.deploys]
+    return [
+        (
+            "Cache hit ratio per layer",
+            _hit_ratio(hit_rows, deploys),
+            f"Share of cache lookups (cache_events) served from the cache (fresh or stale) per "
+            f"{bucket_ms / 1000:g} s and layer; bypassed lookups are left out. Dashed lines: "
+            "deploys.",
+        ),
+        (
+            "Cold-miss spikes after deploys",
+            _spikes(report.server.spikes),
+            f"Data-cache miss ratio in the {SERVER_SPIKE_WINDOW_S:.0f} s before each deploy (its "
+            f"baseline), in the {SERVER_SPIKE_WINDOW_S:.0f} s after it, and later; the label "
+            "gives the misses on entries the new build lacked.",
+        ),
+        (
+            "Prefetch and navigation requests",
+            _traffic(traffic, deploys, bucket_ms, "seconds since the first request"),
+            f"The server's prefetch requests and navigation requests (documents and RSC "
+            f"navigations) per {bucket_ms / 1000:g} s; the line is the amplification so far: "
+            "prefetch requests per navigation request.",
+        ),
+        (
+            "Request latency per route",
+            _request_latency(report),
+            "p95 of the server's requests per route and kind (bars), with the median (dots).",
+        ),
+    ]
+
+
+def _browser_sections(report: Report, reader: Reader, bucket_ms: int) -> list[tuple[str, str, str]]:
+    """The plots of user traffic, from the spans of the reference server's browsers."""
+    window = report.window
+    hit_rows = run_query(reader, "hit_ratio_timeline", window, bucket_ms=bucket_ms)
+    traffic = run_query(reader, "traffic_timeline", window, bucket_ms=bucket_ms)
+    deploys = [(float(d["at_ms"]), d["build_id"]) for d in report.deploys]
+    return [
+        (
+            "Cache hit ratio per layer",
+            _hit_ratio(hit_rows, deploys),
+            f"Share of user-traffic cache lookups served from the cache (fresh or stale) per "
+            f"{bucket_ms / 1000:g} s and layer; bypassed lookups are left out. Dashed lines: "
+            "deploys.",
+        ),
+        (
+            "Cold-miss spikes after deploys",
+            _spikes(report.spikes),
+            "Data-cache miss ratio before each deploy (its baseline), in the spike window after "
+            "it, and later; the label gives the cold misses (entries the deploy emptied).",
+        ),
+        (
+            "Prefetches and navigations",
+            _traffic(traffic, deploys, bucket_ms, "seconds since the first browser span"),
+            f"Prefetches and navigations the browsers started per {bucket_ms / 1000:g} s; the line "
+            "is the amplification so far: prefetches per navigation.",
+        ),
+        (
+            "Navigation latency per route, before and after deploys",
+            _latency(report),
+            "p95 of browser navigations per route and period (bars), with the median (dots).",
+        ),
+    ]
 
 
 def _seconds_axis(times_ms: list[float], origin: float) -> list[float]:
@@ -140,26 +191,33 @@ def _hit_ratio(rows: list[dict[str, Any]], deploys: list[tuple[float, str]]) -> 
     axes.set_ylabel("hit ratio (%)")
     axes.set_xlabel("seconds since the first lookup")
     axes.set_ylim(0, 105)
-    axes.legend(loc="lower left", ncols=5, fontsize=8)
+    if by_layer:
+        axes.legend(loc="lower left", ncols=5, fontsize=8)
+    else:
+        axes.text(0.5, 0.5, "no cache lookup in this window", ha="center", transform=axes.transAxes)
     return _svg(figure)
 
 
-def _spikes(report: Report) -> str:
+def _spike_label(spike: Spike) -> str:
+    if spike.warm_routes is None:  # a real app's deploy: nothing says whether it warmed
+        return spike.build_id
+    return f"{spike.build_id} ({'warmed' if spike.warm_routes else 'no warm-up'})"
+
+
+def _spikes(spikes: list[Spike]) -> str:
     figure = Figure(figsize=(9, 2.8))
     axes = figure.subplots()
-    labels = [
-        f"{s.build_id} ({'warmed' if s.warm_routes else 'no warm-up'})" for s in report.spikes
-    ]
+    labels = [_spike_label(s) for s in spikes]
     phases = [
-        ("before", [s.baseline_miss_ratio for s in report.spikes], "#95a5a6"),
-        ("spike window", [s.window_miss_ratio for s in report.spikes], CRITICAL),
-        ("later", [s.settled_miss_ratio for s in report.spikes], "#2980b9"),
+        ("before", [s.baseline_miss_ratio for s in spikes], "#95a5a6"),
+        ("spike window", [s.window_miss_ratio for s in spikes], CRITICAL),
+        ("later", [s.settled_miss_ratio for s in spikes], "#2980b9"),
     ]
     width = 0.25
     for index, (name, values, color) in enumerate(phases):
         xs = [i + (index - 1) * width for i in range(len(labels))]
         axes.bar(xs, [v * 100 for v in values], width, label=name, color=color)
-    for i, spike in enumerate(report.spikes):
+    for i, spike in enumerate(spikes):
         axes.annotate(
             f"{spike.cold_misses} cold / {spike.lookups}",
             (i, spike.window_miss_ratio * 100),
@@ -171,11 +229,13 @@ def _spikes(report: Report) -> str:
     axes.set_ylabel("data-cache miss ratio (%)")
     axes.legend(fontsize=8)
     if not labels:
-        axes.text(0.5, 0.5, "no deploy in this run", ha="center", transform=axes.transAxes)
+        axes.text(0.5, 0.5, "no deploy in this window", ha="center", transform=axes.transAxes)
     return _svg(figure)
 
 
-def _traffic(rows: list[dict[str, Any]], deploys: list[tuple[float, str]], bucket_ms: int) -> str:
+def _traffic(
+    rows: list[dict[str, Any]], deploys: list[tuple[float, str]], bucket_ms: int, since: str
+) -> str:
     figure = Figure(figsize=(9, 3.2))
     axes = figure.subplots()
     origin = min((r["bucket_ms"] for r in rows), default=0)
@@ -186,7 +246,7 @@ def _traffic(rows: list[dict[str, Any]], deploys: list[tuple[float, str]], bucke
     axes.bar(xs, prefetches, width=width, label="prefetches", color="#f39c12")
     axes.bar(xs, navigations, width=width, bottom=prefetches, label="navigations", color="#2c3e50")
     axes.set_ylabel("started")
-    axes.set_xlabel("seconds since the first browser span")
+    axes.set_xlabel(since)
     _mark_deploys(axes, deploys, origin)
     ratio = axes.twinx()
     total_p = total_n = 0
@@ -228,6 +288,21 @@ def _latency(report: Report, routes: int = 6) -> str:
     axes.set_xticks(range(len(shown)), shown, rotation=15)
     axes.set_ylabel("navigation p95 (ms)")
     axes.legend(fontsize=7, ncols=2)
+    return _svg(figure)
+
+
+def _request_latency(report: Report, shown: int = 10) -> str:
+    """p95 bars and median dots of the routes and kinds with the most requests."""
+    figure = Figure(figsize=(9, 3.4))
+    axes = figure.subplots()
+    rows = sorted(report.server.latency, key=lambda r: -r["requests"])[:shown]
+    labels = [f"{r['route'] or '-'}\n{r['kind'] or '-'}" for r in rows]
+    axes.bar(range(len(rows)), [r["p95_ms"] for r in rows], 0.6, color=CRITICAL, label="p95")
+    axes.plot(range(len(rows)), [r["p50_ms"] for r in rows], "o", color="black", markersize=3)
+    axes.set_xticks(range(len(rows)), labels, rotation=15, fontsize=7)
+    axes.set_ylabel("request p95 (ms)")
+    if not rows:
+        axes.text(0.5, 0.5, "no request in this window", ha="center", transform=axes.transAxes)
     return _svg(figure)
 
 

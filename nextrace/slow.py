@@ -26,6 +26,7 @@ class Filters:
     build: str = ""
     kind: str = ""  # document, soft, back, forward, traverse
     since_ns: int = 0
+    until_ns: int = 0  # 0: no end
     limit: int = 10
 
 
@@ -46,6 +47,7 @@ def slowest(reader: Reader, filters: Filters) -> list[SlowNavigation]:
     rows = reader.rows(
         "slowest_traces",
         since_ns=filters.since_ns,
+        until_ns=filters.until_ns,
         route=filters.route,
         service=filters.service,
         build=filters.build,
@@ -58,7 +60,7 @@ def slowest(reader: Reader, filters: Filters) -> list[SlowNavigation]:
         trace = traces.get(row["trace_id"])
         diagnosis = diagnose(trace, reader) if trace else None
         # A browser's navigation: the server and the build are those of its first request.
-        served = trace.first_request() if trace else None
+        served = (trace.request or trace.first_request()) if trace else None
         found.append(
             SlowNavigation(
                 trace_id=row["trace_id"],
@@ -68,11 +70,14 @@ def slowest(reader: Reader, filters: Filters) -> list[SlowNavigation]:
                 or (trace.root.attributes.get("next.route", "") if trace else ""),
                 kind=row["kind"],
                 build=row["build"] or (served.attributes.get(BUILD_ID, "") if served else ""),
-                duration_ns=row["duration_ns"],
-                start_ns=row["start_ns"],
+                # The navigation's whole extent (a Next.js 15 request's middleware pass
+                # included), which its parts add up to; the row's when its spans are gone.
+                duration_ns=trace.duration_ns if trace else row["duration_ns"],
+                start_ns=trace.start_ns if trace else row["start_ns"],
                 diagnosis=diagnosis,
             )
         )
+    found.sort(key=lambda nav: -nav.duration_ns)
     return found
 
 

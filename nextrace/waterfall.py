@@ -1,10 +1,12 @@
 """A diagnosed trace as a terminal waterfall (``nextrace trace``) or as JSON for tools.
 
-The waterfall is the span tree with each span's offset from the trace's start, its duration
-and a bar on a shared time axis; the bar is solid (``█``) where the span was on the critical
-path and light (``─``) elsewhere. Each line ends with what a Next.js engineer asks of a span:
-its phase, its cache lookup's result and why it missed, the entry's origin (with the trace
-id of the warm-up or revalidation that stored it, to paste into ``nextrace trace``).
+The waterfall is the span tree with each span's offset from the navigation's start, its
+duration and a bar on a shared time axis; the bar is solid (``█``) where the span was on the
+critical path and light (``─``) elsewhere. Its first line is the navigation (a synthetic span
+when no stored span's window is the navigation's, see :mod:`nextrace.spans`). Each line ends
+with what a Next.js engineer asks of a span: its phase, its cache lookup's result and why it
+missed, the entry's origin (with the trace id of the warm-up or revalidation that stored it,
+to paste into ``nextrace trace``), and the trace a span joined from another came from.
 """
 
 from __future__ import annotations
@@ -20,9 +22,17 @@ BAR_WIDTH = 32
 NAME_WIDTH = 44
 
 
-def span_notes(span: Span) -> str:
-    """What the trace view says of a span beyond its name and times."""
+def span_notes(span: Span, trace_id: str = "") -> str:
+    """What the trace view says of a span beyond its name and times (``trace_id``: the trace
+    shown, to name a span joined from another)."""
+    if span.synthetic:
+        return (
+            f"{span.phase}, {span.request_kind or '-'}: the navigation, its spans together "
+            "(no span of its own)"
+        )
     notes = [span.phase or "-"]
+    if span.bubbles:
+        notes.append("middleware pass")
     if span.request_kind:
         notes.append(span.request_kind)
     router = span.attributes.get("nextrace.navigation.router_cache")
@@ -39,6 +49,8 @@ def span_notes(span: Span) -> str:
     notes.extend(f"→ trace {trace_id}" for trace_id in span.linked_trace_ids)
     if span.error:
         notes.append("ERROR")
+    if trace_id and span.trace_id != trace_id:
+        notes.append(f"joined from trace {span.trace_id}")
     return ", ".join(notes)
 
 
@@ -79,7 +91,7 @@ def render_text(diagnosis: Diagnosis, *, min_path_ms: float = 1.0) -> str:
         bar = _bar(span, on_path.get(span.span_id, []), start, total)
         out.append(
             f"{(span.start_ns - start) / MS:>9.1f} {span.duration_ns / MS:>9.1f}  "
-            f"{name:<{NAME_WIDTH}} {bar}  {span_notes(span)}"
+            f"{name:<{NAME_WIDTH}} {bar}  {span_notes(span, trace.trace_id)}"
         )
     out += ["", "critical path (█), in time order:"]
     hidden = 0
@@ -88,8 +100,9 @@ def render_text(diagnosis: Diagnosis, *, min_path_ms: float = 1.0) -> str:
         if ms < min_path_ms:
             hidden += stretch.segment.duration_ns
             continue
-        what = stretch.uncovered or stretch.segment.span.name
-        where = f"  [{stretch.segment.span.name}]" if stretch.uncovered else ""
+        span = stretch.segment.span
+        what = stretch.uncovered or span.name
+        where = f"  [{span.name}]" if stretch.uncovered and not span.synthetic else ""
         out.append(
             f"{(stretch.segment.start_ns - start) / MS:>9.1f} {ms:>9.1f}  {stretch.part:<11}"
             f"{what}{where}"
@@ -133,6 +146,8 @@ def as_json(diagnosis: Diagnosis) -> dict[str, Any]:
             {
                 "span_id": span.span_id,
                 "parent_id": span.parent_id,
+                "trace_id": span.trace_id,  # another trace's for a span joined to this one
+                "synthetic": span.synthetic,  # the navigation's extent, no stored span
                 "depth": depth,
                 "name": span.name,
                 "service": span.service,
@@ -155,6 +170,7 @@ def as_json(diagnosis: Diagnosis) -> dict[str, Any]:
                 "end_ms": (stretch.segment.end_ns - start) / MS,
                 "part": stretch.part,
                 "uncovered": stretch.uncovered,
+                "gap": stretch.segment.gap,  # no span was running
             }
             for stretch in merged_path(diagnosis)
         ],

@@ -1,12 +1,16 @@
 /** Options of the browser instrumentation (see README.md, "In the browser"). */
 export interface ClientTracingOptions {
-  /** The collector's browser endpoint, `https://<collector>/v1/browser/traces`. */
-  endpoint: string;
+  /**
+   * The collector's browser endpoint, `https://<collector>/v1/browser/traces`. Without it
+   * (a `NEXT_PUBLIC_` variable not set when `next build` ran), nothing is traced and the
+   * console says so once.
+   */
+  endpoint?: string | undefined;
   /** The collector's public browser key, if it asks for one (sent as `?key=`). */
   key?: string;
   /** `service.name` of the browser's spans (default `next-browser`). */
   serviceName?: string;
-  /** The share of navigations and prefetches traced, 0 to 1 (default 1). */
+  /** The share of navigations and prefetches traced, 0 to 1 (default 1: all of them). */
   sampleRate?: number;
   /** How often queued spans are sent (default 5000 ms); also at `maxBatch` and when the page is hidden. */
   flushIntervalMs?: number;
@@ -22,7 +26,8 @@ export type NavigationType = 'push' | 'replace' | 'traverse';
 
 /**
  * Start tracing this page. Returns the `onRouterTransitionStart` to export from
- * `instrumentation-client.js`.
+ * `instrumentation-client.js`. Never throws: without `endpoint`, or if starting fails, the
+ * function it returns does nothing.
  */
 export function startClientTracing(
   options: ClientTracingOptions,
@@ -33,14 +38,16 @@ export declare const DEFAULTS: Required<Omit<ClientTracingOptions, 'endpoint' | 
 
 export declare class ClientTracer {
   constructor(options: ClientTracingOptions, env?: typeof globalThis);
+  /** Whether it traces: it has an endpoint. */
+  readonly enabled: boolean;
   /** Spans dropped because the queue was full. */
   readonly dropped: number;
-  /** Failures inside the instrumentation, each kept from the app. */
+  /** Failures inside the instrumentation and refused deliveries, each kept from the app. */
   readonly errors: number;
   install(): void;
   transitionStart(url: string, navigationType: NavigationType): void;
   /** Send the queued spans now. */
   flush(): void;
-  /** End the navigation in progress, stop the timer and send what is queued. */
+  /** End the navigation and prefetches in progress, stop the timer and send what is queued. */
   shutdown(): void;
 }

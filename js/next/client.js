@@ -13,20 +13,40 @@
 //   (`auto`: `Next-Router-Prefetch`; `segment`: `Next-Router-Segment-Prefetch`; `full`: a
 //   whole page, which Next.js asks for without the prefetch header), trigger (`hover`: the
 //   pointer was on a link to it just before; `viewport`: a link to it is on the page;
-//   `explicit`: none is, `router.prefetch`), bytes and status. Requests of one link's
-//   segments, made together, are one prefetch.
+//   `explicit`: none is, `router.prefetch`), bytes, status, and what it got back
+//   (`nextrace.prefetch.payload`, see `payloadOf`). The requests of one prefetch are one span:
+//   Next.js 16 asks for a page's route tree (`/_tree`), then for its segments or, for a page
+//   rendered on demand, for what it can show before the page's data (its loading state).
 //
 // The spans follow nextrace's conventions for browsers (docs/semantic-conventions.md), under
 // the scope `@nextrace/next/browser`, and go to the collector's browser endpoint in batches:
 // every `flushIntervalMs`, at `maxBatch` spans, and when the page is hidden or left (then
 // with `keepalive`, which outlives the page). A root span is sampled with
-// `sampleRate`; an unsampled one sends its `traceparent` with the sampled flag off. Nothing
-// here throws into the app: a failure is counted in `errors` and the span is dropped.
+// `sampleRate`; an unsampled one sends its `traceparent` with the sampled flag off.
+//
+// Tracing must never break the page it traces: Next.js loads this module before it hydrates
+// the page, so an exception here would leave every link a full page load. Without an
+// endpoint it does nothing and says so once in the console; every step it takes runs through
+// a fail-safe runner (fail-safe.js), which counts a failure in `errors`, logs the first, and
+// drops the span.
+import { failSafe } from './fail-safe.js';
 
 const SCOPE = '@nextrace/next/browser';
 const CLIENT = 3; // SpanKind CLIENT
 const HOVER_MS = 500; // a prefetch this soon after the pointer reached a link is the hover's
 const SEGMENT_GROUP_MS = 100; // segment requests of one link made within this are one prefetch
+// Next.js 16 asks for a page's segments once its route tree has come, after the trees of the
+// other links in view: the prefetch waits this long after its last answer for more of them.
+const SETTLE_MS = 2000;
+const TREE = '/_tree'; // Next.js 16's request for a page's route tree
+const WRAPPED = Symbol.for('nextrace.browser.fetch');
+// A React element keyed `l` in an RSC payload: Next.js 15 and 16 key a `loading.js` boundary's
+// element so (`["$","p","l",{…}]`; the reference server writes it with spaces).
+const LOADING_ELEMENT = /\["\$",\s*"[^"]*",\s*"l"\s*[,\]]/;
+const NO_ENDPOINT = '@nextrace/next/client: no endpoint, so this page is not traced. Set it '
+  + '(NEXT_PUBLIC_NEXTRACE_BROWSER_ENDPOINT in the README) when `next build` runs: '
+  + 'NEXT_PUBLIC_ variables are written into the client bundle then.';
+const warned = new WeakSet(); // the pages told that there is no endpoint
 
 export const DEFAULTS = {
   serviceName: 'next-browser',
@@ -40,55 +60,70 @@ export const DEFAULTS = {
 /**
  * Start tracing this page; returns the `onRouterTransitionStart` to export from
  * `instrumentation-client.js`. `endpoint` is the collector's `/v1/browser/traces` URL; `key`,
- * if the collector asks for one, its public browser key.
+ * if the collector asks for one, its public browser key. Without `endpoint`, or if starting
+ * fails, nothing is traced and the returned function does nothing; it never throws.
  */
 export function startClientTracing(options, env = globalThis) {
-  const tracer = new ClientTracer(options, env);
-  tracer.install();
+  const tracer = failSafe('starting browser tracing')(() => {
+    const started = new ClientTracer(options, env);
+    started.install();
+    return started;
+  });
+  if (!tracer?.enabled) return () => {};
   return (url, navigationType) => tracer.transitionStart(url, navigationType);
 }
 
 export class ClientTracer {
   constructor(options, env = globalThis) {
-    if (!options?.endpoint) throw new Error('@nextrace/next/client: endpoint is required');
     this.options = { ...DEFAULTS, ...options };
     this.env = env;
-    this.browserId = hex(8, env);
+    this.safely = failSafe('browser tracing');
+    this.sending = failSafe('sending browser spans to the collector');
+    const { endpoint } = this.options;
+    this.enabled = typeof endpoint === 'string' && endpoint !== '';
+    if (!this.enabled && !warned.has(env)) {
+      warned.add(env);
+      console.warn(NO_ENDPOINT);
+    }
+    this.browserId = this.enabled ? this.safely(() => hex(8, env)) : '';
     this.queue = [];
     this.dropped = 0; // spans beyond maxQueue
-    this.errors = 0;
     this.navigation = null; // the navigation in progress
     this.prefetches = new Map(); // pathname -> the latest prefetch of it
-    this.open = new Set(); // prefetches with requests still in flight
+    this.open = new Set(); // prefetches not ended: requests in flight, or settling
     this.hovered = new Map(); // pathname -> when the pointer last reached a link to it
     this.timer = null;
   }
 
-  install() {
-    const env = this.env;
-    const original = env.fetch.bind(env);
-    env.fetch = (input, init) => this.fetch(original, input, init);
-    env.addEventListener?.('pointerover', (event) => this.guard(() => this.pointerOver(event)));
-    // A hidden page draws no frames, so a navigation still open is ended where it stands.
-    const leave = () => this.guard(() => { this.endOpen(); this.flush(true); });
-    env.addEventListener?.('pagehide', leave);
-    env.document?.addEventListener?.('visibilitychange', () => {
-      if (env.document.visibilityState === 'hidden') leave();
-    });
-    this.timer = env.setInterval?.(() => this.flush(), this.options.flushIntervalMs);
+  /** Failures inside the instrumentation and refused deliveries, each kept from the app. */
+  get errors() {
+    return this.safely.errors + this.sending.errors;
   }
 
-  guard(work) {
-    try {
-      return work();
-    } catch {
-      this.errors += 1;
-      return undefined;
-    }
+  install() {
+    if (!this.enabled) return;
+    this.safely(() => {
+      const env = this.env;
+      if (typeof env.fetch === 'function' && !env.fetch[WRAPPED]) {
+        const original = env.fetch.bind(env);
+        const wrapped = (input, init) => this.fetch(original, input, init);
+        wrapped[WRAPPED] = true;
+        env.fetch = wrapped;
+      }
+      env.addEventListener?.('pointerover', (event) => this.safely(() => this.pointerOver(event)));
+      // A hidden page draws no frames, so a navigation still open is ended where it stands.
+      const leave = () => this.safely(() => { this.endOpen(); this.flush(true); });
+      env.addEventListener?.('pagehide', leave);
+      env.document?.addEventListener?.('visibilitychange', () => {
+        if (env.document.visibilityState === 'hidden') leave();
+      });
+      this.timer = env.setInterval?.(() => this.flush(), this.options.flushIntervalMs);
+    });
   }
 
   transitionStart(url, navigationType) {
-    this.guard(() => {
+    if (!this.enabled) return;
+    this.safely(() => {
       this.endNavigation();
       const target = new URL(url, this.env.location.href);
       // The hover that led to this click is spent: a prefetch of the page after it is the
@@ -111,14 +146,14 @@ export class ClientTracer {
   }
 
   waitForCommit(navigation) {
-    const check = () => {
+    const check = () => this.safely(() => {
       if (this.navigation !== navigation) return;
       if (this.env.location.pathname === navigation.pathname && navigation.requests === 0) {
         this.endNavigation();
       } else {
         this.env.requestAnimationFrame(check);
       }
-    };
+    });
     this.env.requestAnimationFrame(check);
   }
 
@@ -148,8 +183,7 @@ export class ClientTracer {
   /** End what is still open (the page is going: nothing will end it later), as it stands. */
   endOpen() {
     this.endNavigation();
-    for (const prefetch of this.open) this.end(prefetch.span);
-    this.open.clear();
+    for (const prefetch of [...this.open]) this.endPrefetch(prefetch);
   }
 
   pointerOver(event) {
@@ -161,41 +195,66 @@ export class ClientTracer {
     }
   }
 
+  /** `fetch`, traced when it is the router's (an RSC request). The app's own request and its
+   * outcome are untouched: if tracing it fails, it is sent as it was given. */
   fetch(original, input, init) {
-    const headers = new this.env.Headers(
-      init?.headers ?? (input instanceof this.env.Request ? input.headers : undefined),
-    );
-    const span = headers.get('rsc') === '1' ? this.guard(() => this.rscSpan(input, headers)) : null;
-    if (!span) return original(input, init);
-    headers.set('traceparent', traceparent(span));
-    const sent = input instanceof this.env.Request
-      ? original(new this.env.Request(input, { headers }))
-      : original(input, { ...init, headers });
-    return sent.then(
+    const traced = this.safely(() => this.traced(input, init));
+    if (!traced) return original(input, init);
+    const { span, args } = traced;
+    let sent;
+    try {
+      sent = original(...args);
+    } catch (error) {
+      this.safely(() => this.end(span));
+      throw error;
+    }
+    return Promise.resolve(sent).then(
       (response) => {
-        this.guard(() => this.measure(span, response));
+        this.safely(() => this.measure(span, response));
         return response;
       },
       (error) => {
-        this.end(span);
+        this.safely(() => this.end(span));
         throw error;
       },
     );
   }
 
+  /** The span of an RSC request and the arguments to send it with (its `traceparent` added);
+   * undefined for other requests. */
+  traced(input, init) {
+    const { Headers, Request } = this.env;
+    const isRequest = typeof Request === 'function' && input instanceof Request;
+    const headers = new Headers(init?.headers ?? (isRequest ? input.headers : undefined));
+    if (headers.get('rsc') !== '1') return undefined;
+    const span = this.rscSpan(input, headers);
+    try {
+      headers.set('traceparent', traceparent(span));
+      const args = isRequest
+        ? [new Request(input, { ...init, headers })]
+        : [input, { ...init, headers }];
+      return { span, args };
+    } catch (error) {
+      this.end(span); // what counts it in its navigation or prefetch
+      throw error;
+    }
+  }
+
   /** The span an RSC request gets: a child of its navigation, or (part of) a prefetch. */
   rscSpan(input, headers) {
     // Next.js's router passes a URL object; others a string or a Request.
-    const address = input instanceof this.env.Request ? input.url : String(input);
+    const address = typeof this.env.Request === 'function' && input instanceof this.env.Request
+      ? input.url
+      : String(input);
     const url = new URL(address, this.env.location.href);
     const name = `GET ${this.options.routeOf(url.pathname)}`;
     const navigation = this.navigation;
     const prefetching = headers.has('next-router-prefetch')
       || headers.has('next-router-segment-prefetch');
     if (navigation && !prefetching && navigation.pathname === url.pathname) {
-      navigation.requested = true;
-      navigation.requests += 1;
       const span = this.child(navigation.span, name, { 'url.path': url.pathname });
+      navigation.requested = true;
+      navigation.requests += 1; // counted once the span exists, which ends it
       span.onEnd = () => { navigation.requests -= 1; };
       return span;
     }
@@ -204,11 +263,15 @@ export class ClientTracer {
 
   prefetchSpan(url, headers, name) {
     const now = this.env.performance.now();
-    const mode = headers.has('next-router-segment-prefetch')
-      ? 'segment'
-      : headers.has('next-router-prefetch') ? 'auto' : 'full';
+    const segment = headers.get('next-router-segment-prefetch');
+    let mode = 'full';
+    if (segment !== null) mode = 'segment';
+    else if (headers.has('next-router-prefetch')) mode = 'auto';
     let prefetch = this.prefetches.get(url.pathname);
-    if (!(prefetch && mode === 'segment' && now - prefetch.lastRequest < SEGMENT_GROUP_MS)) {
+    const joins = prefetch && !prefetch.span.ended && segment !== TREE && (
+      prefetch.tree || (mode === 'segment' && now - prefetch.lastRequest < SEGMENT_GROUP_MS)
+    );
+    if (!joins) {
       const hovered = this.hovered.get(url.pathname);
       let trigger = 'explicit';
       if (hovered !== undefined && now - hovered < HOVER_MS) trigger = 'hover';
@@ -220,26 +283,61 @@ export class ClientTracer {
           'nextrace.prefetch.mode': mode,
           'nextrace.prefetch.trigger': trigger,
         }, url.pathname),
+        mode,
+        tree: segment === TREE, // a Next.js 16 prefetch: its segments follow the tree
         open: 0,
         bytes: 0,
+        page: false, // whether it asked for more than the route tree
+        prerendered: false,
+        postponed: false,
+        loading: false,
       };
       this.prefetches.set(url.pathname, prefetch);
       this.open.add(prefetch);
     }
-    prefetch.lastRequest = now;
-    prefetch.open += 1;
     const span = this.child(prefetch.span, name, { 'url.path': url.pathname });
-    span.onEnd = () => {
-      prefetch.open -= 1;
-      prefetch.bytes += span.attributes['http.response.body.size'] ?? 0;
-      prefetch.span.attributes['http.response.body.size'] = prefetch.bytes;
-      prefetch.span.attributes['http.response.status_code'] = span.attributes['http.response.status_code'];
-      if (prefetch.open === 0) {
-        this.open.delete(prefetch);
-        this.end(prefetch.span);
-      }
-    };
+    this.env.clearTimeout?.(prefetch.settling);
+    prefetch.lastRequest = now;
+    prefetch.open += 1; // counted once the span exists, which ends it
+    // What the answer tells of the payload: only a page's answer is searched for a loading
+    // state (see `payloadOf`), never a prerendered one, which can be large.
+    span.prefetch = { page: segment !== TREE };
+    span.onEnd = () => this.prefetchRequestEnded(prefetch, span);
     return span;
+  }
+
+  prefetchRequestEnded(prefetch, span) {
+    prefetch.open -= 1;
+    prefetch.bytes += span.attributes['http.response.body.size'] ?? 0;
+    prefetch.span.attributes['http.response.body.size'] = prefetch.bytes;
+    prefetch.span.attributes['http.response.status_code'] = span.attributes['http.response.status_code'];
+    const answer = span.prefetch;
+    if (answer.page && answer.ok) { // a failed request got nothing back: it says nothing
+      prefetch.page = true;
+      prefetch.prerendered ||= Boolean(answer.prerendered);
+      prefetch.postponed ||= Boolean(answer.postponed);
+      prefetch.loading ||= Boolean(answer.loading);
+    }
+    if (prefetch.open > 0) return;
+    prefetch.endNs = this.nowNs();
+    if (prefetch.tree && this.env.setTimeout) {
+      prefetch.settling = this.env.setTimeout(
+        () => this.safely(() => this.endPrefetch(prefetch)),
+        SETTLE_MS,
+      );
+    } else {
+      this.endPrefetch(prefetch);
+    }
+  }
+
+  /** End ``prefetch``'s span, when its last answer came (or now, if one is still out), with
+   * what it got back. */
+  endPrefetch(prefetch) {
+    this.open.delete(prefetch);
+    this.env.clearTimeout?.(prefetch.settling);
+    const payload = payloadOf(prefetch);
+    if (payload) prefetch.span.attributes['nextrace.prefetch.payload'] = payload;
+    this.end(prefetch.span, prefetch.open === 0 ? prefetch.endNs : undefined);
   }
 
   linkedFromPage(pathname) {
@@ -253,13 +351,21 @@ export class ClientTracer {
   /** Reads a copy of the response's body to its last chunk, then ends ``span``. */
   measure(span, response) {
     span.attributes['http.response.status_code'] = response.status;
+    const answer = span.prefetch;
+    let scan = null; // searches a page's prefetch answer rendered on demand for its loading state
+    if (answer) {
+      answer.ok = response.ok;
+      answer.prerendered = response.headers.get('x-nextjs-prerender')?.startsWith('1');
+      answer.postponed = response.headers.get('x-nextjs-postponed')?.startsWith('1');
+      if (answer.page && !answer.prerendered) scan = loadingScanner(this.env, answer);
+    }
     let finished = false;
-    const finish = (bytes) => {
+    const finish = (bytes) => this.safely(() => {
       if (finished) return;
       finished = true;
       span.attributes['http.response.body.size'] = bytes;
       this.end(span);
-    };
+    });
     const body = response.clone().body;
     if (!body) {
       finish(0);
@@ -270,6 +376,7 @@ export class ClientTracer {
     const pump = () => reader.read().then(({ done, value }) => {
       if (done) return finish(bytes);
       bytes += value.byteLength;
+      if (scan && !answer.loading) this.safely(() => scan(value));
       return pump();
     });
     pump().catch(() => finish(bytes));
@@ -300,14 +407,14 @@ export class ClientTracer {
     };
   }
 
-  /** End ``span`` once: run its ``onEnd`` (what its parent keeps count of), queue it if
-   * sampled. */
-  end(span) {
+  /** End ``span`` once, at ``endNs`` (default now): run its ``onEnd`` (what its parent keeps
+   * count of), queue it if sampled. */
+  end(span, endNs) {
     if (span.ended) return;
     span.ended = true;
     span.onEnd?.();
     if (!span.sampled) return;
-    span.end = this.nowNs();
+    span.end = endNs ?? this.nowNs();
     if (this.queue.length >= this.options.maxQueue) {
       this.dropped += 1;
       return;
@@ -323,19 +430,25 @@ export class ClientTracer {
 
   /** Send what is queued; ``leaving``: the page is going away, so the request must outlive
    * it (``keepalive``, which some browsers refuse to combine with a CORS preflight, so it is
-   * kept for that moment). */
+   * kept for that moment). A refused or failed delivery is counted, and the first logged. */
   flush(leaving = false) {
-    if (!this.queue.length) return;
-    const spans = this.queue.splice(0, this.queue.length);
-    const { endpoint, key } = this.options;
-    const url = key ? `${endpoint}${endpoint.includes('?') ? '&' : '?'}key=${encodeURIComponent(key)}` : endpoint;
-    this.guard(() => {
-      this.env.fetch(url, {
+    this.safely(() => {
+      if (!this.queue.length) return;
+      const spans = this.queue.splice(0, this.queue.length);
+      const { endpoint, key } = this.options;
+      const url = key ? `${endpoint}${endpoint.includes('?') ? '&' : '?'}key=${encodeURIComponent(key)}` : endpoint;
+      const refused = (error) => this.sending(() => { throw error; });
+      Promise.resolve(this.env.fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(this.export(spans)),
         keepalive: leaving,
-      }).catch(() => { this.errors += 1; });
+      })).then(
+        (response) => {
+          if (!response.ok) refused(new Error(`the collector answered ${response.status}`));
+        },
+        refused,
+      );
     });
   }
 
@@ -361,10 +474,46 @@ export class ClientTracer {
   }
 
   shutdown() {
-    this.endOpen();
-    this.env.clearInterval?.(this.timer);
-    this.flush();
+    if (!this.enabled) return;
+    this.safely(() => {
+      this.endOpen();
+      this.env.clearInterval?.(this.timer);
+      this.flush();
+    });
   }
+}
+
+/**
+ * What a prefetch got back (`nextrace.prefetch.payload`), from its answers' headers and, for
+ * a page rendered on demand, its RSC payload; undefined when it asked only for the route tree:
+ *
+ * - `full`: the whole page (a `full` prefetch), or Next.js's prerendered output of a static or
+ *   ISR route (`x-nextjs-prerender: 1`);
+ * - `loading`: a page rendered on demand whose answer carries its `loading.js` boundary, or a
+ *   Partial Prerendering shell (`x-nextjs-postponed: 1`);
+ * - `empty`: a page rendered on demand without a loading boundary: the route tree only.
+ *
+ * Next.js 16's segment prefetches of a Partial Prerendering route are served from its
+ * prerendered segments, so they count as `full`.
+ */
+function payloadOf(prefetch) {
+  if (prefetch.mode === 'full') return 'full';
+  if (!prefetch.page) return undefined;
+  if (prefetch.postponed) return 'loading';
+  if (prefetch.prerendered) return 'full';
+  return prefetch.loading ? 'loading' : 'empty';
+}
+
+/** Feeds the chunks of an RSC payload; sets ``answer.loading`` once it has seen a loading
+ * boundary's element (one may be split across two chunks). */
+function loadingScanner(env, answer) {
+  const decoder = new (env.TextDecoder ?? globalThis.TextDecoder)();
+  let tail = '';
+  return (chunk) => {
+    const text = tail + decoder.decode(chunk, { stream: true });
+    if (LOADING_ELEMENT.test(text)) answer.loading = true;
+    tail = text.slice(-64);
+  };
 }
 
 /** The page a URL names: its path and query, without the router's `_rsc` cache-buster. */

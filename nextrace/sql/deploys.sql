@@ -6,5 +6,5 @@ SELECT
     SpanAttributes['nextrace.build_id'] AS build_id,
     toUInt32OrZero(SpanAttributes['nextrace.deploy.warm_routes']) AS warm_routes
 FROM otel_traces
-WHERE Phase = 'deploy'
+WHERE Phase = 'deploy' AND __WINDOW__
 ORDER BY at

@@ -9,5 +9,6 @@ FROM otel_traces
 WHERE SpanAttributes['cache.layer'] != ''
   AND SpanAttributes['cache.result'] != 'bypass'
   AND TraceId IN (__USER_TRACES__)
+  AND __WINDOW__
 GROUP BY bucket_ms, layer
 ORDER BY bucket_ms, layer

@@ -7,6 +7,6 @@ SELECT
     quantileExact(0.95)(Duration) / 1e6 AS p95_ms,
     quantileExact(0.99)(Duration) / 1e6 AS p99_ms
 FROM otel_traces
-WHERE ServiceName = {browser_service:String} AND Phase = 'navigation'
+WHERE ServiceName = {browser_service:String} AND Phase = 'navigation' AND __WINDOW__
 GROUP BY GROUPING SETS ((period, route), (period))
 ORDER BY period, route

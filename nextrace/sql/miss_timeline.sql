@@ -9,5 +9,6 @@ FROM otel_traces
 WHERE SpanAttributes['cache.layer'] IN {layers:Array(String)}
   AND SpanAttributes['cache.result'] != 'bypass'
   AND TraceId IN (__USER_TRACES__)
+  AND __WINDOW__
 GROUP BY bucket
 ORDER BY bucket

@@ -11,5 +11,6 @@ FROM otel_traces
 WHERE SpanAttributes['cache.result'] IN ('miss', 'stale', 'revalidated')
   AND SpanAttributes['cache.layer'] != ''
   AND TraceId IN (__USER_TRACES__)
+  AND __WINDOW__
 GROUP BY layer, result, reason
 ORDER BY layer, lookups DESC

@@ -20,3 +20,4 @@ SELECT
 FROM otel_traces
 WHERE ServiceName != {browser_service:String}
   AND TraceId IN (__USER_TRACES__)
+  AND __WINDOW__

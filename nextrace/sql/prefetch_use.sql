@@ -19,3 +19,4 @@ SELECT
 FROM otel_traces
 WHERE ServiceName = {browser_service:String}
   AND Phase IN ('prefetch', 'navigation')
+  AND __WINDOW__

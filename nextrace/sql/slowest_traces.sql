@@ -1,9 +1,13 @@
--- The slowest navigations since {since_ns}: navigation spans of browsers, and the server's
--- document and RSC navigation requests that no browser span started (an app traced on the
--- server only). A kind is the browser's navigation type (document, soft, back, forward,
--- traverse); a server-only request of kind rsc_navigation is a soft one. The service filter
--- matches the browser's or the server's, the build the server's; empty filters match all.
-WITH fromUnixTimestamp64Nano({since_ns:Int64}) AS since
+-- The slowest navigations since {since_ns} (before {until_ns}, unless 0): navigation spans of
+-- browsers, and the server's document and RSC navigation requests that no browser span started
+-- (an app traced on the server only). A kind is the browser's navigation type (document, soft,
+-- back, forward, traverse); a server-only request of kind rsc_navigation is a soft one. The
+-- service filter matches the browser's or the server's, the build the server's; empty filters
+-- match all.
+WITH
+    fromUnixTimestamp64Nano({since_ns:Int64}) AS since,
+    if({until_ns:Int64} = 0, toDateTime64('2255-01-01', 9), fromUnixTimestamp64Nano({until_ns:Int64}))
+        AS until
 SELECT trace_id, name, root_service, duration_ns, start_ns, route, kind, build
 FROM (
     (
@@ -12,7 +16,7 @@ FROM (
                Route AS route, Attributes['nextrace.navigation.type'] AS kind, '' AS build
         FROM lifecycle_spans
         WHERE Phase = 'navigation' AND SpanName LIKE 'navigation %' AND IsRoot
-          AND Timestamp >= since
+          AND Timestamp >= since AND Timestamp < until
           AND ({route:String} = '' OR route = {route:String})
           AND ({kind:String} = '' OR kind = {kind:String})
           AND (
@@ -39,7 +43,7 @@ FROM (
                toUnixTimestamp64Nano(Timestamp), Route,
                if(Kind = 'rsc_navigation', 'soft', Kind) AS request_kind, BuildId
         FROM requests
-        WHERE Kind IN ('document', 'rsc_navigation') AND Timestamp >= since
+        WHERE Sign = 1 AND Kind IN ('document', 'rsc_navigation') AND Timestamp >= since AND Timestamp < until
           AND ({route:String} = '' OR Route = {route:String})
           AND ({kind:String} = '' OR request_kind = {kind:String})
           AND ({service:String} = '' OR ServiceName = {service:String})

@@ -5,6 +5,6 @@ SELECT
     countIf(Phase = 'prefetch') AS prefetches,
     countIf(Phase = 'navigation') AS navigations
 FROM otel_traces
-WHERE ServiceName = {browser_service:String}
+WHERE ServiceName = {browser_service:String} AND __WINDOW__
 GROUP BY bucket_ms
 ORDER BY bucket_ms

@@ -1,8 +1,11 @@
--- A typical fast trace of the same route and kind as another: among root spans of the same
--- name and service (and navigation type, when it has one), other than {trace_id}, the one
--- at the 25th percentile of their durations (one pass: sorted by duration, then picked). A
--- browser's navigation is looked for among the navigations (lifecycle_spans, sorted by phase);
--- any other root among every span, since only its name and service say what it is.
+-- A typical fast peer of a trace: another trace of the same service {service}, route {route}
+-- and request kind {kind} (requests.Kind: document, rsc_navigation, rsc_prefetch, …), at the
+-- 25th percentile of their durations (one pass: sorted by duration, then picked). A browser's
+-- navigation ({browser}) is compared with other browser navigations of that navigation type
+-- ({navigation_type}, any when empty) whose request is of that service, route and kind, or,
+-- for one the router cache answered without a request ({kind} empty), with the browser
+-- service's other such navigations of the route; a server's request with other server
+-- requests that no browser navigation started.
 SELECT
     by_duration[toUInt32(floor((length(by_duration) - 1) * 0.25)) + 1].2 AS trace_id,
     length(by_duration) AS peers
@@ -11,14 +14,28 @@ FROM (
     FROM (
         SELECT Duration AS duration_ns, TraceId AS peer
         FROM lifecycle_spans
-        WHERE {navigation:Bool} AND Phase = 'navigation' AND IsRoot
-          AND ServiceName = {service:String} AND SpanName = {name:String}
-          AND ({kind:String} = '' OR Attributes['nextrace.navigation.type'] = {kind:String})
+        WHERE {browser:Bool} AND Phase = 'navigation' AND IsRoot
+          AND (
+              {navigation_type:String} = ''
+              OR Attributes['nextrace.navigation.type'] = {navigation_type:String}
+          )
+          AND if(
+              {kind:String} = '',
+              ServiceName = {service:String} AND Route = {route:String}
+                  AND TraceId NOT IN (SELECT TraceId FROM requests WHERE Sign = 1),
+              TraceId IN (
+                  SELECT TraceId FROM requests
+                  WHERE Sign = 1 AND ServiceName = {service:String} AND Route = {route:String}
+                    AND Kind = {kind:String}
+              )
+          )
         UNION ALL
-        SELECT Duration, TraceId
-        FROM otel_traces
-        WHERE NOT {navigation:Bool}
-          AND ServiceName = {service:String} AND SpanName = {name:String} AND ParentSpanId = ''
+        SELECT max(Duration), TraceId
+        FROM requests
+        WHERE NOT {browser:Bool} AND Sign = 1
+          AND ServiceName = {service:String} AND Route = {route:String} AND Kind = {kind:String}
+          AND TraceId NOT IN (SELECT TraceId FROM lifecycle_spans WHERE Phase = 'navigation' AND IsRoot)
+        GROUP BY TraceId
     )
     WHERE peer != {trace_id:String}
 )

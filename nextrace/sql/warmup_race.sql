@@ -19,3 +19,4 @@ FROM otel_traces
 WHERE SpanAttributes['cache.layer'] = 'data'
   AND SpanAttributes['cache.result'] IN ('miss', 'stale')
   AND TraceId IN (__USER_TRACES__)
+  AND __WINDOW__

@@ -5,7 +5,7 @@ FROM (
     SELECT toStartOfSecond(call_at) AS second, count() AS calls
     FROM otel_traces
     ARRAY JOIN Events.Timestamp AS call_at, Events.Name AS event
-    WHERE event = 'upstream call'
+    WHERE event = 'upstream call' AND __WINDOW__
       AND TraceId IN (SELECT TraceId FROM otel_traces WHERE Phase = 'warmup')
     GROUP BY second
 )

@@ -5,6 +5,6 @@ SELECT
     count() AS jobs,
     round(avg(toFloat64OrZero(SpanAttributes['nextrace.warmup.queue_wait_ms'])), 1) AS avg_wait_ms
 FROM otel_traces
-WHERE Phase = 'warmup'
+WHERE Phase = 'warmup' AND __WINDOW__
 GROUP BY trigger, outcome
 ORDER BY trigger, outcome

@@ -198,7 +198,7 @@ def test_prefetches_the_cdn_answered_count_with_the_apps(store_config):
     token = "logpush-token-0123456789"
     with running_collector(store_config, cloudflare_logpush_token=token) as collector:
         assert collector.app is not None
-        with TestClient(collector.app) as client:
+        with TestClient(collector.app, base_url="http://localhost:4318") as client:
             answer = client.post(
                 "/v1/cdn/cloudflare?service=shop",
                 content=gzip.compress(CLOUDFLARE_LINES),

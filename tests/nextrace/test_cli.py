@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -18,13 +19,16 @@ from tests.builders import make_request, make_span
 pytestmark = pytest.mark.slow
 
 
-def nextrace(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def nextrace(
+    *args: str, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "nextrace.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -108,6 +112,7 @@ def test_sql_on_a_missing_store_and_bad_dsn_say_what_to_do(tmp_path):
     missing = nextrace("sql", "SELECT 1", "--dsn", f"chdb:{tmp_path / 'nothing'}", cwd=tmp_path)
     assert missing.returncode == 2
     assert "run `nextrace collect` once" in missing.stderr
+    assert not (tmp_path / "nothing").exists()  # a read makes no store
     bad = nextrace("collect", "--dsn", "mysql://x", cwd=tmp_path)
     assert bad.returncode == 2
     assert "unsupported DSN" in bad.stderr
@@ -191,3 +196,60 @@ def test_trace_slow_compare_and_report_read_through_a_running_collector(tmp_path
     finally:
         collector.send_signal(signal.SIGTERM)
         collector.communicate(timeout=60)
+
+
+def test_report_of_a_real_apps_store_and_its_reads_leave_no_folder_behind(tmp_path, captures):
+    collecting, reads, scratch = tmp_path / "collecting", tmp_path / "reads", tmp_path / "tmp"
+    for folder in (collecting, reads, scratch):
+        folder.mkdir()
+    port = free_port()
+    collector = start_collector(collecting, port, "--batch-timeout", "0.2")
+    try:
+        run = captures / "next15-protobuf-default"  # a real Next.js 15 app: no browser span
+        for meta_file in sorted((run / "raw").glob("*.meta.json")):
+            meta = json.loads(meta_file.read_text())
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/v1/traces",
+                content=(run / "raw" / meta["file"]).read_bytes(),
+                headers={"Content-Type": meta["content_type"]},
+            )
+            assert response.status_code == 200
+    finally:
+        collector.send_signal(signal.SIGTERM)  # stores and normalizes every trace it holds
+        _, stderr = collector.communicate(timeout=60)
+    assert collector.returncode == 0, stderr
+    store = collecting / ".nextrace" / "store"
+    kept = sorted(path.name for path in store.iterdir())
+    # Reads from another folder, whose temporary files would go to `scratch`.
+    env = {"TMPDIR": str(scratch)}
+    dsn = f"chdb:{store}"
+
+    reported = nextrace(
+        "report", "--dsn", dsn, "--format", "json", "--out", "r.html",
+        "--since", "2026-11-25T00:00:00Z", "--until", "1h",
+        cwd=reads, env=env,
+    )  # fmt: skip
+    assert reported.returncode == 0, reported.stderr
+    found = json.loads(reported.stdout)
+    assert found["text_reads"] == "server rows"
+    assert found["requests"] == 23  # as tests/nextrace/test_report_real.py counts them
+    assert found["cache_misses"] == {"data": 4}
+    assert found["navigations"] + found["prefetches"] < found["requests"]
+    page = (reads / "r.html").read_text()
+    assert page.count("<svg") >= 5
+    assert "\n23 requests: " in page  # the text report, at its end
+    listed = nextrace("slow", "--dsn", dsn, "--format", "json", cwd=reads, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)[:5] == found["slowest"]
+    bad = nextrace("report", "--dsn", dsn, "--since", "yesterday", cwd=reads, env=env)
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1
+    assert "--since 'yesterday': give an ISO time" in bad.stderr
+
+    # Without a store, a read says so, and makes none (chDB would make its folder and a tmp).
+    nowhere = nextrace("slow", cwd=reads, env=env)
+    assert nowhere.returncode == 2
+    assert "no store at " in nowhere.stderr
+    assert sorted(path.name for path in reads.iterdir()) == ["r.html"]
+    assert sorted(path.name for path in store.iterdir()) == kept
+    assert list(scratch.iterdir()) == []

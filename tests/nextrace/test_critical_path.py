@@ -1,4 +1,6 @@
-"""The critical path on hand-built traces whose path is known (docs/trace-view.md)."""
+"""The critical path on hand-built traces whose path is known (docs/trace-view.md), the shapes
+real Next.js apps make among them: children that outlive their parent, a request span that
+goes on after the proxy handed it over, and Next.js 15's middleware pass beside its request."""
 
 from __future__ import annotations
 
@@ -8,14 +10,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nextrace.critical_path import critical_path
-from nextrace.spans import Span, Trace
+from nextrace.spans import CacheOutcome, Span, Trace
 
 MS = 1_000_000
 
 
-def span(name: str, start: float, end: float, parent: str = "", phase: str = "") -> Span:
+def span(
+    name: str,
+    start: float,
+    end: float,
+    parent: str = "",
+    phase: str = "",
+    *,
+    trace_id: str = "t" * 32,
+    cache: str = "",
+    **attributes: str,
+) -> Span:
     return Span(
-        trace_id="t" * 32,
+        trace_id=trace_id,
         span_id=name,
         parent_id=parent,
         service="app",
@@ -24,19 +36,28 @@ def span(name: str, start: float, end: float, parent: str = "", phase: str = "")
         end_ns=int(end * MS),
         error=False,
         phase=phase,
-        attributes={},
+        attributes=attributes,
+        cache=CacheOutcome("data", cache, "", "", "") if cache else None,
     )
 
 
 def path(*spans: Span) -> list[tuple[str, float, float]]:
-    """The critical path as (span, start ms, end ms), adjacent pieces of a span merged."""
+    """The critical path as (span, start ms, end ms), adjacent pieces of a span merged; time no
+    span covers is ``-`` (its segments are gaps)."""
     out: list[tuple[str, float, float]] = []
     for s in critical_path(Trace("t" * 32, list(spans))):
-        if out and out[-1][0] == s.span.name and out[-1][2] == s.start_ns / MS:
-            out[-1] = (s.span.name, out[-1][1], s.end_ns / MS)
+        name = "-" if s.gap else s.span.name
+        if out and out[-1][0] == name and out[-1][2] == s.start_ns / MS:
+            out[-1] = (name, out[-1][1], s.end_ns / MS)
         else:
-            out.append((s.span.name, s.start_ns / MS, s.end_ns / MS))
+            out.append((name, s.start_ns / MS, s.end_ns / MS))
     return out
+
+
+def request(name: str, start: float, end: float, parent: str = "", **attributes: str) -> Span:
+    """A Next.js request span (``BaseServer.handleRequest``) of ``GET /products/1``."""
+    said = {"http.method": "GET", "http.target": "/products/1", "next.rsc": "false"}
+    return span(name, start, end, parent, "request", **{**said, **attributes})
 
 
 def test_back_to_back_children_are_both_on_the_path() -> None:
@@ -131,20 +152,123 @@ def test_the_stream_covers_only_what_the_render_does_not() -> None:
     ]
 
 
+def test_a_fetch_that_outlives_its_render_is_followed_to_its_end() -> None:
+    # Next.js 15, a page that streams: render route (app) ends when the shell is out; its
+    # fetch goes on, and the rest of the page streams when the upstream answers.
+    spans = (
+        request("GET /products/[id]", 0, 300),
+        span("render", 8, 40, "GET /products/[id]", "render"),
+        span("fetch", 18, 268, "render", "fetch", cache="miss"),
+        span("call", 44, 269, "fetch"),
+        span("start response", 59, 59.1, "render", "stream"),
+    )
+    assert path(*spans) == [
+        ("GET /products/[id]", 0, 8),
+        ("render", 8, 18),
+        ("fetch", 18, 44),
+        ("call", 44, 269),
+        ("GET /products/[id]", 269, 300),
+    ]
+    # The old walk clipped the fetch to the render's end (40 ms) and gave the next 260 ms
+    # to the request span's own time.
+
+
+def test_a_request_span_that_goes_on_after_the_proxy_handed_it_over_is_followed() -> None:
+    # Next.js 16 behind a proxy: the outer request span (the proxy's pass) ends when it hands
+    # the request over; the inner one, its child, starts after that and holds the render.
+    spans = (
+        request("GET", 0, 6.8, **{"next.bubble": "true"}),
+        span("middleware", 6, 6.4, "GET", "middleware"),
+        request("GET /products/[id]", 8, 172.5, "GET", **{"next.route": "/products/[id]"}),
+        span("fetch", 23, 168, "GET /products/[id]", "fetch", cache="miss"),
+    )
+    assert path(*spans) == [
+        ("GET", 0, 6),
+        ("middleware", 6, 6.4),
+        ("GET", 6.4, 6.8),
+        ("-", 6.8, 8),  # the hand-off: no span ran
+        ("GET /products/[id]", 8, 23),
+        ("fetch", 23, 168),
+        ("GET /products/[id]", 168, 172.5),
+    ]
+    trace = Trace("t" * 32, list(spans))
+    assert trace.root.synthetic
+    assert (trace.root.name, trace.duration_ns) == ("GET /products/[id]", int(172.5 * MS))
+
+
+def test_next15_middleware_pass_beside_its_request_is_joined_to_it() -> None:
+    # Next.js 15: the middleware's pass (next.bubble, no request in it) is a root of its own
+    # beside the request (the same trace when the request carried a traceparent; loaded from
+    # its own trace otherwise, as tests/nextrace/test_real_shapes.py shows).
+    spans = (
+        request("GET /products/1", 0, 2.9, "remote", **{"next.bubble": "true"}),
+        span("middleware", 2, 2.5, "GET /products/1", "middleware"),
+        request("GET /products/[id]", 4, 68.5, "remote", **{"next.route": "/products/[id]"}),
+        span("render", 9, 36.8, "GET /products/[id]", "render"),
+    )
+    assert path(*spans) == [
+        ("GET /products/1", 0, 2),
+        ("middleware", 2, 2.5),
+        ("GET /products/1", 2.5, 2.9),
+        ("-", 2.9, 4),
+        ("GET /products/[id]", 4, 9),
+        ("render", 9, 36.8),
+        ("GET /products/[id]", 36.8, 68.5),
+    ]
+    trace = Trace("t" * 32, list(spans))
+    assert [s.name for s in trace.top] == ["GET /products/1", "GET /products/[id]"]
+    assert trace.root.synthetic
+    assert trace.duration_ns == int(68.5 * MS)
+    # A pass of another target, or one that ended long before, is not this request's.
+    bubble = {"next.bubble": "true"}
+    other = request("GET /products/2", 0, 2.9, "remote", **bubble, **{"http.target": "/x"})
+    earlier = request("GET /products/1", -2000, -1997, "remote", **bubble)
+    for unrelated in (other, earlier):
+        assert Trace("t" * 32, [unrelated, spans[2]]).top == [spans[2]]
+
+
+def test_the_refresh_of_a_stale_entry_is_not_waited_for() -> None:
+    # A fetch the data cache answered (a stale entry, served at once) refreshes it in the
+    # background: the refresh outlives the fetch and the request, and is not on the path.
+    spans = (
+        request("GET /products/[id]", 0, 100),
+        span("render", 5, 40, "GET /products/[id]", "render"),
+        span("fetch", 10, 11, "render", "fetch", cache="stale"),
+        span("refresh", 12, 300, "fetch"),
+    )
+    assert path(*spans) == [
+        ("GET /products/[id]", 0, 5),
+        ("render", 5, 10),
+        ("fetch", 10, 11),
+        ("render", 11, 40),
+        ("GET /products/[id]", 40, 100),
+    ]
+
+
 @st.composite
 def trees(draw: st.DrawFn) -> list[Span]:
-    spans = [span("s0", 0, draw(st.integers(1, 1000)))]
+    """Random traces: a root (a request, or not), children anywhere in time (before their
+    parent, after it, outliving it), waiting spans, fetches answered from the cache, and
+    sometimes a Next.js 15 middleware pass beside the request."""
+    root_phase = draw(st.sampled_from(["", "request"]))
+    spans = [request("s0", 0, draw(st.integers(1, 1000)))]
+    if not root_phase:
+        spans = [span("s0", 0, spans[0].end_ns / MS)]
+    if draw(st.booleans()):
+        end = draw(st.integers(-100, 0))
+        spans.append(request("pass", end - 5, end, **{"next.bubble": "true"}))
     for index in range(1, draw(st.integers(1, 25))):
-        parent = draw(st.sampled_from(spans))
+        parent = draw(st.sampled_from([s for s in spans if s.span_id != "pass"]))
         start = draw(st.integers(-50, 1100))
         end = start + draw(st.integers(0, 600))
-        phase = draw(st.sampled_from(["", "", "stream"]))
-        spans.append(span(f"s{index}", start, end, parent.span_id, phase))
+        phase = draw(st.sampled_from(["", "", "stream", "request", "fetch"]))
+        cache = draw(st.sampled_from(["", "hit", "miss"])) if phase == "fetch" else ""
+        spans.append(span(f"s{index}", start, end, parent.span_id, phase, cache=cache))
     return spans
 
 
 @given(trees())
-def test_the_path_covers_the_root_exactly_and_each_piece_lies_in_its_span(
+def test_the_path_covers_the_navigation_exactly_and_each_piece_lies_in_its_span(
     spans: list[Span],
 ) -> None:
     trace = Trace("t" * 32, list(spans))
@@ -153,5 +277,12 @@ def test_the_path_covers_the_root_exactly_and_each_piece_lies_in_its_span(
     assert segments[0].start_ns == root.start_ns
     assert segments[-1].end_ns == root.end_ns
     assert all(a.end_ns == b.start_ns for a, b in pairwise(segments))
-    assert all(s.span.start_ns <= s.start_ns < s.end_ns <= s.span.end_ns for s in segments)
-    assert sum(s.duration_ns for s in segments) == root.duration_ns
+    assert sum(s.duration_ns for s in segments) == trace.duration_ns
+    for s in segments:
+        assert s.start_ns < s.end_ns
+        if s.gap:  # no span ran: outside the span it is counted under
+            assert s.span.synthetic or not (
+                s.span.start_ns < s.end_ns and s.start_ns < s.span.end_ns
+            )
+        else:
+            assert s.span.start_ns <= s.start_ns < s.end_ns <= s.span.end_ns

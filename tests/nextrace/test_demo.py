@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +28,7 @@ from nextrace.listen import bind_socket
 from nextrace.reader import open_reader
 from nextrace.slow import Filters, slowest
 from tests.dashboards.test_alerts import evaluate_with
-from tests.nextrace.test_cli import free_port
+from tests.nextrace.test_cli import free_port, nextrace
 from traffic.chromium import Chromium
 
 pytestmark = pytest.mark.slow
@@ -342,6 +346,56 @@ def test_real_chromium_sessions_browse_beside_the_virtual_browsers(tmp_path):
         assert counts.get(("@nextrace/next/browser", phase), 0) > 0, (phase, counts)
         assert counts.get(("nextrace.browser", phase), 0) > 0, (phase, counts)
     assert joined > 0
+
+
+def test_the_commands_the_demo_suggests_work_when_pasted(tmp_path):
+    demo_run = subprocess.run(
+        [
+            sys.executable, "-m", "nextrace.cli", "demo", "--scenario", "steady",
+            "--speed", "10", "--collector-port", str(free_port()),
+            "--server-port", str(free_port()),
+        ],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert demo_run.returncode == 0, demo_run.stderr
+    assert not _processes_using(tmp_path)  # nothing left running
+    lines = demo_run.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("The slowest navigations"))
+    slow_line, trace_line = lines[at + 1].strip(), lines[at + 2].strip()
+    assert " slow --dsn " in slow_line
+    assert " trace --dsn " in trace_line
+    # Pasted in another folder, with a scratch folder for any temporary file.
+    elsewhere, scratch = tmp_path / "elsewhere", tmp_path / "tmp"
+    elsewhere.mkdir()
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    pasted = [
+        subprocess.run(
+            ["bash", "-c", line],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        for line in (slow_line, trace_line)
+    ]
+    for result in pasted:
+        assert result.returncode == 0, result.stderr
+    listed, shown = (result.stdout for result in pasted)
+    slowest = trace_line.rsplit(" ", 1)[1]
+    assert listed.split("\n", 1)[0].endswith(f"trace {slowest}")
+    assert "cause: " in listed
+    assert shown.startswith(f"trace {slowest}")
+    assert "\ncause: " in shown
+    # Without --dsn, in the demo's folder, the latest run's store is read, and none is made.
+    bare = nextrace("slow", "--format", "json", cwd=tmp_path, env={"TMPDIR": str(scratch)})
+    assert bare.returncode == 0, bare.stderr
+    assert "reading the latest demo run's store" in bare.stderr
+    assert json.loads(bare.stdout)[0]["trace_id"] == slowest
+    assert not (tmp_path / ".nextrace" / "store").exists()
+    assert list(elsewhere.iterdir()) == []
+    assert list(scratch.iterdir()) == []
 
 
 def test_a_taken_port_is_a_clear_error(tmp_path):

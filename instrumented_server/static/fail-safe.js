@@ -1,0 +1,1 @@
+../../js/next/fail-safe.js
