@@ -28,7 +28,8 @@ what Next.js cannot tell us. In short:
   request's ``MiddlewareMs``; across traces, through the passes the collector saw last
   (:class:`MiddlewarePasses`).
 - **Data cache**: ``AppRender.fetch`` spans' ``next.fetch.cache_status`` (Next 15 has none:
-  the HTTP client span under the fetch tells, see :func:`_network_result`); a hit
+  the HTTP client span under the fetch tells a hit, a blocking miss and a stale read apart,
+  but not an uncached fetch from a miss, see :func:`_network_result`); a hit
   with a fetch under it is a stale hit refreshing in the background; the helper's
   ``nextrace.warmup.pending`` says a queued warm-up had not filled the entry yet.
 - **Full route cache**: only when the optional helper (the npm package in js/next)
@@ -106,8 +107,14 @@ FETCH_RESULTS = {
 # Next 16 reports a lookup that found no entry as a skip with this reason (patch-fetch.js,
 # written for a browser's hard refresh in development); in production it is a miss.
 MISSING_ENTRY = "cache-control: no-cache (hard refresh)"
-OUTLIVED_NS = 5_000_000  # a client span ending this much after its fetch: a background refresh
+OUTLIVED_NS = 5_000_000  # a call answered this much after its fetch ended: a background refresh
 RESPONSE_TIME = "http.response_time"  # @vercel/otel's, on its client span: ms to the answer
+# What an HTTP client span records when its answer comes (@vercel/otel's; the second is the
+# current semantic conventions'). A client span without any of them ended before its answer.
+ANSWER_ATTRIBUTES = ("http.status_code", "http.response.status_code", RESPONSE_TIME)
+# Span start times have millisecond resolution (Date.now()), so two spans' ends, each its
+# start plus a precise duration, may be out of order by up to this much.
+END_ROUNDING_NS = 1_000_000
 BUBBLE = "next.bubble"  # on a request span: a middleware pass that let the request go on
 # A Next.js 15 middleware pass hands its request over within this (0.1 to 10 ms measured on
 # the captures), and Next.js truncates start times to the millisecond, so the request may seem
@@ -477,25 +484,42 @@ def _data_cache_events(
 
 
 def _network_result(fetch: TraceSpan, calls: list[TraceSpan]) -> tuple[str, str]:
-    """A fetch's data-cache result from the HTTP client spans under it (``calls``,
-    ``@vercel/otel``'s): none, a hit; one the fetch waited for the answer of, a miss; one
-    answered after the fetch ended, a stale entry served while it refreshed. (An uncached
-    fetch, ``no-store``, reads as a miss; so does the refresh of a stale entry from an upstream
-    that answers within the tolerance.)"""
+    """A Next.js 15 fetch's data-cache result from the HTTP client spans under it (``calls``,
+    ``@vercel/otel``'s): none, a hit; one answered after the fetch ended, a stale entry served
+    at once while it refreshed in the background; one the fetch waited for, a miss.
+
+    When a call was answered: ``@vercel/otel`` records ``http.status_code`` and
+    ``http.response_time`` (ms from the span's start) when the answer comes, and ends the span
+    once the body is read, which can be well after the answer. A span ended without them got
+    no answer: either the call failed (its span ends at once, and the fetch that waited for it
+    fails after it: a miss), or it was still waiting when the request's span ended, and
+    ``@vercel/otel``'s span processor ended it then with every other span of the trace still
+    open. So a call with no answer that ended after its fetch was cut off by the request's end:
+    the fetch did not wait for it (a stale entry's refresh).
+
+    An uncached fetch (``cache: 'no-store'``, ``revalidate: 0``) also waits for its call, and
+    Next.js 15 records nothing that tells it from a miss (its fetch span carries only
+    ``http.url``, ``http.method`` and the peer; it skips the cache lookup, but a lookup that
+    finds nothing can take under a millisecond, the resolution of span start times): it reads
+    as a miss.
+    """
     if not calls:
         return "hit", ""
-    # When the answer came, if the client span says (http.response_time, ms from its start):
-    # a call's span may close well after its answer (its body read late), so its end alone
-    # would make a fetch that waited for the answer look like a background refresh.
-    answered = [
-        c.start_ns + ms * 1_000_000 if (ms := _int(c.attributes.get(RESPONSE_TIME))) else c.end_ns
-        for c in calls
-    ]
-    # Next.js rounds its start times to the millisecond: a call the fetch waited for may seem
-    # to end a little after it.
-    if max(answered) > fetch.end_ns + OUTLIVED_NS:
+    if any(_answered_after(fetch, call) for call in calls):
         return "stale", "unknown"
     return "miss", "unknown"
+
+
+def _answered_after(fetch: TraceSpan, call: TraceSpan) -> bool:
+    """Whether ``call`` (an HTTP client span under ``fetch``) was answered after ``fetch``
+    ended, or not before: see :func:`_network_result`."""
+    if not any(name in call.attributes for name in ANSWER_ATTRIBUTES):
+        return call.end_ns > fetch.end_ns + END_ROUNDING_NS  # cut off unanswered, or failed
+    ms = _int(call.attributes.get(RESPONSE_TIME))
+    answered = call.start_ns + ms * 1_000_000 if ms else call.end_ns
+    # Next.js rounds its start times to the millisecond: a call the fetch waited for may seem
+    # to be answered a little after it ended.
+    return answered > fetch.end_ns + OUTLIVED_NS
 
 
 def _event(

@@ -222,10 +222,13 @@ def replay(
 
 
 def _as_batch(in_flight: SpanColumns, checkpoint: Checkpoint, wal: WriteAheadLog) -> SpanColumns:
-    """The batch a crash interrupted, with the token it was inserted with: an earlier
-    release's named no log."""
-    if checkpoint.batch is not None and checkpoint.batch == wal.legacy_batch:
-        in_flight.wal_log = ""
+    """The batch a crash interrupted, with the token it was inserted with: the range the
+    checkpoint names, even when a damaged or missing record leaves its ends out, and without
+    the log's id for a batch of an earlier release, whose tokens named none."""
+    if checkpoint.batch is not None:
+        in_flight.wal_ids = [checkpoint.batch[0], *in_flight.wal_ids, checkpoint.batch[1]]
+        if checkpoint.batch == wal.legacy_batch:
+            in_flight.wal_log = ""
     return in_flight
 
 

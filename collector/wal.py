@@ -93,6 +93,8 @@ FSYNC_POLICIES: tuple[FsyncPolicy, ...] = ("always", "interval", "never")
 MAX_SEGMENT_BYTES = 64 << 20
 MIN_SEGMENT_BYTES = 4 << 10
 MAX_DISK_RESERVE = 256 << 20
+MAX_UNSYNCED_BYTES = 64 << 20
+"""Records kept in memory while the disk cannot sync them: past this, new requests get 503."""
 STORE_WAIT_S = 10.0
 """How long a request whose records the disk cannot sync waits for the store to take them."""
 
@@ -246,6 +248,7 @@ class WriteAheadLog:
         self._stored_through = 0  # the last record stored, as far as this process knows
         self._not_for_store: set[int] = set()  # voids and voided records past _stored_through
         self._refusing = False
+        self._refused_bytes = 0  # the size of the record last refused for lack of space
         self._reserve = 0  # free bytes left on the disk for the store (disk_reserve), at open
         self._quiet: dict[str, tuple[float, int]] = {}  # see _log_rarely
         self._checkpoint = Checkpoint()
@@ -367,8 +370,21 @@ class WriteAheadLog:
     @property
     def refusing(self) -> bool:
         """True while appends are refused for lack of space (the log is full, or its disk);
-        False again once one succeeds."""
+        False again once one succeeds, or once there is room again: a collector that nobody
+        sends to while it says it refuses (a load balancer that follows its readiness) must
+        not say so for ever."""
+        if self._refusing and self._has_room():
+            self._refusing = False
         return self._refusing
+
+    def _has_room(self) -> bool:
+        """Whether the last request refused for lack of space would be written now."""
+        room = self._refused_bytes
+        try:
+            free = self._free_bytes()
+        except OSError:
+            return False
+        return self.size_bytes + room <= self.max_bytes and free - room >= self._reserve
 
     def append(self, kind: int, payload: bytes) -> int:
         """Write one record and return its id; TransientError when full or the disk fails."""
@@ -377,17 +393,23 @@ class WriteAheadLog:
             if self._fd < 0:
                 raise TransientError("the write-ahead log is closed", retry_after_s=5)
             if kind != KIND_VOID and self.size_bytes + record_size > self.max_bytes:
-                self._refusing = True
+                self._refusing, self._refused_bytes = True, record_size
                 raise TransientError(
                     f"the write-ahead log is full ({self.size_bytes} of {self.max_bytes} bytes "
                     "waiting for the store); retry later",
                     retry_after_s=5,
                 )
             if kind != KIND_VOID and self._free_bytes() - record_size < self._reserve:
-                self._refusing = True
+                self._refusing, self._refused_bytes = True, record_size
                 raise TransientError(
                     f"the disk of the write-ahead log is nearly full ({self._free_bytes()} bytes "
                     f"free, {self._reserve} kept for the store); retry later",
+                    retry_after_s=5,
+                )
+            if kind != KIND_VOID and self._unsynced_bytes() + record_size > MAX_UNSYNCED_BYTES:
+                raise TransientError(
+                    f"the disk cannot sync the write-ahead log ({self._unsynced_bytes()} bytes "
+                    "wait in memory for a sync or the store); retry later",
                     retry_after_s=5,
                 )
             record_id = self._next_id
@@ -400,7 +422,7 @@ class WriteAheadLog:
                 with contextlib.suppress(OSError):
                     os.ftruncate(self._fd, segment.size)
                 if kind != KIND_VOID and exc.errno in _NO_SPACE:
-                    self._refusing = True
+                    self._refusing, self._refused_bytes = True, record_size
                 raise TransientError(f"cannot write the write-ahead log: {exc}", 5) from exc
             self._next_id += 1
             segment.size += record_size
@@ -455,7 +477,10 @@ class WriteAheadLog:
                     error = exc
                 finally:
                     os.close(fd)
-            if error is None and not failed_before:
+            with self._lock:
+                # A rotation's failed sync meanwhile took the file's error: ours proves nothing.
+                failed = failed_before or self._sync_failed
+            if error is None and not failed:
                 self._synced_to(written)
                 return True
             cause = error or "an earlier sync failed"
@@ -543,7 +568,8 @@ class WriteAheadLog:
             resolved = self._resolved_through_locked()
             while self._unsynced and self._unsynced[0][0] <= resolved:
                 self._unsynced.popleft()
-        self._write_checkpoint(Checkpoint(last, None, keep_from))
+        if not self._write_checkpoint(Checkpoint(last, None, keep_from)):
+            return  # the checkpoint on disk still names these records: their segments stay
         with self._lock:
             self._trim()
 
@@ -782,6 +808,14 @@ class WriteAheadLog:
             _sync_directory(self.directory)
             self._sync_failed = False
             return written
+
+    def _unsynced_bytes(self) -> int:
+        """Bytes of the records kept in memory until a sync or the store makes them durable
+        (the lock is held): they follow each other in the order they were written."""
+        if not self._unsynced:
+            return 0
+        _, after_first, first = self._unsynced[0]
+        return self._written - after_first + len(first)
 
     def _free_bytes(self) -> int:
         stats = os.statvfs(self.directory)

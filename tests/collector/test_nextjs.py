@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from collector.nextjs import TraceSpan, normalize_trace
 from tests.collector.test_captures import RUNS, post_capture
 from tests.conftest import stored
+from tests.examples.runs import load_run
 
 # The routes of examples/nextjs, which recorded the captures, most specific first.
 ROUTES = [
@@ -186,3 +189,114 @@ def test_the_build_comes_from_the_helper_before_the_resource():
     assert normalize_trace([span])[0][0].build_id == "1.2.3"
     span.attributes["nextrace.build_id"] = "Xk3h9"
     assert normalize_trace([span])[0][0].build_id == "Xk3h9"
+
+
+# -- Next.js 15's data cache, told from the HTTP client span under each fetch -----------------
+
+MS = 1_000_000
+T0 = 1_767_261_600_000_000_000
+
+
+def next15_fetch(
+    call: dict[str, str] | None, *, call_start_ms: float, call_end_ms: float
+) -> list[TraceSpan]:
+    """A Next.js 15 request (0-30 ms) whose page fetched a product (2-11 ms): its
+    ``AppRender.fetch`` span and, unless ``call`` is None, ``@vercel/otel``'s client span under
+    it, with the attributes ``call`` and the times given (ms from the request's start)."""
+    request = handler("/products/5", "/products/[id]", 200)
+    request.start_ns, request.duration_ns = T0, 30 * MS
+    url = "http://127.0.0.1:8081/api/product/5"
+    fetch = TraceSpan(
+        trace_id=request.trace_id,
+        span_id="f" * 16,
+        parent_id=request.span_id,
+        name=f"fetch GET {url}",
+        kind="Client",
+        scope="next.js",
+        start_ns=T0 + 2 * MS,
+        duration_ns=9 * MS,
+        service="shop",
+        attributes={"next.span_type": "AppRender.fetch", "http.url": url, "http.method": "GET"},
+        resource={},
+        span_type="AppRender.fetch",
+    )
+    if call is None:
+        return [request, fetch]
+    client = TraceSpan(
+        trace_id=request.trace_id,
+        span_id="c" * 16,
+        parent_id=fetch.span_id,
+        name=f"fetch GET {url}",
+        kind="Client",
+        scope="@vercel/otel/fetch",
+        start_ns=T0 + int(call_start_ms * MS),
+        duration_ns=int((call_end_ms - call_start_ms) * MS),
+        service="shop",
+        attributes={"http.url": url, "http.method": "GET", **call},
+        resource={},
+        span_type="",
+    )
+    return [request, fetch, client]
+
+
+ANSWERED = {"http.status_code": "200"}
+
+
+@pytest.mark.parametrize(
+    ("call", "call_start_ms", "call_end_ms", "result"),
+    [
+        (None, 0, 0, "hit"),  # no call: served from the cache
+        # Waited for: answered 1 ms before the fetch ended.
+        ({**ANSWERED, "http.response_time": "7"}, 3, 10.5, "miss"),
+        # Waited for, its body read long after (the span ends 19 ms after the fetch): the answer
+        # came when http.response_time says.
+        ({**ANSWERED, "http.response_time": "7"}, 3, 30, "miss"),
+        # Answered 12 ms after the fetch ended: the fetch had returned the stale entry.
+        ({**ANSWERED, "http.response_time": "20"}, 3, 23.5, "stale"),
+        # Never answered while the request was open: @vercel/otel ended the span with the
+        # request's span, 4 ms after the fetch (next15-curl's trace 5018db57…, which read as a
+        # miss: within the 5 ms allowed for an answered call's rounding).
+        ({}, 11, 15, "stale"),
+        ({}, 4, 30, "stale"),
+        # No answer, ended before its fetch: the call failed while the fetch waited for it.
+        ({}, 3, 10.5, "miss"),
+    ],
+)
+def test_a_next15_fetch_reads_hit_miss_or_stale_from_its_call(
+    call: dict[str, str] | None, call_start_ms: float, call_end_ms: float, result: str
+) -> None:
+    spans = next15_fetch(call, call_start_ms=call_start_ms, call_end_ms=call_end_ms)
+    _requests, (event,) = normalize_trace(spans)
+    assert (event.layer, event.result) == ("data", result)
+
+
+def test_next15_data_cache_rows_are_the_upstreams_log(client, collector):
+    """The recorded Next.js 15 run (tests/data/nextjs-runs/next15-curl) through a real collector:
+    each fetch reads as the upstream's own log says. A data-cached path's call that the request
+    waited for (answered before its answer ended) is a miss, one answered after a stale read's
+    refresh, a fetch without a call a hit. An uncached fetch (the profile page's `no-store`)
+    reads as a miss: nothing in Next.js 15's spans tells it from one (docs/semantic-conventions.md,
+    "What Next.js cannot tell")."""
+    run = load_run("next15-curl")
+    for content_type, body in run.bodies():
+        response = client.post("/v1/traces", content=body, headers={"Content-Type": content_type})
+        assert response.status_code == 200, response.text
+    rows = stored(
+        collector,
+        "SELECT TraceId, Key, Result FROM cache_events WHERE Layer = 'data' "
+        "GROUP BY TraceId, SpanId, Key, Result HAVING sum(Sign) > 0",
+    )
+    ended = {r.trace_id: r.t_end_ns for r in run.requests if r.trace_id}
+    truth = {}
+    for call in run.upstream_calls:
+        if call.trace_id not in ended:
+            continue  # the build's own calls
+        waited = call.answered_ns is not None and call.answered_ns <= ended[call.trace_id]
+        truth[call.trace_id, call.path] = "miss" if waited or not call.data_cache else "stale"
+    found = {(trace_id, urlsplit(key).path): result for trace_id, key, result in rows}
+    assert len(found) == len(rows)  # one fetch of a path per request
+    assert found == {key: truth.get(key, "hit") for key in found}
+    assert truth.keys() <= found.keys()  # every call has its lookup
+    blocking, uncached = len(run.blocking_misses()), len(run.uncached_waits())
+    assert (blocking, uncached) == (15, 9)  # tests/data/nextjs-runs/README.md
+    assert Counter(found.values()) == {"miss": blocking + uncached, "stale": 4, "hit": 10}

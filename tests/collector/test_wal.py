@@ -290,3 +290,16 @@ def test_the_log_leaves_room_on_its_disk_for_the_store_beside_it(tmp_path):
         wal.append(KIND_PROTOBUF, b"x" * 50_000)
         assert not wal.refusing
         wal.close()
+
+
+def test_a_log_that_refused_says_it_no_longer_does_once_there_is_room(tmp_path):
+    """Behind a load balancer that follows readiness, nobody sends to a refusing collector:
+    it must not wait for a request to find out that the store made room."""
+    wal, _ = reopen(tmp_path, segment_bytes=100, max_bytes=300)
+    wal.append(KIND_PROTOBUF, b"x" * 200)
+    with pytest.raises(TransientError, match="write-ahead log is full"):
+        wal.append(KIND_PROTOBUF, b"x" * 200)
+    assert wal.refusing
+    wal.commit_batch(1)  # the store took it; no request comes
+    assert not wal.refusing
+    wal.close()
