@@ -5,8 +5,9 @@ from the environment (``NEXTRACE_TOKEN``), never from a command-line flag,
 which other users can read in the process list. It is compared in constant
 time and never logged. Senders put it in ``Authorization: Bearer <token>``;
 OpenTelemetry SDKs do that with
-``OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20<token>``. A token file open to other
-users (any of the mode bits ``0o077``, as 0644) is refused: ``chmod 600`` it.
+``OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20<token>``. A token file open to others
+than its owner and its group (any of the mode bits ``0o007``, as 0644) is refused: ``chmod
+600`` it. Its group may read it: a Kubernetes pod with ``fsGroup`` reads its secrets so.
 
 The token is checked from the request's head, before any of its body is read; a request
 without it is answered 401, and the rest of its body is discarded. A request with it admits
@@ -44,9 +45,9 @@ def load_token(token_file: Path | None = None) -> str | None:
             token = source.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read the token file {source}: {exc}") from exc
-        if mode & 0o077:
+        if mode & 0o007:
             raise ConfigError(
-                f"the token file {source} is open to other users (mode "
+                f"the token file {source} is open to users outside its owner and group (mode "
                 f"{stat.S_IMODE(mode):04o}): run chmod 600 {source}"
             )
         where = f"the token file {source}"

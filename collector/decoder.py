@@ -105,22 +105,16 @@ def _gunzip_steps(body: bytes, max_bytes: int) -> Iterator[bytes]:
                 position += len(feed)
 
 
-def decompress(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
-    """Undo ``Content-Encoding``; the decoded size is bounded by ``max_bytes`` too, and the
-    members of a gzip body by :data:`MAX_GZIP_MEMBERS`."""
-    if not _check_encoding(content_encoding):
-        return body
-    return b"".join(_gunzip_steps(body, max_bytes))
-
-
 async def inflate(
     body: bytes,
     content_encoding: str | None,
     max_bytes: int,
     counted: Callable[[int], None] | None = None,
 ) -> bytes:
-    """:func:`decompress` on the event loop, handing it back after every bounded step, and
-    calling ``counted`` with the bytes decompressed so far (it may raise to stop)."""
+    """Undo ``Content-Encoding`` on the event loop, handing it back after every bounded step,
+    and calling ``counted`` with the bytes decompressed so far (it may raise to stop); the
+    decoded size is bounded by ``max_bytes`` too, and the members of a gzip body by
+    :data:`MAX_GZIP_MEMBERS`."""
     if not _check_encoding(content_encoding):
         return body
     parts = []

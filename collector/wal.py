@@ -21,9 +21,10 @@ Files in the WAL folder:
   Record ids follow each other without a gap, within a segment and from one segment to the
   next, and a segment's records end where the next segment's begin (a segment rewritten
   after a failed sync takes over the end of the one before it, see below).
-- ``checkpoint.json``: ``committed``, the last record whose spans are in the
-  store; ``batch``, the record range of the insert in flight, which a restart
-  re-inserts with the same deduplication token; ``keep_from``, the oldest
+- ``checkpoint.json`` (and ``checkpoint.spare``, the one before it, over which the next is
+  written in place, so that a full disk cannot stop a checkpoint): ``committed``, the last
+  record whose spans are in the store; ``batch``, the record range of the insert in flight,
+  which a restart re-inserts with the same deduplication token; ``keep_from``, the oldest
   record still needed (by the span insert or the Next.js normalizer).
 
 Reading back (:meth:`WriteAheadLog.open`, then :meth:`WriteAheadLog.replay`). A record whose
@@ -106,6 +107,8 @@ _KINDS = bytes([KIND_PROTOBUF, KIND_JSON, KIND_VOID])
 _SUFFIX = ".wal"
 _REWRITE_SUFFIX = ".rewrite"
 _CHECKPOINT = "checkpoint.json"
+_SPARE = "checkpoint.spare"
+_CHECKPOINT_BYTES = 512
 _IDENTITY = "log.json"
 _LOCK = "lock"
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -296,6 +299,12 @@ class WriteAheadLog:
             self._open_segment(self._next_id)
             with self._lock:
                 self._trim()
+            # The checkpoint and its spare exist from now on, so that no later checkpoint needs
+            # a free block (see _write_checkpoint): the disk may fill before the first batch.
+            while not (self.directory / _SPARE).exists() and self._write_checkpoint(
+                self._checkpoint
+            ):
+                pass
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self._release_lock()
             raise ConfigError(
@@ -859,9 +868,11 @@ class WriteAheadLog:
                         os.fdatasync(fd)
 
     def _read_checkpoint(self) -> Checkpoint:
-        path = self.directory / _CHECKPOINT
+        path, spare = self.directory / _CHECKPOINT, self.directory / _SPARE
         if not path.exists():
             return Checkpoint()
+        if spare.exists() and os.path.samefile(spare, path):
+            spare.unlink()  # a crash between the link and the rename: never write in place
         data = json.loads(path.read_text(encoding="utf-8"))
         batch = data.get("batch")
         return Checkpoint(
@@ -871,16 +882,36 @@ class WriteAheadLog:
         )
 
     def _write_checkpoint(self, checkpoint: Checkpoint) -> bool:
-        """Write ``checkpoint``; whether it is on disk."""
+        """Write ``checkpoint``; whether it is on disk.
+
+        Atomically, and with no new disk block once the log has written two: the disk may be
+        full, and a batch waits for its checkpoint (:meth:`begin_batch`), so a checkpoint that
+        needed room would wedge the log that frees it. The new checkpoint is written in place
+        over a spare file of the same size (``checkpoint.spare``), which is renamed over the
+        old one; a hard link keeps the old one as the next spare.
+        """
+        text = json.dumps(
+            {
+                "committed": checkpoint.committed,
+                "batch": list(checkpoint.batch) if checkpoint.batch else None,
+                "keep_from": checkpoint.keep_from,
+            }
+        ).encode()
+        path, spare = self.directory / _CHECKPOINT, self.directory / _SPARE
+        temporary = path.with_suffix(".tmp")
         try:
-            self._write_json(
-                _CHECKPOINT,
-                {
-                    "committed": checkpoint.committed,
-                    "batch": list(checkpoint.batch) if checkpoint.batch else None,
-                    "keep_from": checkpoint.keep_from,
-                },
-            )
+            if spare.exists():
+                os.replace(spare, temporary)  # a rename: no block is allocated
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT, 0o600)  # no O_TRUNC: in place
+            try:
+                # JSON ignores the trailing spaces, which keep every checkpoint one size.
+                _write_all(fd, text.ljust(_CHECKPOINT_BYTES))
+                self._sync_quietly(fd, _CHECKPOINT)
+            finally:
+                os.close(fd)
+            if path.exists():
+                os.link(path, spare)
+            os.replace(temporary, path)
         except OSError as exc:
             # Kept in memory all the same: the next checkpoint written carries it, and no batch
             # is inserted before its own checkpoint is written (begin_batch), so a restart
@@ -898,15 +929,21 @@ class WriteAheadLog:
         temporary = path.with_suffix(".tmp")
         with open(temporary, "w", encoding="utf-8") as handle:
             handle.write(json.dumps(document))
-            if self.fsync == "always":
-                handle.flush()
-                try:
-                    os.fdatasync(handle.fileno())
-                except OSError as exc:
-                    # Still replaced: a restart after a crash reads it from the page cache, and
-                    # only power loss could take it, as it takes everything a failing disk holds.
-                    self._log_rarely(logging.WARNING, "could not sync the WAL's %s: %s", name, exc)
+            handle.flush()
+            self._sync_quietly(handle.fileno(), name)
         os.replace(temporary, path)
+
+    def _sync_quietly(self, fd: int, name: str) -> None:
+        """Sync ``fd`` (the file ``name``) if ``fsync`` is ``always``; a failure is logged.
+
+        The file is still used: a restart after a crash reads it from the page cache, and only
+        power loss could take it, as it takes everything a failing disk holds."""
+        if self.fsync != "always":
+            return
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            self._log_rarely(logging.WARNING, "could not sync the WAL's %s: %s", name, exc)
 
 
 def _encode(record_id: int, kind: int, payload: bytes) -> bytes:

@@ -231,6 +231,20 @@ def collect(
     max_connections: Annotated[
         int, typer.Option(help="Concurrent connections; beyond them the answer is 503.")
     ] = COLLECT["max_connections"],
+    max_pending_connections: Annotated[
+        int,
+        typer.Option(
+            help="Connections that have not shown a credential yet; beyond them the oldest "
+            "such connection is closed."
+        ),
+    ] = COLLECT["max_pending_connections"],
+    max_pending_per_address: Annotated[
+        int,
+        typer.Option(
+            help="Of those, from one address (an IPv6 /64). Behind a proxy, every sender has "
+            "its address: raise it there."
+        ),
+    ] = COLLECT["max_pending_per_address"],
     read_timeout: Annotated[
         float, typer.Option(help="Seconds a request's headers, then its body, may take.")
     ] = COLLECT["read_timeout_s"],
@@ -276,6 +290,8 @@ def collect(
         retry_max_elapsed_s=retry_max_elapsed,
         memory_max_bytes=int(memory_mb * MIB),
         max_connections=max_connections,
+        max_pending_connections=max_pending_connections,
+        max_pending_per_address=max_pending_per_address,
         read_timeout_s=read_timeout,
         max_body_bytes=int(max_body_mb * MIB),
         batch_max_spans=batch_spans,

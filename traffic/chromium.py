@@ -29,8 +29,8 @@ class ChromiumError(NextraceError):
 
 @dataclass(frozen=True)
 class LoggedRequest:
-    """A request Chromium's network log shows answered in full: its URL and request headers
-    (lower-case names)."""
+    """A request of the page: its URL and request headers (lower-case names). Those answered
+    in full are listed by ``logged_requests`` (from the network log) and ``Chromium.answered``."""
 
     url: str
     headers: dict[str, str]
@@ -47,6 +47,8 @@ class Chromium:
         self._page: ClientConnection | None = None
         self._ids = 0
         self._in_flight: dict[str, str] = {}  # the page's requests not yet finished: their URLs
+        self._sent: dict[str, LoggedRequest] = {}  # the same, with their request headers
+        self._answered: list[LoggedRequest] = []  # the page's requests finished, in that order
         self.console_errors: list[str] = []  # errors the page logged or threw
 
     def __enter__(self) -> Chromium:
@@ -113,15 +115,31 @@ class Chromium:
             request = details.get("requestId")
             # A CORS preflight is reported as sent, and never as finished.
             if event == "Network.requestWillBeSent" and details.get("type") != "Preflight":
-                self._in_flight[request] = details["request"]["url"]
+                url, headers = details["request"]["url"], details["request"]["headers"]
+                self._in_flight[request] = url
+                self._sent[request] = LoggedRequest(url, {k.lower(): v for k, v in headers.items()})
             elif event in ("Network.loadingFinished", "Network.loadingFailed"):
                 self._in_flight.pop(request, None)
+                sent = self._sent.pop(request, None)
+                if sent is not None and event == "Network.loadingFinished":
+                    self._answered.append(sent)
             elif event == "Runtime.exceptionThrown":
                 self.console_errors.append(details["exceptionDetails"].get("text", "exception"))
             elif event == "Runtime.consoleAPICalled" and details.get("type") in ("error", "assert"):
                 self.console_errors.append(json.dumps(details.get("args", [])))
             elif event == "Log.entryAdded" and details["entry"].get("level") == "error":
                 self.console_errors.append(details["entry"].get("text", ""))
+
+    def answered(self) -> list[LoggedRequest]:
+        """The page's requests answered in full so far, in the order they finished (the
+        network events that arrived until now taken in first)."""
+        self.send("Page.getNavigationHistory")
+        return list(self._answered)
+
+    def in_flight(self) -> list[str]:
+        """The URLs of the page's requests not yet finished (events taken in first)."""
+        self.send("Page.getNavigationHistory")
+        return list(self._in_flight.values())
 
     def wait_for_network_idle(self, quiet_s: float = 0.5, timeout_s: float = 30) -> None:
         """Until no request of the page has been in flight for ``quiet_s``."""

@@ -61,7 +61,7 @@ def test_the_token_comes_from_a_file_or_the_environment(tmp_path, monkeypatch):
         load_token(path)
 
 
-@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620])
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o602, 0o666], ids=oct)
 def test_a_token_file_open_to_other_users_is_refused_in_one_line(tmp_path, mode):
     path = tmp_path / "token"
     path.write_text(f"{TOKEN}\n")
@@ -74,4 +74,14 @@ def test_a_token_file_open_to_other_users_is_refused_in_one_line(tmp_path, mode)
     assert f"chmod 600 {path}" in message
     assert TOKEN not in message
     path.chmod(0o400)
+    assert load_token(path) == TOKEN
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o440, 0o640], ids=oct)
+def test_a_token_file_its_group_can_read_is_accepted(tmp_path, mode):
+    # A Kubernetes secret mounted in a pod with fsGroup: the kubelet gives the pod's group
+    # read access (0440 for defaultMode 0400). Others than the owner and group are refused.
+    path = tmp_path / "token"
+    path.write_text(f"{TOKEN}\n")
+    path.chmod(mode)
     assert load_token(path) == TOKEN

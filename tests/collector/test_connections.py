@@ -81,6 +81,37 @@ def test_slow_and_surplus_connections_are_closed_and_others_get_through(tmp_path
     assert log.count("closed a connection whose request headers") <= 2  # rate-limited
 
 
+def test_the_caps_on_pending_connections_are_flags(tmp_path):
+    # Not the defaults (256 pending, 64 from one address), and why: the flags are what this
+    # tests, set low enough that a few idle connections reach them.
+    port = free_port()
+    caps = ("--max-pending-connections", "3", "--max-pending-per-address", "2")
+    process = start(tmp_path / "store", port, tmp_path / "log", *caps)
+    opened: list[socket.socket] = []
+
+    def idle(source: str) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0))
+        opened.append(sock)
+        return sock
+
+    def ended(sock: socket.socket) -> bool:
+        try:
+            return sock.recv(1024) == b""
+        except ConnectionResetError:
+            return True
+
+    try:
+        first, second, _ = idle("127.0.0.2"), idle("127.0.0.2"), idle("127.0.0.2")
+        assert ended(first)  # a third from one address closed its oldest
+        idle("127.0.0.3")
+        idle("127.0.0.4")
+        assert ended(second)  # a fourth pending one closed the oldest of all
+    finally:
+        for sock in opened:
+            sock.close()
+        stop(process)
+
+
 def test_listening_sockets_are_tcp_so_keep_alive_answers_are_not_delayed():
     # asyncio sets TCP_NODELAY on accepted sockets only when the listening socket says it
     # is TCP; without it each keep-alive answer waited ~40 ms for a delayed ACK.

@@ -22,13 +22,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.builders import make_request, make_span
+from tests.collector.harness import health, mounted_tmpfs
 from tests.collector.inserter import SPANS_PER_BATCH
 from tests.nextrace.test_cli import free_port
 
@@ -234,24 +234,6 @@ def test_a_crash_between_clickhouse_recording_a_token_and_storing_its_rows_loses
     assert found["events"] == last * SPANS_PER_BATCH
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 160 MiB tmpfs, mounted here (root only)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
 def fill(disk: Path) -> None:
     """Take every free byte of ``disk`` with ``disk/filler``."""
     chunk = b"\0" * (1 << 20)
@@ -267,10 +249,6 @@ def wait_until(condition, what: str, timeout_s: float = 120, detail=lambda: "") 
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting until {what}\n{detail()}"
         time.sleep(0.05)
-
-
-def health(port: int) -> httpx.Response:
-    return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
 
 
 def assert_fault_loses_nothing(port: int, log: Path, make_fault, clear_fault) -> None:
@@ -298,14 +276,14 @@ def assert_fault_loses_nothing(port: int, log: Path, make_fault, clear_fault) ->
     assert not any(health(port).json()["spans_dropped"].values())
 
 
-def test_a_full_disk_loses_nothing_acknowledged(small_disk: Path):
-    port, store, log = free_port(), small_disk / "store", small_disk.parent / "collector.log"
-    process = start(store, port, log, "--wal-max-mb", "32")
-    filler = small_disk / "filler"
-    try:
-        assert_fault_loses_nothing(port, log, lambda: fill(small_disk), filler.unlink)
-    finally:
-        stop(process)
+def test_a_full_disk_loses_nothing_acknowledged(tmp_path: Path):
+    port, log = free_port(), tmp_path / "collector.log"
+    with mounted_tmpfs(tmp_path / "disk", "160m") as disk:
+        process = start(disk / "store", port, log, "--wal-max-mb", "32")
+        try:
+            assert_fault_loses_nothing(port, log, lambda: fill(disk), (disk / "filler").unlink)
+        finally:
+            stop(process)
 
 
 def test_a_read_only_store_loses_nothing_acknowledged(tmp_path: Path):

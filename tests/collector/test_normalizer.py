@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -311,8 +312,10 @@ def arrivals(run: Path) -> SpanColumns:
     spans = SpanColumns()
     for meta_file in sorted((run / "raw").glob("*.meta.json")):
         meta = json.loads(meta_file.read_text())
-        body = decoder.decompress(
-            (run / "raw" / meta["file"]).read_bytes(), meta.get("content_encoding"), 1 << 26
+        body = asyncio.run(
+            decoder.inflate(
+                (run / "raw" / meta["file"]).read_bytes(), meta.get("content_encoding"), 1 << 26
+            )
         )
         kind = decoder.JSON if meta["content_type"] == decoder.JSON else decoder.PROTOBUF
         spans.extend(translate(decoder.decode(body, kind)).spans)

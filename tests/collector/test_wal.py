@@ -5,16 +5,15 @@ everything in them is stored, even the one being written."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import struct
 from pathlib import Path
 
 import pytest
 
 from collector.errors import ConfigError, TransientError
 from collector.wal import KIND_PROTOBUF, MAX_SEGMENT_BYTES, WriteAheadLog, segment_size
-
-HEADER = struct.Struct("<IIQB")  # the record header of collector/wal.py
+from tests.collector.harness import HEADER, flip, mounted_tmpfs, records_at
 
 
 def reopen(path: Path, **kwargs) -> tuple[WriteAheadLog, list[int]]:
@@ -24,25 +23,11 @@ def reopen(path: Path, **kwargs) -> tuple[WriteAheadLog, list[int]]:
 
 
 def crash(wal: WriteAheadLog) -> None:
-    """Leave the log as ``kill -9`` would: what was written is in the files (in the page
-    cache, which close does not flush) and the lock is released; nothing else is written."""
+    """Leave the log as ``kill -9`` would, as far as a reader of its files can tell: what was
+    written is in the files and the lock is released; no checkpoint or trim is written.
+    ``close`` also fsyncs the segment being written, which a kill does not; a kill leaves
+    those bytes in the page cache, where the next open reads them just the same."""
     wal.close()
-
-
-def records_at(segment: Path) -> list[tuple[int, int, int]]:
-    """(id, offset, size) of each record of an intact segment."""
-    data, offset, found = segment.read_bytes(), 0, []
-    while offset < len(data):
-        length, _, record_id, _ = HEADER.unpack_from(data, offset)
-        found.append((record_id, offset, HEADER.size + length))
-        offset += HEADER.size + length
-    return found
-
-
-def flip(segment: Path, offset: int) -> None:
-    data = bytearray(segment.read_bytes())
-    data[offset] ^= 0xFF
-    segment.write_bytes(bytes(data))
 
 
 def eight_records_in_three_segments(path: Path) -> list[Path]:
@@ -274,8 +259,6 @@ def test_a_batch_waits_until_its_checkpoint_is_written_and_a_failed_commit_is_ca
 
 def test_the_log_leaves_room_on_its_disk_for_the_store_beside_it(tmp_path):
     """A log that took the last free byte would wait for a store that waits for space."""
-    from tests.collector.test_wedge import mounted_tmpfs
-
     with mounted_tmpfs(tmp_path / "disk", "8m") as disk:
         wal, _ = reopen(disk / "wal")
         reserve = 1 << 20  # an eighth of the 8 MiB disk
@@ -303,3 +286,28 @@ def test_a_log_that_refused_says_it_no_longer_does_once_there_is_room(tmp_path):
     wal.commit_batch(1)  # the store took it; no request comes
     assert not wal.refusing
     wal.close()
+
+
+def test_checkpoints_are_written_on_a_full_disk(tmp_path):
+    """A batch waits for its checkpoint, and the store frees the disk only by taking batches:
+    a checkpoint that needed a free block would wedge the log on a full disk."""
+    with mounted_tmpfs(tmp_path / "disk", "8m") as disk:
+        wal, _ = reopen(disk / "wal")
+        for _ in range(3):
+            wal.append(KIND_PROTOBUF, b"x" * 50)
+        wal.begin_batch(1, 1)
+        wal.commit_batch(1)
+        filler = disk / "filler"
+        with open(filler, "wb") as handle, contextlib.suppress(OSError):
+            while True:  # every free block, whatever the reserve
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        assert os.statvfs(disk).f_bavail == 0
+        wal.begin_batch(2, 3)  # would raise "cannot write the write-ahead log's checkpoint"
+        wal.commit_batch(3)
+        crash(wal)
+        filler.unlink()
+        wal = WriteAheadLog(disk / "wal")
+        checkpoint = wal.open()
+        assert (checkpoint.committed, checkpoint.batch) == (3, None)
+        wal.close()

@@ -5,12 +5,9 @@ failed fsync neither loses nor duplicates an acknowledged span (slow; CI runs th
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import struct
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +16,11 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.builders import make_request, make_span
+from tests.collector.harness import HEADER, flip, health, mounted_tmpfs, records_at
 from tests.collector.test_faults import (
     PB,
     Sender,
     assert_exactly_once,
-    health,
     start,
     stop,
     stored,
@@ -33,7 +30,6 @@ from tests.nextrace.test_cli import free_port
 
 pytestmark = pytest.mark.slow
 
-HEADER = struct.Struct("<IIQB")  # the record header of collector/wal.py
 SPANS_PER_REQUEST = 100
 
 
@@ -46,15 +42,6 @@ class KilledLog:
     out: Path
     segments: list[Path]  # oldest first, the ones that hold records
     spans_of: dict[int, set[int]]  # record id: the span ids acknowledged with it
-
-    def records(self, segment: Path) -> list[tuple[int, int, int]]:
-        """(id, offset, size) of each record of ``segment``."""
-        data, offset, found = segment.read_bytes(), 0, []
-        while offset < len(data):
-            length, _, record_id, _ = HEADER.unpack_from(data, offset)
-            found.append((record_id, offset, HEADER.size + length))
-            offset += HEADER.size + length
-        return found
 
     def restart(self) -> subprocess.Popen[bytes]:
         return start(self.store, self.port, self.out)
@@ -87,21 +74,15 @@ def killed_log(tmp_path: Path) -> KilledLog:
     process.send_signal(signal.SIGKILL)
     process.wait()
     log = KilledLog(store, port, out, [], spans_of)
-    log.segments = [s for s in sorted(folder.glob("*.wal")) if log.records(s)]
+    log.segments = [s for s in sorted(folder.glob("*.wal")) if records_at(s)]
     assert len(log.segments) >= 3
     # Every record is the request of the same number.
-    first_id, offset, size = log.records(log.segments[0])[0]
+    first_id, offset, size = records_at(log.segments[0])[0]
     payload = log.segments[0].read_bytes()[offset + HEADER.size : offset + size]
     request = ExportTraceServiceRequest.FromString(payload)
     assert int(request.resource_spans[0].scope_spans[0].spans[0].span_id.hex(), 16) == 1000
     assert first_id == 1
     return log
-
-
-def flip(segment: Path, offset: int) -> None:
-    data = bytearray(segment.read_bytes())
-    data[offset] ^= 0xFF
-    segment.write_bytes(bytes(data))
 
 
 def stored_span_ids(port: int) -> set[int]:
@@ -130,7 +111,7 @@ def test_a_flipped_byte_costs_only_its_record_in_an_older_and_in_the_newest_segm
 ):
     log = killed_log
     older, newest = log.segments[0], log.segments[-1]
-    in_older, in_newest = log.records(older)[2], log.records(newest)[1]
+    in_older, in_newest = records_at(older)[2], records_at(newest)[1]
     flip(older, in_older[1] + HEADER.size + 1000)  # a byte of a request's body
     flip(newest, in_newest[1] + 2)  # a byte of a record's length: where the next one starts
     process = log.restart()
@@ -154,7 +135,7 @@ def test_a_flipped_byte_costs_only_its_record_in_an_older_and_in_the_newest_segm
 def test_a_deleted_segment_is_an_error_that_names_it(killed_log: KilledLog):
     log = killed_log
     middle = log.segments[1]
-    ids = [record_id for record_id, _, _ in log.records(middle)]
+    ids = [record_id for record_id, _, _ in records_at(middle)]
     middle.unlink()
     process = log.restart()
     try:
@@ -168,43 +149,27 @@ def test_a_deleted_segment_is_an_error_that_names_it(killed_log: KilledLog):
     ) in log.out.read_text()
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 512 KiB tmpfs, mounted here (root only): smaller than a segment of the default log."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
-def test_a_log_on_a_disk_smaller_than_a_segment_keeps_accepting(small_disk: Path, tmp_path):
-    # The log alone on the small disk (--wal-dir): a store does not fit in 512 KiB.
+def test_a_log_on_a_disk_smaller_than_a_segment_keeps_accepting(tmp_path: Path):
+    # The log alone on a small disk (--wal-dir), of 512 KiB: smaller than a segment of the
+    # default log; a store does not fit in it.
     port, store, out = free_port(), tmp_path / "store", tmp_path / "collector.log"
-    wal = ("--wal-dir", str(small_disk / "wal"))
     disk_bytes = 512 << 10
     one_disk = disk_bytes // 8000 * SPANS_PER_REQUEST  # the Sender's requests: 8 KB, 100 spans
-    process = start(store, port, out, *wal)
-    try:
-        with Sender(f"http://127.0.0.1:{port}/v1/traces") as sender:
-            sender.wait_for(2 * one_disk, timeout_s=60)
-            stop(process)  # and once more after a restart, which keeps nothing stored
-            process = start(store, port, out, *wal)
-            sender.wait_for(len(sender.acked) + one_disk, timeout_s=60)
-        wait_until(lambda: health(port).json()["queue_spans"] == 0, "everything is stored")
-        print(f"small disk: {len(sender.acked)} acknowledged, {sender.refused} answers 503")
-        assert_exactly_once(port, sender.acked, "a log on a small disk")
-        assert health(port).json()["wal_bytes"] < disk_bytes // 2
-    finally:
-        stop(process)
+    with mounted_tmpfs(tmp_path / "disk", "512k") as disk:
+        wal = ("--wal-dir", str(disk / "wal"))
+        process = start(store, port, out, *wal)
+        try:
+            with Sender(f"http://127.0.0.1:{port}/v1/traces") as sender:
+                sender.wait_for(2 * one_disk, timeout_s=60)
+                stop(process)  # and once more after a restart, which keeps nothing stored
+                process = start(store, port, out, *wal)
+                sender.wait_for(len(sender.acked) + one_disk, timeout_s=60)
+            wait_until(lambda: health(port).json()["queue_spans"] == 0, "everything is stored")
+            print(f"small disk: {len(sender.acked)} acknowledged, {sender.refused} answers 503")
+            assert_exactly_once(port, sender.acked, "a log on a small disk")
+            assert health(port).json()["wal_bytes"] < disk_bytes // 2
+        finally:
+            stop(process)
 
 
 FAIL_FSYNC_C = r"""

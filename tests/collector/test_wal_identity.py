@@ -16,7 +16,6 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -34,6 +33,7 @@ from collector.wal import KIND_PROTOBUF, WriteAheadLog
 from collector.wal_binding import is_listed
 from tests.builders import make_request, make_span
 from tests.collector import test_faults as faults
+from tests.collector.harness import health
 from tests.collector.test_faults import Sender, assert_exactly_once, start, stop, wait_until
 from tests.conftest import stored
 from tests.nextrace.test_cli import free_port
@@ -226,7 +226,7 @@ def test_two_logs_one_store_lose_and_duplicate_nothing(tmp_path):
                 wal = ("--wal-dir", str(tmp_path / wal_dir))
                 process = start(store, port, out, *wal, *one_per_batch)
                 sender.wait_for(len(sender.acked) + 1500)
-        wait_until(lambda: health(port)["queue_spans"] == 0, "everything is stored")
+        wait_until(lambda: health(port).json()["queue_spans"] == 0, "everything is stored")
         print(f"two logs: {len(sender.acked)} spans acknowledged, {sender.unknown} unknown")
         assert_exactly_once(port, sender.acked, "two logs, one store")
         assert faults.stored(port, "SELECT count() FROM nextrace_wal_logs") == [["2"]]
@@ -251,7 +251,7 @@ def test_a_reset_log_loses_nothing_sent_after_it(tmp_path):
             shutil.rmtree(store / "nextrace-wal")
             process = start(store, port, out, *one_per_batch)
             sender.wait_for(len(sender.acked) + 1500)
-        wait_until(lambda: health(port)["queue_spans"] == 0, "everything is stored")
+        wait_until(lambda: health(port).json()["queue_spans"] == 0, "everything is stored")
         print(f"reset log: {len(sender.acked)} spans acknowledged, {sender.unknown} unknown")
         assert_exactly_once(port, sender.acked, "a reset log")
     finally:
@@ -303,8 +303,3 @@ def test_a_second_collector_on_a_log_in_use_is_refused_in_one_line(tmp_path):
             second.kill()
             second.wait()
         stop(first)
-
-
-def health(port: int) -> dict[str, Any]:
-    answer: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()
-    return answer

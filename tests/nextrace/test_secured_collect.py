@@ -225,8 +225,8 @@ def test_a_token_file_other_users_can_read_is_refused_in_one_line(tmp_path, how)
         _, stderr = collector.communicate(timeout=60)
     assert collector.returncode == 2, stderr
     assert stderr.strip().splitlines() == [
-        f"error: the token file {token_file} is open to other users (mode 0644): "
-        f"run chmod 600 {token_file}"
+        f"error: the token file {token_file} is open to users outside its owner and group "
+        f"(mode 0644): run chmod 600 {token_file}"
     ]
     assert TOKEN not in stderr
 
