@@ -225,23 +225,33 @@ def ran(sent: list[Sent]) -> int:
 
 
 def wait_for_all(collector_url: str, service: str, sent: list[Sent]) -> None:
-    """Until the requests of ``sent``, and of the warm-ups they queued, are normalized, and each
-    one's proxy and route spans are stored: a request's row may be stored before them, since
-    the request span Next.js nests under the proxy's pass may end after its parent."""
+    """Until the requests of ``sent``, and of the warm-ups they queued, are normalized, and all
+    of each one's Next.js spans are stored: its row is stored once its outermost span is, but
+    that span (the proxy's pass) ends before the request span Next.js nests in it, which ends
+    after the request's route, render and fetch spans. So once both request spans of each
+    request are stored, the spans that ended before them are too (the span processor exports
+    in the order spans end); the app may be stopped then without losing any."""
     requests = len(sent) + ran(sent)
     wait_for_requests(collector_url, service, requests)
-    phases = (
-        "SELECT countIf(Phase = 'middleware' OR (Phase = '' AND NextSpanType = "
-        "'Middleware.execute')), countIf(Phase = 'route' OR (Phase = '' AND NextSpanType = "
+    spans = (
+        "SELECT countIf(NextSpanType = 'BaseServer.handleRequest'), "
+        "countIf(Phase = 'middleware' OR (Phase = '' AND NextSpanType = 'Middleware.execute')), "
+        "countIf(Phase = 'route' OR (Phase = '' AND NextSpanType = "
         "'NextNodeServer.findPageComponents')) FROM otel_traces "
         f"WHERE ServiceName = '{service}' AND TraceId IN "
         f"(SELECT TraceId FROM requests WHERE ServiceName = '{service}')"
     )
+
+    def stored() -> bool:
+        handled, proxied, routed = map(int, query(collector_url, spans)[0])
+        # Two request spans each: every request passes the proxy (its matcher takes all).
+        return handled >= 2 * requests and min(proxied, routed) >= requests
+
     wait_until(
-        lambda: min(map(int, query(collector_url, phases)[0])) >= requests,
-        f"{service}: the proxy and route spans of {requests} requests are stored",
+        stored,
+        f"{service}: the Next.js spans of {requests} requests are stored",
         timeout_s=60,
-        detail=lambda: f"(proxy, route) spans: {query(collector_url, phases)}",
+        detail=lambda: f"(request, proxy, route) spans: {query(collector_url, spans)}",
     )
 
 
