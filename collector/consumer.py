@@ -99,8 +99,8 @@ class SpanColumns:
     and ``wal_log`` the id of that log (empty: a log whose tokens named none).
     ``maybe_stored`` says an earlier insert of the batch may have stored some of it (the
     insert failed without an answer, or a crash interrupted it): the exporter checks.
-    ``parts_detached`` says that check met broken parts, which the store detached, and with
-    them the deduplication tokens of their blocks.
+    ``redo`` is the insert of the batch that failed last, which the exporter repeats as it was
+    before anything else: its token and the positions of its spans (None: all of them).
     """
 
     built: Columns | None = field(default_factory=Columns.empty)
@@ -109,7 +109,7 @@ class SpanColumns:
     wal_ids: list[int] = field(default_factory=list)
     wal_log: str = ""
     maybe_stored: bool = False
-    parts_detached: bool = False
+    redo: tuple[str, list[int] | None] | None = None
     encoded: list[bytes] | None = None
     _trace_ids: list[str] = field(default_factory=list, repr=False)
     _scope_names: list[str] = field(default_factory=list, repr=False)
@@ -173,7 +173,6 @@ class SpanColumns:
         self.wal_ids.extend(other.wal_ids)
         self.wal_log = self.wal_log or other.wal_log
         self.maybe_stored = self.maybe_stored or other.maybe_stored
-        self.parts_detached = self.parts_detached or other.parts_detached
         self._merged_bytes = self.nbytes + other.nbytes
 
     @property

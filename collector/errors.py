@@ -51,7 +51,7 @@ class TransientError(NextraceError):
 
 
 class PartsDetached(TransientError):
-    """A read failed on broken parts of the store, which are now detached: retry."""
+    """A statement failed on broken parts of the store, which are now detached: retry."""
 
 
 class StoreError(NextraceError):

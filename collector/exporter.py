@@ -17,14 +17,19 @@ deduplication log *before* it commits the block's part, so a crash between the
 two leaves a token whose rows were never stored, and a retry with that token
 would be swallowed. So a batch that an earlier insert may have stored
 (``SpanColumns.maybe_stored``: after a failed insert, or the batch a crash
-interrupted) is first checked against the store: the spans stored already are
-inserted again with the batch's token (a no-op for the table that lets the
-materialized views catch up), the others with a token of their own.
+interrupted) is inserted again as the failed insert was (same token, same spans: a no-op
+where it was stored, which lets the materialized views it had not reached catch up), or,
+after a crash, the spans the store holds are inserted again with the batch's token; spans
+still missing get a token of their own, and that insert is the one repeated if it fails in
+turn. Repeating any other insert stores twice: spans stored under a token of their own
+(in the table, not yet its views), inserted again with the batch's token, were stored
+twice on a full disk (1,200 spans).
 
-A broken part (one a full disk left with empty files) would make that check fail for ever:
-the store detaches it (:meth:`collector.store.ClickHouseStore.detach_broken_parts`), which
-forgets its blocks' tokens, so the retry inserts the missing spans with the batch's token
-first (the materialized views that had them skip them).
+A full disk can leave broken parts, with empty files, that the engine counts as stored
+(their token would swallow the retry, and a restart drops them), or that make every read of
+their table fail. After a failed insert, the store detaches the broken parts it committed or
+named (:meth:`collector.store.ClickHouseStore.detach_broken_parts`), which forgets their
+blocks' tokens, so that the repeated insert stores them again, once.
 
 One bad row: when ClickHouse refuses a batch because of its rows (see
 :func:`collector.store.is_permanent`), the batch is ordered by time and split in
@@ -38,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -129,6 +135,7 @@ class ClickHouseSpanExporter:
         self._lock = threading.Lock()
         self._staged = StagedProtobufInsert(store) if staged else None
         self._staging_failures = 0  # batches in a row whose bodies could not be staged
+        self._unchecked_since: float | None = None  # a failed insert's start, see _watched
         self._stored_sql = render(load_sql("stored_span_ids.sql"), store.config)
         self._context = store.client.create_insert_context(
             table=store.config.traces_table,
@@ -142,13 +149,19 @@ class ClickHouseSpanExporter:
             return
         token = batch_token(spans)
         try:
+            if self._check_parts() and token and spans.maybe_stored and spans.redo is None:
+                spans.redo = (token, None)  # the detached parts' tokens are forgotten
             if token and spans.maybe_stored:
                 self._insert_again(spans, token)
             elif not self._insert_staged(spans, token):
                 self._insert(spans, token)
         except TransientError as exc:
+            # The first insert is repeated as it was; so is the whole batch once broken parts
+            # are detached, which forgets their tokens (and only theirs).
+            as_first = not spans.maybe_stored or isinstance(exc, PartsDetached)
+            if token and spans.redo is None and as_first:
+                spans.redo = (token, None)
             spans.maybe_stored = True  # the insert may have stored some parts before it failed
-            spans.parts_detached = spans.parts_detached or isinstance(exc, PartsDetached)
             raise
         except PermanentError:
             pass
@@ -184,29 +197,39 @@ class ClickHouseSpanExporter:
         return rejected, first
 
     def _insert_again(self, spans: SpanColumns, token: str) -> None:
-        """Insert a batch that an earlier insert with ``token`` may have stored, in part or
-        whole, and store each span once (see the module docstring)."""
-        missing = self._missing(spans)
+        """Insert a batch that an earlier insert may have stored, in part or whole, and store
+        each span once (see the module docstring).
+
+        After a failure seen (``spans.redo``), the insert that failed is repeated first, as it
+        was: where it was stored its token makes it a no-op, and where it was not, in the table
+        or in a materialized view further down (ClickHouse fills them one after the other), it
+        is stored now. After a crash, what the last insert was is unknown: the table is asked
+        which spans it holds, and those are inserted again with the batch's token, for the
+        views. Spans the table still lacks (a crash left the token recorded without its rows)
+        get a token of their own.
+        """
+        if spans.redo is not None:
+            redo_token, positions = spans.redo
+            self._insert(spans if positions is None else spans.take(positions), redo_token)
+            missing = self._missing(spans)
+        else:
+            missing = self._missing(spans)
+            absent = set(missing)
+            stored = [i for i in range(len(spans)) if i not in absent]
+            if stored:
+                spans.redo = (token, stored)
+                self._insert(spans.take(stored), token)
         log.info(
-            "batch %s, interrupted before: %d of %d spans were stored already",
+            "batch %s, interrupted before: %d of %d spans were stored",
             token,
             len(spans) - len(missing),
             len(spans),
         )
-        if len(missing) < len(spans):
-            # The same token stores these no second time, and the materialized views, which
-            # ClickHouse fills after the table, take what a crash kept from them.
-            absent = set(missing)
-            stored = [i for i in range(len(spans)) if i not in absent]
-            self._insert(spans.take(stored), token)
-        if missing and spans.parts_detached:
-            # Detaching a broken part forgot the tokens of its blocks: the batch's own token
-            # stores its spans again, and the materialized views that had them skip them.
-            self._insert(spans.take(missing), token)
-            missing = [missing[i] for i in self._missing(spans.take(missing))]
         if missing:
-            # A token of their own: a crash can leave ``token`` recorded without its rows.
-            self._insert(spans.take(missing), f"{token}:{uuid.uuid4().hex}")
+            own = f"{token}:{uuid.uuid4().hex}"
+            spans.redo = (own, missing)
+            self._insert(spans.take(missing), own)
+        spans.redo = None
 
     def _missing(self, spans: SpanColumns) -> list[int]:
         """Positions of the spans of ``spans`` that the traces table does not hold."""
@@ -231,8 +254,32 @@ class ClickHouseSpanExporter:
         return [i for i, key in enumerate(keys) if key not in stored]
 
     def _insert(self, spans: SpanColumns, token: str | None) -> None:
-        with self._lock:
+        with self._lock, self._watched():
             _insert(self._store, token, self._context, spans.columns)
+
+    @contextmanager
+    def _watched(self) -> Iterator[None]:
+        """An insert: if it fails, the parts committed since it began are checked before the
+        exporter inserts anything else (:meth:`_check_parts`)."""
+        started = time.time()
+        try:
+            yield
+        except TransientError:
+            if self._unchecked_since is None:
+                self._unchecked_since = started
+            raise
+
+    def _check_parts(self) -> bool:
+        """Detach the broken parts committed since a failed insert began (see
+        :meth:`collector.store.ClickHouseStore.detach_broken_parts_since`); True when there
+        were. Raises TransientError while they cannot be checked: until they are, a retry's
+        token could be swallowed by a broken part's."""
+        if self._unchecked_since is None:
+            return False
+        with self._lock, _failure_sorted(self._store):
+            detached = self._store.detach_broken_parts_since(self._unchecked_since)
+        self._unchecked_since = None
+        return bool(detached)
 
     def _insert_staged(self, spans: SpanColumns, token: str | None) -> bool:
         """Store a batch from its OTLP bodies; False, having stored nothing, when it has none
@@ -248,7 +295,7 @@ class ClickHouseSpanExporter:
         if staged is None or spans.encoded is None:
             return False
         try:
-            with _failure_sorted(self._store, refusable=True):
+            with self._watched(), _failure_sorted(self._store, refusable=True):
                 stored = staged.insert(spans.encoded, _token_settings(token))
         except StagingFailed as exc:
             self._insert(spans, token)

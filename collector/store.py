@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -55,6 +55,7 @@ _NOT_WRITTEN = re.compile(
 )
 # A part's folder in a path, as ClickHouse names it: partition_min_max_level[_mutation]/.
 _PART_FOLDER = re.compile(r"/([A-Za-z0-9]+_\d+_\d+_\d+(?:_\d+)?)/")
+_NEVER = 2**32 - 1  # the last second a DateTime holds: no part is that recent
 _FORMAT_CLAUSE = re.compile(r" FORMAT ([A-Za-z][A-Za-z0-9]*)$")  # in formatQuerySingleLine text
 
 
@@ -268,45 +269,70 @@ class ClickHouseStore:
         ClickHouse does itself with the broken parts it finds when it starts; return what was
         detached (nothing when ``error`` names no part, or only sound ones).
 
-        A part written while the disk filled up can be committed with empty files (chDB on a
-        full disk does it about once in 20 fills), and then every read of its table fails until
-        a restart: the exporter could not check which spans of a retried batch were stored.
-        The part moves to its table's ``detached/`` folder, kept for inspection; the spans of a
-        batch still in the write-ahead log are inserted again by the retry.
+        A part written while the disk filled up can be committed with an empty file, and then
+        every read of its table fails until a restart: the exporter could not check which
+        spans of a retried batch were stored.
         """
-        message = str(error)
-        names = _PART_FOLDER.findall(message)
+        names = _PART_FOLDER.findall(str(error))
         if not names:
             return []
+        try:
+            return self._detach_broken(names=names, message=str(error))
+        except ClickHouseError as exc:
+            log.warning("could not check the parts a failed statement named: %s", exc)
+            return []
+
+    def detach_broken_parts_since(self, since: float) -> list[str]:
+        """Detach the parts committed since ``since`` (a Unix time: when a failed insert began)
+        that ``CHECK TABLE`` finds broken; return what was detached. Raises ClickHouseError
+        when they cannot be checked yet (on a full disk, even reading ``system.parts`` fails).
+
+        A full disk makes ClickHouse commit parts whose files are empty (measured on chDB:
+        about once in 10 to 20 fills under traffic) while the insert fails. The running engine
+        counts their rows, and their deduplication tokens swallow the retry; at the next start
+        they are ``broken-on-start``, and those rows are gone. Detached, they are kept in their
+        table's ``detached/`` folder, their tokens are forgotten, and the retry stores their
+        rows again (:mod:`collector.exporter`).
+        """
+        # A second's margin: the engine stamps whole seconds.
+        return self._detach_broken(since=int(since) - 1)
+
+    def _detach_broken(
+        self, *, names: Sequence[str] = (), message: str = "", since: int = _NEVER
+    ) -> list[str]:
+        """Detach the broken ones of the parts ``message`` names (``names``) or committed since
+        ``since``; what was detached."""
         database = self.config.database
         detached = []
-        try:
-            named = self.client.query(
-                load_sql("parts_named_in_error.sql"),
-                parameters={"database": database, "names": names, "message": message},
+        suspects = self.client.query(
+            load_sql("parts_maybe_broken.sql"),
+            parameters={
+                "database": database,
+                "names": list(names),
+                "message": message,
+                "since": since,
+            },
+        ).result_rows
+        for table, part, rows in suspects:
+            # Neither statement takes parameters: the names are checked, then written in.
+            assert _PART_FOLDER.fullmatch(f"/{part}/"), part
+            target = f"`{database}`.`{validate_identifier(table, 'table')}`"
+            checked = self.client.query(
+                f"CHECK TABLE {target} PART '{part}'",
+                settings={"check_query_single_value_result": 0},
             ).result_rows
-            for table, part, rows in named:
-                # Neither statement takes parameters: the names are checked, then written in.
-                assert _PART_FOLDER.fullmatch(f"/{part}/"), part
-                target = f"`{database}`.`{validate_identifier(table, 'table')}`"
-                checked = self.client.query(
-                    f"CHECK TABLE {target} PART '{part}'",
-                    settings={"check_query_single_value_result": 0},
-                ).result_rows
-                if all(int(passed) for _, passed, _ in checked):
-                    continue
-                self.client.command(f"ALTER TABLE {target} DETACH PART '{part}'")
-                detached.append(f"{table} part {part} ({rows} rows)")
-                log.error(
-                    "part %s of %s was broken (%s) and is detached, as ClickHouse detaches "
-                    "broken parts when it starts: it stays in the table's detached/ folder, and "
-                    "a batch still in the write-ahead log is inserted again",
-                    part,
-                    table,
-                    checked[0][2] or message,
-                )
-        except ClickHouseError as exc:
-            log.warning("could not check the parts a failed read named: %s", exc)
+            if all(int(passed) for _, passed, _ in checked):
+                continue
+            self.client.command(f"ALTER TABLE {target} DETACH PART '{part}'")
+            detached.append(f"{table} part {part} ({rows} rows)")
+            log.error(
+                "part %s of %s was broken (%s) and is detached, as ClickHouse detaches broken "
+                "parts when it starts: it stays in the table's detached/ folder, and a batch "
+                "still in the write-ahead log is inserted again",
+                part,
+                table,
+                checked[0][2] or message,
+            )
         return detached
 
     def stop_reads(self, within_s: float = 10.0) -> None:

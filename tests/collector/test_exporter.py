@@ -154,6 +154,41 @@ def test_a_broken_part_is_detached_and_the_batch_it_held_stored_again(
     assert count(collector, "SELECT count() FROM cache_events") == 5
 
 
+@FORMS
+def test_a_broken_part_a_failed_insert_committed_does_not_swallow_its_retry(
+    collector: Collector, form: str
+):
+    # On a full disk, an insert fails further down its chain of views, and the table before
+    # the failure keeps a part with empty files: the engine counts its rows, and its token
+    # swallowed the retry; a restart then dropped them (1,000 acknowledged spans, measured).
+    assert collector.store is not None
+    client = collector.store.client
+    exporter = ClickHouseSpanExporter(collector.store)
+    spans = batch(5, form=form)
+    # A view that fails once the table's part is written, as a full disk's reservation does.
+    client.command("CREATE TABLE failing (x UInt8) ENGINE = Null")
+    client.command(
+        "CREATE MATERIALIZED VIEW failing_mv TO failing AS "
+        "SELECT throwIf(1, 'Cannot reserve 1.00 MiB, not enough space') AS x FROM otel_traces"
+    )
+    with pytest.raises(TransientError, match="not enough space"):
+        exporter.consume(spans)
+    [part] = break_parts(collector, "otel_traces")
+    client.command("DROP VIEW failing_mv")
+    exporter.consume(spans)  # the retry
+    detached = client.query(
+        "SELECT name FROM system.detached_parts WHERE table = 'otel_traces'"
+    ).result_rows
+    assert detached == [(part,)]
+    checked = client.query(
+        "CHECK TABLE otel_traces", settings={"check_query_single_value_result": 1}
+    ).result_rows
+    assert [list(row) for row in checked] == [[1]]  # nothing broken for a restart to drop
+    assert count(collector) == 5
+    assert count(collector, "SELECT count() FROM cache_events") == 5
+    assert count(collector, "SELECT sum(Lookups) FROM cache_events_1m") == 5
+
+
 def test_a_store_that_cannot_stage_bodies_gets_them_by_columns(
     collector: Collector, caplog: pytest.LogCaptureFixture
 ):

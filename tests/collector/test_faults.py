@@ -251,9 +251,10 @@ def wait_until(condition, what: str, timeout_s: float = 120, detail=lambda: "") 
         time.sleep(0.05)
 
 
-def assert_fault_loses_nothing(port: int, log: Path, make_fault, clear_fault) -> None:
+def assert_fault_loses_nothing(port: int, log: Path, make_fault, clear_fault) -> set[int]:
     """Spans flow; the fault comes; new spans are refused with 503 while acknowledged ones
-    wait; the fault goes; everything acknowledged is stored, once, and nothing was dropped."""
+    wait; the fault goes; everything acknowledged is stored, once, and nothing was dropped.
+    Returns the spans acknowledged."""
 
     def detail() -> str:
         return f"health: {health(port).text}\ncollector log:\n{log.read_text()[-4000:]}"
@@ -274,6 +275,7 @@ def assert_fault_loses_nothing(port: int, log: Path, make_fault, clear_fault) ->
     )
     assert_exactly_once(port, sender.acked)
     assert not any(health(port).json()["spans_dropped"].values())
+    return sender.acked
 
 
 def test_a_full_disk_loses_nothing_acknowledged(tmp_path: Path):
@@ -281,7 +283,14 @@ def test_a_full_disk_loses_nothing_acknowledged(tmp_path: Path):
     with mounted_tmpfs(tmp_path / "disk", "160m") as disk:
         process = start(disk / "store", port, log, "--wal-max-mb", "32")
         try:
-            assert_fault_loses_nothing(port, log, lambda: fill(disk), (disk / "filler").unlink)
+            acked = assert_fault_loses_nothing(
+                port, log, lambda: fill(disk), (disk / "filler").unlink
+            )
+            # What the engine counts is not yet what its disk holds: a full disk can leave a
+            # part the running engine counts and a restart finds broken (and drops).
+            stop(process)
+            process = start(disk / "store", port, log, "--wal-max-mb", "32")
+            assert_exactly_once(port, acked, "after a restart")
         finally:
             stop(process)
 

@@ -83,6 +83,9 @@ def test_a_restart_on_a_full_disk_says_why_it_waits_and_recovers_when_space_retu
             )
             assert_exactly_once(url_port, sender.acked)
             assert not any(health(url_port).json()["spans_dropped"].values())
+            stop(process)  # what the disk holds, not only what the running engine counts
+            process = start(store, url_port, log)
+            assert_exactly_once(url_port, sender.acked, "after a restart")
             print(
                 f"{len(sender.acked)} spans acknowledged ({acked_before} before the crash), "
                 f"all stored once; {sender.refused} answers 503"
