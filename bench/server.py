@@ -46,7 +46,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from bench.ingest import cpu_seconds, free_port, start_collector
 from bench.measure import write_result
-from instrumented_server import semconv
+from contract import semconv
 from instrumented_server.otlp_wire import OTLPWireEncoder
 from instrumented_server.telemetry import ServerTelemetry
 

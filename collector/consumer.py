@@ -9,6 +9,7 @@ so: the normalizer, and the exporter's columnar insert.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, cast
 
@@ -114,22 +115,32 @@ class SpanColumns:
     _trace_ids: list[str] = field(default_factory=list, repr=False)
     _scope_names: list[str] = field(default_factory=list, repr=False)
     _merged_bytes: int = field(default=0, repr=False)
+    _build: Callable[[list[bytes]], Columns] | None = field(default=None, repr=False)
 
     @classmethod
     def from_bodies(
-        cls, bodies: list[bytes], trace_ids: list[str], scope_names: list[str]
+        cls,
+        bodies: list[bytes],
+        trace_ids: list[str],
+        scope_names: list[str],
+        build: Callable[[list[bytes]], Columns],
     ) -> SpanColumns:
         """A batch of the spans of ``bodies``, whose trace ids and scope names, in order,
-        are ``trace_ids`` and ``scope_names``; its columns are built when first read."""
-        return cls(built=None, encoded=bodies, _trace_ids=trace_ids, _scope_names=scope_names)
+        are ``trace_ids`` and ``scope_names``; its columns are built by ``build`` (the
+        translator's) when first read."""
+        return cls(
+            built=None,
+            encoded=bodies,
+            _trace_ids=trace_ids,
+            _scope_names=scope_names,
+            _build=build,
+        )
 
     @property
     def columns(self) -> Columns:
         if self.built is None:
-            # Imported here: the translator makes batches of this module's type.
-            from collector.translator import columns_of
-
-            self.built = columns_of(self.encoded or [])
+            assert self._build is not None, "a batch of bodies is made with its builder"
+            self.built = self._build(self.encoded or [])
         return self.built
 
     @property
@@ -153,6 +164,7 @@ class SpanColumns:
     def extend(self, other: SpanColumns) -> None:
         """Append the spans of ``other`` after the spans of this batch. The batch keeps its
         bodies when both have them. ``other``'s lists are copied, never shared."""
+        self._build = self._build or other._build
         if not len(self) and self.encoded is None:
             self.encoded = []  # an empty batch takes the form of what it is given
         if self.encoded is not None and other.encoded is not None:

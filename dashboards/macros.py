@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from nextrace.errors import NextraceError
+from contract.errors import NextraceError
 
 PLUGIN_VERSION = "4.20.0"
 

@@ -18,11 +18,11 @@ from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
+from contract.errors import NextraceError
 from dashboards import alerts, files, policy
 from dashboards.build import DASHBOARDS, to_json
 from dashboards.clickhouse import DATASOURCE_UID
 from dashboards.datasource import ClickHouseAccess, datasource
-from nextrace.errors import NextraceError
 
 
 class PushError(NextraceError):

@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from contract.errors import NextraceError
 from instrumented_server.caching import Clock, Entry, EntryStore, Lookup, MissReason, Source
-from nextrace.errors import NextraceError
 
 PRIVATE_PREFIX = "private:"
 

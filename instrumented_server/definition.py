@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from contract.errors import NextraceError
 from instrumented_server.patterns import compile_source
-from nextrace.errors import NextraceError
 
 _SEGMENT = re.compile(
     r"^(?:[A-Za-z0-9_.~-]+|\[[A-Za-z_][A-Za-z0-9_]*\]|\[\.\.\.[A-Za-z_][A-Za-z0-9_]*\]"

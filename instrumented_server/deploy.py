@@ -24,7 +24,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from instrumented_server import semconv
+from contract import semconv
 from instrumented_server.state import ServerState
 from instrumented_server.warmup_jobs import RouteWarmer, data_warmup, route_job, submit_all
 

@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link
 from starlette.responses import Response
 
-from instrumented_server import semconv
+from contract import semconv
 from instrumented_server.caching import Lookup, Source
 from instrumented_server.cdn import CacheControl, CdnEntry
 from instrumented_server.incoming import Incoming

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from instrumented_server import semconv
+from contract import semconv
 from instrumented_server.background import BackgroundTasks, RateLimiter
 from instrumented_server.caching import Lookup, Source
 from instrumented_server.data_cache import DataCache, data_key

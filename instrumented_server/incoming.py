@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from opentelemetry import trace
 
-from instrumented_server import semconv
+from contract import semconv
 from instrumented_server.deploy import DEPLOY_PATH
 from instrumented_server.middleware import RequestFacts
 from instrumented_server.revalidation import REVALIDATE_PATH

@@ -19,7 +19,7 @@ from typing import Literal
 
 from opentelemetry import trace
 
-from instrumented_server import semconv
+from contract import semconv
 from instrumented_server.definition import Condition, Matcher, Middleware, WarmupRule
 from instrumented_server.fetching import WarmTarget
 from instrumented_server.patterns import compile_source

@@ -13,7 +13,7 @@ from typing import Literal
 
 from opentelemetry import trace
 
-from instrumented_server import semconv
+from contract import semconv
 from instrumented_server.fetching import RenderContext
 from instrumented_server.render import Chunk, Rendered, iterate_chunks
 from instrumented_server.routing import RouteMatch

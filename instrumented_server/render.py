@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from opentelemetry import trace
 
-from instrumented_server import semconv
+from contract import semconv
 from instrumented_server.background import BackgroundTasks
 from instrumented_server.caching import Lookup, Source
 from instrumented_server.definition import AppDefinition, Fetch, Route

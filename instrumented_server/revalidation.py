@@ -22,12 +22,12 @@ from typing import Any
 
 from opentelemetry import trace
 
-from instrumented_server import semconv
+from contract import semconv
+from contract.errors import NextraceError
 from instrumented_server.fetching import WarmTarget
 from instrumented_server.state import ServerState
 from instrumented_server.warmup import WarmupJob
 from instrumented_server.warmup_jobs import RouteWarmer, data_job, route_job, submit_all
-from nextrace.errors import NextraceError
 
 REVALIDATE_PATH = "/api/revalidate"
 SECRET_HEADER = "x-revalidate-secret"

@@ -18,7 +18,8 @@ from opentelemetry import trace
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
-from instrumented_server import edge, semconv
+from contract import semconv
+from instrumented_server import edge
 from instrumented_server.background import RateLimiter
 from instrumented_server.caching import Source
 from instrumented_server.cdn import NEXT_VARY

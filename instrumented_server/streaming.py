@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 
 from opentelemetry import trace
 
-from instrumented_server import semconv
+from contract import semconv
 from instrumented_server.render import Chunk
 from instrumented_server.telemetry import ServerTelemetry
 

@@ -32,7 +32,7 @@ from opentelemetry.semconv._incubating.metrics.otel_metrics import (
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Link, SpanKind
 
-from instrumented_server import semconv
+from contract import semconv
 from instrumented_server.caching import Entry, Lookup
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ import random
 import time
 from dataclasses import dataclass
 
+from contract.errors import NextraceError
 from instrumented_server.definition import AppDefinition, Upstream
-from nextrace.errors import NextraceError
 
 
 class UpstreamError(NextraceError):

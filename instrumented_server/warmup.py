@@ -20,7 +20,7 @@ from typing import Literal
 from opentelemetry import trace
 from opentelemetry.trace import Link, Status, StatusCode
 
-from instrumented_server import semconv
+from contract import semconv
 from instrumented_server.background import RateLimiter
 from instrumented_server.telemetry import ServerTelemetry
 

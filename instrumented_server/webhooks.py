@@ -12,7 +12,7 @@ from opentelemetry import trace
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from instrumented_server import semconv
+from contract import semconv
 from instrumented_server.deploy import DEPLOY_PATH, deploy
 from instrumented_server.incoming import Incoming
 from instrumented_server.revalidation import (

@@ -3,5 +3,5 @@
 This package holds the ``nextrace`` command line (:mod:`nextrace.cli`), the one place where
 the other packages (``collector``, ``instrumented_server``, ``traffic``, ``dashboards``) are
 wired together, the demo and its report, and the root of every error nextrace raises
-(:mod:`nextrace.errors`).
+(:mod:`contract.errors`).
 """

@@ -1,7 +1,7 @@
 """The ``nextrace`` command line: the one place where the packages are wired together.
 
 Every command fails in one line: errors that nextrace raises on purpose
-(:class:`nextrace.errors.NextraceError`) and the operating system's (a port, a
+(:class:`contract.errors.NextraceError`) and the operating system's (a port, a
 folder) print their message; anything else is a bug, and prints one line that
 says how to see the traceback (``NEXTRACE_DEBUG=1``). Defaults come from the
 configuration objects, so the help and the library agree.
@@ -25,7 +25,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from collector.config import DEFAULT_DSN, CollectorConfig, StoreConfig
-from nextrace.errors import NextraceError
+from contract.errors import NextraceError
 from nextrace.stores import DEMO_WORKDIR, store_to_read
 
 VERSION = "0.1.0"

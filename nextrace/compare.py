@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from contract.errors import NextraceError
 from nextrace.diagnosis import MS, Diagnosis
-from nextrace.errors import NextraceError
 from nextrace.reader import Reader
 from nextrace.spans import CacheOutcome, Span, Trace
 

@@ -28,10 +28,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from collector.config import StoreConfig
+from contract.errors import NextraceError
 from dashboards.files import write as write_grafana
 from instrumented_server.definition import AppDefinition, dump_definition, load_definition
 from instrumented_server.payloads import BROWSER_SERVICE
-from nextrace.errors import NextraceError
 from nextrace.listen import ListenError, bind_socket
 from nextrace.report import Report
 from nextrace.report_html import report_and_page

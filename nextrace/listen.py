@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 
-from nextrace.errors import NextraceError
+from contract.errors import NextraceError
 
 
 class ListenError(NextraceError):

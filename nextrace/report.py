@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.errors import NextraceError
 from instrumented_server.payloads import BROWSER_SERVICE
-from nextrace.errors import NextraceError
 from nextrace.reader import Reader
 from nextrace.slow import Filters, SlowNavigation
 from nextrace.slow import as_json as slow_as_json

@@ -41,7 +41,7 @@ from collector.nextjs import (
     pass_key,
     pass_of,
 )
-from nextrace.errors import NextraceError
+from contract.errors import NextraceError
 from nextrace.reader import Reader
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")

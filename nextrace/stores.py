@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from collector.config import DEFAULT_DSN, StoreConfig
-from nextrace.errors import NextraceError
+from contract.errors import NextraceError
 
 DEMO_WORKDIR = Path(".nextrace/demo")
 """Where ``nextrace demo`` keeps its runs, one folder each (``<time>-<scenario>/store``)."""

@@ -30,7 +30,7 @@ from opentelemetry.propagate import inject
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from instrumented_server import semconv
+from contract import semconv
 from instrumented_server.definition import AppDefinition, Link
 from instrumented_server.routing import RouteTable
 from traffic.router_cache import Payload, RouterCache, RouterEntry

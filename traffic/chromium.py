@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
-from nextrace.errors import NextraceError
+from contract.errors import NextraceError
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 _LISTENING = re.compile(r"DevTools listening on (ws://\S+)")

@@ -11,8 +11,8 @@ import time
 import httpx
 import pytest
 
-from tests.collector.test_faults import start
-from tests.nextrace.test_cli import free_port
+from tests.support.collector_process import start
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -10,48 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import stored
-
-RUNS = ["protobuf-verbose", "json-verbose", "protobuf-default", "next15-protobuf-default"]
-
-
-def post_capture(client, run: Path) -> None:
-    for meta_file in sorted((run / "raw").glob("*.meta.json")):
-        meta = json.loads(meta_file.read_text())
-        body = (run / "raw" / meta["file"]).read_bytes()
-        headers = {"Content-Type": meta["content_type"]}
-        if meta.get("content_encoding"):
-            headers["Content-Encoding"] = meta["content_encoding"]
-        response = client.post("/v1/traces", content=body, headers=headers)
-        assert response.status_code == 200, (meta_file.name, response.content)
-
-
-def expected_spans(run: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """Every span of a capture, read straight from its files (JSON as JSON)."""
-    from google.protobuf import json_format
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
-
-    spans: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted((run / "raw").iterdir()):
-        if path.name.endswith(".meta.json"):
-            continue
-        if path.suffix == ".pb":
-            message = ExportTraceServiceRequest.FromString(path.read_bytes())
-            document = json_format.MessageToDict(message)
-            for rs in document.get("resourceSpans", []):
-                for ss in rs.get("scopeSpans", []):
-                    for span in ss.get("spans", []):
-                        for key in ("traceId", "spanId", "parentSpanId"):
-                            if key in span:
-                                span[key] = base64.b64decode(span[key]).hex()
-        else:
-            document = json.loads(path.read_text())
-        for rs in document.get("resourceSpans", []):
-            for ss in rs.get("scopeSpans", []):
-                for span in ss.get("spans", []):
-                    spans[(span["traceId"], span["spanId"])] = span
-    return spans
+from tests.support.captures import RUNS, expected_spans, post_capture
 
 
 @pytest.mark.parametrize("run_name", RUNS)

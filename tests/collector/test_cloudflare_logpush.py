@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -25,11 +24,11 @@ from collector.cloudflare_logpush import nanoseconds
 from collector.config import StoreConfig
 from collector.service import Collector
 from tests.conftest import running_collector, stored
+from tests.support.cdn_payloads import LINES
 
 LOGPUSH_TOKEN = "logpush-token-0123456789"
 TOKEN = "collector-token-0123456789"
 PATH = "/v1/cdn/cloudflare?service=shop"
-LINES = (Path(__file__).parents[1] / "data" / "cdn" / "cloudflare-logpush.ndjson").read_bytes()
 AUTH = {"Authorization": f"Bearer {LOGPUSH_TOKEN}"}
 
 

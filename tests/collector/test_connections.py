@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from nextrace.listen import bind_socket
-from tests.collector.test_faults import start, stop
-from tests.nextrace.test_cli import free_port
+from tests.support.collector_process import start, stop
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ from collector.service import Collector
 from collector.store import ClickHouseStore
 from collector.translator import screen, translate
 from tests.builders import make_request, make_span
-from tests.collector.test_rows import request_row
+from tests.support.store_rows import count, forget_rows, request_row
 
 
 def batch(count: int, first_wal: int = 1, form: str = "columns") -> SpanColumns:
@@ -37,11 +37,6 @@ def batch(count: int, first_wal: int = 1, form: str = "columns") -> SpanColumns:
 
 
 FORMS = pytest.mark.parametrize("form", ["columns", "bodies"])
-
-
-def count(collector: Collector, sql: str = "SELECT count() FROM otel_traces") -> int:
-    assert collector.store is not None
-    return int(collector.store.client.query(sql).result_rows[0][0])
 
 
 @FORMS
@@ -61,22 +56,6 @@ def test_a_batch_inserted_twice_is_stored_once(collector: Collector, form: str):
     # The materialized views follow exactly, through the deduplicated retry too.
     assert count(collector, "SELECT count() FROM cache_events") == 15
     assert count(collector, "SELECT sum(Lookups) FROM cache_events_1m") == 15
-
-
-def forget_rows(collector: Collector, span_ids: list[str] | None = None) -> None:
-    """Delete spans and the rows derived from them, but keep ClickHouse's record of the tokens
-    that stored them: the state that a crash between recording a block's token and committing
-    its part leaves behind. All of them by default; the per-minute sums only then."""
-    assert collector.store is not None
-    where = "1" if span_ids is None else f"SpanId IN {tuple(span_ids)!r}"
-    tables = ["otel_traces", "cache_events"]
-    if span_ids is None:
-        tables += ["otel_traces_trace_id_ts", "cache_events_1m"]
-    for table in tables:
-        condition = where if table in ("otel_traces", "cache_events") else "1"
-        collector.store.client.command(
-            f"DELETE FROM {table} WHERE {condition}", settings={"mutations_sync": 2}
-        )
 
 
 @FORMS

@@ -12,7 +12,6 @@ sums must match the spans one for one too.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
@@ -20,144 +19,23 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.builders import make_request, make_span
-from tests.collector.harness import health, mounted_tmpfs
 from tests.collector.inserter import SPANS_PER_BATCH
-from tests.nextrace.test_cli import free_port
+from tests.support.collector_process import (
+    Sender,
+    assert_exactly_once,
+    health,
+    start,
+    stop,
+)
+from tests.support.faults import fill, mounted_tmpfs
+from tests.support.processes import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
-
-SPANS_PER_REQUEST = 100
-PB = {"Content-Type": "application/x-protobuf"}
-
-
-class Sender:
-    """A steady stream of spans with ids 1, 2, 3…; ``acked`` holds those answered 200."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.acked: set[int] = set()
-        self.refused = 0  # answers 503
-        self.unknown = 0  # requests whose outcome could not be known
-        self._next = 1
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Sender:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            while not self._stop.is_set():
-                ids = range(self._next, self._next + SPANS_PER_REQUEST)
-                self._next += SPANS_PER_REQUEST
-                spans = [
-                    make_span("fault", span_id=i.to_bytes(8, "big"), attrs={"cache.layer": "data"})
-                    for i in ids
-                ]
-                self._send(client, make_request(spans).SerializeToString(), ids)
-                self._stop.wait(0.01)
-
-    def _send(self, client: httpx.Client, body: bytes, ids: range) -> None:
-        for _ in range(2000):
-            if self._stop.is_set():
-                return
-            try:
-                answer = client.post(self.url, content=body, headers=PB)
-            except httpx.ConnectError:  # nobody listening: the request never arrived
-                self._stop.wait(0.05)
-                continue
-            except httpx.HTTPError:  # it may or may not have arrived: do not count it
-                self.unknown += 1
-                return
-            if answer.status_code == 200:
-                self.acked.update(ids)
-                return
-            assert answer.status_code == 503, answer.text
-            self.refused += 1
-            self._stop.wait(0.05)
-
-    def wait_for(self, acked: int, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
-        while len(self.acked) < acked:
-            assert time.monotonic() < deadline, f"only {len(self.acked)} of {acked} acknowledged"
-            time.sleep(0.01)
-
-
-def start(
-    store: Path, port: int, log: Path, *extra: str, prefix: tuple[str, ...] = ()
-) -> subprocess.Popen[bytes]:
-    """A collector on ``store``; its log goes to a file (a full pipe would block it)."""
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [
-                *prefix,
-                sys.executable,
-                "-m",
-                "nextrace.cli",
-                "collect",
-                "--dsn",
-                f"chdb:{store}",
-                "--port",
-                str(port),
-                "--batch-timeout",
-                "0.2",
-                *extra,
-            ],
-            stdout=out,
-            stderr=out,
-        )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"collector exited:\n{log.read_text()[-3000:]}"
-        with contextlib.suppress(httpx.HTTPError):
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return process
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError("the collector did not start")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(120) == 0
-
-
-def stored(port: int, sql: str) -> list[list[str]]:
-    answer = httpx.post(
-        f"http://127.0.0.1:{port}/sql", json={"query": sql, "format": "TSV"}, timeout=60
-    )
-    assert answer.status_code == 200, answer.text
-    return [line.split("\t") for line in answer.text.splitlines()]
-
-
-def assert_exactly_once(port: int, acked: set[int], run: str = "") -> None:
-    """Every acknowledged span stored once; ``run`` (a seed) goes into any failure message."""
-    ids = {int(row[0], 16) for row in stored(port, "SELECT SpanId FROM otel_traces")}
-    missing = acked - ids
-    assert not missing, (
-        f"{run}: {len(missing)} acknowledged spans missing, e.g. {sorted(missing)[:5]}"
-    )
-    [[spans, distinct, events, minutes]] = stored(
-        port,
-        "SELECT count(), uniqExact(SpanId), (SELECT count() FROM cache_events), "
-        "(SELECT sum(Lookups) FROM cache_events_1m) FROM otel_traces",
-    )
-    assert spans == distinct, f"{int(spans) - int(distinct)} spans stored twice"
-    assert events == spans, "cache_events rows doubled or lost"
-    assert minutes == spans, "per-minute sums doubled or lost"
 
 
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path):
@@ -232,23 +110,6 @@ def test_a_crash_between_clickhouse_recording_a_token_and_storing_its_rows_loses
     assert last == sum(after + 1 for after in rounds)  # and the batch replayed, each time
     assert found["batches"] == {str(n): SPANS_PER_BATCH for n in range(1, last + 1)}
     assert found["events"] == last * SPANS_PER_BATCH
-
-
-def fill(disk: Path) -> None:
-    """Take every free byte of ``disk`` with ``disk/filler``."""
-    chunk = b"\0" * (1 << 20)
-    with open(disk / "filler", "wb") as out, contextlib.suppress(OSError):
-        while True:
-            out.write(chunk)
-            out.flush()
-
-
-def wait_until(condition, what: str, timeout_s: float = 120, detail=lambda: "") -> None:
-    """Poll ``condition``; on timeout, fail with ``what`` and what ``detail()`` tells."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}\n{detail()}"
-        time.sleep(0.05)
 
 
 def assert_fault_loses_nothing(port: int, log: Path, make_fault, clear_fault) -> set[int]:

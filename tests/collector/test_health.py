@@ -19,18 +19,18 @@ import pytest
 from collector.config import CollectorConfig
 from collector.wal import KIND_PROTOBUF, WriteAheadLog
 from tests.builders import make_request, make_span
-from tests.collector.harness import health, mounted_tmpfs
-from tests.collector.test_faults import (
+from tests.support.collector_process import (
     PB,
     SPANS_PER_REQUEST,
     Sender,
     assert_exactly_once,
-    fill,
+    health,
     start,
     stop,
-    wait_until,
 )
-from tests.nextrace.test_cli import free_port
+from tests.support.faults import fill, mounted_tmpfs
+from tests.support.processes import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -4,19 +4,17 @@ sent (requests.jsonl) and what Next.js answered."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from collector.nextjs import TraceSpan, normalize_trace
-from tests.collector.test_captures import RUNS, post_capture
 from tests.conftest import stored
 from tests.examples.runs import load_run
+from tests.support.captures import DATA_CACHE, DATA_CACHE_NEXT15, RUNS, post_capture, requests_of
 
 # The routes of examples/nextjs, which recorded the captures, most specific first.
 ROUTES = [
@@ -24,25 +22,6 @@ ROUTES = [
     (r"^/(|about|profile|api/revalidate)$", None),  # the path is the route
     (r".*", "/_not-found"),
 ]
-
-# The data cache of each request that fetched, as the capture's labels say (the same in every
-# run): first reads miss, repeated reads hit, a revalidateTag(…, 'max') makes the next read
-# stale with a background refresh, and one with { expire: 0 } makes it a blocking miss.
-DATA_CACHE = {
-    "html_product1_first(data-cache miss)": ["miss"],
-    "html_product1_second(data-cache hit)": ["hit"],
-    "rsc_nav_product2_first": ["miss"],
-    "rsc_nav_product1(data-cache hit)": ["hit"],
-    "html_product1_after_revalidate_max(stale+bg refresh?)": ["stale"],
-    "html_product1_after_revalidate_max_again": ["hit"],
-    "html_product1_after_revalidate_expire0(blocking miss?)": ["miss"],
-    "html_product2_with_incoming_traceparent": ["hit"],
-}
-# Next.js 15's revalidateTag has no profile: 'max' expires the tag at once, like { expire: 0 }.
-DATA_CACHE_NEXT15 = {
-    **DATA_CACHE,
-    "html_product1_after_revalidate_max(stale+bg refresh?)": ["miss"],
-}
 
 
 def expected_route(path: str) -> str:
@@ -69,10 +48,6 @@ def expected_kind(request: dict[str, Any]) -> str:
     if "1" in request["resp_headers"].get("x-nextjs-prerender", "").split(", "):
         return "rsc_prefetch"
     return "rsc_navigation"
-
-
-def requests_of(run: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run / "requests.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.parametrize("run_name", RUNS)

@@ -32,8 +32,9 @@ from bench.queries import alert_queries, dashboard_queries
 from collector.config import CollectorConfig, ReadLimits, StoreConfig
 from collector.errors import QueryFailed, ReadOnlyViolation
 from collector.store import ClickHouseStore, _read_at_most, connect, open_store
-from tests.collector.test_faults import start, stop, wait_until
-from tests.nextrace.test_cli import free_port
+from tests.support.collector_process import start, stop
+from tests.support.processes import free_port
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 

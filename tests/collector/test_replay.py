@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from collector.config import CollectorConfig, StoreConfig
 from collector.service import Collector
 from tests.builders import make_request, make_span
-from tests.collector.test_exporter import count, forget_rows
+from tests.support.store_rows import count, forget_rows
 
 
 def test_the_batch_in_flight_at_a_crash_is_stored_though_its_token_outlived_its_rows(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pytest
 
 from collector.rows import CacheEventRow, RequestRow
 from collector.service import Collector
+from tests.support.store_rows import request_row
 
 # What Next.js cannot tell about a cache lookup; this column keeps its default.
 NOT_FROM_NEXTJS = {"Tags"}
@@ -30,29 +30,6 @@ def test_every_column_of_a_derived_row_exists_and_only_defaults_are_left_out(
     table = described(collector, row.TABLE)
     assert set(row.columns()) <= set(table)
     assert set(table) - set(row.columns()) == unwritten
-
-
-def request_row(**changes: Any) -> RequestRow:
-    """A request row of the shop's product page; ``changes`` override its fields."""
-    row = RequestRow(
-        timestamp_ns=1_767_261_600_000_000_000,
-        trace_id="t" * 32,
-        span_id="s" * 16,
-        service="shop",
-        route="/products/[id]",
-        kind="document",
-        kind_source="shape",
-        prefetch="",
-        method="GET",
-        path="/products/1",
-        status=200,
-        duration_ns=5_000_000,
-        ttfb_ms=1.5,
-        render_ms=None,
-        middleware_ms=0.25,
-        build_id="b1",
-    )
-    return dataclasses.replace(row, **changes)
 
 
 def test_a_row_is_written_and_read_back_whole(collector):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from collector.config import StoreConfig
@@ -10,6 +12,7 @@ from collector.migrations import apply_migrations, migrations, render
 from collector.store import connect, open_store
 from collector.translator import translate
 from tests.builders import insert_spans, make_request, make_span
+from tests.support.schema_dump import SCHEMA, TTL_DAYS, created, migrated_schema
 
 WARMUP_ATTRS = {
     "nextrace.phase": "warmup",
@@ -243,3 +246,33 @@ def test_an_older_store_is_sorted_by_trace_keeping_every_span_once(chdb_path, cr
         ).result_rows == [("cdn", 1), ("data", 2)]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("ttl_days", [0, 7])
+def test_a_new_store_made_from_schema_sql_is_the_store_the_migrations_make(chdb_path, ttl_days):
+    # A new store is made from schema.sql; an existing one is brought up by the migrations.
+    # Both must give every table and view the same SHOW CREATE, or the two kinds of stores
+    # would answer the dashboards differently.
+    made = {}
+    for way in ("migrations", "schema"):
+        database = f"s_{way}_{ttl_days}_{uuid.uuid4().hex[:8]}"
+        config = StoreConfig.from_dsn(f"chdb://{chdb_path}?database={database}", ttl_days=ttl_days)
+        client = connect(config)
+        applied = apply_migrations(client, config, from_schema=way == "schema")
+        assert applied == [m.name for m in migrations()]  # every migration recorded
+        made[way] = {
+            name: sql.replace(f"{database}.", "DB.")
+            for name, sql in created(client, database).items()
+        }
+        client.command(f"DROP DATABASE `{database}` SYNC")
+    assert made["schema"] == made["migrations"]
+
+
+def test_schema_sql_is_written_from_the_migrations(chdb_path):
+    config = StoreConfig.from_dsn(
+        f"chdb://{chdb_path}?database=s_dump_{uuid.uuid4().hex[:8]}", ttl_days=TTL_DAYS
+    )
+    assert SCHEMA.read_text(encoding="utf-8") == migrated_schema(config), (
+        "collector/sql/schema.sql is out of date: run `python -m tests.support.schema_dump`"
+    )
+    connect(config).command(f"DROP DATABASE `{config.database}` SYNC")

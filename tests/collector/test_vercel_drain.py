@@ -14,8 +14,6 @@ Next.js's build output names a page's prefetch payload.
 from __future__ import annotations
 
 import gzip
-import hashlib
-import hmac
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,16 +24,11 @@ from starlette.testclient import TestClient
 from collector.config import StoreConfig
 from collector.service import Collector
 from tests.conftest import running_collector, stored
+from tests.support.cdn_payloads import SECRET, signed
 
-SECRET = "drain-secret-0123456789"
 TOKEN = "collector-token-0123456789"
 PATH = "/v1/cdn/vercel"
 DELIVERY = (Path(__file__).parents[1] / "data" / "cdn" / "vercel-drain.json").read_bytes()
-
-
-def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
-    signature = hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
-    return {"x-vercel-signature": signature, "Content-Type": "application/json"}
 
 
 @pytest.fixture

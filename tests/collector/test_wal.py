@@ -13,7 +13,8 @@ import pytest
 
 from collector.errors import ConfigError, TransientError
 from collector.wal import KIND_PROTOBUF, MAX_SEGMENT_BYTES, WriteAheadLog, segment_size
-from tests.collector.harness import HEADER, flip, mounted_tmpfs, records_at
+from tests.support.faults import mounted_tmpfs
+from tests.support.wal_files import HEADER, flip, records_at
 
 
 def reopen(path: Path, **kwargs) -> tuple[WriteAheadLog, list[int]]:

@@ -16,17 +16,19 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.builders import make_request, make_span
-from tests.collector.harness import HEADER, flip, health, mounted_tmpfs, records_at
-from tests.collector.test_faults import (
+from tests.support.collector_process import (
     PB,
     Sender,
     assert_exactly_once,
+    health,
     start,
     stop,
     stored,
-    wait_until,
 )
-from tests.nextrace.test_cli import free_port
+from tests.support.faults import mounted_tmpfs
+from tests.support.processes import free_port
+from tests.support.waiting import wait_until
+from tests.support.wal_files import HEADER, flip, records_at
 
 pytestmark = pytest.mark.slow
 

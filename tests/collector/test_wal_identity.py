@@ -32,11 +32,11 @@ from collector.translator import screen
 from collector.wal import KIND_PROTOBUF, WriteAheadLog
 from collector.wal_binding import is_listed
 from tests.builders import make_request, make_span
-from tests.collector import test_faults as faults
-from tests.collector.harness import health
-from tests.collector.test_faults import Sender, assert_exactly_once, start, stop, wait_until
 from tests.conftest import stored
-from tests.nextrace.test_cli import free_port
+from tests.support import collector_process
+from tests.support.collector_process import Sender, assert_exactly_once, health, start, stop
+from tests.support.processes import free_port
+from tests.support.waiting import wait_until
 
 PB = {"Content-Type": "application/x-protobuf"}
 
@@ -229,7 +229,7 @@ def test_two_logs_one_store_lose_and_duplicate_nothing(tmp_path):
         wait_until(lambda: health(port).json()["queue_spans"] == 0, "everything is stored")
         print(f"two logs: {len(sender.acked)} spans acknowledged, {sender.unknown} unknown")
         assert_exactly_once(port, sender.acked, "two logs, one store")
-        assert faults.stored(port, "SELECT count() FROM nextrace_wal_logs") == [["2"]]
+        assert collector_process.stored(port, "SELECT count() FROM nextrace_wal_logs") == [["2"]]
     finally:
         if process is not None:
             stop(process)

@@ -19,19 +19,19 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tests.builders import make_request, make_span
-from tests.collector.harness import health, mounted_tmpfs
-from tests.collector.test_faults import (
+from tests.support.collector_process import (
     PB,
     Sender,
     assert_exactly_once,
-    fill,
+    health,
     start,
     stop,
     stored,
-    wait_until,
 )
-from tests.collector.test_normalizer import request_spans
-from tests.nextrace.test_cli import free_port
+from tests.support.faults import fill, mounted_tmpfs
+from tests.support.processes import free_port
+from tests.support.spans import request_spans
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -5,13 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 import jsonschema
 import pytest
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from starlette.testclient import TestClient
 
 from dashboards.alerts import (
@@ -19,21 +16,15 @@ from dashboards.alerts import (
     COLD_CACHE_SPIKE,
     PREFETCH_AMPLIFICATION,
     WARMUP_FAILURES,
-    AlertSpec,
-    build,
 )
 from dashboards.macros import QueryContext, UnknownMacroError, expand
 from tests.builders import make_request, make_span
-from tests.collector.test_vercel_drain import signed
 from tests.conftest import GRAFANA_SCHEMAS, running_collector, stored
+from tests.support.alerts import evaluate, rule_json
+from tests.support.cdn_payloads import signed
 
 PB = {"Content-Type": "application/x-protobuf"}
 MINUTE = 60_000_000_000
-
-
-def rule_json(spec: AlertSpec) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(json.dumps(build(spec), cls=JSONEncoder))
-    return document
 
 
 def test_a_window_without_a_value_is_refused():
@@ -54,29 +45,6 @@ def test_rules_are_valid_and_never_use_dashboard_variables(spec):
     assert "$__conditionalAll" not in sql
     with pytest.raises(UnknownMacroError):
         expand(sql + " AND x = $route", QueryContext(now, now))
-
-
-def evaluate(collector, spec: AlertSpec, at: dt.datetime) -> dict[Any, float]:
-    return evaluate_with(lambda sql: stored(collector, sql), spec, at)
-
-
-def evaluate_with(
-    run: Callable[[str], list[Any]], spec: AlertSpec, at: dt.datetime
-) -> dict[Any, float]:
-    """Grafana's evaluation of a rule at ``at``: A, then B = last(A), then C = B > threshold.
-
-    Returns the firing series with the value that fired them: a series is its label's value,
-    or the tuple of its labels' values when it has several.
-    """
-    rule = rule_json(spec)
-    source = rule["data"][0]
-    window = dt.timedelta(seconds=source["relativeTimeRange"]["from"])
-    rows = run(expand(source["model"]["rawSql"], QueryContext(at - window, at)))
-    # One row per series, so last() is its value; string columns are labels, as in Grafana.
-    reduced = {(row[0] if len(row) == 2 else tuple(row[:-1])): row[-1] for row in rows}
-    threshold = rule["data"][2]["model"]["conditions"][0]["evaluator"]
-    assert threshold["type"] == "gt"
-    return {label: value for label, value in reduced.items() if value > threshold["params"][0]}
 
 
 def lookups(

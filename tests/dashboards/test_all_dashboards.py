@@ -12,9 +12,9 @@ from dashboards.build import DASHBOARDS, to_json
 from dashboards.common import NEEDS_BROWSER
 from dashboards.macros import QueryContext, expand
 from tests.builders import make_request, make_span
-from tests.collector.test_captures import post_capture
 from tests.conftest import stored
 from tests.dashboards.panels import PB, run_panel, stored_traffic
+from tests.support.captures import post_capture
 
 TRAFFIC_DASHBOARDS = (cache_health, cold_cache, prefetch, slow_navigations)
 

@@ -140,7 +140,7 @@ def test_the_frontend_step_fills_variables_as_grafana_does():
 
 
 def test_services_whose_data_cache_is_invisible_are_listed(client, collector):
-    from tests.collector.test_normalizer import NEXT, request_spans, vercel_fetch_only
+    from tests.support.spans import NEXT, request_spans, vercel_fetch_only
 
     (render, fetch), (request,) = request_spans()
     seen = make_request([request, render, fetch], "seen", scope=NEXT).SerializeToString()

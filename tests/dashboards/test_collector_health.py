@@ -12,7 +12,7 @@ from dashboards import collector_health
 from dashboards.alerts import DROPPED_SPANS
 from dashboards.macros import QueryContext
 from tests.dashboards.panels import HOUR_START_NS, Traffic, run_panel
-from tests.dashboards.test_alerts import evaluate
+from tests.support.alerts import evaluate
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from starlette.testclient import TestClient
 from dashboards import prefetch
 from dashboards.frontend import Values
 from tests.builders import make_span
-from tests.collector.test_cloudflare_logpush import LINES as CLOUDFLARE_LINES
 from tests.conftest import running_collector, stored
 from tests.dashboards.panels import HOUR_START_NS, Traffic, ingest, run_panel, stored_traffic
+from tests.support.cdn_payloads import LINES as CLOUDFLARE_LINES
 
 MS = 1_000_000
 PAYLOAD_BYTES = {"full": 3000, "loading": 800, "empty": 0}
@@ -163,7 +163,7 @@ def test_route_and_build_filters_narrow_the_panels(traffic):
 
 
 def test_load_from_prefetches_counts_a_nextjs_services_requests(captures, client, collector):
-    from tests.collector.test_captures import post_capture
+    from tests.support.captures import post_capture
 
     post_capture(client, captures / "protobuf-default")
     requests = stored(collector, "SELECT Kind, Duration, MiddlewareMs FROM requests")

@@ -168,7 +168,7 @@ def test_the_build_filter_narrows_server_side_panels(traffic):
 
 
 def test_time_per_phase_reads_nextjs_spans_by_their_type(captures, client, collector):
-    from tests.collector.test_captures import expected_spans, post_capture
+    from tests.support.captures import expected_spans, post_capture
 
     run = captures / "protobuf-default"
     post_capture(client, run)

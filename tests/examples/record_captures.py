@@ -48,7 +48,7 @@ from websockets.sync.client import ClientConnection
 
 from tests.examples.nextjs_app import ExampleApp, rsc_headers
 from tests.examples.runs import RUN_NAMES, RUNS_DIR, Run
-from tests.nextrace.test_cli import free_port
+from tests.support.processes import free_port
 from traffic.chromium import Chromium, ChromiumError
 
 RUNS: dict[str, dict[str, str]] = {

@@ -43,11 +43,11 @@ from dashboards import cache_health, cold_cache, prefetch, slow_navigations
 from dashboards.clickhouse import load_sql
 from dashboards.frontend import Values, interpolate
 from dashboards.macros import QueryContext, expand
-from tests.collector.test_faults import wait_until
 from tests.dashboards.panels import panel_json
 from tests.examples.nextjs_app import Call, ExampleApp, rsc_headers
 from tests.examples.truth import PassTruth, Sent, product_key
-from tests.nextrace.test_cli import free_port, start_collector
+from tests.support.processes import free_port, start_collector
+from tests.support.waiting import wait_until
 from traffic.chromium import Chromium, LoggedRequest, logged_requests
 
 pytestmark = pytest.mark.slow

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from instrumented_server.definition import load_definition
-from tests.nextrace.test_cli import free_port, start_collector
+from tests.support.processes import free_port, start_collector
 from traffic.browser import TrafficBudget, VirtualBrowser
 from traffic.chromium import Chromium, logged_requests
 from traffic.router_cache import STALE_TIMES, RouterCache

@@ -27,9 +27,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from nextrace.demo import server_spans_dropped
 from nextrace.report import Report
-from tests.collector.test_faults import wait_until
 from tests.instrumented_server.conftest import TEST_APP
-from tests.nextrace.test_cli import free_port
+from tests.support.processes import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from nextrace import cli
-from tests.nextrace.test_cli import free_port, nextrace
+from tests.support.processes import free_port, nextrace
 from traffic.router_cache import STALE_TIMES
 from traffic.scenarios import SCENARIOS
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from contract.errors import NextraceError
 from nextrace import compare
 from nextrace.diagnosis import MS, diagnose
-from nextrace.errors import NextraceError
 from nextrace.spans import load_trace
 from tests.nextrace.conftest import Stored
 

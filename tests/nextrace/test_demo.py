@@ -27,8 +27,8 @@ from nextrace.demo import DemoError, DemoResult, run_demo
 from nextrace.listen import bind_socket
 from nextrace.reader import open_reader
 from nextrace.slow import Filters, slowest
-from tests.dashboards.test_alerts import evaluate_with
-from tests.nextrace.test_cli import free_port, nextrace
+from tests.support.alerts import evaluate_with
+from tests.support.processes import free_port, nextrace
 from traffic.chromium import Chromium
 
 pytestmark = pytest.mark.slow

@@ -21,15 +21,14 @@ from starlette.testclient import TestClient
 
 from collector.config import StoreConfig
 from collector.service import Collector
+from contract.errors import NextraceError
 from nextrace import compare, slow
 from nextrace.diagnosis import MS, diagnose
-from nextrace.errors import NextraceError
 from nextrace.reader import StoreReader
 from nextrace.spans import load_trace
 from tests.builders import make_request, make_span
-from tests.collector.test_captures import RUNS, post_capture
-from tests.collector.test_nextjs import DATA_CACHE, DATA_CACHE_NEXT15, requests_of
 from tests.conftest import running_collector, stored
+from tests.support.captures import DATA_CACHE, DATA_CACHE_NEXT15, RUNS, post_capture, requests_of
 
 NEXT15 = "next15-protobuf-default"
 TOLERANCE = 0.10  # the fetch part against the upstream call's own time

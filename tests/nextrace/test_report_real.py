@@ -29,10 +29,10 @@ from nextrace.reader import StoreReader
 from nextrace.report import Report, ReportError, Window, build_report, parse_moment, window
 from nextrace.waterfall import utc
 from tests.builders import make_request, make_span
-from tests.collector.test_captures import RUNS as CAPTURES
-from tests.collector.test_captures import expected_spans, post_capture
 from tests.conftest import running_collector, stored
 from tests.examples.runs import RUN_NAMES, Run, UpstreamCall, load_run
+from tests.support.captures import RUNS as CAPTURES
+from tests.support.captures import expected_spans, post_capture
 
 S = 10**9
 MS = 10**6

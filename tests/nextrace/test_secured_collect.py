@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.builders import make_request, make_span
-from tests.collector.test_faults import wait_until
-from tests.nextrace.test_cli import free_port
+from tests.support.processes import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

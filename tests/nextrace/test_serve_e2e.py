@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from tests.nextrace.test_cli import free_port, nextrace, start_collector
+from tests.support.processes import free_port, nextrace, start_collector
 
 pytestmark = pytest.mark.slow
 

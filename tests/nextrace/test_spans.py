@@ -9,13 +9,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from collector.service import Collector
+from contract.errors import NextraceError
 from nextrace import slow
-from nextrace.errors import NextraceError
 from nextrace.reader import StoreReader
 from nextrace.spans import TraceNotFound, check_trace_id, load_trace
-from tests.collector.test_captures import post_capture
 from tests.conftest import stored
 from tests.nextrace.conftest import Stored
+from tests.support.captures import post_capture
 
 
 def test_unknown_and_malformed_trace_ids_are_one_line_errors(traces: Stored) -> None:
