@@ -39,10 +39,10 @@ from typing import Any
 from bench.measure import across_runs, percentiles, timed
 from collector.config import StoreConfig
 from collector.store import ClickHouseStore, open_store
-from nextrace.compare import compare, typical_peer
-from nextrace.diagnosis import diagnose_stored
-from nextrace.reader import StoreReader
-from nextrace.slow import Filters, slowest
+from investigate.compare import compare, typical_peer
+from investigate.diagnosis import diagnose_stored
+from investigate.reader import StoreReader
+from investigate.slow import Filters, slowest
 
 RESULTS = Path(__file__).parent / "results"
 SPANS_PER_TRACE = 20

@@ -22,7 +22,7 @@ from instrumented_server.definition import Link
 from instrumented_server.stale_times import DEFAULT_NEXT_VERSION, STALE_TIMES, StaleTimes
 
 ROUTER_SCRIPT = "/_nextrace/router.js"
-BROWSER_SERVICE = "browser"  # the virtual browsers' service name too (nextrace.report)
+BROWSER_SERVICE = "browser"  # the virtual browsers' service name too (investigate.report)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import typer
 
 from collector.config import DEFAULT_DSN, CollectorConfig, StoreConfig
 from contract.errors import NextraceError
-from nextrace.stores import DEMO_WORKDIR, store_to_read
+from investigate.stores import DEMO_WORKDIR, store_to_read
 
 VERSION = "0.1.0"
 QUIET_LIBRARIES = ("httpx", "httpcore", "matplotlib")
@@ -371,7 +371,7 @@ FormatOption = Annotated[
 
 
 def _store_to_read(dsn: str) -> StoreConfig:
-    """The store a reading command reads (:func:`nextrace.stores.store_to_read`)."""
+    """The store a reading command reads (:func:`investigate.stores.store_to_read`)."""
     return store_to_read(dsn, say=lambda line: typer.echo(line, err=True))
 
 
@@ -382,10 +382,10 @@ def trace(
     fmt: FormatOption = OutputFormat.text,
 ) -> None:
     """Show one trace as a waterfall: its spans, critical path, cause, and uncovered time."""
-    from nextrace.diagnosis import diagnose_stored
-    from nextrace.reader import open_reader
-    from nextrace.spans import check_trace_id
-    from nextrace.waterfall import as_json, render_text
+    from investigate.diagnosis import diagnose_stored
+    from investigate.reader import open_reader
+    from investigate.spans import check_trace_id
+    from investigate.waterfall import as_json, render_text
 
     trace_id = check_trace_id(trace_id)
     with open_reader(_store_to_read(dsn)) as reader:
@@ -421,8 +421,8 @@ def slow(
     fmt: FormatOption = OutputFormat.text,
 ) -> None:
     """List the slowest navigations, each with one line of cause and the parts of its time."""
-    from nextrace import slow as slowest
-    from nextrace.reader import open_reader
+    from investigate import slow as slowest
+    from investigate.reader import open_reader
 
     filters = slowest.Filters(
         route=route,
@@ -475,19 +475,19 @@ def report(
     """Print the report of a store (cache, deploys, prefetches, latency, slowest navigations)
     and write it with its plots to report.html. Without spans of the reference server's
     browsers (a real app's store), it reads the server's own rows, as the dashboards do."""
-    from nextrace.report import window
+    from investigate.report import window
 
     asked = window(since, until)
     config = _store_to_read(dsn)
     if fmt == OutputFormat.json and out is None:
-        from nextrace.reader import open_reader
-        from nextrace.report import build_report
+        from investigate.reader import open_reader
+        from investigate.report import build_report
 
         with open_reader(config) as reader:
             found = build_report(reader, slowest=slowest, scenario=scenario, window=asked)
         _emit(found.as_json())
         return
-    from nextrace.report_html import report_and_page
+    from investigate.report_html import report_and_page
 
     found, page = report_and_page(config, scenario, window=asked, slowest=slowest)
     page_file = out or REPORT_PAGE
@@ -510,10 +510,10 @@ def compare(
     fmt: FormatOption = OutputFormat.text,
 ) -> None:
     """Align two traces span by span: time deltas and every difference in cache outcome."""
-    from nextrace import compare as comparing
-    from nextrace.diagnosis import diagnose_stored
-    from nextrace.reader import open_reader
-    from nextrace.spans import check_trace_id
+    from investigate import compare as comparing
+    from investigate.diagnosis import diagnose_stored
+    from investigate.reader import open_reader
+    from investigate.spans import check_trace_id
 
     slow_id = check_trace_id(slow_trace)
     fast_id = check_trace_id(fast_trace) if fast_trace else None

@@ -32,10 +32,10 @@ from contract.errors import NextraceError
 from dashboards.files import write as write_grafana
 from instrumented_server.definition import AppDefinition, dump_definition, load_definition
 from instrumented_server.payloads import BROWSER_SERVICE
+from investigate.report import Report
+from investigate.report_html import report_and_page
+from investigate.stores import DEMO_WORKDIR
 from nextrace.listen import ListenError, bind_socket
-from nextrace.report import Report
-from nextrace.report_html import report_and_page
-from nextrace.stores import DEMO_WORKDIR
 from traffic.real_browser import browse_with_chromium
 from traffic.router_cache import STALE_TIMES
 from traffic.scenarios import SCENARIOS, Scenario, ScenarioRun, run_scenario

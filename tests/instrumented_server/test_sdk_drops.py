@@ -25,8 +25,8 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from investigate.report import Report
 from nextrace.demo import server_spans_dropped
-from nextrace.report import Report
 from tests.instrumented_server.conftest import TEST_APP
 from tests.support.processes import free_port
 from tests.support.waiting import wait_until

@@ -16,8 +16,8 @@ from starlette.testclient import TestClient
 
 from collector.config import StoreConfig
 from collector.service import Collector
-from nextrace.diagnosis import MS
-from nextrace.reader import StoreReader
+from investigate.diagnosis import MS
+from investigate.reader import StoreReader
 from tests.builders import make_request, make_span
 from tests.conftest import running_collector, stored
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from contract.errors import NextraceError
-from nextrace import compare
-from nextrace.diagnosis import MS, diagnose
-from nextrace.spans import load_trace
+from investigate import compare
+from investigate.diagnosis import MS, diagnose
+from investigate.spans import load_trace
 from tests.nextrace.conftest import Stored
 
 

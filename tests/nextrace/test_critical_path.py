@@ -9,8 +9,8 @@ from itertools import pairwise
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nextrace.critical_path import critical_path
-from nextrace.spans import CacheOutcome, Span, Trace
+from investigate.critical_path import critical_path
+from investigate.spans import CacheOutcome, Span, Trace
 
 MS = 1_000_000
 

@@ -23,10 +23,10 @@ from dashboards.alerts import COLD_CACHE_SPIKE, PREFETCH_AMPLIFICATION
 from dashboards.build import DASHBOARDS, to_json
 from dashboards.frontend import Values, interpolate
 from dashboards.macros import QueryContext, expand
+from investigate.reader import open_reader
+from investigate.slow import Filters, slowest
 from nextrace.demo import DemoError, DemoResult, run_demo
 from nextrace.listen import bind_socket
-from nextrace.reader import open_reader
-from nextrace.slow import Filters, slowest
 from tests.support.alerts import evaluate_with
 from tests.support.processes import free_port, nextrace
 from traffic.chromium import Chromium

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from nextrace import waterfall
-from nextrace.diagnosis import MS, diagnose
-from nextrace.spans import CacheOutcome, Span, Trace, load_trace
+from investigate import waterfall
+from investigate.diagnosis import MS, diagnose
+from investigate.spans import CacheOutcome, Span, Trace, load_trace
 from tests.nextrace.conftest import Stored
 
 

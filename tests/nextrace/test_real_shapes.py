@@ -22,10 +22,10 @@ from starlette.testclient import TestClient
 from collector.config import StoreConfig
 from collector.service import Collector
 from contract.errors import NextraceError
-from nextrace import compare, slow
-from nextrace.diagnosis import MS, diagnose
-from nextrace.reader import StoreReader
-from nextrace.spans import load_trace
+from investigate import compare, slow
+from investigate.diagnosis import MS, diagnose
+from investigate.reader import StoreReader
+from investigate.spans import load_trace
 from tests.builders import make_request, make_span
 from tests.conftest import running_collector, stored
 from tests.support.captures import DATA_CACHE, DATA_CACHE_NEXT15, RUNS, post_capture, requests_of

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from instrumented_server.telemetry import ServerTelemetry
-from nextrace.report import Report
+from investigate.report import Report
 
 SUMMARY = {
     "first_span": dt.datetime(2026, 1, 1, 12, 0, 0),

@@ -24,10 +24,10 @@ from dashboards.cache_health import VARIABLES
 from dashboards.clickhouse import load_sql
 from dashboards.frontend import interpolate
 from dashboards.macros import QueryContext, expand
-from nextrace import slow
-from nextrace.reader import StoreReader
-from nextrace.report import Report, ReportError, Window, build_report, parse_moment, window
-from nextrace.waterfall import utc
+from investigate import slow
+from investigate.reader import StoreReader
+from investigate.report import Report, ReportError, Window, build_report, parse_moment, window
+from investigate.waterfall import utc
 from tests.builders import make_request, make_span
 from tests.conftest import running_collector, stored
 from tests.examples.runs import RUN_NAMES, Run, UpstreamCall, load_run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from nextrace import slow
+from investigate import slow
 from tests.nextrace.conftest import Stored
 
 

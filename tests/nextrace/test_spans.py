@@ -10,9 +10,9 @@ from starlette.testclient import TestClient
 
 from collector.service import Collector
 from contract.errors import NextraceError
-from nextrace import slow
-from nextrace.reader import StoreReader
-from nextrace.spans import TraceNotFound, check_trace_id, load_trace
+from investigate import slow
+from investigate.reader import StoreReader
+from investigate.spans import TraceNotFound, check_trace_id, load_trace
 from tests.conftest import stored
 from tests.nextrace.conftest import Stored
 from tests.support.captures import post_capture

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from nextrace import waterfall
-from nextrace.diagnosis import diagnose
-from nextrace.spans import load_trace
+from investigate import waterfall
+from investigate.diagnosis import diagnose
+from investigate.spans import load_trace
 from tests.nextrace.conftest import Stored
 
 

@@ -18,9 +18,9 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from collector.config import StoreConfig
-from nextrace.diagnosis import MS, Diagnosis
-from nextrace.reader import Reader, open_reader
-from nextrace.report import SERVER_SPIKE_WINDOW_S, Report, Spike, Window, build_report, run_query
+from investigate.diagnosis import MS, Diagnosis
+from investigate.reader import Reader, open_reader
+from investigate.report import SERVER_SPIKE_WINDOW_S, Report, Spike, Window, build_report, run_query
 
 matplotlib.rcParams.update(
     {

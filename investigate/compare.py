@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract.errors import NextraceError
-from nextrace.diagnosis import MS, Diagnosis
-from nextrace.reader import Reader
-from nextrace.spans import CacheOutcome, Span, Trace
+from investigate.diagnosis import MS, Diagnosis
+from investigate.reader import Reader
+from investigate.spans import CacheOutcome, Span, Trace
 
 _NUMBERS = re.compile(r"(?<=/)(?:\d+|[0-9a-f]{8,})(?=/|$|\?)")
 SHOWN_DELTA_NS = MS  # smaller differences are summed, not listed

@@ -1,4 +1,4 @@
--- The columns of a span as nextrace.spans.span_of reads them: included by the queries that
+-- The columns of a span as investigate.spans.span_of reads them: included by the queries that
 -- read whole traces.
 TraceId AS trace_id,
 SpanId AS span_id,

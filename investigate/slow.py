@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nextrace.diagnosis import MS, Diagnosis, diagnose
-from nextrace.reader import Reader
-from nextrace.spans import load_traces
-from nextrace.waterfall import utc
+from investigate.diagnosis import MS, Diagnosis, diagnose
+from investigate.reader import Reader
+from investigate.spans import load_traces
+from investigate.waterfall import utc
 
 BUILD_ID = "nextrace.build_id"
 

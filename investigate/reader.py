@@ -1,4 +1,4 @@
-"""Reading nextrace's own queries (``nextrace/sql/``) from any store, as rows of Python values.
+"""Reading nextrace's own queries (``investigate/sql/``) from any store, as rows of Python values.
 
 The commands that look at traces (``trace``, ``slow``, ``compare``, ``report``) read through
 a :class:`Reader` from :func:`open_reader`: :class:`CollectorReader` when a running collector
@@ -34,16 +34,16 @@ class Reader(Protocol):
 
 
 def load_query(name: str) -> str:
-    """The text of ``nextrace/sql/<name>.sql``, each ``__FRAGMENT__`` in it replaced by the
+    """The text of ``investigate/sql/<name>.sql``, each ``__FRAGMENT__`` in it replaced by the
     text of ``fragment.sql`` (without its comments): ``__USER_TRACES__``, the subquery of the
     traces users started; ``__TRACE_RANGE__``, the time range of the traces asked for;
-    ``__SPAN_COLUMNS__``, the columns of a span as :func:`nextrace.spans.span_of` reads them."""
+    ``__SPAN_COLUMNS__``, the columns of a span as :func:`investigate.spans.span_of` reads them."""
     sql = _read_sql(name)
     return _FRAGMENT.sub(lambda m: _read_sql(m.group(1).lower(), comments=False), sql)
 
 
 def _read_sql(name: str, *, comments: bool = True) -> str:
-    text = (resources.files("nextrace") / "sql" / f"{name}.sql").read_text("utf-8")
+    text = (resources.files("investigate") / "sql" / f"{name}.sql").read_text("utf-8")
     if comments:
         return text
     return "\n".join(line for line in text.splitlines() if not line.startswith("--")).strip()
@@ -57,7 +57,7 @@ class StoreReader:
         self._store = store
 
     def rows(self, query: str, /, **parameters: Any) -> list[Row]:
-        """The rows of ``nextrace/sql/<query>.sql`` run with ``parameters``."""
+        """The rows of ``investigate/sql/<query>.sql`` run with ``parameters``."""
         return decode(
             self._store.read(load_query(query), _FORMAT, parameters=_parameters(parameters))
         )
@@ -71,7 +71,7 @@ class CollectorReader:
         self._url = url
 
     def rows(self, query: str, /, **parameters: Any) -> list[Row]:
-        """The rows of ``nextrace/sql/<query>.sql`` run with ``parameters``."""
+        """The rows of ``investigate/sql/<query>.sql`` run with ``parameters``."""
         body = query_collector(self._url, load_query(query), _FORMAT, _parameters(parameters))
         return decode(body)
 

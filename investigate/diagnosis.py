@@ -22,9 +22,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from collector.nextjs import START_RESPONSE
-from nextrace.critical_path import Segment, answered, critical_path
-from nextrace.reader import Reader
-from nextrace.spans import CacheOutcome, Span, Trace, load_trace
+from investigate.critical_path import Segment, answered, critical_path
+from investigate.reader import Reader
+from investigate.spans import CacheOutcome, Span, Trace, load_trace
 
 MS = 1_000_000
 SEQUENTIAL_SHARE = 0.1  # a fetch holding the path up a tenth as long as the slowest counts

@@ -1,6 +1,6 @@
 """The report: the questions an SRE asks of a store, answered from what it holds.
 
-Every figure comes from SQL (the queries are in ``nextrace/sql/``), never from in-memory
+Every figure comes from SQL (the queries are in ``investigate/sql/``), never from in-memory
 counters, so the same answers can be had from any store the collector wrote, with
 ``nextrace sql``. The one exception is what the demo's reference server says its SDK dropped
 (its ``/healthz``): those spans never reached the store.
@@ -25,12 +25,12 @@ from typing import Any
 
 from contract.errors import NextraceError
 from instrumented_server.payloads import BROWSER_SERVICE
-from nextrace.reader import Reader
-from nextrace.slow import Filters, SlowNavigation
-from nextrace.slow import as_json as slow_as_json
-from nextrace.slow import render_text as render_slow
-from nextrace.slow import slowest as find_slowest
-from nextrace.waterfall import utc
+from investigate.reader import Reader
+from investigate.slow import Filters, SlowNavigation
+from investigate.slow import as_json as slow_as_json
+from investigate.slow import render_text as render_slow
+from investigate.slow import slowest as find_slowest
+from investigate.waterfall import utc
 
 SPIKE_WINDOW_S = 6.0  # how long after a deploy counts as "during" the spike
 BUCKET_MS = 500
@@ -59,7 +59,7 @@ class Window:
     until_ns: int = 0
 
     def parameters(self) -> dict[str, int]:
-        """The ``{since_ns}`` and ``{until_ns}`` of ``nextrace/sql/window.sql``."""
+        """The ``{since_ns}`` and ``{until_ns}`` of ``investigate/sql/window.sql``."""
         return {"since_ns": self.since_ns, "until_ns": self.until_ns or FAR_AHEAD_NS}
 
 
@@ -106,7 +106,7 @@ def window(since: str = "", until: str = "", now_ns: int | None = None) -> Windo
 def run_query(
     reader: Reader, name: str, window: Window | None = None, **parameters: Any
 ) -> list[dict[str, Any]]:
-    """The rows of ``nextrace/sql/<name>.sql`` in ``window`` (all the store by default)."""
+    """The rows of ``investigate/sql/<name>.sql`` in ``window`` (all the store by default)."""
     parameters.setdefault("browser_service", BROWSER_SERVICE)
     return reader.rows(name, **(window or Window()).parameters(), **parameters)
 

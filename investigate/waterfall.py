@@ -3,7 +3,7 @@
 The waterfall is the span tree with each span's offset from the navigation's start, its
 duration and a bar on a shared time axis; the bar is solid (``█``) where the span was on the
 critical path and light (``─``) elsewhere. Its first line is the navigation (a synthetic span
-when no stored span's window is the navigation's, see :mod:`nextrace.spans`). Each line ends
+when no stored span's window is the navigation's, see :mod:`investigate.spans`). Each line ends
 with what a Next.js engineer asks of a span: its phase, its cache lookup's result and why it
 missed, the entry's origin (with the trace id of the warm-up or revalidation that stored it,
 to paste into ``nextrace trace``), and the trace a span joined from another came from.
@@ -15,8 +15,8 @@ import datetime as dt
 from dataclasses import asdict, replace
 from typing import Any
 
-from nextrace.diagnosis import MS, Diagnosis, Stretch
-from nextrace.spans import Span
+from investigate.diagnosis import MS, Diagnosis, Stretch
+from investigate.spans import Span
 
 BAR_WIDTH = 32
 NAME_WIDTH = 44

@@ -55,7 +55,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from collector.nextjs import RESPONSE_TIME
-from nextrace.spans import Span, Trace
+from investigate.spans import Span, Trace
 
 WAITING_PHASES = frozenset({"stream"})
 CACHED = frozenset({"hit", "stale"})  # a fetch answered from its cache: it waited for no call

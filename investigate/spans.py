@@ -42,7 +42,7 @@ from collector.nextjs import (
     pass_of,
 )
 from contract.errors import NextraceError
-from nextrace.reader import Reader
+from investigate.reader import Reader
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
