@@ -10,7 +10,7 @@ Measures, in one run:
   Python (``translate()``) instead of letting ClickHouse read the bodies;
 - **ceilings**: the exporter alone, in this process, in batches of the same size: the rows
   already in columns (a bare columnar insert), and the bodies already screened (a bare staged
-  insert, ``collector/staging.py``);
+  insert, ``collector/storage/staging.py``);
 - **Next.js, normalized over plain**, for two workloads of real Next.js traces, each sent
   twice: under Next's own scopes, so that the collector groups each trace and derives its
   ``requests`` and ``cache_events`` rows in Python, then measured until every trace is
@@ -58,10 +58,10 @@ from bench.recorded import recorded_requests
 from bench.synthetic import make_requests
 from collector.config import StoreConfig
 from collector.consumer import SpanColumns
-from collector.exporter import ClickHouseSpanExporter
-from collector.nextjs import TraceSpan, normalize_trace, trace_spans
-from collector.store import open_store
-from collector.translator import screen, translate
+from collector.nextjs.mapping import TraceSpan, normalize_trace, trace_spans
+from collector.pipeline.translator import screen, translate
+from collector.storage.exporter import ClickHouseSpanExporter
+from collector.storage.store import open_store
 
 RESULTS = Path(__file__).parent / "results"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

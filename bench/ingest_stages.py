@@ -5,7 +5,7 @@ In one run, on the same synthetic traces as ``bench.ingest`` (the reference serv
 - **end to end**: OTLP/HTTP protobuf requests to a real ``nextrace collect`` until every span
   is committed (``bench.ingest.measure_end_to_end``);
 - in this process, on an embedded store of its own with merges stopped (merges are in the
-  end-to-end figure, not here), the steps of ``collector/staging.py`` on the same batches:
+  end-to-end figure, not here), the steps of ``collector/storage/staging.py`` on the same batches:
 
   - **staging**: the bodies parsed into the staging table by ClickHouse (``FORMAT
     ProtobufSingle``), and the count of values only Python writes exactly;
@@ -42,8 +42,8 @@ from bench.measure import write_result
 from bench.synthetic import make_requests
 from collector.config import StoreConfig
 from collector.consumer import SpanColumns
-from collector.staging import StagedProtobufInsert
-from collector.store import open_store
+from collector.storage.staging import StagedProtobufInsert
+from collector.storage.store import open_store
 
 RESULTS = Path(__file__).parent / "results"
 STEPS = ("staging", "flattening", "writing", "views", "rest")

@@ -29,7 +29,7 @@ from typing import Any
 from bench.measure import across_runs, percentiles, timed, write_result
 from bench.workload import fill
 from collector.config import StoreConfig
-from collector.store import ClickHouseStore, open_store
+from collector.storage.store import ClickHouseStore, open_store
 from dashboards.alerts import ALERTS
 from dashboards.build import DASHBOARDS, to_json
 from dashboards.frontend import interpolate

@@ -27,8 +27,8 @@ from typing import Any
 from bench.measure import write_result
 from bench.workload import fill
 from collector.config import StoreConfig
-from collector.migrations import load_sql, render
-from collector.store import ClickHouseStore, open_store
+from collector.storage.migrations import load_sql, render
+from collector.storage.store import ClickHouseStore, open_store
 
 RESULTS = Path(__file__).parent / "results"
 BASELINE_TABLE = "bench_exporter_layout"

@@ -38,7 +38,7 @@ from typing import Any
 
 from bench.measure import across_runs, percentiles, timed
 from collector.config import StoreConfig
-from collector.store import ClickHouseStore, open_store
+from collector.storage.store import ClickHouseStore, open_store
 from investigate.compare import compare, typical_peer
 from investigate.diagnosis import diagnose_stored
 from investigate.reader import StoreReader

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from collector.config import StoreConfig
-from collector.store import ClickHouseStore, open_store
+from collector.storage.store import ClickHouseStore, open_store
 
 TEMPLATE = Path(__file__).parent / "data" / "deploy_demo_spans.parquet"
 COPY_SQL = Path(__file__).parent / "sql" / "copy_template.sql"

@@ -15,16 +15,20 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlparse
 
-from collector.connections import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_ADDRESS
 from collector.errors import ConfigError
 from collector.memory import DEFAULT_MEMORY_BYTES, DEFAULT_UNAUTHENTICATED_MEMORY_BYTES
-from collector.wal import FSYNC_POLICIES, FsyncPolicy
 
 DEFAULT_DSN = "chdb:.nextrace/store"
 """An embedded chDB store in a folder under the working directory."""
 
 DEFAULT_DATABASE = "otel"
 DEFAULT_TRACES_TABLE = "otel_traces"
+# Connections whose request has not yet shown a credential (collector.ingest.connections).
+DEFAULT_MAX_PENDING = 256
+DEFAULT_MAX_PENDING_PER_ADDRESS = 64
+# When the write-ahead log syncs what it wrote (collector.pipeline.wal).
+FsyncPolicy = Literal["always", "interval", "never"]
+FSYNC_POLICIES: tuple[FsyncPolicy, ...] = ("always", "interval", "never")
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _ENGINE = re.compile(r"^(MergeTree|ReplicatedMergeTree)(\(\))?$")
@@ -59,7 +63,8 @@ class ReadLimits:
     max_execution_time_s: int = 30
     max_memory_bytes: int = 256 << 20
     max_result_rows: int = 1_000_000
-    max_result_bytes: int = 64 << 20  # of the answer, as sent (collector.store._read_at_most)
+    # Of the answer, as sent (collector.storage.store._read_at_most).
+    max_result_bytes: int = 64 << 20
     max_threads: int = 2
     max_waiting_reads: int = 8  # on /sql, behind the one running; more are answered 503
 
@@ -191,40 +196,43 @@ class CollectorConfig:
     store: StoreConfig
     host: str = "127.0.0.1"
     port: int = 4318
-    token: str | None = field(default=None, repr=False)  # see collector.auth
+    token: str | None = field(default=None, repr=False)  # see collector.ingest.auth
     allow_unauthenticated: bool = False  # listen beyond loopback without a token
     tls_cert: Path | None = None
     tls_key: Path | None = None
     max_body_bytes: int = 16 * 1024 * 1024
     batch_max_spans: int = 20_000
-    staged_insert: bool = True  # ClickHouse reads the OTLP bodies (collector.staging)
+    staged_insert: bool = True  # ClickHouse reads the OTLP bodies (collector.storage.staging)
     batch_timeout_s: float = 1.0
     queue_max_spans: int = 200_000
     memory_max_bytes: int = DEFAULT_MEMORY_BYTES  # request bytes in flight and queued
     retry_max_elapsed_s: float = 600.0  # how long a failing store is retried before dropping
     read_timeout_s: float = 10.0  # a request's headers, then its body, must arrive within this
-    max_connections: int = 1000  # concurrent connections (collector.connections)
+    max_connections: int = 1000  # concurrent connections (collector.ingest.connections)
     max_pending_connections: int = DEFAULT_MAX_PENDING  # not authenticated yet, at most
     max_pending_per_address: int = DEFAULT_MAX_PENDING_PER_ADDRESS  # of those, from one address
     # Bodies read before their sender is verified (a Vercel delivery, a browser's beacon).
     unauthenticated_memory_bytes: int = DEFAULT_UNAUTHENTICATED_MEMORY_BYTES
-    allowed_hosts: tuple[str, ...] = ()  # Host names answered besides loopback (collector.hosts)
-    wal: bool = True  # write every accepted request ahead to disk (see collector.wal)
+    # Host names answered besides loopback (collector.ingest.hosts).
+    allowed_hosts: tuple[str, ...] = ()
+    wal: bool = True  # write every accepted request ahead to disk (see collector.pipeline.wal)
     wal_dir: Path | None = None  # default: see wal_path
     wal_max_bytes: int = 1 << 30
-    wal_fsync: FsyncPolicy = "always"  # see collector.wal
+    wal_fsync: FsyncPolicy = "always"  # see collector.pipeline.wal
     stats_interval_s: float = 10.0  # how often the collector stores its own counters; 0: never
     nextjs_wait_s: float = 5.0  # a Next.js trace is normalized once idle this long
     nextjs_max_traces: int = 10_000  # Next.js traces waiting at most; the oldest goes early
     nextjs_late_window_s: float = 120.0  # late spans of a trace this recent correct its rows
     # A Next.js trace whose spans keep arriving is normalized after this long anyway (and
-    # corrected as more arrive): it holds the write-ahead log no longer (collector.normalizer).
+    # corrected as more arrive): it holds the write-ahead log no longer
+    # (collector.pipeline.normalizer).
     nextjs_max_hold_s: float = 30.0
-    browser_origins: tuple[str, ...] = ()  # pages that may send spans (collector.browser)
+    browser_origins: tuple[str, ...] = ()  # pages that may send spans (collector.ingest.browser)
     browser_key: str | None = field(default=None, repr=False)  # public; NEXTRACE_BROWSER_KEY
     browser_rate: float = 50.0  # browser requests a second per origin (twice that at once)
     browser_max_body_bytes: int = 64 * 1024
-    vercel_drain_secret: str | None = field(default=None, repr=False)  # collector.vercel_drain
+    # Its own secret (collector.ingest.vercel_drain).
+    vercel_drain_secret: str | None = field(default=None, repr=False)
     vercel_verify: str | None = field(default=None, repr=False)  # NEXTRACE_VERCEL_VERIFY
     cloudflare_logpush_token: str | None = field(default=None, repr=False)  # its own token
     cdn_max_body_bytes: int = 8 * 1024 * 1024  # a CDN's log delivery, decompressed

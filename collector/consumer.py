@@ -92,10 +92,11 @@ class SpanColumns:
     ``Timestamp`` and ``Events.Timestamp`` hold Unix nanoseconds (ints).
     ``encoded``, when not None, holds OTLP/protobuf ``ExportTraceServiceRequest`` bodies that
     hold exactly these spans, in this order: the exporter can hand them to ClickHouse as they
-    are (:mod:`collector.staging`). A batch made from bodies builds its columns the first time
+    are (:mod:`collector.storage.staging`). A batch made from bodies builds its columns the first
+    time
     a stage reads :attr:`columns`; :attr:`trace_ids` and :attr:`scope_names` it knows without.
     ``source`` is the OTLP request body the spans came from, as received (decompressed),
-    and ``source_kind`` its :mod:`collector.wal` kind: what the write-ahead log stores.
+    and ``source_kind`` its :mod:`collector.pipeline.wal` kind: what the write-ahead log stores.
     ``wal_ids`` are the write-ahead log records whose spans this batch holds, oldest first,
     and ``wal_log`` the id of that log (empty: a log whose tokens named none).
     ``maybe_stored`` says an earlier insert of the batch may have stored some of it (the

@@ -23,31 +23,35 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from collector import cloudflare_logpush
-from collector.admin import AdminEndpoints
-from collector.auth import BearerTokenMiddleware
-from collector.batcher import BatchSpanProcessor
-from collector.browser import BROWSER_TRACES_PATH, BrowserReceiver, BrowserSpansOnly
-from collector.cloudflare_logpush import CLOUDFLARE_LOGPUSH_PATH, LogpushConverter
+from collector.admin.endpoints import AdminEndpoints
+from collector.admin.query import ENDPOINT_FILE, write_endpoint
+from collector.admin.self_stats import CollectorStatsWriter, instance_name
 from collector.config import CollectorConfig, is_loopback_host
-from collector.connections import BoundedH11Protocol, RareAcceptErrors, connection_cap
 from collector.consumer import Component, TracesConsumer
-from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
-from collector.hosts import HostCheckMiddleware, HostPolicy
+from collector.ingest import cloudflare_logpush
+from collector.ingest.auth import BearerTokenMiddleware
+from collector.ingest.browser import BROWSER_TRACES_PATH, BrowserReceiver, BrowserSpansOnly
+from collector.ingest.cloudflare_logpush import CLOUDFLARE_LOGPUSH_PATH, LogpushConverter
+from collector.ingest.connections import BoundedH11Protocol, RareAcceptErrors, connection_cap
+from collector.ingest.hosts import HostCheckMiddleware, HostPolicy
+from collector.ingest.receiver import OTLPHttpReceiver
+from collector.ingest.vercel_drain import (
+    VERCEL_DRAIN_PATH,
+    VercelDrainConverter,
+    VercelDrainReceiver,
+)
 from collector.memory import MemoryLimiter
-from collector.normalizer import NextjsTraceNormalizer
-from collector.query import ENDPOINT_FILE, write_endpoint
-from collector.receiver import OTLPHttpReceiver
-from collector.replay import BackgroundReplay, replay
+from collector.pipeline.batcher import BatchSpanProcessor
+from collector.pipeline.normalizer import NextjsTraceNormalizer
+from collector.pipeline.replay import BackgroundReplay, replay
+from collector.pipeline.wal import WriteAheadLog
+from collector.pipeline.wal_stage import WriteAheadStage
 from collector.retry import RetryPolicy
-from collector.self_stats import CollectorStatsWriter, instance_name
-from collector.staging import drop_leftover_staging_tables
-from collector.store import ClickHouseStore, open_store
+from collector.storage.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
+from collector.storage.staging import drop_leftover_staging_tables
+from collector.storage.store import ClickHouseStore, open_store
+from collector.storage.wal_binding import bind_log_to_store
 from collector.telemetry import CollectorTelemetry
-from collector.vercel_drain import VERCEL_DRAIN_PATH, VercelDrainConverter, VercelDrainReceiver
-from collector.wal import WriteAheadLog
-from collector.wal_binding import bind_log_to_store
-from collector.wal_stage import WriteAheadStage
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +135,7 @@ class Collector:
 
         The log left by a previous process is replayed before this returns, or, with
         ``replay_in_background``, while the app answers: senders get 503 and ``/healthz``
-        says ``replaying N of M`` until it is done (:mod:`collector.replay`).
+        says ``replaying N of M`` until it is done (:mod:`collector.pipeline.replay`).
         """
         config = self.config
         self.store = open_store(config.store)

@@ -20,14 +20,16 @@ DROP_REASONS = (
     "export_failed",  # the store kept failing until the retry deadline
     "export_rejected",  # the store refused these rows as invalid (the rest of the batch stored)
     "shutdown",  # without a write-ahead log: not stored when a shutdown stopped the retries
-    "server_scope_from_browser",  # a browser sent spans under a server's scope (collector.browser)
-    "malformed_log_line",  # a CDN log line that could not be read, one per line (collector.cdn)
+    # a browser sent spans under a server's scope (collector.ingest.browser)
+    "server_scope_from_browser",
+    # a CDN log line that could not be read, one per line (collector.ingest.cdn)
+    "malformed_log_line",
 )
 REFUSAL_REASONS = (
     "queue_full",  # 503: the batch queue holds max_queue_spans
     "memory_limit",  # 503: the memory budget (collector.memory) is spent
     "wal_full",  # 503: the write-ahead log is full or cannot be written
-    "replaying",  # 503: the write-ahead log is being replayed (collector.replay)
+    "replaying",  # 503: the write-ahead log is being replayed (collector.pipeline.replay)
     "shutting_down",  # 503: the collector is stopping
 )
 REQUEST_REJECT_REASONS = (
@@ -36,11 +38,12 @@ REQUEST_REJECT_REASONS = (
     "too_large",  # 413
     "unsupported_media_type",  # 415
     "throttled",  # 503
-    "forbidden_origin",  # 403: a browser request from an origin not listed (collector.browser)
+    # 403: a browser request from an origin not listed (collector.ingest.browser)
+    "forbidden_origin",
     "wrong_key",  # 401: a browser request without the browser key
     "rate_limited",  # 429: an origin sent more than its rate
     "wrong_signature",  # 401: a CDN log delivery without its vendor's signature
-    "wrong_host",  # 403: a Host the collector does not answer to (collector.hosts)
+    "wrong_host",  # 403: a Host the collector does not answer to (collector.ingest.hosts)
 )
 
 

@@ -54,7 +54,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from collector.nextjs import RESPONSE_TIME
+from collector.nextjs.mapping import RESPONSE_TIME
 from investigate.spans import Span, Trace
 
 WAITING_PHASES = frozenset({"stream"})

@@ -4,7 +4,7 @@ The commands that look at traces (``trace``, ``slow``, ``compare``, ``report``) 
 a :class:`Reader` from :func:`open_reader`: :class:`CollectorReader` when a running collector
 holds the embedded store, else :class:`StoreReader` on the store (embedded, or a ClickHouse
 server) opened once. Every statement goes through the collector's read-only guard and limits
-(:meth:`collector.store.ClickHouseStore.read`), with its values passed as query parameters,
+(:meth:`collector.storage.store.ClickHouseStore.read`), with its values passed as query parameters,
 never spliced into the text.
 """
 
@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import Any, Protocol
 
+from collector.admin.query import QueryValue, owning_collector, query_collector
 from collector.config import StoreConfig
-from collector.query import QueryValue, owning_collector, query_collector
-from collector.store import ClickHouseStore, open_store
+from collector.storage.store import ClickHouseStore, open_store
 
 Row = dict[str, Any]
 _FORMAT = "JSONCompactEachRowWithNamesAndTypes"

@@ -18,7 +18,7 @@ The navigation (:class:`Trace` ``root``) follows the spans Next.js really makes
   pass) ended;
 - Next.js 15's middleware pass (``next.bubble``, no request inside) is a span beside the
   request, or in a trace of its own when the request came without a ``traceparent``: it is
-  joined to its request by what both carry (:func:`collector.nextjs.pass_of`).
+  joined to its request by what both carry (:func:`collector.nextjs.mapping.pass_of`).
 
 When the navigation is not one span's window, its root is a *synthetic* span over the spans
 that make it up (``Span.synthetic``), named after the request, so that its duration, and the
@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.nextjs import (
+from collector.nextjs.mapping import (
     BUBBLE,
     PASS_ROUNDING_NS,
     PASS_WINDOW_NS,
@@ -231,7 +231,8 @@ class Trace:
         )
 
     def pass_of(self, request: Span, passes: Iterable[Span]) -> Span | None:
-        """The pass among ``passes`` that let ``request`` go on (collector.nextjs.pass_of)."""
+        """The pass among ``passes`` that let ``request`` go on
+        (collector.nextjs.mapping.pass_of)."""
         by_id = {p.span_id: p for p in passes}
         found = pass_of(
             pass_key(request.service, dict(request.attributes)),

@@ -267,11 +267,11 @@ def collect(
     with NEXTRACE_CLOUDFLARE_LOGPUSH_TOKEN, Cloudflare Logpush deliveries bearing it, on
     /v1/cdn/cloudflare.
     """
-    from collector.auth import load_token
-    from collector.browser import BROWSER_KEY_ENV
-    from collector.cloudflare_logpush import CLOUDFLARE_TOKEN_ENV
+    from collector.ingest.auth import load_token
+    from collector.ingest.browser import BROWSER_KEY_ENV
+    from collector.ingest.cloudflare_logpush import CLOUDFLARE_TOKEN_ENV
+    from collector.ingest.vercel_drain import VERCEL_SECRET_ENV, VERCEL_VERIFY_ENV
     from collector.service import Collector
-    from collector.vercel_drain import VERCEL_SECRET_ENV, VERCEL_VERIFY_ENV
     from nextrace.listen import bind_socket
 
     config = CollectorConfig(
@@ -346,7 +346,7 @@ def sql(
     ] = "PrettyCompact",
 ) -> None:
     """Run a read-only query on the store, through the running collector if it holds it."""
-    from collector.query import run_read_query
+    from collector.admin.query import run_read_query
 
     if query == "-":
         if sys.stdin.isatty():

@@ -82,7 +82,7 @@ def insert_spans(client: Any, spans: list[Span], database: str | None = None) ->
     """Store ``spans`` straight into ``otel_traces`` with a driver insert of the columns the
     contrib exporter names, as another collector writing the store would (no pipeline)."""
     from collector.consumer import COLUMN_NAMES
-    from collector.translator import translate
+    from collector.pipeline.translator import translate
 
     client.insert(
         "otel_traces",

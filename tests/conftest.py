@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from collector.config import CollectorConfig, StoreConfig
 from collector.service import Collector
-from collector.store import connect
+from collector.storage.store import connect
 
 GRAFANA_SCHEMAS = Path(__file__).resolve().parent / "data" / "grafana-schemas"
 CAPTURES = Path(__file__).resolve().parent / "data" / "nextjs-captures"

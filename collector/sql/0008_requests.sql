@@ -1,6 +1,6 @@
 -- One row per request, from either source: the reference server's request spans (through
 -- 0009_requests_mv.sql) and real Next.js traces (normalized by the collector, see
--- collector/nextjs.py). Request-level panels read this instead of scanning raw spans.
+-- collector/nextjs/mapping.py). Request-level panels read this instead of scanning raw spans.
 CREATE TABLE IF NOT EXISTS `${database}`.`requests` ${on_cluster} (
     Timestamp DateTime64(9) CODEC(Delta, ZSTD(1)),
     TraceId String CODEC(ZSTD(1)),

@@ -1,5 +1,5 @@
 -- Rows derived from a real Next.js trace can be corrected when more of its spans arrive late
--- (collector/normalizer.py): the old rows are inserted again with Sign = -1, so that the
+-- (collector/pipeline/normalizer.py): the old rows are inserted again with Sign = -1, so that the
 -- per-minute sums subtract them, then the old rows and their cancellations are deleted and the
 -- new rows inserted. The row tables hold only Sign = 1 rows outside a correction.
 ALTER TABLE `${database}`.`requests` ${on_cluster} ADD COLUMN IF NOT EXISTS Sign Int8 DEFAULT 1;

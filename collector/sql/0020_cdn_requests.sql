@@ -1,4 +1,4 @@
--- Requests a CDN answered without the app (collector/cdn.py) are request spans that say where
+-- Requests a CDN answered without the app (collector/ingest/cdn.py) are request spans that say where
 -- they come from (nextrace.source = cdn) and how their kind was known (from the logged path).
 DROP VIEW IF EXISTS `${database}`.`requests_mv` ${on_cluster};
 CREATE MATERIALIZED VIEW IF NOT EXISTS `${database}`.`requests_mv` ${on_cluster}

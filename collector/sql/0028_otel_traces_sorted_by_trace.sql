@@ -13,7 +13,7 @@
 -- into it and the two exchanged, so nothing stored is
 -- lost: writers (a contrib exporter sharing the store) must be stopped while this runs. Run
 -- again after a crash at any step, it starts over from what otel_traces holds then, which is
--- always every span. On a cluster it does not run (see collector/migrations.py): copying one
+-- always every span. On a cluster it does not run (see collector/storage/migrations.py): copying one
 -- node's rows would drop the other shards'.
 DROP TABLE IF EXISTS `${database}`.`${table}_sorted_by_trace`;
 CREATE TABLE `${database}`.`${table}_sorted_by_trace` AS `${database}`.`${table}`

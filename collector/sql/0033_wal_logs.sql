@@ -1,4 +1,4 @@
--- The write-ahead logs that write to this store, one row per log (collector/wal_binding.py):
+-- The write-ahead logs that write to this store, one row per log (collector/pipeline/wal_binding.py):
 -- a log that holds requests not yet stored replays only into a store that lists it.
 CREATE TABLE IF NOT EXISTS `${database}`.`nextrace_wal_logs` ${on_cluster} (
     LogId String,

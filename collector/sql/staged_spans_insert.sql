@@ -1,5 +1,5 @@
 -- Store the spans of the staged OTLP requests in the traces table, each value written as
--- collector/translator.py writes it (the contrib exporter's form): hex ids, an empty parent
+-- collector/pipeline/translator.py writes it (the contrib exporter's form): hex ids, an empty parent
 -- for a root, pdata's kind and status names, attribute values as pdata's AsString (Go's JSON
 -- number format for doubles). tests/collector/test_staging.py holds the two to the same rows.
 -- Spans with array or map values, or a key twice in one map, are not taken here: see

@@ -1,4 +1,4 @@
--- Whether the staged batch holds (1) or not (0) a value that only collector/translator.py
+-- Whether the staged batch holds (1) or not (0) a value that only collector/pipeline/translator.py
 -- writes exactly: an array or map value (pdata writes it as Go's JSON, which SQL does not
 -- reproduce in every case) or a key twice in one map (translate keeps the last). If it does,
 -- the exporter stores the batch by columns. Read without ARRAY JOIN: a quarter of the time.

@@ -1,7 +1,7 @@
 -- One exporter's staging table: a batch of OTLP export requests as ClickHouse's ProtobufSingle
 -- format reads them with collector/sql/otlp_trace.proto, one row nested as the message is.
 -- Memory: a batch lives here only between its staged insert and the INSERT … SELECT
--- that stores it (collector/staging.py). The key-value type is written out at each of its
+-- that stores it (collector/storage/staging.py). The key-value type is written out at each of its
 -- four places: ClickHouse has no type aliases.
 CREATE TABLE IF NOT EXISTS `${database}`.`${staging}` (
     resource_spans Array(Tuple(

@@ -9,7 +9,7 @@ from typing import Any
 from bench.queries import alert_queries, dashboard_queries, run, trace_queries
 from bench.workload import fill, load_template
 from collector.config import StoreConfig
-from collector.store import open_store
+from collector.storage.store import open_store
 
 HOUR_NS = 3600 * 10**9
 END_NS = 1_767_261_600 * 10**9  # 2026-01-01T10:00:00Z: the test never reads the clock

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from collector.config import StoreConfig
 from collector.consumer import SpanColumns
-from collector.exporter import ClickHouseSpanExporter
-from collector.store import open_store
-from collector.translator import translate
+from collector.pipeline.translator import translate
+from collector.storage.exporter import ClickHouseSpanExporter
+from collector.storage.store import open_store
 from tests.builders import make_request, make_span
 
 SPANS_PER_BATCH = 100

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from collector.auth import load_token
 from collector.config import CollectorConfig, StoreConfig
 from collector.errors import ConfigError
+from collector.ingest.auth import load_token
 from collector.service import Collector
 from tests.builders import make_request, make_span
 

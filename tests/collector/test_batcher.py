@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from collector.batcher import BatchSpanProcessor
 from collector.consumer import SpanColumns
 from collector.errors import PermanentError, RowsRejected, TransientError
 from collector.memory import MemoryLimiter
+from collector.pipeline.batcher import BatchSpanProcessor
+from collector.pipeline.translator import translate
 from collector.retry import RetryPolicy
 from collector.telemetry import CollectorTelemetry
-from collector.translator import translate
 from tests.builders import make_request, make_span
 
 

@@ -12,12 +12,12 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from starlette.testclient import TestClient
 
-from collector.browser import page_spans_of
 from collector.config import CollectorConfig, StoreConfig
 from collector.errors import ConfigError
+from collector.ingest.browser import page_spans_of
+from collector.pipeline.translator import screen
+from collector.pipeline.wal import KIND_JSON, KIND_PROTOBUF
 from collector.service import Collector
-from collector.translator import screen
-from collector.wal import KIND_JSON, KIND_PROTOBUF
 from tests.builders import make_request, make_span
 from tests.conftest import running_collector, stored
 

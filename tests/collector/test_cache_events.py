@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 from collector.config import StoreConfig
-from collector.migrations import apply_migrations, migrations
-from collector.store import connect, open_store
+from collector.storage.migrations import apply_migrations, migrations
+from collector.storage.store import connect, open_store
 from tests.builders import insert_spans, make_request, make_span
 from tests.conftest import stored
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from collector.cdn import CdnRequest, as_export
-from collector.translator import translate
+from collector.ingest.cdn import CdnRequest, as_export
+from collector.pipeline.translator import translate
 
 
 def logged(path: str, cache_status: str = "HIT", **fields) -> CdnRequest:

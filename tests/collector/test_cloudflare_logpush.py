@@ -20,8 +20,8 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from collector.cloudflare_logpush import nanoseconds
 from collector.config import StoreConfig
+from collector.ingest.cloudflare_logpush import nanoseconds
 from collector.service import Collector
 from tests.conftest import running_collector, stored
 from tests.support.cdn_payloads import LINES

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from collector.cluster import LOCAL_SUFFIX
 from collector.config import StoreConfig
-from collector.migrations import cluster_schema, load_sql, migrations, planned_statements
+from collector.storage.cluster import LOCAL_SUFFIX
+from collector.storage.migrations import cluster_schema, load_sql, migrations, planned_statements
 from tests.conftest import stored
 
 CLUSTER = StoreConfig.from_dsn("http://u:p@clickhouse:8123?database=otel", cluster="traces")

@@ -125,7 +125,7 @@ def test_listening_sockets_are_tcp_so_keep_alive_answers_are_not_delayed():
 def test_running_out_of_descriptors_is_one_log_line_not_a_flood():
     import logging
 
-    from collector.connections import RareAcceptErrors
+    from collector.ingest.connections import RareAcceptErrors
 
     rare = RareAcceptErrors()
     accept = logging.LogRecord(

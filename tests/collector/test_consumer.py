@@ -4,7 +4,7 @@ every way the stages combine them."""
 from __future__ import annotations
 
 from collector.consumer import SpanColumns
-from collector.translator import screen, translate
+from collector.pipeline.translator import screen, translate
 from tests.builders import make_request, make_span
 
 

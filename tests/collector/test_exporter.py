@@ -13,15 +13,15 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from collector.config import StoreConfig
 from collector.consumer import SpanColumns
 from collector.errors import RowsRejected, TransientError
-from collector.exporter import (
+from collector.nextjs.rows import RequestRow
+from collector.pipeline.translator import screen, translate
+from collector.service import Collector
+from collector.storage.exporter import (
     STAGING_FAILURES_TOLERATED,
     ClickHouseRowExporter,
     ClickHouseSpanExporter,
 )
-from collector.rows import RequestRow
-from collector.service import Collector
-from collector.store import ClickHouseStore
-from collector.translator import screen, translate
+from collector.storage.store import ClickHouseStore
 from tests.builders import make_request, make_span
 from tests.support.store_rows import count, forget_rows, request_row
 

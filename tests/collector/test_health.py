@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from collector.config import CollectorConfig
-from collector.wal import KIND_PROTOBUF, WriteAheadLog
+from collector.pipeline.wal import KIND_PROTOBUF, WriteAheadLog
 from tests.builders import make_request, make_span
 from tests.support.collector_process import (
     PB,

@@ -1,4 +1,5 @@
-"""The ``Host`` check against DNS rebinding (collector.hosts): its rules, and every endpoint of
+"""The ``Host`` check against DNS rebinding (collector.ingest.hosts): its rules, and every endpoint
+of
 a collector with every receiver on, beyond loopback (in process: tests listen on loopback
 only) and on loopback (a real process: tests/nextrace/test_secured_collect.py)."""
 
@@ -12,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from collector.config import CollectorConfig, StoreConfig
-from collector.hosts import HostPolicy
+from collector.ingest.hosts import HostPolicy
 from collector.service import Collector
 from tests.builders import make_request, make_span
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from collector.miss_reasons import CacheHistory, LookupFacts, revalidate_s, tags
-from collector.rows import CacheEventRow
+from collector.nextjs.miss_reasons import CacheHistory, LookupFacts, revalidate_s, tags
+from collector.nextjs.rows import CacheEventRow
 
 S = 1_000_000_000
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from collector.nextjs import TraceSpan, normalize_trace
+from collector.nextjs.mapping import TraceSpan, normalize_trace
 from tests.conftest import stored
 from tests.examples.runs import load_run
 from tests.support.captures import DATA_CACHE, DATA_CACHE_NEXT15, RUNS, post_capture, requests_of

@@ -20,10 +20,10 @@ from collector import decoder
 from collector.config import CollectorConfig
 from collector.consumer import SpanColumns
 from collector.errors import TransientError
-from collector.normalizer import NextjsTraceNormalizer
+from collector.pipeline.normalizer import NextjsTraceNormalizer
+from collector.pipeline.translator import translate
 from collector.service import Collector
 from collector.telemetry import CollectorTelemetry
-from collector.translator import translate
 from tests.builders import make_request, make_span
 from tests.conftest import stored
 from tests.support.spans import NEXT, request_spans, vercel_fetch_only

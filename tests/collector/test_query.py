@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
+from collector.admin.query import run_read_query
 from collector.config import CollectorConfig, StoreConfig
 from collector.errors import ReadOnlyViolation, StoreError
-from collector.query import run_read_query
 from collector.service import Collector
 from tests.builders import make_request, make_span
 from tests.conftest import stored
@@ -121,7 +121,7 @@ def test_the_reader_limits_cannot_be_lifted(store_config: StoreConfig):
     from dataclasses import replace
 
     from collector.config import ReadLimits
-    from collector.store import open_store
+    from collector.storage.store import open_store
 
     limits = ReadLimits(max_execution_time_s=1, max_result_rows=5)
     store = open_store(replace(store_config, read_limits=limits))

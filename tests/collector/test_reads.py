@@ -31,7 +31,7 @@ import yaml
 from bench.queries import alert_queries, dashboard_queries
 from collector.config import CollectorConfig, ReadLimits, StoreConfig
 from collector.errors import QueryFailed, ReadOnlyViolation
-from collector.store import ClickHouseStore, _read_at_most, connect, open_store
+from collector.storage.store import ClickHouseStore, _read_at_most, connect, open_store
 from tests.support.collector_process import start, stop
 from tests.support.processes import free_port
 from tests.support.waiting import wait_until

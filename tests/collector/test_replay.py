@@ -47,12 +47,12 @@ def test_the_batch_in_flight_at_a_crash_is_stored_though_its_token_outlived_its_
 
 
 def test_a_replay_reports_its_progress(collector: Collector, tmp_path):
-    from collector.batcher import BatchSpanProcessor
-    from collector.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
-    from collector.normalizer import NextjsTraceNormalizer
-    from collector.replay import replay
+    from collector.pipeline.batcher import BatchSpanProcessor
+    from collector.pipeline.normalizer import NextjsTraceNormalizer
+    from collector.pipeline.replay import replay
+    from collector.pipeline.wal import KIND_PROTOBUF, WriteAheadLog
+    from collector.storage.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
     from collector.telemetry import CollectorTelemetry
-    from collector.wal import KIND_PROTOBUF, WriteAheadLog
 
     left = WriteAheadLog(tmp_path)
     left.open()

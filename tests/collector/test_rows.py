@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from collector.rows import CacheEventRow, RequestRow
+from collector.nextjs.rows import CacheEventRow, RequestRow
 from collector.service import Collector
 from tests.support.store_rows import request_row
 

@@ -8,9 +8,9 @@ import pytest
 
 from collector.config import StoreConfig
 from collector.consumer import COLUMN_NAMES
-from collector.migrations import apply_migrations, migrations, render
-from collector.store import connect, open_store
-from collector.translator import translate
+from collector.pipeline.translator import translate
+from collector.storage.migrations import apply_migrations, migrations, render
+from collector.storage.store import connect, open_store
 from tests.builders import insert_spans, make_request, make_span
 from tests.support.schema_dump import SCHEMA, TTL_DAYS, created, migrated_schema
 

@@ -43,7 +43,7 @@ def test_counters_are_stored_periodically_and_once_more_at_shutdown(store_config
     before = store.client.query("SELECT count() FROM nextrace_collector_stats").result_rows[0][0]
     collector.shutdown()
     collector.shutdown()
-    from collector.store import open_store
+    from collector.storage.store import open_store
 
     reopened = open_store(store_config)
     try:

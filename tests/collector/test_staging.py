@@ -21,11 +21,11 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from collector.config import StoreConfig
-from collector.exporter import ClickHouseSpanExporter
-from collector.migrations import load_sql
-from collector.staging import StagedProtobufInsert
-from collector.store import ClickHouseStore, open_store
-from collector.translator import screen, translate
+from collector.pipeline.translator import screen, translate
+from collector.storage.exporter import ClickHouseSpanExporter
+from collector.storage.migrations import load_sql
+from collector.storage.staging import StagedProtobufInsert
+from collector.storage.store import ClickHouseStore, open_store
 from tests.builders import any_value
 from tests.conftest import running_collector
 

@@ -13,10 +13,10 @@ import pytest
 
 from collector.config import StoreConfig
 from collector.errors import StoreError
-from collector.exporter import ClickHouseSpanExporter
-from collector.migrations import apply_migrations
-from collector.store import connect, open_store, store_owner_pid
-from collector.translator import translate
+from collector.pipeline.translator import translate
+from collector.storage.exporter import ClickHouseSpanExporter
+from collector.storage.migrations import apply_migrations
+from collector.storage.store import connect, open_store, store_owner_pid
 from tests.builders import make_request, make_span
 
 
@@ -49,7 +49,7 @@ def test_a_store_held_by_another_process_names_that_process(tmp_path):
                 "-c",
                 textwrap.dedent(f"""
                 from collector.config import StoreConfig
-                from collector.store import open_store
+                from collector.storage.store import open_store
                 open_store(StoreConfig.from_dsn("chdb://{path}"))
             """),
             ],
@@ -81,7 +81,7 @@ def test_a_server_that_refuses_connections_is_a_transient_failure_and_bad_rows_a
     import clickhouse_connect
     from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-    from collector.store import is_permanent
+    from collector.storage.store import is_permanent
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from collector.consumer import COLUMN_NAMES, Columns
-from collector.translator import format_double, format_value, translate
+from collector.pipeline.translator import format_double, format_value, translate
 from tests.builders import any_value, make_request, make_span
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from collector.errors import ConfigError, TransientError
-from collector.wal import KIND_PROTOBUF, MAX_SEGMENT_BYTES, WriteAheadLog, segment_size
+from collector.pipeline.wal import KIND_PROTOBUF, MAX_SEGMENT_BYTES, WriteAheadLog, segment_size
 from tests.support.faults import mounted_tmpfs
 from tests.support.wal_files import HEADER, flip, records_at
 

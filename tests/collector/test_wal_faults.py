@@ -127,7 +127,8 @@ def test_a_flipped_byte_costs_only_its_record_in_an_older_and_in_the_newest_segm
     text = log.out.read_text()
     for segment, (record_id, offset, size) in ((older, in_older), (newest, in_newest)):
         assert (
-            f"ERROR collector.wal: write-ahead log in {older.parent}: segment {segment.name}: "
+            f"ERROR collector.pipeline.wal: write-ahead log in {older.parent}: "
+            f"segment {segment.name}: "
             f"{size} bytes at offset {offset} are damaged, record {record_id} lost "
             f"(1 of them not yet stored)"
         ) in text
@@ -146,7 +147,8 @@ def test_a_deleted_segment_is_an_error_that_names_it(killed_log: KilledLog):
     finally:
         stop(process)
     assert (
-        f"ERROR collector.wal: write-ahead log in {middle.parent}: segment {middle.name} is "
+        f"ERROR collector.pipeline.wal: write-ahead log in {middle.parent}: "
+        f"segment {middle.name} is "
         f"missing: records {ids[0]} to {ids[-1]} are lost ({len(ids)} of them not yet stored)"
     ) in log.out.read_text()
 

@@ -25,12 +25,12 @@ from starlette.testclient import TestClient
 from collector.config import CollectorConfig, StoreConfig
 from collector.consumer import SpanColumns
 from collector.errors import ConfigError
-from collector.exporter import ClickHouseSpanExporter, batch_token
+from collector.pipeline.translator import screen
+from collector.pipeline.wal import KIND_PROTOBUF, WriteAheadLog
 from collector.service import Collector
-from collector.store import connect
-from collector.translator import screen
-from collector.wal import KIND_PROTOBUF, WriteAheadLog
-from collector.wal_binding import is_listed
+from collector.storage.exporter import ClickHouseSpanExporter, batch_token
+from collector.storage.store import connect
+from collector.storage.wal_binding import is_listed
 from tests.builders import make_request, make_span
 from tests.conftest import stored
 from tests.support import collector_process

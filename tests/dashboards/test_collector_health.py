@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from collector.self_stats import COLUMNS, TABLE
+from collector.admin.self_stats import COLUMNS, TABLE
 from dashboards import collector_health
 from dashboards.alerts import DROPPED_SPANS
 from dashboards.macros import QueryContext

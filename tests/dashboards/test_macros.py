@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from collector.store import open_store
+from collector.storage.store import open_store
 from dashboards.macros import (
     MacroError,
     QueryContext,

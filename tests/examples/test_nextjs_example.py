@@ -38,7 +38,7 @@ import httpx
 import pytest
 
 from collector.config import StoreConfig
-from collector.store import open_store
+from collector.storage.store import open_store
 from dashboards import cache_health, cold_cache, prefetch, slow_navigations
 from dashboards.clickhouse import load_sql
 from dashboards.frontend import Values, interpolate

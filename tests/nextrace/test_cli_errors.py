@@ -118,7 +118,7 @@ def store_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
     folder = tmp_path_factory.mktemp("sql") / "store"
     dsn = f"chdb:{folder}"
     code = (
-        "from collector.config import StoreConfig; from collector.store import open_store;"
+        "from collector.config import StoreConfig; from collector.storage.store import open_store;"
         f"s = open_store(StoreConfig.from_dsn({dsn!r}));"
         "s.client.command(\"INSERT INTO otel_traces (TraceId, SpanName) VALUES ('t', 'a'), "
         "('t', 'b'), ('u', 'a')\"); s.close()"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from collector.config import StoreConfig
-from collector.store import open_store
+from collector.storage.store import open_store
 from dashboards.alerts import COLD_CACHE_SPIKE, PREFETCH_AMPLIFICATION
 from dashboards.build import DASHBOARDS, to_json
 from dashboards.frontend import Values, interpolate

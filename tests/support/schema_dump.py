@@ -13,8 +13,8 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 
 from collector.config import StoreConfig
-from collector.migrations import apply_migrations
-from collector.store import connect
+from collector.storage.migrations import apply_migrations
+from collector.storage.store import connect
 
 SCHEMA = Path(__file__).resolve().parents[2] / "collector" / "sql" / "schema.sql"
 HEADER = """\

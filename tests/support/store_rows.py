@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from collector.rows import RequestRow
+from collector.nextjs.rows import RequestRow
 from collector.service import Collector
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-HEADER = struct.Struct("<IIQB")  # the record header of collector/wal.py
+HEADER = struct.Struct("<IIQB")  # the record header of collector/pipeline/wal.py
 
 
 def records_at(segment: Path) -> list[tuple[int, int, int]]:

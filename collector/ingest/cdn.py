@@ -1,7 +1,8 @@
 """What a CDN's log says of one request, as spans the rest of the collector already reads.
 
 A CDN answers many requests without reaching the app, so no trace of the app explains them.
-The log receivers (:mod:`collector.vercel_drain`, :mod:`collector.cloudflare_logpush`) read a
+The log receivers (:mod:`collector.ingest.vercel_drain`,
+:mod:`collector.ingest.cloudflare_logpush`) read a
 vendor's log lines (:func:`export_of`) into
 :class:`CdnRequest` records, and :func:`as_export` turns them into one OTLP export, which goes
 through the pipeline as any other: the write-ahead log, exactly-once inserts, and the
@@ -33,7 +34,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from collector.nextjs import FILE_NAME
+from collector.nextjs.mapping import FILE_NAME
 from collector.telemetry import CollectorTelemetry
 
 CDN_SCOPE = "nextrace.cdn"

@@ -16,7 +16,7 @@ A backfill, which fills a new table from rows stored before its materialized vie
 existed, runs the view's own query: ``${select_of_NNNN}`` is the ``SELECT`` of the
 view created by migration ``NNNN``, so the two can never disagree.
 
-On a cluster, each statement is rewritten by :class:`collector.cluster.ClusterSchema`:
+On a cluster, each statement is rewritten by :class:`collector.storage.cluster.ClusterSchema`:
 local ``Replicated*`` tables with ``Distributed`` tables over them. A migration whose first
 line is ``-- nextrace: single node`` rewrites stored rows by copying them where it runs; on a
 cluster it runs, without the copy, while the cluster stores no span, and is otherwise recorded
@@ -34,9 +34,9 @@ from string import Template
 
 from clickhouse_connect.driver.client import Client
 
-from collector.cluster import ClusterSchema
 from collector.config import StoreConfig, validate_identifier
 from collector.errors import StoreError
+from collector.storage.cluster import ClusterSchema
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _SELECT_OF = re.compile(r"\$\{select_of_(\d{4})\}")

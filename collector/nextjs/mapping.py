@@ -45,7 +45,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from collector.consumer import Columns
-from collector.rows import CacheEventRow, RequestRow
+from collector.nextjs.rows import CacheEventRow, RequestRow
 
 VERCEL_FETCH_SCOPE = "@vercel/otel/fetch"
 HELPER_SCOPE = "@nextrace/next"  # the optional helper's revalidation and warm-up spans
@@ -98,7 +98,7 @@ FULL_ROUTE_RESULTS = {
 }
 
 # next.fetch.cache_status -> (cache.result, cache.miss_reason). Next.js does not say why
-# an entry was missing or stale: "unknown" here; collector/miss_reasons.py tells what it can.
+# an entry was missing or stale: "unknown" here; collector/nextjs/miss_reasons.py tells what it can.
 FETCH_RESULTS = {
     "hit": ("hit", ""),
     "miss": ("miss", "unknown"),

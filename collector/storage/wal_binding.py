@@ -1,7 +1,7 @@
 """A write-ahead log bound to its store: it replays only into the store it was written for.
 
 The store lists the logs that write to it (``nextrace_wal_logs``, by the id each log made
-when it was created, see :mod:`collector.wal`), and a log remembers that a store listed it
+when it was created, see :mod:`collector.pipeline.wal`), and a log remembers that a store listed it
 (``bound``). On start, right after the log is opened and before it replays,
 :func:`bind_log_to_store` looks the log up in the store:
 
@@ -28,9 +28,9 @@ from collections.abc import Callable
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from collector.errors import ConfigError, StoreError
-from collector.store import ClickHouseStore
+from collector.pipeline.wal import WriteAheadLog
+from collector.storage.store import ClickHouseStore
 from collector.telemetry import CollectorTelemetry
-from collector.wal import WriteAheadLog
 
 log = logging.getLogger(__name__)
 

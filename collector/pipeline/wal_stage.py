@@ -1,6 +1,6 @@
 """The pipeline stage that puts every accepted request in the write-ahead log first.
 
-It appends the request body to the :class:`~collector.wal.WriteAheadLog`, tags
+It appends the request body to the :class:`~collector.pipeline.wal.WriteAheadLog`, tags
 the spans with the record id and the log's id, and hands them on. If the next stage refuses
 them (a 503 for the sender, who will send them again), the record is voided so
 that a restart does not store them twice. Appending and handing on happen under
@@ -15,8 +15,8 @@ import threading
 
 from collector.consumer import SpanColumns, TracesConsumer
 from collector.errors import TransientError
+from collector.pipeline.wal import WriteAheadLog
 from collector.telemetry import CollectorTelemetry
-from collector.wal import WriteAheadLog
 
 
 class WriteAheadStage:

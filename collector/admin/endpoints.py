@@ -1,7 +1,7 @@
 """The collector's own endpoints: ``/healthz``, ``/metrics`` and ``POST /sql``.
 
 ``/sql`` lets other processes read an embedded store that this collector
-holds (see :mod:`collector.query`); :meth:`ClickHouseStore.read` decides which
+holds (see :mod:`collector.admin.query`); :meth:`ClickHouseStore.read` decides which
 statements run. A web page in the developer's browser must not reach it, so it
 takes ``Content-Type: application/json`` only (never a CORS "simple request"),
 refuses any request with an ``Origin`` header, and, without a token, answers
@@ -24,11 +24,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from collector import decoder
+from collector.admin.query import QueryValue, check_format, check_parameters
 from collector.config import is_loopback_host
 from collector.errors import PermanentError, QueryFailed, StoreError
-from collector.query import QueryValue, check_format, check_parameters
-from collector.receiver import read_body
-from collector.store import ClickHouseStore
+from collector.ingest.receiver import read_body
+from collector.storage.store import ClickHouseStore
 from collector.telemetry import CollectorTelemetry
 
 SQL_MAX_BODY_BYTES = 64 * 1024

@@ -16,7 +16,7 @@ The body is a JSON array of log entries, one entry, or NDJSON (one entry a line)
 Log Drains reference describes. Entries with a ``proxy`` object are requests the CDN saw
 (:func:`request_of`); build logs, function output and other entries without one are skipped.
 A line that is not a JSON object is counted as dropped (``malformed_log_line``) and skipped;
-the rest of the delivery is stored. Each request becomes spans (:mod:`collector.cdn`), which
+the rest of the delivery is stored. Each request becomes spans (:mod:`collector.ingest.cdn`), which
 then go the way of any OTLP export: the same limits, write-ahead log and answers.
 """
 
@@ -32,10 +32,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from collector.cdn import CdnRequest, export_of
-from collector.connections import admit
 from collector.errors import PermanentError
-from collector.receiver import OTLPHttpReceiver
+from collector.ingest.cdn import CdnRequest, export_of
+from collector.ingest.connections import admit
+from collector.ingest.receiver import OTLPHttpReceiver
 from collector.telemetry import CollectorTelemetry
 
 VERCEL_DRAIN_PATH = "/v1/cdn/vercel"
@@ -73,7 +73,7 @@ def request_of(entry: dict[str, Any]) -> CdnRequest | None:
 
 class VercelDrainConverter:
     """Checks a delivery's signature and reads its requests as an OTLP export (a
-    :data:`collector.receiver.LogConverter`)."""
+    :data:`collector.ingest.receiver.LogConverter`)."""
 
     def __init__(self, secret: str, telemetry: CollectorTelemetry) -> None:
         self._secret = secret.encode()

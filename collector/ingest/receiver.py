@@ -13,7 +13,7 @@ Answers as the OTLP/HTTP specification says:
   and as they are decompressed — the sender should retry.
 
 A sender's credential is checked before its body is read (the token by
-:class:`collector.auth.BearerTokenMiddleware`, a CDN's by its :class:`LogConverter`); a
+:class:`collector.ingest.auth.BearerTokenMiddleware`, a CDN's by its :class:`LogConverter`); a
 body signed by its vendor is read into a budget of its own before it is verified, and
 decompressed only after. Decompression is bounded in members and output and hands the
 event loop back at every step (:func:`collector.decoder.inflate`).
@@ -46,9 +46,9 @@ from collector import decoder
 from collector.consumer import TracesConsumer
 from collector.errors import PermanentError, TransientError
 from collector.memory import DEFAULT_MEMORY_BYTES, Hold, MemoryLimiter
+from collector.pipeline.translator import screen
+from collector.pipeline.wal import KIND_JSON, KIND_PROTOBUF
 from collector.telemetry import CollectorTelemetry
-from collector.translator import screen
-from collector.wal import KIND_JSON, KIND_PROTOBUF
 
 TRACES_PATH = "/v1/traces"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -107,7 +107,7 @@ class LogConverter(Protocol):
     """Reads a body of another format (a CDN's log lines) as an OTLP export, and checks the
     credential of its sender: from the request's head before the body is read (``admit``),
     and, if the vendor signs the body, from the body before it is decompressed (``verify``).
-    Each raises PermanentError (401) to refuse, and calls :func:`collector.connections.admit`
+    Each raises PermanentError (401) to refuse, and calls :func:`collector.ingest.connections.admit`
     once the sender is known."""
 
     def admit(self, request: Request, /) -> None: ...

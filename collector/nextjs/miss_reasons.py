@@ -42,7 +42,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from collector.rows import CacheEventRow
+from collector.nextjs.rows import CacheEventRow
 
 _LOOKUPS_KEPT = 16
 _REVALIDATIONS_KEPT = 10_000

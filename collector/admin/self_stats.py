@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 
-from collector.store import ClickHouseStore
+from collector.storage.store import ClickHouseStore
 from collector.telemetry import CollectorTelemetry
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ Files in the WAL folder:
 
 - ``log.json``: the log's identity. Its ``id``, made when the log is created, names the log
   in every insert's deduplication token (``wal-<id>-<first>-<last>``, see
-  :func:`collector.exporter.batch_token`), so that logs writing to one store never take each
+  :func:`collector.storage.exporter.batch_token`), so that logs writing to one store never take each
   other's batches for duplicates. ``bound`` says that a store has recorded the log
-  (:mod:`collector.wal_binding`). A folder that an earlier release wrote (segments and no
+  (:mod:`collector.storage.wal_binding`). A folder that an earlier release wrote (segments and no
   ``log.json``) is adopted: its batch in flight keeps the token it had (``legacy_batch``).
 - ``lock``: locked (``flock``) by the process that has the log open, its pid written in it;
   a second collector is refused.
@@ -79,8 +79,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from collector.config import FSYNC_POLICIES, FsyncPolicy
 from collector.errors import ConfigError, TransientError
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,6 @@ log = logging.getLogger(__name__)
 KIND_PROTOBUF = 1
 KIND_JSON = 2
 KIND_VOID = 3
-FsyncPolicy = Literal["always", "interval", "never"]
-FSYNC_POLICIES: tuple[FsyncPolicy, ...] = ("always", "interval", "never")
 
 MAX_SEGMENT_BYTES = 64 << 20
 MIN_SEGMENT_BYTES = 4 << 10
@@ -345,7 +344,7 @@ class WriteAheadLog:
 
     @property
     def bound(self) -> bool:
-        """Whether a store has recorded this log (:mod:`collector.wal_binding`)."""
+        """Whether a store has recorded this log (:mod:`collector.storage.wal_binding`)."""
         return self._identity.bound
 
     @property

@@ -18,7 +18,7 @@ write-ahead log holds the spans. Spans are dropped (and counted by reason) only
 when the store refuses them (``export_rejected``, just the refused rows) or the
 retries outlast ``RetryPolicy.max_elapsed_s`` (``export_failed``). With a
 write-ahead log, each batch is a contiguous range of its records: the range is
-recorded before the insert and committed after it (see :mod:`collector.wal`).
+recorded before the insert and committed after it (see :mod:`collector.pipeline.wal`).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import time
 from collector.consumer import SpanColumns, TracesConsumer
 from collector.errors import RowsRejected, TransientError
 from collector.memory import DEFAULT_MEMORY_BYTES, MemoryLimiter
+from collector.pipeline.wal import WriteAheadLog
 from collector.retry import DEFAULT_RETRY, Outcome, RetryPolicy, call_with_retry
 from collector.telemetry import CollectorTelemetry
-from collector.wal import WriteAheadLog
 
 log = logging.getLogger(__name__)
 

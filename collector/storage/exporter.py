@@ -1,6 +1,6 @@
 """Write to ClickHouse with one insert per batch, exactly once, one bad row costing only itself.
 
-A batch that carries its OTLP bodies is inserted from them (:mod:`collector.staging`:
+A batch that carries its OTLP bodies is inserted from them (:mod:`collector.storage.staging`:
 ClickHouse parses and flattens them); any other batch, and every retry, with one columnar
 insert. Both are one block under the same token, so everything below holds for both.
 
@@ -28,11 +28,11 @@ twice on a full disk (1,200 spans).
 A full disk can leave broken parts, with empty files, that the engine counts as stored
 (their token would swallow the retry, and a restart drops them), or that make every read of
 their table fail. After a failed insert, the store detaches the broken parts it committed or
-named (:meth:`collector.store.ClickHouseStore.detach_broken_parts`), which forgets their
+named (:meth:`collector.storage.store.ClickHouseStore.detach_broken_parts`), which forgets their
 blocks' tokens, so that the repeated insert stores them again, once.
 
 One bad row: when ClickHouse refuses a batch because of its rows (see
-:func:`collector.store.is_permanent`), the batch is ordered by time and split in
+:func:`collector.storage.store.is_permanent`), the batch is ordered by time and split in
 halves, recursively, until the rows that cannot be stored are alone; the rest
 is stored. Each part has a token derived from its place in the split, so the
 isolation is exact on a retry too.
@@ -55,9 +55,9 @@ from clickhouse_connect.driver.insert import InsertContext
 
 from collector.consumer import COLUMN_NAMES, SpanColumns
 from collector.errors import PartsDetached, PermanentError, RowsRejected, TransientError
-from collector.migrations import load_sql, render
-from collector.staging import StagedProtobufInsert, StagingFailed
-from collector.store import ClickHouseStore, is_permanent
+from collector.storage.migrations import load_sql, render
+from collector.storage.staging import StagedProtobufInsert, StagingFailed
+from collector.storage.store import ClickHouseStore, is_permanent
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def batch_token(spans: SpanColumns) -> str | None:
     """The deduplication token of a batch from the write-ahead log, None for others:
     ``wal-<log id>-<first record>-<last record>``; ``wal-<first>-<last>`` for a batch of a log
     whose tokens named none (one an earlier release wrote, see
-    :attr:`collector.wal.WriteAheadLog.legacy_batch`). The parts of a split batch derive
+    :attr:`collector.pipeline.wal.WriteAheadLog.legacy_batch`). The parts of a split batch derive
     their tokens from it."""
     wal_range = spans.wal_range
     if not wal_range:
@@ -271,7 +271,7 @@ class ClickHouseSpanExporter:
 
     def _check_parts(self) -> bool:
         """Detach the broken parts committed since a failed insert began (see
-        :meth:`collector.store.ClickHouseStore.detach_broken_parts_since`); True when there
+        :meth:`collector.storage.store.ClickHouseStore.detach_broken_parts_since`); True when there
         were. Raises TransientError while they cannot be checked: until they are, a retry's
         token could be swallowed by a broken part's."""
         if self._unchecked_since is None:

@@ -21,12 +21,12 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DataError, OperationalError
 
-from collector.cluster import SESSION_SETTINGS
 from collector.config import StoreConfig, validate_identifier
 from collector.errors import QueryFailed, ReadOnlyViolation, StoreError, StoreLockedError
-from collector.migrations import applied_versions, apply_migrations, load_sql, migrations
-from collector.read_guard import check_ast, parse_explain_ast, without_format
-from collector.store_repair import repair_after_full_disk
+from collector.storage.cluster import SESSION_SETTINGS
+from collector.storage.migrations import applied_versions, apply_migrations, load_sql, migrations
+from collector.storage.read_guard import check_ast, parse_explain_ast, without_format
+from collector.storage.store_repair import repair_after_full_disk
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def connect(config: StoreConfig) -> Client:
             password=config.password,
             secure=config.secure,
             # On a cluster, inserts into Distributed tables return once every shard has its
-            # rows (collector/cluster.py): acknowledged means stored.
+            # rows (collector/storage/cluster.py): acknowledged means stored.
             settings=dict(SESSION_SETTINGS) if config.cluster else None,
         )
     except ClickHouseError as exc:
@@ -180,7 +180,8 @@ class ClickHouseStore:
 
         ``parameters`` fill the statement's ``{name:Type}`` placeholders through the driver.
 
-        The statement is checked on ClickHouse's own AST (:mod:`collector.read_guard`), and its
+        The statement is checked on ClickHouse's own AST (:mod:`collector.storage.read_guard`), and
+        its
         canonical text runs on a reader session with ``readonly=1`` and the store's
         :class:`collector.config.ReadLimits`, which no query can lift. A ``FORMAT`` clause at
         the end of ``sql`` overrides ``fmt``. Raises :class:`ReadOnlyViolation` for a refused
@@ -292,7 +293,7 @@ class ClickHouseStore:
         counts their rows, and their deduplication tokens swallow the retry; at the next start
         they are ``broken-on-start``, and those rows are gone. Detached, they are kept in their
         table's ``detached/`` folder, their tokens are forgotten, and the retry stores their
-        rows again (:mod:`collector.exporter`).
+        rows again (:mod:`collector.storage.exporter`).
         """
         # A second's margin: the engine stamps whole seconds.
         return self._detach_broken(since=int(since) - 1)

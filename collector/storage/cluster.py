@@ -21,7 +21,7 @@ Statements are rewritten from the same ``.sql`` files (:class:`ClusterSchema`):
   shard's rows are read and each lands on its shard;
 - a migration that copies stored spans into a new layout (``-- nextrace: single node``) is
   rewritten to do the same ``ON CLUSTER`` without the copy, and runs only while the cluster
-  stores no span (see :mod:`collector.migrations`).
+  stores no span (see :mod:`collector.storage.migrations`).
 
 The collector's session on a cluster (:data:`SESSION_SETTINGS`): inserts through a
 ``Distributed`` table are synchronous (``distributed_foreground_insert``), so that an insert

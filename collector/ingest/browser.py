@@ -22,9 +22,10 @@ token. It is narrow instead, and off unless origins are listed (``--browser-orig
 - **Memory**: the key being public, a body counts against the small budget of unverified
   bodies (``unauthenticated_memory_bytes``) while it is read, not against the budget of the
   senders with a token, and a browser's request does not admit its connection
-  (:mod:`collector.connections`).
+  (:mod:`collector.ingest.connections`).
 
-Everything else is the OTLP receiver's (:class:`collector.receiver.OTLPHttpReceiver`): JSON or
+Everything else is the OTLP receiver's (:class:`collector.ingest.receiver.OTLPHttpReceiver`): JSON
+or
 protobuf, gzip, the memory budget, the write-ahead log, the answers.
 """
 
@@ -44,11 +45,11 @@ from starlette.types import Receive, Scope, Send
 
 from collector import decoder
 from collector.consumer import SpanColumns, TracesConsumer
-from collector.nextjs import is_nextjs
-from collector.receiver import OTLPHttpReceiver
+from collector.ingest.receiver import OTLPHttpReceiver
+from collector.nextjs.mapping import is_nextjs
+from collector.pipeline.translator import screen
+from collector.pipeline.wal import KIND_JSON, KIND_PROTOBUF
 from collector.telemetry import CollectorTelemetry
-from collector.translator import screen
-from collector.wal import KIND_JSON, KIND_PROTOBUF
 
 BROWSER_TRACES_PATH = "/v1/browser/traces"
 BROWSER_KEY_ENV = "NEXTRACE_BROWSER_KEY"

@@ -3,8 +3,9 @@
 ``requests`` and ``cache_events`` have two producers. For the reference server, whose spans
 carry nextrace's own attributes, materialized views fill them inside ClickHouse on every insert
 (``sql/0005_cache_events_mv.sql``, ``sql/0009_requests_mv.sql``). For real Next.js apps, whose
-spans must be read as a whole trace, :mod:`collector.nextjs` builds these rows and
-:class:`collector.normalizer.NextjsTraceNormalizer` inserts them. Each field names its column
+spans must be read as a whole trace, :mod:`collector.nextjs.mapping` builds these rows and
+:class:`collector.pipeline.normalizer.NextjsTraceNormalizer` inserts them. Each field names its
+column
 here, once; ``tests/collector/test_rows.py`` checks them against ``DESCRIBE`` of the real tables.
 """
 
@@ -86,7 +87,7 @@ class RequestRow(DerivedRow):
 class CacheEventRow(DerivedRow):
     """One row of the ``cache_events`` table: the data layer, and the full route layer when
     the helper recorded ``x-nextjs-cache``. Next.js does not tell an entry's age or source:
-    :class:`collector.miss_reasons.CacheHistory` fills them in for a hit from the lookup
+    :class:`collector.nextjs.miss_reasons.CacheHistory` fills them in for a hit from the lookup
     that stored the entry, when it saw that one. Tags stay empty."""
 
     TABLE: ClassVar[str] = "cache_events"

@@ -11,7 +11,7 @@ than its owner and its group (any of the mode bits ``0o007``, as 0644) is refuse
 
 The token is checked from the request's head, before any of its body is read; a request
 without it is answered 401, and the rest of its body is discarded. A request with it admits
-its connection (:func:`collector.connections.admit`), which from then on is no longer capped
+its connection (:func:`collector.ingest.connections.admit`), which from then on is no longer capped
 with the connections that have not shown a credential.
 """
 
@@ -25,8 +25,8 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from collector.connections import admit
 from collector.errors import ConfigError
+from collector.ingest.connections import admit
 
 TOKEN_ENV = "NEXTRACE_TOKEN"
 TOKEN_FILE_ENV = "NEXTRACE_TOKEN_FILE"

@@ -9,7 +9,8 @@ For each batch, under one lock:
    embedded engine reads the file in place, a server gets its text with the insert
    (``format_schema_source = 'string'``), so that it needs no schema file;
 2. ``sql/staged_spans_unsupported.sql`` tells whether the batch holds a value that only
-   :func:`collector.translator.translate` writes exactly; if it does, the batch is not stored
+   :func:`collector.pipeline.translator.translate` writes exactly; if it does, the batch is not
+   stored
    here and the caller stores it by columns;
 3. ``INSERT INTO otel_traces SELECT …`` (``sql/staged_spans_insert.sql``) stores every span,
    with the caller's settings (the batch's deduplication token). This is an insert into the
@@ -34,8 +35,8 @@ from typing import Any
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from collector.config import StoreConfig
-from collector.migrations import load_sql, render
-from collector.store import ClickHouseStore
+from collector.storage.migrations import load_sql, render
+from collector.storage.store import ClickHouseStore
 
 log = logging.getLogger(__name__)
 

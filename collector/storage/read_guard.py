@@ -27,7 +27,7 @@ Introspection of the reader's own session that reads no table, such as ``current
 stays allowed.
 
 The reader runs every statement with ``readonly=1`` and limits that a query
-cannot lift (see :class:`collector.store.ClickHouseStore`), a second line of
+cannot lift (see :class:`collector.storage.store.ClickHouseStore`), a second line of
 defence behind this one.
 """
 

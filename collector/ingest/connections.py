@@ -19,7 +19,7 @@ connection), and caps connections apart by what the collector knows of them:
   closed, or, when every one is authenticated, the new one.
 
 A browser's beacon does not admit its connection: its key is public. The body's deadline is
-the receiver's (:func:`collector.receiver.read_body`).
+the receiver's (:func:`collector.ingest.receiver.read_body`).
 """
 
 from __future__ import annotations
@@ -34,13 +34,12 @@ from typing import Any, ClassVar
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from collector.config import DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_ADDRESS
+
 log = logging.getLogger(__name__)
 
 ADMIT_KEY = "nextrace.admit"
 """Where a request's scope carries its connection's admission (``scope["extensions"]``)."""
-
-DEFAULT_MAX_PENDING = 256
-DEFAULT_MAX_PENDING_PER_ADDRESS = 64
 
 
 def admit(scope: Scope) -> None:

@@ -5,10 +5,10 @@ owns an embedded store, reads must go through it: the collector writes its
 address to ``<store>/nextrace-collector.json`` and serves ``POST /sql``
 (loopback clients only). :func:`run_read_query` picks the route.
 
-Which statements run is decided by :mod:`collector.read_guard` on ClickHouse's
+Which statements run is decided by :mod:`collector.storage.read_guard` on ClickHouse's
 own AST, and each runs read-only under fixed limits (:meth:`ClickHouseStore.read`).
 A collector started with a token wants it here too: ``NEXTRACE_TOKEN`` or
-``NEXTRACE_TOKEN_FILE`` (:mod:`collector.auth`).
+``NEXTRACE_TOKEN_FILE`` (:mod:`collector.ingest.auth`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import httpx
 
-from collector.auth import auth_headers, load_token
 from collector.config import StoreConfig
 from collector.errors import QueryFailed, ReadOnlyViolation, StoreError, StoreLockedError
-from collector.store import open_store, store_owner_pid
+from collector.ingest.auth import auth_headers, load_token
+from collector.storage.store import open_store, store_owner_pid
 
 ENDPOINT_FILE = "nextrace-collector.json"
 _FORMAT = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")

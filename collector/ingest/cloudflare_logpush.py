@@ -34,10 +34,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from starlette.requests import Request
 from starlette.routing import Route
 
-from collector.cdn import CdnRequest, export_of
-from collector.connections import admit
 from collector.errors import PermanentError
-from collector.receiver import OTLPHttpReceiver
+from collector.ingest.cdn import CdnRequest, export_of
+from collector.ingest.connections import admit
+from collector.ingest.receiver import OTLPHttpReceiver
 from collector.telemetry import CollectorTelemetry
 
 CLOUDFLARE_LOGPUSH_PATH = "/v1/cdn/cloudflare"
@@ -97,7 +97,7 @@ def request_of(entry: dict[str, Any], service: str = "") -> CdnRequest | None:
 
 class LogpushConverter:
     """Checks a delivery's token and reads its requests as an OTLP export (a
-    :data:`collector.receiver.LogConverter`)."""
+    :data:`collector.ingest.receiver.LogConverter`)."""
 
     def __init__(self, token: str, telemetry: CollectorTelemetry) -> None:
         self._expected = f"Bearer {token}".encode()

@@ -4,8 +4,8 @@ Like the OpenTelemetry Collector's ``groupbytrace`` processor, it gathers the
 spans of each Next.js trace (recognised by its instrumentation scope) until no
 span of that trace has arrived for ``wait_s``, because Next.js exports a
 request's spans as they end, across several export requests. It then applies
-:func:`collector.nextjs.normalize_trace` and inserts the rows into
-``requests`` and ``cache_events`` (:mod:`collector.rows`). Every span is passed
+:func:`collector.nextjs.mapping.normalize_trace` and inserts the rows into
+``requests`` and ``cache_events`` (:mod:`collector.nextjs.rows`). Every span is passed
 downstream unchanged first: the raw spans are stored whatever happens here. Spans of
 any other source (the reference server, a browser) are only passed on: theirs carry
 nextrace's own attributes, and materialized views fill the same tables from them.
@@ -45,8 +45,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from collector.consumer import SpanColumns, TracesConsumer
-from collector.miss_reasons import CacheHistory, LookupFacts, revalidate_s, tags
-from collector.nextjs import (
+from collector.nextjs.mapping import (
     FETCH,
     FETCH_CACHE_REASON,
     FETCH_SPAN_FIX,
@@ -62,15 +61,16 @@ from collector.nextjs import (
     normalize_trace,
     trace_spans,
 )
+from collector.nextjs.miss_reasons import CacheHistory, LookupFacts, revalidate_s, tags
+from collector.nextjs.rows import CacheEventRow, RequestRow
 from collector.retry import DEFAULT_RETRY, Outcome, RetryPolicy, call_with_retry
-from collector.rows import CacheEventRow, RequestRow
 from collector.telemetry import CollectorTelemetry
 
 log = logging.getLogger(__name__)
 
 
 class RowExporter(Protocol):
-    """Where derived rows go (:class:`collector.exporter.ClickHouseRowExporter`). Raises
+    """Where derived rows go (:class:`collector.storage.exporter.ClickHouseRowExporter`). Raises
     TransientError or PermanentError like a TracesConsumer."""
 
     def export(

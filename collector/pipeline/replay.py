@@ -2,21 +2,21 @@
 not yet stored is stored, exactly once.
 
 What a record needs depends on where the previous process stopped (see
-:class:`collector.wal.Checkpoint`):
+:class:`collector.pipeline.wal.Checkpoint`):
 
 - up to ``committed``, its spans are stored; only the Next.js normalizer may still
   need them, so it sees them again;
 - in the ``batch`` that was in flight, its spans are inserted again as exactly
   that batch, with the same deduplication token: if the first insert had
   succeeded, ClickHouse stores nothing twice; and the exporter then checks that
-  the store holds them all (``maybe_stored``: see :mod:`collector.exporter`);
+  the store holds them all (``maybe_stored``: see :mod:`collector.storage.exporter`);
 - after that, its spans go through the pipeline like new ones.
 
 Every replayed Next.js trace is marked as replayed, so rows that the previous
 process had written already are not written twice.
 
 The log replays only into the store it was written for: the collector binds it
-(:func:`collector.wal_binding.bind_log_to_store`) before it replays.
+(:func:`collector.storage.wal_binding.bind_log_to_store`) before it replays.
 
 A replay of a long log, or one that waits for a failing store (a full disk), can take
 minutes, so it runs while the collector answers (:class:`BackgroundReplay`), on a thread of
@@ -40,13 +40,13 @@ import time
 from collections.abc import Callable
 
 from collector import decoder
-from collector.batcher import BatchSpanProcessor
 from collector.consumer import SpanColumns, TracesConsumer
 from collector.errors import PermanentError, TransientError
-from collector.normalizer import NextjsTraceNormalizer
+from collector.pipeline.batcher import BatchSpanProcessor
+from collector.pipeline.normalizer import NextjsTraceNormalizer
+from collector.pipeline.translator import screen
+from collector.pipeline.wal import KIND_JSON, Checkpoint, WalRecord, WriteAheadLog
 from collector.telemetry import CollectorTelemetry
-from collector.translator import screen
-from collector.wal import KIND_JSON, Checkpoint, WalRecord, WriteAheadLog
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,8 @@ class ReplayStopped(Exception):
 
 class BackgroundReplay:
     """A :class:`TracesConsumer` in front of ``downstream`` that refuses spans until ``run``
-    has replayed the log. ``run(progress)`` replays it (see :func:`collector.replay.replay`).
+    has replayed the log. ``run(progress)`` replays it (see
+    :func:`collector.pipeline.replay.replay`).
 
     ``start`` runs it on a thread; ``run_here`` on the caller's (its errors are raised);
     ``stop`` asks it to end, at its next progress.

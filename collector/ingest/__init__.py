@@ -1,0 +1,2 @@
+"""Receiving: the OTLP, browser and CDN endpoints, and what guards them before a body is read
+(hosts, authentication, connections, decoding)."""
