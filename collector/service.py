@@ -150,6 +150,8 @@ class Collector:
             checkpoint = self.wal.open()
             bind_log_to_store(self.wal, self.store, self.telemetry)
         self.exporter = ClickHouseSpanExporter(self.store, staged=config.staged_insert)
+        # One retry policy for every stage that writes to the store: spans and derived rows.
+        retry = RetryPolicy(max_elapsed_s=config.retry_max_elapsed_s)
         self.processor = BatchSpanProcessor(
             self.exporter,
             self.telemetry,
@@ -157,7 +159,7 @@ class Collector:
             timeout_s=config.batch_timeout_s,
             max_queue_spans=config.queue_max_spans,
             memory=self.memory,
-            retry=RetryPolicy(max_elapsed_s=config.retry_max_elapsed_s),
+            retry=retry,
             wal=self.wal,
         )
         self.processor.start()
@@ -169,6 +171,7 @@ class Collector:
             max_traces=config.nextjs_max_traces,
             late_window_s=config.nextjs_late_window_s,
             max_hold_s=config.nextjs_max_hold_s,
+            retry=retry,
         )
         self.normalizer.start()
         pipeline: TracesConsumer = self.normalizer

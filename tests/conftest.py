@@ -26,8 +26,9 @@ def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chdb") / "store"
 
 
-@pytest.fixture
-def store_config(chdb_path: Path) -> Iterator[StoreConfig]:
+@contextmanager
+def database_of_its_own(chdb_path: Path) -> Iterator[StoreConfig]:
+    """A store that is a database of its own in the shared embedded engine, dropped after."""
     config = StoreConfig.from_dsn(f"chdb://{chdb_path}?database=t_{uuid.uuid4().hex[:12]}")
     yield config
     # Dropped after the test: every table left in the shared engine slows the creation of
@@ -37,6 +38,12 @@ def store_config(chdb_path: Path) -> Iterator[StoreConfig]:
         client.command(f"DROP DATABASE IF EXISTS `{config.database}` SYNC")
     finally:
         client.close()
+
+
+@pytest.fixture
+def store_config(chdb_path: Path) -> Iterator[StoreConfig]:
+    with database_of_its_own(chdb_path) as config:
+        yield config
 
 
 @contextmanager

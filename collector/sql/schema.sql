@@ -285,6 +285,40 @@ AS SELECT
     SpanAttributes['nextrace.build_id'] AS BuildId
 FROM `${database}`.`${table}`
 WHERE (SpanAttributes['cache.layer']) != '';
+CREATE VIEW `${database}`.`deploys`
+(
+    `Timestamp` DateTime64(9),
+    `BuildId` LowCardinality(String),
+    `ServiceName` LowCardinality(String),
+    `Source` String
+)
+AS SELECT
+    Timestamp,
+    BuildId,
+    ServiceName,
+    'deploy span' AS Source
+FROM `${database}`.`lifecycle_spans`
+WHERE Phase = 'deploy'
+UNION ALL
+SELECT
+    first_request AS Timestamp,
+    BuildId,
+    ServiceName,
+    'first request' AS Source
+FROM
+(
+    SELECT
+        ServiceName,
+        BuildId,
+        min(FirstSeen) AS first_request,
+        min(first_request) OVER (PARTITION BY ServiceName) AS first_of_service
+    FROM `${database}`.`builds`
+    WHERE Source = 'nextjs'
+    GROUP BY
+        ServiceName,
+        BuildId
+)
+WHERE first_request > first_of_service;
 CREATE MATERIALIZED VIEW `${database}`.`lifecycle_spans_mv` TO `${database}`.`lifecycle_spans`
 (
     `Timestamp` DateTime64(9),

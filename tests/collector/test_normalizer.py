@@ -433,3 +433,24 @@ def test_a_trace_that_never_goes_idle_is_derived_after_the_hold_and_corrected_la
         assert collector.health()["nextjs_traces_corrected"] >= 1
     finally:
         collector.shutdown()
+
+
+def test_the_configured_retry_bound_governs_derived_rows_too(store_config):
+    # --retry-max-elapsed bounds how long a failing store is retried; the derived rows of a
+    # Next.js trace used to be retried under the default (600 s) whatever it said.
+    collector = make_collector(store_config, nextjs_wait_s=0.1, retry_max_elapsed_s=1.0)
+    try:
+        assert collector.store is not None
+        assert collector.normalizer is not None
+        collector.store.client.command("DETACH TABLE requests")  # its inserts fail from now on
+        first, second = request_spans()
+        collector.normalizer.consume(nextjs(first + second))
+        wait_until(
+            lambda: collector.health()["derived_rows_dropped"].get("requests", 0) == 1,
+            "the request's row is given up after the configured bound",
+            timeout_s=60,
+            detail=lambda: str(collector.health()),
+        )
+    finally:
+        collector.store.client.command("ATTACH TABLE requests")
+        collector.shutdown()

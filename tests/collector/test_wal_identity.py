@@ -13,7 +13,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,10 +28,9 @@ from collector.pipeline.translator import screen
 from collector.pipeline.wal import KIND_PROTOBUF, WriteAheadLog
 from collector.service import Collector
 from collector.storage.exporter import ClickHouseSpanExporter, batch_token
-from collector.storage.store import connect
 from collector.storage.wal_binding import is_listed
 from tests.builders import make_request, make_span
-from tests.conftest import stored
+from tests.conftest import database_of_its_own, stored
 from tests.support import collector_process
 from tests.support.collector_process import Sender, assert_exactly_once, health, start, stop
 from tests.support.processes import free_port
@@ -44,13 +42,8 @@ PB = {"Content-Type": "application/x-protobuf"}
 @pytest.fixture
 def other_store(chdb_path: Path) -> Iterator[StoreConfig]:
     """A second store: another database of the shared embedded engine."""
-    config = StoreConfig.from_dsn(f"chdb://{chdb_path}?database=t_{uuid.uuid4().hex[:12]}")
-    yield config
-    client = connect(config)
-    try:
-        client.command(f"DROP DATABASE IF EXISTS `{config.database}` SYNC")
-    finally:
-        client.close()
+    with database_of_its_own(chdb_path) as config:
+        yield config
 
 
 def body(name: str, count: int = 3) -> bytes:
