@@ -439,10 +439,11 @@ def test_the_configured_retry_bound_governs_derived_rows_too(store_config):
     # --retry-max-elapsed bounds how long a failing store is retried; the derived rows of a
     # Next.js trace used to be retried under the default (600 s) whatever it said.
     collector = make_collector(store_config, nextjs_wait_s=0.1, retry_max_elapsed_s=1.0)
+    store = collector.store
+    assert store is not None
     try:
-        assert collector.store is not None
         assert collector.normalizer is not None
-        collector.store.client.command("DETACH TABLE requests")  # its inserts fail from now on
+        store.client.command("DETACH TABLE requests")  # its inserts fail from now on
         first, second = request_spans()
         collector.normalizer.consume(nextjs(first + second))
         wait_until(
@@ -452,5 +453,5 @@ def test_the_configured_retry_bound_governs_derived_rows_too(store_config):
             detail=lambda: str(collector.health()),
         )
     finally:
-        collector.store.client.command("ATTACH TABLE requests")
+        store.client.command("ATTACH TABLE requests")
         collector.shutdown()
