@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,9 +46,7 @@ def test_a_trace_split_across_exports_becomes_one_request_once_idle(store_config
         assert collector.normalizer is not None
         collector.normalizer.consume(nextjs(first))
         collector.normalizer.consume(nextjs(second))  # well within the wait: the trace is open
-        deadline = time.monotonic() + 10
-        while collector.health()["nextjs_traces"] < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: collector.health()["nextjs_traces"] >= 1, "the trace is normalized")
         assert collector.store is not None
         rows = collector.store.client.query(
             "SELECT Kind, Route, StatusCode, Source FROM requests"
@@ -84,11 +81,12 @@ def test_the_buffer_is_bounded_and_a_late_span_is_counted(store_config):
         health = collector.health()
         assert health["nextjs_released_early"] == 1
         assert collector.store is not None
-        deadline = time.monotonic() + 10
-        written: list[Any] = []
-        while not written and time.monotonic() < deadline:
-            written = list(collector.store.client.query("SELECT Path FROM requests").result_rows)
-            time.sleep(0.05)
+        store = collector.store
+        wait_until(
+            lambda: store.client.query("SELECT count() FROM requests").result_rows[0][0] > 0,
+            "the oldest trace's row is written",
+        )
+        written = store.client.query("SELECT Path FROM requests").result_rows
         assert written == [("/products/0",)]  # the oldest, without its minute of waiting
         late = make_span("late", trace_id=traces[0][1][0].trace_id)
         collector.normalizer.consume(nextjs([late]))
@@ -212,9 +210,7 @@ def test_a_bug_in_the_row_exporter_is_counted_and_normalization_goes_on():
     normalizer.consume(nextjs(first[0] + first[1]))
     assert store.entered.wait(10)
     normalizer.consume(nextjs(second[0] + second[1]))
-    deadline = time.monotonic() + 10
-    while store.rows.get("requests", 0) < 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: store.rows.get("requests", 0) >= 1, "the second trace's row is written")
     normalizer.shutdown()
     assert store.rows["requests"] == 1  # the worker survived the bug and wrote the second
     assert telemetry.snapshot()["derived_rows_dropped"]["requests"] == 1

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 from starlette.testclient import TestClient
 
 from collector.config import CollectorConfig
 from collector.service import Collector
 from tests.builders import make_request, make_span
+from tests.support.waiting import wait_until
 
 PB = {"Content-Type": "application/x-protobuf"}
 
@@ -28,18 +26,13 @@ def test_counters_are_stored_periodically_and_once_more_at_shutdown(store_config
             headers=PB,
         )
         client.post("/v1/traces", content=b"\xff", headers=PB)
-        deadline = time.monotonic() + 10
-        rows: list[Any] = []
-        while time.monotonic() < deadline and not rows:
-            time.sleep(0.1)
-            rows = list(
-                collector.store.client.query(
-                    "SELECT SpansExported, RequestsRejected['malformed'] "
-                    "FROM nextrace_collector_stats WHERE SpansExported = 7"
-                ).result_rows
-            )
-        assert rows[0] == (7, 1)
-    store = collector.store
+        store = collector.store
+        query = (
+            "SELECT SpansExported, RequestsRejected['malformed'] "
+            "FROM nextrace_collector_stats WHERE SpansExported = 7"
+        )
+        wait_until(lambda: store.client.query(query).result_rows, "the counters are written")
+        assert store.client.query(query).result_rows[0] == (7, 1)
     before = store.client.query("SELECT count() FROM nextrace_collector_stats").result_rows[0][0]
     collector.shutdown()
     collector.shutdown()

@@ -3,17 +3,16 @@ chDB store, a steady sender of spans, and what it answers and stores."""
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.builders import make_request, make_span
+from tests.support.waiting import wait_until
 
 SPANS_PER_REQUEST = 100
 
@@ -73,10 +72,12 @@ class Sender:
             self._stop.wait(0.05)
 
     def wait_for(self, acked: int, timeout_s: float = 120) -> None:
-        deadline = time.monotonic() + timeout_s
-        while len(self.acked) < acked:
-            assert time.monotonic() < deadline, f"only {len(self.acked)} of {acked} acknowledged"
-            time.sleep(0.01)
+        wait_until(
+            lambda: len(self.acked) >= acked,
+            f"{acked} spans are acknowledged",
+            timeout_s,
+            detail=lambda: f"only {len(self.acked)} are",
+        )
 
 
 def start(
@@ -102,15 +103,22 @@ def start(
             stdout=out,
             stderr=out,
         )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"collector exited:\n{log.read_text()[-3000:]}"
-        with contextlib.suppress(httpx.HTTPError):
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return process
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError("the collector did not start")
+    try:
+        wait_until(lambda: _answers(process, port, log), "the collector answers /healthz")
+    except AssertionError:
+        process.kill()
+        raise
+    return process
+
+
+def _answers(process: subprocess.Popen[bytes], port: int, log: Path) -> bool:
+    """Whether the collector ``process`` answers on ``port``; fails if it has ended."""
+    assert process.poll() is None, f"collector exited:\n{log.read_text()[-3000:]}"
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

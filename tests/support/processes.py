@@ -8,10 +8,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+
+from tests.support.waiting import wait_until
 
 
 def nextrace(
@@ -56,14 +57,18 @@ def start_collector(cwd: Path, port: int, *extra: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"collector exited: {process.communicate()[1]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError("collector did not start")
+            return False
+
+    try:
+        wait_until(healthy, "the collector answers /healthz", timeout_s=60)
+    except AssertionError:
+        process.kill()
+        raise
+    return process
