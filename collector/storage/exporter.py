@@ -28,7 +28,8 @@ twice on a full disk (1,200 spans).
 A full disk can leave broken parts, with empty files, that the engine counts as stored
 (their token would swallow the retry, and a restart drops them), or that make every read of
 their table fail. After a failed insert, the store detaches the broken parts it committed or
-named (:meth:`collector.storage.store.ClickHouseStore.detach_broken_parts`), which forgets their
+named (:meth:`collector.storage.store.ClickHouseStore.detach_broken_parts_since` and
+:meth:`~collector.storage.store.ClickHouseStore.detach_broken_parts`), which forgets their
 blocks' tokens, so that the repeated insert stores them again, once.
 
 One bad row: when ClickHouse refuses a batch because of its rows (see
@@ -149,8 +150,7 @@ class ClickHouseSpanExporter:
             return
         token = batch_token(spans)
         try:
-            if self._check_parts() and token and spans.maybe_stored and spans.redo is None:
-                spans.redo = (token, None)  # the detached parts' tokens are forgotten
+            self._check_parts()
             if token and spans.maybe_stored:
                 self._insert_again(spans, token)
             elif not self._insert_staged(spans, token):
@@ -220,7 +220,7 @@ class ClickHouseSpanExporter:
                 spans.redo = (token, stored)
                 self._insert(spans.take(stored), token)
         log.info(
-            "batch %s, interrupted before: %d of %d spans were stored",
+            "batch %s, inserted again: %d of %d spans were stored",
             token,
             len(spans) - len(missing),
             len(spans),
@@ -269,17 +269,15 @@ class ClickHouseSpanExporter:
                 self._unchecked_since = started
             raise
 
-    def _check_parts(self) -> bool:
+    def _check_parts(self) -> None:
         """Detach the broken parts committed since a failed insert began (see
-        :meth:`collector.storage.store.ClickHouseStore.detach_broken_parts_since`); True when there
-        were. Raises TransientError while they cannot be checked: until they are, a retry's
-        token could be swallowed by a broken part's."""
-        if self._unchecked_since is None:
-            return False
+        :meth:`collector.storage.store.ClickHouseStore.detach_broken_parts_since`). Raises
+        TransientError while they cannot be checked: until they are, a retry's token could be
+        swallowed by a broken part's."""
         with self._lock, _failure_sorted(self._store):
-            detached = self._store.detach_broken_parts_since(self._unchecked_since)
-        self._unchecked_since = None
-        return bool(detached)
+            if self._unchecked_since is not None:
+                self._store.detach_broken_parts_since(self._unchecked_since)
+                self._unchecked_since = None
 
     def _insert_staged(self, spans: SpanColumns, token: str | None) -> bool:
         """Store a batch from its OTLP bodies; False, having stored nothing, when it has none
