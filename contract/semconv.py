@@ -84,6 +84,8 @@ FETCH_SEQUENTIAL_AFTER = "nextrace.fetch.after"  # the fetch this one waited for
 FETCH_BOUNDARY = "nextrace.fetch.boundary"
 NEXT_FETCH_CACHE_STATUS = "next.fetch.cache_status"  # as real Next.js: hit, miss, skip
 NEXT_FETCH_CACHE_REASON = "next.fetch.cache_reason"
+# A fetch's cache tags on a real Next.js fetch span: @nextrace/next records them, Next does not.
+NEXT_FETCH_TAGS = "next.fetch.tags"
 
 # Streaming
 STREAM_TTFB_MS = "nextrace.stream.ttfb_ms"
@@ -109,6 +111,8 @@ REVALIDATE_TARGET = "nextrace.revalidate.target"
 REVALIDATE_KIND = "nextrace.revalidate.kind"  # tag, path
 REVALIDATE_PROFILE = "nextrace.revalidate.profile"  # max, expire
 REVALIDATE_OUTCOME = "nextrace.revalidate.outcome"
+# The call a real app made, as @nextrace/next records it: revalidateTag, revalidatePath, updateTag.
+REVALIDATE_CALL = "nextrace.revalidate.call"
 REVALIDATE_INVALIDATED = "nextrace.revalidate.invalidated"  # blast radius
 DEPLOY_PREVIOUS_BUILD_ID = "nextrace.deploy.previous_build_id"
 DEPLOY_KEEP_DATA_CACHE = "nextrace.deploy.keep_data_cache"

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 
 from collector.consumer import Columns
 from collector.nextjs.rows import CacheEventRow, RequestRow
+from contract import semconv
 
 VERCEL_FETCH_SCOPE = "@vercel/otel/fetch"
 HELPER_SCOPE = "@nextrace/next"  # the optional helper's revalidation and warm-up spans
@@ -76,7 +77,7 @@ PREFETCH = "next.prefetch"  # recorded by the optional helper, as the reference 
 NEXTJS_CACHE = "http.response.header.x-nextjs-cache"  # recorded by the optional helper
 BUILD_ID = "nextrace.build_id"  # recorded by the optional helper
 BODY_SIZE = "http.response.body.size"  # recorded by the optional helper
-FETCH_TAGS = "next.fetch.tags"  # recorded by the optional helper
+FETCH_TAGS = semconv.NEXT_FETCH_TAGS  # recorded by the optional helper
 FETCH_CACHE_REASON = "next.fetch.cache_reason"  # Next.js's own, e.g. "revalidate: 60"
 # A revalidation span, recorded by the optional helper's traceRevalidations.
 PHASE = "nextrace.phase"
