@@ -164,8 +164,10 @@ def apply_migrations(
 
     A new database on one server (``from_schema``, no ``up_to``) is made from ``schema.sql``,
     the schema as the migrations leave it, and every migration is recorded as applied: one
-    statement per table and view instead of every step that led there (a test store in 0.2 s
-    instead of 1.1 s). On a cluster the migrations run, rewritten for it."""
+    statement per table and view instead of every step that led there (a new store in 0.25 s
+    instead of 1.7 s, measured). A start cut short leaves tables behind, and the next start
+    brings them up by the migrations, which create nothing twice. On a cluster the
+    migrations run, rewritten for it."""
     schema = cluster_schema(config) if config.cluster else None
     for name in ("create_database.sql", "schema_migrations.sql"):
         for statement in planned_statements(config, load_sql(name), schema=schema):
