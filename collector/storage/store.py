@@ -26,7 +26,7 @@ from collector.errors import QueryFailed, ReadOnlyViolation, StoreError, StoreLo
 from collector.storage.cluster import SESSION_SETTINGS
 from collector.storage.migrations import applied_versions, apply_migrations, load_sql, migrations
 from collector.storage.read_guard import check_ast, parse_explain_ast, without_format
-from collector.storage.store_repair import repair_after_full_disk
+from collector.storage.store_repair import PART_NAME, repair_after_full_disk
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ _READ_MARKER = "nextrace-read:"  # in a comment before every /sql read, for canc
 _NOT_WRITTEN = re.compile(
     r":? In scope SELECT formatQuerySingleLine\(.*\)\.|/\* nextrace-read:\S* \*/ "
 )
-# A part's folder in a path, as ClickHouse names it: partition_min_max_level[_mutation]/.
-_PART_FOLDER = re.compile(r"/([A-Za-z0-9]+_\d+_\d+_\d+(?:_\d+)?)/")
+# A part's folder in a path.
+_PART_FOLDER = re.compile(rf"/({PART_NAME.pattern})/")
 _NEVER = 2**32 - 1  # the last second a DateTime holds: no part is that recent
 _FORMAT_CLAUSE = re.compile(r" FORMAT ([A-Za-z][A-Za-z0-9]*)$")  # in formatQuerySingleLine text
 

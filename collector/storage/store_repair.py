@@ -27,8 +27,9 @@ from collector.errors import StoreError
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _NAMED_UUID = re.compile(rf"UUID '({_UUID.pattern})'")
-# A data part's folder (partition_min_max_level[_mutation]), not detached/ or deduplication_logs/.
-_PART = re.compile(r"[A-Za-z0-9]+_\d+_\d+_\d+(?:_\d+)?")
+# A data part's name, as ClickHouse makes it: partition_min_max_level[_mutation] (its folder,
+# unlike detached/ or deduplication_logs/).
+PART_NAME = re.compile(r"[A-Za-z0-9]+_\d+_\d+_\d+(?:_\d+)?")
 
 
 def repair_after_full_disk(path: Path) -> list[str]:
@@ -92,5 +93,5 @@ def _table_data_without_metadata(path: Path) -> list[Path]:
         for folder in path.glob("store/*/*")
         if folder.is_dir()
         and folder.name not in named
-        and any(part.is_dir() and _PART.fullmatch(part.name) for part in folder.iterdir())
+        and any(part.is_dir() and PART_NAME.fullmatch(part.name) for part in folder.iterdir())
     ]
