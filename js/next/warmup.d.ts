@@ -29,6 +29,14 @@ export interface WarmupQueueOptions {
   buildId?: string;
   /** Where the warm-up spans go; default: the global provider `registerOTel` sets. */
   tracerProvider?: TracerProvider;
+  /** Where time comes from; default `performance.now` and `setTimeout`. Tests pass their own. */
+  clock?: WarmupClock;
+}
+
+/** A monotonic clock in milliseconds, and a timer on it. */
+export interface WarmupClock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
 }
 
 export interface WarmupQueue {

@@ -54,11 +54,17 @@ export function isWarmupRequest(headers) {
   return Boolean(value);
 }
 
+const REAL_CLOCK = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+};
+
 /**
  * The process's warm-up queue named `options.name` (default `default`), made on first use
  * with the options: `ratePerS` job starts per second (default 5), `maxQueued` jobs waiting
  * (default 100), `concurrency` jobs running at once (default 2), `buildId` (default: the
- * build serving this process), `tracerProvider` (default: the global one).
+ * build serving this process), `tracerProvider` (default: the global one), `clock` (default:
+ * `performance.now` and `setTimeout`; a test passes its own to keep time itself).
  */
 export function warmupQueue(options = {}) {
   const name = options.name ?? 'default';
@@ -79,6 +85,7 @@ class WarmupQueue {
       }
     }
     this._safely = failSafe('a warm-up trace');
+    this._clock = options.clock ?? REAL_CLOCK;
     this.tracer = this._safely(() => packageTracer(options.tracerProvider));
     this.ratePerS = options.ratePerS ?? 5;
     this.maxQueued = options.maxQueued ?? 100;
@@ -104,7 +111,7 @@ class WarmupQueue {
     if (this._waiting.size >= this.maxQueued) {
       return this._refused(target, trigger, link, 'queue_full');
     }
-    this._waiting.set(target, { target, job, trigger, link, submitted: performance.now() });
+    this._waiting.set(target, { target, job, trigger, link, submitted: this._clock.now() });
     this._schedule();
     return 'queued';
   }
@@ -123,15 +130,15 @@ class WarmupQueue {
   _schedule() {
     if (this._timer) return;
     while (this._waiting.size && this._runningCount() < this.concurrency) {
-      const delay = this._nextStart - performance.now();
+      const delay = this._nextStart - this._clock.now();
       if (delay > 0) {
-        this._timer = setTimeout(() => {
+        this._timer = this._clock.setTimeout(() => {
           this._timer = null;
           this._schedule();
         }, delay);
         return;
       }
-      this._nextStart = Math.max(this._nextStart, performance.now()) + 1000 / this.ratePerS;
+      this._nextStart = Math.max(this._nextStart, this._clock.now()) + 1000 / this.ratePerS;
       const first = this._waiting.values().next().value;
       this._waiting.delete(first.target);
       this._start(first);
@@ -150,7 +157,7 @@ class WarmupQueue {
   async _start(waiting) {
     const { target, job, trigger, link, submitted } = waiting;
     this._running.set(target, (this._running.get(target) ?? 0) + 1);
-    const span = this._span(target, trigger, link, 'ok', performance.now() - submitted);
+    const span = this._span(target, trigger, link, 'ok', this._clock.now() - submitted);
     let outcome = 'ok';
     try {
       const active = span ? trace.setSpan(context.active(), span) : context.active();
