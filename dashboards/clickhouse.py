@@ -19,6 +19,7 @@ from grafana_foundation_sdk.cog import runtime
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models import common
 
+from contract import nextjs
 from dashboards.macros import PLUGIN_VERSION
 
 DATASOURCE_TYPE = "grafana-clickhouse-datasource"
@@ -67,9 +68,12 @@ runtime.register_dataquery_variant(
 
 
 def load_sql(dashboard: str, name: str) -> str:
-    """The query text of ``dashboards/sql/<dashboard>/<name>.sql``, comments removed."""
+    """The query text of ``dashboards/sql/<dashboard>/<name>.sql``, comments removed, with
+    ``${next_phase_branches}`` (the one placeholder that is nextrace's, not Grafana's) filled
+    from :func:`contract.nextjs.phase_sql`."""
     text = (resources.files("dashboards") / "sql" / dashboard / f"{name}.sql").read_text("utf-8")
-    return "\n".join(line for line in text.splitlines() if not line.startswith("--")).strip()
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("--")).strip()
+    return text.replace("${next_phase_branches}", nextjs.phase_sql("NextSpanType"))
 
 
 def query(dashboard: str, name: str, fmt: Format, ref_id: str = "A") -> ClickHouseQueryBuilder:

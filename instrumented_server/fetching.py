@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from contract import semconv
+from contract import nextjs, semconv
 from instrumented_server.background import BackgroundTasks, RateLimiter
 from instrumented_server.caching import Lookup, Source
 from instrumented_server.data_cache import DataCache, data_key
@@ -154,7 +154,7 @@ class FetchRunner:
             parent,
             attributes,
             kind=SpanKind.CLIENT,
-            span_type="AppRender.fetch",
+            span_type=nextjs.FETCH,
         ) as span:
             lookup = self._cache.lookup(key) if cacheable else Lookup("bypass", "bypass")
             extra = {}
@@ -241,7 +241,7 @@ class FetchRunner:
                 semconv.REVALIDATE_TRIGGER: "stale",
             },
             kind=SpanKind.CLIENT,
-            span_type="AppRender.fetch",
+            span_type=nextjs.FETCH,
         ) as span:
             try:
                 value = await self._call(fetch, path, "revalidation", limiter, span)
@@ -264,7 +264,7 @@ class FetchRunner:
                 semconv.CACHE_KEY: key,
             },
             kind=SpanKind.CLIENT,
-            span_type="AppRender.fetch",
+            span_type=nextjs.FETCH,
         ) as span:
             if limiter is not None:
                 await limiter.acquire()

@@ -19,7 +19,7 @@ from typing import Literal
 
 from opentelemetry import trace
 
-from contract import semconv
+from contract import nextjs, semconv
 from instrumented_server.definition import Condition, Matcher, Middleware, WarmupRule
 from instrumented_server.fetching import WarmTarget
 from instrumented_server.patterns import compile_source
@@ -99,7 +99,7 @@ async def run_middleware(
     }
     span.set_attribute(semconv.MIDDLEWARE_MATCHED, True)
     with state.telemetry.span(
-        "middleware", semconv.PHASE_MIDDLEWARE, span, attrs, span_type="Middleware.execute"
+        "middleware", semconv.PHASE_MIDDLEWARE, span, attrs, span_type=nextjs.MIDDLEWARE
     ) as mw_span:
         await asyncio.sleep(middleware.cost_ms / 1000)
         match = state.routes.resolve(facts.path)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from opentelemetry import trace
 
-from contract import semconv
+from contract import nextjs, semconv
 from instrumented_server.background import BackgroundTasks
 from instrumented_server.caching import Lookup, Source
 from instrumented_server.definition import AppDefinition, Fetch, Route
@@ -90,7 +90,7 @@ class Renderer:
             semconv.PHASE_RENDER,
             parent,
             attrs,
-            span_type="AppRender.getBodyResult",
+            span_type=nextjs.RENDER,
         )
         if route.render == "dynamic" or match.intercepted:
             self._telemetry.record_cache(
@@ -162,7 +162,7 @@ class Renderer:
             semconv.REVALIDATE_TRIGGER: origin,
         }
         with self._telemetry.span(
-            name, semconv.PHASE_RENDER, parent, attrs, span_type="AppRender.getBodyResult"
+            name, semconv.PHASE_RENDER, parent, attrs, span_type=nextjs.RENDER
         ) as span:
             for variant in ("html", "rsc"):
                 chunks = await self._render_complete(match, variant, ctx, span)

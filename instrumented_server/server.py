@@ -18,7 +18,7 @@ from opentelemetry import trace
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
-from contract import semconv
+from contract import nextjs, semconv
 from instrumented_server import edge
 from instrumented_server.background import RateLimiter
 from instrumented_server.caching import Source
@@ -125,7 +125,7 @@ class NextServer:
             "resolve page components",
             semconv.PHASE_ROUTE,
             span,
-            span_type="NextNodeServer.findPageComponents",
+            span_type=nextjs.FIND_PAGE,
         ) as route_span:
             soft = incoming.facts.headers.get("next-url") if incoming.rsc else None
             match = state.routes.resolve(path, soft_navigation_from=soft)

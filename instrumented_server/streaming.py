@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 
 from opentelemetry import trace
 
-from contract import semconv
+from contract import nextjs, semconv
 from instrumented_server.render import Chunk
 from instrumented_server.telemetry import ServerTelemetry
 
@@ -43,7 +43,7 @@ async def stream(
                     semconv.PHASE_STREAM,
                     parent,
                     {semconv.STREAM_TTFB_MS: round(offset_ms, 3)},
-                    span_type="NextNodeServer.startResponse",
+                    span_type=nextjs.START_RESPONSE,
                 ):
                     pass
                 stream_span = telemetry.start(

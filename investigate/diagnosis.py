@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from collector.nextjs.mapping import START_RESPONSE
+from contract.nextjs import START_RESPONSE
 from investigate.critical_path import Segment, answered, critical_path
 from investigate.reader import Reader
 from investigate.spans import CacheOutcome, Span, Trace, load_trace

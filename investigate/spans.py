@@ -3,10 +3,10 @@ the navigation it holds: the spans that make it up and its extent.
 
 Both producers are read the same way: the reference server's spans say their phase
 (``nextrace.phase``), cache outcome and request kind themselves; a real Next.js app's say
-their code path (``next.span_type``), which :data:`NEXT_SPAN_PHASES` maps to the same phases,
-and their cache outcomes and request kinds come from the rows the collector derived for them
-(``cache_events``, ``requests``), so a Next.js fetch span shows its data-cache result and why
-it missed like any other.
+their code path (``next.span_type``), which :data:`contract.nextjs.SPAN_PHASES` maps to the
+same phases, and their cache outcomes and request kinds come from the rows the collector
+derived for them (``cache_events``, ``requests``), so a Next.js fetch span shows its
+data-cache result and why it missed like any other.
 
 The navigation (:class:`Trace` ``root``) follows the spans Next.js really makes
 (``docs/trace-view.md`` shows each shape):
@@ -36,47 +36,15 @@ from collector.nextjs.mapping import (
     BUBBLE,
     PASS_ROUNDING_NS,
     PASS_WINDOW_NS,
-    ROUTE_SPANS,
     MiddlewarePass,
     pass_key,
     pass_of,
 )
 from contract.errors import NextraceError
+from contract.nextjs import ROUTE_SPANS, SPAN_PHASES
 from investigate.reader import Reader
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-
-# next.span_type of a real Next.js app -> the phase the reference server names (every type
-# Next.js 15 and 16 made in the captures, verbose mode's too; "server" is Next.js's own
-# request handling around the request span).
-NEXT_SPAN_PHASES = {
-    "NextServer.getRequestHandler": "server",
-    "NextServer.getServerRequestHandler": "server",
-    "BaseServer.handleRequest": "request",
-    "Middleware.execute": "middleware",
-    "NextNodeServer.findPageComponents": "route",
-    "NextNodeServer.getLayoutOrPageModule": "route",
-    "LoadComponents.loadComponents": "route",
-    "LoadComponents.loadRouteModule": "route",
-    "RouteModule.prepare": "route",
-    "RouteModule.loadManifests": "route",
-    "AppRouteRouteModule.loadUserland": "route",
-    "BaseServer.render": "render",
-    "BaseServer.pipe": "render",
-    "BaseServer.renderToResponse": "render",
-    "BaseServer.renderToResponseWithComponents": "render",
-    "BaseServer.renderError": "render",
-    "BaseServer.renderErrorToResponse": "render",
-    "AppRender.getBodyResult": "render",
-    "AppRender.renderToNodeFizzStream": "render",
-    "AppRender.renderToReadableStream": "render",
-    "AppRender.waitShellReady": "render",
-    "NextNodeServer.createComponentTree": "render",
-    "NextNodeServer.clientComponentLoading": "render",
-    "AppRouteRouteHandlers.runHandler": "render",
-    "AppRender.fetch": "fetch",
-    "NextNodeServer.startResponse": "stream",
-}
 
 
 DERIVED = {  # CacheOutcome's fields -> the columns of trace_derived_rows.sql, after cache_
@@ -382,7 +350,7 @@ def span_of(row: Mapping[str, Any], derived: Mapping[str, Any]) -> Span:
     """A :class:`Span` from a row of ``trace_spans.sql``; its cache outcome and request kind
     from its attributes, or else from the collector's ``derived`` rows for it."""
     attributes: dict[str, str] = row["attributes"]
-    phase = attributes.get("nextrace.phase") or NEXT_SPAN_PHASES.get(
+    phase = attributes.get("nextrace.phase") or SPAN_PHASES.get(
         attributes.get("next.span_type", ""), ""
     )
     # A producer that says it on the span wins; else the collector derived it.

@@ -47,48 +47,36 @@ from dataclasses import dataclass
 from collector.consumer import Columns
 from collector.nextjs.rows import CacheEventRow, RequestRow
 from contract import semconv
+from contract.nextjs import (
+    FETCH,
+    MIDDLEWARE,
+    NEXTJS_SCOPES,
+    RENDER,
+    REQUEST,
+    ROUTE_HANDLER,
+    ROUTE_SPANS,
+    SEGMENT,
+    START_RESPONSE,
+    VERCEL_FETCH_SCOPE,
+)
 
-VERCEL_FETCH_SCOPE = "@vercel/otel/fetch"
-HELPER_SCOPE = "@nextrace/next"  # the optional helper's revalidation and warm-up spans
-NEXTJS_SCOPES = frozenset({"next.js", VERCEL_FETCH_SCOPE, HELPER_SCOPE})
-"""Instrumentation scopes whose spans make a trace a Next.js trace."""
 FETCH_SPAN_FIX = (
     "Next.js's own fetch span (AppRender.fetch, the only one that says whether the data cache "
     "hit) is off, so its data cache is invisible: set process.env.NEXT_OTEL_FETCH_DISABLED = "
     "'0' in instrumentation.js after registerOTel(), as examples/nextjs/instrumentation.js does"
 )
 
-REQUEST = "BaseServer.handleRequest"
-MIDDLEWARE = "Middleware.execute"
-RENDER = "AppRender.getBodyResult"
-FETCH = "AppRender.fetch"
-SEGMENT = "NextNodeServer.getLayoutOrPageModule"
-START_RESPONSE = "NextNodeServer.startResponse"
-ROUTE_HANDLER = "AppRouteRouteHandlers.runHandler"
-ROUTE_SPANS = (  # spans that carry next.route, most specific first
-    "NextNodeServer.findPageComponents",
-    RENDER,
-    "BaseServer.renderToResponse",
-    ROUTE_HANDLER,
-)
 PAGE_SEGMENT = "__PAGE__"
 FILE_NAME = re.compile(r"/[^/]+\.[A-Za-z0-9]{1,8}$")  # a path whose last segment has an extension
 PREFETCH = "next.prefetch"  # recorded by the optional helper, as the reference server does
 NEXTJS_CACHE = "http.response.header.x-nextjs-cache"  # recorded by the optional helper
-BUILD_ID = "nextrace.build_id"  # recorded by the optional helper
 BODY_SIZE = "http.response.body.size"  # recorded by the optional helper
 FETCH_TAGS = semconv.NEXT_FETCH_TAGS  # recorded by the optional helper
 FETCH_CACHE_REASON = "next.fetch.cache_reason"  # Next.js's own, e.g. "revalidate: 60"
-# A revalidation span, recorded by the optional helper's traceRevalidations.
-PHASE = "nextrace.phase"
-REVALIDATE_PHASE = "revalidate"
-REVALIDATE_KIND = "nextrace.revalidate.kind"  # "tag" or "path"
-REVALIDATE_TARGET = "nextrace.revalidate.target"  # the tag or the path
-# A warm-up, recorded by the optional helper's warmupQueue: its own trace, whose root span is
-# in phase "warmup"; the app's request spans of its request carry its trigger.
-WARMUP_PHASE = "warmup"
-WARMUP_TRIGGER = "nextrace.warmup.trigger"
-WARMUP_PENDING = "nextrace.warmup.pending"  # on a fetch span: a queued warm-up had not filled it
+# A revalidation span (phase "revalidate", with its kind and target) is recorded by the optional
+# helper's traceRevalidations. A warm-up, recorded by its warmupQueue, is its own trace, whose
+# root span is in phase "warmup"; the app's request spans of its request carry its trigger; a
+# fetch span that a queued warm-up had not filled yet carries nextrace.warmup.pending.
 
 # x-nextjs-cache -> the full route cache's (cache.result, cache.miss_reason).
 FULL_ROUTE_RESULTS = {
@@ -252,7 +240,7 @@ def normalize_trace(
     for span in spans:
         by_id[span.span_id] = span
         children.setdefault(span.parent_id, []).append(span)
-        if span.attributes.get(PHASE) == WARMUP_PHASE:
+        if span.attributes.get(semconv.PHASE) == semconv.PHASE_WARMUP:
             warmups.add(span.span_id)
 
     def ancestors(span: TraceSpan) -> Iterable[TraceSpan]:
@@ -409,7 +397,7 @@ def _kind(
     warmup: bool,
 ) -> tuple[str, str, str]:
     """(kind, how it was known, next.prefetch); ``recorded``: the helper's next.prefetch."""
-    if warmup or any(WARMUP_TRIGGER in s.attributes for s in by_type.get(REQUEST, [])):
+    if warmup or any(semconv.WARMUP_TRIGGER in s.attributes for s in by_type.get(REQUEST, [])):
         return "warmup", "attribute", recorded or "none"  # not a user's request, whatever its path
     if ROUTE_HANDLER in by_type or route.startswith("/api/") or path.startswith("/api/"):
         return "api", "shape", recorded
@@ -478,7 +466,7 @@ def _data_cache_events(
             result, reason = "stale", "unknown"  # the fetch under a hit is its background refresh
         key = span.attributes.get("http.url", "")
         event = _event(request, span.start_ns, span.span_id, "data", result, reason, key)
-        if span.attributes.get(WARMUP_PENDING) == "true":
+        if span.attributes.get(semconv.CACHE_WARMUP_PENDING) == "true":
             event = event.with_changes(warmup_pending=True)
         events.append(event)
     return events
@@ -552,7 +540,7 @@ def _build_id(span: TraceSpan) -> str:
     ``deployment.id`` or ``service.version``."""
     resource = span.resource
     return (
-        span.attributes.get(BUILD_ID)
+        span.attributes.get(semconv.BUILD_ID)
         or resource.get("deployment.id")
         or resource.get("service.version")
         or ""

@@ -46,14 +46,9 @@ from typing import Any, Protocol
 
 from collector.consumer import SpanColumns, TracesConsumer
 from collector.nextjs.mapping import (
-    FETCH,
     FETCH_CACHE_REASON,
     FETCH_SPAN_FIX,
     FETCH_TAGS,
-    PHASE,
-    REVALIDATE_KIND,
-    REVALIDATE_PHASE,
-    REVALIDATE_TARGET,
     MiddlewarePasses,
     TraceSpan,
     hides_data_cache,
@@ -65,6 +60,8 @@ from collector.nextjs.miss_reasons import CacheHistory, LookupFacts, revalidate_
 from collector.nextjs.rows import CacheEventRow, RequestRow
 from collector.retry import DEFAULT_RETRY, Outcome, RetryPolicy, call_with_retry
 from collector.telemetry import CollectorTelemetry
+from contract import semconv
+from contract.nextjs import FETCH
 
 log = logging.getLogger(__name__)
 
@@ -378,12 +375,12 @@ class NextjsTraceNormalizer:
         a miss stores it for ``origin``."""
         for span in spans:
             attributes = span.attributes
-            if attributes.get(PHASE) == REVALIDATE_PHASE:
+            if attributes.get(semconv.PHASE) == semconv.PHASE_REVALIDATE:
                 with self._write_lock:
                     self._history.revalidated(
                         span.service,
-                        attributes.get(REVALIDATE_KIND, ""),
-                        attributes.get(REVALIDATE_TARGET, ""),
+                        attributes.get(semconv.REVALIDATE_KIND, ""),
+                        attributes.get(semconv.REVALIDATE_TARGET, ""),
                         span.start_ns,
                     )
             elif span.span_type == FETCH:

@@ -6,10 +6,7 @@ AS SELECT
     multiIf(
         SpanAttributes['nextrace.phase'] != '', SpanAttributes['nextrace.phase'],
         ScopeName != 'next.js', '',
-        SpanAttributes['next.span_type'] = 'Middleware.execute', 'middleware',
-        SpanAttributes['next.span_type'] = 'NextNodeServer.findPageComponents', 'route',
-        SpanAttributes['next.span_type'] = 'AppRender.getBodyResult', 'render',
-        SpanAttributes['next.span_type'] = 'AppRender.fetch', 'fetch',
+        ${next_phase_branches}
         ''
     ) AS Phase,
     count() AS Spans,

@@ -10,7 +10,8 @@ OpenTelemetry Collector exporter is adopted as it is.
 Only validated identifiers are filled into the SQL text (see
 :mod:`collector.config`); the placeholders are ``${database}``, ``${table}``,
 ``${on_cluster}``, ``${engine}`` (and ``${summing_engine}``, its SummingMergeTree
-counterpart), ``${ttl_timestamp}``, ``${ttl_start}`` and ``${ttl_minute}``.
+counterpart), ``${ttl_timestamp}``, ``${ttl_start}`` and ``${ttl_minute}``; one more,
+``${next_phase_branches}``, is the span-type → phase map of :mod:`contract.nextjs`.
 
 A backfill, which fills a new table from rows stored before its materialized view
 existed, runs the view's own query: ``${select_of_NNNN}`` is the ``SELECT`` of the
@@ -37,6 +38,7 @@ from clickhouse_connect.driver.client import Client
 from collector.config import StoreConfig, validate_identifier
 from collector.errors import StoreError
 from collector.storage.cluster import ClusterSchema
+from contract import nextjs
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _SELECT_OF = re.compile(r"\$\{select_of_(\d{4})\}")
@@ -106,6 +108,7 @@ def render(template: str, config: StoreConfig, names: Mapping[str, str] | None =
         ttl_timestamp=ttl_timestamp,
         ttl_start=ttl_start,
         ttl_minute=ttl_minute,
+        next_phase_branches=nextjs.phase_sql("SpanAttributes['next.span_type']"),
     )
 
 

@@ -1,7 +1,8 @@
 -- Where request time goes: total time spent in each phase's spans. The reference server names
 -- each span's phase (nextrace.phase, the Phase column); for a Next.js service the phase is read
 -- from Next's own span type (next.span_type, the NextSpanType column, see
--- docs/semantic-conventions.md), and it has no cdn or stream spans. Without a route or build
+-- docs/semantic-conventions.md; ${next_phase_branches} is contract/nextjs.py's map, filled in
+-- when the dashboard is built), and it has no cdn or stream spans. Without a route or build
 -- chosen, the per-minute sums (phase_time_1m) answer; with one, the spans do, since only a
 -- request span names its route and (for Next.js) its build, so a route or a build is chosen by
 -- the traces of its requests. (`$__conditionalAll(0 = 1, $v)` is true only when $v is All.)
@@ -28,10 +29,8 @@ FROM (
         UNION ALL
         SELECT
             multiIf(
-                NextSpanType = 'Middleware.execute', 'middleware',
-                NextSpanType = 'NextNodeServer.findPageComponents', 'route',
-                NextSpanType = 'AppRender.getBodyResult', 'render',
-                'fetch'
+                ${next_phase_branches}
+                ''
             ) AS phase,
             Duration,
             TraceId,
@@ -40,9 +39,7 @@ FROM (
         FROM otel_traces
         WHERE NOT ($__conditionalAll(0 = 1, $route) AND $__conditionalAll(0 = 1, $build))
           AND $__timeFilter(Timestamp)
-          AND NextSpanType IN (
-              'Middleware.execute', 'NextNodeServer.findPageComponents', 'AppRender.getBodyResult',
-              'AppRender.fetch')
+          AND phase != ''
           AND Phase = ''
           AND ScopeName = 'next.js'
     )
