@@ -88,7 +88,7 @@ def measure_ceiling(batches: list[SpanColumns], folder: Path) -> dict[str, float
     columns, or from their OTLP bodies (staged), whichever the batches carry."""
     store = open_store(StoreConfig.from_dsn(f"chdb://{folder}"))
     try:
-        exporter = ClickHouseSpanExporter(store)
+        exporter = ClickHouseSpanExporter(store, staged=True)
         total = sum(len(batch) for batch in batches)
         wall0, cpu0 = time.perf_counter(), time.process_time()
         for batch in batches:

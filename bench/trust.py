@@ -42,6 +42,7 @@ import httpx
 
 from bench.ingest import RESULTS, free_port, measure_end_to_end, progress, start_collector
 from bench.synthetic import make_requests
+from collector.config import WalSettings
 from tests.builders import make_request, make_span
 from tests.otlp_corpus import corpus, mutate
 
@@ -188,7 +189,9 @@ def mutations(bodies: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="nextrace-fuzz-") as folder:
         collector = Collector(
-            CollectorConfig(store=StoreConfig.from_dsn(f"chdb://{folder}"), wal_fsync="never")
+            CollectorConfig(
+                store=StoreConfig.from_dsn(f"chdb://{folder}"), wal=WalSettings(fsync="never")
+            )
         )
         app = collector.start()
         rng = random.Random(7)

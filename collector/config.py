@@ -190,6 +190,76 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """How a stage retries a failing store (collector.retry): backoff starts at
+    ``initial_backoff_s``, doubles up to ``max_backoff_s``, and retries stop once
+    ``max_elapsed_s`` has passed since the first attempt."""
+
+    initial_backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    max_elapsed_s: float = 600.0  # how long a failing store is retried before dropping
+
+    def __post_init__(self) -> None:
+        if self.max_elapsed_s < 0:
+            raise ConfigError("retry_max_elapsed_s must not be negative")
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How the batch processor groups spans for the store (collector.pipeline.batcher)."""
+
+    max_spans: int = 20_000  # spans per insert
+    timeout_s: float = 1.0  # a partial batch goes this long after its first span
+    max_queue_spans: int = 200_000  # spans waiting at most; beyond, senders get 503
+
+    def __post_init__(self) -> None:
+        if self.max_spans <= 0 or self.max_queue_spans < self.max_spans:
+            raise ConfigError(
+                "batch_max_spans must be positive and queue_max_spans at least batch_max_spans"
+            )
+        if self.timeout_s <= 0:
+            raise ConfigError("batch_timeout_s must be positive")
+
+
+@dataclass(frozen=True)
+class NextjsSettings:
+    """When a Next.js trace's rows are derived (collector.pipeline.normalizer)."""
+
+    wait_s: float = 5.0  # a trace is normalized once idle this long
+    max_traces: int = 10_000  # traces waiting at most; the oldest goes early
+    late_window_s: float = 120.0  # late spans of a trace this recent correct its rows
+    # A trace whose spans keep arriving is normalized after this long anyway (and corrected
+    # as more arrive): it holds the write-ahead log no longer.
+    max_hold_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.wait_s <= 0 or self.max_traces <= 0 or self.max_hold_s <= 0:
+            raise ConfigError(
+                "nextjs_wait_s, nextjs_max_traces and nextjs_max_hold_s must be positive"
+            )
+        if self.late_window_s < 0:
+            raise ConfigError("nextjs_late_window_s must not be negative")
+
+
+@dataclass(frozen=True)
+class WalSettings:
+    """The write-ahead log (collector.pipeline.wal)."""
+
+    enabled: bool = True  # write every accepted request ahead to disk
+    directory: Path | None = None  # default: see CollectorConfig.wal_path
+    max_bytes: int = 1 << 30  # when full, senders get 503
+    fsync: FsyncPolicy = "always"
+    fsync_interval_s: float = 0.2  # with fsync "interval"
+    segment_bytes: int = 0  # 0: sized from max_bytes (collector.pipeline.wal.segment_size)
+
+    def __post_init__(self) -> None:
+        if self.fsync not in FSYNC_POLICIES:
+            raise ConfigError(f"WAL fsync must be always, interval or never, not {self.fsync!r}")
+        if self.max_bytes <= 0:
+            raise ConfigError("wal_max_bytes must be positive")
+
+
+@dataclass(frozen=True)
 class CollectorConfig:
     """Settings of the OTLP/HTTP receiver and the batching pipeline."""
 
@@ -201,12 +271,10 @@ class CollectorConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     max_body_bytes: int = 16 * 1024 * 1024
-    batch_max_spans: int = 20_000
+    batch: BatchSettings = field(default_factory=BatchSettings)
     staged_insert: bool = True  # ClickHouse reads the OTLP bodies (collector.storage.staging)
-    batch_timeout_s: float = 1.0
-    queue_max_spans: int = 200_000
     memory_max_bytes: int = DEFAULT_MEMORY_BYTES  # request bytes in flight and queued
-    retry_max_elapsed_s: float = 600.0  # how long a failing store is retried before dropping
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # for spans and derived rows alike
     read_timeout_s: float = 10.0  # a request's headers, then its body, must arrive within this
     max_connections: int = 1000  # concurrent connections (collector.ingest.connections)
     max_pending_connections: int = DEFAULT_MAX_PENDING  # not authenticated yet, at most
@@ -215,18 +283,9 @@ class CollectorConfig:
     unauthenticated_memory_bytes: int = DEFAULT_UNAUTHENTICATED_MEMORY_BYTES
     # Host names answered besides loopback (collector.ingest.hosts).
     allowed_hosts: tuple[str, ...] = ()
-    wal: bool = True  # write every accepted request ahead to disk (see collector.pipeline.wal)
-    wal_dir: Path | None = None  # default: see wal_path
-    wal_max_bytes: int = 1 << 30
-    wal_fsync: FsyncPolicy = "always"  # see collector.pipeline.wal
+    wal: WalSettings = field(default_factory=WalSettings)
     stats_interval_s: float = 10.0  # how often the collector stores its own counters; 0: never
-    nextjs_wait_s: float = 5.0  # a Next.js trace is normalized once idle this long
-    nextjs_max_traces: int = 10_000  # Next.js traces waiting at most; the oldest goes early
-    nextjs_late_window_s: float = 120.0  # late spans of a trace this recent correct its rows
-    # A Next.js trace whose spans keep arriving is normalized after this long anyway (and
-    # corrected as more arrive): it holds the write-ahead log no longer
-    # (collector.pipeline.normalizer).
-    nextjs_max_hold_s: float = 30.0
+    nextjs: NextjsSettings = field(default_factory=NextjsSettings)
     browser_origins: tuple[str, ...] = ()  # pages that may send spans (collector.ingest.browser)
     browser_key: str | None = field(default=None, repr=False)  # public; NEXTRACE_BROWSER_KEY
     browser_rate: float = 50.0  # browser requests a second per origin (twice that at once)
@@ -239,10 +298,11 @@ class CollectorConfig:
 
     @property
     def wal_path(self) -> Path:
-        """Where the write-ahead log lives: ``wal_dir``, or one folder per store and database,
-        ``<chdb store>/nextrace-wal/<database>`` or ``.nextrace/wal/<host>-<port>-<database>``."""
-        if self.wal_dir is not None:
-            return self.wal_dir
+        """Where the write-ahead log lives: its ``directory``, or one folder per store and
+        database, ``<chdb store>/nextrace-wal/<database>`` or
+        ``.nextrace/wal/<host>-<port>-<database>``."""
+        if self.wal.directory is not None:
+            return self.wal.directory
         store = self.store
         if store.path is not None:
             return store.path / "nextrace-wal" / store.database
@@ -261,24 +321,8 @@ class CollectorConfig:
             raise ConfigError("TLS needs both --tls-cert and --tls-key")
         if self.max_body_bytes <= 0:
             raise ConfigError("max_body_bytes must be positive")
-        if self.batch_max_spans <= 0 or self.queue_max_spans < self.batch_max_spans:
-            raise ConfigError(
-                "batch_max_spans must be positive and queue_max_spans at least batch_max_spans"
-            )
-        if self.nextjs_wait_s <= 0 or self.nextjs_max_traces <= 0 or self.nextjs_max_hold_s <= 0:
-            raise ConfigError(
-                "nextjs_wait_s, nextjs_max_traces and nextjs_max_hold_s must be positive"
-            )
-        if self.nextjs_late_window_s < 0:
-            raise ConfigError("nextjs_late_window_s must not be negative")
-        if self.wal_fsync not in FSYNC_POLICIES:
-            raise ConfigError(
-                f"WAL fsync must be always, interval or never, not {self.wal_fsync!r}"
-            )
-        if min(self.memory_max_bytes, self.wal_max_bytes, self.max_connections) <= 0:
-            raise ConfigError(
-                "memory_max_bytes, wal_max_bytes and max_connections must be positive"
-            )
+        if min(self.memory_max_bytes, self.max_connections) <= 0:
+            raise ConfigError("memory_max_bytes and max_connections must be positive")
         if (
             min(
                 self.max_pending_connections,
@@ -291,10 +335,8 @@ class CollectorConfig:
                 "max_pending_connections, max_pending_per_address and "
                 "unauthenticated_memory_bytes must be positive"
             )
-        if self.retry_max_elapsed_s < 0 or self.read_timeout_s <= 0:
-            raise ConfigError("retry_max_elapsed_s and read_timeout_s must be positive")
-        if self.batch_timeout_s <= 0:
-            raise ConfigError("batch_timeout_s must be positive")
+        if self.read_timeout_s <= 0:
+            raise ConfigError("read_timeout_s must be positive")
         for origin in self.browser_origins:
             check_origin(origin)
         if self.browser_rate <= 0 or self.browser_max_body_bytes <= 0:

@@ -199,18 +199,18 @@ class SpanColumns:
 
 
 class Component(Protocol):
-    """The lifecycle every long-lived part of the collector shares, as opentelemetry-python's
-    ``SpanProcessor`` does.
+    """The lifecycle every long-lived part of the collector shares, as the OpenTelemetry
+    Collector's ``component.Component`` does: the store, the write-ahead log, the exporter,
+    the batch processor, the normalizer, the replay and the statistics writer.
 
-    ``start`` once. ``force_flush`` hands on, or stores, everything accepted so far, and says
-    False if that took longer than ``timeout_s``. ``shutdown`` flushes and stops; it is
-    idempotent, and past its ``timeout_s`` whatever it could not store stays in the
-    write-ahead log or is counted as dropped.
+    ``start`` once; :class:`collector.service.Collector` starts them in the order data
+    depends on them and shuts them down in the reverse order. ``shutdown`` flushes what the
+    part holds and stops; it is idempotent, and past its ``timeout_s`` whatever it could not
+    store stays in the write-ahead log or is counted as dropped. The stages that hold spans
+    also have ``force_flush``, as opentelemetry-python's ``SpanProcessor`` does.
     """
 
     def start(self) -> None: ...
-
-    def force_flush(self, timeout_s: float = 30.0) -> bool: ...
 
     def shutdown(self, timeout_s: float = 30.0) -> None: ...
 

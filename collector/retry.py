@@ -1,6 +1,7 @@
 """The one retry policy of the pipeline, shared by every stage that writes to the store.
 
-As the OpenTelemetry Collector's ``retry_on_failure``: a transient failure is
+As the OpenTelemetry Collector's ``retry_on_failure`` (its settings:
+:class:`collector.config.RetryPolicy`): a transient failure is
 retried with exponential backoff until ``max_elapsed_s`` has passed; a permanent
 one is not retried. A shutdown interrupts the backoff at once. An unexpected
 exception (a bug) is treated as permanent and logged with its traceback, so
@@ -16,22 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from collector.config import RetryPolicy
 from collector.errors import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Backoff starts at ``initial_backoff_s``, doubles up to ``max_backoff_s``, and retries
-    stop once ``max_elapsed_s`` has passed since the first attempt."""
-
-    initial_backoff_s: float = 0.5
-    max_backoff_s: float = 30.0
-    max_elapsed_s: float = 600.0
-
-
-DEFAULT_RETRY = RetryPolicy()
 
 
 class Outcome(Enum):

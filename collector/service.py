@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
@@ -46,14 +46,15 @@ from collector.pipeline.normalizer import NextjsTraceNormalizer
 from collector.pipeline.replay import BackgroundReplay, replay
 from collector.pipeline.wal import WriteAheadLog
 from collector.pipeline.wal_stage import WriteAheadStage
-from collector.retry import RetryPolicy
 from collector.storage.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
 from collector.storage.staging import drop_leftover_staging_tables
-from collector.storage.store import ClickHouseStore, open_store
+from collector.storage.store import ClickHouseStore, connect
 from collector.storage.wal_binding import bind_log_to_store
 from collector.telemetry import CollectorTelemetry
 
 log = logging.getLogger(__name__)
+
+_C = TypeVar("_C", bound=Component)
 
 GC_GEN0_THRESHOLD = 200_000
 
@@ -127,6 +128,7 @@ class Collector:
         self.memory = MemoryLimiter(config.memory_max_bytes)
         self.unverified = MemoryLimiter(config.unauthenticated_memory_bytes, "unverified bodies")
         self.app: Starlette | None = None
+        self._components: list[Component] = []  # in the order they started
         self._started_at = time.time()
         self._shut_down = False
 
@@ -137,53 +139,12 @@ class Collector:
         ``replay_in_background``, while the app answers: senders get 503 and ``/healthz``
         says ``replaying N of M`` until it is done (:mod:`collector.pipeline.replay`).
         """
+        try:
+            store, pipeline = self._start_stages()
+        except BaseException:
+            self._stop_components(timeout_s=1.0)
+            raise
         config = self.config
-        self.store = open_store(config.store)
-        if config.store.interface == "chdb":
-            drop_leftover_staging_tables(self.store)
-        if config.wal:
-            self.wal = WriteAheadLog(
-                config.wal_path,
-                max_bytes=config.wal_max_bytes,
-                fsync=config.wal_fsync,
-            )
-            checkpoint = self.wal.open()
-            bind_log_to_store(self.wal, self.store, self.telemetry)
-        self.exporter = ClickHouseSpanExporter(self.store, staged=config.staged_insert)
-        # One retry policy for every stage that writes to the store: spans and derived rows.
-        retry = RetryPolicy(max_elapsed_s=config.retry_max_elapsed_s)
-        self.processor = BatchSpanProcessor(
-            self.exporter,
-            self.telemetry,
-            max_batch_spans=config.batch_max_spans,
-            timeout_s=config.batch_timeout_s,
-            max_queue_spans=config.queue_max_spans,
-            memory=self.memory,
-            retry=retry,
-            wal=self.wal,
-        )
-        self.processor.start()
-        self.normalizer = NextjsTraceNormalizer(
-            self.processor,
-            ClickHouseRowExporter(self.store),
-            self.telemetry,
-            wait_s=config.nextjs_wait_s,
-            max_traces=config.nextjs_max_traces,
-            late_window_s=config.nextjs_late_window_s,
-            max_hold_s=config.nextjs_max_hold_s,
-            retry=retry,
-        )
-        self.normalizer.start()
-        pipeline: TracesConsumer = self.normalizer
-        if self.wal is not None:
-            self.wal.add_holder(self.normalizer.oldest_wal_record)
-            wal, processor, normalizer = self.wal, self.processor, self.normalizer
-            self.replaying = BackgroundReplay(
-                lambda progress: replay(wal, checkpoint, processor, normalizer, progress=progress),
-                WriteAheadStage(self.wal, self.normalizer, self.telemetry),
-                self.telemetry,
-            )
-            pipeline = self.replaying  # refuses new spans until the log is replayed
         receiver_for = functools.partial(
             OTLPHttpReceiver,
             telemetry=self.telemetry,
@@ -192,15 +153,11 @@ class Collector:
             before_ack=self.wal.sync_async if self.wal is not None else None,
         )
         receiver = receiver_for(pipeline, max_body_bytes=config.max_body_bytes)
-        self.stats = CollectorStatsWriter(
-            self.telemetry, self.store, instance_name(config.port), config.stats_interval_s
-        )
-        self.stats.start()
         if config.token:
             sql_mode = "token"
         else:
             sql_mode = "loopback" if is_loopback_host(config.host) else "off"
-        admin = AdminEndpoints(self.telemetry, self.store, self.health, sql_mode=sql_mode)
+        admin = AdminEndpoints(self.telemetry, store, self.health, sql_mode=sql_mode)
         routes = receiver.routes() + admin.routes()
         open_paths: frozenset[str] = frozenset()
         if config.browser_origins:
@@ -243,11 +200,73 @@ class Collector:
             )
         self.app = Starlette(routes=routes, middleware=middleware)
         if self.replaying is not None:
+            self._components.append(self.replaying)
             if replay_in_background:
                 self.replaying.start()
             else:
                 self.replaying.run_here()
         return self.app
+
+    def _start_stages(self) -> tuple[ClickHouseStore, TracesConsumer]:
+        """Start the long-lived parts, each before the parts that depend on it; the store,
+        and the stage the receivers hand spans to."""
+        config = self.config
+        self.store = store = self._started(ClickHouseStore(config.store, connect(config.store)))
+        if config.store.interface == "chdb":
+            drop_leftover_staging_tables(store)
+        if config.wal.enabled:
+            self.wal = self._started(WriteAheadLog(config.wal_path, config.wal))
+            bind_log_to_store(self.wal, store, self.telemetry)
+        # Before the stages whose spans it counts, so that it stops after them.
+        self.stats = self._started(
+            CollectorStatsWriter(
+                self.telemetry, self.store, instance_name(config.port), config.stats_interval_s
+            )
+        )
+        self.exporter = self._started(
+            ClickHouseSpanExporter(self.store, staged=config.staged_insert)
+        )
+        # One retry policy for every stage that writes to the store: spans and derived rows.
+        self.processor = self._started(
+            BatchSpanProcessor(
+                self.exporter,
+                self.telemetry,
+                config.batch,
+                memory=self.memory,
+                retry=config.retry,
+                wal=self.wal,
+            )
+        )
+        self.normalizer = self._started(
+            NextjsTraceNormalizer(
+                self.processor,
+                ClickHouseRowExporter(self.store),
+                self.telemetry,
+                config.nextjs,
+                retry=config.retry,
+            )
+        )
+        if self.wal is None:
+            return store, self.normalizer
+        self.wal.add_holder(self.normalizer.oldest_wal_record)
+        wal, processor, normalizer = self.wal, self.processor, self.normalizer
+        self.replaying = BackgroundReplay(
+            lambda progress: replay(wal, wal.recovered, processor, normalizer, progress=progress),
+            WriteAheadStage(self.wal, self.normalizer, self.telemetry),
+            self.telemetry,
+        )
+        return store, self.replaying  # refuses new spans until the log is replayed
+
+    def _started(self, component: _C) -> _C:
+        """``component``, started; it is shut down with the others, in reverse order."""
+        self._components.append(component)
+        component.start()
+        return component
+
+    def _stop_components(self, timeout_s: float) -> None:
+        """Shut every part down, the last started first, each within ``timeout_s``."""
+        while self._components:
+            self._components.pop().shutdown(timeout_s)
 
     def health(self) -> dict[str, Any]:
         """Counters, and ``status``: ``ok``, ``stopped``, or what is wrong, each thing in a
@@ -339,20 +358,9 @@ class Collector:
         if self._shut_down:
             return
         self._shut_down = True
-        if self.replaying is not None:
-            # A replay waiting for a failing store ends once the batch processor stops below.
-            self.replaying.stop(min(timeout_s, 1.0))
-        # Upstream first; the statistics last, so that their final snapshot counts every span.
-        stages: tuple[Component | None, ...] = (self.normalizer, self.processor, self.stats)
-        for stage in stages:
-            if stage is not None:
-                stage.shutdown(timeout_s)
-        if self.wal is not None:
-            self.wal.close()
-        if self.exporter is not None:
-            self.exporter.close()
-        if self.store is not None:
-            self.store.close()
+        # The replay and the normalizer first, the store last; the statistics after every
+        # stage that counts spans, so that their final snapshot counts every span.
+        self._stop_components(timeout_s)
         path = self.config.store.path
         if self.config.store.interface == "chdb" and path is not None:
             with contextlib.suppress(OSError):

@@ -24,7 +24,15 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from collector.config import DEFAULT_DSN, CollectorConfig, StoreConfig
+from collector.config import (
+    DEFAULT_DSN,
+    BatchSettings,
+    CollectorConfig,
+    NextjsSettings,
+    RetryPolicy,
+    StoreConfig,
+    WalSettings,
+)
 from contract.errors import NextraceError
 from investigate.stores import DEMO_WORKDIR, store_to_read
 
@@ -91,7 +99,10 @@ PortOption = Annotated[int, typer.Option(min=0, max=65535, help="Port to listen 
 
 
 COLLECT: dict[str, Any] = {f.name: f.default for f in fields(CollectorConfig)}
-"""The defaults of :class:`CollectorConfig`, so that ``collect`` never repeats a literal."""
+"""The defaults of :class:`CollectorConfig`, so that ``collect`` never repeats a literal (with
+those of its parts' settings below)."""
+BATCH, NEXTJS, WAL, RETRY = BatchSettings(), NextjsSettings(), WalSettings(), RetryPolicy()
+DEFAULT_FSYNC = FsyncChoice(WAL.fsync)
 
 
 def _version(value: bool) -> None:
@@ -150,12 +161,12 @@ def collect(
     max_body_mb: Annotated[float, typer.Option(help="Largest accepted request body.")] = (
         COLLECT["max_body_bytes"] / MIB
     ),
-    batch_spans: Annotated[int, typer.Option(help="Spans per ClickHouse insert.")] = COLLECT[
-        "batch_max_spans"
-    ],
+    batch_spans: Annotated[
+        int, typer.Option(help="Spans per ClickHouse insert.")
+    ] = BATCH.max_spans,
     batch_timeout: Annotated[
         float, typer.Option(help="Seconds before a partial batch is sent.")
-    ] = COLLECT["batch_timeout_s"],
+    ] = BATCH.timeout_s,
     staged_insert: Annotated[
         bool,
         typer.Option(
@@ -165,19 +176,19 @@ def collect(
     ] = COLLECT["staged_insert"],
     queue_spans: Annotated[
         int, typer.Option(help="Spans buffered before answering 503.")
-    ] = COLLECT["queue_max_spans"],
+    ] = BATCH.max_queue_spans,
     ttl_days: Annotated[int, typer.Option(help="Drop spans older than this (0 keeps all).")] = 0,
     nextjs_wait: Annotated[
         float,
         typer.Option(help="Seconds a Next.js trace must be idle before it is normalized."),
-    ] = COLLECT["nextjs_wait_s"],
+    ] = NEXTJS.wait_s,
     nextjs_late_window: Annotated[
         float,
         typer.Option(
             help="Seconds after normalizing a Next.js trace during which late spans of it "
             "correct its rows (0: never)."
         ),
-    ] = COLLECT["nextjs_late_window_s"],
+    ] = NEXTJS.late_window_s,
     nextjs_max_hold: Annotated[
         float,
         typer.Option(
@@ -185,7 +196,7 @@ def collect(
             "anyway (its later spans correct its rows), so that it holds the write-ahead log "
             "no longer."
         ),
-    ] = COLLECT["nextjs_max_hold_s"],
+    ] = NEXTJS.max_hold_s,
     cluster: Annotated[str, typer.Option(help="ClickHouse cluster for ON CLUSTER DDL.")] = "",
     token_file: Annotated[
         Path | None,
@@ -211,20 +222,20 @@ def collect(
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
     wal: Annotated[
         bool, typer.Option(help="Write each accepted request to disk before answering 200.")
-    ] = COLLECT["wal"],
+    ] = WAL.enabled,
     wal_dir: Annotated[
         Path | None, typer.Option(help="Write-ahead log folder (default: beside the store).")
     ] = None,
     wal_max_mb: Annotated[
         float, typer.Option(help="Write-ahead log size; when full, senders get 503.")
-    ] = COLLECT["wal_max_bytes"] / MIB,
+    ] = WAL.max_bytes / MIB,
     wal_fsync: Annotated[
         FsyncChoice,
         typer.Option(help="always (survives power loss), interval or never (survive kill -9)."),
-    ] = COLLECT["wal_fsync"],
+    ] = DEFAULT_FSYNC,
     retry_max_elapsed: Annotated[
         float, typer.Option(help="Seconds a failing store is retried before spans are dropped.")
-    ] = COLLECT["retry_max_elapsed_s"],
+    ] = RETRY.max_elapsed_s,
     memory_mb: Annotated[
         float, typer.Option(help="Request bytes in flight and queued before answering 503.")
     ] = COLLECT["memory_max_bytes"] / MIB,
@@ -283,24 +294,26 @@ def collect(
         allowed_hosts=tuple(allowed_host or ()),
         tls_cert=tls_cert,
         tls_key=tls_key,
-        wal=wal,
-        wal_dir=wal_dir,
-        wal_max_bytes=int(wal_max_mb * MIB),
-        wal_fsync=wal_fsync.value,
-        retry_max_elapsed_s=retry_max_elapsed,
+        wal=WalSettings(
+            enabled=wal,
+            directory=wal_dir,
+            max_bytes=int(wal_max_mb * MIB),
+            fsync=wal_fsync.value,
+        ),
+        retry=RetryPolicy(max_elapsed_s=retry_max_elapsed),
         memory_max_bytes=int(memory_mb * MIB),
         max_connections=max_connections,
         max_pending_connections=max_pending_connections,
         max_pending_per_address=max_pending_per_address,
         read_timeout_s=read_timeout,
         max_body_bytes=int(max_body_mb * MIB),
-        batch_max_spans=batch_spans,
-        batch_timeout_s=batch_timeout,
+        batch=BatchSettings(
+            max_spans=batch_spans, timeout_s=batch_timeout, max_queue_spans=queue_spans
+        ),
         staged_insert=staged_insert,
-        queue_max_spans=queue_spans,
-        nextjs_wait_s=nextjs_wait,
-        nextjs_late_window_s=nextjs_late_window,
-        nextjs_max_hold_s=nextjs_max_hold,
+        nextjs=NextjsSettings(
+            wait_s=nextjs_wait, late_window_s=nextjs_late_window, max_hold_s=nextjs_max_hold
+        ),
         browser_origins=tuple(browser_origin or ()),
         browser_key=os.environ.get(BROWSER_KEY_ENV) or None,
         browser_rate=browser_rate,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from collector.config import CollectorConfig, StoreConfig
+from collector.config import BatchSettings, CollectorConfig, StoreConfig
 from collector.service import Collector
 from collector.storage.store import connect
 
@@ -50,7 +50,9 @@ def store_config(chdb_path: Path) -> Iterator[StoreConfig]:
 def running_collector(store_config: StoreConfig, **options: Any) -> Iterator[Collector]:
     """A started collector on ``store_config`` with ``options`` (batches every 0.2 s), shut
     down after."""
-    instance = Collector(CollectorConfig(store=store_config, batch_timeout_s=0.2, **options))
+    instance = Collector(
+        CollectorConfig(store=store_config, batch=BatchSettings(timeout_s=0.2), **options)
+    )
     instance.start()
     try:
         yield instance

@@ -45,8 +45,9 @@ class CollectorStatsWriter:
         telemetry: CollectorTelemetry,
         store: ClickHouseStore,
         instance: str,
-        interval_s: float = 10.0,
+        interval_s: float,
     ) -> None:
+        """``interval_s``: how often the counters are stored; 0: never."""
         self._telemetry = telemetry
         self._store = store
         self._instance = instance
@@ -87,12 +88,8 @@ class CollectorStatsWriter:
         while not self._stop.wait(self._interval_s):
             self.write()
 
-    def force_flush(self, timeout_s: float = 30.0) -> bool:  # noqa: ARG002 (Component's signature)
-        """Store a snapshot now; it is one insert, so ``timeout_s`` does not limit it."""
-        self.write()
-        return True
-
     def shutdown(self, timeout_s: float = 30.0) -> None:
+        """Stop, and store a last snapshot; idempotent."""
         if self._stop.is_set():
             return
         self._stop.set()

@@ -27,11 +27,12 @@ import logging
 import threading
 import time
 
+from collector.config import BatchSettings, RetryPolicy
 from collector.consumer import SpanColumns, TracesConsumer
 from collector.errors import RowsRejected, TransientError
-from collector.memory import DEFAULT_MEMORY_BYTES, MemoryLimiter
+from collector.memory import MemoryLimiter
 from collector.pipeline.wal import WriteAheadLog
-from collector.retry import DEFAULT_RETRY, Outcome, RetryPolicy, call_with_retry
+from collector.retry import Outcome, call_with_retry
 from collector.telemetry import CollectorTelemetry
 
 log = logging.getLogger(__name__)
@@ -49,20 +50,19 @@ class BatchSpanProcessor:
         self,
         downstream: TracesConsumer,
         telemetry: CollectorTelemetry,
+        settings: BatchSettings,
         *,
-        max_batch_spans: int = 20_000,
-        timeout_s: float = 1.0,
-        max_queue_spans: int = 200_000,
-        memory: MemoryLimiter | None = None,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        wal: WriteAheadLog | None = None,
+        memory: MemoryLimiter,
+        retry: RetryPolicy,
+        wal: WriteAheadLog | None,
     ) -> None:
+        """``wal``: the log whose records the batches carry, or None without one."""
         self._downstream = downstream
         self._telemetry = telemetry
-        self._max_batch = max_batch_spans
-        self._timeout_s = timeout_s
-        self._max_queue = max_queue_spans
-        self._memory = memory or MemoryLimiter(DEFAULT_MEMORY_BYTES)
+        self._max_batch = settings.max_spans
+        self._timeout_s = settings.timeout_s
+        self._max_queue = settings.max_queue_spans
+        self._memory = memory
         self._retry = retry
         self._wal = wal
         self._lock = threading.Condition()

@@ -44,6 +44,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from collector.config import NextjsSettings, RetryPolicy
 from collector.consumer import SpanColumns, TracesConsumer
 from collector.nextjs.mapping import (
     FETCH_CACHE_REASON,
@@ -58,7 +59,7 @@ from collector.nextjs.mapping import (
 )
 from collector.nextjs.miss_reasons import CacheHistory, LookupFacts, revalidate_s, tags
 from collector.nextjs.rows import CacheEventRow, RequestRow
-from collector.retry import DEFAULT_RETRY, Outcome, RetryPolicy, call_with_retry
+from collector.retry import Outcome, call_with_retry
 from collector.telemetry import CollectorTelemetry
 from contract import semconv
 from contract.nextjs import FETCH
@@ -122,20 +123,17 @@ class NextjsTraceNormalizer:
         downstream: TracesConsumer,
         rows: RowExporter,
         telemetry: CollectorTelemetry,
+        settings: NextjsSettings,
         *,
-        wait_s: float = 5.0,
-        max_traces: int = 10_000,
-        late_window_s: float = 120.0,
-        max_hold_s: float = 30.0,
-        retry: RetryPolicy = DEFAULT_RETRY,
+        retry: RetryPolicy,
     ) -> None:
         self._downstream = downstream
         self._rows = rows
         self._telemetry = telemetry
-        self._wait_s = wait_s
-        self._max_hold_s = max_hold_s
-        self._max_traces = max_traces
-        self._late_window_s = late_window_s
+        self._wait_s = settings.wait_s
+        self._max_hold_s = settings.max_hold_s
+        self._max_traces = settings.max_traces
+        self._late_window_s = settings.late_window_s
         self._retry = retry
         self._groups: OrderedDict[str, _Group] = OrderedDict()  # oldest activity first
         # Recently normalized traces, oldest first: their ids (to count late spans), and the

@@ -120,6 +120,11 @@ class BackgroundReplay:
             self._thread.join(timeout_s)
         return not self.running
 
+    def shutdown(self, timeout_s: float = 30.0) -> None:
+        """:meth:`stop`, waiting at most a second: a replay left waiting for a failing store
+        ends once the batch processor stops, which shuts down after it."""
+        self.stop(min(timeout_s, 1.0))
+
     def status(self) -> str | None:
         """What ``/healthz`` says of the replay: None once it is done."""
         if self.error is not None:

@@ -81,7 +81,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from collector.config import FSYNC_POLICIES, FsyncPolicy
+from collector.config import WalSettings
 from collector.errors import ConfigError, TransientError
 
 log = logging.getLogger(__name__)
@@ -221,21 +221,16 @@ class WriteAheadLog:
     def __init__(
         self,
         directory: Path,
-        *,
-        max_bytes: int = 1 << 30,
-        segment_bytes: int | None = None,
-        fsync: FsyncPolicy = "always",
-        fsync_interval_s: float = 0.2,
+        settings: WalSettings,
     ) -> None:
-        """``segment_bytes``: see :func:`segment_size` for the default."""
-        if fsync not in FSYNC_POLICIES:
-            raise ConfigError(f"unknown WAL fsync policy {fsync!r}: {', '.join(FSYNC_POLICIES)}")
+        """Of ``settings``, the size, fsync and segment fields; ``enabled`` and ``directory``
+        are the collector's."""
         self.directory = directory
-        self.max_bytes = max_bytes
-        self.fsync = fsync
-        self._segment_bytes = segment_bytes or 0
+        self.max_bytes = settings.max_bytes
+        self.fsync = settings.fsync
+        self._segment_bytes = settings.segment_bytes
         self._check_segment_size()
-        self._interval_s = fsync_interval_s
+        self._interval_s = settings.fsync_interval_s
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._segments: list[_Segment] = []
@@ -254,6 +249,7 @@ class WriteAheadLog:
         self._reserve = 0  # free bytes left on the disk for the store (disk_reserve), at open
         self._quiet: dict[str, tuple[float, int]] = {}  # see _log_rarely
         self._checkpoint = Checkpoint()
+        self.recovered = Checkpoint()  # what start() recovered, for the replay
         self._identity = _Identity("", "")
         self._voided: set[int] = set()
         self._holders: list[Callable[[], int | None]] = []
@@ -268,6 +264,13 @@ class WriteAheadLog:
         """Records, found by :meth:`open`, that the store has not taken yet."""
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """:meth:`open` the log; the checkpoint it recovered is :attr:`recovered`."""
+        self.recovered = self.open()
+
+    def shutdown(self, timeout_s: float = 30.0) -> None:  # noqa: ARG002 (Component's signature)
+        self.close()
 
     def open(self) -> Checkpoint:
         """Lock the folder and recover it: read the checkpoint and every segment, cut an

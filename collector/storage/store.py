@@ -159,11 +159,14 @@ def _connect_chdb(config: StoreConfig) -> Client:
 
 
 class ClickHouseStore:
-    """An open store whose schema is up to date. ``close`` is idempotent."""
+    """A store on a connected ``client``: :meth:`start` brings its schema up to date (or, with
+    ``migrate`` false, checks that it is); ``shutdown`` and ``close`` are the same, and
+    idempotent."""
 
-    def __init__(self, config: StoreConfig, client: Client) -> None:
+    def __init__(self, config: StoreConfig, client: Client, *, migrate: bool = True) -> None:
         self.config = config
         self.client = client
+        self._migrate = migrate
         self._sessions: dict[str, Client] = {}  # read-only sessions, see _session
         self._settings: dict[str, dict[str, Any]] = {}
         self._reader_lock = threading.Lock()  # held while a read parses or runs
@@ -172,6 +175,42 @@ class ClickHouseStore:
         self._purge_failed = False
         self._stopping = False
         self._closed = False
+
+    def start(self) -> None:
+        """Bring the schema up to date (or check it is, without ``migrate``); StoreError if
+        it cannot be, or the database is missing."""
+        config, client = self.config, self.client
+        if self._migrate:
+            try:
+                applied = apply_migrations(client, config)
+            except ClickHouseError as exc:
+                raise StoreError(_cannot_migrate(config, exc)) from exc
+            for name in applied:
+                log.debug("applied migration %s", name)
+            if applied:
+                log.info(
+                    "schema of the %s brought up to date: %d migration(s), %s to %s",
+                    config.describe(),
+                    len(applied),
+                    applied[0],
+                    applied[-1],
+                )
+        exists = client.query(
+            "SELECT count() FROM system.databases WHERE name = {db:String}",
+            parameters={"db": config.database},
+        ).result_rows[0][0]
+        if not exists:
+            raise StoreError(
+                f"the {config.describe()} has no database {config.database!r} yet: "
+                "run `nextrace collect` once to create the schema"
+            )
+        # Unqualified table names in queries resolve to the store's database.
+        client.database = config.database
+        if not self._migrate:
+            _check_schema_is_current(self)
+
+    def shutdown(self, timeout_s: float = 30.0) -> None:  # noqa: ARG002 (Component's signature)
+        self.close()
 
     def read(
         self, sql: str, fmt: str, tag: str = "", parameters: Mapping[str, Any] | None = None
@@ -473,42 +512,14 @@ def _as_written(message: str) -> str:
 
 
 def open_store(config: StoreConfig, *, migrate: bool = True) -> ClickHouseStore:
-    """Connect to the store and, unless ``migrate`` is false, bring its schema up to date."""
-    client = connect(config)
-    store = ClickHouseStore(config, client)
-    if migrate:
-        try:
-            applied = apply_migrations(client, config)
-        except ClickHouseError as exc:
-            store.close()
-            raise StoreError(_cannot_migrate(config, exc)) from exc
-        except Exception:
-            store.close()
-            raise
-        for name in applied:
-            log.debug("applied migration %s", name)
-        if applied:
-            log.info(
-                "schema of the %s brought up to date: %d migration(s), %s to %s",
-                config.describe(),
-                len(applied),
-                applied[0],
-                applied[-1],
-            )
-    exists = client.query(
-        "SELECT count() FROM system.databases WHERE name = {db:String}",
-        parameters={"db": config.database},
-    ).result_rows[0][0]
-    if not exists:
+    """Connect to the store and start it: unless ``migrate`` is false, its schema is brought
+    up to date."""
+    store = ClickHouseStore(config, connect(config), migrate=migrate)
+    try:
+        store.start()
+    except BaseException:
         store.close()
-        raise StoreError(
-            f"the {config.describe()} has no database {config.database!r} yet: "
-            "run `nextrace collect` once to create the schema"
-        )
-    # Unqualified table names in queries resolve to the store's database.
-    client.database = config.database
-    if not migrate:
-        _check_schema_is_current(store)
+        raise
     return store
 
 

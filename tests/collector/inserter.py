@@ -61,7 +61,7 @@ def main(mode: str, path: str, numbers_file: str) -> None:
     store = open_store(StoreConfig.from_dsn(f"chdb:{path}"))
     numbers = Path(numbers_file)
     done = [int(line) for line in numbers.read_text().split()] if numbers.exists() else []
-    exporter = ClickHouseSpanExporter(store)
+    exporter = ClickHouseSpanExporter(store, staged=True)
     if mode == "count":
         rows = store.client.query(
             "SELECT intDiv(reinterpretAsUInt64(reverse(unhex(SpanId))), {n:UInt64}), count() "

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from collector.config import BatchSettings, RetryPolicy
 from collector.consumer import SpanColumns
 from collector.errors import PermanentError, RowsRejected, TransientError
 from collector.memory import MemoryLimiter
 from collector.pipeline.batcher import BatchSpanProcessor
 from collector.pipeline.translator import translate
-from collector.retry import RetryPolicy
 from collector.telemetry import CollectorTelemetry
 from tests.builders import make_request, make_span
 
@@ -37,16 +37,24 @@ class RecordingConsumer:
         self.arrived.set()
 
 
-def make_processor(downstream, **kwargs) -> tuple[BatchSpanProcessor, CollectorTelemetry]:
+def make_processor(
+    downstream,
+    *,
+    retry: RetryPolicy | None = None,
+    memory: MemoryLimiter | None = None,
+    **settings: Any,
+) -> tuple[BatchSpanProcessor, CollectorTelemetry]:
+    """A started processor of small batches (``settings``: BatchSettings's fields) that retries
+    quickly, without a log."""
     telemetry = CollectorTelemetry()
-    options: dict[str, Any] = {
-        "max_batch_spans": 10,
-        "timeout_s": 60.0,
-        "max_queue_spans": 100,
-        "retry": RetryPolicy(initial_backoff_s=0.01),
-    }
-    options.update(kwargs)
-    processor = BatchSpanProcessor(downstream, telemetry, **options)
+    processor = BatchSpanProcessor(
+        downstream,
+        telemetry,
+        BatchSettings(**{"max_spans": 10, "timeout_s": 60.0, "max_queue_spans": 100, **settings}),
+        memory=memory or MemoryLimiter(1 << 30),
+        retry=retry or RetryPolicy(initial_backoff_s=0.01),
+        wal=None,
+    )
     processor.start()
     return processor, telemetry
 
@@ -166,9 +174,7 @@ def test_a_shutdown_stops_retrying_a_failing_store_and_counts_what_it_could_not_
 
 
 def test_the_queue_is_bounded():
-    processor, telemetry = make_processor(
-        RecordingConsumer(), max_batch_spans=50, max_queue_spans=50
-    )
+    processor, telemetry = make_processor(RecordingConsumer(), max_spans=50, max_queue_spans=50)
     processor.consume(spans(40))
     with pytest.raises(TransientError, match="queue is full"):
         processor.consume(spans(20))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import CollectorConfig, StoreConfig
+from collector.config import BatchSettings, CollectorConfig, StoreConfig
 from collector.errors import ConfigError
 
 
@@ -69,4 +69,4 @@ def test_collector_settings_are_checked():
     with pytest.raises(ConfigError, match="port"):
         CollectorConfig(store=store, port=70000)
     with pytest.raises(ConfigError, match="queue_max_spans"):
-        CollectorConfig(store=store, batch_max_spans=10, queue_max_spans=5)
+        BatchSettings(max_spans=10, max_queue_spans=5)

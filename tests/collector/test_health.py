@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collector.config import CollectorConfig
+from collector.config import BatchSettings, WalSettings
 from collector.pipeline.wal import KIND_PROTOBUF, WriteAheadLog
 from tests.builders import make_request, make_span
 from tests.support.collector_process import (
@@ -77,7 +77,7 @@ def write_log(directory: Path, records: int) -> set[int]:
         [make_span("fault", attrs={"cache.layer": "data"}) for _ in range(SPANS_PER_REQUEST)]
     )
     spans = request.resource_spans[0].scope_spans[0].spans
-    wal = WriteAheadLog(directory, fsync="never")
+    wal = WriteAheadLog(directory, WalSettings(fsync="never"))
     wal.open()
     try:
         for record in range(records):
@@ -103,7 +103,7 @@ def test_a_replay_held_by_a_failing_store_answers_healthz_with_its_progress_and_
     bound = ("setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}") if os.geteuid() == 0 else ()
     port, store, log = free_port(), tmp_path / "store", tmp_path / "collector.log"
     stop(start(store, port, log))  # the store made, with its tables, and the log bound to it
-    held_back = CollectorConfig.queue_max_spans + CollectorConfig.batch_max_spans
+    held_back = BatchSettings.max_queue_spans + BatchSettings.max_spans
     records = held_back // SPANS_PER_REQUEST + 800
     acked = write_log(store / "nextrace-wal" / "otel", records)  # where the default puts it
     spans_table = (store / "data" / "otel" / "otel_traces").resolve()

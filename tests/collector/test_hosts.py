@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from collector.config import CollectorConfig, StoreConfig
+from collector.config import BatchSettings, CollectorConfig, StoreConfig
 from collector.ingest.hosts import HostPolicy
 from collector.service import Collector
 from tests.builders import make_request, make_span
@@ -68,7 +68,7 @@ def everything_on(store_config: StoreConfig) -> Iterator[Collector]:
         browser_origins=(SHOP,),
         vercel_drain_secret=SECRET,
         cloudflare_logpush_token=LOGPUSH,
-        batch_timeout_s=0.2,
+        batch=BatchSettings(timeout_s=0.2),
     )
     instance = Collector(config)
     instance.start()

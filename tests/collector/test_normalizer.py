@@ -16,7 +16,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from starlette.testclient import TestClient
 
 from collector import decoder
-from collector.config import CollectorConfig
+from collector.config import BatchSettings, CollectorConfig, NextjsSettings, RetryPolicy
 from collector.consumer import SpanColumns
 from collector.errors import TransientError
 from collector.pipeline.normalizer import NextjsTraceNormalizer
@@ -33,14 +33,22 @@ def nextjs(spans: list[Span]) -> SpanColumns:
     return translate(make_request(spans, "shop", scope=NEXT)).spans
 
 
-def make_collector(store_config, **options) -> Collector:
-    collector = Collector(CollectorConfig(store=store_config, batch_timeout_s=0.1, **options))
+def make_collector(store_config, retry: RetryPolicy | None = None, **nextjs: Any) -> Collector:
+    """A started collector that batches every 0.1 s, with ``nextjs``: NextjsSettings's fields."""
+    collector = Collector(
+        CollectorConfig(
+            store=store_config,
+            batch=BatchSettings(timeout_s=0.1),
+            nextjs=NextjsSettings(**nextjs),
+            retry=retry or RetryPolicy(),
+        )
+    )
     collector.start()
     return collector
 
 
 def test_a_trace_split_across_exports_becomes_one_request_once_idle(store_config):
-    collector = make_collector(store_config, nextjs_wait_s=1.0)
+    collector = make_collector(store_config, wait_s=1.0)
     try:
         first, second = request_spans()
         assert collector.normalizer is not None
@@ -72,7 +80,7 @@ def test_spans_of_other_sources_are_not_held(store_config):
 
 
 def test_the_buffer_is_bounded_and_a_late_span_is_counted(store_config):
-    collector = make_collector(store_config, nextjs_wait_s=60, nextjs_max_traces=2)
+    collector = make_collector(store_config, wait_s=60, max_traces=2)
     try:
         assert collector.normalizer is not None
         traces = [request_spans(f"/products/{n}") for n in range(3)]
@@ -97,7 +105,7 @@ def test_the_buffer_is_bounded_and_a_late_span_is_counted(store_config):
 
 
 def test_a_refused_export_is_not_held_and_a_failed_write_is_counted(store_config):
-    collector = make_collector(store_config, queue_max_spans=20_000, batch_max_spans=20_000)
+    collector = make_collector(store_config)
     try:
         assert collector.normalizer is not None
         assert collector.processor is not None
@@ -174,8 +182,8 @@ def test_with_a_stalled_store_waiting_traces_stay_bounded_and_drops_are_counted(
         NullDownstream(),
         store,
         telemetry,
-        wait_s=60,
-        max_traces=1,
+        NextjsSettings(wait_s=60, max_traces=1),
+        retry=RetryPolicy(),
     )
     normalizer.start()
     traces = [request_spans(f"/products/{n}") for n in range(4)]
@@ -204,7 +212,9 @@ def test_traces_dropped_by_the_thousand_are_all_counted_in_a_few_log_lines(caplo
 
 def test_a_bug_in_the_row_exporter_is_counted_and_normalization_goes_on():
     store, telemetry = BuggyStore(), CollectorTelemetry()
-    normalizer = NextjsTraceNormalizer(NullDownstream(), store, telemetry, wait_s=0.05)
+    normalizer = NextjsTraceNormalizer(
+        NullDownstream(), store, telemetry, NextjsSettings(wait_s=0.05), retry=RetryPolicy()
+    )
     normalizer.start()
     first, second = request_spans("/products/1"), request_spans("/products/2")
     normalizer.consume(nextjs(first[0] + first[1]))
@@ -393,7 +403,7 @@ def test_a_trace_that_never_goes_idle_is_derived_after_the_hold_and_corrected_la
 ):
     # Never idle here: a wait of a minute. A hold of 0.5 s, not the default 30 s, so that the
     # test takes a second: the bound is under test, not its value.
-    collector = make_collector(store_config, nextjs_wait_s=60, nextjs_max_hold_s=0.5)
+    collector = make_collector(store_config, wait_s=60, max_hold_s=0.5)
     normalizer = collector.normalizer
     assert normalizer is not None
     trace = os.urandom(16)
@@ -434,7 +444,7 @@ def test_a_trace_that_never_goes_idle_is_derived_after_the_hold_and_corrected_la
 def test_the_configured_retry_bound_governs_derived_rows_too(store_config):
     # --retry-max-elapsed bounds how long a failing store is retried; the derived rows of a
     # Next.js trace used to be retried under the default (600 s) whatever it said.
-    collector = make_collector(store_config, nextjs_wait_s=0.1, retry_max_elapsed_s=1.0)
+    collector = make_collector(store_config, RetryPolicy(max_elapsed_s=1.0), wait_s=0.1)
     store = collector.store
     assert store is not None
     try:

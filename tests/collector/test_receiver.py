@@ -10,7 +10,7 @@ from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from collector.config import CollectorConfig
+from collector.config import BatchSettings, CollectorConfig
 from collector.service import Collector
 from tests.builders import make_request, make_span
 from tests.conftest import stored
@@ -157,7 +157,7 @@ def test_bodies_over_the_limit_get_413(store_config):
 def test_a_full_queue_answers_503_with_retry_after_and_keeps_what_it_accepted(store_config):
     instance = Collector(
         CollectorConfig(
-            store=store_config, batch_max_spans=5, queue_max_spans=5, batch_timeout_s=30
+            store=store_config, batch=BatchSettings(max_spans=5, max_queue_spans=5, timeout_s=30)
         )
     )
     instance.start()

@@ -7,7 +7,15 @@ import json
 
 from starlette.testclient import TestClient
 
-from collector.config import CollectorConfig, StoreConfig
+from collector.config import (
+    BatchSettings,
+    CollectorConfig,
+    NextjsSettings,
+    RetryPolicy,
+    StoreConfig,
+    WalSettings,
+)
+from collector.memory import MemoryLimiter
 from collector.service import Collector
 from tests.builders import make_request, make_span
 from tests.support.store_rows import count, forget_rows
@@ -16,7 +24,7 @@ from tests.support.store_rows import count, forget_rows
 def test_the_batch_in_flight_at_a_crash_is_stored_though_its_token_outlived_its_rows(
     store_config: StoreConfig,
 ):
-    config = CollectorConfig(store=store_config, batch_timeout_s=0.1)
+    config = CollectorConfig(store=store_config, batch=BatchSettings(timeout_s=0.1))
     first = Collector(config)
     try:
         with TestClient(first.start(), base_url="http://localhost:4318") as client:
@@ -54,19 +62,30 @@ def test_a_replay_reports_its_progress(collector: Collector, tmp_path):
     from collector.storage.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
     from collector.telemetry import CollectorTelemetry
 
-    left = WriteAheadLog(tmp_path)
+    left = WriteAheadLog(tmp_path, WalSettings())
     left.open()
     for i in range(3):
         left.append(KIND_PROTOBUF, make_request([make_span(f"s{i}")]).SerializeToString())
     left.close()  # as a crash leaves it: three requests acknowledged, none stored
-    wal = WriteAheadLog(tmp_path)
+    wal = WriteAheadLog(tmp_path, WalSettings())
     checkpoint = wal.open()
     assert collector.store is not None
     telemetry = CollectorTelemetry()
     processor = BatchSpanProcessor(
-        ClickHouseSpanExporter(collector.store), telemetry, timeout_s=0.1, wal=wal
+        ClickHouseSpanExporter(collector.store, staged=True),
+        telemetry,
+        BatchSettings(timeout_s=0.1),
+        memory=MemoryLimiter(1 << 30),
+        retry=RetryPolicy(),
+        wal=wal,
     )
-    normalizer = NextjsTraceNormalizer(processor, ClickHouseRowExporter(collector.store), telemetry)
+    normalizer = NextjsTraceNormalizer(
+        processor,
+        ClickHouseRowExporter(collector.store),
+        telemetry,
+        NextjsSettings(),
+        retry=RetryPolicy(),
+    )
     processor.start()
     calls: list[tuple[int, int]] = []
     try:

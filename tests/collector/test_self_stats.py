@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from collector.config import CollectorConfig
+from collector.config import BatchSettings, CollectorConfig
 from collector.service import Collector
 from tests.builders import make_request, make_span
 from tests.support.waiting import wait_until
@@ -14,7 +14,9 @@ PB = {"Content-Type": "application/x-protobuf"}
 
 def test_counters_are_stored_periodically_and_once_more_at_shutdown(store_config):
     collector = Collector(
-        CollectorConfig(store=store_config, batch_timeout_s=0.1, stats_interval_s=0.2)
+        CollectorConfig(
+            store=store_config, batch=BatchSettings(timeout_s=0.1), stats_interval_s=0.2
+        )
     )
     collector.start()
     assert collector.app is not None

@@ -194,7 +194,7 @@ def test_the_staged_path_stores_what_translate_stores(
 def test_a_batch_with_array_or_map_values_is_stored_by_columns(
     store: ClickHouseStore, request: ExportTraceServiceRequest
 ) -> None:
-    exporter = ClickHouseSpanExporter(store)
+    exporter = ClickHouseSpanExporter(store, staged=True)
     _clear(store)
     try:
         exporter.consume(screen(request, None).spans)

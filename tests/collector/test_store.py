@@ -98,7 +98,9 @@ def test_a_server_that_refuses_connections_is_a_transient_failure_and_bad_rows_a
 def test_only_a_broken_part_that_an_error_names_is_detached(tmp_path):
     store = open_store(StoreConfig.from_dsn(f"chdb://{tmp_path}/store"))
     try:
-        ClickHouseSpanExporter(store).consume(translate(make_request([make_span("a")])).spans)
+        ClickHouseSpanExporter(store, staged=True).consume(
+            translate(make_request([make_span("a")])).spans
+        )
         [(name, path)] = store.client.query(
             "SELECT name, path FROM system.parts WHERE active AND table = 'otel_traces'"
         ).result_rows

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.config import BatchSettings, WalSettings
 from collector.errors import ConfigError, TransientError
 from collector.pipeline.wal import KIND_PROTOBUF, MAX_SEGMENT_BYTES, WriteAheadLog, segment_size
 from tests.support.faults import mounted_tmpfs
@@ -18,7 +19,7 @@ from tests.support.wal_files import HEADER, flip, records_at
 
 
 def reopen(path: Path, **kwargs) -> tuple[WriteAheadLog, list[int]]:
-    wal = WriteAheadLog(path, **kwargs)
+    wal = WriteAheadLog(path, WalSettings(**kwargs))
     wal.open()
     return wal, [record.id for record in wal.replay()]
 
@@ -132,7 +133,7 @@ def test_a_stage_that_still_holds_records_keeps_them(tmp_path):
     wal.add_holder(lambda: ids[1])  # e.g. a Next.js trace still waiting
     wal.commit_batch(ids[3])
     crash(wal)
-    again = WriteAheadLog(tmp_path)
+    again = WriteAheadLog(tmp_path, WalSettings())
     checkpoint = again.open()
     assert (checkpoint.committed, checkpoint.keep_from) == (ids[3], ids[1])
     assert [record.id for record in again.replay()] == ids[1:]
@@ -185,7 +186,7 @@ def test_segments_are_sized_to_the_log_and_to_its_disk(tmp_path):
 def test_a_second_user_of_a_log_is_refused_in_one_line(tmp_path):
     wal, _ = reopen(tmp_path)
     with pytest.raises(ConfigError) as refused:
-        WriteAheadLog(tmp_path).open()
+        WriteAheadLog(tmp_path, WalSettings()).open()
     message = str(refused.value)
     assert "\n" not in message
     assert f"the write-ahead log in {tmp_path} is in use by another collector (pid " in message
@@ -206,7 +207,7 @@ def test_a_json_request_left_in_the_log_is_stored_by_the_next_start(store_config
     from tests.builders import make_request, make_span
     from tests.conftest import stored
 
-    crashed = Collector(CollectorConfig(store=store_config, batch_timeout_s=3600))
+    crashed = Collector(CollectorConfig(store=store_config, batch=BatchSettings(timeout_s=3600)))
     document = json_format.MessageToDict(make_request([make_span("from json")]))
     for holder in document["resourceSpans"][0]["scopeSpans"][0]["spans"]:
         for key in ("traceId", "spanId"):
@@ -219,7 +220,7 @@ def test_a_json_request_left_in_the_log_is_stored_by_the_next_start(store_config
     # Never flushed, never shut down: as after kill -9, which releases the log's lock.
     assert crashed.wal is not None
     crash(crashed.wal)
-    restarted = Collector(CollectorConfig(store=store_config, batch_timeout_s=0.1))
+    restarted = Collector(CollectorConfig(store=store_config, batch=BatchSettings(timeout_s=0.1)))
     restarted.start()
     try:
         assert stored(restarted, "SELECT SpanName FROM otel_traces") == [("from json",)]
@@ -250,7 +251,7 @@ def test_a_batch_waits_until_its_checkpoint_is_written_and_a_failed_commit_is_ca
     blocker.rmdir()
     wal.begin_batch(3, 4)
     crash(wal)
-    wal = WriteAheadLog(tmp_path, segment_bytes=300, max_bytes=100_000)
+    wal = WriteAheadLog(tmp_path, WalSettings(segment_bytes=300, max_bytes=100_000))
     checkpoint = wal.open()
     # Records 1-2 are known as stored; 3-4 come back as the batch in flight, with its token.
     assert (checkpoint.committed, checkpoint.batch) == (2, (3, 4))
@@ -308,7 +309,7 @@ def test_checkpoints_are_written_on_a_full_disk(tmp_path):
         wal.commit_batch(3)
         crash(wal)
         filler.unlink()
-        wal = WriteAheadLog(disk / "wal")
+        wal = WriteAheadLog(disk / "wal", WalSettings())
         checkpoint = wal.open()
         assert (checkpoint.committed, checkpoint.batch) == (3, None)
         wal.close()

@@ -21,7 +21,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from starlette.testclient import TestClient
 
-from collector.config import CollectorConfig, StoreConfig
+from collector.config import BatchSettings, CollectorConfig, StoreConfig, WalSettings
 from collector.consumer import SpanColumns
 from collector.errors import ConfigError
 from collector.pipeline.translator import screen
@@ -61,13 +61,13 @@ def count(collector: Collector, sql: str = "SELECT count(), uniqExact(SpanId) FR
 
 
 def test_a_log_keeps_the_id_it_was_made_with_and_names_it_in_its_tokens(tmp_path):
-    first = WriteAheadLog(tmp_path / "a")
+    first = WriteAheadLog(tmp_path / "a", WalSettings())
     first.open()
     made = first.id
     first.close()
-    again = WriteAheadLog(tmp_path / "a")
+    again = WriteAheadLog(tmp_path / "a", WalSettings())
     again.open()
-    other = WriteAheadLog(tmp_path / "b")
+    other = WriteAheadLog(tmp_path / "b", WalSettings())
     other.open()
     assert again.id == made != other.id
     assert len(made) == 16
@@ -87,10 +87,8 @@ def test_two_logs_writing_to_one_store_at_once_lose_and_duplicate_nothing(store_
         Collector(
             CollectorConfig(
                 store=store_config,
-                wal_dir=tmp_path / name,
-                batch_max_spans=3,
-                queue_max_spans=3000,
-                batch_timeout_s=3600,
+                wal=WalSettings(directory=tmp_path / name),
+                batch=BatchSettings(max_spans=3, max_queue_spans=3000, timeout_s=3600),
             )
         )
         for name in ("a", "b")
@@ -114,7 +112,13 @@ def test_a_log_holding_requests_for_one_store_refuses_to_replay_into_another(
     store_config, other_store, tmp_path
 ):
     wal_dir = tmp_path / "wal"
-    first = Collector(CollectorConfig(store=store_config, wal_dir=wal_dir, batch_timeout_s=3600))
+    first = Collector(
+        CollectorConfig(
+            store=store_config,
+            wal=WalSettings(directory=wal_dir),
+            batch=BatchSettings(timeout_s=3600),
+        )
+    )
     restarted = None
     try:
         first.start()
@@ -122,7 +126,7 @@ def test_a_log_holding_requests_for_one_store_refuses_to_replay_into_another(
         assert first.wal is not None
         log_id = first.wal.id
         first.wal.close()  # as kill -9 leaves it: the request is in the log, not stored
-        second = Collector(CollectorConfig(store=other_store, wal_dir=wal_dir))
+        second = Collector(CollectorConfig(store=other_store, wal=WalSettings(directory=wal_dir)))
         with pytest.raises(ConfigError) as refused:
             second.start()
         second.shutdown()
@@ -132,7 +136,9 @@ def test_a_log_holding_requests_for_one_store_refuses_to_replay_into_another(
         assert other_store.describe() in message
         assert "Start the collector with the store the log was written for" in message
         # The store it was written for takes it.
-        restarted = Collector(CollectorConfig(store=store_config, wal_dir=wal_dir))
+        restarted = Collector(
+            CollectorConfig(store=store_config, wal=WalSettings(directory=wal_dir))
+        )
         restarted.start()
         assert count(restarted) == (3, 3)
         first.shutdown()  # its copy, with the same token: stored once
@@ -147,7 +153,13 @@ def test_a_log_stored_in_full_moves_to_another_store_under_a_new_id(
     store_config, other_store, tmp_path
 ):
     wal_dir = tmp_path / "wal"
-    first = Collector(CollectorConfig(store=store_config, wal_dir=wal_dir, batch_timeout_s=0.1))
+    first = Collector(
+        CollectorConfig(
+            store=store_config,
+            wal=WalSettings(directory=wal_dir),
+            batch=BatchSettings(timeout_s=0.1),
+        )
+    )
     first.start()
     try:
         post(first, body("first"))
@@ -156,7 +168,13 @@ def test_a_log_stored_in_full_moves_to_another_store_under_a_new_id(
         former = first.wal.id
     finally:
         first.shutdown()
-    moved = Collector(CollectorConfig(store=other_store, wal_dir=wal_dir, batch_timeout_s=0.1))
+    moved = Collector(
+        CollectorConfig(
+            store=other_store,
+            wal=WalSettings(directory=wal_dir),
+            batch=BatchSettings(timeout_s=0.1),
+        )
+    )
     moved.start()
     try:
         assert moved.wal is not None
@@ -177,7 +195,7 @@ def test_a_log_an_earlier_release_wrote_is_adopted_with_its_batch_in_flight(
     # with a token that names no log, wal-1-1.
     wal_dir = tmp_path / "old"
     content = body("from an earlier release")
-    wal = WriteAheadLog(wal_dir)
+    wal = WriteAheadLog(wal_dir, WalSettings())
     wal.open()
     wal.append(KIND_PROTOBUF, content)
     wal.close()
@@ -185,9 +203,15 @@ def test_a_log_an_earlier_release_wrote_is_adopted_with_its_batch_in_flight(
     (wal_dir / "checkpoint.json").write_text('{"committed": 0, "batch": [1, 1], "keep_from": 1}')
     spans = screen(ExportTraceServiceRequest.FromString(content), content).spans
     spans.wal_ids = [1]
-    ClickHouseSpanExporter(collector.store).consume(spans)
+    ClickHouseSpanExporter(collector.store, staged=True).consume(spans)
     assert count(collector) == (3, 3)
-    adopted = Collector(CollectorConfig(store=store_config, wal_dir=wal_dir, batch_timeout_s=0.1))
+    adopted = Collector(
+        CollectorConfig(
+            store=store_config,
+            wal=WalSettings(directory=wal_dir),
+            batch=BatchSettings(timeout_s=0.1),
+        )
+    )
     adopted.start()
     try:
         assert count(adopted) == (3, 3)  # the same token: not stored twice
