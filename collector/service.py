@@ -26,6 +26,7 @@ from starlette.middleware import Middleware
 from collector.admin.endpoints import AdminEndpoints
 from collector.admin.query import ENDPOINT_FILE, write_endpoint
 from collector.admin.self_stats import CollectorStatsWriter, instance_name
+from collector.clock import SYSTEM_CLOCK, Clock
 from collector.config import CollectorConfig, is_loopback_host
 from collector.consumer import Component, TracesConsumer
 from collector.ingest import cloudflare_logpush
@@ -115,8 +116,10 @@ class Collector:
     """One collector instance. ``start`` then ``serve`` (or use ``app`` directly);
     ``shutdown`` flushes everything accepted and is idempotent."""
 
-    def __init__(self, config: CollectorConfig) -> None:
+    def __init__(self, config: CollectorConfig, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        """``clock``: where the stages read time (a test passes one it moves itself)."""
         self.config = config
+        self.clock = clock
         self.telemetry = CollectorTelemetry()
         self.store: ClickHouseStore | None = None
         self.exporter: ClickHouseSpanExporter | None = None
@@ -235,6 +238,7 @@ class Collector:
                 memory=self.memory,
                 retry=config.retry,
                 wal=self.wal,
+                clock=self.clock,
             )
         )
         self.normalizer = self._started(
@@ -244,6 +248,7 @@ class Collector:
                 self.telemetry,
                 config.nextjs,
                 retry=config.retry,
+                clock=self.clock,
             )
         )
         if self.wal is None:

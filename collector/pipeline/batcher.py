@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 
+from collector.clock import SYSTEM_CLOCK, Clock
 from collector.config import BatchSettings, RetryPolicy
 from collector.consumer import SpanColumns, TracesConsumer
 from collector.errors import RowsRejected, TransientError
@@ -55,8 +56,10 @@ class BatchSpanProcessor:
         memory: MemoryLimiter,
         retry: RetryPolicy,
         wal: WriteAheadLog | None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """``wal``: the log whose records the batches carry, or None without one."""
+        self._clock = clock
         self._downstream = downstream
         self._telemetry = telemetry
         self._max_batch = settings.max_spans
@@ -109,7 +112,7 @@ class BatchSpanProcessor:
             self._telemetry.queue_spans.set(self._queued)
             if self._oldest is None:
                 # The first waiting span starts the batch timer of the worker.
-                self._oldest = time.monotonic()
+                self._oldest = self._clock.monotonic()
                 self._lock.notify_all()
             elif len(self._pending) >= self._max_batch:
                 self._lock.notify_all()
@@ -125,15 +128,15 @@ class BatchSpanProcessor:
 
     def force_flush(self, timeout_s: float = 30.0) -> bool:
         """Hand on every span accepted so far; False if that took longer than ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
+        deadline = self._clock.monotonic() + timeout_s
         with self._lock:
             self._flush_requested = True
             self._lock.notify_all()
             while self._queued:
-                remaining = deadline - time.monotonic()
+                remaining = deadline - self._clock.monotonic()
                 if remaining <= 0:
                     return False
-                self._lock.wait(remaining)
+                self._clock.wait(self._lock, remaining)
         return True
 
     def shutdown(self, timeout_s: float = 30.0) -> None:
@@ -165,7 +168,7 @@ class BatchSpanProcessor:
                     and (
                         self._stopping
                         or self._flush_requested
-                        or time.monotonic() - (self._oldest or 0) >= self._timeout_s
+                        or self._clock.monotonic() - (self._oldest or 0) >= self._timeout_s
                     )
                 )
                 if due:
@@ -176,11 +179,10 @@ class BatchSpanProcessor:
                     return None
                 if size == 0:
                     self._flush_requested = False
-                    self._lock.wait()
+                    self._clock.wait(self._lock, None)
                 else:
-                    self._lock.wait(
-                        max(0.0, self._timeout_s - (time.monotonic() - (self._oldest or 0)))
-                    )
+                    waited = self._clock.monotonic() - (self._oldest or 0)
+                    self._clock.wait(self._lock, max(0.0, self._timeout_s - waited))
 
     def _run(self) -> None:
         while True:

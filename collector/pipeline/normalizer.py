@@ -39,11 +39,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from collector.clock import SYSTEM_CLOCK, Clock
 from collector.config import NextjsSettings, RetryPolicy
 from collector.consumer import SpanColumns, TracesConsumer
 from collector.nextjs.mapping import (
@@ -126,7 +126,9 @@ class NextjsTraceNormalizer:
         settings: NextjsSettings,
         *,
         retry: RetryPolicy,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._clock = clock
         self._downstream = downstream
         self._rows = rows
         self._telemetry = telemetry
@@ -186,7 +188,7 @@ class NextjsTraceNormalizer:
         if not arrived:
             return
         record = spans.wal_ids[0] if spans.wal_ids else None
-        now = time.monotonic()
+        now = self._clock.monotonic()
         with self._lock:
             for trace_id, new in arrived.items():
                 group = groups.get(trace_id)
@@ -262,7 +264,7 @@ class NextjsTraceNormalizer:
             # its own whatever its size (25 to 40 ms of CPU on the embedded store; at a steady
             # 4,000 spans a second, cycles every 0.25 s took twice the CPU of cycles every 1 s).
             # Twice a wait and twice a hold at least, so that neither runs over by much.
-            self._wake.wait(min(2.0, self._wait_s / 2, self._max_hold_s / 2))
+            self._clock.sleep(self._wake, min(2.0, self._wait_s / 2, self._max_hold_s / 2))
             self._wake.clear()
             try:
                 self._normalize(self._take_due(), self._stop)
@@ -273,7 +275,7 @@ class NextjsTraceNormalizer:
         """Traces released early, then those idle for ``wait_s``, then those held for
         ``max_hold_s`` though their spans still arrive."""
         done: dict[str, _Group] = {}
-        now = time.monotonic()
+        now = self._clock.monotonic()
         idle_since, held_since = now - self._wait_s, now - self._max_hold_s
         with self._lock:
             ready = list(self._ready)
@@ -307,7 +309,7 @@ class NextjsTraceNormalizer:
     def _remember(self, groups: dict[str, _Group], *, keep_spans: bool = True) -> None:
         """Note ``groups`` as normalized (the lock is held): their spans are kept for
         ``late_window_s``, their ids for ``max_traces`` traces."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         seen, kept = self._seen, self._kept
         for trace_id, group in groups.items():
             group.normalized_at = now

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from collector.clock import SYSTEM_CLOCK, Clock
 from collector.config import BatchSettings, RetryPolicy
 from collector.consumer import SpanColumns
 from collector.errors import PermanentError, RowsRejected, TransientError
@@ -16,6 +17,7 @@ from collector.pipeline.batcher import BatchSpanProcessor
 from collector.pipeline.translator import translate
 from collector.telemetry import CollectorTelemetry
 from tests.builders import make_request, make_span
+from tests.support.clock import ManualClock
 
 
 def spans(count: int) -> SpanColumns:
@@ -42,6 +44,7 @@ def make_processor(
     *,
     retry: RetryPolicy | None = None,
     memory: MemoryLimiter | None = None,
+    clock: Clock = SYSTEM_CLOCK,
     **settings: Any,
 ) -> tuple[BatchSpanProcessor, CollectorTelemetry]:
     """A started processor of small batches (``settings``: BatchSettings's fields) that retries
@@ -54,6 +57,7 @@ def make_processor(
         memory=memory or MemoryLimiter(1 << 30),
         retry=retry or RetryPolicy(initial_backoff_s=0.01),
         wal=None,
+        clock=clock,
     )
     processor.start()
     return processor, telemetry
@@ -69,13 +73,15 @@ def test_a_full_batch_is_sent_without_waiting_for_the_timer():
     processor.shutdown()
 
 
-def test_a_partial_batch_is_sent_when_the_timer_expires():
+def test_a_partial_batch_is_sent_when_the_timer_expires_and_not_before():
+    clock = ManualClock()
     downstream = RecordingConsumer()
-    processor, _ = make_processor(downstream, timeout_s=0.2)
-    started = time.monotonic()
+    processor, _ = make_processor(downstream, timeout_s=1.0, clock=clock)
     processor.consume(spans(3))
-    assert downstream.arrived.wait(5)
-    assert time.monotonic() - started >= 0.2
+    clock.advance(0.9)
+    assert not downstream.arrived.wait(0.2)  # a real pause: the batch stays, whatever it lasts
+    clock.advance(0.1)
+    assert downstream.arrived.wait(10)
     assert downstream.batches == [3]
     processor.shutdown()
 

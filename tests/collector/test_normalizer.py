@@ -16,6 +16,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from starlette.testclient import TestClient
 
 from collector import decoder
+from collector.clock import SYSTEM_CLOCK, Clock
 from collector.config import BatchSettings, CollectorConfig, NextjsSettings, RetryPolicy
 from collector.consumer import SpanColumns
 from collector.errors import TransientError
@@ -25,6 +26,7 @@ from collector.service import Collector
 from collector.telemetry import CollectorTelemetry
 from tests.builders import make_request, make_span
 from tests.conftest import stored
+from tests.support.clock import ManualClock
 from tests.support.spans import NEXT, request_spans, vercel_fetch_only
 from tests.support.waiting import wait_until
 
@@ -33,7 +35,9 @@ def nextjs(spans: list[Span]) -> SpanColumns:
     return translate(make_request(spans, "shop", scope=NEXT)).spans
 
 
-def make_collector(store_config, retry: RetryPolicy | None = None, **nextjs: Any) -> Collector:
+def make_collector(
+    store_config, retry: RetryPolicy | None = None, clock: Clock = SYSTEM_CLOCK, **nextjs: Any
+) -> Collector:
     """A started collector that batches every 0.1 s, with ``nextjs``: NextjsSettings's fields."""
     collector = Collector(
         CollectorConfig(
@@ -41,19 +45,26 @@ def make_collector(store_config, retry: RetryPolicy | None = None, **nextjs: Any
             batch=BatchSettings(timeout_s=0.1),
             nextjs=NextjsSettings(**nextjs),
             retry=retry or RetryPolicy(),
-        )
+        ),
+        clock=clock,
     )
     collector.start()
     return collector
 
 
 def test_a_trace_split_across_exports_becomes_one_request_once_idle(store_config):
-    collector = make_collector(store_config, wait_s=1.0)
+    clock = ManualClock()
+    collector = make_collector(store_config, clock=clock, wait_s=1.0)
     try:
         first, second = request_spans()
         assert collector.normalizer is not None
         collector.normalizer.consume(nextjs(first))
-        collector.normalizer.consume(nextjs(second))  # well within the wait: the trace is open
+        clock.advance(0.9)
+        collector.normalizer.consume(nextjs(second))  # within the wait: the trace is open
+        clock.advance(0.9)  # 1.8 s after the first part, 0.9 s after the last: still open
+        assert collector.normalizer.oldest_wal_record() is None  # (no log here)
+        assert collector.health()["nextjs_traces"] == 0
+        clock.advance(0.1)
         wait_until(lambda: collector.health()["nextjs_traces"] >= 1, "the trace is normalized")
         assert collector.store is not None
         rows = collector.store.client.query(
@@ -401,9 +412,9 @@ def set_attribute(span: Span, key: str, value: str) -> None:
 def test_a_trace_that_never_goes_idle_is_derived_after_the_hold_and_corrected_later(
     store_config,
 ):
-    # Never idle here: a wait of a minute. A hold of 0.5 s, not the default 30 s, so that the
-    # test takes a second: the bound is under test, not its value.
-    collector = make_collector(store_config, wait_s=60, max_hold_s=0.5)
+    # Never idle here: a wait of a minute, and a hold of 30 s, on a clock the test moves.
+    clock = ManualClock()
+    collector = make_collector(store_config, clock=clock, wait_s=60, max_hold_s=30)
     normalizer = collector.normalizer
     assert normalizer is not None
     trace = os.urandom(16)
@@ -421,6 +432,7 @@ def test_a_trace_that_never_goes_idle_is_derived_after_the_hold_and_corrected_la
             send([render, fetch, request])
             first = normalizer.oldest_wal_record()
             assert first is not None  # the trace holds the log from its first record
+            clock.advance(30)
             wait_until(lambda: normalizer.oldest_wal_record() is None, "the held trace is let go")
             assert stored(collector, "SELECT Path FROM requests") == [(paths[0],)]
             assert collector.health()["nextjs_released_busy"] == 1
@@ -429,6 +441,7 @@ def test_a_trace_that_never_goes_idle_is_derived_after_the_hold_and_corrected_la
             # Reopened: it holds the record of the spans that reopened it, not its first again.
             assert normalizer.oldest_wal_record() != first
             send([request])
+            clock.advance(30)
             wait_until(lambda: normalizer.oldest_wal_record() is None, "the trace is let go again")
         assert stored(collector, "SELECT Path, Sign FROM requests ORDER BY Path") == [
             (path, 1) for path in paths
