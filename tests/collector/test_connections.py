@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 
 import httpx
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from nextrace.listen import bind_socket
 from tests.support.collector_process import start, stop
 from tests.support.processes import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -33,18 +33,13 @@ def closed_by_server(sock: socket.socket) -> bool:
     return True
 
 
-def answered(url: str, within_s: float) -> bool:
-    """Whether ``url`` answers 200 within ``within_s``. While the cap is full a request is
-    refused, or answered 503 ("Exceeded concurrency limit"): a client retries those."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return True
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    return False
+def answered(url: str) -> bool:
+    """Whether ``url`` answers 200 now. While the cap is full a request is refused, or answered
+    503 ("Exceeded concurrency limit"): a client retries those."""
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def test_slow_and_surplus_connections_are_closed_and_others_get_through(tmp_path):
@@ -62,7 +57,7 @@ def test_slow_and_surplus_connections_are_closed_and_others_get_through(tmp_path
         slow = [partial_request(port) for _ in range(40)]
         # Surplus ones are closed at once, the others once their headers are overdue (1 s):
         # then a well-behaved client gets through.
-        assert answered(f"http://127.0.0.1:{port}/healthz", within_s=10)
+        wait_until(lambda: answered(f"http://127.0.0.1:{port}/healthz"), "a client gets through")
         assert all(closed_by_server(sock) for sock in slow)
         # A body that stops arriving is answered 408.
         with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +26,7 @@ from dashboards.build import DASHBOARDS
 from dashboards.clickhouse import DATASOURCE_UID
 from dashboards.datasource import ClickHouseAccess
 from dashboards.push import provision
+from tests.support.waiting import wait_until
 
 PAYMENTS_PAGER = {"uid": "payments-pager", "name": "payments pager", "type": "pagerduty"}
 ORG_TREE: dict[str, Any] = {
@@ -114,8 +114,7 @@ def grafana() -> Iterator[tuple[FakeGrafana, str]]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    while not server.started:
-        time.sleep(0.05)
+    wait_until(lambda: server.started, "the fake Grafana serves")
     yield fake, f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)

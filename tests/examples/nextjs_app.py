@@ -10,14 +10,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.support.waiting import listens, wait_until
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nextjs"
 HELPER = Path(__file__).resolve().parents[2] / "js" / "next"
@@ -70,16 +70,11 @@ def run(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> N
         raise AssertionError(f"{' '.join(command)} failed:\n{output}")
 
 
-def wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
     """Wait until ``port`` accepts connections, without a request (it would be traced)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{process.args!r} exited with {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"nothing listens on port {port}")
+    wait_until(lambda: process.poll() is not None or listens(port), f"port {port} listens")
+    if process.poll() is not None:
+        raise AssertionError(f"{process.args!r} exited with {process.returncode}")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -203,13 +198,12 @@ class ExampleApp:
         finally:
             httpx.post(f"{self.upstream_url}/release", params={"path": path}).raise_for_status()
 
-    def wait_for_call(self, path: str, after: float, timeout: float = 30) -> None:
+    def wait_for_call(self, path: str, after: float) -> None:
         """Until the upstream has received a call for ``path`` since ``after`` (time.time())."""
-        deadline = time.monotonic() + timeout
-        while not any(c.path == path and c.received >= after for c in self.upstream_log()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the upstream received no call for {path}")
-            time.sleep(0.05)
+        wait_until(
+            lambda: any(c.path == path and c.received >= after for c in self.upstream_log()),
+            f"the upstream receives a call for {path}",
+        )
 
     def close(self) -> None:
         if self._upstream is not None:

@@ -697,10 +697,13 @@ def pages_prefetched(chromium: Chromium, paths: Iterable[str]) -> bool:
 
 def wait_for_rows(collector_url: str, sql: str, count: int) -> list[list[Any]]:
     """Until ``sql`` returns ``count`` rows (the browser sends in batches)."""
-    deadline = time.monotonic() + 60
-    while len(rows := query(collector_url, sql)) < count:
-        assert time.monotonic() < deadline, f"{len(rows)} of {count} rows: {rows}"
-        time.sleep(0.2)
+    rows: list[list[Any]] = []
+
+    def enough() -> bool:
+        rows[:] = query(collector_url, sql)
+        return len(rows) >= count
+
+    wait_until(enough, f"{count} rows", detail=lambda: f"{len(rows)} rows: {rows}")
     return rows
 
 

@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from instrumented_server.definition import load_definition
 from tests.support.processes import free_port, start_collector
+from tests.support.waiting import answers, wait_until
 from traffic.browser import TrafficBudget, VirtualBrowser
 from traffic.chromium import Chromium, logged_requests
 from traffic.router_cache import STALE_TIMES, RouterCache
@@ -55,15 +56,12 @@ def serve(tmp_path: Path, port: int, collector_port: int) -> subprocess.Popen[st
         text=True,
         env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "100"},  # spans leave at once
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/favicon.ico", timeout=2)
-            return server
-        except httpx.HTTPError:
-            assert server.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "the server did not answer within 60 s"
-            time.sleep(0.1)
+    wait_until(
+        lambda: server.poll() is not None or answers(f"http://127.0.0.1:{port}/favicon.ico"),
+        "the server answers",
+    )
+    assert server.poll() is None, "the server exited"
+    return server
 
 
 def drive(page: Chromium, origin: str) -> None:
@@ -95,12 +93,13 @@ def stored_browser_spans(collector_port: int, expected: int) -> list[dict[str, A
         "SpanAttributes['nextrace.phase'] FROM otel_traces WHERE ServiceName = 'browser' "
         "ORDER BY Timestamp"
     )
-    deadline = time.monotonic() + 30
-    while True:
-        found = rows(collector_port, query)
-        if len(found) >= expected or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    found: list[Any] = []
+
+    def arrived() -> bool:
+        found[:] = rows(collector_port, query)
+        return len(found) >= expected
+
+    wait_until(arrived, f"{expected} browser spans are stored", detail=lambda: str(found))
     keys = ("name", "trace", "path", "phase")
     return [dict(zip(keys, row, strict=True)) for row in found]
 
@@ -232,17 +231,17 @@ def test_a_virtual_browser_makes_the_spans_chromium_makes(tmp_path):
             for s in kept.get_finished_spans()
         ]
         expected = sum(1 for name, _ in virtual if not name.startswith("navigation"))
-        real_rows = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            real_rows = rows(
+        real_rows: list[Any] = []
+
+        def stored_all() -> bool:
+            real_rows[:] = rows(
                 collector_port,
                 "SELECT SpanName, toJSONString(SpanAttributes) FROM otel_traces "
                 "WHERE ServiceName = 'browser' ORDER BY Timestamp",
             )
-            if len(real_rows) >= expected:
-                break
-            time.sleep(0.2)
+            return len(real_rows) >= expected
+
+        wait_until(stored_all, f"{expected} spans of the real browser are stored")
         real = [(name, json.loads(attributes)) for name, attributes in real_rows]
     finally:
         collector.send_signal(signal.SIGTERM)

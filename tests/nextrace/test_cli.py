@@ -11,6 +11,7 @@ import pytest
 
 from tests.builders import make_request, make_span
 from tests.support.processes import free_port, nextrace, start_collector
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -117,10 +118,10 @@ def test_trace_slow_compare_and_report_read_through_a_running_collector(tmp_path
             )
             assert response.status_code == 200
             traces.append(trace_id.hex())
-        deadline = time.monotonic() + 30
-        while httpx.get(f"http://127.0.0.1:{port}/healthz").json()["queue_spans"]:
-            assert time.monotonic() < deadline, "the collector did not store the spans"
-            time.sleep(0.1)
+        wait_until(
+            lambda: not httpx.get(f"http://127.0.0.1:{port}/healthz").json()["queue_spans"],
+            "the collector stores the spans",
+        )
         fast, slow = traces
 
         shown = nextrace("trace", slow, "--format", "json", cwd=tmp_path)

@@ -11,12 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from nextrace import cli
 from tests.support.processes import free_port, nextrace
+from tests.support.waiting import wait_until
 from traffic.router_cache import STALE_TIMES
 from traffic.scenarios import SCENARIOS
 
@@ -222,7 +222,7 @@ def test_sigterm_stops_the_demo_and_its_children(tmp_path):
             demo.wait(10)
     assert demo.returncode == 130, stderr
     assert "the collector and the server were stopped" in stderr
-    deadline = time.monotonic() + 10
-    while not (port_is_free(ports[0]) and port_is_free(ports[1])):
-        assert time.monotonic() < deadline, "a child of the demo is still listening"
-        time.sleep(0.1)
+    wait_until(
+        lambda: port_is_free(ports[0]) and port_is_free(ports[1]),
+        "no child of the demo listens any more",
+    )

@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from tests.support.processes import free_port, nextrace, start_collector
+from tests.support.waiting import answers, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -19,15 +19,14 @@ pytestmark = pytest.mark.slow
 def wait_for_warmup(collector_port: int) -> None:
     """Until a finished warm-up span is stored (its job has filled the cache)."""
     query = "SELECT count() FROM otel_traces WHERE SpanAttributes['nextrace.phase'] = 'warmup'"
-    deadline = time.monotonic() + 30
-    while True:
+
+    def finished() -> bool:
         answer = httpx.post(
             f"http://127.0.0.1:{collector_port}/sql", json={"query": query, "format": "TSV"}
         )
-        if answer.status_code == 200 and answer.text.strip() != "0":
-            return
-        assert time.monotonic() < deadline, "no warm-up finished within 30 s"
-        time.sleep(0.1)
+        return answer.status_code == 200 and answer.text.strip() != "0"
+
+    wait_until(finished, "a warm-up finishes")
 
 
 def test_served_requests_arrive_in_the_store_with_their_phases(tmp_path):
@@ -58,14 +57,10 @@ def test_served_requests_arrive_in_the_store_with_their_phases(tmp_path):
     )
     base = f"http://127.0.0.1:{server_port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/about", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, server.stderr.read() if server.stderr else ""
-                time.sleep(0.2)
+        wait_until(
+            lambda: server.poll() is not None or answers(f"{base}/about"), "the server answers"
+        )
+        assert server.poll() is None, server.stderr.read() if server.stderr else ""
         with httpx.Client(base_url=base, timeout=10) as client:
             client.get("/products/1")
             client.get("/products/1", headers={"rsc": "1", "next-router-prefetch": "1"})
@@ -80,13 +75,12 @@ def test_served_requests_arrive_in_the_store_with_their_phases(tmp_path):
         server.send_signal(signal.SIGINT)  # shutdown flushes the batch span processor
         server.communicate(timeout=60)
     try:
-        deadline = time.monotonic() + 30
-        while True:  # the collector commits its batch within a second
+
+        def committed() -> bool:
             health = httpx.get(f"http://127.0.0.1:{collector_port}/healthz").json()
-            if health["spans_exported"] and not health["queue_spans"]:
-                break
-            assert time.monotonic() < deadline, health
-            time.sleep(0.2)
+            return bool(health["spans_exported"] and not health["queue_spans"])
+
+        wait_until(committed, "the collector commits its batch")
         result = nextrace(
             "sql",
             "SELECT SpanAttributes['nextrace.phase'] AS phase, count() FROM otel_traces "
