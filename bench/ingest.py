@@ -62,6 +62,7 @@ from collector.nextjs.mapping import TraceSpan, normalize_trace, trace_spans
 from collector.pipeline.translator import screen, translate
 from collector.storage.exporter import ClickHouseSpanExporter
 from collector.storage.store import open_store
+from collector.telemetry import CollectorTelemetry
 
 RESULTS = Path(__file__).parent / "results"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -88,7 +89,7 @@ def measure_ceiling(batches: list[SpanColumns], folder: Path) -> dict[str, float
     columns, or from their OTLP bodies (staged), whichever the batches carry."""
     store = open_store(StoreConfig.from_dsn(f"chdb://{folder}"))
     try:
-        exporter = ClickHouseSpanExporter(store, staged=True)
+        exporter = ClickHouseSpanExporter(store, CollectorTelemetry(), staged=True)
         total = sum(len(batch) for batch in batches)
         wall0, cpu0 = time.perf_counter(), time.process_time()
         for batch in batches:

@@ -72,18 +72,19 @@ def measure_steps(batches: list[SpanColumns], folder: Path, repeat: int) -> dict
             "traces": StagedProtobufInsert(store),
         }
         spans = sum(len(batch) for batch in batches)
-        bodies = [batch.encoded for batch in batches if batch.encoded is not None]
-        assert len(bodies) == len(batches), "the batches hold bodies, as the receiver makes them"
+        assert all(b.encoded is not None for b in batches), "with bodies, as the receiver makes"
         best: dict[str, float] = {}
 
         def stage() -> None:
-            for batch in bodies:
-                assert inserts["null"].stage(batch)
+            for batch in batches:
+                assert batch.encoded is not None
+                inserts["null"].stage(batch.encoded)
 
         def into(target: StagedProtobufInsert) -> Callable[[], None]:
             def insert() -> None:
-                for batch in bodies:
-                    target.insert(batch, {"insert_deduplicate": 0})
+                for batch in batches:
+                    assert batch.encoded is not None
+                    target.insert(batch.encoded, {"insert_deduplicate": 0}, batch.rows_at)
 
             return insert
 

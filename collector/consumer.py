@@ -9,7 +9,7 @@ so: the normalizer, and the exporter's columnar insert.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, cast
 
@@ -116,7 +116,9 @@ class SpanColumns:
     _trace_ids: list[str] = field(default_factory=list, repr=False)
     _scope_names: list[str] = field(default_factory=list, repr=False)
     _merged_bytes: int = field(default=0, repr=False)
-    _build: Callable[[list[bytes]], Columns] | None = field(default=None, repr=False)
+    _build: Callable[[list[bytes], Sequence[int] | None], Columns] | None = field(
+        default=None, repr=False
+    )
 
     @classmethod
     def from_bodies(
@@ -124,11 +126,12 @@ class SpanColumns:
         bodies: list[bytes],
         trace_ids: list[str],
         scope_names: list[str],
-        build: Callable[[list[bytes]], Columns],
+        build: Callable[[list[bytes], Sequence[int] | None], Columns],
     ) -> SpanColumns:
         """A batch of the spans of ``bodies``, whose trace ids and scope names, in order,
         are ``trace_ids`` and ``scope_names``; its columns are built by ``build`` (the
-        translator's) when first read."""
+        translator's: of every span, or of the spans at the positions given) when first
+        read."""
         return cls(
             built=None,
             encoded=bodies,
@@ -141,8 +144,15 @@ class SpanColumns:
     def columns(self) -> Columns:
         if self.built is None:
             assert self._build is not None, "a batch of bodies is made with its builder"
-            self.built = self._build(self.encoded or [])
+            self.built = self._build(self.encoded or [], None)
         return self.built
+
+    def rows_at(self, positions: list[int]) -> Columns:
+        """The columns of the spans at ``positions`` (ascending) alone; a batch of bodies
+        builds only theirs."""
+        if self.built is None and self._build is not None:
+            return self._build(self.encoded or [], positions)
+        return self.columns.take(positions)
 
     @property
     def trace_ids(self) -> list[str]:

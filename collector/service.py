@@ -227,7 +227,7 @@ class Collector:
             )
         )
         self.exporter = self._started(
-            ClickHouseSpanExporter(self.store, staged=config.staged_insert)
+            ClickHouseSpanExporter(store, self.telemetry, staged=config.staged_insert)
         )
         # One retry policy for every stage that writes to the store: spans and derived rows.
         self.processor = self._started(

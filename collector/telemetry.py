@@ -73,6 +73,15 @@ class CollectorTelemetry:
             "Spans committed to ClickHouse.",
             registry=self.registry,
         )
+        self.spans_written = Counter(
+            "nextrace_collector_spans_written",
+            "Spans stored, by how their rows were made: staged (ClickHouse read the OTLP body) "
+            "or columns (Python made the row: a value only it writes exactly, or no body).",
+            ["path"],
+            registry=self.registry,
+        )
+        for path in ("staged", "columns"):  # both shown from the start
+            self.spans_written.labels(path)
         self.spans_dropped = Counter(
             "nextrace_collector_spans_dropped",
             "Spans that were not stored, by reason.",
@@ -302,6 +311,7 @@ class CollectorTelemetry:
             "spans_received": total(self.spans_received),
             "spans_accepted": total(self.spans_accepted),
             "spans_exported": total(self.spans_exported),
+            "spans_written": by_label(self.spans_written, "path"),
             "spans_dropped": by_label(self.spans_dropped, "reason"),
             "spans_refused": by_label(self.spans_refused, "reason"),
             "spans_left_in_wal": total(self.spans_left_in_wal),

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 
 from collector.consumer import Columns, SpanColumns
 
@@ -303,10 +304,37 @@ def _remove_rejected(request: ExportTraceServiceRequest) -> None:
                 scope_spans.spans.extend(copies)
 
 
-def columns_of(bodies: list[bytes]) -> Columns:
+def columns_of(bodies: list[bytes], only: Sequence[int] | None = None) -> Columns:
     """The columns of the spans of OTLP/protobuf ``bodies``, which hold only spans that can
-    be stored (as :func:`screen` leaves them)."""
+    be stored (as :func:`screen` leaves them); with ``only``, of the spans at those positions
+    (from 0, ascending) alone, and no other span is translated."""
     batch = SpanColumns()
+    wanted = None if only is None else set(only)
+    first = 0  # the position of the body's first span in the batch
     for body in bodies:
-        batch.extend(translate(ExportTraceServiceRequest.FromString(body)).spans)
+        request = ExportTraceServiceRequest.FromString(body)
+        if wanted is not None:
+            request, first = _spans_at(request, wanted, first)
+        batch.extend(translate(request).spans)
     return batch.columns
+
+
+def _spans_at(
+    request: ExportTraceServiceRequest, wanted: set[int], first: int
+) -> tuple[ExportTraceServiceRequest, int]:
+    """The spans of ``request`` whose positions (counted from ``first``) are ``wanted``, each
+    with its resource and scope; and the position after its last span."""
+    kept = ExportTraceServiceRequest()
+    position = first
+    for resource_spans in request.resource_spans:
+        resource: ResourceSpans | None = None
+        for scope_spans in resource_spans.scope_spans:
+            spans = scope_spans.spans
+            taken = [spans[i] for i in range(len(spans)) if position + i in wanted]
+            position += len(spans)
+            if not taken:
+                continue
+            if resource is None:
+                resource = kept.resource_spans.add(resource=resource_spans.resource)
+            resource.scope_spans.add(scope=scope_spans.scope, spans=taken)
+    return kept, position

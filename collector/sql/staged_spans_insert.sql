@@ -2,14 +2,16 @@
 -- collector/pipeline/translator.py writes it (the contrib exporter's form): hex ids, an empty parent
 -- for a root, pdata's kind and status names, attribute values as pdata's AsString (Go's JSON
 -- number format for doubles). tests/collector/test_staging.py holds the two to the same rows.
--- Spans with array or map values, or a key twice in one map, are not taken here: see
--- staged_spans_unsupported.sql.
+-- Spans with array or map values, or a key twice in one map, are taken instead from the rows
+-- Python made for them (${staging}_rows, see staged_spans_unsupported.sql): one insert, one
+-- block, one deduplication token for the whole batch.
 INSERT INTO `${database}`.`${table}` (
     Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
     ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode,
     StatusMessage, `Events.Timestamp`, `Events.Name`, `Events.Attributes`, `Links.TraceId`,
     `Links.SpanId`, `Links.TraceState`, `Links.Attributes`)
 WITH
+    ${unsupported},
     (d -> multiIf(
         isNaN(d), 'json: unsupported value: NaN',
         isInfinite(d), if(d > 0, 'json: unsupported value: +Inf', 'json: unsupported value: -Inf'),
@@ -55,3 +57,11 @@ FROM `${database}`.`${staging}`
 ARRAY JOIN resource_spans AS rs
 ARRAY JOIN rs.scope_spans AS ss
 ARRAY JOIN ss.spans AS span
+WHERE NOT unsupported_span(rs, span)
+UNION ALL
+SELECT
+    Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
+    ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode,
+    StatusMessage, `Events.Timestamp`, `Events.Name`, `Events.Attributes`, `Links.TraceId`,
+    `Links.SpanId`, `Links.TraceState`, `Links.Attributes`
+FROM `${database}`.`${staging}_rows`

@@ -39,4 +39,14 @@ CREATE TABLE IF NOT EXISTS `${database}`.`${staging}` (
                                     'int_value' = 3, 'double_value' = 4, 'array_value' = 5,
                                     'kvlist_value' = 6, 'bytes_value' = 7)))))),
                 status Tuple(message String, code Int32)))))))
-) ENGINE = Memory
+) ENGINE = Memory;
+-- Beside it, the rows Python made for the spans the staged insert cannot write exactly
+-- (staged_spans_unsupported.sql), in the traces table's columns.
+CREATE TABLE IF NOT EXISTS `${database}`.`${staging}_rows` ENGINE = Memory AS
+SELECT
+    Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
+    ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode,
+    StatusMessage, `Events.Timestamp`, `Events.Name`, `Events.Attributes`, `Links.TraceId`,
+    `Links.SpanId`, `Links.TraceState`, `Links.Attributes`
+FROM `${database}`.`${table}`
+LIMIT 0

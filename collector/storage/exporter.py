@@ -59,6 +59,7 @@ from collector.errors import PartsDetached, PermanentError, RowsRejected, Transi
 from collector.storage.migrations import load_sql, render
 from collector.storage.staging import StagedProtobufInsert, StagingFailed
 from collector.storage.store import ClickHouseStore, is_permanent
+from collector.telemetry import CollectorTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +129,15 @@ class ClickHouseSpanExporter:
     spans that can never be stored.
     """
 
-    def __init__(self, store: ClickHouseStore, *, staged: bool) -> None:
+    def __init__(
+        self, store: ClickHouseStore, telemetry: CollectorTelemetry, *, staged: bool
+    ) -> None:
         """``staged``: store batches that carry their OTLP bodies through
         :class:`StagedProtobufInsert` (1.7 to 1.9 times the columnar path end to end in
-        ``bench.ingest``)."""
+        ``bench.ingest``), Python making the rows of only the spans that need it. The spans
+        stored each way are counted in ``telemetry`` (``spans_written``)."""
         self._store = store
+        self._telemetry = telemetry
         self._lock = threading.Lock()
         self._staged = StagedProtobufInsert(store) if staged else None
         self._staging_failures = 0  # batches in a row whose bodies could not be staged
@@ -149,12 +154,17 @@ class ClickHouseSpanExporter:
         if not len(spans):
             return
         token = batch_token(spans)
+        by_columns = len(spans)
         try:
             self._check_parts()
             if token and spans.maybe_stored:
                 self._insert_again(spans, token)
-            elif not self._insert_staged(spans, token):
-                self._insert(spans, token)
+            else:
+                made = self._insert_staged(spans, token)
+                if made is None:
+                    self._insert(spans, token)
+                else:
+                    by_columns = made
         except TransientError as exc:
             # The first insert is repeated as it was; so is the whole batch once broken parts
             # are detached, which forgets their tokens (and only theirs).
@@ -166,16 +176,24 @@ class ClickHouseSpanExporter:
         except PermanentError:
             pass
         else:
+            self._written(len(spans), by_columns)
             return
         times = spans.columns.timestamp
         ordered = spans.take(sorted(range(len(spans)), key=times.__getitem__))
         rejected, first = self._isolate(ordered, token, "")
+        self._written(len(spans) - rejected, len(spans) - rejected)
         if rejected:
             raise RowsRejected(
                 f"{rejected} of {len(spans)} spans refused by ClickHouse, the rest stored; "
                 f"first: {first}",
                 rejected,
             )
+
+    def _written(self, spans: int, by_columns: int) -> None:
+        """Count ``spans`` stored, ``by_columns`` of them from rows Python made."""
+        written = self._telemetry.spans_written
+        written.labels("columns").inc(by_columns)
+        written.labels("staged").inc(spans - by_columns)
 
     def _isolate(self, spans: SpanColumns, token: str | None, path: str) -> tuple[int, str]:
         """Store what can be stored of ``spans``: (spans refused, the first refusal)."""
@@ -279,9 +297,10 @@ class ClickHouseSpanExporter:
                 self._store.detach_broken_parts_since(self._unchecked_since)
                 self._unchecked_since = None
 
-    def _insert_staged(self, spans: SpanColumns, token: str | None) -> bool:
-        """Store a batch from its OTLP bodies; False, having stored nothing, when it has none
-        or needs the columnar path. Raises like :meth:`_insert`.
+    def _insert_staged(self, spans: SpanColumns, token: str | None) -> int | None:
+        """Store a batch from its OTLP bodies, and return how many of its spans were stored
+        from rows Python made; None, having stored nothing, when it has no bodies. Raises like
+        :meth:`_insert`.
 
         When the bodies cannot be staged and the columnar insert then succeeds, the fault is
         the staged path's own: a server without ``format_schema_source``, or a body that
@@ -291,10 +310,10 @@ class ClickHouseSpanExporter:
         """
         staged = self._staged
         if staged is None or spans.encoded is None:
-            return False
+            return None
         try:
             with self._watched(), _failure_sorted(self._store, refusable=True):
-                stored = staged.insert(spans.encoded, _token_settings(token))
+                by_columns = staged.insert(spans.encoded, _token_settings(token), spans.rows_at)
         except StagingFailed as exc:
             self._insert(spans, token)
             self._staging_failures += 1
@@ -303,9 +322,9 @@ class ClickHouseSpanExporter:
                 log.warning("spans are stored by columns from now on")
                 self._staged = None
                 staged.close()
-            return True
+            return len(spans)
         self._staging_failures = 0
-        return stored
+        return by_columns
 
     def start(self) -> None:
         """Nothing to start: inserts run on the thread that calls :meth:`consume`."""

@@ -8,14 +8,15 @@ For each batch, under one lock:
    another, are that message with all their items), read with ``sql/otlp_trace.proto``: the
    embedded engine reads the file in place, a server gets its text with the insert
    (``format_schema_source = 'string'``), so that it needs no schema file;
-2. ``sql/staged_spans_unsupported.sql`` tells whether the batch holds a value that only
-   :func:`collector.pipeline.translator.translate` writes exactly; if it does, the batch is not
-   stored
-   here and the caller stores it by columns;
+2. ``sql/staged_spans_unsupported.sql`` names the spans that hold a value only
+   :func:`collector.pipeline.translator.translate` writes exactly (an array or map value, a
+   key twice in one map); the caller makes their rows in Python, and only theirs, which go to
+   a second staging table;
 3. ``INSERT INTO otel_traces SELECT …`` (``sql/staged_spans_insert.sql``) stores every span,
-   with the caller's settings (the batch's deduplication token). This is an insert into the
-   traces table, so every materialized view fires as for a columnar insert, and a batch is far
-   below ``min_insert_block_size_rows``, so it is one block with one token.
+   the others from the bodies and those from their rows, with the caller's settings (the
+   batch's deduplication token). This is one insert into the traces table, so every
+   materialized view fires as for a columnar insert, and a batch is far below
+   ``min_insert_block_size_rows``, so it is one block with one token.
 
 The receiver has already rejected, and counted, the spans no store could hold; the bodies
 here hold only spans that can be stored.
@@ -26,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -35,6 +36,7 @@ from typing import Any
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from collector.config import StoreConfig
+from collector.consumer import COLUMN_NAMES, Columns
 from collector.storage.migrations import load_sql, render
 from collector.storage.store import ClickHouseStore
 
@@ -71,6 +73,11 @@ def drop_leftover_staging_tables(store: ClickHouseStore) -> list[str]:
     return leftovers
 
 
+def _with_predicate(name: str, predicate: str, config: StoreConfig, names: dict[str, str]) -> str:
+    """``sql/<name>`` rendered, with ``staged_spans_predicate.sql`` as its ``${unsupported}``."""
+    return render(load_sql(name).replace("${unsupported}", predicate), config, names)
+
+
 class StagingFailed(Exception):
     """The bodies of a batch could not be put in the staging table; nothing was stored."""
 
@@ -88,39 +95,70 @@ class StagedProtobufInsert:
         staging = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
         extra = {"staging": staging}
         self._staging = f"`{store.config.database}`.`{staging}`"
-        self._insert_sql = render(load_sql("staged_spans_insert.sql"), config, extra)
-        self._unsupported_sql = render(load_sql("staged_spans_unsupported.sql"), config, extra)
+        self._rows_table = f"{staging}_rows"
+        predicate = "\n".join(
+            line
+            for line in load_sql("staged_spans_predicate.sql").splitlines()
+            if not line.startswith("--")
+        )
+        self._insert_sql = _with_predicate("staged_spans_insert.sql", predicate, config, extra)
+        self._unsupported_sql = _with_predicate(
+            "staged_spans_unsupported.sql", predicate, config, extra
+        )
         self._format_settings = {
             **_schema_settings(store.config),
             "format_schema_message_name": "ExportTraceServiceRequest",
             "input_format_protobuf_oneof_presence": 1,
         }
-        store.client.command(render(load_sql("staging_table.sql"), store.config, extra))
+        for statement in render(load_sql("staging_table.sql"), config, extra).split(";\n"):
+            store.client.command(statement)
         self._closed = False
 
-    def insert(self, bodies: Sequence[bytes], settings: dict[str, Any]) -> bool:
-        """Store the spans of ``bodies`` with the insert ``settings`` (the batch's token).
+    def insert(
+        self,
+        bodies: Sequence[bytes],
+        settings: dict[str, Any],
+        rows_of: Callable[[list[int]], Columns],
+    ) -> int:
+        """Store the spans of ``bodies`` with the insert ``settings`` (the batch's token), and
+        return how many were stored from rows Python made: ``rows_of(positions)``, the rows of
+        the spans at those positions of the batch.
 
-        False, having stored nothing, when some span needs the columnar path.
         :class:`StagingFailed`, having stored nothing, when the bodies could not be staged.
         A ClickHouseError of the ``INSERT … SELECT`` itself is raised as it is: that insert
         may have stored the batch, or part of it.
         """
         with self._lock:
-            if not self.stage(bodies):
-                return False
-            self._store.client.command(self._insert_sql, settings=settings)
-            return True
+            positions = self.stage(bodies)
+            if positions:
+                rows = rows_of(positions)
+                try:
+                    self._store.client.insert(
+                        self._rows_table,
+                        rows.lists(),
+                        database=self._store.config.database,
+                        column_names=COLUMN_NAMES,
+                        column_oriented=True,
+                    )
+                except ClickHouseError as exc:
+                    raise StagingFailed(f"rows made in Python could not be staged: {exc}") from exc
+            # One thread reads both parts one after the other, so that they are squashed into
+            # one block: with more, each part was a block, a part and a token of its own.
+            self._store.client.command(self._insert_sql, settings={**settings, "max_threads": 1})
+            return len(positions)
 
-    def stage(self, bodies: Sequence[bytes]) -> bool:
-        """Steps 1 and 2 of :meth:`insert`: put ``bodies`` in the staging table, and tell
-        whether every span in them can be stored from there. :class:`StagingFailed` when they
-        could not be staged."""
+    def stage(self, bodies: Sequence[bytes]) -> list[int]:
+        """Steps 1 and 2 of :meth:`insert`: put ``bodies`` in the staging table (and empty the
+        rows table), and return the positions of the spans that need rows made in Python.
+        :class:`StagingFailed` when they could not be staged."""
         client = self._store.client
         with self._lock:
             try:
                 # Emptied first, so that no failure can leave rows for the next batch.
                 client.command(f"TRUNCATE TABLE {self._staging}")
+                client.command(
+                    f"TRUNCATE TABLE `{self._store.config.database}`.`{self._rows_table}`"
+                )
                 client.raw_insert(
                     self._staging,
                     None,
@@ -128,17 +166,19 @@ class StagedProtobufInsert:
                     settings=self._format_settings,
                     fmt="ProtobufSingle",
                 )
-                unsupported = int(client.command(self._unsupported_sql))  # type: ignore[arg-type]
+                result = client.query(self._unsupported_sql).result_rows
             except ClickHouseError as exc:
                 raise StagingFailed(f"OTLP request bodies could not be staged: {exc}") from exc
-            return not unsupported
+            return [int(position) for row in result for position in row[0]]
 
     def close(self) -> None:
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            try:
-                self._store.client.command(f"DROP TABLE IF EXISTS {self._staging}")
-            except ClickHouseError as exc:  # the store may be gone already
-                log.debug("staging table %s not dropped: %s", self._staging, exc)
+            database = self._store.config.database
+            for table in (self._staging, f"`{database}`.`{self._rows_table}`"):
+                try:
+                    self._store.client.command(f"DROP TABLE IF EXISTS {table}")
+                except ClickHouseError as exc:  # the store may be gone already
+                    log.debug("staging table %s not dropped: %s", table, exc)

@@ -21,6 +21,7 @@ from collector.consumer import SpanColumns
 from collector.pipeline.translator import translate
 from collector.storage.exporter import ClickHouseSpanExporter
 from collector.storage.store import open_store
+from collector.telemetry import CollectorTelemetry
 from tests.builders import make_request, make_span
 
 SPANS_PER_BATCH = 100
@@ -61,7 +62,7 @@ def main(mode: str, path: str, numbers_file: str) -> None:
     store = open_store(StoreConfig.from_dsn(f"chdb:{path}"))
     numbers = Path(numbers_file)
     done = [int(line) for line in numbers.read_text().split()] if numbers.exists() else []
-    exporter = ClickHouseSpanExporter(store, staged=True)
+    exporter = ClickHouseSpanExporter(store, CollectorTelemetry(), staged=True)
     if mode == "count":
         rows = store.client.query(
             "SELECT intDiv(reinterpretAsUInt64(reverse(unhex(SpanId))), {n:UInt64}), count() "

@@ -22,6 +22,7 @@ from collector.storage.exporter import (
     ClickHouseSpanExporter,
 )
 from collector.storage.store import ClickHouseStore
+from collector.telemetry import CollectorTelemetry
 from tests.builders import make_request, make_span
 from tests.support.store_rows import count, forget_rows, request_row
 
@@ -42,7 +43,7 @@ FORMS = pytest.mark.parametrize("form", ["columns", "bodies"])
 @FORMS
 def test_a_batch_inserted_twice_is_stored_once(collector: Collector, form: str):
     assert collector.store is not None
-    exporter = ClickHouseSpanExporter(collector.store, staged=True)
+    exporter = ClickHouseSpanExporter(collector.store, CollectorTelemetry(), staged=True)
     spans = batch(5, form=form)
     exporter.consume(spans)
     exporter.consume(spans)  # a retry after an ambiguous failure, or a replay after a crash
@@ -63,7 +64,7 @@ def test_a_token_that_outlived_its_rows_does_not_swallow_a_replayed_batch(
     collector: Collector, form: str
 ):
     assert collector.store is not None
-    exporter = ClickHouseSpanExporter(collector.store, staged=True)
+    exporter = ClickHouseSpanExporter(collector.store, CollectorTelemetry(), staged=True)
     spans = batch(5, form=form)
     exporter.consume(spans)
     forget_rows(collector)
@@ -79,7 +80,7 @@ def test_a_token_that_outlived_its_rows_does_not_swallow_a_replayed_batch(
 @FORMS
 def test_a_replayed_batch_stored_in_part_is_completed_once(collector: Collector, form: str):
     assert collector.store is not None
-    exporter = ClickHouseSpanExporter(collector.store, staged=True)
+    exporter = ClickHouseSpanExporter(collector.store, CollectorTelemetry(), staged=True)
     spans = batch(5, form=form)
     exporter.consume(spans)
     spans.maybe_stored = True
@@ -115,7 +116,7 @@ def test_a_broken_part_is_detached_and_the_batch_it_held_stored_again(
     collector: Collector, form: str
 ):
     assert collector.store is not None
-    exporter = ClickHouseSpanExporter(collector.store, staged=True)
+    exporter = ClickHouseSpanExporter(collector.store, CollectorTelemetry(), staged=True)
     spans = batch(5, form=form)
     exporter.consume(spans)
     [part] = break_parts(collector, "otel_traces")
@@ -142,7 +143,7 @@ def test_a_broken_part_a_failed_insert_committed_does_not_swallow_its_retry(
     # swallowed the retry; a restart then dropped them (1,000 acknowledged spans, measured).
     assert collector.store is not None
     client = collector.store.client
-    exporter = ClickHouseSpanExporter(collector.store, staged=True)
+    exporter = ClickHouseSpanExporter(collector.store, CollectorTelemetry(), staged=True)
     spans = batch(5, form=form)
     # A view that fails once the table's part is written, as a full disk's reservation does.
     client.command("CREATE TABLE failing (x UInt8) ENGINE = Null")
@@ -172,7 +173,7 @@ def test_a_store_that_cannot_stage_bodies_gets_them_by_columns(
     collector: Collector, caplog: pytest.LogCaptureFixture
 ):
     assert collector.store is not None
-    exporter = ClickHouseSpanExporter(collector.store, staged=True)
+    exporter = ClickHouseSpanExporter(collector.store, CollectorTelemetry(), staged=True)
     # What a server without the staged path's features does: its first statement fails.
     staging = collector.store.client.query(
         "SELECT name FROM system.tables WHERE database = currentDatabase() "
@@ -193,7 +194,7 @@ def test_a_store_that_cannot_stage_bodies_gets_them_by_columns(
 
 def test_one_row_the_store_refuses_costs_only_itself(collector: Collector):
     assert collector.store is not None
-    exporter = ClickHouseSpanExporter(collector.store, staged=True)
+    exporter = ClickHouseSpanExporter(collector.store, CollectorTelemetry(), staged=True)
     spans = batch(9)
     spans.columns.timestamp[4] = 2**64 + 1  # no DateTime64(9) can hold it
     with pytest.raises(RowsRejected, match="1 of 9") as refused:

@@ -72,7 +72,7 @@ def test_a_replay_reports_its_progress(collector: Collector, tmp_path):
     assert collector.store is not None
     telemetry = CollectorTelemetry()
     processor = BatchSpanProcessor(
-        ClickHouseSpanExporter(collector.store, staged=True),
+        ClickHouseSpanExporter(collector.store, CollectorTelemetry(), staged=True),
         telemetry,
         BatchSettings(timeout_s=0.1),
         memory=MemoryLimiter(1 << 30),

@@ -19,6 +19,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from starlette.testclient import TestClient
 
 from collector.config import StoreConfig
 from collector.pipeline.translator import screen, translate
@@ -26,8 +27,10 @@ from collector.storage.exporter import ClickHouseSpanExporter
 from collector.storage.migrations import load_sql
 from collector.storage.staging import StagedProtobufInsert
 from collector.storage.store import ClickHouseStore, open_store
-from tests.builders import any_value
+from collector.telemetry import CollectorTelemetry
+from tests.builders import any_value, make_request, make_span
 from tests.conftest import running_collector
+from tests.support.waiting import wait_until
 
 # Every column, with times in nanoseconds: the two paths must agree to the last digit.
 ROWS_SQL = """
@@ -139,20 +142,23 @@ def requests(
 
 def _by_columns(store: ClickHouseStore, request: ExportTraceServiceRequest) -> list[Any]:
     _clear(store)
-    ClickHouseSpanExporter(store, staged=False).consume(translate(request).spans)
+    ClickHouseSpanExporter(store, CollectorTelemetry(), staged=False).consume(
+        translate(request).spans
+    )
     return _rows(store)
 
 
-def _needs_columns(request: ExportTraceServiceRequest) -> bool:
-    """Whether a resource or span of ``request`` has an array or map value, or a key twice in
-    one map (staged_spans_unsupported.sql, in Python)."""
+def _needing_rows(request: ExportTraceServiceRequest) -> int:
+    """The spans of ``request`` with an array or map value, or a key twice in one map, in
+    themselves, their events, links or resource (staged_spans_predicate.sql, in Python)."""
 
     def unsupported(kvs: Any) -> bool:
         nested = any(kv.value.WhichOneof("value") in ("array_value", "kvlist_value") for kv in kvs)
         return nested or len({kv.key for kv in kvs}) < len(kvs)
 
-    return any(unsupported(rs.resource.attributes) for rs in request.resource_spans) or any(
-        unsupported(span.attributes)
+    return sum(
+        unsupported(resource_spans.resource.attributes)
+        or unsupported(span.attributes)
         or any(unsupported(e.attributes) for e in span.events)
         or any(unsupported(ln.attributes) for ln in span.links)
         for resource_spans in request.resource_spans
@@ -181,26 +187,61 @@ def test_the_staged_path_stores_what_translate_stores(
     store: ClickHouseStore, staged: StagedProtobufInsert, request: ExportTraceServiceRequest
 ) -> None:
     _clear(store)
-    taken = staged.insert([request.SerializeToString()], {})
-    assert taken == (not _needs_columns(request))
-    if taken:
-        assert _rows(store) == _by_columns(store, request)
-    else:
-        assert _rows(store) == []
+    batch = screen(request, None).spans
+    assert batch.encoded is not None
+    made = staged.insert(batch.encoded, {}, batch.rows_at)
+    assert made == _needing_rows(request)  # Python made the rows of those spans alone
+    assert _rows(store) == _by_columns(store, request)
 
 
 @settings(EXAMPLES, max_examples=40)
 @given(request=requests(st.one_of(values, nested)))
-def test_a_batch_with_array_or_map_values_is_stored_by_columns(
+def test_only_the_spans_with_array_or_map_values_are_written_by_python(
     store: ClickHouseStore, request: ExportTraceServiceRequest
 ) -> None:
-    exporter = ClickHouseSpanExporter(store, staged=True)
+    telemetry = CollectorTelemetry()
+    exporter = ClickHouseSpanExporter(store, telemetry, staged=True)
     _clear(store)
+    batch = screen(request, None).spans
     try:
-        exporter.consume(screen(request, None).spans)
+        exporter.consume(batch)
     finally:
         exporter.close()
     assert _rows(store) == _by_columns(store, request)
+    needing = _needing_rows(request)
+    written = {"columns": needing, "staged": len(batch) - needing}
+    assert telemetry.snapshot()["spans_written"] == written
+
+
+def test_a_batch_of_many_requests_writes_only_its_list_valued_spans_by_python(
+    store: ClickHouseStore,
+) -> None:
+    # The reference server's data-cache lookups carry cache.tags, a list: they alone.
+    spans = [
+        make_span(f"s{i}", attrs={"cache.tags": ["product", f"p{i}"]} if i % 4 == 0 else {})
+        for i in range(40)
+    ]
+    bodies = [make_request(spans[i : i + 10]) for i in range(0, 40, 10)]
+    batch = screen(bodies[0], None).spans
+    for body in bodies[1:]:
+        batch.extend(screen(body, None).spans)
+    telemetry = CollectorTelemetry()
+    exporter = ClickHouseSpanExporter(store, telemetry, staged=True)
+    _clear(store)
+    try:
+        exporter.consume(batch)
+    finally:
+        exporter.close()
+    assert telemetry.snapshot()["spans_written"] == {"columns": 10, "staged": 30}
+    parts = store.client.query(
+        "SELECT count() FROM system.parts WHERE database = 'staging_t' AND table = 'otel_traces'"
+        " AND active"
+    ).result_rows
+    assert parts == [(1,)]  # one insert, one block: one deduplication token for the batch
+    whole = ExportTraceServiceRequest()
+    for body in bodies:
+        whole.MergeFrom(body)
+    assert _rows(store) == _by_columns(store, whole)
 
 
 _WIRE_TYPES = {
@@ -267,7 +308,9 @@ def test_the_embedded_engine_writes_no_schema_cache_where_the_user_works(
     request.resource_spans.add().scope_spans.add().spans.add(
         trace_id=b"\x01" * 16, span_id=b"\x02" * 8, name="a"
     )
-    assert staged.insert([request.SerializeToString()], {})
+    batch = screen(request, None).spans
+    assert batch.encoded is not None
+    assert staged.insert(batch.encoded, {}, batch.rows_at) == 0
     assert [row[5] for row in _rows(store)] == ["a"]
     assert list(tmp_path.iterdir()) == []
 
@@ -282,4 +325,23 @@ def test_a_collector_drops_the_staging_table_a_killed_one_left(store_config: Sto
             "SELECT count() FROM system.tables WHERE database = currentDatabase() "
             "AND name LIKE 'nextrace_staging_%'"
         ).result_rows
-        assert left == [(1,)]  # its own
+        assert left == [(2,)]  # its own: the bodies' and the rows' tables
+
+
+def test_healthz_counts_the_spans_written_each_way(store_config: StoreConfig) -> None:
+    spans = [
+        make_span("lookup", attrs={"cache.tags": ["product", "p1"]}),
+        make_span("render"),
+        make_span("fetch"),
+    ]
+    with running_collector(store_config) as collector:
+        assert collector.app is not None
+        with TestClient(collector.app, base_url="http://localhost:4318") as client:
+            answer = client.post(
+                "/v1/traces",
+                content=make_request(spans).SerializeToString(),
+                headers={"Content-Type": "application/x-protobuf"},
+            )
+            assert answer.status_code == 200
+            wait_until(lambda: collector.health()["spans_exported"] == 3, "the spans are stored")
+            assert client.get("/healthz").json()["spans_written"] == {"staged": 2, "columns": 1}

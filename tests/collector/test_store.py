@@ -17,6 +17,7 @@ from collector.pipeline.translator import translate
 from collector.storage.exporter import ClickHouseSpanExporter
 from collector.storage.migrations import apply_migrations
 from collector.storage.store import connect, open_store, store_owner_pid
+from collector.telemetry import CollectorTelemetry
 from tests.builders import make_request, make_span
 
 
@@ -98,7 +99,7 @@ def test_a_server_that_refuses_connections_is_a_transient_failure_and_bad_rows_a
 def test_only_a_broken_part_that_an_error_names_is_detached(tmp_path):
     store = open_store(StoreConfig.from_dsn(f"chdb://{tmp_path}/store"))
     try:
-        ClickHouseSpanExporter(store, staged=True).consume(
+        ClickHouseSpanExporter(store, CollectorTelemetry(), staged=True).consume(
             translate(make_request([make_span("a")])).spans
         )
         [(name, path)] = store.client.query(

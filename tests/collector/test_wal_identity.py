@@ -29,6 +29,7 @@ from collector.pipeline.wal import KIND_PROTOBUF, WriteAheadLog
 from collector.service import Collector
 from collector.storage.exporter import ClickHouseSpanExporter, batch_token
 from collector.storage.wal_binding import is_listed
+from collector.telemetry import CollectorTelemetry
 from tests.builders import make_request, make_span
 from tests.conftest import database_of_its_own, stored
 from tests.support import collector_process
@@ -203,7 +204,7 @@ def test_a_log_an_earlier_release_wrote_is_adopted_with_its_batch_in_flight(
     (wal_dir / "checkpoint.json").write_text('{"committed": 0, "batch": [1, 1], "keep_from": 1}')
     spans = screen(ExportTraceServiceRequest.FromString(content), content).spans
     spans.wal_ids = [1]
-    ClickHouseSpanExporter(collector.store, staged=True).consume(spans)
+    ClickHouseSpanExporter(collector.store, CollectorTelemetry(), staged=True).consume(spans)
     assert count(collector) == (3, 3)
     adopted = Collector(
         CollectorConfig(
