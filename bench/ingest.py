@@ -11,6 +11,9 @@ Measures, in one run:
 - **ceilings**: the exporter alone, in this process, in batches of the same size: the rows
   already in columns (a bare columnar insert), and the bodies already screened (a bare staged
   insert, ``collector/storage/staging.py``);
+- **the demo's own spans** (``bench/demo_mix.py``): the reference server's span mix, 7% of
+  its spans with a list value (``cache.tags``), end to end, staged and ``--no-staged-insert``:
+  only those spans should be written from rows Python makes;
 - **Next.js, normalized over plain**, for two workloads of real Next.js traces, each sent
   twice: under Next's own scopes, so that the collector groups each trace and derives its
   ``requests`` and ``cache_events`` rows in Python, then measured until every trace is
@@ -54,6 +57,7 @@ from typing import Any
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from bench.demo_mix import demo_requests, list_valued
 from bench.recorded import recorded_requests
 from bench.synthetic import make_requests
 from collector.config import StoreConfig
@@ -210,10 +214,16 @@ def measure_end_to_end(
                     },
                 ).text.strip()
                 assert int(derived) == requests, f"{derived} requests rows, not {requests}"
+            by_columns = health["spans_written"]["columns"]
     finally:
         collector.send_signal(signal.SIGTERM)
         collector.wait(60)
-    return {"spans_per_s": total / wall, "spans_per_cpu_s": total / cpu, "cpu_s": cpu}
+    return {
+        "spans_per_s": total / wall,
+        "spans_per_cpu_s": total / cpu,
+        "cpu_s": cpu,
+        "written_by_columns": by_columns,
+    }
 
 
 @dataclass
@@ -266,7 +276,10 @@ def main() -> None:
         for first in range(0, total, args.batch)
     ]
 
-    progress("preparing the Next.js workloads, about as many spans each")
+    progress("preparing the demo's own spans, and the Next.js workloads, about as many each")
+    demo = demo_requests(total)
+    demo_load = workload(demo, normalized=False)
+    demo_lists = list_valued(demo)
     plain_scope = "nextrace.bench"  # any scope the collector does not normalize
     nextjs = {
         "recorded": (
@@ -319,6 +332,19 @@ def main() -> None:
             figures["ceiling_staged"] = measure_ceiling(
                 staged_batches(requests, args.batch), Path(tmp) / "ceiling-staged"
             )
+            progress(f"run {run} of {args.runs}: the demo's spans, staged then --no-staged-insert")
+            figures["demo"] = send(demo_load, Path(tmp) / "demo")
+            figures["demo_columns"] = measure_end_to_end(
+                demo_load.bodies,
+                demo_load.spans,
+                args.batch,
+                Path(tmp) / "demo-columns",
+                args.senders,
+                extra=("--no-staged-insert", *extra),
+            )
+            ratios["demo_staged_over_columns"] = (
+                figures["demo"]["spans_per_cpu_s"] / figures["demo_columns"]["spans_per_cpu_s"]
+            )
             for name, (plain, normalized) in nextjs.items():
                 progress(f"run {run} of {args.runs}: Next.js {name}, plain then normalized")
                 figures[f"{name}_plain"] = send(plain, Path(tmp) / f"{name}-plain")
@@ -370,6 +396,13 @@ def main() -> None:
         "ceiling_bare_insert": summary("ceiling"),
         "ceiling_staged_insert": summary("ceiling_staged"),
         "end_to_end_over_ceiling": ratio("end_to_end_over_ceiling"),
+        "demo_mix": {
+            "spans": demo_load.spans,
+            "list_valued_spans": demo_lists,
+            "staged": summary("demo"),
+            "no_staged_insert": summary("demo_columns"),
+            "staged_over_columns": ratio("demo_staged_over_columns"),
+        },
         "nextjs": {
             name: {
                 "spans": normalized.spans,
@@ -390,6 +423,8 @@ def main() -> None:
     rows.append(("end to end, --no-staged-insert", "end_to_end_columns"))
     rows.append(("ceiling (bare columnar insert)", "ceiling"))
     rows.append(("ceiling (bare staged insert)", "ceiling_staged"))
+    rows.append(("the demo's spans, staged", "demo"))
+    rows.append(("the demo's spans, --no-staged-insert", "demo_columns"))
     for name in nextjs:
         rows.append((f"Next.js {name}, plain", f"{name}_plain"))
         rows.append((f"Next.js {name}, normalized", f"{name}_normalized"))
@@ -402,6 +437,7 @@ def main() -> None:
     for label, key in (
         ("end to end / ceiling", "end_to_end_over_ceiling"),
         ("staged / --no-staged-insert", "staged_over_columns"),
+        ("demo's spans: staged / --no-staged", "demo_staged_over_columns"),
         *((f"Next.js {name}: normalized / plain", name) for name in nextjs),
     ):
         low, high = spread("ratios", key, 2)

@@ -30,6 +30,19 @@ def recorded_requests(
         ExportTraceServiceRequest.FromString(path.read_bytes())
         for path in sorted(folder.glob("*_traces.pb"))
     ]
+    return copies(recording, spans, scope=scope, seed=seed)
+
+
+def copies(
+    recording: list[ExportTraceServiceRequest],
+    spans: int,
+    *,
+    scope: str | None = None,
+    seed: int = 7,
+) -> list[ExportTraceServiceRequest]:
+    """Copies of ``recording``, each with fresh trace and span ids and moved in time, one
+    after the other, until they hold at least ``spans`` spans, the last copy ending now; with
+    ``scope``, every span's scope renamed to it."""
     recorded = [
         span
         for request in recording
@@ -39,12 +52,12 @@ def recorded_requests(
     ]
     first = min(span.start_time_unix_nano for span in recorded)
     length = max(span.end_time_unix_nano for span in recorded) - first
-    copies = math.ceil(spans / len(recorded))
+    count = math.ceil(spans / len(recorded))
     rng = random.Random(seed)
     now = time.time_ns()
     requests = []
-    for copy in range(copies):
-        shift = now - (copies - copy) * length - first
+    for copy in range(count):
+        shift = now - (count - copy) * length - first
         fresh: dict[bytes, bytes] = {b"": b""}  # recorded id -> this copy's (none stays none)
         for template in recording:
             request = ExportTraceServiceRequest()

@@ -1,6 +1,7 @@
 """Synthetic web-request traces for benchmarks, about 10 spans a trace: the reference server's
-(8 to 15 attributes a span), or a real Next.js app's (Next's own spans, 4 to 15 attributes, as
-recorded from examples/nextjs with @vercel/otel and @nextrace/next's processor)."""
+(8 to 15 attributes a span; its data-cache lookup, one span in ten, holds a list), or a real
+Next.js app's (Next's own spans, 4 to 15 attributes, as recorded from examples/nextjs with
+@vercel/otel and @nextrace/next's processor)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 ROUTES = ["/", "/about", "/dashboard", "/products/[id]", "/blog/[...slug]", "/docs/[[...slug]]"]
@@ -103,6 +104,11 @@ def make_trace(rng: random.Random, start_ns: int) -> list[Span]:
             _kv("cache.entry.age_ms", rng.randint(0, 600_000)),
         ]
         attrs += EXTRA[: rng.randint(0, 2)]
+        if name == "data cache lookup":  # a list, as the reference server sends its tags
+            tags = [AnyValue(string_value=t) for t in ("product", f"product:{rng.randint(1, 500)}")]
+            attrs.append(
+                KeyValue(key="cache.tags", value=AnyValue(array_value=ArrayValue(values=tags)))
+            )
         if kind == Span.SPAN_KIND_CLIENT:
             attrs += [
                 _kv("http.request.method", "GET"),

@@ -28,10 +28,19 @@ def test_the_benchmark_prints_and_records_its_figures(tmp_path):
     assert "end to end / ceiling" in result.stdout
     assert "Next.js recorded: normalized / plain" in result.stdout
     assert "Next.js synthetic: normalized / plain" in result.stdout
+    assert "the demo's spans, staged" in result.stdout
     figures = json.loads(out.read_text())
     assert figures["spans"] == 3000
+    # One span in ten (the data-cache lookup) holds a list: only those are made in Python.
+    assert figures["end_to_end"]["written_by_columns"] == 300
+    assert figures["end_to_end_no_staged_insert"]["written_by_columns"] == 3000
+    demo = figures["demo_mix"]
+    assert demo["spans"] >= 3000
+    assert demo["staged"]["written_by_columns"] == demo["list_valued_spans"]
+    assert 0.05 * demo["spans"] <= demo["list_valued_spans"] <= 0.1 * demo["spans"]
+    assert demo["no_staged_insert"]["written_by_columns"] == demo["spans"]
     assert figures["runs"] == 2
-    ratios = [figures["end_to_end_over_ceiling"]]
+    ratios = [figures["end_to_end_over_ceiling"], demo["staged_over_columns"]]
     for part in (figures["end_to_end"], figures["ceiling_bare_insert"]):
         low, high = part["spread_spans_per_cpu_s"]
         assert 0 < low <= part["spans_per_cpu_s"] <= high
