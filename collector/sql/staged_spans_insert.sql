@@ -59,9 +59,5 @@ ARRAY JOIN rs.scope_spans AS ss
 ARRAY JOIN ss.spans AS span
 WHERE NOT unsupported_span(rs, span)
 UNION ALL
-SELECT
-    Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
-    ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode,
-    StatusMessage, `Events.Timestamp`, `Events.Name`, `Events.Attributes`, `Links.TraceId`,
-    `Links.SpanId`, `Links.TraceState`, `Links.Attributes`
-FROM `${database}`.`${staging}_rows`
+-- The rows table has the columns above, in their order (staging_table.sql).
+SELECT * FROM `${database}`.`${staging}_rows`
