@@ -29,6 +29,9 @@ def test_the_benchmark_prints_and_records_its_figures(tmp_path):
     )
     assert "WAL cost" in result.stdout
     figures = json.loads(out.read_text())
-    assert figures["recovery"]["spans"] > 0
-    assert figures["mutations"]["server_errors"] == 0
-    assert figures["keep_alive"]["median_ms"] > 0
+    recovery = figures["recovery"]
+    # Every acknowledged request (500 spans each) was stored after the kill -9 and restart,
+    # once: the benchmark counts the store's rows against the collector's acceptances.
+    assert recovery["spans"] == 500 * recovery["requests_acknowledged"] > 0
+    assert figures["mutations"]["server_errors"] == 0  # no mutated body broke the collector
+    assert figures["keep_alive"]["requests"] == 200

@@ -77,14 +77,11 @@ def test_deploy_scenario_spikes_and_the_warm_up_prevents_misses(deploy_run: Demo
     assert without.window_miss_ratio > without.baseline_miss_ratio
     # …and falls again.
     assert without.settled_miss_ratio < without.window_miss_ratio
-    # The run with a post-deploy warm-up suffers fewer cold misses per lookup.
-    assert with_warmup.cold_misses / with_warmup.lookups < without.cold_misses / without.lookups
     assert report.prevented_misses is not None
     # An estimate: the first deploy's cold-miss rate applied to the second's lookups, less the
-    # second's cold misses: the ratios above keep it from going below zero (before rounding).
+    # second's cold misses.
     expected = without.cold_misses / without.lookups * with_warmup.lookups
     assert report.prevented_misses == round(expected - with_warmup.cold_misses)
-    assert 0 <= report.prevented_misses <= round(expected)
     text = report.render()
     assert "Cold-cache spikes after deploys" in text
     assert "trace " in text  # the slowest navigations name their traces
@@ -98,6 +95,7 @@ def test_deploy_scenario_spikes_and_the_warm_up_prevents_misses(deploy_run: Demo
         def run(sql: str) -> list[Any]:
             return list(store.client.query(sql).result_rows)
 
+        assert_the_warm_up_came_first(run, with_warmup.build_id)
         first = without.deploy_at.replace(tzinfo=dt.UTC)
         recent_s = recent_window_s(run, first)
         scaled = replace(COLD_CACHE_SPIKE, windows={"recent_s": recent_s}, range_s=20)
@@ -111,6 +109,33 @@ def test_deploy_scenario_spikes_and_the_warm_up_prevents_misses(deploy_run: Demo
         check_every_panel_on_scenario_traffic(run, first, last)
     finally:
         store.close()
+
+
+def assert_the_warm_up_came_first(run: Callable[[str], list[Any]], build: str) -> None:
+    """What the stored spans say of the deploy of ``build``, which warmed its most visited
+    routes: every data warm-up finished before the new build served its first request, and
+    no key those warm-ups filled missed for the deploy afterwards. Whatever the machine's
+    speed, those hold; how many lookups came after the deploy does not."""
+    ((switched,),) = run(f"SELECT min(Timestamp) FROM requests WHERE BuildId = '{build}'")
+    warmups = run(
+        "SELECT TraceId, Timestamp + toIntervalNanosecond(Duration), "
+        "SpanAttributes['nextrace.warmup.outcome'] FROM otel_traces "
+        "WHERE SpanAttributes['nextrace.warmup.trigger'] = 'deploy' "
+        # Only a deploy that warms routes warms their data (the scenario's second).
+        "AND startsWith(SpanAttributes['nextrace.warmup.target'], 'data-of:')"
+    )
+    assert warmups, "the deploy warmed nothing"
+    assert {outcome for _, _, outcome in warmups} == {"ok"}
+    assert max(ended for _, ended, _ in warmups) <= switched
+    traces = ", ".join(f"'{trace}'" for trace, _, _ in warmups)
+    ((warmed, cold),) = run(
+        "SELECT uniqExact(Key), (SELECT count() FROM cache_events WHERE Layer = 'data' "
+        f"AND BuildId = '{build}' AND Reason = 'deploy' AND Key IN (SELECT Key FROM "
+        f"cache_events WHERE TraceId IN ({traces}))) FROM cache_events "
+        f"WHERE Layer = 'data' AND TraceId IN ({traces})"
+    )
+    assert warmed > 0
+    assert cold == 0
 
 
 def recent_window_s(run: Callable[[str], list[Any]], deploy_at: dt.datetime) -> int:
