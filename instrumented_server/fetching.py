@@ -41,6 +41,9 @@ class RenderContext:
     route: str = ""  # its route template, set by the renderer
     session: str | None = None  # the user's session, for private data
     limiter: RateLimiter | None = None  # set for background work
+    # Fetch afresh and store, without reading the cache: a deploy's warm-up, whose entries
+    # must be its own to survive the switch (instrumented_server/deploy.py).
+    refill: bool = False
     memo: dict[str, asyncio.Future[Fetched]] = field(default_factory=dict)
 
 
@@ -156,7 +159,8 @@ class FetchRunner:
             kind=SpanKind.CLIENT,
             span_type=nextjs.FETCH,
         ) as span:
-            lookup = self._cache.lookup(key) if cacheable else Lookup("bypass", "bypass")
+            read = cacheable and not ctx.refill
+            lookup = self._cache.lookup(key) if read else Lookup("bypass", "bypass")
             extra = {}
             queued = self._warmup_pending
             if (

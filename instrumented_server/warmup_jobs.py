@@ -49,13 +49,14 @@ def route_job(
 
 
 def data_warmup(state: ServerState, path: str, link: trace.Span | None) -> WarmupJob | None:
-    """A job that renders ``path`` without answering anyone, to fill the data cache."""
+    """A job that renders ``path`` without answering anyone, to fill the data cache afresh:
+    its fetches store new entries, of source ``warmup``, even where an entry exists."""
     match = state.routes.resolve(path)
     if match is None:
         return None
 
     async def body(span: trace.Span, limiter: RateLimiter) -> None:
-        ctx = RenderContext(origin="warmup", route_path=path, limiter=limiter)
+        ctx = RenderContext(origin="warmup", route_path=path, limiter=limiter, refill=True)
         rendered = await state.renderer.render(match, "html", ctx, span)
         async for _ in rendered.chunks:
             pass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 import re
 import shutil
@@ -87,25 +86,29 @@ def test_deploy_scenario_spikes_and_the_warm_up_prevents_misses(deploy_run: Demo
     assert "trace " in text  # the slowest navigations name their traces
 
     # The cold-cache alert's query, with its windows shrunk from 2 min / 30 min to the
-    # scenario's scale (a few seconds / 20 s), fires right after the deploy and is quiet in
-    # steady traffic.
+    # scenario's scale (seconds / 20 s), fires right after the deploy and is quiet in steady
+    # traffic.
     store = open_store(StoreConfig.from_dsn(result.store_dsn), migrate=False)
     try:
 
         def run(sql: str) -> list[Any]:
             return list(store.client.query(sql).result_rows)
 
+        def fired(recent_s: int, at: dt.datetime) -> set[str]:
+            scaled = replace(COLD_CACHE_SPIKE, windows={"recent_s": recent_s}, range_s=20)
+            return {layer for _, _, layer in evaluate_with(run, scaled, at)}
+
         assert_the_warm_up_came_first(run, with_warmup.build_id)
         first = without.deploy_at.replace(tzinfo=dt.UTC)
-        recent_s = recent_window_s(run, first)
-        scaled = replace(COLD_CACHE_SPIKE, windows={"recent_s": recent_s}, range_s=20)
-        # Grafana's $__toTime is in whole seconds: evaluated at a whole second, the window
-        # starts at the second the deploy fell in, and holds the new build's first lookups.
-        at = first.replace(microsecond=0) + dt.timedelta(seconds=recent_s)
-        assert "data" in {layer for _, _, layer in evaluate_with(run, scaled, at)}
-        assert evaluate_with(run, scaled, first - dt.timedelta(seconds=2)) == {}
+        # Grafana evaluates at whole seconds ($__toTime): each evaluation of the first 10 s,
+        # its window reaching back to the second the deploy fell in. How many lookups each
+        # second holds is the machine's pace, so which evaluation fires is not asserted.
+        deployed = first.replace(microsecond=0)
+        after = [fired(k, deployed + dt.timedelta(seconds=k)) for k in range(1, 11)]
+        assert any("data" in layers for layers in after), after
+        assert fired(2, first - dt.timedelta(seconds=2)) == set()
         last = with_warmup.deploy_at.replace(tzinfo=dt.UTC)
-        assert evaluate_with(run, scaled, last + dt.timedelta(seconds=15)) == {}
+        assert fired(2, last + dt.timedelta(seconds=15)) == set()
         check_every_panel_on_scenario_traffic(run, first, last)
     finally:
         store.close()
@@ -136,31 +139,6 @@ def assert_the_warm_up_came_first(run: Callable[[str], list[Any]], build: str) -
     )
     assert warmed > 0
     assert cold == 0
-
-
-def recent_window_s(run: Callable[[str], list[Any]], deploy_at: dt.datetime) -> int:
-    """The alert's recent window at the scenario's scale: at least 2 s, and long enough to
-    hold the 20 data-cache lookups of the deployed build that the alert needs before it may
-    fire (its series are per service, build and layer).
-
-    The virtual browsers' pace depends on how loaded the machine is, so the window is sized by
-    the traffic the run produced rather than by the clock.
-    """
-    since = f"toDateTime64('{deploy_at:%Y-%m-%d %H:%M:%S.%f}', 9, 'UTC')"
-    after = f"Layer = 'data' AND Result != 'bypass' AND Timestamp >= {since}"
-    # The deployed build: the one serving most lookups in the 10 s after the deploy.
-    ((build,),) = run(
-        f"SELECT BuildId FROM cache_events WHERE {after} AND Timestamp < {since} + "
-        "INTERVAL 10 SECOND GROUP BY BuildId ORDER BY count() DESC LIMIT 1"
-    )
-    rows = run(
-        f"SELECT Timestamp FROM cache_events WHERE {after} AND BuildId = '{build}' "
-        "ORDER BY Timestamp LIMIT 1 OFFSET 19"
-    )
-    assert rows, "fewer than 20 data-cache lookups after the deploy"
-    twentieth: dt.datetime = rows[0][0].replace(tzinfo=dt.UTC)
-    # From the whole second the deploy fell in, where the window will start.
-    return max(2, math.ceil((twentieth - deploy_at.replace(microsecond=0)).total_seconds()))
 
 
 def check_every_panel_on_scenario_traffic(
