@@ -168,7 +168,7 @@ def _needing_rows(request: ExportTraceServiceRequest) -> int:
 
 
 EXAMPLES = settings(
-    max_examples=100,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
