@@ -295,6 +295,9 @@ class CollectorConfig:
     vercel_verify: str | None = field(default=None, repr=False)  # NEXTRACE_VERCEL_VERIFY
     cloudflare_logpush_token: str | None = field(default=None, repr=False)  # its own token
     cdn_max_body_bytes: int = 8 * 1024 * 1024  # a CDN's log delivery, decompressed
+    # CDN log lines of acknowledged deliveries remembered, so that a redelivery stores nothing
+    # twice (collector.ingest.cdn.RecentLines); about 150 bytes each.
+    cdn_recent_lines: int = 100_000
 
     @property
     def wal_path(self) -> Path:
@@ -341,21 +344,38 @@ class CollectorConfig:
             check_origin(origin)
         if self.browser_rate <= 0 or self.browser_max_body_bytes <= 0:
             raise ConfigError("browser_rate and browser_max_body_bytes must be positive")
-        if self.cdn_max_body_bytes <= 0:
-            raise ConfigError("cdn_max_body_bytes must be positive")
+        if self.cdn_max_body_bytes <= 0 or self.cdn_recent_lines < 0:
+            raise ConfigError(
+                "cdn_max_body_bytes must be positive, and cdn_recent_lines not negative"
+            )
 
 
 def check_origin(origin: str) -> None:
     """ConfigError unless ``origin`` is as a browser sends it (``https://shop.example.com``,
-    a port if any, no path)."""
-    parts = urlparse(origin)
+    a port if any, no path), or a pattern of preview deployments whose first label alone is
+    ``*`` (``https://*.shop-preview.example.com``: one label, under at least two)."""
+    parts = urlparse(origin.replace("://*.", "://wildcard.", 1))
+    host = parts.hostname or ""
+    wildcard = "://*." in origin
     if (
         parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or "*" in origin
-        or origin != f"{parts.scheme}://{parts.netloc}"
+        or not host
+        or "*" in origin.replace("://*.", "://", 1)
+        or (wildcard and host.count(".") < 2)
+        or origin.replace("://*.", "://wildcard.", 1) != f"{parts.scheme}://{parts.netloc}"
     ):
         raise ConfigError(
             f"browser origin {origin!r} must be a scheme and host, as a browser sends it, "
-            "for example https://shop.example.com (each origin listed, no wildcards)"
+            "for example https://shop.example.com, or a pattern of one label, for example "
+            "https://*.shop-preview.example.com (each origin listed)"
         )
+
+
+def origin_pattern(origins: tuple[str, ...]) -> re.Pattern[str]:
+    """The origins ``check_origin`` accepted, as one pattern an ``Origin`` header must match
+    whole: each exactly, and a ``*`` label as one label of letters, digits and hyphens."""
+    alternatives = [
+        re.escape(origin).replace(r"\*", "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+        for origin in origins
+    ]
+    return re.compile("|".join(alternatives) or "(?!)")

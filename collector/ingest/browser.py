@@ -3,22 +3,31 @@
 A page's JavaScript cannot keep a secret, so this endpoint does not ask for the collector's
 token. It is narrow instead, and off unless origins are listed (``--browser-origin``):
 
-- **Origins**: only pages of a listed origin may send. A request whose ``Origin`` is not
-  listed (or that has none, as no browser sends a cross-origin POST) is refused with 403.
+- **Origins**: only pages of a listed origin may send; an origin of preview deployments may
+  be listed as a pattern whose first label is ``*`` (``https://*.shop-preview.example.com``:
+  any one label there). A request whose ``Origin`` is not listed (or that has none, as no
+  browser sends a cross-origin POST) is refused with 403.
   CORS preflights are answered for the listed origins only (Starlette's ``CORSMiddleware``,
   as the OpenTelemetry Collector's ``cors.allowed_origins``). An origin header can be forged
   outside a browser, so the checks below hold whatever it says.
 - **Key**: with ``NEXTRACE_BROWSER_KEY`` set, a request must carry it as ``?key=``
   (``sendBeacon`` cannot set headers). It is public, written into the page: it names which
   apps may send, and is changed by deploying a new one. It opens this endpoint and no other.
-- **Rate**: each origin has a token bucket of requests (``--browser-rate`` a second, twice
-  that in a burst); beyond it the answer is 429 with ``Retry-After``.
+- **Rate**: each listed origin (a pattern's origins together) has a token bucket of requests
+  (``--browser-rate`` a second, twice that in a burst); beyond it the answer is 429 with
+  ``Retry-After``.
+- **Beacons**: ``sendBeacon`` can send a string only as ``text/plain`` without a CORS
+  preflight; such a body is read as OTLP/JSON.
 - **Size**: bodies up to 64 KiB (``browser_max_body_bytes``), the most ``sendBeacon`` and
   ``fetch(keepalive)`` send.
-- **Spans**: a page may send its own spans only. Spans under a server's instrumentation scope
-  (``next.js``, ``@vercel/otel/fetch``, ``@nextrace/next``), which the collector would turn
-  into request and cache rows, are dropped and counted (``server_scope_from_browser``); the
-  others are encoded again without them, and that is what the write-ahead log keeps.
+- **Spans**: a page may send what a page can know, and nothing that makes a server's rows:
+  its navigations, prefetches and router-cache lookups, and the requests it made. Every other
+  span is dropped and counted by reason (:func:`refusal`): under a server's instrumentation
+  scope (``next.js``, ``@vercel/otel/fetch``, ``@nextrace/next``, the CDN receivers'
+  ``nextrace.cdn``, the reference server's), in a server's phase (a request, a render, a
+  deploy), a lookup in a cache other than the router's, or with a build id or a CDN's
+  attributes. The kept spans are encoded again without them, and that is what the
+  write-ahead log keeps.
 - **Memory**: the key being public, a body counts against the small budget of unverified
   bodies (``unauthenticated_memory_bytes``) while it is read, not against the budget of the
   senders with a token, and a browser's request does not admit its connection
@@ -35,8 +44,11 @@ import hmac
 import math
 import threading
 import time
+from collections import Counter
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -44,12 +56,15 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from collector import decoder
+from collector.config import origin_pattern
 from collector.consumer import SpanColumns, TracesConsumer
+from collector.ingest.cdn import CDN_SCOPE
 from collector.ingest.receiver import OTLPHttpReceiver
-from collector.nextjs.mapping import is_nextjs
-from collector.pipeline.translator import screen
+from collector.pipeline.translator import attributes_to_map, screen
 from collector.pipeline.wal import KIND_JSON, KIND_PROTOBUF
 from collector.telemetry import CollectorTelemetry
+from contract import semconv
+from contract.nextjs import NEXTJS_SCOPES
 
 BROWSER_TRACES_PATH = "/v1/browser/traces"
 BROWSER_KEY_ENV = "NEXTRACE_BROWSER_KEY"
@@ -77,41 +92,72 @@ class OriginRateLimiter:
             return (1 - tokens) / self._rate
 
 
+PAGE_PHASES = frozenset({"", semconv.PHASE_NAVIGATION, semconv.PHASE_PREFETCH, semconv.PHASE_CACHE})
+"""The phases of a page's spans; a router-cache lookup is in ``cache``."""
+SERVER_SCOPES = NEXTJS_SCOPES | {CDN_SCOPE, "nextrace.instrumented_server"}
+_SERVER_PREFIXES = ("nextrace.cdn.",)  # the CDN receivers' attributes
+
+
+def refusal(scope: str, attributes: dict[str, str]) -> str | None:
+    """Why a page may not send a span of ``scope`` with ``attributes`` (as they would be
+    stored): a drop reason, or None when it is a page's own."""
+    if scope in SERVER_SCOPES:
+        return "server_scope_from_browser"
+    if attributes.get(semconv.PHASE, "") not in PAGE_PHASES:
+        return "server_phase_from_browser"
+    if attributes.get(semconv.CACHE_LAYER, "router") != "router":
+        return "server_cache_from_browser"
+    if semconv.BUILD_ID in attributes or any(k.startswith(_SERVER_PREFIXES) for k in attributes):
+        return "server_attribute_from_browser"
+    return None
+
+
 class BrowserSpansOnly:
-    """A :class:`TracesConsumer` that passes on a page's own spans and drops, counted, those
-    under a server's instrumentation scope."""
+    """A :class:`TracesConsumer` that passes on a page's own spans and drops, counted by
+    reason, those a page may not send (:func:`refusal`)."""
 
     def __init__(self, downstream: TracesConsumer, telemetry: CollectorTelemetry) -> None:
         self._downstream = downstream
         self._telemetry = telemetry
 
     def consume(self, spans: SpanColumns) -> None:
-        scopes = spans.scope_names
-        kept = sum(1 for scope in scopes if not is_nextjs(scope))
-        if kept < len(scopes):
-            self._telemetry.drop(
-                "server_scope_from_browser",
-                len(scopes) - kept,
-                "a browser sent spans under a server's instrumentation scope",
-            )
-            spans = page_spans_of(spans)
+        request = _request_of(spans)
+        dropped: Counter[str] = Counter()
+        for resource_spans in request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                scope = scope_spans.scope.name
+                kept = []
+                for span in scope_spans.spans:
+                    reason = refusal(scope, attributes_to_map(span.attributes))
+                    if reason is None:
+                        kept.append(span)
+                    else:
+                        dropped[reason] += 1
+                if len(kept) < len(scope_spans.spans):
+                    copies = [Span.FromString(span.SerializeToString()) for span in kept]
+                    del scope_spans.spans[:]
+                    scope_spans.spans.extend(copies)
+        if dropped:
+            for reason, count in dropped.items():
+                self._telemetry.drop(reason, count, "a browser sent spans only a server may")
+            spans = _encoded(request)
         self._downstream.consume(spans)
 
 
-def page_spans_of(spans: SpanColumns) -> SpanColumns:
-    """The spans of ``spans`` under a page's scopes, as a batch of its own whose ``source``
-    holds them, and only them, encoded again: the write-ahead log must keep what is kept."""
-    request = ExportTraceServiceRequest()
+def _request_of(spans: SpanColumns) -> ExportTraceServiceRequest:
+    """The request ``spans`` came from."""
     if spans.encoded is not None:
+        request = ExportTraceServiceRequest()
         for body in spans.encoded:
             request.MergeFromString(body)
-    else:
-        kind = decoder.JSON if spans.source_kind == KIND_JSON else decoder.PROTOBUF
-        request = decoder.decode(spans.source, kind)
-    for resource_spans in request.resource_spans:
-        pages = [s for s in resource_spans.scope_spans if not is_nextjs(s.scope.name)]
-        del resource_spans.scope_spans[:]
-        resource_spans.scope_spans.extend(pages)
+        return request
+    kind = decoder.JSON if spans.source_kind == KIND_JSON else decoder.PROTOBUF
+    return decoder.decode(spans.source, kind)
+
+
+def _encoded(request: ExportTraceServiceRequest) -> SpanColumns:
+    """The spans of ``request`` as a batch whose ``source`` holds them, and only them,
+    encoded: the write-ahead log must keep what is kept."""
     kept = screen(request, None).spans
     kept.source = (kept.encoded or [b""])[0]
     kept.source_kind = KIND_PROTOBUF
@@ -133,13 +179,14 @@ class BrowserReceiver:
         """``receiver`` takes what passes the checks: one with browser-sized bodies, in front
         of a :class:`BrowserSpansOnly`."""
         self._otlp = receiver
-        self._origins = frozenset(origins)
+        # Each listed origin (a pattern, for preview deployments) with what its header matches.
+        self._origins = [(origin, origin_pattern((origin,))) for origin in origins]
         self._key = key.encode() if key else None
         self._telemetry = telemetry
         self._limiter = OriginRateLimiter(rate, max(1.0, 2 * rate))
         self._cors = CORSMiddleware(
             self._checked,
-            allow_origins=sorted(self._origins),
+            allow_origin_regex=origin_pattern(origins).pattern,
             allow_methods=["POST"],
             allow_headers=["content-type", "content-encoding"],
             max_age=600,
@@ -149,6 +196,11 @@ class BrowserReceiver:
         return [Route(BROWSER_TRACES_PATH, self._cors, methods=["POST", "OPTIONS"])]
 
     async def _checked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if decoder.media_type(Headers(scope=scope).get("content-type")) == "text/plain":
+            # sendBeacon sends a string as text/plain, the one type a page may send across
+            # origins without a preflight: the page's OTLP/JSON.
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
         request = Request(scope, receive)
         refusal = self._refusal(request)
         if refusal is None:
@@ -160,13 +212,14 @@ class BrowserReceiver:
     def _refusal(self, request: Request) -> Response | None:
         """Why ``request`` may not send (403, 401 or 429), or None."""
         origin = request.headers.get("origin", "")
-        if origin not in self._origins:
+        listed = next((o for o, pattern in self._origins if pattern.fullmatch(origin)), None)
+        if listed is None:
             return self._refuse("forbidden_origin", 403, f"origin {origin!r} is not allowed")
         if self._key is not None:
             given = request.query_params.get("key", "").encode()
             if not hmac.compare_digest(given, self._key):
                 return self._refuse("wrong_key", 401, "missing or wrong browser key (?key=)")
-        wait_s = self._limiter.take(origin)
+        wait_s = self._limiter.take(listed)  # one bucket a listed origin, pattern or not
         if wait_s:
             response = self._refuse("rate_limited", 429, f"too many requests from {origin}")
             response.headers["Retry-After"] = str(max(1, math.ceil(wait_s)))

@@ -13,15 +13,18 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from starlette.testclient import TestClient
 
 from collector.config import CollectorConfig, StoreConfig
+from collector.consumer import SpanColumns
 from collector.errors import ConfigError
-from collector.ingest.browser import page_spans_of
+from collector.ingest.browser import BrowserSpansOnly
 from collector.pipeline.translator import screen
 from collector.pipeline.wal import KIND_JSON, KIND_PROTOBUF
 from collector.service import Collector
+from collector.telemetry import CollectorTelemetry
 from tests.builders import make_request, make_span
 from tests.conftest import running_collector, stored
 
 SHOP = "https://shop.example.com"
+PREVIEWS = "https://*.shop-preview.example.com"
 KEY = "pk-shop-2026"
 TOKEN = "collector-token-0123456789"
 PB = {"Content-Type": "application/x-protobuf"}
@@ -33,7 +36,7 @@ def browser_collector(store_config: StoreConfig) -> Iterator[Collector]:
     with running_collector(
         store_config,
         token=TOKEN,
-        browser_origins=(SHOP, "http://localhost:3000"),
+        browser_origins=(SHOP, "http://localhost:3000", PREVIEWS),
         browser_key=KEY,
         browser_rate=0.01,  # one request, then one each 100 s: a second one is refused
     ) as instance:
@@ -134,6 +137,53 @@ def test_a_page_cannot_send_a_servers_spans(browser, browser_collector):
     assert dropped["server_scope_from_browser"] == 3
 
 
+PAGE = "@nextrace/next/browser"
+FORGERIES = [  # (scope, attributes, the reason it is dropped), each once a server's row
+    ("nextrace.cdn", {"cache.layer": "cdn", "cache.result": "miss"}, "server_scope_from_browser"),
+    (
+        PAGE,
+        {"nextrace.phase": "cache", "cache.layer": "data", "cache.result": "miss"},
+        "server_cache_from_browser",
+    ),
+    (PAGE, {"nextrace.phase": "request", "next.route": "/checkout"}, "server_phase_from_browser"),
+    (PAGE, {"nextrace.phase": "deploy"}, "server_phase_from_browser"),
+    (
+        PAGE,
+        {"nextrace.phase": "navigation", "nextrace.build_id": "forged"},
+        "server_attribute_from_browser",
+    ),
+    (PAGE, {"nextrace.cdn.vendor": "vercel"}, "server_attribute_from_browser"),
+]
+
+
+def test_a_page_can_make_no_server_row(browser, browser_collector):
+    page = [
+        make_span("navigation /p", attrs={"nextrace.phase": "navigation"}),
+        make_span(
+            "router cache lookup",
+            attrs={"nextrace.phase": "cache", "cache.layer": "router", "cache.result": "hit"},
+        ),
+        make_span("GET /p", attrs={"url.path": "/p"}),
+    ]
+    request = make_request(page, "shop-web", scope=PAGE)
+    for i, (scope, attrs, _) in enumerate(FORGERIES):
+        forged = make_request([make_span(f"forged {i}", attrs=attrs)], "shop", scope=scope)
+        request.resource_spans.extend(forged.resource_spans)
+    response = browser.post(
+        PATH, content=request.SerializeToString(), headers={**PB, "Origin": SHOP}
+    )
+    assert response.status_code == 200
+    assert names(browser_collector) == ["GET /p", "navigation /p", "router cache lookup"]
+    assert stored(browser_collector, "SELECT Layer FROM cache_events") == [("router",)]
+    for table in ("requests", "builds", "deploys"):
+        assert stored(browser_collector, f"SELECT count() FROM {table}") == [(0,)], table
+    dropped = browser_collector.telemetry.snapshot()["spans_dropped"]
+    expected: dict[str, int] = {}
+    for _, _, reason in FORGERIES:
+        expected[reason] = expected.get(reason, 0) + 1
+    assert {k: v for k, v in dropped.items() if k.endswith("_from_browser")} == expected
+
+
 def test_the_endpoint_is_off_unless_origins_are_listed(client):
     response = client.post(
         "/v1/browser/traces", content=page_spans("x"), headers={**PB, "Origin": SHOP}
@@ -145,7 +195,10 @@ def test_the_endpoint_is_off_unless_origins_are_listed(client):
     "origin",
     [
         "*",
-        "https://*.example.com",
+        "https://*.com",
+        "https://shop.*.example.com",
+        "https://*example.com",
+        "https://*.*.example.com",
         "https://shop.example.com/",
         "https://shop.example.com/app",
         "shop.example.com",
@@ -178,10 +231,57 @@ def test_the_kept_spans_are_what_the_write_ahead_log_is_given(encoding):
         body = request.SerializeToString()
         spans = screen(request, body).spans
         spans.source, spans.source_kind = body, KIND_PROTOBUF
-    kept = page_spans_of(spans)
+    passed: list[SpanColumns] = []
+
+    class Downstream:
+        def consume(self, batch: SpanColumns) -> None:
+            passed.append(batch)
+
+    BrowserSpansOnly(Downstream(), CollectorTelemetry()).consume(spans)
+    (kept,) = passed
     assert len(kept) == 30
     assert kept.source_kind == KIND_PROTOBUF
     logged = ExportTraceServiceRequest.FromString(kept.source)
     names = [s.name for r in logged.resource_spans for ss in r.scope_spans for s in ss.spans]
     assert names == [f"click {i}" for i in range(30)]
     assert kept.encoded == [kept.source]
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [
+        ("https://pr-42.shop-preview.example.com", 200),
+        ("https://a.b.shop-preview.example.com", 403),  # one label, not two
+        ("https://pr-42.shop-preview.example.com.evil.com", 403),
+        ("https://shop-preview.example.com", 403),
+    ],
+)
+def test_preview_deployments_send_through_a_pattern(browser, browser_collector, origin, status):
+    answer = browser.post(
+        PATH, content=page_spans("navigation /p"), headers={**PB, "Origin": origin}
+    )
+    assert answer.status_code == status
+    if status == 200:
+        assert answer.headers["access-control-allow-origin"] == origin
+        assert names(browser_collector) == ["navigation /p"]
+    else:
+        assert names(browser_collector) == []
+
+
+def test_a_beacon_of_otlp_json_as_text_plain_is_read(browser, browser_collector):
+    # navigator.sendBeacon(url, JSON.stringify(otlp)) sends text/plain;charset=UTF-8.
+    document = json_format.MessageToDict(
+        make_request([make_span("navigation /p")], "shop-web", scope="@nextrace/next/browser")
+    )
+    for resource_spans in document["resourceSpans"]:
+        for scope_spans in resource_spans["scopeSpans"]:
+            for span in scope_spans["spans"]:  # OTLP/JSON ids are hex
+                for key in ("traceId", "spanId"):
+                    span[key] = base64.b64decode(span[key]).hex()
+    answer = browser.post(
+        PATH,
+        content=json.dumps(document).encode(),
+        headers={"Content-Type": "text/plain;charset=UTF-8", "Origin": SHOP},
+    )
+    assert answer.status_code == 200
+    assert names(browser_collector) == ["navigation /p"]
