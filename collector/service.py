@@ -32,6 +32,7 @@ from collector.consumer import Component, TracesConsumer
 from collector.ingest import cloudflare_logpush
 from collector.ingest.auth import BearerTokenMiddleware
 from collector.ingest.browser import BROWSER_TRACES_PATH, BrowserReceiver, BrowserSpansOnly
+from collector.ingest.cdn import RecentLines
 from collector.ingest.cloudflare_logpush import CLOUDFLARE_LOGPUSH_PATH, LogpushConverter
 from collector.ingest.connections import BoundedH11Protocol, RareAcceptErrors, connection_cap
 from collector.ingest.hosts import HostCheckMiddleware, HostPolicy
@@ -163,6 +164,7 @@ class Collector:
         admin = AdminEndpoints(self.telemetry, store, self.health, sql_mode=sql_mode)
         routes = receiver.routes() + admin.routes()
         open_paths: frozenset[str] = frozenset()
+        recent_lines = RecentLines(config.cdn_recent_lines)  # one memory for every CDN
         if config.browser_origins:
             browser = BrowserReceiver(
                 receiver_for(
@@ -182,7 +184,9 @@ class Collector:
                 receiver_for(
                     pipeline,
                     max_body_bytes=config.cdn_max_body_bytes,
-                    converter=VercelDrainConverter(config.vercel_drain_secret, self.telemetry),
+                    converter=VercelDrainConverter(
+                        config.vercel_drain_secret, self.telemetry, recent_lines
+                    ),
                     unauthenticated=self.unverified,  # until its signature is checked
                 ),
                 config.vercel_verify,
@@ -190,7 +194,9 @@ class Collector:
             routes += drain.routes()
             open_paths |= {VERCEL_DRAIN_PATH}  # signed by Vercel instead
         if config.cloudflare_logpush_token:
-            logpush = LogpushConverter(config.cloudflare_logpush_token, self.telemetry)
+            logpush = LogpushConverter(
+                config.cloudflare_logpush_token, self.telemetry, recent_lines
+            )
             routes += cloudflare_logpush.routes(
                 receiver_for(pipeline, max_body_bytes=config.cdn_max_body_bytes, converter=logpush)
             )

@@ -82,6 +82,12 @@ class CollectorTelemetry:
         )
         for path in ("staged", "columns"):  # both shown from the start
             self.spans_written.labels(path)
+        self.cdn_lines_redelivered = Counter(
+            "nextrace_collector_cdn_lines_redelivered",
+            "CDN log lines a vendor sent again after they were acknowledged: stored once, "
+            "not again. Not a loss.",
+            registry=self.registry,
+        )
         self.spans_dropped = Counter(
             "nextrace_collector_spans_dropped",
             "Spans that were not stored, by reason.",
@@ -313,6 +319,7 @@ class CollectorTelemetry:
             "spans_exported": total(self.spans_exported),
             "spans_written": by_label(self.spans_written, "path"),
             "spans_dropped": by_label(self.spans_dropped, "reason"),
+            "cdn_lines_redelivered": total(self.cdn_lines_redelivered),
             "spans_refused": by_label(self.spans_refused, "reason"),
             "spans_left_in_wal": total(self.spans_left_in_wal),
             "wal_records_lost": total(self.wal_records_lost),

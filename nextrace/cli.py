@@ -263,13 +263,21 @@ def collect(
         list[str] | None,
         typer.Option(
             help="Origin whose pages may send spans to /v1/browser/traces, for example "
-            "https://shop.example.com (repeat for each; none: the endpoint is off). "
+            "https://shop.example.com, or https://*.shop-preview.example.com for preview "
+            "deployments (repeat for each; none: the endpoint is off). "
             "NEXTRACE_BROWSER_KEY, if set, is the public key they must send as ?key=."
         ),
     ] = None,
     browser_rate: Annotated[
         float, typer.Option(help="Browser requests a second per origin (twice that at once).")
     ] = COLLECT["browser_rate"],
+    cdn_max_body_mb: Annotated[
+        float,
+        typer.Option(
+            help="Largest CDN log delivery, decompressed; set the vendor's batch size below it "
+            "(Logpush: max_upload_bytes)."
+        ),
+    ] = COLLECT["cdn_max_body_bytes"] / MIB,
 ) -> None:
     """Receive OTLP/HTTP traces on /v1/traces and store them in ClickHouse.
 
@@ -320,6 +328,7 @@ def collect(
         vercel_drain_secret=os.environ.get(VERCEL_SECRET_ENV) or None,
         vercel_verify=os.environ.get(VERCEL_VERIFY_ENV) or None,
         cloudflare_logpush_token=os.environ.get(CLOUDFLARE_TOKEN_ENV) or None,
+        cdn_max_body_bytes=int(cdn_max_body_mb * MIB),
     )
     sock = bind_socket(host, port)
     collector = Collector(config)

@@ -26,6 +26,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +36,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from collector.errors import PermanentError
 from collector.nextjs.mapping import FILE_NAME
 from collector.telemetry import CollectorTelemetry
 
@@ -77,7 +80,7 @@ class CdnRequest:
     route: str = ""  # the app's route pattern, when the vendor logs it
     build_id: str = ""
     region: str = ""
-    duration_ns: int = 0
+    duration_ns: int = 0  # 0: the log says none (a CDN's request row of 0 has no known duration)
     response_bytes: int | None = None
     trace_id: str = ""  # the app's trace, when the vendor logs it
     parent_span_id: str = ""
@@ -146,27 +149,82 @@ def parse_entries(body: bytes) -> tuple[list[dict[str, Any]], list[str]]:
     return entries, malformed
 
 
+class RecentLines:
+    """The log lines of the last ``size`` requests acknowledged, by vendor and line id, so
+    that a delivery the vendor sends again (its answer was lost, or late) stores nothing
+    twice. Thread-safe. Only lines of acknowledged deliveries are remembered: a delivery
+    answered 503 is stored when it comes again."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def seen(self, key: str) -> bool:
+        with self._lock:
+            return key in self._keys
+
+    def remember(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._keys[key] = None
+                self._keys.move_to_end(key)
+            while len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+
+
+@dataclass
+class Delivery:
+    """What a delivery's lines made: the export, and the keys of its requests' lines, to
+    remember once it is acknowledged (:class:`RecentLines`)."""
+
+    export: ExportTraceServiceRequest
+    keys: list[str]
+
+
 def export_of(
     body: bytes,
     request_of: Callable[[dict[str, Any]], CdnRequest | None],
     telemetry: CollectorTelemetry,
-) -> ExportTraceServiceRequest:
-    """The export of the requests a delivery's entries logged (``request_of`` reads one, None
-    for an entry that is not a request; ValueError or TypeError for one it cannot read). Lines
-    that are not entries, or that cannot be read, are counted (``malformed_log_line``)."""
+    select: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] = list,
+    recent: RecentLines | None = None,
+) -> Delivery:
+    """The export of the requests a delivery's entries logged: ``select`` picks the entries
+    that stand for one request each (a vendor may log a request several times), and
+    ``request_of`` reads one (None for an entry that is not a request; ValueError, TypeError or
+    KeyError for one it cannot read). Lines that are not entries, or that cannot be read, are
+    counted (``malformed_log_line``) and skipped: one bad line costs only itself. A body none
+    of whose lines could be read is refused with 400, naming why, and counted. A line
+    ``recent`` remembers, or met before in the delivery, is counted
+    (``cdn_lines_redelivered``) and skipped: it is stored already."""
     entries, malformed = parse_entries(body)
-    requests = []
-    for entry in entries:
+    requests: dict[str, CdnRequest] = {}
+    again = 0
+    for entry in select(entries):
         try:
             found = request_of(entry)
-        except (TypeError, ValueError) as exc:
-            malformed.append(f"a field of the wrong type: {exc}")
+        except (TypeError, ValueError, KeyError) as exc:
+            malformed.append(f"a field missing or of the wrong type: {exc!r}")
             continue
-        if found is not None:
-            requests.append(found)
+        if found is None:
+            continue
+        key = f"{found.vendor}:{found.log_id}"
+        if key in requests or (recent is not None and recent.seen(key)):
+            again += 1
+            continue
+        requests[key] = found
+    if again:
+        telemetry.cdn_lines_redelivered.inc(again)
     if malformed:
         telemetry.drop("malformed_log_line", len(malformed), malformed[0])
-    return as_export(requests)
+        if not entries:
+            raise PermanentError(
+                f"no log line of the delivery could be read ({len(malformed)} lines; first: "
+                f"{malformed[0]}): send the vendor's NDJSON or JSON array, without prefixes "
+                "or suffixes around the records",
+                http_status=400,
+            )
+    return Delivery(as_export(requests.values()), list(requests))
 
 
 def as_export(requests: Iterable[CdnRequest]) -> ExportTraceServiceRequest:

@@ -20,8 +20,10 @@ and ``EdgeEndTimestamp`` (RFC 3339, Unix seconds or nanoseconds, as the job's
 ``EdgeResponseBytes`` and ``RequestHeaders`` (``rsc``, ``next-router-prefetch``,
 ``next-router-segment-prefetch``, ``purpose``, and ``traceparent``, which joins the CDN's
 spans to the app's trace). A line without a method and a URI (the test line Logpush sends
-to check a destination) is skipped; one that is not a JSON object, or whose fields are of
-the wrong type, is counted as ``malformed_log_line`` and skipped, and the rest is stored.
+to check a destination) is skipped; one that is not a JSON object, or whose fields are
+missing or of the wrong type, is counted as ``malformed_log_line`` and skipped, and the rest is
+stored; a delivery none of whose lines can be read is refused with 400. A Worker's subrequest
+and the request that ran the Worker are one request (:func:`one_per_request`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from collector.errors import PermanentError
-from collector.ingest.cdn import CdnRequest, export_of
+from collector.ingest.cdn import CdnRequest, RecentLines, export_of
 from collector.ingest.connections import admit
 from collector.ingest.receiver import OTLPHttpReceiver
 from collector.telemetry import CollectorTelemetry
@@ -54,9 +56,47 @@ def nanoseconds(value: Any) -> int:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=dt.UTC)
         return (moment - _EPOCH) // dt.timedelta(microseconds=1) * 1000  # exact, unlike floats
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise ValueError(f"timestamp {value!r} is neither RFC 3339 nor a number")
-    return int(value) if value > 1e14 else int(value * 1_000_000_000)
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"timestamp {value!r} is neither RFC 3339 nor a positive number")
+    # Seconds (1.8e9 now), milliseconds (1.8e12), microseconds (1.8e15) or nanoseconds.
+    for limit, scale in ((1e11, 1_000_000_000), (1e14, 1_000_000), (1e17, 1_000)):
+        if value < limit:
+            return int(value * scale)
+    if value >= 1 << 63:
+        raise ValueError(f"timestamp {value!r} is beyond any date")
+    return int(value)
+
+
+def _finer_than_seconds(value: Any) -> bool:
+    """Whether a Logpush timestamp has a fraction of a second: RFC 3339 text with one, or a
+    number in milliseconds or finer."""
+    if isinstance(value, str):
+        return "." in value
+    if isinstance(value, float) and not value.is_integer():
+        return True
+    return isinstance(value, int | float) and value >= 1e11
+
+
+def one_per_request(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line a request: a Worker's subrequest (``WorkerSubrequest``, its ``ParentRayID``
+    the eyeball request's ``RayID``) is part of the request that ran the Worker, and its cache
+    status is the CDN's answer to it; the eyeball's line stands for both. A subrequest whose
+    eyeball line is not in the delivery stays a line of its own."""
+    rays = {str(entry["RayID"]) for entry in entries if entry.get("RayID")}
+    answers: dict[str, Any] = {}  # eyeball RayID -> its subrequest's CacheCacheStatus
+    kept = []
+    for entry in entries:
+        parent = str(entry.get("ParentRayID") or "")
+        if entry.get("WorkerSubrequest") is True and parent in rays:
+            answers.setdefault(parent, entry.get("CacheCacheStatus"))
+        else:
+            kept.append(entry)
+    return [
+        {**entry, "CacheCacheStatus": answers[ray]}
+        if (ray := str(entry.get("RayID") or "")) in answers and answers[ray]
+        else entry
+        for entry in kept
+    ]
 
 
 def request_of(entry: dict[str, Any], service: str = "") -> CdnRequest | None:
@@ -70,6 +110,10 @@ def request_of(entry: dict[str, Any], service: str = "") -> CdnRequest | None:
     headers = {str(name).lower(): str(value) for name, value in headers.items()}
     start = nanoseconds(entry["EdgeStartTimestamp"])
     end = nanoseconds(entry.get("EdgeEndTimestamp", entry["EdgeStartTimestamp"]))
+    if not any(
+        _finer_than_seconds(entry.get(f)) for f in ("EdgeStartTimestamp", "EdgeEndTimestamp")
+    ):
+        end = start  # whole seconds (unix, rfc3339) say no duration: 0, unknown
     trace_id, parent = "", ""
     parts = headers.get("traceparent", "").split("-")
     if len(parts) == 4:
@@ -99,9 +143,11 @@ class LogpushConverter:
     """Checks a delivery's token and reads its requests as an OTLP export (a
     :data:`collector.ingest.receiver.LogConverter`)."""
 
-    def __init__(self, token: str, telemetry: CollectorTelemetry) -> None:
+    def __init__(self, token: str, telemetry: CollectorTelemetry, recent: RecentLines) -> None:
+        """``recent``: the lines of the deliveries acknowledged lately, stored once."""
         self._expected = f"Bearer {token}".encode()
         self._telemetry = telemetry
+        self._recent = recent
 
     def admit(self, request: Request) -> None:
         given = request.headers.get("authorization", "").encode()
@@ -115,7 +161,18 @@ class LogpushConverter:
     def __call__(self, request: Request, body: bytes) -> ExportTraceServiceRequest:
         # A gzip body without a Content-Encoding, as Logpush sends it, the receiver inflates.
         service = request.query_params.get("service", "")
-        return export_of(body, lambda entry: request_of(entry, service), self._telemetry)
+        delivery = export_of(
+            body,
+            lambda entry: request_of(entry, service),
+            self._telemetry,
+            one_per_request,
+            self._recent,
+        )
+        request.state.cdn_lines = delivery.keys
+        return delivery.export
+
+    def acknowledged(self, request: Request) -> None:
+        self._recent.remember(request.state.cdn_lines)
 
 
 def routes(receiver: OTLPHttpReceiver) -> list[Route]:

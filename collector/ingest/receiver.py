@@ -116,6 +116,10 @@ class LogConverter(Protocol):
 
     def __call__(self, request: Request, body: bytes, /) -> ExportTraceServiceRequest: ...
 
+    def acknowledged(self, request: Request, /) -> None:
+        """The export read from ``request`` is acknowledged: on disk, about to get 200."""
+        ...
+
 
 class OTLPHttpReceiver:
     """Decodes OTLP/HTTP trace exports and hands the spans to ``consumer``; with a
@@ -192,6 +196,8 @@ class OTLPHttpReceiver:
             self._consumer.consume(translation.spans)
             if self._before_ack is not None:
                 await self._before_ack()
+            if converter is not None:
+                converter.acknowledged(request)
         except PermanentError as exc:
             reason = _REJECT_REASONS.get(exc.http_status, "malformed")
             self._telemetry.reject_request(reason, exc.http_status, str(exc))

@@ -14,7 +14,12 @@ path carries it (``GET`` answers 200 with it and nothing else).
 
 The body is a JSON array of log entries, one entry, or NDJSON (one entry a line), as Vercel's
 Log Drains reference describes. Entries with a ``proxy`` object are requests the CDN saw
-(:func:`request_of`); build logs, function output and other entries without one are skipped.
+(:func:`request_of`); build logs and other entries without one are skipped. Vercel repeats a
+request's ``proxy`` on every entry the request made (its middleware's invocation, each line
+its function printed): :func:`one_per_request` keeps one entry a ``requestId``, the one with
+the cache's answer, so that a request is one CDN lookup. An entry of Vercel's own background
+revalidation (``proxy.statusCode`` -1) is no user's lookup, and a redirect or the firewall's
+answer is no cache's: they are skipped.
 A line that is not a JSON object is counted as dropped (``malformed_log_line``) and skipped;
 the rest of the delivery is stored. Each request becomes spans (:mod:`collector.ingest.cdn`), which
 then go the way of any OTLP export: the same limits, write-ahead log and answers.
@@ -33,7 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from collector.errors import PermanentError
-from collector.ingest.cdn import CdnRequest, export_of
+from collector.ingest.cdn import CdnRequest, RecentLines, export_of
 from collector.ingest.connections import admit
 from collector.ingest.receiver import OTLPHttpReceiver
 from collector.telemetry import CollectorTelemetry
@@ -42,6 +47,31 @@ VERCEL_DRAIN_PATH = "/v1/cdn/vercel"
 VERCEL_SECRET_ENV = "NEXTRACE_VERCEL_DRAIN_SECRET"
 VERCEL_VERIFY_ENV = "NEXTRACE_VERCEL_VERIFY"
 _SIGNATURE = re.compile(r"[0-9a-fA-F]{40}")  # a hex HMAC-SHA1
+
+
+_NOT_LOOKUPS = frozenset({"redirect", "firewall"})  # sources whose entries no cache answered
+
+
+def one_per_request(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of the entries with a ``proxy`` object, one a request (``requestId``, else the proxy's
+    ``vercelId``, else the entry's ``id``): the first that carries the cache's answer
+    (``proxy.vercelCache``), else the first. Background revalidations, redirects and the
+    firewall's entries are left out."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        proxy = entry.get("proxy")
+        if not isinstance(proxy, dict):
+            continue
+        if proxy.get("statusCode") == -1 or entry.get("source") in _NOT_LOOKUPS:
+            continue
+        key = str(entry.get("requestId") or proxy.get("vercelId") or entry.get("id") or "")
+        if not key:
+            chosen[f"#{len(chosen)}"] = entry  # nothing to tell it apart: its own request
+            continue
+        held = chosen.get(key)
+        if held is None or (not held["proxy"].get("vercelCache") and proxy.get("vercelCache")):
+            chosen[key] = entry
+    return list(chosen.values())
 
 
 def request_of(entry: dict[str, Any]) -> CdnRequest | None:
@@ -55,7 +85,13 @@ def request_of(entry: dict[str, Any]) -> CdnRequest | None:
         raise ValueError(f"timestamp {timestamp_ms!r} is not milliseconds")
     return CdnRequest(
         vendor="vercel",
-        log_id=str(entry.get("id") or proxy.get("vercelId") or ""),
+        # The request's id, not the entry's: the same for all its entries and redeliveries.
+        log_id=str(
+            entry.get("requestId")
+            or proxy.get("vercelId")
+            or entry.get("id")
+            or f"{timestamp_ms}:{proxy.get('path', '/')}"
+        ),
         service=str(entry.get("projectName") or entry.get("projectId") or "vercel"),
         timestamp_ns=int(timestamp_ms) * 1_000_000,
         method=str(proxy.get("method", "GET")),
@@ -66,18 +102,30 @@ def request_of(entry: dict[str, Any]) -> CdnRequest | None:
         route=str(entry.get("path") or ""),
         build_id=str(entry.get("deploymentId") or ""),
         region=str(proxy.get("region") or ""),
+        response_bytes=_bytes(proxy.get("responseByteSize")),
         trace_id=str(entry.get("traceId") or entry.get("trace.id") or ""),
         parent_span_id=str(entry.get("spanId") or entry.get("span.id") or ""),
     )
+
+
+def _bytes(value: Any) -> int | None:
+    """A logged size in bytes; None when it was not logged."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"responseByteSize {value!r} is not a size")
+    return int(value)
 
 
 class VercelDrainConverter:
     """Checks a delivery's signature and reads its requests as an OTLP export (a
     :data:`collector.ingest.receiver.LogConverter`)."""
 
-    def __init__(self, secret: str, telemetry: CollectorTelemetry) -> None:
+    def __init__(self, secret: str, telemetry: CollectorTelemetry, recent: RecentLines) -> None:
+        """``recent``: the lines of the deliveries acknowledged lately, stored once."""
         self._secret = secret.encode()
         self._telemetry = telemetry
+        self._recent = recent
 
     def admit(self, request: Request) -> None:
         """Refuse a request without a signature before its body is read."""
@@ -92,8 +140,13 @@ class VercelDrainConverter:
             raise PermanentError("missing or wrong x-vercel-signature", 401)
         admit(request.scope)
 
-    def __call__(self, _request: Request, body: bytes) -> ExportTraceServiceRequest:
-        return export_of(body, request_of, self._telemetry)
+    def __call__(self, request: Request, body: bytes) -> ExportTraceServiceRequest:
+        delivery = export_of(body, request_of, self._telemetry, one_per_request, self._recent)
+        request.state.cdn_lines = delivery.keys
+        return delivery.export
+
+    def acknowledged(self, request: Request) -> None:
+        self._recent.remember(request.state.cdn_lines)
 
 
 class VercelDrainReceiver:

@@ -108,7 +108,12 @@ def test_a_delivery_without_the_right_signature_is_refused_and_nothing_is_kept(
 
 def test_ndjson_lines_that_cannot_be_read_are_counted_and_the_rest_stored(vercel, drain_collector):
     entries = json.loads(DELIVERY)
-    wrong = {**entries[0], "proxy": {**entries[0]["proxy"], "timestamp": "soon"}}
+    wrong = {
+        **entries[0],
+        "id": "another-entry",
+        "requestId": "another-request",
+        "proxy": {**entries[0]["proxy"], "timestamp": "soon"},
+    }
     lines = [json.dumps(entries[0]), "{not json", json.dumps(entries[3]), "[1, 2]"]
     lines.append(json.dumps(wrong))
     body = "\n".join(lines).encode()

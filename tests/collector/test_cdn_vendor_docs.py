@@ -1,0 +1,118 @@
+"""CDN deliveries written from the vendors' documentation alone, by someone who never read the
+receivers (tests/data/cdn/vendor-docs/, with the truth they hold in truth.json): each request
+is one CDN lookup, whatever the vendor logged around it, and a redelivery stores nothing
+twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from collector.config import StoreConfig
+from collector.ingest.cloudflare_logpush import request_of
+from collector.service import Collector
+from investigate.reader import StoreReader
+from investigate.report import run_query, window
+from tests.conftest import running_collector, stored
+
+DOCS = Path(__file__).parents[1] / "data" / "cdn" / "vendor-docs"
+TRUTH: dict[str, Any] = json.loads((DOCS / "truth.json").read_text())
+FILES: dict[str, dict[str, Any]] = TRUTH["files"]
+SECRET = TRUTH["vercel_delivery"]["signature"]["test_secret"]
+TOKEN = "logpush-token-0123456789"
+LOOKUPS = (  # the CDN's lookups a hit ratio counts, by result
+    "SELECT Result, count() FROM cache_events WHERE Layer = 'cdn' AND Result != 'bypass' "
+    "GROUP BY Result ORDER BY Result"
+)
+
+
+@pytest.fixture
+def collector(store_config: StoreConfig) -> Iterator[Collector]:
+    with running_collector(
+        store_config, vercel_drain_secret=SECRET, cloudflare_logpush_token=TOKEN
+    ) as instance:
+        yield instance
+
+
+def deliver(collector: Collector, name: str) -> Any:
+    """POST the file ``name`` as its vendor does, and the answer."""
+    assert collector.app is not None
+    body = (DOCS / name).read_bytes()
+    truth = FILES[name]
+    with TestClient(collector.app, base_url="http://localhost:4318") as client:
+        if truth["vendor"] == "vercel":
+            headers = {"x-vercel-signature": truth["x-vercel-signature"]}
+            return client.post("/v1/cdn/vercel", content=body, headers=headers)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        return client.post("/v1/cdn/cloudflare?service=shop", content=body, headers=headers)
+
+
+def lookups(truth: dict[str, Any]) -> list[tuple[str, int]]:
+    """The lookups ``truth`` counts, by result; a prerendered file, answered without the app,
+    counts as a hit, as the receivers document."""
+    results = {
+        "hit": truth["hits"] + truth.get("prerender", 0),
+        "miss": truth["misses"],
+        "stale": truth["stale"],
+    }
+    return sorted((result, n) for result, n in results.items() if n)
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_each_request_is_one_cdn_lookup(collector, name):
+    truth = FILES[name]
+    assert deliver(collector, name).status_code == 200
+    assert sum(truth_count for _, truth_count in lookups(truth)) == truth["cdn_lookups"]
+    assert stored(collector, LOOKUPS) == lookups(truth)
+    malformed = collector.health()["spans_dropped"].get("malformed_log_line", 0)
+    assert malformed == truth.get("bad_lines", 0)
+
+
+def test_a_redelivery_stores_nothing_twice(collector):
+    # Both vendors send a delivery again when its answer is lost or late.
+    for name in ("vercel-one-request-many-entries.json", "cloudflare-formats-unixnano.ndjson"):
+        assert deliver(collector, name).status_code == 200
+    before = stored(collector, "SELECT count() FROM otel_traces")
+    for name in ("vercel-one-request-many-entries.json", "cloudflare-formats-unixnano.ndjson"):
+        assert deliver(collector, name).status_code == 200
+    assert stored(collector, "SELECT count() FROM otel_traces") == before
+    requests = sum(
+        FILES[n]["requests"]
+        for n in ("vercel-one-request-many-entries.json", "cloudflare-formats-unixnano.ndjson")
+    )
+    assert collector.health()["cdn_lines_redelivered"] == requests
+
+
+@pytest.mark.parametrize("timestamp_format", ["unixnano", "unix", "rfc3339"])
+def test_each_timestamp_format_says_when_the_request_came(timestamp_format):
+    name = f"cloudflare-formats-{timestamp_format}.ndjson"
+    lines = [json.loads(line) for line in (DOCS / name).read_text().splitlines() if line]
+    found = [request_of(line) for line in lines]
+    started = [
+        dt.datetime.fromtimestamp(r.timestamp_ns / 1e9, dt.UTC) for r in found if r is not None
+    ]
+    expected = [
+        dt.datetime.fromisoformat(at.replace("Z", "+00:00")) for at in FILES[name]["edge_start_utc"]
+    ]
+    # Whole seconds in the formats that have no more.
+    precision = dt.timedelta(milliseconds=1 if timestamp_format == "unixnano" else 1000)
+    assert len(started) == len(expected)
+    for at, truth in zip(sorted(started), expected, strict=True):
+        assert abs(at - truth) < precision, (at, truth)
+
+
+def test_a_request_the_cdn_logged_no_duration_for_has_no_latency(collector):
+    # Vercel logs no duration, and Logpush's whole seconds tell none: not 0 ms.
+    for name in ("vercel-one-request-many-entries.json", "cloudflare-formats-unix.ndjson"):
+        assert deliver(collector, name).status_code == 200
+    stored(collector, "SELECT 1")
+    assert collector.store is not None
+    rows = run_query(StoreReader(collector.store), "server_latency", window())
+    assert rows, "the CDN's requests have rows"
+    assert all(row["p50_ms"] is None for row in rows), rows
