@@ -77,10 +77,13 @@ export class NextraceSpanProcessor {
     this._safely(() => {
       const type = span.attributes?.['next.span_type'];
       if (type === FETCH_SPAN) return this._startFetch(span);
-      const facts = this.requests.getStore();
-      if (!facts || type !== REQUEST_SPAN) return;
-      span.setAttribute('next.prefetch', facts.prefetch);
+      if (type !== REQUEST_SPAN) return;
+      // The build is the process's: named even on a request whose start the processor did not
+      // see (one that came while instrumentation was still registering, under load).
       if (this.buildId) span.setAttribute(BUILD_ID, this.buildId);
+      const facts = this.requests.getStore();
+      if (!facts) return;
+      span.setAttribute('next.prefetch', facts.prefetch);
       if (facts.warmup) span.setAttribute(WARMUP_TRIGGER, facts.warmup);
       facts.spans.push(span);
       if (facts.cache) span.setAttribute(CACHE_ATTRIBUTE, [facts.cache]);

@@ -130,6 +130,17 @@ test('request spans carry the build that served them', async (t) => {
   assert.equal(spans[0].attributes['nextrace.build_id'], 'build-7');
 });
 
+test('a request whose start the processor did not see still names its build', async (t) => {
+  // The first request after `next start` can arrive while instrumentation registers: the
+  // processor misses its start, but the build serving it is the process's.
+  const processor = new NextraceSpanProcessor({ buildId: 'build-7' });
+  t.after(() => processor.shutdown());
+  const unseen = new FakeSpan(REQUEST_SPAN);
+  processor.onStart(unseen);
+  assert.equal(unseen.attributes['nextrace.build_id'], 'build-7');
+  assert.equal(unseen.attributes['next.prefetch'], undefined); // only its start says that
+});
+
 test('the build id comes from NEXT_DEPLOYMENT_ID, else from .next/BUILD_ID', async (t) => {
   const { mkdtemp, mkdir, writeFile, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
