@@ -2,7 +2,9 @@
 // the traceparent it came with, and when it was received and answered (ms since the epoch).
 // So a test can tell a data-cache hit (no call) from a miss (a call answered before the page
 // was) and a stale read (a call answered after: a background refresh), whatever warm-ups call
-// meanwhile, which trace filled an entry, and which calls waited for others. For tests,
+// meanwhile, which trace filled an entry, and which calls waited for others. Each answer
+// names its call (its place in the log), and the product page shows it: the call whose data a
+// page was rendered with. For tests,
 // POST /hold?path=P holds the next call for P unanswered until POST /release?path=P.
 import { createServer } from 'node:http';
 
@@ -33,12 +35,17 @@ createServer((request, response) => {
     reply({ released: target });
     return;
   }
-  const call = { path: url.pathname, traceparent: request.headers.traceparent ?? '', received: Date.now() };
+  const call = {
+    number: log.length,
+    path: url.pathname,
+    traceparent: request.headers.traceparent ?? '',
+    received: Date.now(),
+  };
   log.push(call);
   const id = url.pathname.split('/').pop();
   const answer = () => setTimeout(() => {
     call.answered = Date.now();
-    reply({ id, name: `Item ${id}`, at: new Date().toISOString() });
+    reply({ id, name: `Item ${id}`, at: new Date().toISOString(), call: call.number });
   }, 100 + Math.random() * 200);
   if (held.get(url.pathname) === null) held.set(url.pathname, answer);
   else answer();

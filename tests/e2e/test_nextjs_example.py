@@ -79,6 +79,7 @@ AFTER_DEPLOY: list[tuple[str, str, str | None]] = [
 ]
 KINDS = {None: "document", "prefetch": "rsc_prefetch", "segment": "rsc_prefetch"}
 BROWSER_COLLECTOR_PORT = free_port()
+SHOWN_CALL = re.compile(r"\(fetched [^,]+, call (\d+)\)")  # a product page's upstream call
 BROWSER_SCOPE = "@nextrace/next/browser"
 
 
@@ -170,13 +171,16 @@ def settle(
 
 def data_cache(page: Sent, calls: list[Call]) -> str:
     """What the data cache did for ``page``, from the upstream calls of its own trace: none, a
-    hit; one it waited for (answered before its answer was), a miss; only one answered after
-    it, a stale read refreshed in the background. (A warm-up's call is of another trace.)"""
+    hit; one whose data the page shows (it waited for it), a miss; only others, a stale read
+    refreshed in the background. (A warm-up's call is of another trace.) The page names the
+    call it shows, so no clock decides: a refresh answered before a slow page's last byte was
+    once taken for a miss."""
     key = product_key(page.product)
-    answers = [c.answered for c in calls if c.trace_id == page.trace_id and c.path == key]
-    if not answers:
+    own = [c for c in calls if c.trace_id == page.trace_id and c.path == key]
+    if not own:
         return "hit"
-    return "miss" if min(a or float("inf") for a in answers) <= page.received else "stale"
+    assert page.shown_call is not None, f"{page.target} names no upstream call"
+    return "miss" if any(c.number == page.shown_call for c in own) else "stale"
 
 
 def send(
@@ -205,11 +209,13 @@ def send(
         warmup = ("middleware", response.headers["x-warmup"])
     elif method == "POST" and response.json().get("warmup"):
         warmup = ("webhook", response.json()["warmup"])
+    shown = SHOWN_CALL.search(response.text) if method == "GET" else None
     return Sent(
         target=path,
         path=path.split("?")[0],
         kind="api" if method == "POST" else KINDS.get(rsc, "rsc_navigation"),
         data_cache=None,
+        shown_call=int(shown.group(1)) if shown else None,
         nextjs_cache=response.headers.get("x-nextjs-cache"),
         body_bytes=response.num_bytes_downloaded,
         warmup=warmup,

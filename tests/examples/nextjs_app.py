@@ -98,13 +98,14 @@ def start(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> subp
 @dataclass(frozen=True)
 class Call:
     """A call the upstream received, from its log: the path, the trace it came with (from its
-    traceparent; "" without one), and when it was received and answered (time.time() seconds;
-    answered is None while it waits)."""
+    traceparent; "" without one), when it was received and answered (time.time() seconds;
+    answered is None while it waits), and its number, which its answer carries."""
 
     path: str
     trace_id: str
     received: float
     answered: float | None
+    number: int = -1  # its place in the log, which its answer names
 
 
 class ExampleApp:
@@ -185,6 +186,7 @@ class ExampleApp:
                 trace_id=call["traceparent"][3:35],
                 received=call["received"] / 1000,
                 answered=call["answered"] / 1000 if "answered" in call else None,
+                number=call["number"],
             )
             for call in log
         ]

@@ -34,6 +34,7 @@ class Sent:
     at: float  # when it was sent (time.time())
     received: float  # when its answer was
     trace_id: str  # of the traceparent it was sent with
+    shown_call: int | None = None  # the upstream call whose data a product page showed
 
     @property
     def product(self) -> str:
