@@ -60,7 +60,7 @@ from collector.config import origin_pattern
 from collector.consumer import SpanColumns, TracesConsumer
 from collector.ingest.cdn import CDN_SCOPE
 from collector.ingest.receiver import OTLPHttpReceiver
-from collector.pipeline.translator import attributes_to_map, screen
+from collector.pipeline.translator import attributes_to_map, keep_spans, screen
 from collector.pipeline.wal import KIND_JSON, KIND_PROTOBUF
 from collector.telemetry import CollectorTelemetry
 from contract import semconv
@@ -123,20 +123,14 @@ class BrowserSpansOnly:
     def consume(self, spans: SpanColumns) -> None:
         request = _request_of(spans)
         dropped: Counter[str] = Counter()
-        for resource_spans in request.resource_spans:
-            for scope_spans in resource_spans.scope_spans:
-                scope = scope_spans.scope.name
-                kept = []
-                for span in scope_spans.spans:
-                    reason = refusal(scope, attributes_to_map(span.attributes))
-                    if reason is None:
-                        kept.append(span)
-                    else:
-                        dropped[reason] += 1
-                if len(kept) < len(scope_spans.spans):
-                    copies = [Span.FromString(span.SerializeToString()) for span in kept]
-                    del scope_spans.spans[:]
-                    scope_spans.spans.extend(copies)
+
+        def allowed(scope: str, span: Span) -> bool:
+            reason = refusal(scope, attributes_to_map(span.attributes))
+            if reason is not None:
+                dropped[reason] += 1
+            return reason is None
+
+        keep_spans(request, allowed)
         if dropped:
             for reason, count in dropped.items():
                 self._telemetry.drop(reason, count, "a browser sent spans only a server may")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -286,7 +286,7 @@ def screen(request: ExportTraceServiceRequest, body: bytes | None) -> Translatio
                 trace_ids.append(span.trace_id.hex())
                 scope_names.append(scope_name)
     if rejected:
-        _remove_rejected(request)
+        keep_spans(request, lambda _scope, span: not span_problem(span))
         body = None
     if body is None:
         body = request.SerializeToString()
@@ -294,10 +294,15 @@ def screen(request: ExportTraceServiceRequest, body: bytes | None) -> Translatio
     return Translation(spans, rejected, _rejection_message(rejected, first_problem))
 
 
-def _remove_rejected(request: ExportTraceServiceRequest) -> None:
+def keep_spans(request: ExportTraceServiceRequest, keep: Callable[[str, Span], bool]) -> None:
+    """Remove from ``request`` every span for which ``keep(scope name, span)`` is false.
+
+    protobuf's repeated fields cannot drop items in place, so the kept spans are copied.
+    """
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
-            kept = [span for span in scope_spans.spans if not span_problem(span)]
+            scope = scope_spans.scope.name
+            kept = [span for span in scope_spans.spans if keep(scope, span)]
             if len(kept) < len(scope_spans.spans):
                 copies = [Span.FromString(span.SerializeToString()) for span in kept]
                 del scope_spans.spans[:]

@@ -1,14 +1,11 @@
-"""`nextrace demo`: each scenario, shortened, leaves the stored facts that define it (slow)."""
+"""`nextrace demo`'s deploy scenario at full speed: the stored facts that define it, its
+panels and its report page (slow)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -18,46 +15,16 @@ import pytest
 
 from collector.config import StoreConfig
 from collector.storage.store import open_store
-from dashboards.alerts import COLD_CACHE_SPIKE, PREFETCH_AMPLIFICATION
+from dashboards.alerts import COLD_CACHE_SPIKE
 from dashboards.build import DASHBOARDS, to_json
 from dashboards.frontend import Values, interpolate
 from dashboards.macros import QueryContext, expand
-from investigate.reader import open_reader
-from investigate.slow import Filters, slowest
-from nextrace.demo import DemoError, DemoResult, run_demo
-from nextrace.listen import bind_socket
+from nextrace.demo import DemoResult
 from tests.support.alerts import evaluate_with
-from tests.support.processes import free_port, nextrace
+from tests.support.demo import demo
 from traffic.chromium import Chromium
 
 pytestmark = pytest.mark.slow
-
-
-def demo(tmp_path: Path, scenario: str, speed: float) -> DemoResult:
-    lines: list[str] = []
-    result = run_demo(
-        scenario,
-        workdir=tmp_path,
-        speed=speed,
-        collector_port=free_port(),
-        server_port=free_port(),
-        say=lines.append,
-    )
-    assert any("navigations" in line for line in lines)  # progress was shown
-    assert not _processes_using(result.run_dir)  # nothing left running
-    return result
-
-
-def _processes_using(path: Path) -> list[str]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if str(path) in text:
-            found.append(text)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -234,182 +201,3 @@ def test_the_report_page_renders_its_plots_and_waterfalls_in_chromium(
     assert all(count > 0 for count in red_bars), (red_bars, shot)
     assert all(height > 100 for height in sizes), (sizes, shot)
     assert shot.stat().st_size > 50_000
-
-
-def test_webhook_flood_stays_under_the_upstream_rate_limit(tmp_path):
-    result = demo(tmp_path, "webhook-flood", speed=2)
-    report = result.report
-    # What the reference server's SDK dropped is counted, and reported (0 or more).
-    assert report.server_spans_dropped is not None
-    assert "reference server's OpenTelemetry SDK: " in (result.run_dir / "report.txt").read_text()
-    webhook_jobs = sum(r["jobs"] for r in report.warmups if r["trigger"] == "webhook")
-    assert webhook_jobs >= 20
-    assert 0 < report.warmup_busiest_second <= 20  # warmup.rate_per_s of the default app
-
-
-def test_prefetch_storm_multiplies_prefetches_against_steady(tmp_path):
-    steady = demo(tmp_path, "steady", speed=3).report.prefetch
-    storm_run = demo(tmp_path, "prefetch-storm", speed=3)
-    storm = storm_run.report.prefetch
-    assert storm["prefetch_per_navigation"] > 2 * steady["prefetch_per_navigation"]
-    # Some slow navigation waited for the server, and its cause names the prefetches.
-    with open_reader(StoreConfig.from_dsn(storm_run.store_dsn)) as reader:
-        found = slowest(reader, Filters(limit=20))
-    queued = [n.diagnosis for n in found if n.diagnosis and n.diagnosis.cause.startswith("queued")]
-    assert queued, [n.diagnosis.cause for n in found if n.diagnosis]
-    # Some waited behind the storm's prefetches. Not every one need: on a loaded machine a
-    # navigation also queues with no prefetch in flight (one, 810 ms, in a busy suite run).
-    assert any("prefetch requests" in d.cause for d in queued), [d.cause for d in queued]
-    assert steady["middleware_share"] == 0  # the documented matcher skips prefetches
-    assert storm["middleware_share"] > 0.3  # the storm's middleware runs on them
-
-
-def test_a_release_that_starts_a_prefetch_storm_fires_the_amplification_alert(tmp_path):
-    # At speed 2 the release comes 10 s into a 20 s run. The alert's windows are scaled from
-    # 5 min / 1 h to the run: "recent" is the storm (from 1 s after the release to the last
-    # request stored), and the evaluated range reaches back to the start of the run. Both come
-    # from what was stored, so a slow machine that served fewer requests changes no window.
-    result = demo(tmp_path, "prefetch-release", speed=2)
-    (release,) = [e for e in result.run.events if e["event"] == "release"]
-    released = dt.datetime.fromtimestamp(float(str(release["at_unix_s"])), dt.UTC)
-    store = open_store(StoreConfig.from_dsn(result.store_dsn), migrate=False)
-    try:
-
-        def run(sql: str) -> list[Any]:
-            return list(store.client.query(sql).result_rows)
-
-        [(first, last)] = run("SELECT min(Timestamp), max(Timestamp) FROM requests")
-        first, last = first.replace(tzinfo=dt.UTC), last.replace(tzinfo=dt.UTC)
-        storm_s = int((last - released).total_seconds()) - 1
-        calm_s = int((released - first).total_seconds())
-        assert min(storm_s, calm_s) >= 4, (first, released, last)
-        before = replace(PREFETCH_AMPLIFICATION, windows={"recent_s": calm_s // 2}, range_s=calm_s)
-        assert evaluate_with(run, before, released) == {}
-        storm = replace(
-            PREFETCH_AMPLIFICATION, windows={"recent_s": storm_s}, range_s=storm_s + calm_s
-        )
-        fired = evaluate_with(run, storm, released + dt.timedelta(seconds=1 + storm_s))
-        assert set(fired) == {"nextrace-shop"}
-    finally:
-        store.close()
-
-
-def test_a_run_goes_to_the_store_it_is_given(tmp_path):
-    shared = tmp_path / "shared-store"  # as a ClickHouse server that Grafana reads would be
-    result = run_demo(
-        "steady",
-        workdir=tmp_path / "runs",
-        speed=6,
-        collector_port=free_port(),
-        server_port=free_port(),
-        dsn=f"chdb:{shared}",
-        say=lambda _: None,
-    )
-    assert result.store_dsn == f"chdb:{shared}"
-    assert not (result.run_dir / "store").exists()
-    store = open_store(StoreConfig.from_dsn(result.store_dsn), migrate=False)
-    try:
-        (count,) = store.client.query("SELECT count() FROM otel_traces").result_rows[0]
-    finally:
-        store.close()
-    assert count > 0
-    assert result.report.render()  # the report read the store it was given
-
-
-def test_real_chromium_sessions_browse_beside_the_virtual_browsers(tmp_path):
-    lines: list[str] = []
-    result = run_demo(
-        "steady",
-        workdir=tmp_path,
-        speed=3,
-        collector_port=free_port(),
-        server_port=free_port(),
-        browser="chromium",
-        say=lines.append,
-    )
-    assert any("Chromium sessions browsing" in line for line in lines)
-    assert not _processes_using(result.run_dir)  # every Chromium closed
-    store = open_store(StoreConfig.from_dsn(result.store_dsn), migrate=False)
-    try:
-        counts = dict(
-            ((scope, phase), count)
-            for scope, phase, count in store.client.query(
-                "SELECT ScopeName, SpanAttributes['nextrace.phase'], count() FROM otel_traces "
-                "WHERE ServiceName = 'browser' GROUP BY ALL"
-            ).result_rows
-        )
-        # Real navigations that asked the server share their trace with the server's spans.
-        (joined,) = store.client.query(
-            "SELECT count() FROM otel_traces WHERE ServiceName != 'browser' "
-            "AND SpanAttributes['nextrace.phase'] = 'request' AND TraceId IN (SELECT TraceId "
-            "FROM otel_traces WHERE ScopeName = '@nextrace/next/browser' "
-            "AND SpanAttributes['nextrace.phase'] = 'navigation')"
-        ).result_rows[0]
-    finally:
-        store.close()
-    for phase in ("navigation", "prefetch"):
-        assert counts.get(("@nextrace/next/browser", phase), 0) > 0, (phase, counts)
-        assert counts.get(("nextrace.browser", phase), 0) > 0, (phase, counts)
-    assert joined > 0
-
-
-def test_the_commands_the_demo_suggests_work_when_pasted(tmp_path):
-    demo_run = subprocess.run(
-        [
-            sys.executable, "-m", "nextrace.cli", "demo", "--scenario", "steady",
-            "--speed", "10", "--collector-port", str(free_port()),
-            "--server-port", str(free_port()),
-        ],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert demo_run.returncode == 0, demo_run.stderr
-    assert not _processes_using(tmp_path)  # nothing left running
-    lines = demo_run.stdout.splitlines()
-    at = next(i for i, line in enumerate(lines) if line.startswith("The slowest navigations"))
-    slow_line, trace_line = lines[at + 1].strip(), lines[at + 2].strip()
-    assert " slow --dsn " in slow_line
-    assert " trace --dsn " in trace_line
-    # Pasted in another folder, with a scratch folder for any temporary file.
-    elsewhere, scratch = tmp_path / "elsewhere", tmp_path / "tmp"
-    elsewhere.mkdir()
-    scratch.mkdir()
-    env = {**os.environ, "TMPDIR": str(scratch)}
-    pasted = [
-        subprocess.run(
-            ["bash", "-c", line],
-            cwd=elsewhere,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        for line in (slow_line, trace_line)
-    ]
-    for result in pasted:
-        assert result.returncode == 0, result.stderr
-    listed, shown = (result.stdout for result in pasted)
-    slowest = trace_line.rsplit(" ", 1)[1]
-    assert listed.split("\n", 1)[0].endswith(f"trace {slowest}")
-    assert "cause: " in listed
-    assert shown.startswith(f"trace {slowest}")
-    assert "\ncause: " in shown
-    # Without --dsn, in the demo's folder, the latest run's store is read, and none is made.
-    bare = nextrace("slow", "--format", "json", cwd=tmp_path, env={"TMPDIR": str(scratch)})
-    assert bare.returncode == 0, bare.stderr
-    assert "reading the latest demo run's store" in bare.stderr
-    assert json.loads(bare.stdout)[0]["trace_id"] == slowest
-    assert not (tmp_path / ".nextrace" / "store").exists()
-    assert list(elsewhere.iterdir()) == []
-    assert list(scratch.iterdir()) == []
-
-
-def test_a_taken_port_is_a_clear_error(tmp_path):
-    port = free_port()
-    held = bind_socket("127.0.0.1", port)
-    try:
-        with pytest.raises(DemoError, match=f"port {port} on 127.0.0.1 is already in use"):
-            run_demo("steady", workdir=tmp_path, collector_port=port, server_port=free_port())
-    finally:
-        held.close()
-    with pytest.raises(DemoError, match="unknown scenario"):
-        run_demo("nope", workdir=tmp_path)

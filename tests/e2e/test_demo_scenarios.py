@@ -1,0 +1,78 @@
+"""`nextrace demo`'s other scenarios, shortened: each leaves the stored facts that define it
+(slow)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from collector.config import StoreConfig
+from collector.storage.store import open_store
+from dashboards.alerts import PREFETCH_AMPLIFICATION
+from investigate.reader import open_reader
+from investigate.slow import Filters, slowest
+from tests.support.alerts import evaluate_with
+from tests.support.demo import demo
+
+pytestmark = pytest.mark.slow
+
+
+def test_webhook_flood_stays_under_the_upstream_rate_limit(tmp_path):
+    result = demo(tmp_path, "webhook-flood", speed=2)
+    report = result.report
+    # What the reference server's SDK dropped is counted, and reported (0 or more).
+    assert report.server_spans_dropped is not None
+    assert "reference server's OpenTelemetry SDK: " in (result.run_dir / "report.txt").read_text()
+    webhook_jobs = sum(r["jobs"] for r in report.warmups if r["trigger"] == "webhook")
+    assert webhook_jobs >= 20
+    assert 0 < report.warmup_busiest_second <= 20  # warmup.rate_per_s of the default app
+
+
+def test_prefetch_storm_multiplies_prefetches_against_steady(tmp_path):
+    steady = demo(tmp_path, "steady", speed=3).report.prefetch
+    storm_run = demo(tmp_path, "prefetch-storm", speed=3)
+    storm = storm_run.report.prefetch
+    assert storm["prefetch_per_navigation"] > 2 * steady["prefetch_per_navigation"]
+    # Some slow navigation waited for the server, and its cause names the prefetches.
+    with open_reader(StoreConfig.from_dsn(storm_run.store_dsn)) as reader:
+        found = slowest(reader, Filters(limit=20))
+    queued = [n.diagnosis for n in found if n.diagnosis and n.diagnosis.cause.startswith("queued")]
+    assert queued, [n.diagnosis.cause for n in found if n.diagnosis]
+    # Some waited behind the storm's prefetches. Not every one need: on a loaded machine a
+    # navigation also queues with no prefetch in flight (one, 810 ms, in a busy suite run).
+    assert any("prefetch requests" in d.cause for d in queued), [d.cause for d in queued]
+    assert steady["middleware_share"] == 0  # the documented matcher skips prefetches
+    assert storm["middleware_share"] > 0.3  # the storm's middleware runs on them
+
+
+def test_a_release_that_starts_a_prefetch_storm_fires_the_amplification_alert(tmp_path):
+    # At speed 2 the release comes 10 s into a 20 s run. The alert's windows are scaled from
+    # 5 min / 1 h to the run: "recent" is the storm (from 1 s after the release to the last
+    # request stored), and the evaluated range reaches back to the start of the run. Both come
+    # from what was stored, so a slow machine that served fewer requests changes no window.
+    result = demo(tmp_path, "prefetch-release", speed=2)
+    (release,) = [e for e in result.run.events if e["event"] == "release"]
+    released = dt.datetime.fromtimestamp(float(str(release["at_unix_s"])), dt.UTC)
+    store = open_store(StoreConfig.from_dsn(result.store_dsn), migrate=False)
+    try:
+
+        def run(sql: str) -> list[Any]:
+            return list(store.client.query(sql).result_rows)
+
+        [(first, last)] = run("SELECT min(Timestamp), max(Timestamp) FROM requests")
+        first, last = first.replace(tzinfo=dt.UTC), last.replace(tzinfo=dt.UTC)
+        storm_s = int((last - released).total_seconds()) - 1
+        calm_s = int((released - first).total_seconds())
+        assert min(storm_s, calm_s) >= 4, (first, released, last)
+        before = replace(PREFETCH_AMPLIFICATION, windows={"recent_s": calm_s // 2}, range_s=calm_s)
+        assert evaluate_with(run, before, released) == {}
+        storm = replace(
+            PREFETCH_AMPLIFICATION, windows={"recent_s": storm_s}, range_s=storm_s + calm_s
+        )
+        fired = evaluate_with(run, storm, released + dt.timedelta(seconds=1 + storm_s))
+        assert set(fired) == {"nextrace-shop"}
+    finally:
+        store.close()
