@@ -15,7 +15,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -29,6 +29,7 @@ from collector.admin.self_stats import CollectorStatsWriter, instance_name
 from collector.clock import SYSTEM_CLOCK, Clock
 from collector.config import CollectorConfig, is_loopback_host
 from collector.consumer import Component, TracesConsumer
+from collector.errors import TransientError
 from collector.ingest import cloudflare_logpush
 from collector.ingest.auth import BearerTokenMiddleware
 from collector.ingest.browser import BROWSER_TRACES_PATH, BrowserReceiver, BrowserSpansOnly
@@ -124,6 +125,9 @@ class Collector:
         self.telemetry = CollectorTelemetry()
         self.store: ClickHouseStore | None = None
         self.exporter: ClickHouseSpanExporter | None = None
+        # One memory of the CDN log lines stored, for every vendor; what it does not remember,
+        # it looks up in the store.
+        self.cdn_lines = RecentLines(config.cdn_recent_lines, stored=self._stored_spans)
         self.processor: BatchSpanProcessor | None = None
         self.normalizer: NextjsTraceNormalizer | None = None
         self.stats: CollectorStatsWriter | None = None
@@ -164,7 +168,6 @@ class Collector:
         admin = AdminEndpoints(self.telemetry, store, self.health, sql_mode=sql_mode)
         routes = receiver.routes() + admin.routes()
         open_paths: frozenset[str] = frozenset()
-        recent_lines = RecentLines(config.cdn_recent_lines)  # one memory for every CDN
         if config.browser_origins:
             browser = BrowserReceiver(
                 receiver_for(
@@ -185,7 +188,7 @@ class Collector:
                     pipeline,
                     max_body_bytes=config.cdn_max_body_bytes,
                     converter=VercelDrainConverter(
-                        config.vercel_drain_secret, self.telemetry, recent_lines
+                        config.vercel_drain_secret, self.telemetry, self.cdn_lines
                     ),
                     unauthenticated=self.unverified,  # until its signature is checked
                 ),
@@ -195,7 +198,7 @@ class Collector:
             open_paths |= {VERCEL_DRAIN_PATH}  # signed by Vercel instead
         if config.cloudflare_logpush_token:
             logpush = LogpushConverter(
-                config.cloudflare_logpush_token, self.telemetry, recent_lines
+                config.cloudflare_logpush_token, self.telemetry, self.cdn_lines
             )
             routes += cloudflare_logpush.routes(
                 receiver_for(pipeline, max_body_bytes=config.cdn_max_body_bytes, converter=logpush)
@@ -261,12 +264,25 @@ class Collector:
             return store, self.normalizer
         self.wal.add_holder(self.normalizer.oldest_wal_record)
         wal, processor, normalizer = self.wal, self.processor, self.normalizer
+        cdn_lines = self.cdn_lines
         self.replaying = BackgroundReplay(
-            lambda progress: replay(wal, wal.recovered, processor, normalizer, progress=progress),
+            lambda progress: replay(
+                wal,
+                wal.recovered,
+                processor,
+                normalizer,
+                progress=progress,
+                replayed=cdn_lines.remember_spans,
+            ),
             WriteAheadStage(self.wal, self.normalizer, self.telemetry),
             self.telemetry,
         )
         return store, self.replaying  # refuses new spans until the log is replayed
+
+    def _stored_spans(self, spans: Sequence[tuple[str, str, int]]) -> set[tuple[str, str]]:
+        if self.exporter is None:
+            raise TransientError("the collector is not started")
+        return self.exporter.stored(spans)
 
     def _started(self, component: _C) -> _C:
         """``component``, started; it is shut down with the others, in reverse order."""

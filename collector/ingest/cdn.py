@@ -28,7 +28,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,11 +36,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from collector.consumer import SpanColumns
 from collector.errors import PermanentError
 from collector.nextjs.mapping import FILE_NAME
 from collector.telemetry import CollectorTelemetry
 
 CDN_SCOPE = "nextrace.cdn"
+LOOKUP_SPAN = "cdn"  # the name of the span a logged request's cache lookup makes
 
 # What each vendor's cache status means: the result, and whether the app was reached.
 CACHE_RESULTS = {
@@ -149,28 +151,62 @@ def parse_entries(body: bytes) -> tuple[list[dict[str, Any]], list[str]]:
     return entries, malformed
 
 
-class RecentLines:
-    """The log lines of the last ``size`` requests acknowledged, by vendor and line id, so
-    that a delivery the vendor sends again (its answer was lost, or late) stores nothing
-    twice. Thread-safe. Only lines of acknowledged deliveries are remembered: a delivery
-    answered 503 is stored when it comes again."""
+SpanKey = tuple[str, str]  # (trace id, span id), in hex
+StoredCheck = Callable[[Sequence[tuple[str, str, int]]], set[SpanKey]]
 
-    def __init__(self, size: int) -> None:
+
+class RecentLines:
+    """Which log lines are stored already, so that a delivery the vendor sends again (its
+    answer was lost, or late) stores nothing twice. A line is known by its lookup span
+    (:func:`lookup_key`), which the same line always makes.
+
+    It remembers the lines of the last ``size`` requests acknowledged, and those the
+    write-ahead log held at a start (:meth:`remember_spans`); a line it does not remember is
+    looked up in the store with ``stored`` (given (trace id, span id, start ns) triples, the
+    pairs the traces table holds), so that a redelivery after a restart, or to another
+    collector on the same store, stores nothing either. Thread-safe. Only lines of
+    acknowledged deliveries are remembered: a delivery answered 503 is stored when it comes
+    again."""
+
+    def __init__(self, size: int, stored: StoredCheck | None = None) -> None:
         self._size = size
-        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._stored = stored
+        self._keys: OrderedDict[SpanKey, None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def seen(self, key: str) -> bool:
+    def stored(self, requests: Sequence[CdnRequest]) -> set[SpanKey]:
+        """The lookup keys of ``requests`` whose lines are stored already."""
+        keys = [lookup_key(request) for request in requests]
         with self._lock:
-            return key in self._keys
+            known = {key for key in keys if key in self._keys}
+        unknown = [
+            (*key, request.timestamp_ns)
+            for key, request in zip(keys, requests, strict=True)
+            if key not in known
+        ]
+        if unknown and self._stored is not None:
+            known |= self._stored(unknown)
+        return known
 
-    def remember(self, keys: Iterable[str]) -> None:
+    def remember(self, keys: Iterable[SpanKey]) -> None:
         with self._lock:
             for key in keys:
                 self._keys[key] = None
                 self._keys.move_to_end(key)
             while len(self._keys) > self._size:
                 self._keys.popitem(last=False)
+
+    def remember_spans(self, spans: SpanColumns) -> None:
+        """Remember the log lines among ``spans`` (the write-ahead log's, replayed at a
+        start: they may not be in the store yet)."""
+        if CDN_SCOPE not in spans.scope_names:
+            return
+        columns = spans.columns
+        self.remember(
+            (columns.trace_id[i], columns.span_id[i])
+            for i, scope in enumerate(spans.scope_names)
+            if scope == CDN_SCOPE and columns.span_name[i] == LOOKUP_SPAN
+        )
 
 
 @dataclass
@@ -179,7 +215,7 @@ class Delivery:
     remember once it is acknowledged (:class:`RecentLines`)."""
 
     export: ExportTraceServiceRequest
-    keys: list[str]
+    keys: list[SpanKey]
 
 
 def export_of(
@@ -194,11 +230,11 @@ def export_of(
     ``request_of`` reads one (None for an entry that is not a request; ValueError, TypeError or
     KeyError for one it cannot read). Lines that are not entries, or that cannot be read, are
     counted (``malformed_log_line``) and skipped: one bad line costs only itself. A body none
-    of whose lines could be read is refused with 400, naming why, and counted. A line
-    ``recent`` remembers, or met before in the delivery, is counted
-    (``cdn_lines_redelivered``) and skipped: it is stored already."""
+    of whose lines could be read is refused with 400, naming why, and counted. A line stored
+    already (``recent``), or met before in the delivery, is counted
+    (``cdn_lines_redelivered``) and skipped."""
     entries, malformed = parse_entries(body)
-    requests: dict[str, CdnRequest] = {}
+    requests: dict[SpanKey, CdnRequest] = {}
     again = 0
     for entry in select(entries):
         try:
@@ -208,11 +244,15 @@ def export_of(
             continue
         if found is None:
             continue
-        key = f"{found.vendor}:{found.log_id}"
-        if key in requests or (recent is not None and recent.seen(key)):
+        key = lookup_key(found)
+        if key in requests:
             again += 1
             continue
         requests[key] = found
+    if recent is not None and requests:
+        for key in recent.stored(list(requests.values())):
+            del requests[key]
+            again += 1
     if again:
         telemetry.cdn_lines_redelivered.inc(again)
     if malformed:
@@ -243,10 +283,23 @@ def as_export(requests: Iterable[CdnRequest]) -> ExportTraceServiceRequest:
     return export
 
 
-def _spans(request: CdnRequest) -> list[Span]:
+def _ids(request: CdnRequest) -> tuple[bytes, bytes]:
+    """The trace id of ``request``'s spans (the logged one, or one derived from the line's
+    id) and the bytes its span ids are taken from: the same line always makes the same
+    spans."""
     seed = hashlib.sha256(f"{request.vendor}:{request.log_id}".encode()).digest()
     trace_id = request.trace_id.lower()
-    trace = bytes.fromhex(trace_id) if _HEX_TRACE.match(trace_id) else seed[:16]
+    return (bytes.fromhex(trace_id) if _HEX_TRACE.match(trace_id) else seed[:16]), seed
+
+
+def lookup_key(request: CdnRequest) -> SpanKey:
+    """The (trace id, span id) of ``request``'s lookup span, in hex: what knows its line."""
+    trace, seed = _ids(request)
+    return trace.hex(), seed[16:24].hex()
+
+
+def _spans(request: CdnRequest) -> list[Span]:
+    trace, seed = _ids(request)
     parent = request.parent_span_id.lower()
     parent_id = bytes.fromhex(parent) if _HEX_SPAN.match(parent) else b""
     path = request.path.partition("?")[0]
@@ -266,7 +319,7 @@ def _spans(request: CdnRequest) -> list[Span]:
     lookup = _span(
         trace,
         seed[16:24],
-        "cdn",
+        LOOKUP_SPAN,
         request,
         {
             **shared,

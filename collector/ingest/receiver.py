@@ -38,6 +38,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -183,7 +184,9 @@ class OTLPHttpReceiver:
             if converter is None:
                 message = decoder.decode(body, kind)
             else:
-                message = converter(request, body)
+                # Off the event loop: reading a large delivery, and asking the store which of
+                # its lines it holds, take time.
+                message = await run_in_threadpool(converter, request, body)
                 body, kind = message.SerializeToString(), decoder.PROTOBUF
             translation = screen(message, body if kind == decoder.PROTOBUF else None)
             translation.spans.source = body

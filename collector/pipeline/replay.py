@@ -177,8 +177,12 @@ def replay(
     processor: BatchSpanProcessor,
     normalizer: NextjsTraceNormalizer,
     progress: Progress | None = None,
+    replayed: Callable[[SpanColumns], None] | None = None,
 ) -> int:
     """Feed every record the previous process left into the pipeline; the spans replayed.
+
+    ``replayed`` is shown the spans of every record, stored or not (the CDN receivers'
+    memory of the lines stored: a line the log holds may not be in the store yet).
 
     ``progress`` is called with (records replayed so far, records to replay): at the start,
     every :data:`PROGRESS_INTERVAL_S` while it runs, and at the end, once the pipeline has
@@ -205,6 +209,8 @@ def replay(
             continue
         spans_total += len(spans)
         normalizer.observe(spans, replayed=True)
+        if replayed is not None:
+            replayed(spans)
         if record.id <= checkpoint.committed:
             continue
         if checkpoint.batch and record.id <= checkpoint.batch[1]:
