@@ -54,7 +54,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from collector.nextjs.mapping import RESPONSE_TIME
+from collector.nextjs.mapping import END_ROUNDING_NS, RESPONSE_TIME
+from contract import semconv
 from investigate.spans import Span, Trace
 
 WAITING_PHASES = frozenset({"stream"})
@@ -99,6 +100,18 @@ def served_from_cache(trace: Trace, span: Span) -> bool:
     return any(s.cache is not None and s.cache.result in CACHED for s in lookups)
 
 
+def is_refresh(trace: Trace, span: Span) -> bool:
+    """Whether ``span`` is a stale entry's refresh itself: a stale fetch with no cache status
+    from Next.js and no call that outlived it. Next.js 16 cuts such a fetch off unanswered when
+    the request ends (an ``unstable_cache`` entry's refresh), where Next.js 15's stale fetch
+    ends at once and its refresh's call outlives it. Its entry was served at its start."""
+    if span.phase != "fetch" or span.cache is None or span.cache.result != "stale":
+        return False
+    if semconv.NEXT_FETCH_CACHE_STATUS in span.attributes:
+        return False
+    return all(c.end_ns <= span.end_ns + END_ROUNDING_NS for c in trace.children_of(span))
+
+
 def answered(span: Span) -> int:
     """When ``span`` was done: its end, or for an HTTP call whose client span says when its
     answer came (``@vercel/otel``'s ``http.response_time``), then: the span stays open while
@@ -115,7 +128,7 @@ def reaches(trace: Trace) -> dict[str, int]:
     end."""
     reach: dict[str, int] = {}
     for span, _depth in reversed(list(trace.walk())):  # children before their parents
-        end = answered(span)
+        end = span.start_ns if is_refresh(trace, span) else answered(span)
         if not served_from_cache(trace, span):
             for child in trace.children_of(span):
                 end = max(end, reach[child.span_id])

@@ -157,8 +157,10 @@ class ServerRows:
 
     @property
     def navigations(self) -> int:
-        """Navigation requests: documents and RSC navigations (as the dashboards count them)."""
-        return self.count(*NAVIGATION_KINDS)
+        """Navigation requests: documents and RSC navigations, but not redirects (the
+        navigation goes on at the target)."""
+        redirects = sum(k["redirects"] for k in self.kinds if k["kind"] in NAVIGATION_KINDS)
+        return self.count(*NAVIGATION_KINDS) - int(redirects)
 
     @property
     def prefetches(self) -> int:

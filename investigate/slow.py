@@ -1,4 +1,5 @@
-"""``nextrace slow``: the slowest navigations, each with one line of cause and its parts.
+"""``nextrace slow``: the slowest navigations (and API requests), each with one line of cause
+and its parts.
 
 The candidates come from one query (``slowest_traces.sql``); their spans from one more
 (``trace_spans.sql``); each is then diagnosed on its critical path (:mod:`diagnosis`).
@@ -24,7 +25,7 @@ class Filters:
     route: str = ""
     service: str = ""
     build: str = ""
-    kind: str = ""  # document, soft, back, forward, traverse
+    kind: str = ""  # document, soft, back, forward, traverse, api
     since_ns: int = 0
     until_ns: int = 0  # 0: no end
     limit: int = 10

@@ -41,7 +41,7 @@ from collector.nextjs.mapping import (
     pass_of,
 )
 from contract.errors import NextraceError
-from contract.nextjs import ROUTE_SPANS, SPAN_PHASES
+from contract.nextjs import ROUTE_HANDLER, ROUTE_SPANS, SPAN_PHASES
 from investigate.reader import Reader
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -171,9 +171,16 @@ class Trace:
         self.children[""] = self.top
 
     def route_of(self, span: Span) -> str:
-        """The route ``span``'s request served: ``next.route`` of its innermost request span
-        that has one, else of the first span of its subtree that has one (verbose mode)."""
+        """The route ``span``'s request served, as its ``requests`` row names it:
+        ``next.route`` of its innermost request span that has one, else of the first span of
+        its subtree that has one (verbose mode); a route handler's without the ``/route``
+        that Next.js 15 names its file with."""
         spans = [s for s, _depth in self.subtree(span)]
+        handler = any(s.attributes.get("next.span_type") == ROUTE_HANDLER for s in spans)
+        return self._route_in(spans).removesuffix("/route") if handler else self._route_in(spans)
+
+    @staticmethod
+    def _route_in(spans: list[Span]) -> str:
         for at in reversed([s for s in spans if s.phase == "request"]):
             route = at.attributes.get("next.route") or at.attributes.get("http.route")
             if route:

@@ -437,12 +437,13 @@ def slow(
         str, typer.Option(help="Only the last 90s, 15m, 2h, 7d, … (default: all stored).")
     ] = "",
     kind: Annotated[
-        str, typer.Option(help="Only this kind: document, soft, back, forward, traverse.")
+        str, typer.Option(help="Only this kind: document, soft, back, forward, traverse, api.")
     ] = "",
     limit: Annotated[int, typer.Option(min=1, max=100, help="How many to show.")] = 10,
     fmt: FormatOption = OutputFormat.text,
 ) -> None:
-    """List the slowest navigations, each with one line of cause and the parts of its time."""
+    """List the slowest navigations and API requests, each with one line of cause and the parts
+    of its time."""
     from investigate import slow as slowest
     from investigate.reader import open_reader
 

@@ -96,6 +96,11 @@ FETCH_RESULTS = {
 # Next 16 reports a lookup that found no entry as a skip with this reason (patch-fetch.js,
 # written for a browser's hard refresh in development); in production it is a miss.
 MISSING_ENTRY = "cache-control: no-cache (hard refresh)"
+# Next.js gives a fetch inside ``unstable_cache`` this reason (patch-fetch.js: "inside
+# unstable-cache we treat it the same as force-no-store"): it runs only when the function's
+# entry was missing or expired, so it is that entry's miss. A route that sets
+# ``fetchCache = 'force-no-store'`` gets the same reason for its fetches, and reads as misses too.
+UNSTABLE_CACHE_RUN = "fetchCache = force-no-store"
 OUTLIVED_NS = 5_000_000  # a call answered this much after its fetch ended: a background refresh
 RESPONSE_TIME = "http.response_time"  # @vercel/otel's, on its client span: ms to the answer
 # What an HTTP client span records when its answer comes (@vercel/otel's; the second is the
@@ -454,13 +459,18 @@ def _data_cache_events(
     for span in by_type.get(FETCH, []):
         calls = [c for c in children.get(span.span_id, []) if c.kind == "Client"]
         status = span.attributes.get("next.fetch.cache_status")
-        if status is None:  # Next.js 15 does not say: the network does
-            result, reason = _network_result(span, calls)
+        if status is None:  # Next.js 15 does not say, nor 16 of a fetch cut off: the network
+            result, reason = _network_result(
+                span, calls, request.timestamp_ns + request.duration_ns
+            )
         elif status in FETCH_RESULTS:
             result, reason = FETCH_RESULTS[status]
         else:
             continue
-        if status == "skip" and span.attributes.get(FETCH_CACHE_REASON) == MISSING_ENTRY:
+        if status == "skip" and span.attributes.get(FETCH_CACHE_REASON) in (
+            MISSING_ENTRY,
+            UNSTABLE_CACHE_RUN,
+        ):
             result, reason = FETCH_RESULTS["miss"]
         if result == "hit" and calls:
             result, reason = "stale", "unknown"  # the fetch under a hit is its background refresh
@@ -472,10 +482,14 @@ def _data_cache_events(
     return events
 
 
-def _network_result(fetch: TraceSpan, calls: list[TraceSpan]) -> tuple[str, str]:
-    """A Next.js 15 fetch's data-cache result from the HTTP client spans under it (``calls``,
-    ``@vercel/otel``'s): none, a hit; one answered after the fetch ended, a stale entry served
-    at once while it refreshed in the background; one the fetch waited for, a miss.
+def _network_result(
+    fetch: TraceSpan, calls: list[TraceSpan], request_end_ns: int
+) -> tuple[str, str]:
+    """A fetch's data-cache result from the HTTP client spans under it (``calls``,
+    ``@vercel/otel``'s), when Next.js does not give one (Next.js 15; Next.js 16 when the fetch
+    was cut off before its answer): none, a hit; one answered after the fetch ended, or cut off
+    unanswered when the request ended, a stale entry served at once while it refreshed in the
+    background; one the fetch waited for, a miss.
 
     When a call was answered: ``@vercel/otel`` records ``http.status_code`` and
     ``http.response_time`` (ms from the span's start) when the answer comes, and ends the span
@@ -483,8 +497,10 @@ def _network_result(fetch: TraceSpan, calls: list[TraceSpan]) -> tuple[str, str]
     no answer: either the call failed (its span ends at once, and the fetch that waited for it
     fails after it: a miss), or it was still waiting when the request's span ended, and
     ``@vercel/otel``'s span processor ended it then with every other span of the trace still
-    open. So a call with no answer that ended after its fetch was cut off by the request's end:
-    the fetch did not wait for it (a stale entry's refresh).
+    open. So a call with no answer that ended after its fetch, or when the request ended
+    (``request_end_ns``; Next.js 16's fetch span is cut off with it, as an ``unstable_cache``
+    entry's background refresh is), was cut off by the request's end: the request did not wait
+    for it (a stale entry's refresh).
 
     An uncached fetch (``cache: 'no-store'``, ``revalidate: 0``) also waits for its call, and
     Next.js 15 records nothing that tells it from a miss (its fetch span carries only
@@ -494,16 +510,20 @@ def _network_result(fetch: TraceSpan, calls: list[TraceSpan]) -> tuple[str, str]
     """
     if not calls:
         return "hit", ""
-    if any(_answered_after(fetch, call) for call in calls):
+    if any(_answered_after(fetch, call, request_end_ns) for call in calls):
         return "stale", "unknown"
     return "miss", "unknown"
 
 
-def _answered_after(fetch: TraceSpan, call: TraceSpan) -> bool:
+def _answered_after(fetch: TraceSpan, call: TraceSpan, request_end_ns: int) -> bool:
     """Whether ``call`` (an HTTP client span under ``fetch``) was answered after ``fetch``
-    ended, or not before: see :func:`_network_result`."""
+    ended, or not before the request's end: see :func:`_network_result`."""
     if not any(name in call.attributes for name in ANSWER_ATTRIBUTES):
-        return call.end_ns > fetch.end_ns + END_ROUNDING_NS  # cut off unanswered, or failed
+        # Unanswered: cut off by the request's end, or failed (which ends it at once).
+        return (
+            call.end_ns > fetch.end_ns + END_ROUNDING_NS
+            or call.end_ns >= request_end_ns - END_ROUNDING_NS
+        )
     ms = _int(call.attributes.get(RESPONSE_TIME))
     answered = call.start_ns + ms * 1_000_000 if ms else call.end_ns
     # Next.js rounds its start times to the millisecond: a call the fetch waited for may seem

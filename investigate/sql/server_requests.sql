@@ -2,10 +2,12 @@
 -- the middleware runs that served them: a real Next.js app's from its requests rows
 -- (MiddlewareMs), the reference server's from its middleware spans, which carry the request
 -- kind (as the Prefetch dashboard's load panel counts them). Counts sum Sign, so that a row
--- being corrected (collector/sql/0018_row_corrections.sql) counts once.
+-- being corrected (collector/sql/0018_row_corrections.sql) counts once. Redirects (3xx) are
+-- counted apart as well: Next.js 16 answers an RSC request without its `_rsc` query with one.
 SELECT
     kind,
     sum(requests) AS requests,
+    sum(redirects) AS redirects,
     sum(request_ns) AS request_ns,
     sum(middleware_runs) AS middleware_runs,
     sum(middleware_ns) AS middleware_ns
@@ -13,6 +15,7 @@ FROM (
     SELECT
         Kind AS kind,
         sum(Sign) AS requests,
+        sumIf(Sign, StatusCode BETWEEN 300 AND 399) AS redirects,
         sum(toInt64(Duration) * Sign) AS request_ns,
         sumIf(Sign, MiddlewareMs IS NOT NULL) AS middleware_runs,
         toInt64(sum(ifNull(MiddlewareMs, 0) * Sign) * 1e6) AS middleware_ns
@@ -23,6 +26,7 @@ FROM (
     SELECT
         RequestKind AS kind,
         toInt64(0) AS requests,
+        toInt64(0) AS redirects,
         toInt64(0) AS request_ns,
         toInt64(count()) AS middleware_runs,
         toInt64(sum(Duration)) AS middleware_ns

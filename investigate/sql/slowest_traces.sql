@@ -1,9 +1,10 @@
 -- The slowest navigations since {since_ns} (before {until_ns}, unless 0): navigation spans of
--- browsers, and the server's document and RSC navigation requests that no browser span started
--- (an app traced on the server only). A kind is the browser's navigation type (document, soft,
--- back, forward, traverse); a server-only request of kind rsc_navigation is a soft one. The
--- service filter matches the browser's or the server's, the build the server's; empty filters
--- match all.
+-- browsers, and the server's document, RSC navigation and API requests that no browser span
+-- started (an app traced on the server only). A kind is the browser's navigation type
+-- (document, soft, back, forward, traverse); a server-only request of kind rsc_navigation is a
+-- soft one, and an API route's request is of kind api. A redirect (3xx) is no navigation: the
+-- navigation goes on at its target. The service filter matches the browser's or the server's,
+-- the build the server's; empty filters match all.
 WITH
     fromUnixTimestamp64Nano({since_ns:Int64}) AS since,
     if({until_ns:Int64} = 0, toDateTime64('2255-01-01', 9), fromUnixTimestamp64Nano({until_ns:Int64}))
@@ -43,7 +44,9 @@ FROM (
                toUnixTimestamp64Nano(Timestamp), Route,
                if(Kind = 'rsc_navigation', 'soft', Kind) AS request_kind, BuildId
         FROM requests
-        WHERE Sign = 1 AND Kind IN ('document', 'rsc_navigation') AND Timestamp >= since AND Timestamp < until
+        WHERE Sign = 1 AND Kind IN ('document', 'rsc_navigation', 'api')
+          AND NOT (StatusCode BETWEEN 300 AND 399)
+          AND Timestamp >= since AND Timestamp < until
           AND ({route:String} = '' OR Route = {route:String})
           AND ({kind:String} = '' OR request_kind = {kind:String})
           AND ({service:String} = '' OR ServiceName = {service:String})

@@ -5,7 +5,7 @@
 -- ({navigation_type}, any when empty) whose request is of that service, route and kind, or,
 -- for one the router cache answered without a request ({kind} empty), with the browser
 -- service's other such navigations of the route; a server's request with other server
--- requests that no browser navigation started.
+-- requests that no browser navigation started. A redirect (3xx) is nobody's peer.
 SELECT
     by_duration[toUInt32(floor((length(by_duration) - 1) * 0.25)) + 1].2 AS trace_id,
     length(by_duration) AS peers
@@ -26,7 +26,7 @@ FROM (
               TraceId IN (
                   SELECT TraceId FROM requests
                   WHERE Sign = 1 AND ServiceName = {service:String} AND Route = {route:String}
-                    AND Kind = {kind:String}
+                    AND Kind = {kind:String} AND NOT (StatusCode BETWEEN 300 AND 399)
               )
           )
         UNION ALL
@@ -34,6 +34,7 @@ FROM (
         FROM requests
         WHERE NOT {browser:Bool} AND Sign = 1
           AND ServiceName = {service:String} AND Route = {route:String} AND Kind = {kind:String}
+          AND NOT (StatusCode BETWEEN 300 AND 399)
           AND TraceId NOT IN (SELECT TraceId FROM lifecycle_spans WHERE Phase = 'navigation' AND IsRoot)
         GROUP BY TraceId
     )

@@ -35,7 +35,7 @@ def test_a_real_nextjs_trace_reads_its_phases_and_derived_cache_rows(
     reader = StoreReader(collector.store)
     found = slow.slowest(reader, slow.Filters(limit=100))
     assert found, "the capture's navigations are listed"
-    assert {n.kind for n in found} <= {"document", "soft"}
+    assert {n.kind for n in found} <= {"document", "soft", "api"}
     fetched = [
         n.diagnosis
         for n in found

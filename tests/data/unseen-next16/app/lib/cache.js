@@ -1,0 +1,3 @@
+import { traceRevalidations } from '@nextrace/next/revalidation';
+import * as nextCache from 'next/cache';
+export const { revalidateTag, revalidatePath, updateTag } = traceRevalidations(nextCache);
