@@ -83,7 +83,9 @@ class CdnRequest:
     build_id: str = ""
     region: str = ""
     duration_ns: int = 0  # 0: the log says none (a CDN's request row of 0 has no known duration)
-    response_bytes: int | None = None
+    response_bytes: int | None = None  # the body's, headers not counted
+    ttfb_ms: int | None = None  # from the request's arrival at the edge to the first byte out
+    origin_ms: int | None = None  # how long the origin took to answer the edge, if it was asked
     trace_id: str = ""  # the app's trace, when the vendor logs it
     parent_span_id: str = ""
     headers: dict[str, str] = field(default_factory=dict)
@@ -328,6 +330,8 @@ def _spans(request: CdnRequest) -> list[Span]:
             "cache.result": request.result,
             "cache.key": f"{request.method} {request.host}{request.path}",
             "nextrace.cdn.cache_status": request.cache_status,
+            "nextrace.cdn.ttfb_ms": request.ttfb_ms,
+            "nextrace.cdn.origin_ms": request.origin_ms,
         },
     )
     if request.reached_app:
@@ -344,6 +348,7 @@ def _spans(request: CdnRequest) -> list[Span]:
             "nextrace.source": "cdn",
             "nextrace.request.kind_source": "cdn_log",
             "http.response.body.size": request.response_bytes,
+            "nextrace.stream.ttfb_ms": request.ttfb_ms,  # the requests row's TtfbMs
         },
     )
     served.parent_span_id = parent_id

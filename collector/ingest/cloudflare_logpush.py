@@ -16,8 +16,11 @@ with the fields the job lists (and, for a job's custom fields, the ``RequestHead
 told to log). :func:`request_of` reads ``ClientRequestMethod``, ``ClientRequestHost``,
 ``ClientRequestURI``, ``EdgeResponseStatus``, ``CacheCacheStatus``, ``EdgeStartTimestamp``
 and ``EdgeEndTimestamp`` (RFC 3339, Unix seconds or nanoseconds, as the job's
-``timestamp_format`` says), and, if logged, ``RayID``, ``ZoneName``, ``EdgeColoCode``,
-``EdgeResponseBytes`` and ``RequestHeaders`` (``rsc``, ``next-router-prefetch``,
+``timestamp_format`` says), and, if logged, ``RayID``, ``ZoneName``, ``ClientRequestPath``
+(the route of the CDN's rows), ``EdgeColoCode`` (their region), ``EdgeResponseBodyBytes`` (the
+body's size; ``EdgeResponseBytes`` counts the headers too), ``EdgeTimeToFirstByteMs`` (a
+served request's TTFB), ``OriginResponseDurationMs`` (the origin's time, on the lookup span)
+and ``RequestHeaders`` (``rsc``, ``next-router-prefetch``,
 ``next-router-segment-prefetch``, ``purpose``, and ``traceparent``, which joins the CDN's
 spans to the app's trace). A line without a method and a URI (the test line Logpush sends
 to check a destination) is skipped; one that is not a JSON object, or whose fields are
@@ -77,6 +80,15 @@ def _finer_than_seconds(value: Any) -> bool:
     return isinstance(value, int | float) and value >= 1e11
 
 
+def _milliseconds(value: Any) -> int | None:
+    """A Logpush timing field in whole milliseconds; None when absent, or 0 (the edge logs 0
+    for a step it did not take, such as asking the origin on a hit)."""
+    if value is None:
+        return None
+    ms = int(value)
+    return ms if ms > 0 else None
+
+
 def one_per_request(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One line a request: a Worker's subrequest (``WorkerSubrequest``, its ``ParentRayID``
     the eyeball request's ``RayID``) is part of the request that ran the Worker, and its cache
@@ -118,7 +130,7 @@ def request_of(entry: dict[str, Any], service: str = "") -> CdnRequest | None:
     parts = headers.get("traceparent", "").split("-")
     if len(parts) == 4:
         trace_id, parent = parts[1], parts[2]
-    size = entry.get("EdgeResponseBytes")
+    size = entry.get("EdgeResponseBodyBytes")  # EdgeResponseBytes counts the headers too
     zone = str(entry.get("ZoneName") or "")
     return CdnRequest(
         vendor="cloudflare",
@@ -129,10 +141,13 @@ def request_of(entry: dict[str, Any], service: str = "") -> CdnRequest | None:
         method=str(method),
         host=str(entry.get("ClientRequestHost") or zone),
         path=str(uri),
+        route=str(entry.get("ClientRequestPath") or str(uri).partition("?")[0]),
         status=int(entry.get("EdgeResponseStatus") or 0),
         cache_status=str(entry.get("CacheCacheStatus") or "unknown"),
         region=str(entry.get("EdgeColoCode") or ""),
         response_bytes=int(size) if size is not None else None,
+        ttfb_ms=_milliseconds(entry.get("EdgeTimeToFirstByteMs")),
+        origin_ms=_milliseconds(entry.get("OriginResponseDurationMs")),
         trace_id=trace_id,
         parent_span_id=parent,
         headers=headers,

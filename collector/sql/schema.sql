@@ -31,7 +31,8 @@ CREATE TABLE `${database}`.`cache_events`
     `EntrySourceTraceId` String CODEC(ZSTD(1)),
     `WarmupPending` Bool,
     `BuildId` LowCardinality(String) CODEC(ZSTD(1)),
-    `Sign` Int8 DEFAULT 1
+    `Sign` Int8 DEFAULT 1,
+    `Region` LowCardinality(String) DEFAULT '' CODEC(ZSTD(1))
 )
 ENGINE = ${engine}
 PARTITION BY toDate(Timestamp)
@@ -179,7 +180,8 @@ CREATE TABLE `${database}`.`requests`
     `BuildId` LowCardinality(String) CODEC(ZSTD(1)),
     `Source` LowCardinality(String) CODEC(ZSTD(1)),
     `Sign` Int8 DEFAULT 1,
-    `ResponseBytes` Nullable(UInt64) CODEC(ZSTD(1))
+    `ResponseBytes` Nullable(UInt64) CODEC(ZSTD(1)),
+    `Region` LowCardinality(String) DEFAULT '' CODEC(ZSTD(1))
 )
 ENGINE = ${engine}
 PARTITION BY toDate(Timestamp)
@@ -264,7 +266,8 @@ CREATE MATERIALIZED VIEW `${database}`.`cache_events_mv` TO `${database}`.`cache
     `EntrySource` String,
     `EntrySourceTraceId` String,
     `WarmupPending` UInt8,
-    `BuildId` String
+    `BuildId` String,
+    `Region` String
 )
 AS SELECT
     Timestamp,
@@ -282,7 +285,8 @@ AS SELECT
     SpanAttributes['cache.entry.source'] AS EntrySource,
     SpanAttributes['cache.entry.source_trace_id'] AS EntrySourceTraceId,
     (SpanAttributes['nextrace.warmup.pending']) = 'true' AS WarmupPending,
-    SpanAttributes['nextrace.build_id'] AS BuildId
+    SpanAttributes['nextrace.build_id'] AS BuildId,
+    SpanAttributes['nextrace.cdn.region'] AS Region
 FROM `${database}`.`${table}`
 WHERE (SpanAttributes['cache.layer']) != '';
 CREATE VIEW `${database}`.`deploys`
@@ -422,7 +426,8 @@ CREATE MATERIALIZED VIEW `${database}`.`requests_mv` TO `${database}`.`requests`
     `MiddlewareMs` Nullable(Float64),
     `BuildId` String,
     `Source` String,
-    `ResponseBytes` Nullable(UInt64)
+    `ResponseBytes` Nullable(UInt64),
+    `Region` String
 )
 AS SELECT
     Timestamp,
@@ -442,6 +447,7 @@ AS SELECT
     CAST(NULL, 'Nullable(Float64)') AS MiddlewareMs,
     SpanAttributes['nextrace.build_id'] AS BuildId,
     if((SpanAttributes['nextrace.source']) != '', SpanAttributes['nextrace.source'], 'nextrace') AS Source,
-    toUInt64OrNull(SpanAttributes['http.response.body.size']) AS ResponseBytes
+    toUInt64OrNull(SpanAttributes['http.response.body.size']) AS ResponseBytes,
+    SpanAttributes['nextrace.cdn.region'] AS Region
 FROM `${database}`.`${table}`
 WHERE (SpanAttributes['nextrace.phase']) = 'request';

@@ -116,3 +116,40 @@ def test_a_request_the_cdn_logged_no_duration_for_has_no_latency(collector):
     rows = run_query(StoreReader(collector.store), "server_latency", window())
     assert rows, "the CDN's requests have rows"
     assert all(row["p50_ms"] is None for row in rows), rows
+
+
+@pytest.mark.parametrize("timestamp_format", ["unixnano", "unix", "rfc3339"])
+def test_cloudflare_rows_carry_route_region_body_size_and_timings(collector, timestamp_format):
+    # Read from the fields the docs name: ClientRequestPath, EdgeColoCode,
+    # EdgeResponseBodyBytes (EdgeResponseBytes counts the headers), EdgeTimeToFirstByteMs and
+    # OriginResponseDurationMs (0 on a hit: the origin was not asked).
+    name = f"cloudflare-formats-{timestamp_format}.ndjson"
+    assert deliver(collector, name).status_code == 200
+    lines = [json.loads(line) for line in (DOCS / name).read_text().splitlines() if line]
+    served = [line for line in lines if line["CacheCacheStatus"] in ("hit", "stale", "updating")]
+    rows = stored(
+        collector,
+        "SELECT Route, Region, ResponseBytes, TtfbMs FROM requests ORDER BY Timestamp",
+    )
+    assert rows == [
+        (
+            line["ClientRequestPath"],
+            line["EdgeColoCode"],
+            line["EdgeResponseBodyBytes"],
+            float(line["EdgeTimeToFirstByteMs"]),
+        )
+        for line in served
+    ]
+    lookups = stored(
+        collector,
+        "SELECT Route, Region FROM cache_events WHERE Layer = 'cdn' ORDER BY Route",
+    )
+    assert lookups == sorted((line["ClientRequestPath"], line["EdgeColoCode"]) for line in lines)
+    origin = stored(
+        collector,
+        "SELECT SpanAttributes['url.path'], SpanAttributes['nextrace.cdn.origin_ms'] "
+        "FROM otel_traces WHERE SpanName = 'cdn' ORDER BY 1",
+    )
+    assert origin == sorted(
+        (line["ClientRequestPath"], str(line["OriginResponseDurationMs"] or "")) for line in lines
+    )

@@ -6,9 +6,9 @@ as beyond loopback) storing into real chDB.
 ``ClientRequestHost``, ``ClientRequestMethod``, ``ClientRequestURI``,
 ``ClientRequestProtocol``, ``EdgeResponseStatus``, ``CacheCacheStatus`` with its values
 ``hit``, ``dynamic`` and ``updating``, ``EdgeStartTimestamp`` and ``EdgeEndTimestamp`` as RFC
-3339, ``EdgeResponseBytes``, ``EdgeColoCode``, ``RayID``, ``ZoneName``,
-``OriginResponseStatus``, and ``RequestHeaders``, the custom fields a job is told to log).
-Logpush sends it gzip-compressed, with the token in the header its destination URL's
+3339, ``EdgeResponseBytes`` and ``EdgeResponseBodyBytes``, ``EdgeColoCode``, ``RayID``,
+``ZoneName``, ``OriginResponseStatus``, and ``RequestHeaders``, the custom fields a job is
+told to log). Logpush sends it gzip-compressed, with the token in the header its destination URL's
 ``header_Authorization`` parameter sets.
 """
 
