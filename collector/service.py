@@ -49,6 +49,7 @@ from collector.pipeline.normalizer import NextjsTraceNormalizer
 from collector.pipeline.replay import BackgroundReplay, replay
 from collector.pipeline.wal import WriteAheadLog
 from collector.pipeline.wal_stage import WriteAheadStage
+from collector.storage.cdn_lookups import AppRequest, CdnLookups
 from collector.storage.exporter import ClickHouseRowExporter, ClickHouseSpanExporter
 from collector.storage.staging import drop_leftover_staging_tables
 from collector.storage.store import ClickHouseStore, connect
@@ -127,7 +128,8 @@ class Collector:
         self.exporter: ClickHouseSpanExporter | None = None
         # One memory of the CDN log lines stored, for every vendor; what it does not remember,
         # it looks up in the store.
-        self.cdn_lines = RecentLines(config.cdn_recent_lines, stored=self._stored_spans)
+        self.cdn_lines = RecentLines(config.cdn_recent_lines, stored=self._stored_lines)
+        self.cdn_lookups: CdnLookups | None = None
         self.processor: BatchSpanProcessor | None = None
         self.normalizer: NextjsTraceNormalizer | None = None
         self.stats: CollectorStatsWriter | None = None
@@ -188,7 +190,10 @@ class Collector:
                     pipeline,
                     max_body_bytes=config.cdn_max_body_bytes,
                     converter=VercelDrainConverter(
-                        config.vercel_drain_secret, self.telemetry, self.cdn_lines
+                        config.vercel_drain_secret,
+                        self.telemetry,
+                        self.cdn_lines,
+                        self._app_requests,
                     ),
                     unauthenticated=self.unverified,  # until its signature is checked
                 ),
@@ -198,7 +203,7 @@ class Collector:
             open_paths |= {VERCEL_DRAIN_PATH}  # signed by Vercel instead
         if config.cloudflare_logpush_token:
             logpush = LogpushConverter(
-                config.cloudflare_logpush_token, self.telemetry, self.cdn_lines
+                config.cloudflare_logpush_token, self.telemetry, self.cdn_lines, self._app_requests
             )
             routes += cloudflare_logpush.routes(
                 receiver_for(pipeline, max_body_bytes=config.cdn_max_body_bytes, converter=logpush)
@@ -226,6 +231,7 @@ class Collector:
         self.store = store = self._started(ClickHouseStore(config.store, connect(config.store)))
         if config.store.interface == "chdb":
             drop_leftover_staging_tables(store)
+        self.cdn_lookups = CdnLookups(store)
         if config.wal.enabled:
             self.wal = self._started(WriteAheadLog(config.wal_path, config.wal))
             bind_log_to_store(self.wal, store, self.telemetry)
@@ -279,10 +285,17 @@ class Collector:
         )
         return store, self.replaying  # refuses new spans until the log is replayed
 
-    def _stored_spans(self, spans: Sequence[tuple[str, str, int]]) -> set[tuple[str, str]]:
-        if self.exporter is None:
+    def _stored_lines(self, span_ids: Sequence[str], first_ns: int, last_ns: int) -> set[str]:
+        if self.cdn_lookups is None:
             raise TransientError("the collector is not started")
-        return self.exporter.stored(spans)
+        return self.cdn_lookups.stored_lines(span_ids, first_ns, last_ns)
+
+    def _app_requests(
+        self, services: Sequence[str], paths: Sequence[str], first_ns: int, last_ns: int
+    ) -> list[AppRequest]:
+        if self.cdn_lookups is None:
+            return []
+        return self.cdn_lookups.app_requests(services, paths, first_ns, last_ns)
 
     def _started(self, component: _C) -> _C:
         """``component``, started; it is shut down with the others, in reverse order."""

@@ -30,7 +30,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -88,6 +88,9 @@ class CdnRequest:
     origin_ms: int | None = None  # how long the origin took to answer the edge, if it was asked
     trace_id: str = ""  # the app's trace, when the vendor logs it
     parent_span_id: str = ""
+    # How it joined the app's trace: "logged" (the line logged its trace id), "time_path"
+    # (:func:`join_to_app`), or "" (a trace of its own).
+    joined_by: str = ""
     headers: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -153,44 +156,65 @@ def parse_entries(body: bytes) -> tuple[list[dict[str, Any]], list[str]]:
     return entries, malformed
 
 
-SpanKey = tuple[str, str]  # (trace id, span id), in hex
-StoredCheck = Callable[[Sequence[tuple[str, str, int]]], set[SpanKey]]
+# Which lines a store holds: given the lookup span ids and the lines' time range, those stored.
+StoredCheck = Callable[[Sequence[str], int, int], set[str]]
+
+
+class AppRequestLike(Protocol):
+    """A request the app's own trace holds (see :func:`join_to_app`)."""
+
+    @property
+    def trace_id(self) -> str: ...
+    @property
+    def span_id(self) -> str: ...
+    @property
+    def parent_span_id(self) -> str: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def start_ns(self) -> int: ...
+
+
+# The app's requests of some services and paths that started in a time range.
+FindAppRequests = Callable[[Sequence[str], Sequence[str], int, int], Sequence[AppRequestLike]]
+# How far apart a CDN's logged start and the app's request start may be to be joined: the edge
+# asks the origin within its own request, and Logpush's unix and rfc3339 times are whole
+# seconds.
+JOIN_WINDOW_NS = 2_000_000_000
 
 
 class RecentLines:
     """Which log lines are stored already, so that a delivery the vendor sends again (its
-    answer was lost, or late) stores nothing twice. A line is known by its lookup span
-    (:func:`lookup_key`), which the same line always makes.
+    answer was lost, or late) stores nothing twice. A line is known by its lookup span's id
+    (:func:`lookup_key`), which depends on the line alone.
 
     It remembers the lines of the last ``size`` requests acknowledged, and those the
     write-ahead log held at a start (:meth:`remember_spans`); a line it does not remember is
-    looked up in the store with ``stored`` (given (trace id, span id, start ns) triples, the
-    pairs the traces table holds), so that a redelivery after a restart, or to another
-    collector on the same store, stores nothing either. Thread-safe. Only lines of
+    looked up in the store with ``stored``, so that a redelivery after a restart, or to
+    another collector on the same store, stores nothing either. Thread-safe. Only lines of
     acknowledged deliveries are remembered: a delivery answered 503 is stored when it comes
     again."""
 
     def __init__(self, size: int, stored: StoredCheck | None = None) -> None:
         self._size = size
         self._stored = stored
-        self._keys: OrderedDict[SpanKey, None] = OrderedDict()
+        self._keys: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def stored(self, requests: Sequence[CdnRequest]) -> set[SpanKey]:
-        """The lookup keys of ``requests`` whose lines are stored already."""
-        keys = [lookup_key(request) for request in requests]
+    def stored(self, requests: Sequence[CdnRequest]) -> set[str]:
+        """The keys of ``requests`` whose lines are stored already. Raises TransientError if
+        the store cannot say."""
         with self._lock:
-            known = {key for key in keys if key in self._keys}
-        unknown = [
-            (*key, request.timestamp_ns)
-            for key, request in zip(keys, requests, strict=True)
-            if key not in known
-        ]
+            known = {lookup_key(r) for r in requests if lookup_key(r) in self._keys}
+        unknown = [r for r in requests if lookup_key(r) not in known]
         if unknown and self._stored is not None:
-            known |= self._stored(unknown)
+            times = [r.timestamp_ns for r in unknown]
+            known |= self._stored([lookup_key(r) for r in unknown], min(times), max(times))
         return known
 
-    def remember(self, keys: Iterable[SpanKey]) -> None:
+    def remember(self, keys: Iterable[str]) -> None:
         with self._lock:
             for key in keys:
                 self._keys[key] = None
@@ -205,19 +229,63 @@ class RecentLines:
             return
         columns = spans.columns
         self.remember(
-            (columns.trace_id[i], columns.span_id[i])
+            columns.span_id[i]
             for i, scope in enumerate(spans.scope_names)
             if scope == CDN_SCOPE and columns.span_name[i] == LOOKUP_SPAN
         )
 
 
+def join_to_app(requests: Sequence[CdnRequest], find: FindAppRequests) -> None:
+    """Join each of ``requests`` that reached the app and logged no trace id to the app's
+    request of the same service and path that started nearest its logged start, within
+    :data:`JOIN_WINDOW_NS` (``joined_by`` ``time_path``): its lookup span goes into that
+    trace beside the request, as a logged ``traceparent`` would put it. Each app request is
+    joined once; a line with none near stays in a trace of its own."""
+    loose = [r for r in requests if r.reached_app and not r.trace_id]
+    if not loose:
+        return
+    times = [r.timestamp_ns for r in loose]
+    found = find(
+        [r.service for r in loose],
+        [r.path.partition("?")[0] for r in loose],
+        min(times) - JOIN_WINDOW_NS,
+        max(times) + JOIN_WINDOW_NS,
+    )
+    taken: set[tuple[str, str]] = set()
+    for request in loose:
+        path = request.path.partition("?")[0]
+        near = [
+            app
+            for app in found
+            if app.service == request.service
+            and app.path == path
+            and abs(app.start_ns - request.timestamp_ns) <= JOIN_WINDOW_NS
+            and (app.trace_id, app.span_id) not in taken
+        ]
+        if not near:
+            continue
+        app = min(near, key=lambda a: abs(a.start_ns - request.timestamp_ns))
+        taken.add((app.trace_id, app.span_id))
+        request.trace_id, request.parent_span_id = app.trace_id, app.parent_span_id
+        request.joined_by = "time_path"
+
+
 @dataclass
 class Delivery:
-    """What a delivery's lines made: the export, and the keys of its requests' lines, to
-    remember once it is acknowledged (:class:`RecentLines`)."""
+    """What a delivery's lines made: the export, the keys of its requests' lines, and how many
+    lines were stored already; remembered and counted once it is acknowledged
+    (:meth:`acknowledged`)."""
 
     export: ExportTraceServiceRequest
-    keys: list[SpanKey]
+    keys: list[str]
+    redelivered: int = 0
+
+    def acknowledged(self, recent: RecentLines, telemetry: CollectorTelemetry) -> None:
+        """The delivery is on disk and about to be answered 200: its lines are stored, and
+        those it sent again are counted (``cdn_lines_redelivered``)."""
+        recent.remember(self.keys)
+        if self.redelivered:
+            telemetry.cdn_lines_redelivered.inc(self.redelivered)
 
 
 def export_of(
@@ -226,6 +294,7 @@ def export_of(
     telemetry: CollectorTelemetry,
     select: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] = list,
     recent: RecentLines | None = None,
+    find: FindAppRequests | None = None,
 ) -> Delivery:
     """The export of the requests a delivery's entries logged: ``select`` picks the entries
     that stand for one request each (a vendor may log a request several times), and
@@ -233,10 +302,11 @@ def export_of(
     KeyError for one it cannot read). Lines that are not entries, or that cannot be read, are
     counted (``malformed_log_line``) and skipped: one bad line costs only itself. A body none
     of whose lines could be read is refused with 400, naming why, and counted. A line stored
-    already (``recent``), or met before in the delivery, is counted
-    (``cdn_lines_redelivered``) and skipped."""
+    already (``recent``), or met before in the delivery, is skipped, and counted once the
+    delivery is acknowledged. With ``find``, lines that logged no trace id are
+    joined to the app's requests (:func:`join_to_app`)."""
     entries, malformed = parse_entries(body)
-    requests: dict[SpanKey, CdnRequest] = {}
+    requests: dict[str, CdnRequest] = {}
     again = 0
     for entry in select(entries):
         try:
@@ -255,8 +325,6 @@ def export_of(
         for key in recent.stored(list(requests.values())):
             del requests[key]
             again += 1
-    if again:
-        telemetry.cdn_lines_redelivered.inc(again)
     if malformed:
         telemetry.drop("malformed_log_line", len(malformed), malformed[0])
         if not entries:
@@ -266,7 +334,9 @@ def export_of(
                 "or suffixes around the records",
                 http_status=400,
             )
-    return Delivery(as_export(requests.values()), list(requests))
+    if find is not None:
+        join_to_app(list(requests.values()), find)
+    return Delivery(as_export(requests.values()), list(requests), again)
 
 
 def as_export(requests: Iterable[CdnRequest]) -> ExportTraceServiceRequest:
@@ -285,23 +355,21 @@ def as_export(requests: Iterable[CdnRequest]) -> ExportTraceServiceRequest:
     return export
 
 
-def _ids(request: CdnRequest) -> tuple[bytes, bytes]:
-    """The trace id of ``request``'s spans (the logged one, or one derived from the line's
-    id) and the bytes its span ids are taken from: the same line always makes the same
-    spans."""
-    seed = hashlib.sha256(f"{request.vendor}:{request.log_id}".encode()).digest()
-    trace_id = request.trace_id.lower()
-    return (bytes.fromhex(trace_id) if _HEX_TRACE.match(trace_id) else seed[:16]), seed
+def _seed(request: CdnRequest) -> bytes:
+    """What the ids of ``request``'s spans are taken from: its line's id alone, so that the
+    same line always makes the same spans."""
+    return hashlib.sha256(f"{request.vendor}:{request.log_id}".encode()).digest()
 
 
-def lookup_key(request: CdnRequest) -> SpanKey:
-    """The (trace id, span id) of ``request``'s lookup span, in hex: what knows its line."""
-    trace, seed = _ids(request)
-    return trace.hex(), seed[16:24].hex()
+def lookup_key(request: CdnRequest) -> str:
+    """The span id of ``request``'s lookup span, in hex: what knows its line."""
+    return _seed(request)[16:24].hex()
 
 
 def _spans(request: CdnRequest) -> list[Span]:
-    trace, seed = _ids(request)
+    seed = _seed(request)
+    trace_id = request.trace_id.lower()
+    trace = bytes.fromhex(trace_id) if _HEX_TRACE.match(trace_id) else seed[:16]
     parent = request.parent_span_id.lower()
     parent_id = bytes.fromhex(parent) if _HEX_SPAN.match(parent) else b""
     path = request.path.partition("?")[0]
@@ -330,6 +398,8 @@ def _spans(request: CdnRequest) -> list[Span]:
             "cache.result": request.result,
             "cache.key": f"{request.method} {request.host}{request.path}",
             "nextrace.cdn.cache_status": request.cache_status,
+            "nextrace.cdn.joined_by": request.joined_by
+            or ("logged" if _HEX_TRACE.match(trace_id) else ""),
             "nextrace.cdn.ttfb_ms": request.ttfb_ms,
             "nextrace.cdn.origin_ms": request.origin_ms,
         },

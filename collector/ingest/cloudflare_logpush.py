@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from collector.errors import PermanentError
-from collector.ingest.cdn import CdnRequest, RecentLines, export_of
+from collector.ingest.cdn import CdnRequest, FindAppRequests, RecentLines, export_of
 from collector.ingest.connections import admit
 from collector.ingest.receiver import OTLPHttpReceiver
 from collector.telemetry import CollectorTelemetry
@@ -158,11 +158,19 @@ class LogpushConverter:
     """Checks a delivery's token and reads its requests as an OTLP export (a
     :data:`collector.ingest.receiver.LogConverter`)."""
 
-    def __init__(self, token: str, telemetry: CollectorTelemetry, recent: RecentLines) -> None:
-        """``recent``: the lines of the deliveries acknowledged lately, stored once."""
+    def __init__(
+        self,
+        token: str,
+        telemetry: CollectorTelemetry,
+        recent: RecentLines,
+        find: FindAppRequests | None = None,
+    ) -> None:
+        """``recent``: which lines are stored already; ``find``: the app's requests that lines
+        without a trace id are joined to."""
         self._expected = f"Bearer {token}".encode()
         self._telemetry = telemetry
         self._recent = recent
+        self._find = find
 
     def admit(self, request: Request) -> None:
         given = request.headers.get("authorization", "").encode()
@@ -182,12 +190,13 @@ class LogpushConverter:
             self._telemetry,
             one_per_request,
             self._recent,
+            self._find,
         )
-        request.state.cdn_lines = delivery.keys
+        request.state.cdn_delivery = delivery
         return delivery.export
 
     def acknowledged(self, request: Request) -> None:
-        self._recent.remember(request.state.cdn_lines)
+        request.state.cdn_delivery.acknowledged(self._recent, self._telemetry)
 
 
 def routes(receiver: OTLPHttpReceiver) -> list[Route]:

@@ -38,7 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from collector.errors import PermanentError
-from collector.ingest.cdn import CdnRequest, RecentLines, export_of
+from collector.ingest.cdn import CdnRequest, FindAppRequests, RecentLines, export_of
 from collector.ingest.connections import admit
 from collector.ingest.receiver import OTLPHttpReceiver
 from collector.telemetry import CollectorTelemetry
@@ -121,11 +121,19 @@ class VercelDrainConverter:
     """Checks a delivery's signature and reads its requests as an OTLP export (a
     :data:`collector.ingest.receiver.LogConverter`)."""
 
-    def __init__(self, secret: str, telemetry: CollectorTelemetry, recent: RecentLines) -> None:
-        """``recent``: the lines of the deliveries acknowledged lately, stored once."""
+    def __init__(
+        self,
+        secret: str,
+        telemetry: CollectorTelemetry,
+        recent: RecentLines,
+        find: FindAppRequests | None = None,
+    ) -> None:
+        """``recent``: which lines are stored already; ``find``: the app's requests that lines
+        without a trace id are joined to."""
         self._secret = secret.encode()
         self._telemetry = telemetry
         self._recent = recent
+        self._find = find
 
     def admit(self, request: Request) -> None:
         """Refuse a request without a signature before its body is read."""
@@ -141,12 +149,14 @@ class VercelDrainConverter:
         admit(request.scope)
 
     def __call__(self, request: Request, body: bytes) -> ExportTraceServiceRequest:
-        delivery = export_of(body, request_of, self._telemetry, one_per_request, self._recent)
-        request.state.cdn_lines = delivery.keys
+        delivery = export_of(
+            body, request_of, self._telemetry, one_per_request, self._recent, self._find
+        )
+        request.state.cdn_delivery = delivery
         return delivery.export
 
     def acknowledged(self, request: Request) -> None:
-        self._recent.remember(request.state.cdn_lines)
+        request.state.cdn_delivery.acknowledged(self._recent, self._telemetry)
 
 
 class VercelDrainReceiver:

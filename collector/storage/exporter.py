@@ -252,31 +252,24 @@ class ClickHouseSpanExporter:
     def _missing(self, spans: SpanColumns) -> list[int]:
         """Positions of the spans of ``spans`` that the traces table does not hold."""
         columns = spans.columns
-        keys = list(zip(columns.trace_id, columns.span_id, columns.timestamp, strict=True))
-        stored = self.stored(keys)
-        return [
-            i for i, (trace_id, span_id, _) in enumerate(keys) if (trace_id, span_id) not in stored
-        ]
-
-    def stored(self, spans: Sequence[tuple[str, str, int]]) -> set[tuple[str, str]]:
-        """Which of ``spans``, given as (trace id, span id, start in Unix ns), the traces
-        table holds, as (trace id, span id) pairs. Raises TransientError if the store fails."""
+        keys = list(zip(columns.trace_id, columns.span_id, strict=True))
         stored: set[tuple[str, str]] = set()
         # In parts, so that a server's query parameters stay far below its URL size limit.
-        for start in range(0, len(spans), _CHECK_SPANS):
-            part = spans[start : start + _CHECK_SPANS]
+        for start in range(0, len(keys), _CHECK_SPANS):
+            part = range(start, min(start + _CHECK_SPANS, len(keys)))
+            times = [columns.timestamp[i] for i in part]
             with _failure_sorted(self._store):
                 result = self._store.client.query(
                     self._stored_sql,
                     parameters={
-                        "first_ns": min(time for _, _, time in part),
-                        "last_ns": max(time for _, _, time in part),
-                        "trace_ids": sorted({trace_id for trace_id, _, _ in part}),
-                        "span_ids": sorted({span_id for _, span_id, _ in part}),
+                        "first_ns": min(times),
+                        "last_ns": max(times),
+                        "trace_ids": sorted({keys[i][0] for i in part}),
+                        "span_ids": sorted({keys[i][1] for i in part}),
                     },
                 )
             stored.update((trace_id, span_id) for trace_id, span_id in result.result_rows)
-        return stored
+        return [i for i, key in enumerate(keys) if key not in stored]
 
     def _insert(self, spans: SpanColumns, token: str | None) -> None:
         with self._lock, self._watched():

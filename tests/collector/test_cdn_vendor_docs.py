@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from collector.ingest.cloudflare_logpush import request_of
 from collector.service import Collector
 from investigate.reader import StoreReader
 from investigate.report import run_query, window
+from tests.builders import make_request, make_span
 from tests.conftest import running_collector, stored
 
 DOCS = Path(__file__).parents[1] / "data" / "cdn" / "vendor-docs"
@@ -153,3 +155,45 @@ def test_cloudflare_rows_carry_route_region_body_size_and_timings(collector, tim
     assert origin == sorted(
         (line["ClientRequestPath"], str(line["OriginResponseDurationMs"] or "")) for line in lines
     )
+
+
+def test_a_line_without_a_trace_id_joins_the_apps_request_by_time_and_path(collector):
+    # The app traced /products/2 (which the CDN missed) and /api/cart (dynamic) on the server,
+    # 3 ms after the edge logged each; /products/3 it never traced. The lines log no trace id.
+    name = "cloudflare-formats-unixnano.ndjson"
+    lines = {
+        line["ClientRequestPath"]: line
+        for line in map(json.loads, (DOCS / name).read_text().splitlines())
+    }
+    app = {path: os.urandom(16) for path in ("/products/2", "/api/cart")}
+    parent = os.urandom(8)  # the browser's span, which sent the request
+    spans = [
+        make_span(
+            f"GET {path}",
+            trace_id=trace_id,
+            parent=parent,
+            start_ns=lines[path]["EdgeStartTimestamp"] + 3_000_000,
+            attrs={"nextrace.phase": "request", "url.path": path, "next.route": path},
+        )
+        for path, trace_id in app.items()
+    ]
+    assert collector.app is not None
+    with TestClient(collector.app, base_url="http://localhost:4318") as client:
+        body = make_request(spans, service="shop").SerializeToString()
+        headers = {"content-type": "application/x-protobuf"}
+        assert client.post("/v1/traces", content=body, headers=headers).status_code == 200
+    stored(collector, "SELECT 1")  # the app's requests are in the store
+    assert deliver(collector, name).status_code == 200
+    joined = stored(
+        collector,
+        "SELECT SpanAttributes['url.path'], TraceId, ParentSpanId, "
+        "SpanAttributes['nextrace.cdn.joined_by'] FROM otel_traces WHERE SpanName = 'cdn' "
+        "AND SpanAttributes['cache.result'] != 'hit' ORDER BY 1",
+    )
+    assert joined[0] == ("/api/cart", app["/api/cart"].hex(), parent.hex(), "time_path")
+    assert joined[1] == ("/products/2", app["/products/2"].hex(), parent.hex(), "time_path")
+    assert joined[2][0] == "/products/3"
+    assert joined[2][3] == ""  # nothing near: a trace of its own
+    # Sent again, the joined lines are known by their own ids: nothing is stored twice.
+    assert deliver(collector, name).status_code == 200
+    assert stored(collector, "SELECT count() FROM otel_traces WHERE SpanName = 'cdn'") == [(4,)]

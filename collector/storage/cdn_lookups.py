@@ -1,0 +1,74 @@
+"""What a CDN's log receivers ask the store (:mod:`collector.ingest.cdn`): which of a
+delivery's lines it holds already, and the app's own requests near a moment, which a line that
+logged no trace id is joined to."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from collector.errors import TransientError
+from collector.storage.migrations import load_sql, render
+from collector.storage.store import ClickHouseStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AppRequest:
+    """A request the app's own trace holds: its request span, and that span's parent."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    service: str
+    path: str
+    start_ns: int
+
+
+class CdnLookups:
+    """The store's answers to the CDN receivers."""
+
+    def __init__(self, store: ClickHouseStore) -> None:
+        self._store = store
+        self._stored_sql = render(load_sql("stored_cdn_lines.sql"), store.config)
+        self._near_sql = render(load_sql("app_requests_near.sql"), store.config)
+
+    def stored_lines(self, span_ids: Sequence[str], first_ns: int, last_ns: int) -> set[str]:
+        """Which of the lookup spans ``span_ids``, started from ``first_ns`` to ``last_ns``,
+        the traces table holds. Raises TransientError if the store cannot say."""
+        try:
+            result = self._store.client.query(
+                self._stored_sql,
+                parameters={
+                    "first_ns": first_ns,
+                    "last_ns": last_ns,
+                    "span_ids": sorted(set(span_ids)),
+                },
+            )
+        except ClickHouseError as exc:
+            raise TransientError(f"ClickHouse is unavailable: {exc}") from exc
+        return {span_id for (span_id,) in result.result_rows}
+
+    def app_requests(
+        self, services: Sequence[str], paths: Sequence[str], first_ns: int, last_ns: int
+    ) -> list[AppRequest]:
+        """The app's requests of ``services`` and ``paths`` that started from ``first_ns`` to
+        ``last_ns``; none if the store cannot be asked (a join is worth a try, not a retry)."""
+        try:
+            result = self._store.client.query(
+                self._near_sql,
+                parameters={
+                    "first_ns": first_ns,
+                    "last_ns": last_ns,
+                    "services": sorted(set(services)),
+                    "paths": sorted(set(paths)),
+                },
+            )
+        except ClickHouseError as exc:
+            log.warning("CDN lines not joined to the app's requests: %s", exc)
+            return []
+        return [AppRequest(*row) for row in result.result_rows]
