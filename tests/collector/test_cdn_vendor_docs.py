@@ -115,6 +115,9 @@ def test_a_request_the_cdn_logged_no_duration_for_has_no_latency(collector):
         assert deliver(collector, name).status_code == 200
     stored(collector, "SELECT 1")
     assert collector.store is not None
+    durations = stored(collector, "SELECT Duration FROM requests WHERE Source = 'cdn'")
+    assert durations
+    assert all(duration is None for (duration,) in durations), durations  # NULL, not 0 ms
     rows = run_query(StoreReader(collector.store), "server_latency", window())
     assert rows, "the CDN's requests have rows"
     assert all(row["p50_ms"] is None for row in rows), rows
