@@ -18,10 +18,12 @@ from starlette.testclient import TestClient
 from collector.config import StoreConfig
 from collector.ingest.cloudflare_logpush import request_of
 from collector.service import Collector
+from dashboards import cache_health
 from investigate.reader import StoreReader
 from investigate.report import run_query, window
 from tests.builders import make_request, make_span
 from tests.conftest import running_collector, stored
+from tests.dashboards.panels import run_panel, stored_traffic
 
 DOCS = Path(__file__).parents[1] / "data" / "cdn" / "vendor-docs"
 TRUTH: dict[str, Any] = json.loads((DOCS / "truth.json").read_text())
@@ -200,3 +202,18 @@ def test_a_line_without_a_trace_id_joins_the_apps_request_by_time_and_path(colle
     # Sent again, the joined lines are known by their own ids: nothing is stored twice.
     assert deliver(collector, name).status_code == 200
     assert stored(collector, "SELECT count() FROM otel_traces WHERE SpanName = 'cdn'") == [(4,)]
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_the_dashboards_cdn_hit_ratio_is_the_truths(collector, name):
+    # Cache health's "Hit ratio per layer", as Grafana runs it: served (hit or stale) out of
+    # the lookups that were not bypassed.
+    truth = FILES[name]
+    assert deliver(collector, name).status_code == 200
+    if not truth["cdn_lookups"]:
+        return
+    rows = run_panel(stored_traffic(collector), cache_health, "Hit ratio per layer")
+    served = truth["hits"] + truth.get("prerender", 0) + truth["stale"]
+    assert [(layer, round(ratio, 4)) for _, layer, ratio in rows] == [
+        ("cdn", round(served / truth["cdn_lookups"], 4))
+    ]
