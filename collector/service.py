@@ -33,7 +33,7 @@ from collector.errors import TransientError
 from collector.ingest import cloudflare_logpush
 from collector.ingest.auth import BearerTokenMiddleware
 from collector.ingest.browser import BROWSER_TRACES_PATH, BrowserReceiver, BrowserSpansOnly
-from collector.ingest.cdn import RecentLines
+from collector.ingest.cdn import LineReader, RecentLines
 from collector.ingest.cloudflare_logpush import CLOUDFLARE_LOGPUSH_PATH, LogpushConverter
 from collector.ingest.connections import BoundedH11Protocol, RareAcceptErrors, connection_cap
 from collector.ingest.hosts import HostCheckMiddleware, HostPolicy
@@ -170,6 +170,7 @@ class Collector:
         admin = AdminEndpoints(self.telemetry, store, self.health, sql_mode=sql_mode)
         routes = receiver.routes() + admin.routes()
         open_paths: frozenset[str] = frozenset()
+        cdn_reader = LineReader(self.telemetry, self.cdn_lines, self._app_requests)
         if config.browser_origins:
             browser = BrowserReceiver(
                 receiver_for(
@@ -189,12 +190,7 @@ class Collector:
                 receiver_for(
                     pipeline,
                     max_body_bytes=config.cdn_max_body_bytes,
-                    converter=VercelDrainConverter(
-                        config.vercel_drain_secret,
-                        self.telemetry,
-                        self.cdn_lines,
-                        self._app_requests,
-                    ),
+                    converter=VercelDrainConverter(config.vercel_drain_secret, cdn_reader),
                     unauthenticated=self.unverified,  # until its signature is checked
                 ),
                 config.vercel_verify,
@@ -202,9 +198,7 @@ class Collector:
             routes += drain.routes()
             open_paths |= {VERCEL_DRAIN_PATH}  # signed by Vercel instead
         if config.cloudflare_logpush_token:
-            logpush = LogpushConverter(
-                config.cloudflare_logpush_token, self.telemetry, self.cdn_lines, self._app_requests
-            )
+            logpush = LogpushConverter(config.cloudflare_logpush_token, cdn_reader)
             routes += cloudflare_logpush.routes(
                 receiver_for(pipeline, max_body_bytes=config.cdn_max_body_bytes, converter=logpush)
             )

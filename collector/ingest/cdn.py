@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from starlette.requests import Request
 
 from collector.consumer import SpanColumns
 from collector.errors import PermanentError
@@ -286,6 +287,34 @@ class Delivery:
         recent.remember(self.keys)
         if self.redelivered:
             telemetry.cdn_lines_redelivered.inc(self.redelivered)
+
+
+@dataclass(frozen=True)
+class LineReader:
+    """What every CDN receiver reads a delivery's lines with (:func:`export_of`): where it
+    counts, which lines are stored already (``recent``), and the app's requests that lines
+    without a trace id are joined to (``find``)."""
+
+    telemetry: CollectorTelemetry
+    recent: RecentLines
+    find: FindAppRequests | None = None
+
+    def read(
+        self,
+        request: Request,
+        body: bytes,
+        request_of: Callable[[dict[str, Any]], CdnRequest | None],
+        select: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    ) -> ExportTraceServiceRequest:
+        """The export of the delivery ``request`` brought; what it made is kept on the
+        request for :meth:`acknowledged`."""
+        delivery = export_of(body, request_of, self.telemetry, select, self.recent, self.find)
+        request.state.cdn_delivery = delivery
+        return delivery.export
+
+    def acknowledged(self, request: Request) -> None:
+        """The delivery ``request`` brought is acknowledged (:meth:`Delivery.acknowledged`)."""
+        request.state.cdn_delivery.acknowledged(self.recent, self.telemetry)
 
 
 def export_of(

@@ -40,10 +40,9 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from collector.errors import PermanentError
-from collector.ingest.cdn import CdnRequest, FindAppRequests, RecentLines, export_of
+from collector.ingest.cdn import CdnRequest, LineReader
 from collector.ingest.connections import admit
 from collector.ingest.receiver import OTLPHttpReceiver
-from collector.telemetry import CollectorTelemetry
 
 CLOUDFLARE_LOGPUSH_PATH = "/v1/cdn/cloudflare"
 CLOUDFLARE_TOKEN_ENV = "NEXTRACE_CLOUDFLARE_LOGPUSH_TOKEN"
@@ -158,19 +157,9 @@ class LogpushConverter:
     """Checks a delivery's token and reads its requests as an OTLP export (a
     :data:`collector.ingest.receiver.LogConverter`)."""
 
-    def __init__(
-        self,
-        token: str,
-        telemetry: CollectorTelemetry,
-        recent: RecentLines,
-        find: FindAppRequests | None = None,
-    ) -> None:
-        """``recent``: which lines are stored already; ``find``: the app's requests that lines
-        without a trace id are joined to."""
+    def __init__(self, token: str, lines: LineReader) -> None:
         self._expected = f"Bearer {token}".encode()
-        self._telemetry = telemetry
-        self._recent = recent
-        self._find = find
+        self._lines = lines
 
     def admit(self, request: Request) -> None:
         given = request.headers.get("authorization", "").encode()
@@ -184,19 +173,12 @@ class LogpushConverter:
     def __call__(self, request: Request, body: bytes) -> ExportTraceServiceRequest:
         # A gzip body without a Content-Encoding, as Logpush sends it, the receiver inflates.
         service = request.query_params.get("service", "")
-        delivery = export_of(
-            body,
-            lambda entry: request_of(entry, service),
-            self._telemetry,
-            one_per_request,
-            self._recent,
-            self._find,
+        return self._lines.read(
+            request, body, lambda entry: request_of(entry, service), one_per_request
         )
-        request.state.cdn_delivery = delivery
-        return delivery.export
 
     def acknowledged(self, request: Request) -> None:
-        request.state.cdn_delivery.acknowledged(self._recent, self._telemetry)
+        self._lines.acknowledged(request)
 
 
 def routes(receiver: OTLPHttpReceiver) -> list[Route]:

@@ -38,10 +38,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from collector.errors import PermanentError
-from collector.ingest.cdn import CdnRequest, FindAppRequests, RecentLines, export_of
+from collector.ingest.cdn import CdnRequest, LineReader
 from collector.ingest.connections import admit
 from collector.ingest.receiver import OTLPHttpReceiver
-from collector.telemetry import CollectorTelemetry
 
 VERCEL_DRAIN_PATH = "/v1/cdn/vercel"
 VERCEL_SECRET_ENV = "NEXTRACE_VERCEL_DRAIN_SECRET"
@@ -121,19 +120,9 @@ class VercelDrainConverter:
     """Checks a delivery's signature and reads its requests as an OTLP export (a
     :data:`collector.ingest.receiver.LogConverter`)."""
 
-    def __init__(
-        self,
-        secret: str,
-        telemetry: CollectorTelemetry,
-        recent: RecentLines,
-        find: FindAppRequests | None = None,
-    ) -> None:
-        """``recent``: which lines are stored already; ``find``: the app's requests that lines
-        without a trace id are joined to."""
+    def __init__(self, secret: str, lines: LineReader) -> None:
         self._secret = secret.encode()
-        self._telemetry = telemetry
-        self._recent = recent
-        self._find = find
+        self._lines = lines
 
     def admit(self, request: Request) -> None:
         """Refuse a request without a signature before its body is read."""
@@ -149,14 +138,10 @@ class VercelDrainConverter:
         admit(request.scope)
 
     def __call__(self, request: Request, body: bytes) -> ExportTraceServiceRequest:
-        delivery = export_of(
-            body, request_of, self._telemetry, one_per_request, self._recent, self._find
-        )
-        request.state.cdn_delivery = delivery
-        return delivery.export
+        return self._lines.read(request, body, request_of, one_per_request)
 
     def acknowledged(self, request: Request) -> None:
-        request.state.cdn_delivery.acknowledged(self._recent, self._telemetry)
+        self._lines.acknowledged(request)
 
 
 class VercelDrainReceiver:
