@@ -28,7 +28,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,7 +38,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from starlette.requests import Request
 
 from collector.consumer import SpanColumns
-from collector.errors import PermanentError
+from collector.errors import PermanentError, TransientError
 from collector.nextjs.mapping import FILE_NAME
 from collector.telemetry import CollectorTelemetry
 
@@ -89,6 +89,7 @@ class CdnRequest:
     origin_ms: int | None = None  # how long the origin took to answer the edge, if it was asked
     trace_id: str = ""  # the app's trace, when the vendor logs it
     parent_span_id: str = ""
+    background: bool = False  # the CDN's own refresh of an entry, not a user's request
     # How it joined the app's trace: "logged" (the line logged its trace id), "time_path"
     # (:func:`join_to_app`), or "" (a trace of its own).
     joined_by: str = ""
@@ -100,7 +101,7 @@ class CdnRequest:
 
     @property
     def reached_app(self) -> bool:
-        return self._meaning[1]
+        return self._meaning[1] and not self.background
 
     @property
     def _meaning(self) -> tuple[str, bool]:
@@ -202,17 +203,34 @@ class RecentLines:
         self._size = size
         self._stored = stored
         self._keys: OrderedDict[str, None] = OrderedDict()
+        self._claimed: set[str] = set()  # lines of deliveries not yet answered
         self._lock = threading.Lock()
 
-    def stored(self, requests: Sequence[CdnRequest]) -> set[str]:
-        """The keys of ``requests`` whose lines are stored already. Raises TransientError if
-        the store cannot say."""
+    def claim(self, keys: Sequence[str]) -> None:
+        """Hold ``keys`` while their delivery is stored. Raises TransientError (a 503) if
+        another delivery being stored holds one: the vendor sent it again before the first was
+        answered, and it is asked to send it once more, when the first's fate is known."""
         with self._lock:
-            known = {lookup_key(r) for r in requests if lookup_key(r) in self._keys}
-        unknown = [r for r in requests if lookup_key(r) not in known]
+            if not self._claimed.isdisjoint(keys):
+                raise TransientError(
+                    "lines of this delivery are being stored from another request; retry later"
+                )
+            self._claimed.update(keys)
+
+    def release(self, keys: Sequence[str]) -> None:
+        """Let ``keys`` go: their delivery was answered (and, if acknowledged, remembered)."""
+        with self._lock:
+            self._claimed.difference_update(keys)
+
+    def stored(self, requests: Mapping[str, CdnRequest]) -> set[str]:
+        """Which of ``requests``, by key, have their lines stored already. Raises
+        TransientError if the store cannot say."""
+        with self._lock:
+            known = {key for key in requests if key in self._keys}
+        unknown = [key for key in requests if key not in known]
         if unknown and self._stored is not None:
-            times = [r.timestamp_ns for r in unknown]
-            known |= self._stored([lookup_key(r) for r in unknown], min(times), max(times))
+            times = [requests[key].timestamp_ns for key in unknown]
+            known |= self._stored(unknown, min(times), max(times))
         return known
 
     def remember(self, keys: Iterable[str]) -> None:
@@ -228,11 +246,9 @@ class RecentLines:
         start: they may not be in the store yet)."""
         if CDN_SCOPE not in spans.scope_names:
             return
-        columns = spans.columns
+        span_ids = spans.columns.span_id
         self.remember(
-            columns.span_id[i]
-            for i, scope in enumerate(spans.scope_names)
-            if scope == CDN_SCOPE and columns.span_name[i] == LOOKUP_SPAN
+            span_ids[i] for i, scope in enumerate(spans.scope_names) if scope == CDN_SCOPE
         )
 
 
@@ -275,18 +291,23 @@ def join_to_app(requests: Sequence[CdnRequest], find: FindAppRequests) -> None:
 class Delivery:
     """What a delivery's lines made: the export, the keys of its requests' lines, and how many
     lines were stored already; remembered and counted once it is acknowledged
-    (:meth:`acknowledged`)."""
+    (:meth:`finished`)."""
 
     export: ExportTraceServiceRequest
     keys: list[str]
     redelivered: int = 0
 
-    def acknowledged(self, recent: RecentLines, telemetry: CollectorTelemetry) -> None:
-        """The delivery is on disk and about to be answered 200: its lines are stored, and
-        those it sent again are counted (``cdn_lines_redelivered``)."""
-        recent.remember(self.keys)
-        if self.redelivered:
-            telemetry.cdn_lines_redelivered.inc(self.redelivered)
+    def finished(
+        self, acknowledged: bool, recent: RecentLines, telemetry: CollectorTelemetry
+    ) -> None:
+        """The delivery was answered: if ``acknowledged`` (on disk, about to get 200), its
+        lines are stored and remembered, and those it sent again are counted
+        (``cdn_lines_redelivered``); either way they are no longer claimed."""
+        if acknowledged:
+            recent.remember(self.keys)
+            if self.redelivered:
+                telemetry.cdn_lines_redelivered.inc(self.redelivered)
+        recent.release(self.keys)
 
 
 @dataclass(frozen=True)
@@ -306,15 +327,19 @@ class LineReader:
         request_of: Callable[[dict[str, Any]], CdnRequest | None],
         select: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
     ) -> ExportTraceServiceRequest:
-        """The export of the delivery ``request`` brought; what it made is kept on the
-        request for :meth:`acknowledged`."""
+        """The export of the delivery ``request`` brought, its lines claimed
+        (:meth:`RecentLines.claim`); what it made is kept on the request for
+        :meth:`finished`."""
         delivery = export_of(body, request_of, self.telemetry, select, self.recent, self.find)
+        self.recent.claim(delivery.keys)
         request.state.cdn_delivery = delivery
         return delivery.export
 
-    def acknowledged(self, request: Request) -> None:
-        """The delivery ``request`` brought is acknowledged (:meth:`Delivery.acknowledged`)."""
-        request.state.cdn_delivery.acknowledged(self.recent, self.telemetry)
+    def finished(self, request: Request, acknowledged: bool) -> None:
+        """The delivery ``request`` brought was answered (:meth:`Delivery.finished`)."""
+        delivery: Delivery | None = getattr(request.state, "cdn_delivery", None)
+        if delivery is not None:  # None: it was refused before its lines were claimed
+            delivery.finished(acknowledged, self.recent, self.telemetry)
 
 
 def export_of(
@@ -351,7 +376,7 @@ def export_of(
             continue
         requests[key] = found
     if recent is not None and requests:
-        for key in recent.stored(list(requests.values())):
+        for key in recent.stored(requests):
             del requests[key]
             again += 1
     if malformed:
@@ -391,7 +416,8 @@ def _seed(request: CdnRequest) -> bytes:
 
 
 def lookup_key(request: CdnRequest) -> str:
-    """The span id of ``request``'s lookup span, in hex: what knows its line."""
+    """The span id of ``request``'s lookup span (or background revalidation's), in hex: what
+    knows its line."""
     return _seed(request)[16:24].hex()
 
 
@@ -402,6 +428,18 @@ def _spans(request: CdnRequest) -> list[Span]:
     parent = request.parent_span_id.lower()
     parent_id = bytes.fromhex(parent) if _HEX_SPAN.match(parent) else b""
     path = request.path.partition("?")[0]
+    if request.background:  # no user's request, no cache lookup: no row of either
+        attributes: dict[str, str | int | None] = {
+            "http.request.method": request.method,
+            "url.path": path,
+            "server.address": request.host,
+            "next.route": request.route,
+            "nextrace.build_id": request.build_id,
+            "nextrace.cdn.vendor": request.vendor,
+            "nextrace.cdn.region": request.region,
+            "nextrace.cdn.background": "true",
+        }
+        return [_span(trace, seed[16:24], f"background revalidation {path}", request, attributes)]
     kind, prefetch = request.kind()
     shared: dict[str, str | int | None] = {
         "http.request.method": request.method,

@@ -177,8 +177,8 @@ class LogpushConverter:
             request, body, lambda entry: request_of(entry, service), one_per_request
         )
 
-    def acknowledged(self, request: Request) -> None:
-        self._lines.acknowledged(request)
+    def finished(self, request: Request, acknowledged: bool) -> None:
+        self._lines.finished(request, acknowledged)
 
 
 def routes(receiver: OTLPHttpReceiver) -> list[Route]:

@@ -117,8 +117,9 @@ class LogConverter(Protocol):
 
     def __call__(self, request: Request, body: bytes, /) -> ExportTraceServiceRequest: ...
 
-    def acknowledged(self, request: Request, /) -> None:
-        """The export read from ``request`` is acknowledged: on disk, about to get 200."""
+    def finished(self, request: Request, acknowledged: bool, /) -> None:
+        """The export read from ``request`` is done with: ``acknowledged`` (on disk, about to
+        get 200), or refused. Called for every request the converter was called for."""
         ...
 
 
@@ -161,6 +162,7 @@ class OTLPHttpReceiver:
         kind = decoder.media_type(request.headers.get("content-type"))
         converter = self._converter
         hold = Hold(self._unauthenticated or self._memory)
+        converted = acknowledged = False
         try:
             if converter is None:
                 kind = decoder.check_media_type(request.headers.get("content-type"))
@@ -186,6 +188,7 @@ class OTLPHttpReceiver:
             else:
                 # Off the event loop: reading a large delivery, and asking the store which of
                 # its lines it holds, take time.
+                converted = True
                 message = await run_in_threadpool(converter, request, body)
                 body, kind = message.SerializeToString(), decoder.PROTOBUF
             translation = screen(message, body if kind == decoder.PROTOBUF else None)
@@ -199,8 +202,7 @@ class OTLPHttpReceiver:
             self._consumer.consume(translation.spans)
             if self._before_ack is not None:
                 await self._before_ack()
-            if converter is not None:
-                converter.acknowledged(request)
+            acknowledged = True
         except PermanentError as exc:
             reason = _REJECT_REASONS.get(exc.http_status, "malformed")
             self._telemetry.reject_request(reason, exc.http_status, str(exc))
@@ -212,6 +214,8 @@ class OTLPHttpReceiver:
             )
         finally:
             hold.release()
+            if converter is not None and converted:
+                converter.finished(request, acknowledged)
 
         reply = ExportTraceServiceResponse()
         if translation.rejected:

@@ -17,8 +17,9 @@ Log Drains reference describes. Entries with a ``proxy`` object are requests the
 (:func:`request_of`); build logs and other entries without one are skipped. Vercel repeats a
 request's ``proxy`` on every entry the request made (its middleware's invocation, each line
 its function printed): :func:`one_per_request` keeps one entry a ``requestId``, the one with
-the cache's answer, so that a request is one CDN lookup. An entry of Vercel's own background
-revalidation (``proxy.statusCode`` -1) is no user's lookup, and a redirect or the firewall's
+the cache's answer, so that a request is one CDN lookup. Vercel's own background revalidation
+(``proxy.statusCode`` -1) is no user's lookup: it is recorded as what it is, a span of its own
+(``nextrace.cdn.background``) that makes no request or cache row. A redirect or the firewall's
 answer is no cache's: they are skipped.
 A line that is not a JSON object is counted as dropped (``malformed_log_line``) and skipped;
 the rest of the delivery is stored. Each request becomes spans (:mod:`collector.ingest.cdn`), which
@@ -55,15 +56,18 @@ def one_per_request(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Of the entries with a ``proxy`` object, one a request (``requestId``, else the proxy's
     ``vercelId``, else the entry's ``id``): the first that carries the cache's answer
     (``proxy.vercelCache``), else the first. Background revalidations, redirects and the
-    firewall's entries are left out."""
+    firewall's entries are left out; a background revalidation is one too, apart from the
+    request that started it."""
     chosen: dict[str, dict[str, Any]] = {}
     for entry in entries:
         proxy = entry.get("proxy")
         if not isinstance(proxy, dict):
             continue
-        if proxy.get("statusCode") == -1 or entry.get("source") in _NOT_LOOKUPS:
+        if entry.get("source") in _NOT_LOOKUPS:
             continue
         key = str(entry.get("requestId") or proxy.get("vercelId") or entry.get("id") or "")
+        if key and _background(proxy):
+            key = f"{key}:background"
         if not key:
             chosen[f"#{len(chosen)}"] = entry  # nothing to tell it apart: its own request
             continue
@@ -82,15 +86,18 @@ def request_of(entry: dict[str, Any]) -> CdnRequest | None:
     timestamp_ms = proxy.get("timestamp", entry.get("timestamp"))
     if not isinstance(timestamp_ms, int | float):
         raise ValueError(f"timestamp {timestamp_ms!r} is not milliseconds")
+    # The request's id, not the entry's: the same for all its entries and redeliveries.
+    log_id = str(
+        entry.get("requestId")
+        or proxy.get("vercelId")
+        or entry.get("id")
+        or f"{timestamp_ms}:{proxy.get('path', '/')}"
+    )
+    background = _background(proxy)
     return CdnRequest(
         vendor="vercel",
-        # The request's id, not the entry's: the same for all its entries and redeliveries.
-        log_id=str(
-            entry.get("requestId")
-            or proxy.get("vercelId")
-            or entry.get("id")
-            or f"{timestamp_ms}:{proxy.get('path', '/')}"
-        ),
+        log_id=f"{log_id}:background" if background else log_id,
+        background=background,
         service=str(entry.get("projectName") or entry.get("projectId") or "vercel"),
         timestamp_ns=int(timestamp_ms) * 1_000_000,
         method=str(proxy.get("method", "GET")),
@@ -105,6 +112,11 @@ def request_of(entry: dict[str, Any]) -> CdnRequest | None:
         trace_id=str(entry.get("traceId") or entry.get("trace.id") or ""),
         parent_span_id=str(entry.get("spanId") or entry.get("span.id") or ""),
     )
+
+
+def _background(proxy: dict[str, Any]) -> bool:
+    """Whether ``proxy`` logged Vercel's own background revalidation (``statusCode`` -1)."""
+    return proxy.get("statusCode") == -1
 
 
 def _bytes(value: Any) -> int | None:
@@ -140,8 +152,8 @@ class VercelDrainConverter:
     def __call__(self, request: Request, body: bytes) -> ExportTraceServiceRequest:
         return self._lines.read(request, body, request_of, one_per_request)
 
-    def acknowledged(self, request: Request) -> None:
-        self._lines.acknowledged(request)
+    def finished(self, request: Request, acknowledged: bool) -> None:
+        self._lines.finished(request, acknowledged)
 
 
 class VercelDrainReceiver:

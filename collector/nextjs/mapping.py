@@ -99,7 +99,9 @@ MISSING_ENTRY = "cache-control: no-cache (hard refresh)"
 # Next.js gives a fetch inside ``unstable_cache`` this reason (patch-fetch.js: "inside
 # unstable-cache we treat it the same as force-no-store"): it runs only when the function's
 # entry was missing or expired, so it is that entry's miss. A route that sets
-# ``fetchCache = 'force-no-store'`` gets the same reason for its fetches, and reads as misses too.
+# ``fetchCache = 'force-no-store'`` gets the same reason for every fetch: where all of a
+# request's fetches, two at least, carry it, they are that setting's bypasses; a route with one
+# fetch reads as a miss either way.
 UNSTABLE_CACHE_RUN = "fetchCache = force-no-store"
 OUTLIVED_NS = 5_000_000  # a call answered this much after its fetch ended: a background refresh
 RESPONSE_TIME = "http.response_time"  # @vercel/otel's, on its client span: ms to the answer
@@ -456,21 +458,22 @@ def _data_cache_events(
     children: dict[str, list[TraceSpan]],
 ) -> list[CacheEventRow]:
     events = []
-    for span in by_type.get(FETCH, []):
+    fetches = by_type.get(FETCH, [])
+    # Every fetch with the reason (two at least): the route's own fetchCache setting.
+    route_no_store = len(fetches) >= 2 and all(
+        s.attributes.get(FETCH_CACHE_REASON) == UNSTABLE_CACHE_RUN for s in fetches
+    )
+    for span in fetches:
         calls = [c for c in children.get(span.span_id, []) if c.kind == "Client"]
         status = span.attributes.get("next.fetch.cache_status")
         if status is None:  # Next.js 15 does not say, nor 16 of a fetch cut off: the network
-            result, reason = _network_result(
-                span, calls, request.timestamp_ns + request.duration_ns
-            )
+            result, reason = _network_result(span, calls, _answered_end(request))
         elif status in FETCH_RESULTS:
             result, reason = FETCH_RESULTS[status]
         else:
             continue
-        if status == "skip" and span.attributes.get(FETCH_CACHE_REASON) in (
-            MISSING_ENTRY,
-            UNSTABLE_CACHE_RUN,
-        ):
+        skipped_as = span.attributes.get(FETCH_CACHE_REASON) if status == "skip" else None
+        if skipped_as == MISSING_ENTRY or (skipped_as == UNSTABLE_CACHE_RUN and not route_no_store):
             result, reason = FETCH_RESULTS["miss"]
         if result == "hit" and calls:
             result, reason = "stale", "unknown"  # the fetch under a hit is its background refresh
@@ -482,14 +485,23 @@ def _data_cache_events(
     return events
 
 
+def _answered_end(request: RequestRow) -> int | None:
+    """When ``request`` ended, if it was answered (a status under 500); None for a request
+    that failed or was cut short, whose end cuts off calls that it did wait for."""
+    if 0 < request.status < 500:
+        return request.timestamp_ns + request.duration_ns
+    return None
+
+
 def _network_result(
-    fetch: TraceSpan, calls: list[TraceSpan], request_end_ns: int
+    fetch: TraceSpan, calls: list[TraceSpan], request_end_ns: int | None
 ) -> tuple[str, str]:
     """A fetch's data-cache result from the HTTP client spans under it (``calls``,
     ``@vercel/otel``'s), when Next.js does not give one (Next.js 15; Next.js 16 when the fetch
     was cut off before its answer): none, a hit; one answered after the fetch ended, or cut off
-    unanswered when the request ended, a stale entry served at once while it refreshed in the
-    background; one the fetch waited for, a miss.
+    unanswered when an answered request ended (``request_end_ns``; None for a failed one), a
+    stale entry served at once while it refreshed in the background; one the fetch waited for,
+    a miss.
 
     When a call was answered: ``@vercel/otel`` records ``http.status_code`` and
     ``http.response_time`` (ms from the span's start) when the answer comes, and ends the span
@@ -515,14 +527,13 @@ def _network_result(
     return "miss", "unknown"
 
 
-def _answered_after(fetch: TraceSpan, call: TraceSpan, request_end_ns: int) -> bool:
+def _answered_after(fetch: TraceSpan, call: TraceSpan, request_end_ns: int | None) -> bool:
     """Whether ``call`` (an HTTP client span under ``fetch``) was answered after ``fetch``
     ended, or not before the request's end: see :func:`_network_result`."""
     if not any(name in call.attributes for name in ANSWER_ATTRIBUTES):
         # Unanswered: cut off by the request's end, or failed (which ends it at once).
-        return (
-            call.end_ns > fetch.end_ns + END_ROUNDING_NS
-            or call.end_ns >= request_end_ns - END_ROUNDING_NS
+        return call.end_ns > fetch.end_ns + END_ROUNDING_NS or (
+            request_end_ns is not None and call.end_ns >= request_end_ns - END_ROUNDING_NS
         )
     ms = _int(call.attributes.get(RESPONSE_TIME))
     answered = call.start_ns + ms * 1_000_000 if ms else call.end_ns

@@ -1,5 +1,6 @@
 -- Which of a CDN delivery's log lines the traces table holds: the span ids, among the given
--- ones, of the lookup spans the lines made (collector/ingest/cdn.py), within the delivery's
+-- ones, of the spans the lines made (a lookup, or a background revalidation:
+-- collector/ingest/cdn.py), within the delivery's
 -- time range (which prunes partitions and granules). A line's lookup span id depends on the
 -- line alone, whatever trace the line was joined to.
 SELECT SpanId

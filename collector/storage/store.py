@@ -111,6 +111,9 @@ def connect(config: StoreConfig) -> Client:
             username=config.username,
             password=config.password,
             secure=config.secure,
+            # Threads share a client (the exporter's, the rows', the CDN receivers' lookups):
+            # a server refuses concurrent queries in one session.
+            autogenerate_session_id=False,
             # On a cluster, inserts into Distributed tables return once every shard has its
             # rows (collector/storage/cluster.py): acknowledged means stored.
             settings=dict(SESSION_SETTINGS) if config.cluster else None,

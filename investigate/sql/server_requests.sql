@@ -16,7 +16,7 @@ FROM (
         Kind AS kind,
         sum(Sign) AS requests,
         sumIf(Sign, StatusCode BETWEEN 300 AND 399) AS redirects,
-        sum(toInt64(Duration) * Sign) AS request_ns,
+        sum(ifNull(toInt64(Duration), 0) * Sign) AS request_ns,  -- a CDN's row may have none
         sumIf(Sign, MiddlewareMs IS NOT NULL) AS middleware_runs,
         toInt64(sum(ifNull(MiddlewareMs, 0) * Sign) * 1e6) AS middleware_ns
     FROM requests

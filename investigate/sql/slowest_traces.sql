@@ -45,7 +45,7 @@ FROM (
                if(Kind = 'rsc_navigation', 'soft', Kind) AS request_kind, BuildId
         FROM requests
         WHERE Sign = 1 AND Kind IN ('document', 'rsc_navigation', 'api')
-          AND NOT (StatusCode BETWEEN 300 AND 399)
+          AND NOT (StatusCode BETWEEN 300 AND 399) AND Duration IS NOT NULL
           AND Timestamp >= since AND Timestamp < until
           AND ({route:String} = '' OR Route = {route:String})
           AND ({kind:String} = '' OR request_kind = {kind:String})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from collector.ingest.cdn import CdnRequest, as_export
+from collector.errors import TransientError
+from collector.ingest.cdn import CdnRequest, RecentLines, as_export
 from collector.pipeline.translator import translate
 
 
@@ -73,3 +74,14 @@ def test_a_request_served_at_the_edge_is_a_request_span_over_its_lookup():
     assert again.span_id == spans.span_id
     other = translate(as_export([logged("/a", "HIT", log_id="line-2")])).spans.columns
     assert other.trace_id != spans.trace_id
+
+
+def test_a_delivery_sent_again_while_the_first_is_stored_is_asked_to_wait():
+    # The vendor sent it again before the first copy was answered: the second gets a 503, and
+    # comes again once the first's fate is known.
+    recent = RecentLines(10)
+    recent.claim(["a", "b"])
+    with pytest.raises(TransientError):
+        recent.claim(["b", "c"])
+    recent.release(["a", "b"])
+    recent.claim(["b", "c"])

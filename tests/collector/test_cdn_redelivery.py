@@ -27,7 +27,9 @@ SECRET = json.loads((DOCS / "truth.json").read_text())["vercel_delivery"]["signa
 ]
 TOKEN = "logpush-token-0123456789"
 DELIVERIES = ("vercel-one-request-many-entries.json", "cloudflare-formats-unixnano.ndjson")
-REQUESTS = sum(FILES[name]["requests"] for name in DELIVERIES)
+# The vercel delivery also logs Vercel's own background revalidation of its STALE request:
+# a line of its own (recorded as what it is).
+LINES = sum(FILES[name]["requests"] for name in DELIVERIES) + 1
 LOOKUPS = sum(FILES[name]["cdn_lookups"] for name in DELIVERIES)
 ROWS = (  # what every derived table holds of the CDN's lines
     "SELECT (SELECT count() FROM otel_traces WHERE ScopeName = 'nextrace.cdn' AND SpanName = "
@@ -73,6 +75,6 @@ def test_a_redelivery_after_a_restart_stores_nothing_twice(tmp_path, monkeypatch
             f"the {LOOKUPS} lookups (and a dynamic request's bypass) are stored once",
             detail=lambda: f"stored: {stored(port, ROWS)}",
         )
-        assert health(port).json()["cdn_lines_redelivered"] == REQUESTS
+        assert health(port).json()["cdn_lines_redelivered"] == LINES
     finally:
         stop(process)

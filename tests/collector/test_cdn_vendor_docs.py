@@ -20,7 +20,7 @@ from collector.ingest.cloudflare_logpush import request_of
 from collector.service import Collector
 from dashboards import cache_health
 from investigate.reader import StoreReader
-from investigate.report import run_query, window
+from investigate.report import build_report, run_query, window
 from tests.builders import make_request, make_span
 from tests.conftest import running_collector, stored
 from tests.dashboards.panels import run_panel, stored_traffic
@@ -86,11 +86,21 @@ def test_a_redelivery_stores_nothing_twice(collector):
     for name in ("vercel-one-request-many-entries.json", "cloudflare-formats-unixnano.ndjson"):
         assert deliver(collector, name).status_code == 200
     assert stored(collector, "SELECT count() FROM otel_traces") == before
-    requests = sum(
-        FILES[n]["requests"]
+    # Each request's line, and each background revalidation's (recorded as what it is).
+    lines = sum(
+        FILES[n]["requests"] + len(background_revalidations(n))
         for n in ("vercel-one-request-many-entries.json", "cloudflare-formats-unixnano.ndjson")
     )
-    assert collector.health()["cdn_lines_redelivered"] == requests
+    assert collector.health()["cdn_lines_redelivered"] == lines
+
+
+def background_revalidations(name: str) -> set[str]:
+    """The request ids of Vercel's background revalidations (``proxy.statusCode`` -1) in the
+    file ``name``, as its documentation describes them."""
+    if FILES[name]["vendor"] != "vercel":
+        return set()
+    entries = json.loads((DOCS / name).read_text())
+    return {e["requestId"] for e in entries if e.get("proxy", {}).get("statusCode") == -1}
 
 
 @pytest.mark.parametrize("timestamp_format", ["unixnano", "unix", "rfc3339"])
@@ -217,3 +227,43 @@ def test_the_dashboards_cdn_hit_ratio_is_the_truths(collector, name):
     assert [(layer, round(ratio, 4)) for _, layer, ratio in rows] == [
         ("cdn", round(served / truth["cdn_lookups"], 4))
     ]
+
+
+def test_a_background_revalidation_is_recorded_as_what_it_is(collector):
+    # Vercel refreshes a STALE entry in the background (proxy.statusCode -1): no user's
+    # request and no second lookup, but a span that says it happened.
+    name = "vercel-background-revalidation.json"
+    truth = FILES[name]
+    assert deliver(collector, name).status_code == 200
+    assert stored(collector, LOOKUPS) == [("stale", 1)]
+    assert stored(collector, "SELECT count() FROM requests") == [(truth["requests"],)]  # the user's
+    background = stored(
+        collector,
+        "SELECT SpanAttributes['url.path'] FROM otel_traces "
+        "WHERE SpanAttributes['nextrace.cdn.background'] = 'true'",
+    )
+    detail = truth["requests_detail"][truth["request_ids"][0]]
+    assert background == [(detail["path"],)]
+
+
+def test_a_redelivery_is_found_in_the_store_when_it_is_not_remembered(store_config):
+    # No memory of recent lines: what stops the second copy is the store's answer alone.
+    name = "cloudflare-formats-unixnano.ndjson"
+    with running_collector(
+        store_config, cloudflare_logpush_token=TOKEN, cdn_recent_lines=0
+    ) as instance:
+        assert deliver(instance, name).status_code == 200
+        before = stored(instance, "SELECT count() FROM otel_traces")
+        assert deliver(instance, name).status_code == 200
+        assert stored(instance, "SELECT count() FROM otel_traces") == before
+        assert instance.health()["cdn_lines_redelivered"] == FILES[name]["requests"]
+
+
+def test_the_report_reads_a_store_of_cdn_rows_without_durations(collector):
+    for name in sorted(FILES):
+        assert deliver(collector, name).status_code == 200
+    stored(collector, "SELECT 1")
+    assert collector.store is not None
+    report = build_report(StoreReader(collector.store)).as_json()
+    (requests,) = stored(collector, "SELECT count() FROM requests")
+    assert report["requests"] == requests[0]

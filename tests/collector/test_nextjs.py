@@ -4,6 +4,7 @@ sent (requests.jsonl) and what Next.js answered."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from typing import Any
@@ -275,3 +276,48 @@ def test_next15_data_cache_rows_are_the_upstreams_log(client, collector):
     blocking, uncached = len(run.blocking_misses()), len(run.uncached_waits())
     assert (blocking, uncached) == (15, 9)  # tests/data/nextjs-runs/README.md
     assert Counter(found.values()) == {"miss": blocking + uncached, "stale": 4, "hit": 10}
+
+
+@pytest.mark.parametrize(("status", "result"), [(200, "stale"), (500, "miss")])
+def test_a_fetch_cut_off_with_an_answered_request_is_a_background_refresh(status, result):
+    # Next.js 16 (an unstable_cache entry's refresh): the fetch and its call end, unanswered,
+    # when the request ends, and Next.js gives the fetch no cache status. A request that
+    # failed cut off a call it did wait for: that is no refresh.
+    request, fetch, call = next15_fetch({}, call_start_ms=3, call_end_ms=30)
+    request.attributes["http.status_code"] = str(status)
+    fetch.duration_ns = 28 * MS  # 2 to 30 ms: it ends with the request
+    _requests, (event,) = normalize_trace([request, fetch, call])
+    assert event.result == result
+
+
+def fetches(*reasons: str) -> list[TraceSpan]:
+    """A Next.js 16 request whose fetches Next.js skipped the cache for, with these reasons."""
+    request, fetch = next15_fetch(None, call_start_ms=0, call_end_ms=0)
+    spans = [request]
+    for n, reason in enumerate(reasons):
+        attributes = {
+            **fetch.attributes,
+            "http.url": f"{fetch.attributes['http.url']}?n={n}",
+            "next.fetch.cache_status": "skip",
+            "next.fetch.cache_reason": reason,
+        }
+        spans.append(dataclasses.replace(fetch, span_id=f"{n:016x}", attributes=attributes))
+    return spans
+
+
+UNSTABLE_CACHE = "fetchCache = force-no-store"  # Next.js's reason inside unstable_cache
+
+
+@pytest.mark.parametrize(
+    ("reasons", "results"),
+    [
+        # Inside unstable_cache, beside a fetch of its own: the function's entry missed.
+        ((UNSTABLE_CACHE, "cache: no-store"), ["miss", "bypass"]),
+        ((UNSTABLE_CACHE,), ["miss"]),
+        # Every fetch of the request: the route's own fetchCache = 'force-no-store'.
+        ((UNSTABLE_CACHE, UNSTABLE_CACHE), ["bypass", "bypass"]),
+    ],
+)
+def test_a_fetch_inside_unstable_cache_is_its_entrys_miss(reasons, results):
+    _requests, events = normalize_trace(fetches(*reasons))
+    assert [e.result for e in sorted(events, key=lambda e: e.key)] == results

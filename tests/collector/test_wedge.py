@@ -81,7 +81,7 @@ def test_a_restart_on_a_full_disk_says_why_it_waits_and_recovers_when_space_retu
                 "the collector has stored everything and is healthy again",
                 detail=lambda: f"{health(url_port).text}\n{log.read_text()[-4000:]}",
             )
-            assert_exactly_once(url_port, sender.acked)
+            assert_exactly_once(url_port, sender.acked, log=log)
             assert not any(health(url_port).json()["spans_dropped"].values())
             stop(process)  # what the disk holds, not only what the running engine counts
             process = start(store, url_port, log)

@@ -134,21 +134,23 @@ def stored(port: int, sql: str) -> list[list[str]]:
     return [line.split("\t") for line in answer.text.splitlines()]
 
 
-def assert_exactly_once(port: int, acked: set[int], run: str = "") -> None:
-    """Every acknowledged span stored once; ``run`` (a seed) goes into any failure message."""
+def assert_exactly_once(port: int, acked: set[int], run: str = "", log: Path | None = None) -> None:
+    """Every acknowledged span stored once; ``run`` (a seed) goes into any failure message,
+    and so does the end of the collector's ``log``, which says what its inserts met."""
+    said = f"\n{run}\ncollector log:\n{log.read_text()[-6000:]}" if log is not None else run
     ids = {int(row[0], 16) for row in stored(port, "SELECT SpanId FROM otel_traces")}
     missing = acked - ids
     assert not missing, (
-        f"{run}: {len(missing)} acknowledged spans missing, e.g. {sorted(missing)[:5]}"
+        f"{len(missing)} acknowledged spans missing, e.g. {sorted(missing)[:5]}{said}"
     )
     [[spans, distinct, events, minutes]] = stored(
         port,
         "SELECT count(), uniqExact(SpanId), (SELECT count() FROM cache_events), "
         "(SELECT sum(Lookups) FROM cache_events_1m) FROM otel_traces",
     )
-    assert spans == distinct, f"{int(spans) - int(distinct)} spans stored twice"
-    assert events == spans, "cache_events rows doubled or lost"
-    assert minutes == spans, "per-minute sums doubled or lost"
+    assert spans == distinct, f"{int(spans) - int(distinct)} spans stored twice{said}"
+    assert events == spans, f"cache_events rows doubled or lost: {events} for {spans}{said}"
+    assert minutes == spans, f"per-minute sums doubled or lost: {minutes} for {spans}{said}"
 
 
 def health(port: int, token: str | None = None) -> httpx.Response:
