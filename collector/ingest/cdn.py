@@ -177,6 +177,8 @@ class AppRequestLike(Protocol):
     def path(self) -> str: ...
     @property
     def start_ns(self) -> int: ...
+    @property
+    def route(self) -> str: ...
 
 
 # The app's requests of some services and paths that started in a time range.
@@ -257,7 +259,8 @@ def join_to_app(requests: Sequence[CdnRequest], find: FindAppRequests) -> None:
     request of the same service and path that started nearest its logged start, within
     :data:`JOIN_WINDOW_NS` (``joined_by`` ``time_path``): its lookup span goes into that
     trace beside the request, as a logged ``traceparent`` would put it. Each app request is
-    joined once; a line with none near stays in a trace of its own."""
+    joined once, and its route (the app's template) is the line's; a line with none near stays
+    in a trace of its own."""
     loose = [r for r in requests if r.reached_app and not r.trace_id]
     if not loose:
         return
@@ -284,6 +287,7 @@ def join_to_app(requests: Sequence[CdnRequest], find: FindAppRequests) -> None:
         app = min(near, key=lambda a: abs(a.start_ns - request.timestamp_ns))
         taken.add((app.trace_id, app.span_id))
         request.trace_id, request.parent_span_id = app.trace_id, app.parent_span_id
+        request.route = app.route or request.route  # the template, not the logged path
         request.joined_by = "time_path"
 
 

@@ -32,6 +32,7 @@ class AppRequest:
     service: str
     path: str
     start_ns: int
+    route: str  # the route's template, as the app named it
 
 
 class CdnLookups:

@@ -172,6 +172,9 @@ def test_cloudflare_rows_carry_route_region_body_size_and_timings(collector, tim
     )
 
 
+ROUTES = {"/products/2": "/products/[id]", "/api/cart": "/api/cart"}  # the app's templates
+
+
 def test_a_line_without_a_trace_id_joins_the_apps_request_by_time_and_path(collector):
     # The app traced /products/2 (which the CDN missed) and /api/cart (dynamic) on the server,
     # 3 ms after the edge logged each; /products/3 it never traced. The lines log no trace id.
@@ -188,7 +191,7 @@ def test_a_line_without_a_trace_id_joins_the_apps_request_by_time_and_path(colle
             trace_id=trace_id,
             parent=parent,
             start_ns=lines[path]["EdgeStartTimestamp"] + 3_000_000,
-            attrs={"nextrace.phase": "request", "url.path": path, "next.route": path},
+            attrs={"nextrace.phase": "request", "url.path": path, "next.route": ROUTES[path]},
         )
         for path, trace_id in app.items()
     ]
@@ -209,6 +212,11 @@ def test_a_line_without_a_trace_id_joins_the_apps_request_by_time_and_path(colle
     assert joined[1] == ("/products/2", app["/products/2"].hex(), parent.hex(), "time_path")
     assert joined[2][0] == "/products/3"
     assert joined[2][3] == ""  # nothing near: a trace of its own
+    # A joined line's route is the app's template; the others' is their path.
+    routes = stored(collector, "SELECT Route FROM cache_events WHERE Layer = 'cdn' ORDER BY Key")
+    assert sorted(r for (r,) in routes) == sorted(
+        ["/products/1", "/products/[id]", "/products/3", "/api/cart"]
+    )
     # Sent again, the joined lines are known by their own ids: nothing is stored twice.
     assert deliver(collector, name).status_code == 200
     assert stored(collector, "SELECT count() FROM otel_traces WHERE SpanName = 'cdn'") == [(4,)]
