@@ -210,10 +210,11 @@ class RecentLines:
 
     def claim(self, keys: Sequence[str]) -> None:
         """Hold ``keys`` while their delivery is stored. Raises TransientError (a 503) if
-        another delivery being stored holds one: the vendor sent it again before the first was
-        answered, and it is asked to send it once more, when the first's fate is known."""
+        another delivery being stored holds one, or has stored one since they were looked up
+        (:meth:`stored`): the vendor sent it again before the first was answered, and it is
+        asked to send it once more, when the first's fate is known."""
         with self._lock:
-            if not self._claimed.isdisjoint(keys):
+            if not self._claimed.isdisjoint(keys) or any(key in self._keys for key in keys):
                 raise TransientError(
                     "lines of this delivery are being stored from another request; retry later"
                 )

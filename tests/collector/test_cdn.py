@@ -85,3 +85,14 @@ def test_a_delivery_sent_again_while_the_first_is_stored_is_asked_to_wait():
         recent.claim(["b", "c"])
     recent.release(["a", "b"])
     recent.claim(["b", "c"])
+
+
+def test_a_copy_looked_up_before_the_first_was_answered_is_asked_to_wait():
+    # The copy was looked up (not stored yet), then the first was acknowledged and let go:
+    # the copy's claim finds its lines remembered.
+    recent = RecentLines(10)
+    recent.claim(["a"])
+    recent.remember(["a"])
+    recent.release(["a"])
+    with pytest.raises(TransientError):
+        recent.claim(["a"])
