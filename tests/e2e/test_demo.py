@@ -38,11 +38,13 @@ def test_deploy_scenario_spikes_and_the_warm_up_prevents_misses(deploy_run: Demo
     report = result.report
     without, with_warmup = report.spikes
     assert (without.warm_routes, with_warmup.warm_routes) == (0, 10)
-    # The miss ratio rises after the deploy…
+    # The deploy emptied entries that were then missed: the miss ratio peaks after it…
     assert without.cold_misses > 0
-    assert without.window_miss_ratio > without.baseline_miss_ratio
-    # …and falls again.
-    assert without.settled_miss_ratio < without.window_miss_ratio
+    assert without.peak_miss_ratio > without.baseline_miss_ratio
+    # …and falls again. (Not the 6 s window's average against the minute before: on a loaded
+    # machine the cold start's misses raised the baseline to 8.7%, above the window's 7.9%,
+    # while the peak was 42%.)
+    assert without.settled_miss_ratio < without.peak_miss_ratio
     assert report.prevented_misses is not None
     # An estimate: the first deploy's cold-miss rate applied to the second's lookups, less the
     # second's cold misses.
