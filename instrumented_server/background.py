@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 
@@ -41,20 +41,27 @@ class BackgroundTasks:
 
 class RateLimiter:
     """Spaces calls at least ``1 / rate_per_s`` apart, so no second ever holds more than
-    ``rate_per_s`` of them."""
+    ``rate_per_s`` of them. ``clock`` and ``sleep`` are injected so tests need no real timer."""
 
-    def __init__(self, rate_per_s: float) -> None:
+    def __init__(
+        self,
+        rate_per_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._interval = 1.0 / rate_per_s
+        self._clock = clock
+        self._sleep = sleep
         self._next = 0.0
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> float:
         """Wait for a slot; return how long the caller waited, in seconds."""
         async with self._lock:  # held while sleeping: callers go one at a time
-            wait = max(0.0, self._next - time.monotonic())
+            wait = max(0.0, self._next - self._clock())
             if wait:
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
             # Measured from when the slot was really taken: a late wake-up never
             # lets the next caller in early.
-            self._next = time.monotonic() + self._interval
+            self._next = self._clock() + self._interval
         return wait

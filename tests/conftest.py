@@ -9,11 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from starlette.testclient import TestClient
 
 from collector.config import BatchSettings, CollectorConfig, StoreConfig
 from collector.service import Collector
 from collector.storage.store import connect
+
+# The suite gives the same answer on every run: property tests draw the same examples each
+# time, from no saved database. `pytest --hypothesis-profile explore` searches afresh.
+settings.register_profile("repeatable", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore")
+settings.load_profile("repeatable")
 
 GRAFANA_SCHEMAS = Path(__file__).resolve().parent / "data" / "grafana-schemas"
 CAPTURES = Path(__file__).resolve().parent / "data" / "nextjs-captures"

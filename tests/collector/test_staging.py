@@ -40,7 +40,7 @@ SELECT toUnixTimestamp64Nano(Timestamp), TraceId, SpanId, ParentSpanId, TraceSta
        arrayMap(t -> toUnixTimestamp64Nano(t), Events.Timestamp), Events.Name, Events.Attributes,
        Links.TraceId, Links.SpanId, Links.TraceState,
        Links.Attributes
-FROM `{database}`.otel_traces ORDER BY TraceId, SpanId, Timestamp, SpanName
+FROM `{database}`.otel_traces
 """
 
 
@@ -54,9 +54,10 @@ def store(chdb_path: Path) -> Iterator[ClickHouseStore]:
 
 
 def _rows(store: ClickHouseStore) -> list[tuple[Any, ...]]:
-    return [
-        tuple(row) for row in store.client.query(ROWS_SQL.format(database="staging_t")).result_rows
-    ]
+    # Sorted on every column: two spans may share their ids and times, and the store keeps
+    # no order between them.
+    rows = store.client.query(ROWS_SQL.format(database="staging_t")).result_rows
+    return sorted((tuple(row) for row in rows), key=repr)
 
 
 def _clear(store: ClickHouseStore) -> None:
