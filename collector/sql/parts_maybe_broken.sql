@@ -1,7 +1,7 @@
 -- The active parts of the store's database that may be broken (see
 -- ClickHouseStore.detach_broken_parts in collector/storage/store.py): those whose folder a failed
 -- statement's error names, and those committed since a failed insert began.
-SELECT table, name, rows
+SELECT table, name, rows, level
 FROM system.parts
 WHERE active
   AND database = {database:String}

@@ -12,7 +12,7 @@ CREATE TABLE `${database}`.`builds`
 )
 ENGINE = ${summing_engine}
 ORDER BY (ServiceName, BuildId, Source)
-SETTINGS index_granularity = 8192;
+SETTINGS index_granularity = 8192, old_parts_lifetime = 480;
 CREATE TABLE `${database}`.`cache_events`
 (
     `Timestamp` DateTime64(9) CODEC(Delta(8), ZSTD(1)),
@@ -38,7 +38,7 @@ ENGINE = ${engine}
 PARTITION BY toDate(Timestamp)
 ORDER BY (Layer, ServiceName, toStartOfMinute(Timestamp), Timestamp)
 ${ttl_timestamp}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000, old_parts_lifetime = 480;
 CREATE TABLE `${database}`.`cache_events_1m`
 (
     `Minute` DateTime CODEC(Delta(4), ZSTD(1)),
@@ -54,7 +54,7 @@ ENGINE = ${summing_engine}
 PARTITION BY toDate(Minute)
 ORDER BY (Layer, ServiceName, Minute, Route, BuildId, Result, Reason)
 ${ttl_minute}
-SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 1000;
+SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 1000, old_parts_lifetime = 480;
 CREATE TABLE `${database}`.`lifecycle_spans`
 (
     `Timestamp` DateTime64(9) CODEC(Delta(8), ZSTD(1)),
@@ -73,7 +73,7 @@ ENGINE = ${engine}
 PARTITION BY toDate(Timestamp)
 ORDER BY (Phase, ServiceName, toStartOfMinute(Timestamp), Timestamp)
 ${ttl_timestamp}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000, old_parts_lifetime = 480;
 CREATE TABLE `${database}`.`nextrace_collector_stats`
 (
     `Timestamp` DateTime64(3) CODEC(Delta(8), ZSTD(1)),
@@ -91,7 +91,7 @@ ENGINE = ${engine}
 PARTITION BY toDate(Timestamp)
 ORDER BY (Instance, Timestamp)
 ${ttl_timestamp}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1;
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, old_parts_lifetime = 480;
 CREATE TABLE `${database}`.`nextrace_wal_logs`
 (
     `LogId` String,
@@ -101,7 +101,7 @@ CREATE TABLE `${database}`.`nextrace_wal_logs`
 )
 ENGINE = ${engine}
 ORDER BY LogId
-SETTINGS index_granularity = 8192;
+SETTINGS index_granularity = 8192, old_parts_lifetime = 480;
 CREATE TABLE `${database}`.`${table}`
 (
     `Timestamp` DateTime64(9) CODEC(Delta(8), ZSTD(3)) SETTINGS (min_compress_block_size = 1048576),
@@ -134,7 +134,7 @@ ENGINE = ${engine}
 PARTITION BY toDate(Timestamp)
 ORDER BY (toStartOfFifteenMinutes(Timestamp), TraceId, Timestamp)
 ${ttl_timestamp}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000, old_parts_lifetime = 480;
 CREATE TABLE `${database}`.`${table}_trace_id_ts`
 (
     `TraceId` String CODEC(ZSTD(1)),
@@ -146,7 +146,7 @@ ENGINE = ${engine}
 PARTITION BY toDate(Start)
 ORDER BY (TraceId, Start)
 ${ttl_start}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000, old_parts_lifetime = 480;
 CREATE TABLE `${database}`.`phase_time_1m`
 (
     `Minute` DateTime CODEC(Delta(4), ZSTD(1)),
@@ -159,7 +159,7 @@ ENGINE = ${summing_engine}
 PARTITION BY toDate(Minute)
 ORDER BY (Phase, ServiceName, Minute)
 ${ttl_minute}
-SETTINGS non_replicated_deduplication_window = 1000, index_granularity = 8192;
+SETTINGS non_replicated_deduplication_window = 1000, index_granularity = 8192, old_parts_lifetime = 480;
 CREATE TABLE `${database}`.`requests`
 (
     `Timestamp` DateTime64(9) CODEC(Delta(8), ZSTD(1)),
@@ -187,7 +187,7 @@ ENGINE = ${engine}
 PARTITION BY toDate(Timestamp)
 ORDER BY (ServiceName, Kind, toStartOfMinute(Timestamp), Timestamp)
 ${ttl_timestamp}
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000, old_parts_lifetime = 480;
 CREATE TABLE `${database}`.`requests_1m`
 (
     `Minute` DateTime CODEC(Delta(4), ZSTD(1)),
@@ -201,7 +201,7 @@ ENGINE = ${summing_engine}
 PARTITION BY toDate(Minute)
 ORDER BY (ServiceName, Minute, Kind, Route, BuildId)
 ${ttl_minute}
-SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 1000;
+SETTINGS index_granularity = 8192, non_replicated_deduplication_window = 1000, old_parts_lifetime = 480;
 CREATE MATERIALIZED VIEW `${database}`.`builds_mv` TO `${database}`.`builds`
 (
     `ServiceName` LowCardinality(String),

@@ -356,7 +356,7 @@ class ClickHouseStore:
                 "since": since,
             },
         ).result_rows
-        for table, part, rows in suspects:
+        for table, part, rows, level in suspects:
             # Neither statement takes parameters: the names are checked, then written in.
             assert _PART_FOLDER.fullmatch(f"/{part}/"), part
             target = f"`{database}`.`{validate_identifier(table, 'table')}`"
@@ -366,17 +366,37 @@ class ClickHouseStore:
             ).result_rows
             if all(int(passed) for _, passed, _ in checked):
                 continue
-            self.client.command(f"ALTER TABLE {target} DETACH PART '{part}'")
+            why = checked[0][2] or message
+            if int(level) > 0:
+                self._reload_merged(target, table, part, why)
+            else:
+                self.client.command(f"ALTER TABLE {target} DETACH PART '{part}'")
+                log.error(
+                    "part %s of %s was broken (%s) and is detached, as ClickHouse detaches "
+                    "broken parts when it starts: it stays in the table's detached/ folder, and "
+                    "a batch still in the write-ahead log is inserted again",
+                    part,
+                    table,
+                    why,
+                )
             detached.append(f"{table} part {part} ({rows} rows)")
-            log.error(
-                "part %s of %s was broken (%s) and is detached, as ClickHouse detaches broken "
-                "parts when it starts: it stays in the table's detached/ folder, and a batch "
-                "still in the write-ahead log is inserted again",
-                part,
-                table,
-                checked[0][2] or message,
-            )
         return detached
+
+    def _reload_merged(self, target: str, table: str, part: str, why: str) -> None:
+        """A broken part that a merge made holds rows of earlier batches, which the write-ahead
+        log may no longer have: detached alone, they were lost. Its table is loaded again
+        instead, as ClickHouse loads it when it starts: the broken part goes to ``detached/``
+        and the parts it was merged from, kept on disk (``old_parts_lifetime``, migration
+        0037), are active again."""
+        self.client.command(f"DETACH TABLE {target}")
+        self.client.command(f"ATTACH TABLE {target}")
+        log.error(
+            "part %s of %s, made by a merge, was broken (%s): the table was loaded again, which "
+            "detached it and brought back the parts it was merged from",
+            part,
+            table,
+            why,
+        )
 
     def stop_reads(self, within_s: float = 10.0) -> None:
         """Refuse new reads, and cancel the one in progress until it ends (at most ``within_s``):

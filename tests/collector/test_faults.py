@@ -134,7 +134,7 @@ def assert_fault_loses_nothing(port: int, log: Path, make_fault, clear_fault) ->
         "the collector has stored everything and is healthy again",
         detail=detail,
     )
-    assert_exactly_once(port, sender.acked)
+    assert_exactly_once(port, sender.acked, log=log)
     assert not any(health(port).json()["spans_dropped"].values())
     return sender.acked
 

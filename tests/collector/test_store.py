@@ -116,6 +116,38 @@ def test_only_a_broken_part_that_an_error_names_is_detached(tmp_path):
         store.close()
 
 
+@pytest.mark.parametrize(
+    ("table", "read"),
+    [
+        ("otel_traces", "SELECT groupArraySorted(9)(SpanName) FROM otel.otel_traces"),
+        ("cache_events_1m", "SELECT sum(Lookups) FROM otel.cache_events_1m"),  # a view's table
+    ],
+)
+def test_a_broken_merged_part_gives_back_the_parts_it_was_merged_from(tmp_path, table, read):
+    # A full disk can commit a merge's part with empty files. Its rows came from batches the
+    # write-ahead log may have let go: they must come back, not go with the broken part.
+    store = open_store(StoreConfig.from_dsn(f"chdb://{tmp_path}/store"))
+    try:
+        exporter = ClickHouseSpanExporter(store, CollectorTelemetry(), staged=True)
+        for name in ("a", "b", "c"):
+            span = make_span(name, attrs={"cache.layer": "data"})
+            exporter.consume(translate(make_request([span])).spans)
+        before = store.client.query(read).result_rows
+        store.client.command(f"OPTIMIZE TABLE otel.{table} FINAL")
+        [(name, path, level, rows)] = store.client.query(
+            "SELECT name, path, level, rows FROM system.parts WHERE active AND table = {t:String}",
+            parameters={"t": table},
+        ).result_rows
+        assert level > 0  # made by the merge
+        for file in Path(path).iterdir():
+            os.truncate(file, 0)
+        named = Exception(f"Code: 33. Cannot read all data from file {path}data.bin")
+        assert store.detach_broken_parts(named) == [f"{table} part {name} ({rows} rows)"]
+        assert store.client.query(read).result_rows == before
+    finally:
+        store.close()
+
+
 def test_a_reader_of_an_older_schema_is_told_to_migrate_it_first(chdb_path):
     config = StoreConfig.from_dsn(f"chdb://{chdb_path}?database=older_schema")
     client = connect(config)
