@@ -8,7 +8,7 @@ Next.js traces") explains the phases.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from types import MappingProxyType
 
 from contract import semconv
@@ -75,6 +75,12 @@ PHASE_TIMED_BY: Mapping[str, str] = MappingProxyType(
 )
 """Phase → the one span type whose time is the phase's time in per-phase sums. Other types of
 a phase nest inside or around it, so summing them all would count the same time twice."""
+
+
+def served_route(route: str, span_types: Collection[str]) -> str:
+    """The route a request served, as its ``requests`` row names it: a route handler's
+    (``span_types`` holds ROUTE_HANDLER) without the ``/route`` Next.js 15 names its file with."""
+    return route.removesuffix("/route") if ROUTE_HANDLER in span_types else route
 
 
 def phase_sql(span_type: str) -> str:

@@ -64,6 +64,14 @@ CACHE_ENTRY_AGE_MS = "cache.entry.age_ms"
 CACHE_ENTRY_SOURCE = "cache.entry.source"  # build, request, warmup, prefetch, revalidation
 CACHE_ENTRY_SOURCE_TRACE_ID = "cache.entry.source_trace_id"
 CACHE_WARMUP_PENDING = "nextrace.warmup.pending"  # a warm-up for this entry was still queued
+# Next.js 16's 'use cache' handlers, as @nextrace/next's traceCacheHandler records them: the
+# layer is use_cache, use_cache_remote or use_cache_<name> (the handler's name in next.config).
+CACHE_HIT = "cache.hit"  # true on a hit, as OpenTelemetry's and Sentry's cache spans say it
+CACHE_HANDLER = "nextrace.cache.handler"  # default, remote, or the app's own name
+CACHE_OPERATION = "nextrace.cache.operation"  # get (a lookup), set (a fill)
+CACHE_LIFE_REVALIDATE_S = "nextrace.cache.life.revalidate_s"  # the entry's cacheLife
+CACHE_LIFE_EXPIRE_S = "nextrace.cache.life.expire_s"
+CACHE_LIFE_STALE_S = "nextrace.cache.life.stale_s"
 ROUTER_RESULT_DETAIL = "nextrace.router.result"  # hit, partial (loading state first), miss
 ROUTER_PAYLOAD = "nextrace.router.payload"  # full, loading, empty
 
@@ -111,7 +119,8 @@ REVALIDATE_TARGET = "nextrace.revalidate.target"
 REVALIDATE_KIND = "nextrace.revalidate.kind"  # tag, path
 REVALIDATE_PROFILE = "nextrace.revalidate.profile"  # max, expire
 REVALIDATE_OUTCOME = "nextrace.revalidate.outcome"
-# The call a real app made, as @nextrace/next records it: revalidateTag, revalidatePath, updateTag.
+# The call a real app made, as @nextrace/next records it: revalidateTag, revalidatePath, updateTag,
+# or a 'use cache' handler's updateTags.
 REVALIDATE_CALL = "nextrace.revalidate.call"
 REVALIDATE_INVALIDATED = "nextrace.revalidate.invalidated"  # blast radius
 DEPLOY_PREVIOUS_BUILD_ID = "nextrace.deploy.previous_build_id"

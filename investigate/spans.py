@@ -41,7 +41,7 @@ from collector.nextjs.mapping import (
     pass_of,
 )
 from contract.errors import NextraceError
-from contract.nextjs import ROUTE_HANDLER, ROUTE_SPANS, SPAN_PHASES
+from contract.nextjs import ROUTE_SPANS, SPAN_PHASES, served_route
 from investigate.reader import Reader
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -176,8 +176,8 @@ class Trace:
         its subtree that has one (verbose mode); a route handler's without the ``/route``
         that Next.js 15 names its file with."""
         spans = [s for s, _depth in self.subtree(span)]
-        handler = any(s.attributes.get("next.span_type") == ROUTE_HANDLER for s in spans)
-        return self._route_in(spans).removesuffix("/route") if handler else self._route_in(spans)
+        types = {str(s.attributes.get("next.span_type", "")) for s in spans}
+        return served_route(self._route_in(spans), types)
 
     @staticmethod
     def _route_in(spans: list[Span]) -> str:

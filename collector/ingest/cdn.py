@@ -414,6 +414,12 @@ def as_export(requests: Iterable[CdnRequest]) -> ExportTraceServiceRequest:
     return export
 
 
+# What only a user's request has, not a background revalidation's span.
+_A_USERS_REQUEST = frozenset(
+    {"http.response.status_code", "nextrace.request.kind", "next.prefetch"}
+)
+
+
 def _seed(request: CdnRequest) -> bytes:
     """What the ids of ``request``'s spans are taken from: its line's id alone, so that the
     same line always makes the same spans."""
@@ -433,18 +439,6 @@ def _spans(request: CdnRequest) -> list[Span]:
     parent = request.parent_span_id.lower()
     parent_id = bytes.fromhex(parent) if _HEX_SPAN.match(parent) else b""
     path = request.path.partition("?")[0]
-    if request.background:  # no user's request, no cache lookup: no row of either
-        attributes: dict[str, str | int | None] = {
-            "http.request.method": request.method,
-            "url.path": path,
-            "server.address": request.host,
-            "next.route": request.route,
-            "nextrace.build_id": request.build_id,
-            "nextrace.cdn.vendor": request.vendor,
-            "nextrace.cdn.region": request.region,
-            "nextrace.cdn.background": "true",
-        }
-        return [_span(trace, seed[16:24], f"background revalidation {path}", request, attributes)]
     kind, prefetch = request.kind()
     shared: dict[str, str | int | None] = {
         "http.request.method": request.method,
@@ -458,6 +452,10 @@ def _spans(request: CdnRequest) -> list[Span]:
         "nextrace.cdn.vendor": request.vendor,
         "nextrace.cdn.region": request.region,
     }
+    if request.background:  # no user's request, no cache lookup: no row of either
+        attributes = {k: v for k, v in shared.items() if k not in _A_USERS_REQUEST}
+        attributes["nextrace.cdn.background"] = "true"
+        return [_span(trace, seed[16:24], f"background revalidation {path}", request, attributes)]
     lookup = _span(
         trace,
         seed[16:24],

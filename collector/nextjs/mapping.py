@@ -58,6 +58,7 @@ from contract.nextjs import (
     SEGMENT,
     START_RESPONSE,
     VERCEL_FETCH_SCOPE,
+    served_route,
 )
 
 FETCH_SPAN_FIX = (
@@ -348,9 +349,7 @@ def _request_row(
         "",
     )
     attrs = request.attributes
-    route = _route(handlers, by_type)
-    if ROUTE_HANDLER in by_type:
-        route = route.removesuffix("/route")  # Next.js 15 names a route handler's file
+    route = served_route(_route(handlers, by_type), by_type.keys())
     method = attrs.get("http.method") or request.name.removeprefix("RSC ").split(" ")[0]
     path = attrs.get("http.target", "").split("?")[0]
     kind, source, prefetch = _kind(attrs, route, path, recorded or "", by_type, warmup=warmup)

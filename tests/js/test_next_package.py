@@ -69,6 +69,8 @@ def test_npm_pack_makes_a_tarball_with_the_module_and_its_types(tmp_path: Path):
     assert names == [
         "package/README.md",
         "package/build-id.js",
+        "package/cache-handler.d.ts",
+        "package/cache-handler.js",
         "package/client.d.ts",
         "package/client.js",
         "package/fail-safe.js",
@@ -85,6 +87,7 @@ def test_npm_pack_makes_a_tarball_with_the_module_and_its_types(tmp_path: Path):
     assert manifest["type"] == "module"
     assert manifest["exports"] == {
         ".": {"types": "./index.d.ts", "default": "./index.js"},
+        "./cache-handler": {"types": "./cache-handler.d.ts", "default": "./cache-handler.js"},
         "./client": {"types": "./client.d.ts", "default": "./client.js"},
         "./revalidation": {"types": "./revalidation.d.ts", "default": "./revalidation.js"},
         "./warmup": {"types": "./warmup.d.ts", "default": "./warmup.js"},

@@ -1,0 +1,60 @@
+import type { TracerProvider } from '@opentelemetry/api';
+
+/** A `'use cache'` cache entry, as Next.js 16 hands it to and takes it from a handler. */
+export interface CacheEntry {
+  value: ReadableStream<Uint8Array>;
+  tags: string[];
+  /** For the client, in seconds. */
+  stale: number;
+  /** When the entry was made, in milliseconds since the epoch. */
+  timestamp: number;
+  /** How long the entry may be used at all, in seconds. */
+  expire: number;
+  /** How long until the entry is refreshed, in seconds; negative: refresh it now. */
+  revalidate: number;
+}
+
+/** A `'use cache'` handler, as `cacheHandlers` in next.config names one. */
+export interface CacheHandler {
+  get(cacheKey: string, softTags: string[]): Promise<undefined | CacheEntry>;
+  set(cacheKey: string, pendingEntry: Promise<CacheEntry>): Promise<void>;
+  refreshTags(): Promise<void>;
+  getExpiration(tags: string[]): Promise<number>;
+  updateTags(tags: string[], durations?: { expire?: number }): Promise<void>;
+}
+
+export interface CacheHandlerTraceOptions {
+  /** The handler's name in next.config's `cacheHandlers`; default `default`. */
+  name?: string;
+  /** Where the spans go (scope `@nextrace/next`); default: the global provider `registerOTel` sets. */
+  tracerProvider?: TracerProvider;
+  /** The clock, in milliseconds since the epoch; default `Date.now`. */
+  now?: () => number;
+}
+
+/** The wrapped handler, and the tracing errors counted. */
+export interface TracedCacheHandler extends CacheHandler {
+  readonly errors: number;
+}
+
+/** The cache layer of the handler named `name`: `use_cache`, `use_cache_remote`, `use_cache_<name>`. */
+export function cacheLayer(name: string): string;
+
+/** The digest recorded for a cache key: 32 hex digits of its SHA-256. */
+export function keyDigest(cacheKey: string): string;
+
+/** What a lookup that found `entry` at `now` means to Next.js. */
+export function lookupOutcome(
+  entry: CacheEntry | undefined,
+  now: number,
+): { result: 'hit' | 'stale' | 'miss'; reason?: 'expired' | 'tag_invalidated'; ageMs?: number };
+
+/**
+ * Wrap a `'use cache'` handler so that each `get` and `set` records a cache span and each
+ * `updateTags` a revalidation span. Tracing never throws into the app; the handler's results
+ * and errors reach Next.js unchanged.
+ */
+export function traceCacheHandler(
+  handler: CacheHandler,
+  options?: CacheHandlerTraceOptions,
+): TracedCacheHandler;

@@ -1,0 +1,199 @@
+// Traces the caches of Next.js 16's Cache Components: every `get` and `set` of a `'use cache'`
+// handler (`cacheHandlers` in next.config: `default`, `remote`, or any the app declares) becomes
+// a cache lookup or fill span, a child of the span active at the call (the request or render
+// that read the cache), with nextrace's cache attributes. The collector stores lookups as rows
+// of `cache_events`, a layer per handler (`use_cache`, `use_cache_remote`, `use_cache_<name>`).
+// `updateTags` (what `revalidateTag` and `updateTag` reach) is traced as a revalidation.
+//
+// A handler module wraps the handler it uses, built-in or its own:
+//
+//   import handler from 'next/dist/server/lib/cache-handlers/default.external.js';
+//   import { traceCacheHandler } from '@nextrace/next/cache-handler';
+//   export default traceCacheHandler(handler, { name: 'default' });
+//
+// What a lookup found is read from the entry the handler returns, as Next.js reads it
+// (next/dist/server/lib/cache-handlers/types.d.ts): an entry older than its `expire` is a miss
+// (`expired`); one older than its `revalidate` is served stale and refreshed; a negative
+// `revalidate` marks an entry whose tag was revalidated (`tag_invalidated`). Keys are recorded
+// as digests: a key holds the cached function's arguments.
+//
+// Every tracing step is fail-safe: an error in it is counted and logged once, never thrown into
+// the app. The handler's own results and errors reach Next.js unchanged.
+import { createHash } from 'node:crypto';
+
+import { failSafe } from './fail-safe.js';
+import { packageTracer } from './tracer.js';
+
+const PHASE = 'nextrace.phase';
+const LAYER = 'cache.layer';
+const RESULT = 'cache.result'; // hit, stale, miss
+const HIT = 'cache.hit'; // OpenTelemetry's and Sentry's boolean
+const REASON = 'cache.miss_reason';
+const KEY = 'cache.key';
+const SCOPE = 'cache.scope';
+const TAGS = 'cache.tags';
+const AGE = 'cache.entry.age_ms';
+const HANDLER = 'nextrace.cache.handler'; // the handler's name in next.config's cacheHandlers
+const OPERATION = 'nextrace.cache.operation'; // get, set
+const LIFE_REVALIDATE = 'nextrace.cache.life.revalidate_s';
+const LIFE_EXPIRE = 'nextrace.cache.life.expire_s';
+const LIFE_STALE = 'nextrace.cache.life.stale_s';
+const REVALIDATE_KIND = 'nextrace.revalidate.kind';
+const REVALIDATE_TARGET = 'nextrace.revalidate.target';
+const REVALIDATE_PROFILE = 'nextrace.revalidate.profile';
+const REVALIDATE_CALL = 'nextrace.revalidate.call';
+const REVALIDATE_OUTCOME = 'nextrace.revalidate.outcome';
+const ERROR = 2; // SpanStatusCode.ERROR
+const CLIENT = 2; // SpanKind.CLIENT: a call to a store
+
+/** The cache layer of the handler Next.js knows as `name` in `cacheHandlers`. */
+export function cacheLayer(name) {
+  return name === 'default' ? 'use_cache' : `use_cache_${name}`;
+}
+
+/** The digest nextrace records for a cache key: 32 hex digits of its SHA-256. */
+export function keyDigest(cacheKey) {
+  return createHash('sha256').update(String(cacheKey)).digest('hex').slice(0, 32);
+}
+
+/**
+ * What a lookup that found `entry` (undefined: nothing) at `now` (ms since the epoch) means to
+ * Next.js: `{ result, reason, ageMs }`.
+ */
+export function lookupOutcome(entry, now) {
+  if (!entry) return { result: 'miss', reason: undefined, ageMs: undefined };
+  const ageMs = Math.max(0, now - Number(entry.timestamp));
+  if (ageMs > Number(entry.expire) * 1000) return { result: 'miss', reason: 'expired', ageMs };
+  if (Number(entry.revalidate) < 0) return { result: 'stale', reason: 'tag_invalidated', ageMs };
+  if (ageMs > Number(entry.revalidate) * 1000) return { result: 'stale', reason: 'expired', ageMs };
+  return { result: 'hit', reason: undefined, ageMs };
+}
+
+/** The cacheLife of an entry, as span attributes (seconds). */
+function lifeAttributes(entry) {
+  const attributes = {};
+  for (const [key, value] of [
+    [LIFE_REVALIDATE, entry.revalidate],
+    [LIFE_EXPIRE, entry.expire],
+    [LIFE_STALE, entry.stale],
+  ]) {
+    if (typeof value === 'number' && Number.isFinite(value)) attributes[key] = value;
+  }
+  if (Array.isArray(entry.tags) && entry.tags.length) attributes[TAGS] = entry.tags.map(String);
+  return attributes;
+}
+
+/**
+ * Wrap a `'use cache'` cache handler so that each `get` and `set` records a span, and each
+ * `updateTags` a revalidation. `options.name` is the handler's name in next.config's
+ * `cacheHandlers` (default `default`); `options.tracerProvider` where the spans go (default:
+ * the global provider `registerOTel` sets); `options.now` the clock (ms since the epoch).
+ */
+export function traceCacheHandler(handler, options = {}) {
+  const name = options.name ?? 'default';
+  const layer = cacheLayer(name);
+  const now = options.now ?? Date.now;
+  const safely = failSafe('a cache handler trace');
+  const tracer = safely(() => packageTracer(options.tracerProvider));
+  const start = (operation, cacheKey) =>
+    safely(() =>
+      tracer.startSpan(`cache ${operation} ${layer}`, {
+        kind: CLIENT,
+        attributes: {
+          [PHASE]: 'cache',
+          // A lookup is a row of cache_events (every span with a layer is); a fill is not.
+          ...(operation === 'get' ? { [LAYER]: layer } : {}),
+          [HANDLER]: name,
+          [OPERATION]: operation,
+          [KEY]: keyDigest(cacheKey),
+          [SCOPE]: 'shared',
+        },
+      }),
+    );
+  const failed = (span, error) =>
+    safely(() => {
+      if (!span) return;
+      span.recordException?.(error);
+      span.setStatus({ code: ERROR, message: String(error?.message ?? error) });
+      span.end();
+    });
+
+  const traced = {
+    async get(cacheKey, softTags) {
+      const span = start('get', cacheKey);
+      let entry;
+      try {
+        entry = await handler.get(cacheKey, softTags);
+      } catch (error) {
+        failed(span, error);
+        throw error;
+      }
+      safely(() => {
+        if (!span) return;
+        const { result, reason, ageMs } = lookupOutcome(entry, now());
+        span.setAttribute(RESULT, result);
+        span.setAttribute(HIT, result === 'hit');
+        if (reason) span.setAttribute(REASON, reason);
+        if (ageMs !== undefined) span.setAttribute(AGE, ageMs);
+        if (entry) span.setAttributes(lifeAttributes(entry));
+        span.end();
+      });
+      return entry;
+    },
+
+    async set(cacheKey, pendingEntry) {
+      const span = start('set', cacheKey);
+      // The entry's life and tags, once Next.js has them; the promise is not kept beyond set.
+      Promise.resolve(pendingEntry).then(
+        (entry) => safely(() => span && entry && span.setAttributes(lifeAttributes(entry))),
+        () => undefined,
+      );
+      try {
+        await handler.set(cacheKey, pendingEntry);
+      } catch (error) {
+        failed(span, error);
+        throw error;
+      }
+      // The handler consumed the entry before resolving, so its attributes are set by now.
+      safely(() => span?.end());
+    },
+
+    refreshTags() {
+      return handler.refreshTags();
+    },
+
+    getExpiration(tags) {
+      return handler.getExpiration(tags);
+    },
+
+    async updateTags(tags, durations) {
+      const span = safely(() =>
+        tracer.startSpan(`updateTags ${layer}`, {
+          attributes: {
+            [PHASE]: 'revalidate',
+            [REVALIDATE_KIND]: 'tag',
+            [REVALIDATE_TARGET]: (tags ?? []).map(String).join(','),
+            [REVALIDATE_PROFILE]: durations?.expire === 0 || !durations ? 'expire' : 'custom',
+            [REVALIDATE_CALL]: 'updateTags',
+            [HANDLER]: name,
+            [LAYER]: layer,
+          },
+        }),
+      );
+      try {
+        await handler.updateTags(tags, durations);
+      } catch (error) {
+        safely(() => span?.setAttribute(REVALIDATE_OUTCOME, 'error'));
+        failed(span, error);
+        throw error;
+      }
+      safely(() => {
+        if (!span) return;
+        span.setAttribute(REVALIDATE_OUTCOME, 'ok');
+        span.end();
+      });
+    },
+  };
+  Object.defineProperty(traced, 'errors', { get: () => safely.errors });
+  return traced;
+}

@@ -1,0 +1,188 @@
+// Node's test runner: `npm test` here, or the repository's test command (tests/js/).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { cacheLayer, keyDigest, lookupOutcome, traceCacheHandler } from '../cache-handler.js';
+
+class FakeTracer {
+  constructor({ failing = false } = {}) {
+    this.spans = [];
+    this.failing = failing;
+  }
+
+  startSpan(name, options) {
+    if (this.failing) throw new Error('tracer is broken');
+    const span = {
+      name,
+      kind: options.kind,
+      attributes: { ...options.attributes },
+      status: undefined,
+      ended: false,
+      setAttribute(key, value) {
+        this.attributes[key] = value;
+      },
+      setAttributes(attributes) {
+        Object.assign(this.attributes, attributes);
+      },
+      setStatus(status) {
+        this.status = status;
+      },
+      end() {
+        this.ended = true;
+      },
+    };
+    this.spans.push(span);
+    return span;
+  }
+}
+
+const provider = (tracer) => ({ getTracer: () => tracer });
+
+/** A handler as Next.js's types describe it, over a Map; `failing` makes every call throw. */
+function memoryHandler({ failing = false } = {}) {
+  const entries = new Map();
+  const calls = [];
+  const fail = (what) => {
+    if (failing) throw new Error(`${what}: store is down`);
+  };
+  return {
+    entries,
+    calls,
+    async get(key, softTags) {
+      calls.push(['get', key, softTags]);
+      fail('get');
+      return entries.get(key);
+    },
+    async set(key, pending) {
+      calls.push(['set', key]);
+      fail('set');
+      entries.set(key, await pending);
+    },
+    async refreshTags() {
+      calls.push(['refreshTags']);
+    },
+    async getExpiration(tags) {
+      calls.push(['getExpiration', tags]);
+      return 0;
+    },
+    async updateTags(tags, durations) {
+      calls.push(['updateTags', tags, durations]);
+      fail('updateTags');
+    },
+  };
+}
+
+const entry = (timestamp, { revalidate = 900, expire = 3600, tags = ['product-1'] } = {}) => ({
+  value: 'a stream',
+  tags,
+  stale: 300,
+  timestamp,
+  revalidate,
+  expire,
+});
+
+test('a layer per handler, and keys as digests', () => {
+  assert.equal(cacheLayer('default'), 'use_cache');
+  assert.equal(cacheLayer('remote'), 'use_cache_remote');
+  assert.equal(keyDigest('["build",{"id":"abc"},[1]]').length, 32);
+  assert.notEqual(keyDigest('a'), keyDigest('b'));
+});
+
+test('what a lookup found is read as Next.js reads the entry', () => {
+  const now = 1_000_000;
+  assert.deepEqual(lookupOutcome(undefined, now), { result: 'miss', reason: undefined, ageMs: undefined });
+  assert.deepEqual(lookupOutcome(entry(now - 1000), now), { result: 'hit', reason: undefined, ageMs: 1000 });
+  assert.deepEqual(lookupOutcome(entry(now - 901_000), now), { result: 'stale', reason: 'expired', ageMs: 901_000 });
+  assert.deepEqual(lookupOutcome(entry(now - 3_601_000), now), { result: 'miss', reason: 'expired', ageMs: 3_601_000 });
+  assert.deepEqual(lookupOutcome(entry(now - 5, { revalidate: -1 }), now), {
+    result: 'stale',
+    reason: 'tag_invalidated',
+    ageMs: 5,
+  });
+});
+
+test('a fill then a hit: two spans with the layer, the key digest, the life and the tags', async () => {
+  const tracer = new FakeTracer();
+  const handler = memoryHandler();
+  let now = 50_000;
+  const traced = traceCacheHandler(handler, { name: 'remote', tracerProvider: provider(tracer), now: () => now });
+  assert.equal(await traced.get('key-1', ['_N_T_/layout']), undefined);
+  await traced.set('key-1', Promise.resolve(entry(now)));
+  now += 2500;
+  const found = await traced.get('key-1', ['_N_T_/layout']);
+  assert.equal(found.value, 'a stream'); // the handler's entry, unchanged
+  assert.deepEqual(
+    handler.calls.map((c) => c[0]),
+    ['get', 'set', 'get'],
+  );
+  const [miss, fill, hit] = tracer.spans;
+  assert.deepEqual(
+    tracer.spans.map((s) => [s.name, s.ended]),
+    [
+      ['cache get use_cache_remote', true],
+      ['cache set use_cache_remote', true],
+      ['cache get use_cache_remote', true],
+    ],
+  );
+  assert.equal(miss.attributes['cache.result'], 'miss');
+  assert.equal(miss.attributes['cache.hit'], false);
+  assert.equal(miss.attributes['cache.key'], keyDigest('key-1'));
+  assert.equal(miss.attributes['cache.layer'], 'use_cache_remote');
+  assert.equal(miss.attributes['nextrace.phase'], 'cache');
+  assert.equal(fill.attributes['nextrace.cache.operation'], 'set');
+  assert.equal(fill.attributes['cache.layer'], undefined); // a fill is no lookup: no cache row
+  assert.equal(fill.attributes['nextrace.cache.handler'], 'remote');
+  assert.equal(fill.attributes['nextrace.cache.life.expire_s'], 3600);
+  assert.deepEqual(fill.attributes['cache.tags'], ['product-1']);
+  assert.equal(hit.attributes['cache.result'], 'hit');
+  assert.equal(hit.attributes['cache.hit'], true);
+  assert.equal(hit.attributes['cache.entry.age_ms'], 2500);
+  assert.equal(hit.attributes['nextrace.cache.life.revalidate_s'], 900);
+  assert.ok(!JSON.stringify(tracer.spans).includes('key-1'), 'no raw key is recorded');
+});
+
+test('a handler error reaches Next.js unchanged, and its span says so', async () => {
+  const tracer = new FakeTracer();
+  const traced = traceCacheHandler(memoryHandler({ failing: true }), { tracerProvider: provider(tracer) });
+  await assert.rejects(traced.get('k', []), /get: store is down/);
+  await assert.rejects(traced.set('k', Promise.resolve(entry(0))), /set: store is down/);
+  await assert.rejects(traced.updateTags(['product-1']), /updateTags: store is down/);
+  assert.deepEqual(
+    tracer.spans.map((s) => [s.status?.code, s.ended]),
+    [
+      [2, true],
+      [2, true],
+      [2, true],
+    ],
+  );
+  assert.equal(tracer.spans[2].attributes['nextrace.revalidate.outcome'], 'error');
+});
+
+test('updateTags is traced as a revalidation of its tags', async () => {
+  const tracer = new FakeTracer();
+  const handler = memoryHandler();
+  const traced = traceCacheHandler(handler, { tracerProvider: provider(tracer) });
+  await traced.updateTags(['product-1', 'products'], { expire: 0 });
+  await traced.refreshTags();
+  assert.equal(await traced.getExpiration(['product-1']), 0);
+  assert.deepEqual(handler.calls, [
+    ['updateTags', ['product-1', 'products'], { expire: 0 }],
+    ['refreshTags'],
+    ['getExpiration', ['product-1']],
+  ]);
+  const [span] = tracer.spans; // refreshTags and getExpiration are not traced
+  assert.equal(tracer.spans.length, 1);
+  assert.equal(span.attributes['nextrace.phase'], 'revalidate');
+  assert.equal(span.attributes['nextrace.revalidate.target'], 'product-1,products');
+  assert.equal(span.attributes['nextrace.revalidate.profile'], 'expire');
+  assert.equal(span.attributes['nextrace.revalidate.outcome'], 'ok');
+});
+
+test('a broken tracer never breaks the cache', async () => {
+  const handler = memoryHandler();
+  const traced = traceCacheHandler(handler, { tracerProvider: provider(new FakeTracer({ failing: true })) });
+  await traced.set('k', Promise.resolve(entry(Date.now())));
+  assert.equal((await traced.get('k', [])).value, 'a stream');
+  await traced.updateTags(['t']);
+  assert.ok(traced.errors >= 3);
+});
