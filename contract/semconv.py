@@ -67,6 +67,10 @@ CACHE_WARMUP_PENDING = "nextrace.warmup.pending"  # a warm-up for this entry was
 # Next.js 16's 'use cache' handlers, as @nextrace/next's traceCacheHandler records them: the
 # layer is use_cache, use_cache_remote or use_cache_<name> (the handler's name in next.config).
 CACHE_HIT = "cache.hit"  # true on a hit, as OpenTelemetry's and Sentry's cache spans say it
+SERVICE_INSTANCE_ID = "service.instance.id"  # OpenTelemetry's resource attribute: which instance
+CACHE_KIND = "nextrace.cache.kind"  # the layer of a handler's span: use_cache, use_cache_remote…
+CACHE_SHARED = "nextrace.cache.shared"  # whether every instance reads the handler's store
+CACHE_FUNCTION = "nextrace.cache.function"  # the cached function's id (Next.js's, from the key)
 CACHE_HANDLER = "nextrace.cache.handler"  # default, remote, or the app's own name
 CACHE_OPERATION = "nextrace.cache.operation"  # get (a lookup), set (a fill)
 CACHE_LIFE_REVALIDATE_S = "nextrace.cache.life.revalidate_s"  # the entry's cacheLife

@@ -34,6 +34,10 @@ what Next.js cannot tell us. In short:
   ``nextrace.warmup.pending`` says a queued warm-up had not filled the entry yet.
 - **Full route cache**: only when the optional helper (the npm package in js/next)
   recorded ``x-nextjs-cache`` on the request span.
+- **'use cache'**: the lookups (``nextrace.cache.operation`` ``get``) that
+  ``@nextrace/next/cache-handler`` records under the request, a layer per handler
+  (``nextrace.cache.kind``), with the outcome the handler's entry gave; fills are not rows.
+- **Instance**: every lookup carries its request's ``service.instance.id``.
 """
 
 from __future__ import annotations
@@ -45,10 +49,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from collector.consumer import Columns
+from collector.nextjs.miss_reasons import LookupFacts, tags
 from collector.nextjs.rows import CacheEventRow, RequestRow
 from contract import semconv
 from contract.nextjs import (
     FETCH,
+    HELPER_SCOPE,
     MIDDLEWARE,
     NEXTJS_SCOPES,
     RENDER,
@@ -87,6 +93,7 @@ FULL_ROUTE_RESULTS = {
     "REVALIDATED": ("miss", "unknown"),
 }
 
+USE_CACHE_RESULTS = frozenset({"hit", "stale", "miss"})  # what traceCacheHandler records
 # next.fetch.cache_status -> (cache.result, cache.miss_reason). Next.js does not say why
 # an entry was missing or stale: "unknown" here; collector/nextjs/miss_reasons.py tells what it can.
 FETCH_RESULTS = {
@@ -298,9 +305,14 @@ def normalize_trace(
             if found is not None and found.middleware_ns is not None:
                 row.middleware_ms = found.middleware_ns / 1e6
         requests.append(row)
+        lookups = _data_cache_events(row, member_types, children)
         if recorded is not None:
-            events.extend(_full_route_event(row, member_types))
-        events.extend(_data_cache_events(row, member_types, children))
+            lookups += _full_route_event(row, member_types)
+        lookups += _use_cache_events(row, member_types.get("", []))
+        if instance := request.resource.get(semconv.SERVICE_INSTANCE_ID, ""):
+            for event in lookups:
+                event.instance = instance  # rows made just now, for this request alone
+        events += lookups
     return requests, events
 
 
@@ -482,6 +494,86 @@ def _data_cache_events(
             event = event.with_changes(warmup_pending=True)
         events.append(event)
     return events
+
+
+def is_use_cache_lookup(span: TraceSpan) -> bool:
+    """Whether ``span`` is a ``'use cache'`` handler's lookup, as ``@nextrace/next`` records it."""
+    return (
+        span.scope == HELPER_SCOPE
+        and span.attributes.get(semconv.CACHE_OPERATION) == "get"
+        and semconv.CACHE_KIND in span.attributes
+    )
+
+
+def _use_cache_events(request: RequestRow, untyped: list[TraceSpan]) -> list[CacheEventRow]:
+    """The ``'use cache'`` lookups among ``untyped`` (the request's spans that Next.js did not
+    type): the handler said hit, stale or miss, and why where its entry told (a stale entry's
+    ``tag_invalidated``, an expired one's ``expired``); else the reason is ``unknown``, for
+    :mod:`collector.nextjs.miss_reasons` to tell."""
+    events = []
+    for span in untyped:
+        if not is_use_cache_lookup(span):
+            continue
+        attributes = span.attributes
+        result = attributes.get(semconv.CACHE_RESULT, "")
+        if result not in USE_CACHE_RESULTS:
+            continue
+        reason = "" if result == "hit" else attributes.get(semconv.CACHE_MISS_REASON) or "unknown"
+        layer = attributes[semconv.CACHE_KIND]
+        key = attributes.get(semconv.CACHE_KEY, "")
+        event = _event(request, span.start_ns, span.span_id, layer, result, reason, key)
+        event.function = attributes.get(semconv.CACHE_FUNCTION, "")
+        events.append(event)
+    return events
+
+
+def use_cache_fills(spans: Iterable[TraceSpan]) -> dict[tuple[str, str], TraceSpan]:
+    """The ``'use cache'`` fills (``set``) among ``spans``, by layer and key: what a miss of
+    the same trace stored, with the entry's cacheLife and tags."""
+    return {
+        (s.attributes.get(semconv.CACHE_KIND, ""), s.attributes.get(semconv.CACHE_KEY, "")): s
+        for s in spans
+        if s.scope == HELPER_SCOPE and s.attributes.get(semconv.CACHE_OPERATION) == "set"
+    }
+
+
+def use_cache_facts(
+    lookup: TraceSpan, fills: dict[tuple[str, str], TraceSpan], origin: str
+) -> LookupFacts:
+    """What a ``'use cache'`` lookup says of its entry: its revalidate time and tags, from the
+    entry it found or, for a miss, from the fill after it in its trace (the function's
+    cacheLife and cacheTag, which a new entry of the same function has too), and whether the
+    handler's store is shared by the app's instances."""
+    attributes = lookup.attributes
+    told = attributes if semconv.CACHE_TAGS in attributes else {}
+    if not told:
+        fill = fills.get(
+            (attributes.get(semconv.CACHE_KIND, ""), attributes.get(semconv.CACHE_KEY, ""))
+        )
+        told = fill.attributes if fill is not None else {}
+    life = _float(told.get(semconv.CACHE_LIFE_REVALIDATE_S))
+    return LookupFacts(
+        revalidate_s=life if life is not None and life >= 0 else None,  # -1: a stale tag's mark
+        tags=tags(told.get(semconv.CACHE_TAGS, "")),
+        origin=origin,
+        shared=attributes.get(semconv.CACHE_SHARED, "true") == "true",
+    )
+
+
+def revalidated_targets(attributes: dict[str, str]) -> list[str]:
+    """The tags or path a revalidation span revalidated: a handler's ``updateTags`` names its
+    tags joined by commas, other calls one target."""
+    target = attributes.get(semconv.REVALIDATE_TARGET, "")
+    if attributes.get(semconv.REVALIDATE_CALL) == "updateTags":
+        return [tag for tag in target.split(",") if tag]
+    return [target]
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
 
 
 def _answered_end(request: RequestRow) -> int | None:

@@ -11,6 +11,9 @@ at time ``t`` from the lookups before ``t``:
   the app revalidated one of its tags (``next.fetch.tags``, recorded by ``@nextrace/next``) or,
   for a page, its path (revalidation spans of ``traceRevalidations``);
 - ``deploy``: only builds that started earlier had the key; this build started without it;
+- ``other_instance``: for a cache each instance keeps to itself (``LookupFacts.shared`` False:
+  Next.js's in-memory ``'use cache'`` handler), this build had the entry, but only on other
+  instances (``service.instance.id``); on a shared cache the instances' lookups are one history;
 - ``cold``: no build had the key, and the collector saw this build start (it saw an earlier
   build of the service first), so nothing was missed;
 - ``unknown``: anything else. A young entry gone without a traced revalidation was revalidated
@@ -21,7 +24,9 @@ The same history tells a hit where its entry came from: the latest lookup of thi
 before it that stored the entry (a miss, by a warm-up, a prefetch or a request, as its
 ``LookupFacts.origin`` says; or a stale hit, whose background refresh is a ``revalidation``)
 gives the hit's ``EntrySource``, ``EntrySourceTraceId`` and ``EntryAgeMs``. A hit whose entry
-was stored before the collector saw it (by the build itself, say) keeps them empty.
+was stored before the collector saw it (by the build itself, say) keeps them empty; the
+instance that stored it is ``EntrySourceInstance``. In a cache of each instance's own, only
+that instance's lookups count.
 
 Only lookups before ``t`` count, so deriving a trace again (a correction) explains it the same
 way. The history is per collector process and bounded: ``max_keys`` keys (the least recently
@@ -58,6 +63,7 @@ class _Lookup(NamedTuple):
     result: str
     stored_by: str  # what a refill stored the entry for (warmup, request…); "" otherwise
     trace_id: str
+    instance: str  # service.instance.id of the lookup's app; "" when not said
 
 
 _AT = operator.attrgetter("at_ns")
@@ -88,12 +94,14 @@ def tags(stored: str) -> tuple[str, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class LookupFacts:
-    """What a lookup's span says of its entry: its revalidate time and its tags, and who
-    stores the entry if the lookup misses (``origin``: ``warmup``, ``prefetch``, ``request``)."""
+    """What a lookup's span says of its entry: its revalidate time and its tags, who
+    stores the entry if the lookup misses (``origin``: ``warmup``, ``prefetch``, ``request``),
+    and whether every instance of the app reads the same store (``shared``)."""
 
     revalidate_s: float | None = None
     tags: tuple[str, ...] = ()
     origin: str = "request"
+    shared: bool = True
 
 
 class CacheHistory:
@@ -136,32 +144,45 @@ class CacheHistory:
             if event.result in _REFILLS and event.reason == "unknown":
                 changes["reason"] = self._reason(event, said)
             if event.result in _SERVED and not event.entry_source:
-                changes.update(self._source(event))
+                changes.update(self._source(event, said))
             if changes:
                 event = event.with_changes(**changes)
             explained.append(event)
             self._remember(event, said.origin)
         return explained
 
-    def _source(self, event: CacheEventRow) -> dict[str, object]:
-        """The source, trace and age of the entry ``event`` (a hit) was served from: the
-        latest refill of its build before it, if one was seen (else nothing)."""
-        by_build = self._lookups.get((event.service, event.layer, event.key), {})
-        lookups = by_build.get(event.build_id, [])
-        for last in reversed(lookups[: _before(lookups, event.timestamp_ns)]):
+    def _source(self, event: CacheEventRow, facts: LookupFacts) -> dict[str, object]:
+        """The source, trace, instance and age of the entry ``event`` (a hit) was served
+        from: the latest refill of its build before it (on its instance, in a cache of each
+        instance's own), if one was seen (else nothing)."""
+        for last in reversed(self._seen_before(event, facts)):
             if last.stored_by:
                 return {
                     "entry_source": last.stored_by,
                     "entry_source_trace_id": last.trace_id,
+                    "entry_source_instance": last.instance,
                     "entry_age_ms": round((event.timestamp_ns - last.at_ns) / 1e6, 3),
                 }
         return {}
 
+    def _seen_before(self, event: CacheEventRow, facts: LookupFacts) -> list[_Lookup]:
+        """The lookups of the entry of ``event`` by its build before it: in a cache of each
+        instance's own, those of its instance."""
+        by_build = self._lookups.get((event.service, event.layer, event.key), {})
+        lookups = by_build.get(event.build_id, [])
+        before = lookups[: _before(lookups, event.timestamp_ns)]
+        if facts.shared:
+            return before
+        return [lookup for lookup in before if lookup.instance == event.instance]
+
     def _reason(self, event: CacheEventRow, facts: LookupFacts) -> str:
         t = event.timestamp_ns
         by_build = self._lookups.get((event.service, event.layer, event.key), {})
-        lookups = by_build.get(event.build_id, [])
-        before = lookups[: _before(lookups, t)]
+        before = self._seen_before(event, facts)
+        if not before and not facts.shared:
+            lookups = by_build.get(event.build_id, [])
+            if lookups[: _before(lookups, t)]:
+                return "other_instance"
         if before:
             # Stored at the last refill, or, if none was seen, before the first hit.
             since = next(
@@ -203,7 +224,7 @@ class CacheHistory:
         # stores it anew.
         result = event.result
         stored_by = origin if result == "miss" else "revalidation" if result == "stale" else ""
-        lookup = _Lookup(event.timestamp_ns, result, stored_by, event.trace_id)
+        lookup = _Lookup(event.timestamp_ns, result, stored_by, event.trace_id, event.instance)
         at = _before(seen, lookup.at_ns)
         # The same lookup again (a replay, a correction) replaces what was known of it.
         for i in range(at, len(seen)):

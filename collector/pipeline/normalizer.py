@@ -54,8 +54,12 @@ from collector.nextjs.mapping import (
     TraceSpan,
     hides_data_cache,
     is_nextjs,
+    is_use_cache_lookup,
     normalize_trace,
+    revalidated_targets,
     trace_spans,
+    use_cache_facts,
+    use_cache_fills,
 )
 from collector.nextjs.miss_reasons import CacheHistory, LookupFacts, revalidate_s, tags
 from collector.nextjs.rows import CacheEventRow, RequestRow
@@ -371,24 +375,29 @@ class NextjsTraceNormalizer:
 
     def _learn(self, spans: list[TraceSpan], origin: str, facts: dict[str, LookupFacts]) -> None:
         """Note what ``spans`` tell the cache history: revalidations (``@nextrace/next``'s
-        ``traceRevalidations``) and, per fetch, its entry's revalidate time and tags, and that
-        a miss stores it for ``origin``."""
+        ``traceRevalidations`` and ``traceCacheHandler``'s ``updateTags``) and, per fetch and
+        ``'use cache'`` lookup, its entry's revalidate time and tags, and that a miss stores it
+        for ``origin``."""
+        fills = use_cache_fills(spans)
         for span in spans:
             attributes = span.attributes
             if attributes.get(semconv.PHASE) == semconv.PHASE_REVALIDATE:
                 with self._write_lock:
-                    self._history.revalidated(
-                        span.service,
-                        attributes.get(semconv.REVALIDATE_KIND, ""),
-                        attributes.get(semconv.REVALIDATE_TARGET, ""),
-                        span.start_ns,
-                    )
+                    for target in revalidated_targets(attributes):
+                        self._history.revalidated(
+                            span.service,
+                            attributes.get(semconv.REVALIDATE_KIND, ""),
+                            target,
+                            span.start_ns,
+                        )
             elif span.span_type == FETCH:
                 facts[span.span_id] = LookupFacts(
                     revalidate_s(attributes.get(FETCH_CACHE_REASON, "")),
                     tags(attributes.get(FETCH_TAGS, "")),
                     origin,
                 )
+            elif is_use_cache_lookup(span):
+                facts[span.span_id] = use_cache_facts(span, fills, origin)
 
     def _correct(
         self,

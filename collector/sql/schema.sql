@@ -32,7 +32,10 @@ CREATE TABLE `${database}`.`cache_events`
     `WarmupPending` Bool,
     `BuildId` LowCardinality(String) CODEC(ZSTD(1)),
     `Sign` Int8 DEFAULT 1,
-    `Region` LowCardinality(String) DEFAULT '' CODEC(ZSTD(1))
+    `Region` LowCardinality(String) DEFAULT '' CODEC(ZSTD(1)),
+    `Instance` LowCardinality(String) DEFAULT '' CODEC(ZSTD(1)),
+    `EntrySourceInstance` LowCardinality(String) DEFAULT '' CODEC(ZSTD(1)),
+    `Function` LowCardinality(String) DEFAULT '' CODEC(ZSTD(1))
 )
 ENGINE = ${engine}
 PARTITION BY toDate(Timestamp)

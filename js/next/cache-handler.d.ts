@@ -26,6 +26,10 @@ export interface CacheHandler {
 export interface CacheHandlerTraceOptions {
   /** The handler's name in next.config's `cacheHandlers`; default `default`. */
   name?: string;
+  /** Whether every instance of the app reads the same store; default: true but for `default`. */
+  shared?: boolean;
+  /** The build's server reference manifest; default `.next/server/server-reference-manifest.json`. */
+  manifest?: string;
   /** Where the spans go (scope `@nextrace/next`); default: the global provider `registerOTel` sets. */
   tracerProvider?: TracerProvider;
   /** The clock, in milliseconds since the epoch; default `Date.now`. */
@@ -40,8 +44,18 @@ export interface TracedCacheHandler extends CacheHandler {
 /** The cache layer of the handler named `name`: `use_cache`, `use_cache_remote`, `use_cache_<name>`. */
 export function cacheLayer(name: string): string;
 
-/** The digest recorded for a cache key: 32 hex digits of its SHA-256. */
-export function keyDigest(cacheKey: string): string;
+/** The build's `'use cache'` functions, `file#export` by id, from its server reference manifest. */
+export function functionNames(manifestPath: string): Map<string, string>;
+
+/**
+ * What is recorded of a key: the function (its name in `names`, else its id) and 32 hex digits
+ * of the SHA-256 of the function and the arguments (the build left out); a key of another shape
+ * is digested whole.
+ */
+export function keyDigest(
+  cacheKey: string,
+  names?: Map<string, string>,
+): { digest: string; functionId?: string };
 
 /** What a lookup that found `entry` at `now` means to Next.js. */
 export function lookupOutcome(

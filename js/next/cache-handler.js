@@ -5,6 +5,9 @@
 // of `cache_events`, a layer per handler (`use_cache`, `use_cache_remote`, `use_cache_<name>`).
 // `updateTags` (what `revalidateTag` and `updateTag` reach) is traced as a revalidation.
 //
+// The spans carry the layer as `nextrace.cache.kind`, not `cache.layer`: the collector reads a
+// lookup with the request around it (its route, build and instance) and writes its row itself.
+//
 // A handler module wraps the handler it uses, built-in or its own:
 //
 //   import handler from 'next/dist/server/lib/cache-handlers/default.external.js';
@@ -15,17 +18,26 @@
 // (next/dist/server/lib/cache-handlers/types.d.ts): an entry older than its `expire` is a miss
 // (`expired`); one older than its `revalidate` is served stale and refreshed; a negative
 // `revalidate` marks an entry whose tag was revalidated (`tag_invalidated`). Keys are recorded
-// as digests: a key holds the cached function's arguments.
+// as digests: a key holds the cached function's arguments. Next.js's key is the function's id,
+// its arguments and the build (`[id, args, [buildId]]`, use-cache-wrapper.js), and the id
+// changes with each build. The build's server reference manifest names the function by its file
+// and its place there (`lib/data.js#$$RSC_SERVER_CACHE_0`), which a new build keeps: that name
+// is recorded as the function, and the digest is of it and the arguments, so that a new build's
+// first lookup of an entry is seen as the same entry, missed because of the deploy.
 //
 // Every tracing step is fail-safe: an error in it is counted and logged once, never thrown into
 // the app. The handler's own results and errors reach Next.js unchanged.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { failSafe } from './fail-safe.js';
 import { packageTracer } from './tracer.js';
 
 const PHASE = 'nextrace.phase';
-const LAYER = 'cache.layer';
+const KIND = 'nextrace.cache.kind'; // use_cache, use_cache_remote, use_cache_<name>
+const SHARED = 'nextrace.cache.shared'; // whether every instance of the app reads the same store
+const FUNCTION = 'nextrace.cache.function'; // the cached function's id, from the key
 const RESULT = 'cache.result'; // hit, stale, miss
 const HIT = 'cache.hit'; // OpenTelemetry's and Sentry's boolean
 const REASON = 'cache.miss_reason';
@@ -51,9 +63,45 @@ export function cacheLayer(name) {
   return name === 'default' ? 'use_cache' : `use_cache_${name}`;
 }
 
-/** The digest nextrace records for a cache key: 32 hex digits of its SHA-256. */
-export function keyDigest(cacheKey) {
-  return createHash('sha256').update(String(cacheKey)).digest('hex').slice(0, 32);
+/**
+ * The names of the build's `'use cache'` functions, by id, from its server reference manifest
+ * (`.next/server/server-reference-manifest.json`): `file#export`. Empty when it cannot be read.
+ */
+export function functionNames(manifestPath) {
+  try {
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    const names = new Map();
+    for (const [id, reference] of Object.entries(manifest.node ?? {})) {
+      if (reference?.filename && reference?.exportedName) {
+        names.set(id, `${reference.filename}#${reference.exportedName}`);
+      }
+    }
+    return names;
+  } catch {
+    return new Map();
+  }
+}
+
+/**
+ * What nextrace records of a `'use cache'` key: `{ digest, functionId }`. Next.js's key is
+ * `[id, args, implementation]`; the function is its name in `names` (see `functionNames`), else
+ * its id, and the digest is 32 hex digits of the SHA-256 of the function and the arguments (the
+ * build left out). A key of another shape is digested whole, with no function.
+ */
+export function keyDigest(cacheKey, names = new Map()) {
+  const key = String(cacheKey);
+  let identity = key;
+  let functionId;
+  try {
+    const parts = JSON.parse(key);
+    if (Array.isArray(parts) && parts.length === 3 && typeof parts[0] === 'string') {
+      functionId = names.get(parts[0]) ?? parts[0];
+      identity = JSON.stringify([functionId, parts[1]]);
+    }
+  } catch {
+    // not JSON: a key of the handler's own making, digested whole
+  }
+  return { digest: createHash('sha256').update(identity).digest('hex').slice(0, 32), functionId };
 }
 
 /**
@@ -86,30 +134,40 @@ function lifeAttributes(entry) {
 /**
  * Wrap a `'use cache'` cache handler so that each `get` and `set` records a span, and each
  * `updateTags` a revalidation. `options.name` is the handler's name in next.config's
- * `cacheHandlers` (default `default`); `options.tracerProvider` where the spans go (default:
+ * `cacheHandlers` (default `default`); `options.shared` whether its store is shared by every
+ * instance of the app (default: true but for `default`, Next.js's in-memory handler);
+ * `options.manifest` the build's server reference manifest, which names the cached functions
+ * (default `.next/server/server-reference-manifest.json` under the working directory); `options.tracerProvider` where the spans go (default:
  * the global provider `registerOTel` sets); `options.now` the clock (ms since the epoch).
  */
 export function traceCacheHandler(handler, options = {}) {
   const name = options.name ?? 'default';
   const layer = cacheLayer(name);
+  const shared = options.shared ?? name !== 'default';
+  const manifest =
+    options.manifest ?? join(process.cwd(), '.next', 'server', 'server-reference-manifest.json');
+  let names; // read at the first lookup: the handler is made before the build may be read
   const now = options.now ?? Date.now;
   const safely = failSafe('a cache handler trace');
   const tracer = safely(() => packageTracer(options.tracerProvider));
   const start = (operation, cacheKey) =>
-    safely(() =>
-      tracer.startSpan(`cache ${operation} ${layer}`, {
+    safely(() => {
+      names ??= functionNames(manifest);
+      const { digest, functionId } = keyDigest(cacheKey, names);
+      return tracer.startSpan(`cache ${operation} ${layer}`, {
         kind: CLIENT,
         attributes: {
           [PHASE]: 'cache',
-          // A lookup is a row of cache_events (every span with a layer is); a fill is not.
-          ...(operation === 'get' ? { [LAYER]: layer } : {}),
+          [KIND]: layer,
+          [SHARED]: shared,
           [HANDLER]: name,
           [OPERATION]: operation,
-          [KEY]: keyDigest(cacheKey),
+          [KEY]: digest,
+          ...(functionId ? { [FUNCTION]: functionId } : {}),
           [SCOPE]: 'shared',
         },
-      }),
-    );
+      });
+    });
   const failed = (span, error) =>
     safely(() => {
       if (!span) return;
@@ -176,7 +234,7 @@ export function traceCacheHandler(handler, options = {}) {
             [REVALIDATE_PROFILE]: durations?.expire === 0 || !durations ? 'expire' : 'custom',
             [REVALIDATE_CALL]: 'updateTags',
             [HANDLER]: name,
-            [LAYER]: layer,
+            [KIND]: layer,
           },
         }),
       );

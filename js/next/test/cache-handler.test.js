@@ -2,7 +2,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { cacheLayer, keyDigest, lookupOutcome, traceCacheHandler } from '../cache-handler.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import {
+  cacheLayer,
+  functionNames,
+  keyDigest,
+  lookupOutcome,
+  traceCacheHandler,
+} from '../cache-handler.js';
 
 class FakeTracer {
   constructor({ failing = false } = {}) {
@@ -84,8 +94,62 @@ const entry = (timestamp, { revalidate = 900, expire = 3600, tags = ['product-1'
 test('a layer per handler, and keys as digests', () => {
   assert.equal(cacheLayer('default'), 'use_cache');
   assert.equal(cacheLayer('remote'), 'use_cache_remote');
-  assert.equal(keyDigest('["build",{"id":"abc"},[1]]').length, 32);
-  assert.notEqual(keyDigest('a'), keyDigest('b'));
+  assert.notEqual(keyDigest('a').digest, keyDigest('b').digest);
+  assert.equal(keyDigest('a').functionId, undefined);
+});
+
+test("Next.js's key gives the function's id, and a digest that a new build keeps", () => {
+  const before = keyDigest('["7f3a9c",[{"id":"1"}],["build-1"]]');
+  const after = keyDigest('["7f3a9c",[{"id":"1"}],["build-2"]]');
+  const other = keyDigest('["7f3a9c",[{"id":"2"}],["build-1"]]');
+  assert.equal(before.functionId, '7f3a9c');
+  assert.match(before.digest, /^[0-9a-f]{32}$/);
+  assert.equal(before.digest, after.digest); // the same entry, in a new build
+  assert.notEqual(before.digest, other.digest); // other arguments, another entry
+  assert.ok(!before.digest.includes('7f3a9c'));
+});
+
+// A server reference manifest as `next build` (16.4) writes it, ids as they are per build.
+function manifestOf(ids) {
+  const dir = mkdtempSync(join(tmpdir(), 'nextrace-manifest-'));
+  const path = join(dir, 'server-reference-manifest.json');
+  const node = Object.fromEntries(
+    ids.map((id, i) => [
+      id,
+      {
+        workers: { 'app/products/[id]/page': { moduleId: 16344, async: false } },
+        filename: 'lib/data.js',
+        exportedName: `$$RSC_SERVER_CACHE_${i}`,
+      },
+    ]),
+  );
+  writeFileSync(path, JSON.stringify({ node, edge: {}, encryptionKey: 'k' }));
+  return path;
+}
+
+test('a function keeps its name and its entries their digest from one build to the next', () => {
+  const first = functionNames(manifestOf(['c04fad61', 'c0297245']));
+  const second = functionNames(manifestOf(['40a1b2c3', '40d4e5f6'])); // new ids, same code
+  assert.equal(first.get('c04fad61'), 'lib/data.js#$$RSC_SERVER_CACHE_0');
+  const before = keyDigest('["c04fad61",["1"],["build-1"]]', first);
+  const after = keyDigest('["40a1b2c3",["1"],["build-2"]]', second);
+  assert.equal(before.functionId, 'lib/data.js#$$RSC_SERVER_CACHE_0');
+  assert.deepEqual(after, before);
+  assert.notEqual(keyDigest('["40d4e5f6",["1"],["build-2"]]', second).digest, before.digest);
+  assert.equal(functionNames('/nonexistent/manifest.json').size, 0); // never throws
+});
+
+test('a handler reads the manifest it is given, once, at its first lookup', async () => {
+  const tracer = new FakeTracer();
+  const manifest = manifestOf(['c04fad61']);
+  const traced = traceCacheHandler(memoryHandler(), { tracerProvider: provider(tracer), manifest });
+  await traced.get('["c04fad61",["1"],["b"]]', []);
+  writeFileSync(manifest, '{}'); // read already: not again
+  await traced.get('["c04fad61",["2"],["b"]]', []);
+  assert.deepEqual(
+    tracer.spans.map((s) => s.attributes['nextrace.cache.function']),
+    ['lib/data.js#$$RSC_SERVER_CACHE_0', 'lib/data.js#$$RSC_SERVER_CACHE_0'],
+  );
 });
 
 test('what a lookup found is read as Next.js reads the entry', () => {
@@ -126,11 +190,13 @@ test('a fill then a hit: two spans with the layer, the key digest, the life and 
   );
   assert.equal(miss.attributes['cache.result'], 'miss');
   assert.equal(miss.attributes['cache.hit'], false);
-  assert.equal(miss.attributes['cache.key'], keyDigest('key-1'));
-  assert.equal(miss.attributes['cache.layer'], 'use_cache_remote');
+  assert.equal(miss.attributes['cache.key'], keyDigest('key-1').digest);
+  assert.equal(miss.attributes['nextrace.cache.kind'], 'use_cache_remote');
+  assert.equal(miss.attributes['nextrace.cache.shared'], true);
+  // The collector writes the lookup's row with its request: no span carries cache.layer.
+  assert.equal(miss.attributes['cache.layer'], undefined);
   assert.equal(miss.attributes['nextrace.phase'], 'cache');
   assert.equal(fill.attributes['nextrace.cache.operation'], 'set');
-  assert.equal(fill.attributes['cache.layer'], undefined); // a fill is no lookup: no cache row
   assert.equal(fill.attributes['nextrace.cache.handler'], 'remote');
   assert.equal(fill.attributes['nextrace.cache.life.expire_s'], 3600);
   assert.deepEqual(fill.attributes['cache.tags'], ['product-1']);
@@ -185,4 +251,17 @@ test('a broken tracer never breaks the cache', async () => {
   assert.equal((await traced.get('k', [])).value, 'a stream');
   await traced.updateTags(['t']);
   assert.ok(traced.errors >= 3);
+});
+
+test("Next.js's default handler is one cache per instance unless the app says otherwise", async () => {
+  for (const [options, shared] of [
+    [{}, false],
+    [{ name: 'default', shared: true }, true],
+    [{ name: 'products' }, true],
+  ]) {
+    const tracer = new FakeTracer();
+    const traced = traceCacheHandler(memoryHandler(), { ...options, tracerProvider: provider(tracer) });
+    await traced.get('k', []);
+    assert.equal(tracer.spans[0].attributes['nextrace.cache.shared'], shared);
+  }
 });

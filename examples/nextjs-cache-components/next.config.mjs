@@ -1,0 +1,21 @@
+import { fileURLToPath } from 'node:url';
+
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+
+/** @type {import('next').NextConfig} */
+const nextConfig = {
+  cacheComponents: true,
+  // The 'use cache' handlers, each wrapped by @nextrace/next/cache-handler: `default` is
+  // Next.js's own in-memory handler (one cache per instance), `remote` a Redis one that every
+  // instance shares ('use cache: remote').
+  cacheHandlers: {
+    default: here('./cache-handlers/default.mjs'),
+    remote: here('./cache-handlers/remote.mjs'),
+  },
+  cacheLife: {
+    // Short, so that a test sees an entry go stale and expire.
+    product: { stale: 30, revalidate: 3, expire: 3600 },
+  },
+};
+
+export default nextConfig;

@@ -1,0 +1,117 @@
+"""'use cache' lookups of a real Next.js 16 app, read into cache_events: a recorded run of
+examples/nextjs-cache-components (tests/data/cache-components-run: two instances, Next.js's
+in-memory handler and a Redis one, revalidations, an expiry, a deploy), replayed through the
+collector into a real chDB store.
+
+What happened is known without nextrace: each lookup's outcome from the upstream's log and the
+page (tests/examples/cache_components.py, ``computed``), each miss's cause from the scenario's
+own steps (``Step.expect``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import database_of_its_own, running_collector, stored
+from tests.examples.cache_components import LAYERS, computed, load
+from tests.support.captures import post_capture
+
+RUN = Path(__file__).resolve().parents[1] / "data" / "cache-components-run"
+LOCAL = "http://localhost:4318"
+COLUMNS = "TraceId, Layer, Result, Reason, Instance, EntrySourceInstance, Function, Route, BuildId"
+
+
+@pytest.fixture(scope="module")
+def lookups(chdb_path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The run's cache_events rows, by trace and layer (replayed once for the module)."""
+    with database_of_its_own(chdb_path) as config, running_collector(config) as collector:
+        assert collector.app is not None
+        with TestClient(collector.app, base_url=LOCAL, client=("127.0.0.1", 50000)) as client:
+            post_capture(client, RUN)
+        rows = stored(collector, f"SELECT {COLUMNS} FROM cache_events WHERE Sign = 1")
+    names = [name.strip() for name in COLUMNS.split(",")]
+    by_lookup: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        found = dict(zip(names, row, strict=True))
+        key = (found["TraceId"], found["Layer"])
+        assert key not in by_lookup, f"two rows for one lookup: {key}"
+        by_lookup[key] = found
+    return by_lookup
+
+
+def test_every_lookup_has_the_outcome_the_upstream_and_the_page_show(
+    lookups: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    requests, calls = load(RUN)
+    pages = [r for r in requests if r["path"].startswith("/products/")]
+    wrong = []
+    for request in pages:
+        for layer, truth in computed(request, calls).items():
+            row = lookups.get((request["trace_id"], layer))
+            if row is None or row["Result"] != truth:
+                wrong.append((request["label"], layer, truth, row and row["Result"]))
+    assert not wrong
+    mine = [key for key in lookups if key[1] in LAYERS]
+    assert len(mine) == len(pages) * len(LAYERS)  # no other 'use cache' lookup, none twice
+
+
+def test_every_miss_names_its_cause_and_only_first_fills_are_unknown(
+    lookups: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    requests, _ = load(RUN)
+    wrong = []
+    for request in requests:
+        for layer, (_, reason) in request["expect"].items():
+            row = lookups[request["trace_id"], layer]
+            if row["Reason"] != reason:
+                wrong.append((request["label"], layer, reason, row["Reason"]))
+    assert not wrong
+    reasons = sorted({row["Reason"] for row in lookups.values() if row["Layer"] in LAYERS})
+    assert reasons == [
+        "",
+        "cold",
+        "deploy",
+        "expired",
+        "other_instance",
+        "tag_invalidated",
+        "unknown",
+    ]
+    unknown = [r for r in lookups.values() if r["Layer"] in LAYERS and r["Reason"] == "unknown"]
+    assert len(unknown) == 4  # products 1 and 2, each on both layers, before any build was seen
+
+
+def test_a_lookup_says_its_instance_and_a_hit_which_instance_stored_its_entry(
+    lookups: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    requests, _ = load(RUN)
+    by_label = {}
+    for request in requests:
+        for layer in request["expect"]:
+            row = lookups[request["trace_id"], layer]
+            assert row["Instance"] == request["instance"]
+            assert row["Route"] == "/products/[id]"
+            assert row["Function"]  # the cached function's id
+            by_label.setdefault(request["label"], []).append((layer, row))
+    # b's first page of product 1: the shared (Redis) entry came from a, b's memory had none.
+    (_, mine), (_, shared) = sorted(by_label["build 1: GET /products/1 on b"][0:2])
+    assert (mine["Result"], mine["Reason"]) == ("miss", "other_instance")
+    assert (shared["Result"], shared["EntrySourceInstance"]) == ("hit", "a")
+    # A hit of an instance's own memory was stored by that instance.
+    own_hits = [
+        row
+        for row in lookups.values()
+        if row["Layer"] == "use_cache" and row["Result"] == "hit" and row["EntrySourceInstance"]
+    ]
+    assert own_hits
+    assert all(row["EntrySourceInstance"] == row["Instance"] for row in own_hits)
+    functions = {
+        layer: {r["Function"] for r in lookups.values() if r["Layer"] == layer} for layer in LAYERS
+    }
+    # One function per layer, named alike in both builds (Next.js's ids change with each).
+    assert functions == {
+        "use_cache": {"lib/data.js#$$RSC_SERVER_CACHE_0"},
+        "use_cache_remote": {"lib/data.js#$$RSC_SERVER_CACHE_1"},
+    }

@@ -1,0 +1,347 @@
+"""examples/nextjs-cache-components, run for real: two ``next start`` instances of one build,
+a Redis server (Debian's ``redis-server``) for the ``'use cache: remote'`` handler, and
+examples/nextjs's upstream, whose log of its calls is the truth. Then the scenario a test or a
+recording drives through it (``STEPS``) and what each step's lookups must be.
+
+    python -m tests.examples.cache_components tests/data/cache-components-run
+
+records the scenario's exports (a plain OTLP/HTTP receiver's bodies, as received), the
+driver's requests and the upstream's calls, in the layout of tests/data/nextjs-runs.
+
+**The truth.** A product page reads two ``'use cache'`` functions: ``getProduct`` on the
+``default`` handler (Next.js's in-memory one: each instance has its own) and ``getStock`` on the
+``remote`` one (Redis, shared). Each runs, and calls the upstream (``/api/product/N``,
+``/api/stock/N``) with the request's traceparent, exactly when its lookup did not hit; each
+answer carries its call's number, and the page shows the number of the answer it was rendered
+with. So a lookup with no call in its trace hit; one whose call's answer the page shows missed;
+one whose page shows an older answer while its call refreshed the entry was served stale. Why a
+lookup missed is what the step did: ``Step.expect`` says it, from the scenario alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.examples.nextjs_app import pack_helper, run, start, stop, wait_for
+from tests.examples.record_captures import Receiver, Recording, new_traceparent
+from tests.support.processes import free_port
+from tests.support.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "nextjs-cache-components"
+UPSTREAM = ROOT / "examples" / "nextjs" / "upstream.mjs"
+SERVICE = "nextjs-cache-components"
+INSTANCES = ("a", "b")
+LAYERS = {"use_cache": "/api/product/", "use_cache_remote": "/api/stock/"}  # -> upstream path
+REVALIDATE_S = 3  # the example's cacheLife('product') revalidate time (next.config.mjs)
+# What the product page shows of each value: `(stock: call 7)` (React marks the text's parts).
+SHOWN = {
+    layer: re.compile(rf"\({name}: call (?:<!-- -->)?(\d+)")
+    for layer, name in (("use_cache", "product"), ("use_cache_remote", "stock"))
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """A request of the scenario: a product page on ``instance``, or a revalidation
+    (``revalidate``: its query, ``tag=product-1`` or ``tag=product-2&expire=0``), and the
+    (result, reason) each layer's lookup must have; ``wait_expiry``: first wait until the
+    product's latest entry is older than its revalidate time."""
+
+    instance: str
+    product: int = 0
+    revalidate: str = ""
+    expect: dict[str, tuple[str, str]] = field(default_factory=dict)
+    wait_expiry: bool = False
+
+    @property
+    def path(self) -> str:
+        if self.revalidate:
+            return f"/api/revalidate?{self.revalidate}"
+        return f"/products/{self.product}"
+
+
+def _page(
+    instance: str, product: int, mine: tuple[str, str], shared: tuple[str, str], **options: Any
+) -> Step:
+    return Step(
+        instance, product, expect={"use_cache": mine, "use_cache_remote": shared}, **options
+    )
+
+
+HIT = ("hit", "")
+# Build 1: each instance's own cache, the shared one, and two kinds of tag revalidation.
+BUILD_1 = [
+    _page("a", 1, ("miss", "unknown"), ("miss", "unknown")),  # the first entries ever
+    _page("a", 1, HIT, HIT),
+    _page("b", 1, ("miss", "other_instance"), HIT),  # only a's memory has it; Redis has it
+    _page("b", 2, ("miss", "unknown"), ("miss", "unknown")),
+    _page("a", 2, ("miss", "other_instance"), HIT),
+    Step("a", revalidate="tag=product-1"),  # 'max': stale, served once more while it refreshes
+    _page("a", 1, ("stale", "tag_invalidated"), ("stale", "tag_invalidated")),
+    # b's memory keeps its own tag states: a's revalidation never reached it.
+    _page("b", 1, HIT, HIT),
+    Step("b", revalidate="tag=product-2&expire=0"),  # gone at once
+    _page("b", 2, ("miss", "tag_invalidated"), ("miss", "tag_invalidated")),
+    # The in-memory handler drops an entry past its revalidate time; Redis serves it stale.
+    _page("a", 1, ("miss", "expired"), ("stale", "expired"), wait_expiry=True),
+]
+# Build 2, after a deploy: the same entries under a new build, and a product never read.
+BUILD_2 = [
+    _page("a", 1, ("miss", "deploy"), ("miss", "deploy")),
+    _page("b", 1, ("miss", "other_instance"), HIT),
+    _page("a", 3, ("miss", "cold"), ("miss", "cold")),
+    _page("a", 3, HIT, HIT),
+]
+
+
+class CacheComponentsApp:
+    """A built copy of the example, its upstream and its Redis server, and its instances."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = workdir / "app"
+        self.upstream_port = free_port()
+        self.redis_port = free_port()
+        self.upstream_url = f"http://127.0.0.1:{self.upstream_port}"
+        self.env = {
+            **os.environ,
+            "NEXT_TELEMETRY_DISABLED": "1",
+            "UPSTREAM_URL": self.upstream_url,
+            "UPSTREAM_PORT": str(self.upstream_port),
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}",
+        }
+        self._services: list[subprocess.Popen[bytes]] = []
+
+    def build(self) -> None:
+        """Copy, install (the helper from its ``npm pack``), start Redis and the upstream,
+        and ``next build``."""
+        shutil.copytree(EXAMPLE, self.dir, ignore=shutil.ignore_patterns("node_modules", ".next"))
+        tarball = pack_helper(self.dir.parent, self.env)
+        manifest = json.loads((self.dir / "package.json").read_text())
+        manifest["dependencies"]["@nextrace/next"] = f"file:{tarball}"
+        (self.dir / "package.json").write_text(json.dumps(manifest, indent=2))
+        run(["npm", "install", "--no-audit", "--no-fund"], self.dir, self.env, timeout=300)
+        redis = ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1"]
+        redis += ["--save", "", "--appendonly", "no"]  # nothing written to disk
+        for command, port, log in (
+            (redis, self.redis_port, "redis.log"),
+            (["node", str(UPSTREAM)], self.upstream_port, "upstream.log"),
+        ):
+            process = start(command, self.dir, self.env, self.dir / log)
+            self._services.append(process)
+            wait_for(port, process)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """``next build``: a new build id (stop the instances first)."""
+        run(["npx", "next", "build"], self.dir, self.env, timeout=300)
+
+    def build_id(self) -> str:
+        return (self.dir / ".next" / "BUILD_ID").read_text().strip()
+
+    @contextlib.contextmanager
+    def serve(self, collector_url: str) -> Iterator[dict[str, str]]:
+        """Both instances, exporting to ``collector_url``: their URLs by instance id; stopped
+        (and flushed) on exit."""
+        servers: list[subprocess.Popen[bytes]] = []
+        urls: dict[str, str] = {}
+        try:
+            for instance in INSTANCES:
+                port = free_port()
+                env = {
+                    **self.env,
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": collector_url,
+                    "OTEL_SERVICE_NAME": SERVICE,
+                    "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={instance}",
+                    "OTEL_BSP_SCHEDULE_DELAY": "500",
+                }
+                command = ["npx", "next", "start", "--hostname", "127.0.0.1", "--port", str(port)]
+                server = start(command, self.dir, env, self.dir / f"next-{instance}.log")
+                servers.append(server)
+                wait_for(port, server)
+                urls[instance] = f"http://127.0.0.1:{port}"
+            yield urls
+        finally:
+            for server in servers:
+                stop(server)
+
+    def upstream_calls(self) -> list[dict[str, Any]]:
+        """The upstream's log, one call a line (as tests/data/nextjs-runs keeps it)."""
+        log = httpx.get(f"{self.upstream_url}/calls", timeout=30).json()["log"]
+        return [
+            {
+                "number": call["number"],
+                "path": call["path"],
+                "trace_id": call["traceparent"][3:35],
+                "received_ns": int(call["received"]) * 1_000_000,
+                "answered_ns": int(call["answered"]) * 1_000_000 if "answered" in call else None,
+            }
+            for call in log
+        ]
+
+    def close(self) -> None:
+        for process in self._services:
+            stop(process)
+
+
+class Driver:
+    """Sends the scenario's steps, one at a time, and keeps what each was (``Recording``'s
+    line format, with the instance and the step's expectations)."""
+
+    def __init__(self, app: CacheComponentsApp) -> None:
+        self.app = app
+        self.recording = Recording()
+        self.filled: dict[int, int] = {}  # product -> when its latest page was answered (ns)
+
+    def send(self, urls: dict[str, str], step: Step, phase: str) -> None:
+        if step.wait_expiry:
+            ready = self.filled[step.product] + int(REVALIDATE_S * 1e9)
+            wait_until(lambda: time.time_ns() > ready, "the entry is past its revalidate time")
+        traceparent = new_traceparent()
+        method = "POST" if step.revalidate else "GET"
+        started = time.time_ns()
+        response = httpx.request(
+            method,
+            urls[step.instance] + step.path,
+            headers={"traceparent": traceparent},
+            timeout=60,
+        )
+        ended = time.time_ns()
+        response.raise_for_status()
+        if step.product:
+            self.filled[step.product] = ended
+        self.recording.requests.append(
+            {
+                "label": f"{phase}: {method} {step.path} on {step.instance}",
+                "method": method,
+                "path": step.path,
+                "instance": step.instance,
+                "step": phase,
+                "trace_id": traceparent[3:35],
+                "t_start_ns": started,
+                "t_end_ns": ended,
+                "status": str(response.status_code),
+                "shown": {
+                    layer: int(found.group(1))
+                    for layer, shown in SHOWN.items()
+                    if (found := shown.search(response.text))
+                },
+                "expect": {layer: list(outcome) for layer, outcome in step.expect.items()},
+            }
+        )
+        if step.revalidate:
+            self.recording.event("revalidate", query=step.revalidate, instance=step.instance)
+
+    def settle(self) -> None:
+        """Until every upstream call is answered (a stale entry's refresh outlives its page)."""
+        wait_until(
+            lambda: all(c["answered_ns"] for c in self.app.upstream_calls()),
+            "every upstream call is answered",
+        )
+
+
+def drive(app: CacheComponentsApp, collector_url: str, after_quiet: Any = None) -> Driver:
+    """The whole scenario: build 1's steps, a deploy (``next build``), build 2's steps.
+    ``after_quiet``: called after each build's steps, before its instances stop (a receiver's
+    ``wait_until_quiet``, say)."""
+    driver = Driver(app)
+    for phase, steps in (("build 1", BUILD_1), ("build 2", BUILD_2)):
+        if phase == "build 2":
+            app.rebuild()
+        with app.serve(collector_url) as urls:
+            driver.recording.event("start", build=app.build_id(), instances=list(urls))
+            for step in steps:
+                driver.send(urls, step, phase)
+                driver.settle()
+            if after_quiet is not None:
+                after_quiet()
+        driver.recording.event("stop", build=app.build_id())
+    return driver
+
+
+def record(out: Path) -> None:
+    """Record the scenario into ``out`` (see the module docstring)."""
+    work = Path(tempfile.gettempdir()) / "nextrace-cache-components"  # neutral span paths
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    app = CacheComponentsApp(work)
+    receiver = Receiver()
+    try:
+        with receiver.running():
+            app.build()
+            driver = drive(app, receiver.url, receiver.wait_until_quiet)
+            calls = app.upstream_calls()
+        shutil.rmtree(out, ignore_errors=True)
+        (out / "raw").mkdir(parents=True)
+        for seq, export in enumerate(receiver.received, 1):
+            name = f"{seq:05d}_traces.pb"
+            (out / "raw" / name).write_bytes(export.body)
+            meta = {
+                "file": name,
+                "content_type": export.content_type,
+                "content_encoding": export.encoding,
+            }
+            (out / "raw" / f"{seq:05d}_traces.meta.json").write_text(json.dumps(meta) + "\n")
+        for name, rows in (
+            ("requests", driver.recording.requests),
+            ("events", driver.recording.events),
+            ("upstream_calls", calls),
+        ):
+            (out / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        print(f"{out}: {len(receiver.received)} exports, {len(calls)} calls", file=sys.stderr)
+    finally:
+        app.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def load(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A recorded run's requests and upstream calls."""
+
+    def lines(name: str) -> list[dict[str, Any]]:
+        text = (run_dir / f"{name}.jsonl").read_text()
+        return [json.loads(line) for line in text.splitlines() if line]
+
+    return lines("requests"), lines("upstream_calls")
+
+
+def computed(request: dict[str, Any], calls: list[dict[str, Any]]) -> dict[str, str]:
+    """What the upstream says each layer's lookup of ``request`` (a product page) was, from
+    its calls and the page alone: ``hit`` (no call in the request's trace), ``miss`` (the page
+    shows its call's answer) or ``stale`` (the page shows an older answer: the call refreshed
+    the entry in the background); nothing for a revalidation."""
+    if not request["path"].startswith("/products/"):
+        return {}
+    product = request["path"].removeprefix("/products/")
+    found: dict[str, str] = {}
+    for layer, prefix in LAYERS.items():
+        mine = [
+            c
+            for c in calls
+            if c["trace_id"] == request["trace_id"] and c["path"] == f"{prefix}{product}"
+        ]
+        shown = request["shown"][layer]
+        if not mine:
+            found[layer] = "hit"
+        elif any(c["number"] == shown for c in mine):
+            found[layer] = "miss"
+        else:
+            found[layer] = "stale"
+    return found
+
+
+if __name__ == "__main__":
+    record(Path(sys.argv[1]))
