@@ -87,7 +87,7 @@ def test_a_lookup_says_its_instance_and_a_hit_which_instance_stored_its_entry(
     lookups: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
     requests, _ = load(RUN)
-    by_label = {}
+    by_label: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for request in requests:
         for layer in request["expect"]:
             row = lookups[request["trace_id"], layer]
