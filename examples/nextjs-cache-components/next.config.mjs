@@ -4,6 +4,9 @@ const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 
 /** @type {import('next').NextConfig} */
 const nextConfig = {
+  // The repository's root: @nextrace/next is installed from ../../js/next, a link out of the app
+  // that Turbopack resolves only inside its root.
+  turbopack: { root: here('../..') },
   cacheComponents: true,
   // The 'use cache' handlers, each wrapped by @nextrace/next/cache-handler: `default` is
   // Next.js's own in-memory handler (one cache per instance), `remote` a Redis one that every

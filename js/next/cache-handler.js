@@ -125,7 +125,8 @@ function lifeAttributes(entry) {
     [LIFE_EXPIRE, entry.expire],
     [LIFE_STALE, entry.stale],
   ]) {
-    if (typeof value === 'number' && Number.isFinite(value)) attributes[key] = value;
+    // A negative revalidate is a handler's mark of a stale tag, not the entry's life.
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) attributes[key] = value;
   }
   if (Array.isArray(entry.tags) && entry.tags.length) attributes[TAGS] = entry.tags.map(String);
   return attributes;

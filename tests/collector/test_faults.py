@@ -31,7 +31,7 @@ from tests.support.collector_process import (
     start,
     stop,
 )
-from tests.support.faults import fill, mounted_tmpfs
+from tests.support.faults import fill, mounted_tmpfs, reserve
 from tests.support.processes import free_port
 from tests.support.waiting import wait_until
 
@@ -142,6 +142,7 @@ def assert_fault_loses_nothing(port: int, log: Path, make_fault, clear_fault) ->
 def test_a_full_disk_loses_nothing_acknowledged(tmp_path: Path):
     port, log = free_port(), tmp_path / "collector.log"
     with mounted_tmpfs(tmp_path / "disk", "160m") as disk:
+        reserve(disk, 16)  # what the test's "space returns" gives back, however the disk filled
         process = start(disk / "store", port, log, "--wal-max-mb", "32")
         try:
             acked = assert_fault_loses_nothing(

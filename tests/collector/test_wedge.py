@@ -28,7 +28,7 @@ from tests.support.collector_process import (
     stop,
     stored,
 )
-from tests.support.faults import fill, mounted_tmpfs
+from tests.support.faults import fill, mounted_tmpfs, reserve
 from tests.support.processes import free_port
 from tests.support.spans import request_spans
 from tests.support.waiting import wait_until
@@ -51,6 +51,7 @@ def test_a_restart_on_a_full_disk_says_why_it_waits_and_recovers_when_space_retu
     url_port = free_port()
     log = tmp_path / "collector.log"
     with mounted_tmpfs(tmp_path / "disk", "160m") as disk:
+        reserve(disk, 16)  # what the test's "space returns" gives back, however the disk filled
         store = disk / "store"
         process = start(store, url_port, log)
         try:

@@ -11,10 +11,17 @@ from pathlib import Path
 import pytest
 
 
+def reserve(disk: Path, megabytes: int) -> None:
+    """Start ``disk/filler`` with ``megabytes``, before anything else writes to ``disk``: once
+    the disk is full, whoever filled it, deleting the filler gives back that much at least."""
+    (disk / "filler").write_bytes(b"\0" * (megabytes << 20))
+
+
 def fill(disk: Path) -> None:
-    """Take every free byte of ``disk`` with ``disk/filler``."""
+    """Take every free byte of ``disk`` with ``disk/filler`` (added to what it holds). The
+    disk may be full already (then even a new file cannot be made: :func:`reserve` first)."""
     chunk = b"\0" * (1 << 20)
-    with open(disk / "filler", "wb") as out, contextlib.suppress(OSError):
+    with contextlib.suppress(OSError), open(disk / "filler", "ab") as out:
         while True:
             out.write(chunk)
             out.flush()

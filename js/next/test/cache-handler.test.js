@@ -265,3 +265,15 @@ test("Next.js's default handler is one cache per instance unless the app says ot
     assert.equal(tracer.spans[0].attributes['nextrace.cache.shared'], shared);
   }
 });
+
+test("a stale tag's mark (revalidate -1) is the lookup's reason, not the entry's life", async () => {
+  const tracer = new FakeTracer();
+  const handler = { ...memoryHandler(), get: async () => entry(1000, { revalidate: -1 }) };
+  const traced = traceCacheHandler(handler, { tracerProvider: provider(tracer), now: () => 1500 });
+  await traced.get('k', []);
+  const [lookup] = tracer.spans;
+  assert.equal(lookup.attributes['cache.result'], 'stale');
+  assert.equal(lookup.attributes['cache.miss_reason'], 'tag_invalidated');
+  assert.equal(lookup.attributes['nextrace.cache.life.revalidate_s'], undefined);
+  assert.equal(lookup.attributes['nextrace.cache.life.expire_s'], 3600);
+});
