@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,11 +254,18 @@ class Driver:
         )
 
 
-def drive(app: CacheComponentsApp, collector_url: str, after_quiet: Any = None) -> Driver:
+def drive(
+    app: CacheComponentsApp,
+    collector_url: str,
+    before_stop: Callable[[], None] | None = None,
+    sent: list[dict[str, Any]] | None = None,
+) -> Driver:
     """The whole scenario: build 1's steps, a deploy (``next build``), build 2's steps.
-    ``after_quiet``: called after each build's steps, before its instances stop (a receiver's
-    ``wait_until_quiet``, say)."""
+    ``before_stop``: called after each build's steps, before its instances stop (until the
+    receiver is quiet, say); ``sent``: the list the driver keeps its requests in."""
     driver = Driver(app)
+    if sent is not None:
+        driver.recording.requests = sent
     for phase, steps in (("build 1", BUILD_1), ("build 2", BUILD_2)):
         if phase == "build 2":
             app.rebuild()
@@ -267,8 +274,8 @@ def drive(app: CacheComponentsApp, collector_url: str, after_quiet: Any = None) 
             for step in steps:
                 driver.send(urls, step, phase)
                 driver.settle()
-            if after_quiet is not None:
-                after_quiet()
+            if before_stop is not None:
+                before_stop()
         driver.recording.event("stop", build=app.build_id())
     return driver
 
@@ -345,3 +352,24 @@ def computed(request: dict[str, Any], calls: list[dict[str, Any]]) -> dict[str, 
 
 if __name__ == "__main__":
     record(Path(sys.argv[1]))
+
+
+Lookups = dict[tuple[str, str], dict[str, Any]]  # cache_events rows by (TraceId, Layer)
+
+
+def mismatches(
+    requests: list[dict[str, Any]], calls: list[dict[str, Any]], lookups: Lookups
+) -> list[tuple[Any, ...]]:
+    """Each lookup of the scenario whose row disagrees with the truth: its outcome with the
+    upstream's log and the page (``computed``), its reason with the step, its instance with
+    the instance the request went to; a lookup without a row is one."""
+    wrong: list[tuple[Any, ...]] = []
+    for request in requests:
+        truth = computed(request, calls)
+        for layer, (_, reason) in request["expect"].items():
+            row = lookups.get((request["trace_id"], layer))
+            expected = (truth[layer], reason, request["instance"])
+            found = row and (row["Result"], row["Reason"], row["Instance"])
+            if found != expected:
+                wrong.append((request["label"], layer, expected, found))
+    return wrong
