@@ -13,10 +13,12 @@ from dashboards.common import FILTERS, base, panel
 
 NEXTJS_LAYERS = (
     "Real Next.js apps report only the data layer (next.fetch.cache_status on AppRender.fetch), "
-    "and the full route cache with the @nextrace/next helper; their spans say nothing of the "
-    "CDN or the client router cache. Next.js never says why an entry was missing or stale: the "
-    "collector tells expired, deploy, cold and (with the helper) tag or path revalidations from "
-    "what it saw before, and 'unknown' where that cannot tell."
+    "and, with the @nextrace/next helper, the full route cache and each 'use cache' handler "
+    "(use_cache, use_cache_remote…); their spans say nothing of the CDN or the client router "
+    "cache. Next.js never says why an entry was missing or stale: the collector tells expired, "
+    "deploy, cold, other_instance (held only in another instance's memory) and, with the "
+    "helper, tag or path revalidations from what it saw before, and 'unknown' where that "
+    "cannot tell."
 )
 
 NAME = "cache_health"
@@ -79,6 +81,38 @@ def build() -> model.Dashboard:
                     "data-cache lookups are missing from every panel. The fix: set "
                     "process.env.NEXT_OTEL_FETCH_DISABLED = '0' in instrumentation.js after "
                     "registerOTel(), as examples/nextjs/instrumentation.js does."
+                ),
+            )
+        )
+        .with_panel(
+            panel(
+                NAME,
+                6,
+                "'use cache' functions",
+                "use_cache_functions",
+                "table",
+                description=(
+                    "Next.js 16 apps with Cache Components, whose 'use cache' handlers are "
+                    "wrapped by @nextrace/next/cache-handler: each cached function (its file and "
+                    "place in the build), how often it was served from its handler, and why it "
+                    "ran instead. Many other_instance misses on the default (in-memory) handler "
+                    "mean each instance fills its own copy: a shared handler ('use cache: "
+                    "remote', Redis) would serve them."
+                ),
+            )
+        )
+        .with_panel(
+            panel(
+                NAME,
+                7,
+                "Hits across instances",
+                "hits_across_instances",
+                "table",
+                description=(
+                    "For apps whose instances name themselves (OTEL_RESOURCE_ATTRIBUTES="
+                    "service.instance.id=…): per layer, the hits an entry stored by another "
+                    "instance served (a shared cache at work), and the misses because only "
+                    "another instance's memory held the entry (a cache not shared)."
                 ),
             )
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -18,7 +20,19 @@ from dashboards.frontend import Values, interpolate
 from dashboards.macros import QueryContext
 from tests.builders import make_request, make_span
 from tests.conftest import GRAFANA_SCHEMAS
-from tests.dashboards.panels import HOUR_START_NS, PB, Traffic, ingest, panel_json, run_sql
+from tests.dashboards.panels import (
+    HOUR_START_NS,
+    PB,
+    Traffic,
+    ingest,
+    panel_json,
+    run_sql,
+    stored_traffic,
+)
+from tests.examples.cache_components import load
+from tests.support.captures import post_capture
+
+USE_CACHE_RUN = Path(__file__).resolve().parents[1] / "data" / "cache-components-run"
 
 
 def targets(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -151,3 +165,47 @@ def test_services_whose_data_cache_is_invisible_are_listed(client, collector):
     traffic = Traffic(collector, QueryContext(moment - window, moment + window))
     rows = run(traffic, panel_sql("Next.js services whose data cache is invisible"))
     assert rows == [("blind", 1, 0)]
+
+
+@pytest.fixture
+def cache_components(client, collector) -> Traffic:
+    """The recorded run of examples/nextjs-cache-components (tests/collector/test_use_cache.py
+    checks its rows one by one), replayed."""
+    post_capture(client, USE_CACHE_RUN)
+    return stored_traffic(collector)
+
+
+def expected_outcomes(layer: str) -> Counter[tuple[str, str]]:
+    """(result, reason) of each lookup of ``layer`` in the recorded run, as its steps say."""
+    requests, _ = load(USE_CACHE_RUN)
+    return Counter(tuple(r["expect"][layer]) for r in requests if layer in r["expect"])
+
+
+def test_use_cache_functions_show_their_hit_ratio_and_why_they_ran(cache_components):
+    rows = run(cache_components, panel_sql("'use cache' functions"))
+    by_layer = {row[0]: row[1:] for row in rows}
+    assert set(by_layer) == {"use_cache", "use_cache_remote"}  # one function each
+    for layer, (function, lookups, ratio, misses, top, other) in by_layer.items():
+        outcomes = expected_outcomes(layer)
+        served = sum(n for (result, _), n in outcomes.items() if result in ("hit", "stale"))
+        reasons = Counter({why: n for (result, why), n in outcomes.items() if result == "miss"})
+        assert function.startswith("lib/data.js#")
+        assert lookups == sum(outcomes.values())
+        assert ratio == pytest.approx(served / lookups)
+        assert misses == sum(reasons.values())
+        assert top == reasons.most_common(1)[0][0]
+        assert other == reasons["other_instance"]
+    assert by_layer["use_cache"][4:] == ("other_instance", 3)  # the in-memory handler's cost
+
+
+def test_hits_across_instances_tell_a_shared_cache_from_one_per_instance(cache_components):
+    rows = {row[0]: row[1:] for row in run(cache_components, panel_sql("Hits across instances"))}
+    served = {
+        layer: sum(n for (result, _), n in expected_outcomes(layer).items() if result != "miss")
+        for layer in ("use_cache", "use_cache_remote")
+    }
+    # Redis served b what a stored (products 1 in both builds, and after a's refresh) and a
+    # what b stored (product 2): 4 hits; each instance's memory served only its own entries.
+    assert rows["use_cache_remote"] == (served["use_cache_remote"], 4, 4 / 8, 0)
+    assert rows["use_cache"] == (served["use_cache"], 0, 0.0, 3)
+    assert served["use_cache_remote"] == 8

@@ -28,7 +28,7 @@ FROM (
         FROM cache_events
         WHERE $__timeFilter(Timestamp)
           AND Result != 'bypass'
-          AND Layer IN ('cdn', 'full_route', 'data')
+          AND (Layer IN ('cdn', 'full_route', 'data') OR startsWith(Layer, 'use_cache'))
         GROUP BY service, build, layer
     )
 )
