@@ -8,7 +8,10 @@ children (``in <span>, outside its children``), and writes one line of cause: th
 cost most, with what made it slow (a data-cache miss, its upstream time and why it missed,
 sequential fetches, the prefetches it queued behind, a reload onto a new build). A fetch
 that missed the data cache (or was not cached) on the critical path is named in the cause
-whichever part cost most.
+whichever part cost most, and so is a ``'use cache'`` function that ran because its lookup
+missed: its run is the time between its lookup and the fill of the same entry
+(``@nextrace/next/cache-handler``'s spans), and the cause names it with the time the path
+spent in that run and why its entry was not there.
 
 A real Next.js fetch (``AppRender.fetch``) holds the HTTP call it made (``@vercel/otel``'s
 client span): the call's time, until its answer came, is the ``fetch`` part, the upstream's;
@@ -21,6 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from contract import semconv
 from contract.nextjs import START_RESPONSE
 from investigate.critical_path import Segment, answered, critical_path
 from investigate.reader import Reader
@@ -248,7 +252,45 @@ def _cause(trace: Trace, path: list[Stretch], parts: dict[str, int], context: Co
         blocking = _fetch_cause(trace, path, context, blocking_only=True)
         if blocking:
             clauses.append(blocking)
+    clauses.extend(_use_cache_runs(trace, path))
     return "; ".join(clauses)
+
+
+def _use_cache_runs(trace: Trace, path: list[Stretch]) -> list[str]:
+    """The ``'use cache'`` functions that ran on the path because their lookup missed, the
+    longest first: each from its lookup's end to the start of the fill of the same entry (the
+    request's end without one), with the path's time in that window."""
+    fills = [s for s in trace.spans if s.attributes.get(semconv.CACHE_OPERATION) == "set"]
+    runs = []
+    for lookup in trace.spans:
+        cache = lookup.cache
+        if cache is None or not cache.layer.startswith("use_cache") or cache.result != "miss":
+            continue
+        entry = _entry_of(lookup)
+        fill = next(
+            (f for f in fills if _entry_of(f) == entry and f.start_ns >= lookup.end_ns), None
+        )
+        until = fill.start_ns if fill is not None else trace.root.end_ns
+        on_path = sum(
+            max(0, min(s.segment.end_ns, until) - max(s.segment.start_ns, lookup.end_ns))
+            for s in path
+        )
+        if on_path > 0:
+            function = lookup.attributes.get(semconv.CACHE_FUNCTION) or "a function"
+            reason = cache.reason or "reason unknown"
+            runs.append(
+                (
+                    on_path,
+                    f"'use cache' {function} ran {on_path / MS:.0f} ms "
+                    f"({cache.layer} miss: {reason})",
+                )
+            )
+    return [text for _, text in sorted(runs, key=lambda run: -run[0])]
+
+
+def _entry_of(span: Span) -> tuple[str, str]:
+    """The handler and key of a ``'use cache'`` lookup or fill span."""
+    return span.attributes.get(semconv.CACHE_KIND, ""), span.attributes.get(semconv.CACHE_KEY, "")
 
 
 def _reload(trace: Trace) -> str:

@@ -9,12 +9,18 @@ own steps (``Step.expect``)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from collector.service import Collector
+from investigate.diagnosis import MS, diagnose
+from investigate.reader import StoreReader
+from investigate.spans import load_trace
 from tests.conftest import database_of_its_own, running_collector, stored
 from tests.examples.cache_components import LAYERS, Lookups, load, mismatches
 from tests.support.captures import post_capture
@@ -25,13 +31,20 @@ COLUMNS = "TraceId, Layer, Result, Reason, Instance, EntrySourceInstance, Functi
 
 
 @pytest.fixture(scope="module")
-def lookups(chdb_path: Path) -> Lookups:
-    """The run's cache_events rows, by trace and layer (replayed once for the module)."""
+def replayed(chdb_path: Path) -> Iterator[Collector]:
+    """A collector that took the run's exports (replayed once for the module)."""
     with database_of_its_own(chdb_path) as config, running_collector(config) as collector:
         assert collector.app is not None
         with TestClient(collector.app, base_url=LOCAL, client=("127.0.0.1", 50000)) as client:
             post_capture(client, RUN)
-        rows = stored(collector, f"SELECT {COLUMNS} FROM cache_events WHERE Sign = 1")
+        stored(collector, "SELECT 1")
+        yield collector
+
+
+@pytest.fixture(scope="module")
+def lookups(replayed: Collector) -> Lookups:
+    """The run's cache_events rows, by trace and layer."""
+    rows = stored(replayed, f"SELECT {COLUMNS} FROM cache_events WHERE Sign = 1")
     names = [name.strip() for name in COLUMNS.split(",")]
     by_lookup: Lookups = {}
     for row in rows:
@@ -96,3 +109,30 @@ def test_a_hit_says_which_instance_stored_its_entry(lookups: Lookups) -> None:
         "use_cache": {"lib/data.js#$$RSC_SERVER_CACHE_0"},
         "use_cache_remote": {"lib/data.js#$$RSC_SERVER_CACHE_1"},
     }
+
+
+def test_a_slow_page_names_the_use_cache_function_that_ran_and_why(replayed: Collector) -> None:
+    requests, calls = load(RUN)
+    assert replayed.store is not None
+    reader = StoreReader(replayed.store)
+    # b's first page of product 1: its memory missed (a held the entry), Redis hit.
+    page = next(r for r in requests if r["label"] == "build 1: GET /products/1 on b")
+    (call,) = [c for c in calls if c["trace_id"] == page["trace_id"]]
+    cause = diagnose(load_trace(reader, page["trace_id"])).cause
+    found = re.search(
+        r"'use cache' lib/data.js#\$\$RSC_SERVER_CACHE_0 ran (\d+) ms "
+        r"\(use_cache miss: other_instance\)",
+        cause,
+    )
+    assert found, cause
+    upstream_ms = (call["answered_ns"] - call["received_ns"]) / MS
+    page_ms = (page["t_end_ns"] - page["t_start_ns"]) / MS
+    assert upstream_ms * 0.9 <= int(found.group(1)) <= page_ms  # the run held the upstream call
+    assert "CACHE_1" not in cause  # Redis hit: that function did not run
+    # A page served from both caches names no function.
+    warm = next(
+        r
+        for r in requests
+        if r["label"] == "build 1: GET /products/1 on a" and r["expect"]["use_cache"][0] == "hit"
+    )
+    assert "'use cache'" not in diagnose(load_trace(reader, warm["trace_id"])).cause
