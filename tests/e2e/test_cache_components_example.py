@@ -12,7 +12,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.examples.cache_components import (
@@ -22,6 +21,7 @@ from tests.examples.cache_components import (
     drive,
     mismatches,
 )
+from tests.support.collector_process import stored
 from tests.support.processes import free_port, start_collector
 from tests.support.waiting import wait_until
 
@@ -30,16 +30,10 @@ pytestmark = pytest.mark.slow
 COLUMNS = ("TraceId", "Layer", "Result", "Reason", "Instance")
 
 
-def stored_rows(collector_url: str) -> list[list[Any]]:
-    """The 'use cache' rows of cache_events, through the collector's /sql."""
-    layers = ", ".join(f"'{layer}'" for layer in LAYERS)
-    sql = f"SELECT {', '.join(COLUMNS)} FROM cache_events WHERE Layer IN ({layers})"
-    response = httpx.post(
-        f"{collector_url}/sql", json={"query": sql, "format": "JSONCompact"}, timeout=30
-    )
-    response.raise_for_status()
-    rows: list[list[Any]] = response.json()["data"]
-    return rows
+LOOKUPS = (
+    f"SELECT {', '.join(COLUMNS)} FROM cache_events "
+    f"WHERE Layer IN ({', '.join(repr(layer) for layer in LAYERS)})"
+)
 
 
 def test_every_use_cache_lookup_of_the_running_app_has_its_outcome_and_cause(
@@ -61,16 +55,16 @@ def test_every_use_cache_lookup_of_the_running_app_has_its_outcome_and_cause(
             instances stop: a span still in an exporter's queue would go with them)."""
             expected = sum(len(r["expect"]) for r in sent)
             wait_until(
-                lambda: len(stored_rows(collector_url)) >= expected,
+                lambda: len(stored(port, LOOKUPS)) >= expected,
                 f"the collector stores the {expected} 'use cache' lookups",
                 timeout_s=60,
-                detail=lambda: f"stored: {stored_rows(collector_url)}",
+                detail=lambda: f"stored: {stored(port, LOOKUPS)}",
             )
 
         driver = drive(app, collector_url, all_stored, sent)
         requests, calls = driver.recording.requests, app.upstream_calls()
         expected = sum(len(r["expect"]) for r in requests)
-        rows = stored_rows(collector_url)
+        rows = stored(port, LOOKUPS)
         lookups: Lookups = {(row[0], row[1]): dict(zip(COLUMNS, row, strict=True)) for row in rows}
         assert len(rows) == len(lookups) == expected  # each lookup once
         assert not mismatches(requests, calls, lookups)

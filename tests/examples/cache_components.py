@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from tests.examples.nextjs_app import pack_helper, run, start, stop, wait_for
-from tests.examples.record_captures import Receiver, Recording, new_traceparent
+from tests.examples.record_captures import Receiver, Recording, new_traceparent, write_run
 from tests.support.processes import free_port
 from tests.support.waiting import wait_until
 
@@ -292,22 +292,8 @@ def record(out: Path) -> None:
             app.build()
             driver = drive(app, receiver.url, receiver.wait_until_quiet)
             calls = app.upstream_calls()
-        shutil.rmtree(out, ignore_errors=True)
-        (out / "raw").mkdir(parents=True)
-        for seq, export in enumerate(receiver.received, 1):
-            name = f"{seq:05d}_traces.pb"
-            (out / "raw" / name).write_bytes(export.body)
-            meta = {
-                "file": name,
-                "content_type": export.content_type,
-                "content_encoding": export.encoding,
-            }
-            (out / "raw" / f"{seq:05d}_traces.meta.json").write_text(json.dumps(meta) + "\n")
-        for name, rows in (
-            ("requests", driver.recording.requests),
-            ("events", driver.recording.events),
-            ("upstream_calls", calls),
-        ):
+        write_run(out, receiver.bodies, driver.recording.requests)
+        for name, rows in (("events", driver.recording.events), ("upstream_calls", calls)):
             (out / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         print(f"{out}: {len(receiver.received)} exports, {len(calls)} calls", file=sys.stderr)
     finally:

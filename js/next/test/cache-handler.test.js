@@ -13,40 +13,8 @@ import {
   lookupOutcome,
   traceCacheHandler,
 } from '../cache-handler.js';
+import { FakeTracer, provider } from '../testing/fake-tracer.js';
 
-class FakeTracer {
-  constructor({ failing = false } = {}) {
-    this.spans = [];
-    this.failing = failing;
-  }
-
-  startSpan(name, options) {
-    if (this.failing) throw new Error('tracer is broken');
-    const span = {
-      name,
-      kind: options.kind,
-      attributes: { ...options.attributes },
-      status: undefined,
-      ended: false,
-      setAttribute(key, value) {
-        this.attributes[key] = value;
-      },
-      setAttributes(attributes) {
-        Object.assign(this.attributes, attributes);
-      },
-      setStatus(status) {
-        this.status = status;
-      },
-      end() {
-        this.ended = true;
-      },
-    };
-    this.spans.push(span);
-    return span;
-  }
-}
-
-const provider = (tracer) => ({ getTracer: () => tracer });
 
 /** A handler as Next.js's types describe it, over a Map; `failing` makes every call throw. */
 function memoryHandler({ failing = false } = {}) {

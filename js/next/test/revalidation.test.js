@@ -3,39 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { profileName, traceRevalidations } from '../revalidation.js';
-
-class FakeTracer {
-  constructor({ failing = false } = {}) {
-    this.spans = [];
-    this.failing = failing;
-  }
-
-  startSpan(name, options) {
-    if (this.failing) throw new Error('tracer is broken');
-    const span = {
-      name,
-      attributes: { ...options.attributes },
-      status: undefined,
-      ended: false,
-      setAttribute(key, value) {
-        this.attributes[key] = value;
-      },
-      setStatus(status) {
-        this.status = status;
-      },
-      end() {
-        this.ended = true;
-      },
-    };
-    this.spans.push(span);
-    return span;
-  }
-}
-
-/** A tracer provider whose every tracer is `tracer`. */
-function provider(tracer) {
-  return { getTracer: () => tracer };
-}
+import { FakeTracer, provider } from '../testing/fake-tracer.js';
 
 function nextCache(calls) {
   return {
