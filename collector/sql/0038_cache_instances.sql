@@ -4,4 +4,4 @@
 -- not, and its hits say where their entries came from. Empty where nothing says.
 ALTER TABLE `${database}`.`cache_events` ${on_cluster} ADD COLUMN IF NOT EXISTS Instance LowCardinality(String) DEFAULT '' CODEC(ZSTD(1));
 ALTER TABLE `${database}`.`cache_events` ${on_cluster} ADD COLUMN IF NOT EXISTS EntrySourceInstance LowCardinality(String) DEFAULT '' CODEC(ZSTD(1));
-ALTER TABLE `${database}`.`cache_events` ${on_cluster} ADD COLUMN IF NOT EXISTS Function LowCardinality(String) DEFAULT '' CODEC(ZSTD(1));
+ALTER TABLE `${database}`.`cache_events` ${on_cluster} ADD COLUMN IF NOT EXISTS Function LowCardinality(String) DEFAULT '' CODEC(ZSTD(1))

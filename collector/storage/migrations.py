@@ -127,7 +127,9 @@ def applied_versions(client: Client, config: StoreConfig) -> set[int]:
 
 
 def _statements(template: str, config: StoreConfig) -> list[str]:
-    return render(template, config).split(";\n")
+    """The statements of a migration: separated by ``;`` at a line's end (the last may have
+    one too)."""
+    return [s for s in render(template, config).split(";\n") if s.strip()]
 
 
 def cluster_schema(config: StoreConfig) -> ClusterSchema:
