@@ -34,9 +34,10 @@ what Next.js cannot tell us. In short:
   ``nextrace.warmup.pending`` says a queued warm-up had not filled the entry yet.
 - **Full route cache**: only when the optional helper (the npm package in js/next)
   recorded ``x-nextjs-cache`` on the request span.
-- **'use cache'**: the lookups (``nextrace.cache.operation`` ``get``) that
+- **Cache handlers**: the lookups (``nextrace.cache.operation`` ``get``) that
   ``@nextrace/next/cache-handler`` records under the request, a layer per handler
-  (``nextrace.cache.kind``), with the outcome the handler's entry gave; fills are not rows.
+  (``nextrace.cache.kind``: a ``'use cache'`` handler's, or ``incremental``), with the outcome
+  the handler's entry gave; fills are not rows.
 - **Instance**: every lookup carries its request's ``service.instance.id``.
 """
 
@@ -93,7 +94,7 @@ FULL_ROUTE_RESULTS = {
     "REVALIDATED": ("miss", "unknown"),
 }
 
-USE_CACHE_RESULTS = frozenset({"hit", "stale", "miss"})  # what traceCacheHandler records
+HANDLER_RESULTS = frozenset({"hit", "stale", "miss"})  # what @nextrace/next's handlers record
 # next.fetch.cache_status -> (cache.result, cache.miss_reason). Next.js does not say why
 # an entry was missing or stale: "unknown" here; collector/nextjs/miss_reasons.py tells what it can.
 FETCH_RESULTS = {
@@ -308,7 +309,7 @@ def normalize_trace(
         lookups = _data_cache_events(row, member_types, children)
         if recorded is not None:
             lookups += _full_route_event(row, member_types)
-        lookups += _use_cache_events(row, member_types.get("", []))
+        lookups += _handler_events(row, member_types.get("", []))
         if instance := request.resource.get(semconv.SERVICE_INSTANCE_ID, ""):
             for event in lookups:
                 event.instance = instance  # rows made just now, for this request alone
@@ -496,8 +497,9 @@ def _data_cache_events(
     return events
 
 
-def is_use_cache_lookup(span: TraceSpan) -> bool:
-    """Whether ``span`` is a ``'use cache'`` handler's lookup, as ``@nextrace/next`` records it."""
+def is_handler_lookup(span: TraceSpan) -> bool:
+    """Whether ``span`` is a cache handler's lookup (a ``'use cache'`` handler's or the
+    incremental cache's), as ``@nextrace/next/cache-handler`` records it."""
     return (
         span.scope == HELPER_SCOPE
         and span.attributes.get(semconv.CACHE_OPERATION) == "get"
@@ -505,18 +507,18 @@ def is_use_cache_lookup(span: TraceSpan) -> bool:
     )
 
 
-def _use_cache_events(request: RequestRow, untyped: list[TraceSpan]) -> list[CacheEventRow]:
-    """The ``'use cache'`` lookups among ``untyped`` (the request's spans that Next.js did not
+def _handler_events(request: RequestRow, untyped: list[TraceSpan]) -> list[CacheEventRow]:
+    """The cache handlers' lookups among ``untyped`` (the request's spans that Next.js did not
     type): the handler said hit, stale or miss, and why where its entry told (a stale entry's
     ``tag_invalidated``, an expired one's ``expired``); else the reason is ``unknown``, for
     :mod:`collector.nextjs.miss_reasons` to tell."""
     events = []
     for span in untyped:
-        if not is_use_cache_lookup(span):
+        if not is_handler_lookup(span):
             continue
         attributes = span.attributes
         result = attributes.get(semconv.CACHE_RESULT, "")
-        if result not in USE_CACHE_RESULTS:
+        if result not in HANDLER_RESULTS:
             continue
         reason = "" if result == "hit" else attributes.get(semconv.CACHE_MISS_REASON) or "unknown"
         layer = attributes[semconv.CACHE_KIND]
@@ -527,9 +529,9 @@ def _use_cache_events(request: RequestRow, untyped: list[TraceSpan]) -> list[Cac
     return events
 
 
-def use_cache_fills(spans: Iterable[TraceSpan]) -> dict[tuple[str, str], TraceSpan]:
-    """The ``'use cache'`` fills (``set``) among ``spans``, by layer and key: what a miss of
-    the same trace stored, with the entry's cacheLife and tags."""
+def handler_fills(spans: Iterable[TraceSpan]) -> dict[tuple[str, str], TraceSpan]:
+    """The cache handlers' fills (``set``) among ``spans``, by layer and key: what a miss of
+    the same trace stored, with the entry's life and tags."""
     return {
         (s.attributes.get(semconv.CACHE_KIND, ""), s.attributes.get(semconv.CACHE_KEY, "")): s
         for s in spans
@@ -537,34 +539,35 @@ def use_cache_fills(spans: Iterable[TraceSpan]) -> dict[tuple[str, str], TraceSp
     }
 
 
-def use_cache_facts(
+def handler_facts(
     lookup: TraceSpan, fills: dict[tuple[str, str], TraceSpan], origin: str
 ) -> LookupFacts:
-    """What a ``'use cache'`` lookup says of its entry: its revalidate time and tags, from the
-    entry it found or, for a miss, from the fill after it in its trace (the function's
-    cacheLife and cacheTag, which a new entry of the same function has too), and whether the
-    handler's store is shared by the app's instances."""
+    """What a cache handler's lookup says of its entry: its revalidate time and tags, from the
+    lookup or, where it does not say (a miss of a 'use cache' entry), from the fill after it in
+    its trace (the function's cacheLife and cacheTag, which a new entry of the same function
+    has too), and whether the handler's store is shared by the app's instances."""
     attributes = lookup.attributes
-    told = attributes if semconv.CACHE_TAGS in attributes else {}
-    if not told:
-        fill = fills.get(
-            (attributes.get(semconv.CACHE_KIND, ""), attributes.get(semconv.CACHE_KEY, ""))
-        )
-        told = fill.attributes if fill is not None else {}
-    life = _float(told.get(semconv.CACHE_LIFE_REVALIDATE_S))
+    fill = fills.get(
+        (attributes.get(semconv.CACHE_KIND, ""), attributes.get(semconv.CACHE_KEY, ""))
+    )
+    filled = fill.attributes if fill is not None else {}
+    life = _float(
+        attributes.get(semconv.CACHE_LIFE_REVALIDATE_S)
+        or filled.get(semconv.CACHE_LIFE_REVALIDATE_S)
+    )
     return LookupFacts(
         revalidate_s=life if life is not None and life >= 0 else None,  # -1: a stale tag's mark
-        tags=tags(told.get(semconv.CACHE_TAGS, "")),
+        tags=tags(attributes.get(semconv.CACHE_TAGS) or filled.get(semconv.CACHE_TAGS, "")),
         origin=origin,
         shared=attributes.get(semconv.CACHE_SHARED, "true") == "true",
     )
 
 
 def revalidated_targets(attributes: dict[str, str]) -> list[str]:
-    """The tags or path a revalidation span revalidated: a handler's ``updateTags`` names its
-    tags joined by commas, other calls one target."""
+    """The tags or path a revalidation span revalidated: a cache handler's revalidation names
+    its tags joined by commas, other calls one target."""
     target = attributes.get(semconv.REVALIDATE_TARGET, "")
-    if attributes.get(semconv.REVALIDATE_CALL) == "updateTags":
+    if semconv.CACHE_HANDLER in attributes:
         return [tag for tag in target.split(",") if tag]
     return [target]
 

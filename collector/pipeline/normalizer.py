@@ -52,14 +52,14 @@ from collector.nextjs.mapping import (
     FETCH_TAGS,
     MiddlewarePasses,
     TraceSpan,
+    handler_facts,
+    handler_fills,
     hides_data_cache,
+    is_handler_lookup,
     is_nextjs,
-    is_use_cache_lookup,
     normalize_trace,
     revalidated_targets,
     trace_spans,
-    use_cache_facts,
-    use_cache_fills,
 )
 from collector.nextjs.miss_reasons import CacheHistory, LookupFacts, revalidate_s, tags
 from collector.nextjs.rows import CacheEventRow, RequestRow
@@ -375,10 +375,10 @@ class NextjsTraceNormalizer:
 
     def _learn(self, spans: list[TraceSpan], origin: str, facts: dict[str, LookupFacts]) -> None:
         """Note what ``spans`` tell the cache history: revalidations (``@nextrace/next``'s
-        ``traceRevalidations`` and ``traceCacheHandler``'s ``updateTags``) and, per fetch and
-        ``'use cache'`` lookup, its entry's revalidate time and tags, and that a miss stores it
+        ``traceRevalidations`` and the cache handlers') and, per fetch and cache handler's
+        lookup, its entry's revalidate time and tags, and that a miss stores it
         for ``origin``."""
-        fills = use_cache_fills(spans)
+        fills = handler_fills(spans)
         for span in spans:
             attributes = span.attributes
             if attributes.get(semconv.PHASE) == semconv.PHASE_REVALIDATE:
@@ -396,8 +396,8 @@ class NextjsTraceNormalizer:
                     tags(attributes.get(FETCH_TAGS, "")),
                     origin,
                 )
-            elif is_use_cache_lookup(span):
-                facts[span.span_id] = use_cache_facts(span, fills, origin)
+            elif is_handler_lookup(span):
+                facts[span.span_id] = handler_facts(span, fills, origin)
 
     def _correct(
         self,

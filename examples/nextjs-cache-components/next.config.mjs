@@ -15,9 +15,12 @@ const nextConfig = {
     default: here('./cache-handlers/default.mjs'),
     remote: here('./cache-handlers/remote.mjs'),
   },
+  // The incremental cache (ISR pages, route handlers, the fetch data cache), on Redis too.
+  cacheHandler: here('./cache-handlers/incremental.mjs'),
+  cacheMaxMemorySize: 0, // every lookup reaches the shared handler, none stops in memory
   cacheLife: {
-    // Short, so that a test sees an entry go stale and expire.
-    product: { stale: 30, revalidate: 3, expire: 3600 },
+    // Short, so that a test can see an entry go stale and expire.
+    product: { stale: 30, revalidate: 30, expire: 3600 },
   },
 };
 

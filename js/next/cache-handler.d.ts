@@ -72,3 +72,29 @@ export function traceCacheHandler(
   handler: CacheHandler,
   options?: CacheHandlerTraceOptions,
 ): TracedCacheHandler;
+
+/** A lookup's context, as Next.js's IncrementalCache passes it to the handler. */
+export interface IncrementalCacheContext {
+  kind: string;
+  revalidate?: number | false;
+  tags?: string[];
+  softTags?: string[];
+  cacheControl?: { revalidate?: number | false; expire?: number };
+}
+
+/** What an incremental lookup found at `now` (ms since the epoch), as the IncrementalCache reads it. */
+export function incrementalOutcome(
+  found: { lastModified?: number; value?: unknown; cacheControl?: { revalidate?: number | false } } | null,
+  ctx: IncrementalCacheContext | undefined,
+  now: number,
+): { result: 'hit' | 'stale' | 'miss'; revalidate?: number | false; ageMs?: number };
+
+/**
+ * The class of an incremental cache handler (next.config's `cacheHandler`), traced: each `get`
+ * and `set` records a span of layer `incremental`, each `revalidateTag` a revalidation. `shared`
+ * defaults to true.
+ */
+export function traceIncrementalCacheHandler<T extends new (...args: any[]) => object>(
+  Handler: T,
+  options?: Omit<CacheHandlerTraceOptions, 'manifest'>,
+): T & { readonly tracingErrors: number };

@@ -4,15 +4,18 @@
 // that read the cache), with nextrace's cache attributes. The collector stores lookups as rows
 // of `cache_events`, a layer per handler (`use_cache`, `use_cache_remote`, `use_cache_<name>`).
 // `updateTags` (what `revalidateTag` and `updateTag` reach) is traced as a revalidation.
+// `traceIncrementalCacheHandler` does the same for the incremental cache handler
+// (`cacheHandler`, singular: ISR pages, route handlers, the fetch data cache), layer
+// `incremental`.
 //
 // The spans carry the layer as `nextrace.cache.kind`, not `cache.layer`: the collector reads a
 // lookup with the request around it (its route, build and instance) and writes its row itself.
 //
 // A handler module wraps the handler it uses, built-in or its own:
 //
-//   import handler from 'next/dist/server/lib/cache-handlers/default.external.js';
+//   import { createDefaultCacheHandler } from 'next/dist/server/lib/cache-handlers/default.js';
 //   import { traceCacheHandler } from '@nextrace/next/cache-handler';
-//   export default traceCacheHandler(handler, { name: 'default' });
+//   export default traceCacheHandler(createDefaultCacheHandler(50 * 1024 * 1024));
 //
 // What a lookup found is read from the entry the handler returns, as Next.js reads it
 // (next/dist/server/lib/cache-handlers/types.d.ts): an entry older than its `expire` is a miss
@@ -38,6 +41,7 @@ const PHASE = 'nextrace.phase';
 const KIND = 'nextrace.cache.kind'; // use_cache, use_cache_remote, use_cache_<name>
 const SHARED = 'nextrace.cache.shared'; // whether every instance of the app reads the same store
 const FUNCTION = 'nextrace.cache.function'; // the cached function's id, from the key
+const ENTRY_KIND = 'nextrace.cache.entry_kind'; // an incremental entry's: FETCH, APP_PAGE…
 const RESULT = 'cache.result'; // hit, stale, miss
 const HIT = 'cache.hit'; // OpenTelemetry's and Sentry's boolean
 const REASON = 'cache.miss_reason';
@@ -133,13 +137,75 @@ function lifeAttributes(entry) {
 }
 
 /**
+ * The span-making shared by the wrappers: a lookup or fill span of `layer` (attributes given by
+ * the wrapper), a failed call's end, and a handler's tag revalidation. Every step fail-safe.
+ */
+function handlerSpans(options, { name, layer, shared }) {
+  const safely = failSafe('a cache handler trace');
+  const tracer = safely(() => packageTracer(options.tracerProvider));
+  const start = (operation, attributes) =>
+    safely(() =>
+      tracer.startSpan(`cache ${operation} ${layer}`, {
+        kind: CLIENT,
+        attributes: {
+          [PHASE]: 'cache',
+          [KIND]: layer,
+          [SHARED]: shared,
+          [HANDLER]: name,
+          [OPERATION]: operation,
+          [SCOPE]: 'shared',
+          ...attributes,
+        },
+      }),
+    );
+  const failed = (span, error) =>
+    safely(() => {
+      if (!span) return;
+      span.recordException?.(error);
+      span.setStatus({ code: ERROR, message: String(error?.message ?? error) });
+      span.end();
+    });
+  /** Run `call` (the handler's revalidation of `tags`) under a revalidation span. */
+  const revalidation = async (callName, tags, durations, call) => {
+    const targets = (Array.isArray(tags) ? tags : [tags]).filter((t) => t != null).map(String);
+    const span = safely(() =>
+      tracer.startSpan(`${callName} ${layer}`, {
+        attributes: {
+          [PHASE]: 'revalidate',
+          [REVALIDATE_KIND]: 'tag',
+          [REVALIDATE_TARGET]: targets.join(','),
+          [REVALIDATE_PROFILE]: durations?.expire === 0 || !durations ? 'expire' : 'custom',
+          [REVALIDATE_CALL]: callName,
+          [HANDLER]: name,
+          [KIND]: layer,
+        },
+      }),
+    );
+    try {
+      await call();
+    } catch (error) {
+      safely(() => span?.setAttribute(REVALIDATE_OUTCOME, 'error'));
+      failed(span, error);
+      throw error;
+    }
+    safely(() => {
+      if (!span) return;
+      span.setAttribute(REVALIDATE_OUTCOME, 'ok');
+      span.end();
+    });
+  };
+  return { safely, start, failed, revalidation };
+}
+
+/**
  * Wrap a `'use cache'` cache handler so that each `get` and `set` records a span, and each
  * `updateTags` a revalidation. `options.name` is the handler's name in next.config's
  * `cacheHandlers` (default `default`); `options.shared` whether its store is shared by every
  * instance of the app (default: true but for `default`, Next.js's in-memory handler);
  * `options.manifest` the build's server reference manifest, which names the cached functions
- * (default `.next/server/server-reference-manifest.json` under the working directory); `options.tracerProvider` where the spans go (default:
- * the global provider `registerOTel` sets); `options.now` the clock (ms since the epoch).
+ * (default `.next/server/server-reference-manifest.json` under the working directory);
+ * `options.tracerProvider` where the spans go (default: the global provider `registerOTel`
+ * sets); `options.now` the clock (ms since the epoch).
  */
 export function traceCacheHandler(handler, options = {}) {
   const name = options.name ?? 'default';
@@ -149,33 +215,19 @@ export function traceCacheHandler(handler, options = {}) {
     options.manifest ?? join(process.cwd(), '.next', 'server', 'server-reference-manifest.json');
   let names; // read at the first lookup: the handler is made before the build may be read
   const now = options.now ?? Date.now;
-  const safely = failSafe('a cache handler trace');
-  const tracer = safely(() => packageTracer(options.tracerProvider));
-  const start = (operation, cacheKey) =>
-    safely(() => {
+  const { safely, start: startSpan, failed, revalidation } = handlerSpans(options, {
+    name,
+    layer,
+    shared,
+  });
+  const start = (operation, cacheKey) => {
+    const key = safely(() => {
       names ??= functionNames(manifest);
       const { digest, functionId } = keyDigest(cacheKey, names);
-      return tracer.startSpan(`cache ${operation} ${layer}`, {
-        kind: CLIENT,
-        attributes: {
-          [PHASE]: 'cache',
-          [KIND]: layer,
-          [SHARED]: shared,
-          [HANDLER]: name,
-          [OPERATION]: operation,
-          [KEY]: digest,
-          ...(functionId ? { [FUNCTION]: functionId } : {}),
-          [SCOPE]: 'shared',
-        },
-      });
+      return { [KEY]: digest, ...(functionId ? { [FUNCTION]: functionId } : {}) };
     });
-  const failed = (span, error) =>
-    safely(() => {
-      if (!span) return;
-      span.recordException?.(error);
-      span.setStatus({ code: ERROR, message: String(error?.message ?? error) });
-      span.end();
-    });
+    return key && startSpan(operation, key);
+  };
 
   const traced = {
     async get(cacheKey, softTags) {
@@ -225,34 +277,110 @@ export function traceCacheHandler(handler, options = {}) {
       return handler.getExpiration(tags);
     },
 
-    async updateTags(tags, durations) {
-      const span = safely(() =>
-        tracer.startSpan(`updateTags ${layer}`, {
-          attributes: {
-            [PHASE]: 'revalidate',
-            [REVALIDATE_KIND]: 'tag',
-            [REVALIDATE_TARGET]: (tags ?? []).map(String).join(','),
-            [REVALIDATE_PROFILE]: durations?.expire === 0 || !durations ? 'expire' : 'custom',
-            [REVALIDATE_CALL]: 'updateTags',
-            [HANDLER]: name,
-            [KIND]: layer,
-          },
-        }),
+    updateTags(tags, durations) {
+      return revalidation('updateTags', tags, durations, () =>
+        handler.updateTags(tags, durations),
       );
+    },
+  };
+  Object.defineProperty(traced, 'errors', { get: () => safely.errors });
+  return traced;
+}
+
+/**
+ * What a lookup of the incremental cache found (`found`: the handler's `{ lastModified, value }`
+ * or null) at `now`, for a lookup whose context is `ctx`, read as Next.js's IncrementalCache
+ * reads it: nothing is a `miss`; an entry older than its revalidate time (the fetch's, or the
+ * entry's own) is `stale`.
+ */
+export function incrementalOutcome(found, ctx, now) {
+  if (!found) return { result: 'miss', revalidate: ctx?.revalidate, ageMs: undefined };
+  const ageMs = Math.max(0, now - Number(found.lastModified ?? 0));
+  const revalidate =
+    ctx?.revalidate || found.value?.revalidate || found.cacheControl?.revalidate || undefined;
+  const stale = typeof revalidate === 'number' && revalidate > 0 && ageMs > revalidate * 1000;
+  return { result: stale ? 'stale' : 'hit', revalidate, ageMs };
+}
+
+/**
+ * Wrap the class of an incremental cache handler (next.config's `cacheHandler`: ISR pages,
+ * route handlers and the fetch data cache), built in or the app's own: the class returned
+ * records a span per `get` and `set` (layer `incremental`, with the entry's kind: `FETCH`,
+ * `APP_PAGE`, `APP_ROUTE`…) and a revalidation per `revalidateTag`. `options.shared`: whether
+ * every instance of the app reads the same store (default true: a custom handler is there to
+ * share, Redis say); the rest as for `traceCacheHandler`.
+ */
+export function traceIncrementalCacheHandler(Handler, options = {}) {
+  const name = options.name ?? 'incremental';
+  const layer = 'incremental';
+  const now = options.now ?? Date.now;
+  const { safely, start: startSpan, failed, revalidation } = handlerSpans(options, {
+    name,
+    layer,
+    shared: options.shared ?? true,
+  });
+  // A lookup's context names its entry's kind; a fill's entry does (a fetch's fill context has
+  // no kind).
+  const start = (operation, cacheKey, ctx, data) => {
+    const attributes = safely(() => {
+      const tags = Array.isArray(ctx?.tags) ? ctx.tags.map(String) : [];
+      return {
+        [KEY]: keyDigest(cacheKey).digest,
+        [ENTRY_KIND]: String(ctx?.kind ?? data?.kind ?? ''),
+        ...(tags.length ? { [TAGS]: tags } : {}),
+      };
+    });
+    return attributes && startSpan(operation, attributes);
+  };
+
+  return class TracedIncrementalCacheHandler extends Handler {
+    async get(cacheKey, ctx) {
+      const span = start('get', cacheKey, ctx);
+      let found;
       try {
-        await handler.updateTags(tags, durations);
+        found = await super.get(cacheKey, ctx);
       } catch (error) {
-        safely(() => span?.setAttribute(REVALIDATE_OUTCOME, 'error'));
         failed(span, error);
         throw error;
       }
       safely(() => {
         if (!span) return;
-        span.setAttribute(REVALIDATE_OUTCOME, 'ok');
+        const { result, revalidate, ageMs } = incrementalOutcome(found, ctx, now());
+        span.setAttribute(RESULT, result);
+        span.setAttribute(HIT, result === 'hit');
+        if (result === 'stale') span.setAttribute(REASON, 'expired');
+        if (ageMs !== undefined) span.setAttribute(AGE, ageMs);
+        if (typeof revalidate === 'number') span.setAttribute(LIFE_REVALIDATE, revalidate);
         span.end();
       });
-    },
+      return found;
+    }
+
+    async set(cacheKey, data, ctx) {
+      const span = start('set', cacheKey, ctx, data);
+      safely(() => {
+        const revalidate = ctx?.revalidate ?? ctx?.cacheControl?.revalidate ?? data?.revalidate;
+        const expire = ctx?.cacheControl?.expire;
+        if (span && typeof revalidate === 'number') span.setAttribute(LIFE_REVALIDATE, revalidate);
+        if (span && typeof expire === 'number') span.setAttribute(LIFE_EXPIRE, expire);
+      });
+      try {
+        await super.set(cacheKey, data, ctx);
+      } catch (error) {
+        failed(span, error);
+        throw error;
+      }
+      safely(() => span?.end());
+    }
+
+    revalidateTag(tags, durations) {
+      return revalidation('revalidateTag', tags, durations, () =>
+        super.revalidateTag(tags, durations),
+      );
+    }
+
+    static get tracingErrors() {
+      return safely.errors;
+    }
   };
-  Object.defineProperty(traced, 'errors', { get: () => safely.errors });
-  return traced;
 }

@@ -189,7 +189,7 @@ def test_use_cache_functions_show_their_hit_ratio_and_why_they_ran(cache_compone
         outcomes = expected_outcomes(layer)
         served = sum(n for (result, _), n in outcomes.items() if result in ("hit", "stale"))
         reasons = Counter({why: n for (result, why), n in outcomes.items() if result == "miss"})
-        assert function.startswith("lib/data.js#")
+        assert function.endswith(f"lib/data.js#$$RSC_SERVER_CACHE_{int(layer != 'use_cache')}")
         assert lookups == sum(outcomes.values())
         assert ratio == pytest.approx(served / lookups)
         assert misses == sum(reasons.values())
@@ -209,3 +209,11 @@ def test_hits_across_instances_tell_a_shared_cache_from_one_per_instance(cache_c
     assert rows["use_cache_remote"] == (served["use_cache_remote"], 4, 4 / 8, 0)
     assert rows["use_cache"] == (served["use_cache"], 0, 0.0, 3)
     assert served["use_cache_remote"] == 8
+    # The incremental cache (Redis): b's pages read the route's shell a stored (4 in build 1,
+    # 1 in build 2) and b's price read a's entry; the price entry kept across the deploy has
+    # no storing instance the collector saw in build 2.
+    shells_and_prices = sum(
+        n for (result, _), n in expected_outcomes("incremental").items() if result != "miss"
+    )
+    assert rows["incremental"] == (shells_and_prices, 6, pytest.approx(6 / 13), 0)
+    assert shells_and_prices == 13

@@ -46,53 +46,79 @@ EXAMPLE = ROOT / "examples" / "nextjs-cache-components"
 UPSTREAM = ROOT / "examples" / "nextjs" / "upstream.mjs"
 SERVICE = "nextjs-cache-components"
 INSTANCES = ("a", "b")
-LAYERS = {"use_cache": "/api/product/", "use_cache_remote": "/api/stock/"}  # -> upstream path
-REVALIDATE_S = 3  # the example's cacheLife('product') revalidate time (next.config.mjs)
+LAYERS = ("use_cache", "use_cache_remote", "incremental")
+# (what a step reads, layer) -> the upstream path its misses call. A page also reads its route's
+# shell (prerendered by Cache Components) from the incremental cache, which calls nothing: that
+# lookup is checked against the scenario alone.
+UPSTREAM_OF = {
+    ("page", "use_cache"): "/api/product/",
+    ("page", "use_cache_remote"): "/api/stock/",
+    ("price", "incremental"): "/api/price/",
+}
+# The example's cacheLife('product') revalidate time (next.config.mjs): long enough that no
+# entry of a live run ages past it unless a step waits for that.
+REVALIDATE_S = 30
 # What the product page shows of each value: `(stock: call 7)` (React marks the text's parts).
+# The price route answers its call's number as JSON.
 SHOWN = {
-    layer: re.compile(rf"\({name}: call (?:<!-- -->)?(\d+)")
-    for layer, name in (("use_cache", "product"), ("use_cache_remote", "stock"))
+    "use_cache": re.compile(r"\(product: call (?:<!-- -->)?(\d+)"),
+    "use_cache_remote": re.compile(r"\(stock: call (?:<!-- -->)?(\d+)"),
+    "incremental": re.compile(r'"call":(\d+)'),
 }
 
 
 @dataclass(frozen=True)
 class Step:
-    """A request of the scenario: a product page on ``instance``, or a revalidation
-    (``revalidate``: its query, ``tag=product-1`` or ``tag=product-2&expire=0``), and the
-    (result, reason) each layer's lookup must have; ``wait_expiry``: first wait until the
-    product's latest entry is older than its revalidate time."""
+    """A request of the scenario on ``instance``: a product's page (its two 'use cache'
+    functions), its price (the fetch data cache, in the incremental cache), or a revalidation
+    (``revalidate``: its query, ``tag=product-1`` or ``tag=product-2&expire=0``); and the
+    (result, reason) each layer's lookup must have. ``wait_expiry``: first wait until the
+    entry the step reads is older than its revalidate time."""
 
     instance: str
     product: int = 0
     revalidate: str = ""
     expect: dict[str, tuple[str, str]] = field(default_factory=dict)
     wait_expiry: bool = False
+    price: bool = False
 
     @property
     def path(self) -> str:
         if self.revalidate:
             return f"/api/revalidate?{self.revalidate}"
-        return f"/products/{self.product}"
+        return f"/api/price/{self.product}" if self.price else f"/products/{self.product}"
 
 
 def _page(
-    instance: str, product: int, mine: tuple[str, str], shared: tuple[str, str], **options: Any
+    instance: str,
+    product: int,
+    mine: tuple[str, str],
+    shared: tuple[str, str],
+    shell: tuple[str, str] = ("hit", ""),
+    **options: Any,
 ) -> Step:
-    return Step(
-        instance, product, expect={"use_cache": mine, "use_cache_remote": shared}, **options
-    )
+    expect = {"use_cache": mine, "use_cache_remote": shared, "incremental": shell}
+    return Step(instance, product, expect=expect, **options)
+
+
+def _price(instance: str, product: int, outcome: tuple[str, str], **options: Any) -> Step:
+    return Step(instance, product, expect={"incremental": outcome}, price=True, **options)
 
 
 HIT = ("hit", "")
 # Build 1: each instance's own cache, the shared one, and two kinds of tag revalidation.
 BUILD_1 = [
-    _page("a", 1, ("miss", "unknown"), ("miss", "unknown")),  # the first entries ever
+    # The first entries ever; the route's shell too (the build left it on disk, not in Redis).
+    _page("a", 1, ("miss", "unknown"), ("miss", "unknown"), ("miss", "unknown")),
+    _price("a", 1, ("miss", "unknown")),
     _page("a", 1, HIT, HIT),
     _page("b", 1, ("miss", "other_instance"), HIT),  # only a's memory has it; Redis has it
+    _price("b", 1, HIT),  # the incremental cache is in Redis too
     _page("b", 2, ("miss", "unknown"), ("miss", "unknown")),
     _page("a", 2, ("miss", "other_instance"), HIT),
     Step("a", revalidate="tag=product-1"),  # 'max': stale, served once more while it refreshes
     _page("a", 1, ("stale", "tag_invalidated"), ("stale", "tag_invalidated")),
+    _price("a", 1, ("miss", "tag_invalidated")),  # the example's handler drops it at once
     # b's memory keeps its own tag states: a's revalidation never reached it.
     _page("b", 1, HIT, HIT),
     Step("b", revalidate="tag=product-2&expire=0"),  # gone at once
@@ -102,8 +128,11 @@ BUILD_1 = [
 ]
 # Build 2, after a deploy: the same entries under a new build, and a product never read.
 BUILD_2 = [
-    _page("a", 1, ("miss", "deploy"), ("miss", "deploy")),
+    _page("a", 1, ("miss", "deploy"), ("miss", "deploy"), ("miss", "deploy")),
+    # The data cache outlives a deploy: its keys hold no build.
+    _price("a", 1, HIT),
     _page("b", 1, ("miss", "other_instance"), HIT),
+    _price("b", 2, ("miss", "cold")),
     _page("a", 3, ("miss", "cold"), ("miss", "cold")),
     _page("a", 3, HIT, HIT),
 ]
@@ -205,11 +234,12 @@ class Driver:
     def __init__(self, app: CacheComponentsApp) -> None:
         self.app = app
         self.recording = Recording()
-        self.filled: dict[int, int] = {}  # product -> when its latest page was answered (ns)
+        # (price?, product) -> when the latest request that read its entries was answered (ns)
+        self.filled: dict[tuple[bool, int], int] = {}
 
     def send(self, urls: dict[str, str], step: Step, phase: str) -> None:
         if step.wait_expiry:
-            ready = self.filled[step.product] + int(REVALIDATE_S * 1e9)
+            ready = self.filled[step.price, step.product] + int(REVALIDATE_S * 1e9)
             wait_until(lambda: time.time_ns() > ready, "the entry is past its revalidate time")
         traceparent = new_traceparent()
         method = "POST" if step.revalidate else "GET"
@@ -223,7 +253,7 @@ class Driver:
         ended = time.time_ns()
         response.raise_for_status()
         if step.product:
-            self.filled[step.product] = ended
+            self.filled[step.price, step.product] = ended
         self.recording.requests.append(
             {
                 "label": f"{phase}: {method} {step.path} on {step.instance}",
@@ -259,10 +289,12 @@ def drive(
     collector_url: str,
     before_stop: Callable[[], None] | None = None,
     sent: list[dict[str, Any]] | None = None,
+    expiry: bool = True,
 ) -> Driver:
     """The whole scenario: build 1's steps, a deploy (``next build``), build 2's steps.
     ``before_stop``: called after each build's steps, before its instances stop (until the
-    receiver is quiet, say); ``sent``: the list the driver keeps its requests in."""
+    receiver is quiet, say); ``sent``: the list the driver keeps its requests in; ``expiry``
+    False leaves out the steps that wait for an entry to age past its revalidate time."""
     driver = Driver(app)
     if sent is not None:
         driver.recording.requests = sent
@@ -272,6 +304,8 @@ def drive(
         with app.serve(collector_url) as urls:
             driver.recording.event("start", build=app.build_id(), instances=list(urls))
             for step in steps:
+                if step.wait_expiry and not expiry:
+                    continue
                 driver.send(urls, step, phase)
                 driver.settle()
             if before_stop is not None:
@@ -288,9 +322,23 @@ def record(out: Path) -> None:
     app = CacheComponentsApp(work)
     receiver = Receiver()
     try:
+        sent: list[dict[str, Any]] = []
+
+        def all_exported() -> None:
+            """Until every request sent so far has had spans of its trace exported (a trace
+            id is in a protobuf body as its 16 bytes), then until the exports are quiet."""
+            wait_until(
+                lambda: all(
+                    any(bytes.fromhex(r["trace_id"]) in body for _, _, body in receiver.bodies)
+                    for r in sent
+                ),
+                "every request's spans are exported",
+            )
+            receiver.wait_until_quiet()
+
         with receiver.running():
             app.build()
-            driver = drive(app, receiver.url, receiver.wait_until_quiet)
+            driver = drive(app, receiver.url, all_exported, sent)
             calls = app.upstream_calls()
         write_run(out, receiver.bodies, driver.recording.requests)
         for name, rows in (("events", driver.recording.events), ("upstream_calls", calls)):
@@ -312,19 +360,22 @@ def load(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 
 def computed(request: dict[str, Any], calls: list[dict[str, Any]]) -> dict[str, str]:
-    """What the upstream says each layer's lookup of ``request`` (a product page) was, from
-    its calls and the page alone: ``hit`` (no call in the request's trace), ``miss`` (the page
-    shows its call's answer) or ``stale`` (the page shows an older answer: the call refreshed
-    the entry in the background); nothing for a revalidation."""
-    if not request["path"].startswith("/products/"):
-        return {}
-    product = request["path"].removeprefix("/products/")
+    """What the upstream says each lookup of ``request`` was, layer by layer, from its calls
+    and what it answered alone: ``hit`` (no call in the request's trace), ``miss`` (the answer
+    shows its call's number) or ``stale`` (the answer shows an older call's: the request's call
+    refreshed the entry in the background). Nothing for a lookup that calls no upstream (a
+    route's shell) nor for a revalidation."""
+    product = request["path"].rsplit("/", 1)[-1]
+    reads = "price" if request["path"].startswith("/api/price/") else "page"
     found: dict[str, str] = {}
-    for layer, prefix in LAYERS.items():
+    for layer in request["expect"]:
+        upstream = UPSTREAM_OF.get((reads, layer))
+        if upstream is None:
+            continue
         mine = [
             c
             for c in calls
-            if c["trace_id"] == request["trace_id"] and c["path"] == f"{prefix}{product}"
+            if c["trace_id"] == request["trace_id"] and c["path"] == f"{upstream}{product}"
         ]
         shown = request["shown"][layer]
         if not mine:
@@ -347,14 +398,15 @@ def mismatches(
     requests: list[dict[str, Any]], calls: list[dict[str, Any]], lookups: Lookups
 ) -> list[tuple[Any, ...]]:
     """Each lookup of the scenario whose row disagrees with the truth: its outcome with the
-    upstream's log and the page (``computed``), its reason with the step, its instance with
-    the instance the request went to; a lookup without a row is one."""
+    upstream's log and the answer (``computed``; the step's, for a route's shell), its reason
+    with the step, its instance with the instance the request went to; a lookup without a row
+    is one."""
     wrong: list[tuple[Any, ...]] = []
     for request in requests:
         truth = computed(request, calls)
-        for layer, (_, reason) in request["expect"].items():
+        for layer, (result, reason) in request["expect"].items():
             row = lookups.get((request["trace_id"], layer))
-            expected = (truth[layer], reason, request["instance"])
+            expected = (truth.get(layer, result), reason, request["instance"])
             found = row and (row["Result"], row["Reason"], row["Instance"])
             if found != expected:
                 wrong.append((request["label"], layer, expected, found))

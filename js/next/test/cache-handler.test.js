@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import {
   cacheLayer,
   functionNames,
+  incrementalOutcome,
   keyDigest,
   lookupOutcome,
   traceCacheHandler,
+  traceIncrementalCacheHandler,
 } from '../cache-handler.js';
 import { FakeTracer, provider } from '../testing/fake-tracer.js';
 
@@ -244,4 +246,111 @@ test("a stale tag's mark (revalidate -1) is the lookup's reason, not the entry's
   assert.equal(lookup.attributes['cache.miss_reason'], 'tag_invalidated');
   assert.equal(lookup.attributes['nextrace.cache.life.revalidate_s'], undefined);
   assert.equal(lookup.attributes['nextrace.cache.life.expire_s'], 3600);
+});
+
+
+/** An incremental cache handler class as Next.js's types describe it, over a Map. */
+class MemoryIncrementalHandler {
+  static made = [];
+
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.entries = new Map();
+    this.revalidated = [];
+    MemoryIncrementalHandler.made.push(this);
+  }
+
+  async get(key) {
+    if (key === 'broken') throw new Error('store is down');
+    return this.entries.get(key) ?? null;
+  }
+
+  async set(key, data) {
+    this.entries.set(key, { lastModified: this.clock(), value: data });
+  }
+
+  async revalidateTag(tags, durations) {
+    this.revalidated.push([tags, durations]);
+  }
+
+  resetRequestCache() {}
+}
+
+test('the incremental cache: a miss, a fill, a hit and a stale entry, with their kind and tags', async () => {
+  const tracer = new FakeTracer();
+  let now = 10_000;
+  const Traced = traceIncrementalCacheHandler(MemoryIncrementalHandler, {
+    tracerProvider: provider(tracer),
+    now: () => now,
+  });
+  const handler = new Traced({ revalidatedTags: [] }); // as Next.js makes it
+  handler.clock = () => now;
+  assert.ok(handler instanceof MemoryIncrementalHandler);
+  const ctx = { kind: 'FETCH', revalidate: 60, tags: ['product-1'], softTags: [] };
+  assert.equal(await handler.get('fetch-key', ctx), null);
+  // As Next.js 16.4 fills a fetch's entry: the context says neither its kind nor its life.
+  await handler.set('fetch-key', { kind: 'FETCH', data: {}, revalidate: 60 }, {
+    fetchCache: true,
+    tags: ['product-1'],
+  });
+  now += 2_000;
+  const found = await handler.get('fetch-key', ctx);
+  assert.equal(found.lastModified, 10_000); // the handler's entry, unchanged
+  now += 60_000;
+  await handler.get('fetch-key', ctx);
+  const [miss, fill, hit, stale] = tracer.spans;
+  assert.deepEqual(
+    tracer.spans.map((s) => [s.name, s.attributes['cache.result'], s.ended]),
+    [
+      ['cache get incremental', 'miss', true],
+      ['cache set incremental', undefined, true],
+      ['cache get incremental', 'hit', true],
+      ['cache get incremental', 'stale', true],
+    ],
+  );
+  for (const span of tracer.spans) {
+    assert.equal(span.attributes['nextrace.cache.kind'], 'incremental');
+    assert.equal(span.attributes['nextrace.cache.entry_kind'], 'FETCH');
+    assert.equal(span.attributes['nextrace.cache.shared'], true);
+    assert.deepEqual(span.attributes['cache.tags'], ['product-1']);
+    assert.equal(span.attributes['cache.key'], keyDigest('fetch-key').digest);
+  }
+  assert.equal(miss.attributes['cache.hit'], false);
+  assert.equal(fill.attributes['nextrace.cache.life.revalidate_s'], 60);
+  assert.equal(hit.attributes['cache.entry.age_ms'], 2_000);
+  assert.equal(stale.attributes['cache.miss_reason'], 'expired');
+});
+
+test('what an incremental lookup found is read as the IncrementalCache reads it', () => {
+  const entry = { lastModified: 1_000, value: { kind: 'APP_PAGE' }, cacheControl: { revalidate: 5 } };
+  assert.equal(incrementalOutcome(null, { kind: 'APP_PAGE' }, 2_000).result, 'miss');
+  assert.equal(incrementalOutcome(entry, { kind: 'APP_PAGE' }, 3_000).result, 'hit');
+  assert.equal(incrementalOutcome(entry, { kind: 'APP_PAGE' }, 7_000).result, 'stale');
+  // revalidate: false (never) is a hit, however old
+  const forever = { lastModified: 0, value: { kind: 'FETCH', revalidate: false } };
+  assert.equal(incrementalOutcome(forever, { kind: 'FETCH' }, 1e12).result, 'hit');
+});
+
+test("the incremental handler's revalidateTag is traced, and its errors reach Next.js", async () => {
+  const tracer = new FakeTracer();
+  const Traced = traceIncrementalCacheHandler(MemoryIncrementalHandler, {
+    tracerProvider: provider(tracer),
+  });
+  const handler = new Traced({});
+  await handler.revalidateTag(['product-1', 'products'], { expire: 0 });
+  assert.deepEqual(handler.revalidated, [[['product-1', 'products'], { expire: 0 }]]);
+  const [revalidation] = tracer.spans;
+  assert.equal(revalidation.attributes['nextrace.revalidate.target'], 'product-1,products');
+  assert.equal(revalidation.attributes['nextrace.revalidate.call'], 'revalidateTag');
+  assert.equal(revalidation.attributes['nextrace.revalidate.outcome'], 'ok');
+  await assert.rejects(handler.get('broken', { kind: 'FETCH' }), /store is down/);
+  assert.equal(tracer.spans[1].status.code, 2);
+  const Broken = traceIncrementalCacheHandler(MemoryIncrementalHandler, {
+    tracerProvider: provider(new FakeTracer({ failing: true })),
+  });
+  const unharmed = new Broken({});
+  unharmed.clock = () => 1;
+  await unharmed.set('k', { kind: 'FETCH' }, { kind: 'FETCH' });
+  assert.equal((await unharmed.get('k', { kind: 'FETCH' })).lastModified, 1);
+  assert.ok(Broken.tracingErrors > 0);
 });
