@@ -86,9 +86,9 @@ class RequestRow(DerivedRow):
 @dataclass
 class CacheEventRow(DerivedRow):
     """One row of the ``cache_events`` table: the data layer, the full route layer when
-    the helper recorded ``x-nextjs-cache``, and a layer per ``'use cache'`` handler that
-    ``@nextrace/next/cache-handler`` traces. Next.js does not tell a data-cache entry's age or
-    source:
+    the helper recorded ``x-nextjs-cache``, and a layer per cache handler that
+    ``@nextrace/next/cache-handler`` traces (each ``'use cache'`` handler, ``incremental``).
+    Next.js does not tell a data-cache entry's age or source:
     :class:`collector.nextjs.miss_reasons.CacheHistory` fills them in for a hit from the lookup
     that stored the entry, when it saw that one. Tags stay empty."""
 
@@ -111,4 +111,4 @@ class CacheEventRow(DerivedRow):
     warmup_pending: bool = _column("WarmupPending", default=False)  # the helper's, on a fetch
     instance: str = _column("Instance", default="")  # the lookup's service.instance.id
     entry_source_instance: str = _column("EntrySourceInstance", default="")  # who stored it
-    function: str = _column("Function", default="")  # a 'use cache' function's id
+    function: str = _column("Function", default="")  # a 'use cache' function: file#export
