@@ -53,6 +53,7 @@ DERIVED = {  # CacheOutcome's fields -> the columns of trace_derived_rows.sql, a
     "reason": "reason",
     "entry_source": "entry_source",
     "entry_source_trace_id": "entry_trace_id",
+    "entry_source_instance": "entry_instance",
 }
 
 
@@ -69,6 +70,7 @@ class CacheOutcome:
     reason: str  # why it missed: cold, deploy, expired, invalidated, …
     entry_source: str  # what stored the entry it found: build, warmup, revalidation, …
     entry_source_trace_id: str
+    entry_source_instance: str = ""  # the app instance that stored it, where the collector saw
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +369,7 @@ def span_of(row: Mapping[str, Any], derived: Mapping[str, Any]) -> Span:
         "reason": attributes.get("cache.miss_reason", ""),
         "entry_source": attributes.get("cache.entry.source", ""),
         "entry_source_trace_id": attributes.get("cache.entry.source_trace_id", ""),
+        "entry_source_instance": "",
     }
     if not said["layer"]:
         said = {field: derived.get(f"cache_{column}", "") for field, column in DERIVED.items()}

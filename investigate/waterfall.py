@@ -45,7 +45,10 @@ def span_notes(span: Span, trace_id: str = "") -> str:
             outcome += f" ({cache.reason})"
         notes.append(outcome)
         if cache.entry_source:
-            notes.append(f"entry from {cache.entry_source}")
+            stored_on = cache.entry_source_instance
+            notes.append(
+                f"entry from {cache.entry_source}" + (f" on {stored_on}" if stored_on else "")
+            )
     notes.extend(f"→ trace {trace_id}" for trace_id in span.linked_trace_ids)
     if span.error:
         notes.append("ERROR")

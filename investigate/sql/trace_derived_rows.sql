@@ -5,12 +5,13 @@ WITH __TRACE_RANGE__
 SELECT
     TraceId AS trace_id, SpanId AS span_id, Layer AS cache_layer, Result AS cache_result,
     Reason AS cache_reason, EntrySource AS cache_entry_source,
-    EntrySourceTraceId AS cache_entry_trace_id, '' AS request_kind
+    EntrySourceTraceId AS cache_entry_trace_id,
+    EntrySourceInstance AS cache_entry_instance, '' AS request_kind
 FROM cache_events
 WHERE TraceId IN {trace_ids:Array(String)}
   AND Timestamp >= range_start AND Timestamp <= range_end
 UNION ALL
-SELECT TraceId, SpanId, '', '', '', '', '', Kind
+SELECT TraceId, SpanId, '', '', '', '', '', '', Kind
 FROM requests
 WHERE TraceId IN {trace_ids:Array(String)}
   AND Timestamp >= range_start AND Timestamp <= range_end

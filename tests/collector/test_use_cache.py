@@ -18,6 +18,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from collector.service import Collector
+from investigate import waterfall
 from investigate.diagnosis import MS, diagnose
 from investigate.reader import StoreReader
 from investigate.spans import load_trace
@@ -133,6 +134,10 @@ def test_a_slow_page_names_the_use_cache_function_that_ran_and_why(replayed: Col
     page_ms = (page["t_end_ns"] - page["t_start_ns"]) / MS
     assert upstream_ms * 0.9 <= int(found.group(1)) <= page_ms  # the run held the upstream call
     assert "CACHE_1" not in cause  # Redis hit: that function did not run
+    # The trace view says which instance stored the entry Redis served, and why memory missed.
+    text = waterfall.render_text(diagnose(load_trace(reader, page["trace_id"])))
+    assert "use_cache miss (other_instance)" in text
+    assert "use_cache_remote hit, entry from request on a" in text
     # A page served from both caches names no function.
     warm = next(
         r
