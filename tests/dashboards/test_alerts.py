@@ -105,6 +105,19 @@ def test_the_cold_cache_alert_names_the_build_that_went_cold(client, collector):
     }
 
 
+def test_the_cold_cache_alert_watches_use_cache_handlers_and_not_the_browsers_router(
+    client, collector
+):
+    now_ns = time.time_ns()
+    at = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
+    for layer in ("use_cache_remote", "router"):
+        ingest(client, collector, lookups(now_ns, -28, -2, 300, 15, layer=layer))
+        ingest(client, collector, lookups(now_ns, -1.9, -0.1, 60, 36, layer=layer))
+    # A deploy empties a 'use cache' handler's entries as it does the data cache's; the
+    # client's router cache is the browser's, not the deploy's.
+    assert list(evaluate(collector, COLD_CACHE_SPIKE, at)) == [("svc", "", "use_cache_remote")]
+
+
 def test_the_cold_cache_alert_ignores_a_trickle_and_a_high_but_steady_miss_ratio(client, collector):
     now_ns = time.time_ns()
     at = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
