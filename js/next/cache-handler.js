@@ -40,7 +40,7 @@ import { packageTracer } from './tracer.js';
 const PHASE = 'nextrace.phase';
 const KIND = 'nextrace.cache.kind'; // use_cache, use_cache_remote, use_cache_<name>
 const SHARED = 'nextrace.cache.shared'; // whether every instance of the app reads the same store
-const FUNCTION = 'nextrace.cache.function'; // the cached function's id, from the key
+const FUNCTION = 'nextrace.cache.function'; // file#export from the manifest, else Next's id
 const ENTRY_KIND = 'nextrace.cache.entry_kind'; // an incremental entry's: FETCH, APP_PAGE…
 const RESULT = 'cache.result'; // hit, stale, miss
 const HIT = 'cache.hit'; // OpenTelemetry's and Sentry's boolean
