@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from collector.nextjs.mapping import handler_entry
 from contract import semconv
 from contract.nextjs import START_RESPONSE
 from investigate.critical_path import Segment, answered, critical_path
@@ -266,9 +267,14 @@ def _use_cache_runs(trace: Trace, path: list[Stretch]) -> list[str]:
         cache = lookup.cache
         if cache is None or not cache.layer.startswith("use_cache") or cache.result != "miss":
             continue
-        entry = _entry_of(lookup)
+        entry = handler_entry(lookup.attributes)
         fill = next(
-            (f for f in fills if _entry_of(f) == entry and f.start_ns >= lookup.end_ns), None
+            (
+                f
+                for f in fills
+                if handler_entry(f.attributes) == entry and f.start_ns >= lookup.end_ns
+            ),
+            None,
         )
         until = fill.start_ns if fill is not None else trace.root.end_ns
         on_path = sum(
@@ -286,11 +292,6 @@ def _use_cache_runs(trace: Trace, path: list[Stretch]) -> list[str]:
                 )
             )
     return [text for _, text in sorted(runs, key=lambda run: -run[0])]
-
-
-def _entry_of(span: Span) -> tuple[str, str]:
-    """The handler and key of a ``'use cache'`` lookup or fill span."""
-    return span.attributes.get(semconv.CACHE_KIND, ""), span.attributes.get(semconv.CACHE_KEY, "")
 
 
 def _reload(trace: Trace) -> str:

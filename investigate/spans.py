@@ -369,7 +369,6 @@ def span_of(row: Mapping[str, Any], derived: Mapping[str, Any]) -> Span:
         "reason": attributes.get("cache.miss_reason", ""),
         "entry_source": attributes.get("cache.entry.source", ""),
         "entry_source_trace_id": attributes.get("cache.entry.source_trace_id", ""),
-        "entry_source_instance": "",
     }
     if not said["layer"]:
         said = {field: derived.get(f"cache_{column}", "") for field, column in DERIVED.items()}

@@ -46,7 +46,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from collector.consumer import Columns
@@ -529,11 +529,16 @@ def _handler_events(request: RequestRow, untyped: list[TraceSpan]) -> list[Cache
     return events
 
 
+def handler_entry(attributes: Mapping[str, str]) -> tuple[str, str]:
+    """The entry a cache handler's lookup or fill span is about: its layer and key."""
+    return attributes.get(semconv.CACHE_KIND, ""), attributes.get(semconv.CACHE_KEY, "")
+
+
 def handler_fills(spans: Iterable[TraceSpan]) -> dict[tuple[str, str], TraceSpan]:
-    """The cache handlers' fills (``set``) among ``spans``, by layer and key: what a miss of
-    the same trace stored, with the entry's life and tags."""
+    """The cache handlers' fills (``set``) among ``spans``, by :func:`handler_entry`: what a
+    miss of the same trace stored, with the entry's life and tags."""
     return {
-        (s.attributes.get(semconv.CACHE_KIND, ""), s.attributes.get(semconv.CACHE_KEY, "")): s
+        handler_entry(s.attributes): s
         for s in spans
         if s.scope == HELPER_SCOPE and s.attributes.get(semconv.CACHE_OPERATION) == "set"
     }
@@ -547,9 +552,7 @@ def handler_facts(
     its trace (the function's cacheLife and cacheTag, which a new entry of the same function
     has too), and whether the handler's store is shared by the app's instances."""
     attributes = lookup.attributes
-    fill = fills.get(
-        (attributes.get(semconv.CACHE_KIND, ""), attributes.get(semconv.CACHE_KEY, ""))
-    )
+    fill = fills.get(handler_entry(attributes))
     filled = fill.attributes if fill is not None else {}
     life = _float(
         attributes.get(semconv.CACHE_LIFE_REVALIDATE_S)

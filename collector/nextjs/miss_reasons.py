@@ -104,6 +104,14 @@ class LookupFacts:
     shared: bool = True
 
 
+def _kept_by(lookups: list[_Lookup], event: CacheEventRow, facts: LookupFacts) -> list[_Lookup]:
+    """Those of ``lookups`` that reached the store ``event`` read: all of them for a shared
+    cache; in a cache of each instance's own, those of ``event``'s instance."""
+    if facts.shared:
+        return lookups
+    return [lookup for lookup in lookups if lookup.instance == event.instance]
+
+
 class CacheHistory:
     """The lookups seen so far (see the module docstring). Not thread-safe: the normalizer's
     worker calls it under its write lock."""
@@ -155,7 +163,7 @@ class CacheHistory:
         """The source, trace, instance and age of the entry ``event`` (a hit) was served
         from: the latest refill of its build before it (on its instance, in a cache of each
         instance's own), if one was seen (else nothing)."""
-        for last in reversed(self._seen_before(event, facts)):
+        for last in reversed(_kept_by(self._build_lookups_before(event), event, facts)):
             if last.stored_by:
                 return {
                     "entry_source": last.stored_by,
@@ -165,24 +173,18 @@ class CacheHistory:
                 }
         return {}
 
-    def _seen_before(self, event: CacheEventRow, facts: LookupFacts) -> list[_Lookup]:
-        """The lookups of the entry of ``event`` by its build before it: in a cache of each
-        instance's own, those of its instance."""
+    def _build_lookups_before(self, event: CacheEventRow) -> list[_Lookup]:
+        """The lookups of the entry of ``event`` by its build, on any instance, before it."""
         by_build = self._lookups.get((event.service, event.layer, event.key), {})
         lookups = by_build.get(event.build_id, [])
-        before = lookups[: _before(lookups, event.timestamp_ns)]
-        if facts.shared:
-            return before
-        return [lookup for lookup in before if lookup.instance == event.instance]
+        return lookups[: _before(lookups, event.timestamp_ns)]
 
     def _reason(self, event: CacheEventRow, facts: LookupFacts) -> str:
         t = event.timestamp_ns
-        by_build = self._lookups.get((event.service, event.layer, event.key), {})
-        before = self._seen_before(event, facts)
-        if not before and not facts.shared:
-            lookups = by_build.get(event.build_id, [])
-            if lookups[: _before(lookups, t)]:
-                return "other_instance"
+        anywhere = self._build_lookups_before(event)
+        before = _kept_by(anywhere, event, facts)
+        if anywhere and not before:  # only other instances held it, each in a cache of its own
+            return "other_instance"
         if before:
             # Stored at the last refill, or, if none was seen, before the first hit.
             since = next(
@@ -193,6 +195,7 @@ class CacheHistory:
                 return "expired"
             return self._revalidation(event, facts, since)
 
+        by_build = self._lookups.get((event.service, event.layer, event.key), {})
         builds = self._builds.get(event.service, {})
         started = builds.get(event.build_id, t)
         earlier = {build for build, first in builds.items() if first < started}

@@ -378,7 +378,7 @@ class NextjsTraceNormalizer:
         ``traceRevalidations`` and the cache handlers') and, per fetch and cache handler's
         lookup, its entry's revalidate time and tags, and that a miss stores it
         for ``origin``."""
-        fills = handler_fills(spans)
+        fills: dict[tuple[str, str], TraceSpan] | None = None  # read once, if a lookup needs it
         for span in spans:
             attributes = span.attributes
             if attributes.get(semconv.PHASE) == semconv.PHASE_REVALIDATE:
@@ -397,6 +397,8 @@ class NextjsTraceNormalizer:
                     origin,
                 )
             elif is_handler_lookup(span):
+                if fills is None:
+                    fills = handler_fills(spans)
                 facts[span.span_id] = handler_facts(span, fills, origin)
 
     def _correct(

@@ -165,6 +165,15 @@ function handlerSpans(options, { name, layer, shared }) {
       span.setStatus({ code: ERROR, message: String(error?.message ?? error) });
       span.end();
     });
+  /** `call()`'s result; if it throws, `span` ends as failed and the error goes on to Next.js. */
+  const attempt = async (span, call) => {
+    try {
+      return await call();
+    } catch (error) {
+      failed(span, error);
+      throw error;
+    }
+  };
   /** Run `call` (the handler's revalidation of `tags`) under a revalidation span. */
   const revalidation = async (callName, tags, durations, call) => {
     const targets = (Array.isArray(tags) ? tags : [tags]).filter((t) => t != null).map(String);
@@ -194,7 +203,7 @@ function handlerSpans(options, { name, layer, shared }) {
       span.end();
     });
   };
-  return { safely, start, failed, revalidation };
+  return { safely, start, attempt, revalidation };
 }
 
 /**
@@ -215,7 +224,7 @@ export function traceCacheHandler(handler, options = {}) {
     options.manifest ?? join(process.cwd(), '.next', 'server', 'server-reference-manifest.json');
   let names; // read at the first lookup: the handler is made before the build may be read
   const now = options.now ?? Date.now;
-  const { safely, start: startSpan, failed, revalidation } = handlerSpans(options, {
+  const { safely, start: startSpan, attempt, revalidation } = handlerSpans(options, {
     name,
     layer,
     shared,
@@ -232,13 +241,7 @@ export function traceCacheHandler(handler, options = {}) {
   const traced = {
     async get(cacheKey, softTags) {
       const span = start('get', cacheKey);
-      let entry;
-      try {
-        entry = await handler.get(cacheKey, softTags);
-      } catch (error) {
-        failed(span, error);
-        throw error;
-      }
+      const entry = await attempt(span, () => handler.get(cacheKey, softTags));
       safely(() => {
         if (!span) return;
         const { result, reason, ageMs } = lookupOutcome(entry, now());
@@ -259,12 +262,7 @@ export function traceCacheHandler(handler, options = {}) {
         (entry) => safely(() => span && entry && span.setAttributes(lifeAttributes(entry))),
         () => undefined,
       );
-      try {
-        await handler.set(cacheKey, pendingEntry);
-      } catch (error) {
-        failed(span, error);
-        throw error;
-      }
+      await attempt(span, () => handler.set(cacheKey, pendingEntry));
       // The handler consumed the entry before resolving, so its attributes are set by now.
       safely(() => span?.end());
     },
@@ -314,7 +312,7 @@ export function traceIncrementalCacheHandler(Handler, options = {}) {
   const name = options.name ?? 'incremental';
   const layer = 'incremental';
   const now = options.now ?? Date.now;
-  const { safely, start: startSpan, failed, revalidation } = handlerSpans(options, {
+  const { safely, start: startSpan, attempt, revalidation } = handlerSpans(options, {
     name,
     layer,
     shared: options.shared ?? true,
@@ -336,13 +334,7 @@ export function traceIncrementalCacheHandler(Handler, options = {}) {
   return class TracedIncrementalCacheHandler extends Handler {
     async get(cacheKey, ctx) {
       const span = start('get', cacheKey, ctx);
-      let found;
-      try {
-        found = await super.get(cacheKey, ctx);
-      } catch (error) {
-        failed(span, error);
-        throw error;
-      }
+      const found = await attempt(span, () => super.get(cacheKey, ctx));
       safely(() => {
         if (!span) return;
         const { result, revalidate, ageMs } = incrementalOutcome(found, ctx, now());
@@ -364,12 +356,7 @@ export function traceIncrementalCacheHandler(Handler, options = {}) {
         if (span && typeof revalidate === 'number') span.setAttribute(LIFE_REVALIDATE, revalidate);
         if (span && typeof expire === 'number') span.setAttribute(LIFE_EXPIRE, expire);
       });
-      try {
-        await super.set(cacheKey, data, ctx);
-      } catch (error) {
-        failed(span, error);
-        throw error;
-      }
+      await attempt(span, () => super.set(cacheKey, data, ctx));
       safely(() => span?.end());
     }
 
