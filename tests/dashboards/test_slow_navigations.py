@@ -198,13 +198,13 @@ def test_nextjs_waterfalls_are_read_from_fetch_timing(client, collector):
     trace_id, render_id = os.urandom(16), os.urandom(8)
     ms = 1_000_000
 
-    def fetch(url: str, start_ms: int, duration_ms: int):
+    def fetch(url: str, start_ms: float, duration_ms: float):
         return make_span(
             f"fetch GET {url}",
             trace_id=trace_id,
             parent=render_id,
-            start_ns=HOUR_START_NS + start_ms * ms,
-            duration_ns=duration_ms * ms,
+            start_ns=HOUR_START_NS + int(start_ms * ms),
+            duration_ns=int(duration_ms * ms),
             kind=3,
             attrs={"next.span_type": "AppRender.fetch", "next.fetch.cache_status": "miss"},
         )
@@ -214,6 +214,9 @@ def test_nextjs_waterfalls_are_read_from_fetch_timing(client, collector):
         fetch("http://api/flags", 10, 50),  # in parallel with user: no waterfall
         fetch("http://api/orders", 120, 200),  # after user ended: it waited for user
         fetch("http://api/recommendations", 330, 40),  # after orders ended
+        # Its start cut to the millisecond, as Next.js records it: it seems to start 0.6 ms
+        # before recommendations ended, and waited for it.
+        fetch("http://api/reviews", 369.4, 30),
     ]
     body = make_request(spans, "shop", scope="next.js").SerializeToString()
     assert client.post("/v1/traces", content=body, headers=PB).status_code == 200
@@ -222,4 +225,5 @@ def test_nextjs_waterfalls_are_read_from_fetch_timing(client, collector):
     assert run(traffic, sql_of("Sequential-fetch waterfalls")) == [
         ("fetch GET http://api/orders", "fetch GET http://api/user", 1, 200.0),
         ("fetch GET http://api/recommendations", "fetch GET http://api/orders", 1, 40.0),
+        ("fetch GET http://api/reviews", "fetch GET http://api/recommendations", 1, 30.0),
     ]

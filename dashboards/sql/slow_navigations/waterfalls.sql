@@ -2,7 +2,9 @@
 -- reference server names the fetch each one waited for (nextrace.fetch.after, kept in
 -- lifecycle_spans); for a Next.js service it is read from timing: the fetch of the same trace
 -- that ended last before this one started, so fetches that ran in parallel are not a
--- waterfall. Next.js's fetches are read once, grouped by trace (an ASOF JOIN of the spans with
+-- waterfall. Next.js records a span's start to the millisecond (Date.now()) and its end as that
+-- start plus a precise duration, so a fetch may seem to start up to 1 ms before the one it
+-- waited for ended: ends up to 1 ms after a start count (not the fetch's own). Next.js's fetches are read once, grouped by trace (an ASOF JOIN of the spans with
 -- themselves read them twice), and told by two narrow columns (the reference server's have a
 -- phase), not by ScopeName, a plain string column as long as the range. Only a request span
 -- names its route and (for Next.js) its build, so a route or a build is chosen by the traces
@@ -28,7 +30,8 @@ FROM (
     UNION ALL
     SELECT
         later.2 AS fetch,
-        arrayLast(fetch_end -> fetch_end.1 <= later.1, ends).2 AS waited_for,
+        arrayLast(fetch_end -> fetch_end.1 <= later.1 + toIntervalMillisecond(1)
+            AND fetch_end.1 < later.1 + toIntervalNanosecond(later.3), ends).2 AS waited_for,
         later.3 AS duration_ns
     FROM (
         SELECT
@@ -51,7 +54,8 @@ FROM (
         GROUP BY TraceId
     )
     ARRAY JOIN fetches AS later
-    WHERE arrayExists(fetch_end -> fetch_end.1 <= later.1, ends)
+    WHERE arrayExists(fetch_end -> fetch_end.1 <= later.1 + toIntervalMillisecond(1)
+        AND fetch_end.1 < later.1 + toIntervalNanosecond(later.3), ends)
 )
 GROUP BY fetch, waited_for
 ORDER BY times DESC, fetch
