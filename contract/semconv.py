@@ -63,6 +63,7 @@ CACHE_SCOPE = "cache.scope"  # shared, private
 CACHE_ENTRY_AGE_MS = "cache.entry.age_ms"
 CACHE_ENTRY_SOURCE = "cache.entry.source"  # build, request, warmup, prefetch, revalidation
 CACHE_ENTRY_SOURCE_TRACE_ID = "cache.entry.source_trace_id"
+CACHE_ENTRY_SOURCE_INSTANCE = "cache.entry.source_instance"  # the instance that stored it
 CACHE_WARMUP_PENDING = "nextrace.warmup.pending"  # a warm-up for this entry was still queued
 # Next.js 16's 'use cache' handlers, as @nextrace/next's traceCacheHandler records them: the
 # layer is use_cache, use_cache_remote or use_cache_<name> (the handler's name in next.config).

@@ -25,6 +25,7 @@ MissReason = Literal[
     "evicted",
     "dynamic",
     "bypass",
+    "other_instance",  # a per-instance cache: only another instance's memory held the key
 ]
 Source = Literal["build", "request", "warmup", "prefetch", "revalidation"]
 Clock = Callable[[], float]
@@ -76,6 +77,10 @@ class EntryStore(Generic[E]):
 
     def __iter__(self) -> Iterator[E]:
         return iter(list(self._entries.values()))
+
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` has an entry, without touching its place in the LRU."""
+        return key in self._entries
 
     def get(self, key: str) -> E | None:
         entry = self._entries.get(key)

@@ -15,11 +15,12 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contract.errors import NextraceError
+from instrumented_server.cache_life import BUILT_IN, CacheLife
 from instrumented_server.patterns import compile_source
 
 _SEGMENT = re.compile(
@@ -56,14 +57,21 @@ class Upstream(_Strict):
     error_rate: float = Field(default=0.0, ge=0, le=1)
 
 
+UseCache = Literal["use cache", "use cache: remote", "use cache: private"]
+USE_CACHE: tuple[str, ...] = get_args(UseCache)
+
+
 class Fetch(_Strict):
-    """One ``fetch`` in a layout, page or slot."""
+    """One ``fetch`` in a layout, page or slot, or one call of a ``'use cache'`` function
+    (Cache Components): ``cache = "use cache"`` (or ``": remote"``, ``": private"``) names the
+    directive; ``name`` is then the function's, and ``life`` its ``cacheLife`` profile."""
 
     name: str
     upstream: str
     path: str = Field(description="Upstream path; {param} takes a route parameter")
-    cache: Literal["force-cache", "no-store", "revalidate"] = "force-cache"
+    cache: Literal["force-cache", "no-store", "revalidate"] | UseCache = "force-cache"
     revalidate: float | None = Field(default=None, gt=0)
+    life: str | None = Field(default=None, description="A 'use cache' function's cacheLife")
     tags: tuple[str, ...] = ()
     boundary: str | None = None
     after: str | None = None
@@ -75,10 +83,17 @@ class Fetch(_Strict):
             raise ValueError("cache = 'revalidate' needs revalidate = SECONDS")
         if self.cache != "revalidate" and self.revalidate is not None:
             raise ValueError("revalidate is only allowed with cache = 'revalidate'")
+        if self.life is not None and self.directive is None:
+            raise ValueError("life (a cacheLife profile) is only allowed with 'use cache'")
         for tag in self.tags:
             if not tag or len(tag) > 256:
                 raise ValueError(f"tag {tag!r} must be 1 to 256 characters")
         return self
+
+    @property
+    def directive(self) -> UseCache | None:
+        """The ``'use cache'`` directive of a function's call; None for a plain fetch."""
+        return cast(UseCache, self.cache) if self.cache in USE_CACHE else None
 
 
 class Layout(_Strict):
@@ -252,6 +267,17 @@ class AppDefinition(_Strict):
     cdn: Cdn = Cdn()
     caches: Caches = Caches()
     warmup: WarmupSettings = WarmupSettings()
+    cache_life: dict[str, CacheLife] = Field(
+        default_factory=dict,
+        description="cacheLife profiles beside (or over) Next.js's built-in ones",
+    )
+    instances: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="`next start` instances behind the CDN, taking its requests in turn: "
+        "each keeps its own in-memory 'use cache' entries; a remote handler's are shared",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> AppDefinition:
@@ -280,6 +306,17 @@ class AppDefinition(_Strict):
                     )
                 if _PLACEHOLDER.search(fetch.path):
                     problems.append(f"layout {declared.name!r}: fetch paths cannot use parameters")
+        fetches = [f for r in self.routes for f in r.all_fetches()]
+        fetches += [f for layout in self.layouts for f in layout.fetches]
+        for fetch in fetches:
+            if (
+                fetch.directive is not None
+                and (fetch.life or "default") not in self.life_profiles()
+            ):
+                problems.append(
+                    f"fetch {fetch.name!r}: unknown cacheLife profile {fetch.life!r} "
+                    f"(known: {sorted(self.life_profiles())})"
+                )
         by_path = {r.path: r for r in self.routes}
         for rule in self.middleware.warmups:
             target = by_path.get(rule.route)
@@ -295,6 +332,13 @@ class AppDefinition(_Strict):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def life_profiles(self) -> dict[str, CacheLife]:
+        """The ``cacheLife`` profiles its ``'use cache'`` functions may name."""
+        return {**BUILT_IN, **self.cache_life}
+
+    def life_of(self, fetch: Fetch) -> CacheLife:
+        return self.life_profiles()[fetch.life or "default"]
 
     def route(self, path: str) -> Route:
         for route in self.routes:

@@ -83,6 +83,7 @@ async def deploy(
             "full_route": state.full_route.clear("deploy"),
             "cdn": state.cdn.clear("deploy"),
             "data": warmed,
+            "use_cache": state.use_caches.forget_build(warm_started),
         }
         prerendered = await prerender_all(state, span)
         outcomes = submit_all(state, (route_job(state, warmer, p, "deploy", span) for p in popular))

@@ -20,12 +20,14 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from contract import nextjs, semconv
 from instrumented_server.background import BackgroundTasks, RateLimiter
+from instrumented_server.cache_life import CacheLife
 from instrumented_server.caching import Lookup, Source
 from instrumented_server.data_cache import DataCache, data_key
-from instrumented_server.definition import Fetch
+from instrumented_server.definition import Fetch, UseCache
 from instrumented_server.payloads import Fetched
 from instrumented_server.telemetry import ServerTelemetry, trace_id_of
 from instrumented_server.upstreams import Upstreams
+from instrumented_server.use_cache import LAYERS, UseCacheEntry, UseCacheStores, use_cache_key
 
 Params = dict[str, str | list[str]]
 UPSTREAM_CALL_EVENT = "upstream call"
@@ -44,6 +46,7 @@ class RenderContext:
     # Fetch afresh and store, without reading the cache: a deploy's warm-up, whose entries
     # must be its own to survive the switch (instrumented_server/deploy.py).
     refill: bool = False
+    instance: int = 0  # which of the app's instances renders, behind the CDN
     memo: dict[str, asyncio.Future[Fetched]] = field(default_factory=dict)
 
 
@@ -76,13 +79,21 @@ class FetchRunner:
         data_cache: DataCache,
         telemetry: ServerTelemetry,
         background: BackgroundTasks,
+        use_caches: UseCacheStores,
+        life_of: Callable[[Fetch], CacheLife],
         warmup_pending: Callable[[str], bool] = lambda _target: False,
     ) -> None:
         self._upstreams = upstreams
         self._cache = data_cache
+        self._use_caches = use_caches
+        self._life_of = life_of
         self._telemetry = telemetry
         self._background = background
         self._warmup_pending = warmup_pending
+
+    def instance_of(self, ctx: RenderContext) -> str:
+        """The ``service.instance.id`` of the instance that renders ``ctx``."""
+        return self._use_caches.instances[ctx.instance]
 
     async def run(
         self,
@@ -102,24 +113,30 @@ class FetchRunner:
         )
         memo_key = f"{fetch.cache}|{key}"
         pending = ctx.memo.get(memo_key)
-        if pending is not None:
-            self._telemetry.record_cache(
-                parent, "request_memo", Lookup("hit"), memo_key, scope=fetch.scope, route=ctx.route
-            )
-            return await asyncio.shield(pending)
+        instance = self.instance_of(ctx)
         self._telemetry.record_cache(
             parent,
             "request_memo",
-            Lookup("miss", "cold"),
+            Lookup("hit") if pending is not None else Lookup("miss", "cold"),
             memo_key,
             scope=fetch.scope,
             route=ctx.route,
+            instance=instance,
         )
+        if pending is not None:
+            return await asyncio.shield(pending)
         future: asyncio.Future[Fetched] = asyncio.get_running_loop().create_future()
         ctx.memo[memo_key] = future
         try:
             tags = fetch_tags(fetch, params)
-            value = await self._fetch(fetch, path, key, tags, bool(cacheable), ctx, parent, segment)
+            if fetch.directive is not None:
+                value = await self._use_cache(
+                    fetch, fetch.directive, path, tags, ctx, parent, segment
+                )
+            else:
+                value = await self._fetch(
+                    fetch, path, key, tags, bool(cacheable), ctx, parent, segment
+                )
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it themselves
@@ -158,6 +175,7 @@ class FetchRunner:
             attributes,
             kind=SpanKind.CLIENT,
             span_type=nextjs.FETCH,
+            instance=self.instance_of(ctx),
         ) as span:
             read = cacheable and not ctx.refill
             lookup = self._cache.lookup(key) if read else Lookup("bypass", "bypass")
@@ -170,7 +188,14 @@ class FetchRunner:
             ):
                 extra[semconv.CACHE_WARMUP_PENDING] = True  # a warm-up was about to fill it
             self._telemetry.record_cache(
-                span, "data", lookup, key, scope=fetch.scope, extra=extra, route=ctx.route
+                span,
+                "data",
+                lookup,
+                key,
+                scope=fetch.scope,
+                extra=extra,
+                route=ctx.route,
+                instance=self.instance_of(ctx),
             )
             span.set_attribute(semconv.NEXT_FETCH_CACHE_STATUS, _NEXT_CACHE_STATUS[lookup.result])
             if lookup.reason:
@@ -187,6 +212,138 @@ class FetchRunner:
                     fetch, path, key, value, ctx.origin, trace_id_of(span), ctx.route_path, tags
                 )
             return Fetched(value, lookup.result)
+
+    async def _use_cache(
+        self,
+        fetch: Fetch,
+        directive: UseCache,
+        path: str,
+        tags: tuple[str, ...],
+        ctx: RenderContext,
+        parent: trace.Span,
+        segment: str,
+    ) -> Fetched:
+        """A ``'use cache'`` function's call: its handler's lookup, and on a miss the function
+        (its fetch) and the handler's fill; a stale entry is served while the function runs
+        again in the background. Spans are the instance's, shaped as
+        ``@nextrace/next/cache-handler`` shapes a handler's ``get`` and ``set``."""
+        key = use_cache_key(fetch.name, fetch.upstream, path)
+        instance = self.instance_of(ctx)
+        layer = LAYERS[directive]
+        lookup = (
+            self._use_caches.lookup(directive, ctx.instance, key)
+            if not ctx.refill
+            else Lookup[UseCacheEntry]("bypass", "bypass")
+        )
+        handler = {
+            semconv.CACHE_KIND: layer,
+            semconv.CACHE_FUNCTION: fetch.name,
+            semconv.CACHE_SHARED: directive == "use cache: remote",
+        }
+        extra: dict[str, object] = {
+            **handler,
+            semconv.CACHE_OPERATION: "get",
+            semconv.CACHE_HIT: lookup.result in ("hit", "stale"),
+        }
+        if lookup.entry is not None:
+            extra[semconv.CACHE_ENTRY_SOURCE_INSTANCE] = lookup.entry.instance
+        self._telemetry.record_cache(
+            parent,
+            layer,
+            lookup,
+            key,
+            scope=fetch.scope,
+            extra=extra,
+            route=ctx.route,
+            instance=instance,
+        )
+        if lookup.entry is not None:
+            if lookup.result == "stale":
+                self._background.spawn(
+                    self._run_function(
+                        fetch, directive, path, key, tags, ctx, parent, segment, handler, again=True
+                    )
+                )
+            return Fetched(lookup.entry.value, lookup.result)
+        value = await self._run_function(
+            fetch, directive, path, key, tags, ctx, parent, segment, handler
+        )
+        return Fetched(value, lookup.result)
+
+    async def _run_function(
+        self,
+        fetch: Fetch,
+        directive: UseCache,
+        path: str,
+        key: str,
+        tags: tuple[str, ...],
+        ctx: RenderContext,
+        parent: trace.Span,
+        segment: str,
+        handler: dict[str, object],
+        *,
+        again: bool = False,
+    ) -> object:
+        """Run a ``'use cache'`` function (its fetch) and fill its handler; ``again``: in the
+        background, to refresh a stale entry (failures keep the stale entry)."""
+        instance = self.instance_of(ctx)
+        attributes: dict[str, object] = {
+            semconv.FETCH_SEGMENT: segment,
+            semconv.FETCH_UPSTREAM: fetch.upstream,
+            semconv.FETCH_CACHE_OPTION: directive,
+            semconv.CACHE_FUNCTION: fetch.name,
+            "http.request.method": "GET",
+            "url.full": f"http://{fetch.upstream}{path}",
+        }
+        if again:
+            attributes[semconv.REVALIDATE_TRIGGER] = "stale"
+        source: Source = "revalidation" if again else ctx.origin
+        with self._telemetry.span(
+            f"fetch GET {fetch.upstream}{fetch.path}",
+            semconv.PHASE_FETCH,
+            parent,
+            attributes,
+            kind=SpanKind.CLIENT,
+            span_type=nextjs.FETCH,
+            instance=instance,
+        ) as span:
+            try:
+                value = await self._call(fetch, path, source, ctx.limiter, span)
+            except Exception:
+                if again:
+                    return None  # the stale entry stays; the span says why
+                raise
+        life = self._life_of(fetch)
+        stored = self._use_caches.store(
+            directive,
+            ctx.instance,
+            key,
+            function=fetch.name,
+            value=value,
+            tags=tags,
+            life=life,
+            source=source,
+            source_trace_id=trace_id_of(span),
+        )
+        if stored is not None:
+            fill = {
+                **handler,
+                semconv.CACHE_OPERATION: "set",
+                semconv.CACHE_KEY: key,
+                semconv.CACHE_LIFE_REVALIDATE_S: life.revalidate,
+                semconv.CACHE_LIFE_EXPIRE_S: life.expire,
+                semconv.CACHE_LIFE_STALE_S: life.stale,
+                semconv.CACHE_TAGS: list(tags),
+            }
+            with self._telemetry.span(
+                f"{fill[semconv.CACHE_KIND]} cache fill",
+                semconv.PHASE_CACHE,
+                parent,
+                fill,
+                instance=instance,
+            ):
+                pass
+        return value
 
     async def _call(
         self, fetch: Fetch, path: str, origin: str, limiter: RateLimiter | None, span: trace.Span

@@ -82,11 +82,13 @@ def revalidate(
             data = state.data.revalidate_tag(target, expire=expire)
             routes = state.full_route.revalidate_tag(target, expire=expire)
             cdn = state.cdn.revalidate_tag(target, expire=expire)
+            functions = state.use_caches.revalidate_tag(target, expire=expire)
         else:
             data = state.data.revalidate_path(target)
             routes = state.full_route.revalidate_path(target)
             cdn = state.cdn.purge_path(target)
-        invalidated = len(data) + routes + cdn
+            functions = 0  # 'use cache' entries know their tags, not the paths that read them
+        invalidated = len(data) + routes + cdn + functions
         span.set_attribute(semconv.REVALIDATE_INVALIDATED, invalidated)
         span.set_attribute(semconv.REVALIDATE_OUTCOME, "ok")
         outcomes: dict[str, int] = {}
@@ -108,6 +110,11 @@ def revalidate(
             "revalidated": True,
             kind: target,
             "profile": attrs[semconv.REVALIDATE_PROFILE],
-            "invalidated": {"data": len(data), "full_route": routes, "cdn": cdn},
+            "invalidated": {
+                "data": len(data),
+                "full_route": routes,
+                "cdn": cdn,
+                "use_cache": functions,
+            },
             "warmups": outcomes,
         }

@@ -142,7 +142,11 @@ class NextServer:
         span.set_attribute(semconv.INTERCEPTED, match.intercepted)
         variant = "rsc" if incoming.rsc else "html"
         ctx = RenderContext(
-            origin=fill_as, route_path=path, session=incoming.session, limiter=limiter
+            origin=fill_as,
+            route_path=path,
+            session=incoming.session,
+            limiter=limiter,
+            instance=state.next_instance(),
         )
         if incoming.kind == semconv.KIND_RSC_PREFETCH:
             ctx.origin = "prefetch" if fill_as == "request" else fill_as

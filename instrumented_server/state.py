@@ -7,8 +7,10 @@ they need from here; nothing else is global.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -26,6 +28,7 @@ from instrumented_server.routing import RouteTable
 from instrumented_server.stale_times import DEFAULT_NEXT_VERSION, STALE_TIMES
 from instrumented_server.telemetry import DEFAULT_COLLECTOR_URL, ServerTelemetry
 from instrumented_server.upstreams import Upstreams
+from instrumented_server.use_cache import UseCacheStores
 from instrumented_server.warmup import WarmupQueue
 
 
@@ -50,7 +53,13 @@ class ServerState:
     warmups: WarmupQueue
     fetcher: FetchRunner
     renderer: Renderer
+    use_caches: UseCacheStores
     visits: Counter[str] = field(default_factory=Counter)
+    _turns: Iterator[int] = field(default_factory=lambda: itertools.repeat(0))
+
+    def next_instance(self) -> int:
+        """The instance the CDN sends its next origin request to: each in turn (round-robin)."""
+        return next(self._turns)
 
     @classmethod
     def create(
@@ -68,11 +77,22 @@ class ServerState:
         stale times."""
         build = Build(definition.build_id)
         telemetry = ServerTelemetry(
-            definition.name, lambda: build.id, collector_url=collector_url, exporter=exporter
+            definition.name,
+            lambda: build.id,
+            collector_url=collector_url,
+            exporter=exporter,
+            # Spans of no one instance (the CDN's, the request's) name none when there are
+            # several; the instances' own spans name theirs.
+            instance_id="" if definition.instances > 1 else None,
         )
         background = BackgroundTasks()
         upstreams = Upstreams(definition)
         data = DataCache(definition.caches.data_cache_max_entries, clock)
+        use_caches = UseCacheStores(
+            instance_ids(definition, telemetry.instance_id),
+            definition.caches.data_cache_max_entries,
+            clock,
+        )
         full_route = FullRouteCache(clock=clock)
         warmups = WarmupQueue(
             telemetry,
@@ -80,7 +100,15 @@ class ServerState:
             rate_per_s=definition.warmup.rate_per_s,
             workers=definition.warmup.workers,
         )
-        fetcher = FetchRunner(upstreams, data, telemetry, background, warmups.is_pending)
+        fetcher = FetchRunner(
+            upstreams,
+            data,
+            telemetry,
+            background,
+            use_caches,
+            definition.life_of,
+            warmups.is_pending,
+        )
         renderer = Renderer(
             definition,
             fetcher,
@@ -107,4 +135,14 @@ class ServerState:
             warmups=warmups,
             fetcher=fetcher,
             renderer=renderer,
+            use_caches=use_caches,
+            _turns=itertools.cycle(range(definition.instances)),
         )
+
+
+def instance_ids(definition: AppDefinition, single: str) -> list[str]:
+    """The ``service.instance.id`` of each instance of the app: ``single`` (the one the
+    OpenTelemetry SDK made up) for an app that runs as one."""
+    if definition.instances == 1:
+        return [single]
+    return [f"{definition.name}-{n}" for n in range(1, definition.instances + 1)]

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from instrumented_server.otlp_wire import OTLPWireSpanExporter
 
 DEFAULT_COLLECTOR_URL = "http://127.0.0.1:4318"
+TRACER_NAME = "nextrace.instrumented_server"
 
 _log = logging.getLogger(__name__)
 
@@ -70,9 +71,15 @@ class ServerTelemetry:
         *,
         collector_url: str = DEFAULT_COLLECTOR_URL,
         exporter: SpanExporter | None = None,
+        instance_id: str | None = None,
     ) -> None:
-        self.provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-        self.provider.add_span_processor(BuildIdSpanProcessor(build_id))
+        """``instance_id``: the server's ``service.instance.id``; None lets the SDK make one
+        up, ``""`` says the server is no one instance (it runs several, see :meth:`_tracer`)."""
+        resource = {"service.name": service_name}
+        if instance_id is not None:
+            resource[semconv.SERVICE_INSTANCE_ID] = instance_id
+        self.provider = TracerProvider(resource=Resource.create(resource))
+        processors: list[SpanProcessor] = [BuildIdSpanProcessor(build_id)]
         self._wire: OTLPWireSpanExporter | None = None
         self._sdk_metrics: InMemoryMetricReader | None = None
         if exporter is None:
@@ -86,11 +93,38 @@ class ServerTelemetry:
             if os.environ[OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED].strip().lower() == "true":
                 self._sdk_metrics = InMemoryMetricReader()
                 meters = MeterProvider(metric_readers=[self._sdk_metrics], shutdown_on_exit=False)
-            self.provider.add_span_processor(BatchSpanProcessor(self._wire, meter_provider=meters))
+            processors.append(BatchSpanProcessor(self._wire, meter_provider=meters))
         else:
-            self.provider.add_span_processor(SimpleSpanProcessor(exporter))
-        self.tracer = self.provider.get_tracer("nextrace.instrumented_server")
+            processors.append(SimpleSpanProcessor(exporter))
+        for processor in processors:
+            self.provider.add_span_processor(processor)
+        self._processors = processors
+        self.tracer = self.provider.get_tracer(TRACER_NAME)
+        self._instance_tracers: dict[str, trace.Tracer] = {}
         self._shut_down = False
+
+    @property
+    def instance_id(self) -> str:
+        """The server's ``service.instance.id``, which the SDK makes up unless told."""
+        return str(self.provider.resource.attributes.get(semconv.SERVICE_INSTANCE_ID, ""))
+
+    def _tracer(self, instance: str) -> trace.Tracer:
+        """The tracer of the app's ``instance`` (its ``service.instance.id``); the server's
+        for ``""`` or its own id. The app's instances run in this process: their providers
+        differ only by resource and share the server's processors, which :meth:`shutdown`
+        flushes and stops with the server's provider."""
+        if instance in ("", self.instance_id):
+            return self.tracer
+        tracer = self._instance_tracers.get(instance)
+        if tracer is None:
+            resource = self.provider.resource.merge(
+                Resource({semconv.SERVICE_INSTANCE_ID: instance})
+            )
+            provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+            for processor in self._processors:
+                provider.add_span_processor(processor)
+            tracer = self._instance_tracers[instance] = provider.get_tracer(TRACER_NAME)
+        return tracer
 
     @contextmanager
     def span(
@@ -103,10 +137,19 @@ class ServerTelemetry:
         kind: SpanKind = SpanKind.INTERNAL,
         links: Sequence[Link] = (),
         span_type: str | None = None,
+        instance: str = "",
     ) -> Iterator[trace.Span]:
-        """A span of ``phase`` under ``parent`` (a new trace when ``parent`` is None)."""
+        """A span of ``phase`` under ``parent`` (a new trace when ``parent`` is None), made
+        by the app's ``instance`` (see :meth:`_tracer`)."""
         span = self.start(
-            name, phase, parent, attributes, kind=kind, links=links, span_type=span_type
+            name,
+            phase,
+            parent,
+            attributes,
+            kind=kind,
+            links=links,
+            span_type=span_type,
+            instance=instance,
         )
         with trace.use_span(span, end_on_exit=True):
             yield span
@@ -121,6 +164,7 @@ class ServerTelemetry:
         kind: SpanKind = SpanKind.INTERNAL,
         links: Sequence[Link] = (),
         span_type: str | None = None,
+        instance: str = "",
     ) -> trace.Span:
         """Like :meth:`span`, for a span that the caller ends itself."""
         context = trace.set_span_in_context(parent) if parent is not None else Context()
@@ -128,7 +172,7 @@ class ServerTelemetry:
         if span_type:
             attrs[semconv.NEXT_SPAN_TYPE] = span_type
             attrs[semconv.NEXT_SPAN_NAME] = name
-        return self.tracer.start_span(
+        return self._tracer(instance).start_span(
             name, context=context, kind=kind, attributes=attrs, links=links
         )
 
@@ -144,6 +188,7 @@ class ServerTelemetry:
         extra: dict[str, Any] | None = None,
         phase: str = semconv.PHASE_CACHE,
         route: str = "",
+        instance: str = "",
     ) -> None:
         """One cache interaction, as a short span with the cache attributes of the contract.
 
@@ -163,7 +208,7 @@ class ServerTelemetry:
             route=route,
         )
         attrs.update(extra or {})
-        with self.span(f"{layer} cache lookup", phase, parent, attrs):
+        with self.span(f"{layer} cache lookup", phase, parent, attrs, instance=instance):
             pass
 
     def spans_dropped(self) -> dict[str, int | None]:

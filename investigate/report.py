@@ -25,6 +25,7 @@ from typing import Any
 
 from contract.errors import NextraceError
 from instrumented_server.payloads import BROWSER_SERVICE
+from investigate import use_cache_report
 from investigate.reader import Reader
 from investigate.slow import Filters, SlowNavigation
 from investigate.slow import as_json as slow_as_json
@@ -146,6 +147,7 @@ class ServerRows:
     latency: list[dict[str, Any]] = field(default_factory=list)  # server_latency.sql
     browser: dict[str, int] = field(default_factory=dict)  # server_browser.sql
     cold_by_deploy: list[int] = field(default_factory=list)  # server_deploy_misses.sql, given out
+    functions: list[dict[str, Any]] = field(default_factory=list)  # use_cache_functions.sql
 
     def count(self, *kinds: str) -> int:
         """Requests of these kinds (all of them without one)."""
@@ -242,10 +244,13 @@ class Report:
             "bypassed; user traffic: the traces browsers started, not warm-ups or builds)",
         ]
         layers = sorted({layer for _, ratios in self.periods for layer in ratios})
-        out.append(f"{'period':<34}" + "".join(f"{layer:>13}" for layer in layers))
+        out.append(f"{'period':<34}" + "".join(f"{layer:>{_column(layer)}}" for layer in layers))
         for label, ratios in self.periods:
             cells = "".join(
-                f"{ratios[layer]:>12.0%} " if layer in ratios else f"{'-':>13}" for layer in layers
+                f"{ratios[layer]:>{_column(layer) - 1}.0%} "
+                if layer in ratios
+                else f"{'-':>{_column(layer)}}"
+                for layer in layers
             )
             out.append(f"{label:<34}{cells}")
         if self.spikes:
@@ -301,6 +306,7 @@ class Report:
         if self.warmups:
             out.append(f"  busiest second of warm-up upstream calls: {self.warmup_busiest_second}")
         out += self._misses()
+        out += use_cache_report.render(self.server.functions)
         p = self.prefetch
         out.append("")
         out.append("== Prefetch load ==")
@@ -348,6 +354,7 @@ class Report:
             "entry, cold = never stored, expired, tag_invalidated or path_invalidated by a "
             "revalidation; unknown = nothing it saw says why",
         )
+        out += use_cache_report.render(s.functions)
         out += self._server_deploys()
         out += self._server_prefetch()
         out += self._server_latency()
@@ -374,7 +381,9 @@ class Report:
             return [*out, "no cache lookup in this window"]
         labels = s.period_labels()
         width = max(34, *(len(label) + 2 for label in labels))
-        out.append(f"{'period':<{width}}" + "".join(f"{layer:>13}" for layer in layers))
+        out.append(
+            f"{'period':<{width}}" + "".join(f"{layer:>{_column(layer)}}" for layer in layers)
+        )
         for period, label in enumerate(labels):
             cells = {
                 r["layer"]: ratio(r["hits"] + r["stale"], r["lookups"])
@@ -384,7 +393,9 @@ class Report:
             out.append(
                 f"{label:<{width}}"
                 + "".join(
-                    f"{cells[layer]:>12.0%} " if layer in cells else f"{'-':>13}"
+                    f"{cells[layer]:>{_column(layer) - 1}.0%} "
+                    if layer in cells
+                    else f"{'-':>{_column(layer)}}"
                     for layer in layers
                 )
             )
@@ -523,6 +534,9 @@ class Report:
                 for index, (deploy, spike) in enumerate(zip(s.deploys, s.spikes, strict=True))
             ],
             "latency": s.latency,
+            "use_cache_functions": [
+                {**row, "advice": use_cache_report.advice(row)} for row in s.functions
+            ],
             "slowest": slow_as_json(self.slowest),
         }
 
@@ -650,6 +664,7 @@ def server_rows(reader: Reader, window: Window) -> ServerRows:
         deploys=run_query(reader, "server_deploys", window),
         latency=run_query(reader, "server_latency", window),
         browser=run_query(reader, "server_browser", window)[0],
+        functions=run_query(reader, "use_cache_functions", window),
     )
     bounds = [d["at_ns"] for d in rows.deploys]
     rows.cache = run_query(reader, "server_cache", window, bounds_ns=bounds)
@@ -774,6 +789,11 @@ def _read_browser_traffic(report: Report, reader: Reader, window: Window) -> Non
     )
 
 
+def _column(layer: str) -> int:
+    """The width of a layer's column in a table of layers."""
+    return max(13, len(layer) + 2)
+
+
 def _misses_by_layer(rows: list[dict[str, Any]], title: str, causes: str) -> list[str]:
     """Misses and stale hits (rows of ``misses_by_reason.sql`` or ``server_misses.sql``) per
     layer, by cause."""
@@ -795,7 +815,7 @@ def _misses_by_layer(rows: list[dict[str, Any]], title: str, causes: str) -> lis
             )
             for r in in_layer
         )
-        out.append(f"  {layer:<13} {sum(r['lookups'] for r in in_layer):>5}: {listed}")
+        out.append(f"  {layer:<17} {sum(r['lookups'] for r in in_layer):>5}: {listed}")
     return out
 
 

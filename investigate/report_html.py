@@ -120,6 +120,7 @@ def _server_sections(report: Report, reader: Reader, bucket_ms: int) -> list[tup
             _request_latency(report),
             "p95 of the server's requests per route and kind (bars), with the median (dots).",
         ),
+        *_use_cache_section(report),
     ]
 
 
@@ -154,6 +155,53 @@ def _browser_sections(report: Report, reader: Reader, bucket_ms: int) -> list[tu
             _latency(report),
             "p95 of browser navigations per route and period (bars), with the median (dots).",
         ),
+        *_use_cache_section(report),
+    ]
+
+
+USE_CACHE_PARTS = (
+    ("served, stored here", "#2e86c1", lambda r: r["served"] - r["from_other_instances"]),
+    ("served, from another instance", "#85c1e9", lambda r: r["from_other_instances"]),
+    ("miss: other_instance", CRITICAL, lambda r: r["other_instance"]),
+    ("miss: deploy", "#e67e22", lambda r: r["deploy"]),
+    ("miss: expired", "#f4d03f", lambda r: r["expired"]),
+    ("miss: tag_invalidated", "#a569bd", lambda r: r["tag_invalidated"]),
+    ("miss: cold, evicted or unknown", "#7f8c8d", lambda r: _other_misses(r)),
+    ("ran, private (nothing kept)", "#d5d8dc", lambda r: r["bypassed"]),
+)
+
+
+def _other_misses(row: dict[str, Any]) -> int:
+    named = ("other_instance", "deploy", "expired", "tag_invalidated")
+    return int(row["misses"] - sum(row[cause] for cause in named))
+
+
+def _use_cache_section(report: Report) -> list[tuple[str, str, str]]:
+    """The ``'use cache'`` functions' plot, where the window has any."""
+    rows = report.server.functions
+    if not rows:
+        return []
+    figure = Figure(figsize=(9, max(2.4, 0.8 + 0.45 * len(rows))))
+    axes = figure.subplots()
+    labels = [f"{r['function']}\n{r['layer']}" for r in rows]
+    left = [0] * len(rows)
+    for label, color, count in USE_CACHE_PARTS:
+        widths = [count(r) for r in rows]
+        if any(widths):
+            axes.barh(range(len(rows)), widths, 0.6, left=left, color=color, label=label)
+            left = [a + b for a, b in zip(left, widths, strict=True)]
+    axes.set_yticks(range(len(rows)), labels, fontsize=7)
+    axes.invert_yaxis()
+    axes.set_xlabel("lookups")
+    axes.legend(fontsize=7, ncols=2, loc="lower right")
+    return [
+        (
+            "'use cache' functions",
+            _svg(figure),
+            "Each function's lookups per handler: served from an entry this instance stored or "
+            "another instance stored, or run again, by why. A per-instance handler's "
+            "other_instance misses are what a shared one ('use cache: remote') would serve.",
+        )
     ]
 
 

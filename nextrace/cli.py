@@ -49,6 +49,7 @@ class ScenarioName(StrEnum):
     webhook_flood = "webhook-flood"
     prefetch_storm = "prefetch-storm"
     prefetch_release = "prefetch-release"
+    instances = "instances"
 
 
 class NextVersion(StrEnum):

@@ -8,7 +8,10 @@
 - ``prefetch-storm``: pages with many links in view and middleware that does not skip
   prefetches, so prefetch requests multiply the server load;
 - ``prefetch-release``: the same middleware, calm at first; then a release puts the product
-  grid on the shop pages and the prefetch storm starts (what the amplification alert is for).
+  grid on the shop pages and the prefetch storm starts (what the amplification alert is for);
+- ``instances``: Cache Components on two instances behind the CDN: the product page's product
+  in ``'use cache'`` (each instance's memory) against its price in ``'use cache: remote'``
+  (shared), the dashboard's activity in ``'use cache: private'``; a deploy halfway.
 
 A scenario runs against a server URL (loopback), bounded by its duration and a request
 budget. ``speed`` compresses the timeline (and think times) for tests.
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 import httpx
 from opentelemetry import trace
 
-from instrumented_server.definition import AppDefinition, Link, Matcher
+from instrumented_server.definition import AppDefinition, Fetch, Link, Matcher, UseCache
 from instrumented_server.deploy import DEPLOY_PATH
 from instrumented_server.revalidation import REVALIDATE_PATH, SECRET_HEADER
 from instrumented_server.routing import RouteTable
@@ -102,6 +105,40 @@ def _storm_app(definition: AppDefinition) -> AppDefinition:
     return _product_grid(_prefetching_middleware(definition))
 
 
+CACHE_COMPONENTS: dict[str, UseCache] = {
+    "product": "use cache",
+    "price": "use cache: remote",
+    "activity": "use cache: private",
+}
+"""The fetches that the ``instances`` scenario moves into ``'use cache'`` functions."""
+
+
+def _cache_components(definition: AppDefinition) -> AppDefinition:
+    """Two instances; the fetches of :data:`CACHE_COMPONENTS` become ``'use cache'`` functions
+    of the ``minutes`` cacheLife (private ones keep no life: nothing is kept)."""
+
+    def moved(fetch: Fetch) -> Fetch:
+        directive = CACHE_COMPONENTS.get(fetch.name)
+        if directive is None:
+            return fetch
+        life = None if directive == "use cache: private" else "minutes"
+        return fetch.model_copy(update={"cache": directive, "revalidate": None, "life": life})
+
+    routes = []
+    for route in definition.routes:
+        slots = [
+            s.model_copy(update={"fetches": tuple(map(moved, s.fetches))}) for s in route.slots
+        ]
+        routes.append(
+            route.model_copy(
+                update={"fetches": tuple(map(moved, route.fetches)), "slots": tuple(slots)}
+            )
+        )
+    return AppDefinition.model_validate(
+        {**definition.model_dump(), "routes": [r.model_dump() for r in routes], "instances": 2}
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -144,6 +181,15 @@ SCENARIOS: dict[str, Scenario] = {
             browsers=8,
             adapt_app=_prefetching_middleware,
             events=((20, Release(_product_grid)),),
+        ),
+        Scenario(
+            "instances",
+            "two instances behind the CDN: 'use cache' in each one's memory against "
+            "'use cache: remote', shared; a deploy at 20 s",
+            duration_s=40,
+            browsers=8,
+            adapt_app=_cache_components,
+            events=((20, Deploy(warm_routes=0)),),
         ),
     )
 }

@@ -239,9 +239,12 @@ def is_nextjs(scope: str) -> bool:
 
 def hides_data_cache(spans: Sequence[TraceSpan]) -> bool:
     """Whether a trace fetched (``@vercel/otel``'s fetch span) without Next.js's own fetch
-    span: ``@vercel/otel`` turns that one off by default (see :data:`FETCH_SPAN_FIX`)."""
+    span, which ``@vercel/otel`` turns off by default (see :data:`FETCH_SPAN_FIX`), and
+    without a cache handler's span (``@nextrace/next/cache-handler``): an app that traces its
+    handlers sees its caches there, the data cache at the incremental handler and a ``'use
+    cache'`` function's fetches at the function's handler."""
     fetched = any(s.scope == VERCEL_FETCH_SCOPE for s in spans)
-    return fetched and not any(s.span_type == FETCH for s in spans)
+    return fetched and not any(s.span_type == FETCH or is_handler_span(s) for s in spans)
 
 
 def normalize_trace(
@@ -497,14 +500,15 @@ def _data_cache_events(
     return events
 
 
+def is_handler_span(span: TraceSpan) -> bool:
+    """Whether ``span`` is a cache handler's (a ``'use cache'`` handler's or the incremental
+    cache's), as ``@nextrace/next/cache-handler`` records them."""
+    return span.scope == HELPER_SCOPE and semconv.CACHE_KIND in span.attributes
+
+
 def is_handler_lookup(span: TraceSpan) -> bool:
-    """Whether ``span`` is a cache handler's lookup (a ``'use cache'`` handler's or the
-    incremental cache's), as ``@nextrace/next/cache-handler`` records it."""
-    return (
-        span.scope == HELPER_SCOPE
-        and span.attributes.get(semconv.CACHE_OPERATION) == "get"
-        and semconv.CACHE_KIND in span.attributes
-    )
+    """Whether ``span`` is a cache handler's lookup (see :func:`is_handler_span`)."""
+    return is_handler_span(span) and span.attributes.get(semconv.CACHE_OPERATION) == "get"
 
 
 def _handler_events(request: RequestRow, untyped: list[TraceSpan]) -> list[CacheEventRow]:

@@ -270,7 +270,10 @@ CREATE MATERIALIZED VIEW `${database}`.`cache_events_mv` TO `${database}`.`cache
     `EntrySourceTraceId` String,
     `WarmupPending` UInt8,
     `BuildId` String,
-    `Region` String
+    `Region` String,
+    `Instance` String,
+    `EntrySourceInstance` String,
+    `Function` String
 )
 AS SELECT
     Timestamp,
@@ -289,7 +292,10 @@ AS SELECT
     SpanAttributes['cache.entry.source_trace_id'] AS EntrySourceTraceId,
     (SpanAttributes['nextrace.warmup.pending']) = 'true' AS WarmupPending,
     SpanAttributes['nextrace.build_id'] AS BuildId,
-    SpanAttributes['nextrace.cdn.region'] AS Region
+    SpanAttributes['nextrace.cdn.region'] AS Region,
+    ResourceAttributes['service.instance.id'] AS Instance,
+    SpanAttributes['cache.entry.source_instance'] AS EntrySourceInstance,
+    SpanAttributes['nextrace.cache.function'] AS Function
 FROM `${database}`.`${table}`
 WHERE (SpanAttributes['cache.layer']) != '';
 CREATE VIEW `${database}`.`deploys`

@@ -21,9 +21,17 @@ from collector.service import Collector
 from investigate import waterfall
 from investigate.diagnosis import MS, diagnose
 from investigate.reader import StoreReader
+from investigate.report import build_report
 from investigate.spans import load_trace
 from tests.conftest import database_of_its_own, running_collector, stored
-from tests.examples.cache_components import LAYERS, Lookups, load, mismatches
+from tests.examples.cache_components import (
+    LAYERS,
+    Lookups,
+    load,
+    mismatches,
+    next_js_disagrees,
+    verdict,
+)
 from tests.support.captures import post_capture
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "cache-components-run"
@@ -145,3 +153,39 @@ def test_a_slow_page_names_the_use_cache_function_that_ran_and_why(replayed: Col
         if r["label"] == "build 1: GET /products/1 on a" and r["expect"]["use_cache"][0] == "hit"
     )
     assert "'use cache'" not in diagnose(load_trace(reader, warm["trace_id"])).cause
+
+
+def test_the_report_counts_each_function_and_says_what_a_shared_handler_would_save(
+    replayed: Collector, lookups: Lookups
+) -> None:
+    assert replayed.store is not None
+    report = build_report(StoreReader(replayed.store))
+    by_function = {(f["layer"], f["function"]): f for f in report.as_json()["use_cache_functions"]}
+    for (layer, function), row in by_function.items():
+        mine = [
+            r for r in lookups.values() if r["Layer"] == layer and r["Function"].endswith(function)
+        ]
+        assert row["lookups"] == len(mine)
+        assert row["other_instance"] == sum(r["Reason"] == "other_instance" for r in mine)
+        assert row["from_other_instances"] == sum(
+            r["EntrySourceInstance"] not in ("", r["Instance"]) for r in mine
+        )
+    memory = next(f for (layer, _), f in by_function.items() if layer == "use_cache")
+    remote = next(f for (layer, _), f in by_function.items() if layer == "use_cache_remote")
+    # The run's truth (test_every_lookup…): 3 misses because only the other instance's memory
+    # held the entry, and 4 Redis hits on entries the other instance stored.
+    assert (memory["other_instance"], remote["from_other_instances"]) == (3, 4)
+    assert memory["instances"] == 2
+    assert any("'use cache: remote'" in line for line in memory["advice"])
+    assert not any("'use cache: remote'" in line for line in remote["advice"])
+    text = report.render()
+    assert "== 'use cache' functions ==" in text
+    assert re.search(r"3 of its \d+ misses found the entry only in another instance's memory", text)
+
+
+def test_each_in_memory_lookup_agrees_with_what_next_js_logged_of_it(lookups: Lookups) -> None:
+    requests, _ = load(RUN)
+    assert not next_js_disagrees(requests, lookups)
+    # The run has each verdict that carries a reason.
+    said = {verdict(r) for r in requests if "use_cache" in r["expect"]}
+    assert {"found", "had stale tag", "expired", "had expired tag", "not found"} <= said

@@ -217,3 +217,14 @@ def test_hits_across_instances_tell_a_shared_cache_from_one_per_instance(cache_c
     )
     assert rows["incremental"] == (shells_and_prices, 6, pytest.approx(6 / 13), 0)
     assert shells_and_prices == 13
+
+
+def test_an_app_that_traces_its_cache_handlers_is_not_called_blind(cache_components, collector):
+    # Its fetches have @vercel/otel's span and not Next.js's, but it traces its handlers: its
+    # data cache shows at the incremental handler, its functions' fetches at theirs.
+    ((fetches,),) = run(
+        cache_components, "SELECT count() FROM otel_traces WHERE ScopeName = '@vercel/otel/fetch'"
+    )
+    assert fetches > 0
+    assert run(cache_components, panel_sql("Next.js services whose data cache is invisible")) == []
+    assert collector.telemetry.snapshot()["nextjs_services_without_fetch_spans"] == []

@@ -21,6 +21,7 @@ from tests.examples.cache_components import (
     Lookups,
     drive,
     mismatches,
+    next_js_disagrees,
 )
 from tests.support.collector_process import stored
 from tests.support.processes import free_port, start_collector
@@ -71,6 +72,7 @@ def test_every_use_cache_lookup_of_the_running_app_has_its_outcome_and_cause(
         lookups: Lookups = {(row[0], row[1]): dict(zip(COLUMNS, row, strict=True)) for row in rows}
         assert len(rows) == len(lookups) == expected  # each lookup once
         assert not mismatches(requests, calls, lookups)
+        assert not next_js_disagrees(requests, lookups)  # Next.js's own word, as it ran
     finally:
         app.close()
         collector.send_signal(signal.SIGTERM)

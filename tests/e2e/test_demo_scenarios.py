@@ -11,9 +11,13 @@ import pytest
 
 from collector.config import StoreConfig
 from collector.storage.store import open_store
+from dashboards import cache_health
 from dashboards.alerts import PREFETCH_AMPLIFICATION
+from dashboards.frontend import Values, interpolate
+from dashboards.macros import QueryContext, expand
 from investigate.reader import open_reader
 from investigate.slow import Filters, slowest
+from tests.dashboards.panels import panel_json
 from tests.support.alerts import evaluate_with
 from tests.support.demo import demo
 
@@ -97,3 +101,57 @@ def test_a_release_that_starts_a_prefetch_storm_fires_the_amplification_alert(tm
         assert set(fired) == ({"nextrace-shop"} if storm_n >= 10 else set()), (storm_n, fired)
     finally:
         store.close()
+
+
+def test_instances_tell_a_cache_in_each_instance_from_a_shared_one(tmp_path):
+    """Two instances behind the CDN: the product in 'use cache' (each instance's memory), the
+    price in 'use cache: remote' (shared), read by the same requests. The panels, the
+    report and its advice tell the two apart."""
+    result = demo(tmp_path, "instances", speed=4)
+    store = open_store(StoreConfig.from_dsn(result.store_dsn), migrate=False)
+    try:
+
+        def panel(title: str) -> list[Any]:
+            sql = panel_json(cache_health, title)["targets"][0]["rawSql"]
+            everything: dict[str, Values] = {"service": None, "route": None, "build": None}
+            context = QueryContext(
+                dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+            )
+            return list(
+                store.client.query(expand(interpolate(sql, everything), context)).result_rows
+            )
+
+        across = {row[0]: row[1:] for row in panel("Hits across instances")}
+        # Each instance's memory serves only what it stored; Redis serves either's entries.
+        hits, from_others, _, missed_elsewhere = across["use_cache"]
+        assert (hits > 0, from_others, missed_elsewhere > 0) == (True, 0, True)
+        hits, from_others, _, missed_elsewhere = across["use_cache_remote"]
+        assert (0 < from_others <= hits, missed_elsewhere) == (True, 0)
+        # The CDN's lookups are of no one instance: they name none, and are not counted.
+        assert "cdn" not in across
+        assert "data" in across
+        functions = {(row[0], row[1]): row[2:] for row in panel("'use cache' functions")}
+        assert set(functions) == {
+            ("use_cache", "product"),
+            ("use_cache_remote", "price"),
+            ("use_cache_private", "activity"),
+        }
+        assert functions[("use_cache_private", "activity")][1] == 0  # nothing kept: 0 served
+        # The two instances: the lookups' own resources say which.
+        ((instances,),) = store.client.query(
+            "SELECT groupUniqArray(ResourceAttributes['service.instance.id']) FROM otel_traces "
+            "WHERE startsWith(SpanAttributes['cache.layer'], 'use_cache')"
+        ).result_rows
+        assert sorted(instances) == ["nextrace-shop-1", "nextrace-shop-2"]
+    finally:
+        store.close()
+    text = (result.run_dir / "report.txt").read_text()
+    assert "== 'use cache' functions ==" in text
+    page = (result.run_dir / "report.html").read_text()
+    assert "<h2>&#x27;use cache&#x27; functions</h2>" in page  # the plot's section
+    assert "miss: other_instance" in page  # the plot's legend
+    assert "'use cache: remote' (a handler every instance shares) would have served them" in text
+    (remote,) = [
+        f for f in result.report.as_json()["use_cache_functions"] if f["function"] == "price"
+    ]
+    assert remote["from_other_instances"] == from_others

@@ -16,6 +16,12 @@ answer carries its call's number, and the page shows the number of the answer it
 with. So a lookup with no call in its trace hit; one whose call's answer the page shows missed;
 one whose page shows an older answer while its call refreshed the entry was served stale. Why a
 lookup missed is what the step did: ``Step.expect`` says it, from the scenario alone.
+
+**Next.js's own word.** The instances run with ``NEXT_PRIVATE_DEBUG_CACHE=1``: Next.js's
+in-memory handler (``DefaultCacheHandler``) then logs each ``get`` with its verdict (``not
+found``, ``expired``, ``had expired tag``, ``had stale tag``, ``found``…). Each request keeps
+the verdicts its instance logged while it ran (``handler_says``), a truth from Next.js itself
+for the ``use_cache`` lookup's result and reason.
 """
 
 from __future__ import annotations
@@ -60,6 +66,12 @@ UPSTREAM_OF = {
 REVALIDATE_S = 30
 # What the product page shows of each value: `(stock: call 7)` (React marks the text's parts).
 # The price route answers its call's number as JSON.
+# Next.js's in-memory handler's debug line of a lookup: `DefaultCacheHandler: get KEY VERDICT`.
+HANDLER_SAYS = re.compile(
+    r"^DefaultCacheHandler: get \S+ (not found|expired|had expired tag|had stale tag|found"
+    r"|evicted|pending)",
+    re.MULTILINE,
+)
 SHOWN = {
     "use_cache": re.compile(r"\(product: call (?:<!-- -->)?(\d+)"),
     "use_cache_remote": re.compile(r"\(stock: call (?:<!-- -->)?(\d+)"),
@@ -197,6 +209,7 @@ class CacheComponentsApp:
                     "OTEL_SERVICE_NAME": SERVICE,
                     "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={instance}",
                     "OTEL_BSP_SCHEDULE_DELAY": "500",
+                    "NEXT_PRIVATE_DEBUG_CACHE": "1",  # the in-memory handler's verdicts
                 }
                 command = ["npx", "next", "start", "--hostname", "127.0.0.1", "--port", str(port)]
                 server = start(command, self.dir, env, self.dir / f"next-{instance}.log")
@@ -207,6 +220,12 @@ class CacheComponentsApp:
         finally:
             for server in servers:
                 stop(server)
+
+    def handler_says(self, instance: str) -> list[str]:
+        """What Next.js's in-memory handler of ``instance`` logged of its lookups so far, in
+        order, since the instance started: one verdict each (see :data:`HANDLER_SAYS`)."""
+        text = (self.dir / f"next-{instance}.log").read_text(errors="replace")
+        return HANDLER_SAYS.findall(text)
 
     def upstream_calls(self) -> list[dict[str, Any]]:
         """The upstream's log, one call a line (as tests/data/nextjs-runs keeps it)."""
@@ -241,6 +260,7 @@ class Driver:
         if step.wait_expiry:
             ready = self.filled[step.price, step.product] + int(REVALIDATE_S * 1e9)
             wait_until(lambda: time.time_ns() > ready, "the entry is past its revalidate time")
+        said_before = len(self.app.handler_says(step.instance))
         traceparent = new_traceparent()
         method = "POST" if step.revalidate else "GET"
         started = time.time_ns()
@@ -275,6 +295,9 @@ class Driver:
         )
         if step.revalidate:
             self.recording.event("revalidate", query=step.revalidate, instance=step.instance)
+        self.settle()
+        said = self.app.handler_says(step.instance)[said_before:]
+        self.recording.requests[-1]["handler_says"] = said
 
     def settle(self) -> None:
         """Until every upstream call is answered (a stale entry's refresh outlives its page)."""
@@ -307,7 +330,6 @@ def drive(
                 if step.wait_expiry and not expiry:
                     continue
                 driver.send(urls, step, phase)
-                driver.settle()
             if before_stop is not None:
                 before_stop()
         driver.recording.event("stop", build=app.build_id())
@@ -410,4 +432,39 @@ def mismatches(
             found = row and (row["Result"], row["Reason"], row["Instance"])
             if found != expected:
                 wrong.append((request["label"], layer, expected, found))
+    return wrong
+
+
+# What Next.js's in-memory handler logs of a lookup against the use_cache rows it allows: "not
+# found" is any miss the handler cannot explain itself.
+NEXT_SAYS: dict[str, set[tuple[str, str]]] = {
+    "found": {("hit", "")},
+    "had stale tag": {("stale", "tag_invalidated")},
+    "expired": {("miss", "expired")},
+    "had expired tag": {("miss", "tag_invalidated")},
+    "evicted": {("miss", "evicted")},
+    "not found": {("miss", why) for why in ("cold", "unknown", "deploy", "other_instance")},
+}
+
+
+def verdict(request: dict[str, Any]) -> str:
+    """What Next.js's in-memory handler logged of the page's one lookup (``handler_says``):
+    "pending" only says it waited for a fill first; "had stale tag" is followed by "found"."""
+    said = [v for v in request["handler_says"] if v != "pending"]
+    if said == ["had stale tag", "found"]:  # served, to be run again
+        said = ["had stale tag"]
+    return said[0] if len(said) == 1 else f"unreadable: {request['handler_says']}"
+
+
+def next_js_disagrees(requests: list[dict[str, Any]], lookups: Lookups) -> list[tuple[Any, ...]]:
+    """Each page whose use_cache row disagrees with what Next.js's in-memory handler logged
+    of its lookup (``NEXT_PRIVATE_DEBUG_CACHE``)."""
+    wrong: list[tuple[Any, ...]] = []
+    for request in requests:
+        if "use_cache" not in request["expect"]:
+            continue
+        row = lookups.get((request["trace_id"], "use_cache"))
+        found = row and (row["Result"], row["Reason"])
+        if found not in NEXT_SAYS.get(verdict(request), set()):
+            wrong.append((request["label"], request["handler_says"], found))
     return wrong

@@ -108,7 +108,7 @@ def test_version_and_short_help(tmp_path):
         timeout=60,
     )
     assert short.returncode == 0
-    assert "<steady|deploy|webhook-flood|prefetch-storm|prefetch-release>" in short.stdout
+    assert "<steady|deploy|webhook-flood|prefetch-storm|prefetch-release|instances>" in short.stdout
 
 
 @pytest.fixture(scope="module")
