@@ -15,7 +15,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -23,7 +23,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from collector.admin.endpoints import AdminEndpoints
+from collector.admin.endpoints import AdminEndpoints, Page
 from collector.admin.query import ENDPOINT_FILE, write_endpoint
 from collector.admin.self_stats import CollectorStatsWriter, instance_name
 from collector.clock import SYSTEM_CLOCK, Clock
@@ -119,9 +119,18 @@ class Collector:
     """One collector instance. ``start`` then ``serve`` (or use ``app`` directly);
     ``shutdown`` flushes everything accepted and is idempotent."""
 
-    def __init__(self, config: CollectorConfig, *, clock: Clock = SYSTEM_CLOCK) -> None:
-        """``clock``: where the stages read time (a test passes one it moves itself)."""
+    def __init__(
+        self,
+        config: CollectorConfig,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        pages: Callable[[ClickHouseStore], Mapping[str, Page]] | None = None,
+    ) -> None:
+        """``clock``: where the stages read time (a test passes one it moves itself);
+        ``pages``: the read-only pages to serve from the store, by route path (``nextrace
+        collect`` gives the trace view's)."""
         self.config = config
+        self._pages = pages
         self.clock = clock
         self.telemetry = CollectorTelemetry()
         self.store: ClickHouseStore | None = None
@@ -167,7 +176,13 @@ class Collector:
             sql_mode = "token"
         else:
             sql_mode = "loopback" if is_loopback_host(config.host) else "off"
-        admin = AdminEndpoints(self.telemetry, store, self.health, sql_mode=sql_mode)
+        admin = AdminEndpoints(
+            self.telemetry,
+            store,
+            self.health,
+            sql_mode=sql_mode,
+            pages=self._pages(store) if self._pages is not None else None,
+        )
         routes = receiver.routes() + admin.routes()
         open_paths: frozenset[str] = frozenset()
         cdn_reader = LineReader(self.telemetry, self.cdn_lines, self._app_requests)

@@ -201,7 +201,7 @@ def _stretch(trace: Trace, segment: Segment, first_request: Span | None) -> Stre
             return Stretch(segment, "streaming", f"in {span.name}, streaming after the first byte")
     if segment.own and trace.children_of(span) and span.phase != "fetch":
         return Stretch(segment, part, f"in {span.name}, outside its children")
-    if span.phase == "cache" and trace.parent_of(span) is trace.root:
+    if span.cache is not None and span.cache.layer == "router":
         return Stretch(segment, "browser", "")  # the browser's router cache
     return Stretch(segment, part, "")
 

@@ -78,7 +78,7 @@ def render_html(report: Report, reader: Reader) -> str:
     waterfalls = [
         (
             f"{nav.duration_ns / MS:.0f} ms {nav.name} (trace {nav.trace_id})",
-            _waterfall(nav.diagnosis),
+            waterfall_svg(nav.diagnosis),
             f"Cause: {nav.diagnosis.cause or '-'}. Red: the critical path.",
         )
         for nav in report.slowest
@@ -354,7 +354,7 @@ def _request_latency(report: Report, shown: int = 10) -> str:
     return _svg(figure)
 
 
-def _waterfall(diagnosis: Diagnosis, max_spans: int = 40) -> str:
+def waterfall_svg(diagnosis: Diagnosis, max_spans: int = 40) -> str:
     """The spans that last at least 1% of the trace (requests and fetches always), bars in
     grey and the critical path over them in red."""
     trace = diagnosis.trace

@@ -7,15 +7,33 @@ The candidates come from one query (``slowest_traces.sql``); their spans from on
 
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from contract.errors import NextraceError
 from investigate.diagnosis import MS, Diagnosis, diagnose
 from investigate.reader import Reader
 from investigate.spans import load_traces
 from investigate.waterfall import utc
 
 BUILD_ID = "nextrace.build_id"
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+
+
+class BadFilter(NextraceError):
+    """A filter of the slow list that cannot be read."""
+
+
+def since_ns(text: str, now_ns: int | None = None) -> int:
+    """A duration back from ``now_ns`` (now by default): 90s, 15m, 2h, 7d, as a Unix time in
+    ns."""
+    match = _DURATION.fullmatch(text.strip())
+    if not match:
+        raise BadFilter(f"since {text!r}: give a duration such as 90s, 15m, 2h or 7d")
+    seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return (time.time_ns() if now_ns is None else now_ns) - int(seconds * 1e9)
 
 
 @dataclass(frozen=True, slots=True)

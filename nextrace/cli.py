@@ -331,8 +331,10 @@ def collect(
         cloudflare_logpush_token=os.environ.get(CLOUDFLARE_TOKEN_ENV) or None,
         cdn_max_body_bytes=int(cdn_max_body_mb * MIB),
     )
+    from investigate.pages import store_pages
+
     sock = bind_socket(host, port)
-    collector = Collector(config)
+    collector = Collector(config, pages=store_pages)
     try:
         collector.start(replay_in_background=True)  # /healthz answers while it replays
     except BaseException:
@@ -416,18 +418,6 @@ def trace(
     _emit(as_json(diagnosis) if fmt == OutputFormat.json else render_text(diagnosis))
 
 
-def _since(text: str) -> int:
-    """``--since``: a duration back from now (90s, 15m, 2h, 7d) as a Unix time in ns."""
-    import re
-    import time
-
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhd])", text.strip())
-    if not match:
-        raise NextraceError(f"--since {text!r}: give a duration such as 90s, 15m, 2h or 7d")
-    seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-    return time.time_ns() - int(seconds * 1e9)
-
-
 @app.command()
 def slow(
     dsn: DsnOption = DEFAULT_DSN,
@@ -453,7 +443,7 @@ def slow(
         service=service,
         build=build,
         kind=kind,
-        since_ns=_since(since) if since else 0,
+        since_ns=slowest.since_ns(since) if since else 0,
         limit=limit,
     )
     with open_reader(_store_to_read(dsn)) as reader:

@@ -54,11 +54,14 @@ def store_config(chdb_path: Path) -> Iterator[StoreConfig]:
 
 
 @contextmanager
-def running_collector(store_config: StoreConfig, **options: Any) -> Iterator[Collector]:
-    """A started collector on ``store_config`` with ``options`` (batches every 0.2 s), shut
-    down after."""
+def running_collector(
+    store_config: StoreConfig, pages: Any = None, **options: Any
+) -> Iterator[Collector]:
+    """A started collector on ``store_config`` with ``options`` (batches every 0.2 s) and
+    ``pages`` (see :class:`Collector`), shut down after."""
     instance = Collector(
-        CollectorConfig(store=store_config, batch=BatchSettings(timeout_s=0.2), **options)
+        CollectorConfig(store=store_config, batch=BatchSettings(timeout_s=0.2), **options),
+        pages=pages,
     )
     instance.start()
     try:

@@ -131,7 +131,11 @@ def test_a_slow_page_names_the_use_cache_function_that_ran_and_why(replayed: Col
     # b's first page of product 1: its memory missed (a held the entry), Redis hit.
     page = next(r for r in requests if r["label"] == "build 1: GET /products/1 on b")
     (call,) = [c for c in calls if c["trace_id"] == page["trace_id"]]
-    cause = diagnose(load_trace(reader, page["trace_id"])).cause
+    diagnosis = diagnose(load_trace(reader, page["trace_id"]))
+    cause = diagnosis.cause
+    # A server's trace has no browser part: a handler's lookup is the cache's time.
+    assert "browser" not in diagnosis.parts
+    assert diagnosis.parts["cache"] > 0
     found = re.search(
         r"'use cache' (?:\S*/)?lib/data.js#\$\$RSC_SERVER_CACHE_0 ran (\d+) ms "
         r"\(use_cache miss: other_instance\)",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +23,10 @@ from dashboards.frontend import Values, interpolate
 from dashboards.macros import QueryContext, expand
 from nextrace.demo import DemoResult
 from tests.support.alerts import evaluate_with
+from tests.support.collector_process import start as start_collector
+from tests.support.collector_process import stop as stop_collector
 from tests.support.demo import demo
+from tests.support.processes import free_port
 from traffic.chromium import Chromium
 
 pytestmark = pytest.mark.slow
@@ -238,3 +243,29 @@ def test_the_report_page_renders_its_plots_and_waterfalls_in_chromium(
     assert all(count > 0 for count in red_bars), (red_bars, shot)
     assert all(height > 100 for height in sizes), (sizes, shot)
     assert shot.stat().st_size > 50_000
+
+
+def test_a_demo_trace_has_its_page_in_chromium(deploy_run: DemoResult, tmp_path: Path):
+    """`nextrace collect` on the demo's store serves the slowest navigation's page, which says
+    what `nextrace trace` says of it."""
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
+    slowest = deploy_run.report.slowest[0].trace_id
+    store = Path(deploy_run.store_dsn.removeprefix("chdb://").removeprefix("chdb:"))
+    port = free_port()
+    collector = start_collector(store, port, tmp_path / "collector.log")
+    try:
+        said = subprocess.run(
+            [sys.executable, "-m", "nextrace.cli", "trace", slowest, f"--dsn=chdb:{store}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert said.returncode == 0, said.stderr
+        with Chromium(tmp_path) as browser:
+            browser.goto(f"http://127.0.0.1:{port}/trace/{slowest}")
+            assert browser.evaluate("document.querySelector('pre').textContent") == said.stdout
+            assert browser.evaluate("document.querySelectorAll('svg').length") == 1
+            assert browser.console_errors == [], browser.console_errors
+    finally:
+        stop_collector(collector)
