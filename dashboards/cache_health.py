@@ -11,6 +11,9 @@ from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.common import FILTERS, base, panel
 
+HIT_RATIO_GOAL = ((None, "red"), (0.5, "orange"), (0.8, "green"))
+"""A cache serving under half its lookups is failing; 80% is the goal a warm cache meets."""
+
 NEXTJS_LAYERS = (
     "Real Next.js apps report only the data layer (next.fetch.cache_status on AppRender.fetch), "
     "and, with the @nextrace/next helper, the full route cache and each 'use cache' handler "
@@ -33,10 +36,17 @@ def build() -> model.Dashboard:
         "Hit ratio per layer",
         "hit_ratio",
         "timeseries",
-        description=NEXTJS_LAYERS,
+        notes=NEXTJS_LAYERS,
         per_minute=True,
+        unit="percentunit",
+        answers="Per cache layer, the share of lookups served from the cache (a stale entry "
+        "is served) each minute; deploys are the red marks.",
+        act="a layer falling at a deploy is a cold start: warm its routes before the switch "
+        "(Cold cache dashboard). A layer low all along has entries that live shorter than the "
+        "traffic returns: read Misses by reason, then lengthen revalidate or cacheLife.",
+        thresholds=HIT_RATIO_GOAL,
     )
-    hit_ratio.unit("percentunit").min(0).max(1)
+    hit_ratio.min(0).max(1)
     return (
         base("Cache health", UID, ["cache"], VARIABLES, "cache_events")
         .with_panel(hit_ratio)
@@ -47,8 +57,14 @@ def build() -> model.Dashboard:
                 "Misses by reason",
                 "misses_by_reason",
                 "timeseries",
-                description=NEXTJS_LAYERS,
+                notes=NEXTJS_LAYERS,
                 per_minute=True,
+                unit="short",
+                answers="Misses each minute, by why the entry was not there: cold (never "
+                "stored), expired, deploy, tag or path invalidated, evicted, other_instance.",
+                act="deploy: warm before the switch; expired: a longer revalidate or "
+                "cacheLife; tag_invalidated: revalidateTag(tag, 'max') serves stale while it "
+                "refills; evicted: a bigger cache; other_instance: a shared cache handler.",
             )
         )
         .with_panel(
@@ -58,7 +74,12 @@ def build() -> model.Dashboard:
                 "Hits by entry source",
                 "hit_sources",
                 "table",
-                description=(
+                unit="short",
+                answers="Per layer, who stored the entries that served hits: a request's "
+                "miss, a prefetch, a warm-up, or a background revalidation.",
+                act="few hits from warmup after deploys means the warm-ups came too late or "
+                "warmed other entries: compare with Warm-up coverage.",
+                notes=(
                     "Real Next.js apps: Next.js does not say what filled an entry; the collector "
                     "tells it from the lookups it saw: a request's miss, a prefetch's, a warm-up "
                     "of @nextrace/next's warmupQueue, or a stale read's background refresh "
@@ -67,7 +88,22 @@ def build() -> model.Dashboard:
                 ),
             )
         )
-        .with_panel(panel(NAME, 4, "Top routes by misses", "top_routes_by_misses", "table"))
+        .with_panel(
+            panel(
+                NAME,
+                4,
+                "Top routes by misses",
+                "top_routes_by_misses",
+                "table",
+                unit="short",
+                answers="The routes whose lookups missed most, how many of those came after a "
+                "deploy, and how many raced a warm-up still queued.",
+                act="warm the top routes before a deploy; many warmup_raced misses mean the "
+                "warm-up queue is too slow for the traffic. Click a route for its slowest "
+                "navigations.",
+                links=("route",),
+            )
+        )
         .with_panel(
             panel(
                 NAME,
@@ -76,7 +112,11 @@ def build() -> model.Dashboard:
                 "invisible_data_cache",
                 "table",
                 width=24,
-                description=(
+                unit="short",
+                answers="Next.js services that fetch without Next.js's own fetch span, so "
+                "their data-cache lookups are missing from every panel. Empty is good.",
+                act="turn the span on, as below.",
+                notes=(
                     "Services listed here fetch without Next.js's own fetch span, so their "
                     "data-cache lookups are missing from every panel. The fix: set "
                     "process.env.NEXT_OTEL_FETCH_DISABLED = '0' in instrumentation.js after "
@@ -91,7 +131,15 @@ def build() -> model.Dashboard:
                 "'use cache' functions",
                 "use_cache_functions",
                 "table",
-                description=(
+                unit="short",
+                units={"hit_ratio": "percentunit"},
+                thresholds=HIT_RATIO_GOAL,
+                thresholds_on="hit_ratio",
+                answers="Each 'use cache' function per handler: its lookups, the share served "
+                "from the cache, its misses and their top reason.",
+                act="other_instance misses: a shared handler ('use cache: remote'); expired: a "
+                "longer cacheLife; deploy: warm its routes before the switch.",
+                notes=(
                     "Next.js 16 apps with Cache Components, whose 'use cache' handlers are "
                     "wrapped by @nextrace/next/cache-handler: each cached function (its file and "
                     "place in the build), how often it was served from its handler, and why it "
@@ -108,7 +156,13 @@ def build() -> model.Dashboard:
                 "Hits across instances",
                 "hits_across_instances",
                 "table",
-                description=(
+                unit="short",
+                units={"cross_instance_ratio": "percentunit"},
+                answers="Per layer, hits whose entry another instance stored, against misses "
+                "because only another instance's memory held the entry.",
+                act="misses on other instances in a layer mean each instance fills its own "
+                "copy: move it to a handler every instance shares (Redis, say).",
+                notes=(
                     "For apps whose instances name themselves (OTEL_RESOURCE_ATTRIBUTES="
                     "service.instance.id=…): per layer, the hits an entry stored by another "
                     "instance served (a shared cache at work), and the misses because only "

@@ -44,7 +44,14 @@ def build() -> model.Dashboard:
                 "cold_misses_vs_warmups",
                 "timeseries",
                 width=24,
-                description=COLD_NEXTJS,
+                notes=COLD_NEXTJS,
+                unit="short",
+                answers="Cold misses (deploy, cold) against warm-up jobs, by outcome, per "
+                "interval; deploys are the red marks.",
+                act="a spike of cold misses after a deploy with no warm-ups before it: warm the "
+                "most visited routes before the switch. Failed or queue_full warm-ups: read "
+                "Warm-up queue. The Cold-cache spike alert fires when a layer's recent miss "
+                "ratio is twice its usual plus 25 points.",
             )
         )
         .with_panel(
@@ -54,7 +61,14 @@ def build() -> model.Dashboard:
                 "Warm-up coverage of data-cache hits",
                 "warmup_coverage",
                 "table",
-                description=WARMUP_NEXTJS,
+                notes=WARMUP_NEXTJS,
+                unit="short",
+                units={"coverage": "percentunit"},
+                thresholds=((None, "red"), (0.2, "orange"), (0.5, "green")),
+                thresholds_on="coverage",
+                answers="Of the data-cache hits, how many served an entry a warm-up stored.",
+                act="low coverage while cold misses spike: the warm-ups warm the wrong "
+                "entries or finish after users arrive (Warm-up lead time).",
             )
         )
         .with_panel(
@@ -64,7 +78,13 @@ def build() -> model.Dashboard:
                 "Warm-up lead time",
                 "warmup_lead_time",
                 "table",
-                description=WARMUP_NEXTJS,
+                notes=WARMUP_NEXTJS,
+                unit="short",
+                units={"lead_time_ms": "ms"},
+                answers="Per warmed entry, how long before its first user hit the warm-up "
+                "stored it.",
+                act="lead times near zero mean users nearly beat the warm-up: start it "
+                "earlier, before the switch.",
             )
         )
         .with_panel(
@@ -74,7 +94,12 @@ def build() -> model.Dashboard:
                 "Misses despite warm-ups",
                 "missed_despite_warmup",
                 "table",
-                description=(
+                unit="short",
+                answers="Misses that a warm-up would have prevented: those while its job was "
+                "still queued, and those after a revalidation that queued none.",
+                act="raced warm-ups: more warm-up workers or a higher rate limit; after "
+                "revalidations: warm what a webhook revalidates.",
+                notes=(
                     "Real Next.js apps: raced_warmup counts misses while a warm-up of "
                     "@nextrace/next's warmupQueue was pending for the entry; the revalidation "
                     "column, misses after a revalidation traced by its traceRevalidations."
@@ -82,7 +107,23 @@ def build() -> model.Dashboard:
             )
         )
         .with_panel(
-            panel(NAME, 5, "Warm-up queue", "warmup_queue", "table", description=WARMUP_NEXTJS)
+            panel(
+                NAME,
+                5,
+                "Warm-up queue",
+                "warmup_queue",
+                "table",
+                notes=WARMUP_NEXTJS,
+                unit="short",
+                units={"avg_wait_ms": "ms", "max_wait_ms": "ms"},
+                thresholds=((None, "green"), (1000, "orange"), (5000, "red")),
+                thresholds_on="max_wait_ms",
+                answers="Warm-up jobs by trigger and outcome, and how long they waited in the "
+                "queue (the backlog).",
+                act="waits over a second: the queue is behind its traffic (raise "
+                "warmup.rate_per_s or its workers); queue_full: it drops jobs (raise "
+                "max_jobs).",
+            )
         )
         .with_panel(
             panel(
@@ -92,7 +133,12 @@ def build() -> model.Dashboard:
                 "blast_radius",
                 "table",
                 width=24,
-                description=BLAST_RADIUS_NEXTJS,
+                notes=BLAST_RADIUS_NEXTJS,
+                unit="short",
+                answers="Per revalidated tag or path, how often and how many entries it "
+                "invalidated.",
+                act="a tag that invalidates many entries at once makes a cold spike: split it "
+                "into narrower tags, or revalidate with 'max' (stale while it refills).",
             )
         )
         .build()

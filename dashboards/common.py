@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
+from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard, table, timeseries
+from grafana_foundation_sdk.models import common as common_model
 from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.clickhouse import DATASOURCE, Format, load_sql, query
@@ -28,6 +31,26 @@ NEEDS_BROWSER = (
 )
 
 
+BASE_URL = "nextrace_url"
+"""The dashboard variable that says where the collector's pages answer (the trace view, the
+slow list: ``nextrace collect``'s ``/trace/{id}`` and ``/slow``); data links open them."""
+DEFAULT_BASE_URL = "http://127.0.0.1:4318"
+PAGE_LINKS: dict[str, list[dict[str, Any]]] = {
+    "trace_id": [
+        {"title": "nextrace trace view", "url": f"${{{BASE_URL}}}/trace/${{__value.raw}}"},
+    ],
+    "route": [
+        {
+            "title": "Slowest navigations of this route",
+            "url": f"${{{BASE_URL}}}/slow?route=${{__value.raw:percentencode}}",
+        },
+    ],
+}
+"""The data links of a column that lists traces or routes, by the column's name."""
+Steps = Sequence[tuple[float | None, str]]
+"""Threshold steps: from each value (None: from the lowest) on, this colour."""
+
+
 def panel(
     dashboard_name: str,
     panel_id: int,
@@ -35,31 +58,95 @@ def panel(
     sql: str,
     fmt: Format,
     width: int = 12,
-    description: str = "",
+    notes: str = "",
     per_minute: bool = False,
+    *,
+    unit: str,
+    answers: str,
+    act: str,
+    units: Mapping[str, str] | None = None,
+    thresholds: Steps = (),
+    thresholds_on: str = "",
+    links: Sequence[str] = (),
 ) -> table.Panel | timeseries.Panel:
-    """A table or time-series panel whose one target is ``sql/<dashboard_name>/<sql>.sql``;
-    ``description`` says what a real Next.js app cannot report there. A ``per_minute`` panel
-    reads a per-minute aggregate table, so its interval is at least a minute."""
+    """A table or time-series panel whose one target is ``sql/<dashboard_name>/<sql>.sql``.
+
+    Its description says what it ``answers`` and what to do when it is bad (``act``), then
+    the ``notes`` (what a real Next.js app cannot report there). ``unit`` is every field's,
+    ``units`` a column's own; ``thresholds`` mark the goal (on ``thresholds_on``, a column of
+    a table, coloured). Each of the ``links`` columns (:data:`PAGE_LINKS`) links to the
+    collector's pages. A
+    ``per_minute`` panel reads a per-minute aggregate table, so its interval is at least a
+    minute."""
     built = timeseries.Panel() if fmt == "timeseries" else table.Panel()
+    description = f"{answers}\n\nWhen it is bad: {act}" + (f"\n\n{notes}" if notes else "")
     built = (
         built.id(panel_id)
         .title(title)
+        .description(description)
         .datasource(DATASOURCE)
         .with_target(query(dashboard_name, sql, fmt))
         .height(9)
         .span(width)
+        .unit(unit)
     )
+    columns: dict[str, list[model.DynamicConfigValue]] = {}
+    for column, its_unit in (units or {}).items():
+        columns.setdefault(column, []).append(model.DynamicConfigValue("unit", its_unit))
+    if thresholds and thresholds_on:
+        steps = model.ThresholdsConfig(
+            mode=model.ThresholdsMode.ABSOLUTE,
+            steps=[model.Threshold(value=value, color=color) for value, color in thresholds],
+        )
+        columns.setdefault(thresholds_on, []).extend(
+            [
+                model.DynamicConfigValue("thresholds", steps),
+                model.DynamicConfigValue("custom.cellOptions", {"type": "color-text"}),
+            ]
+        )
+    elif thresholds and isinstance(built, timeseries.Panel):
+        built = built.thresholds(_steps(thresholds)).thresholds_style(
+            common_builders.GraphThresholdsStyleConfig().mode(
+                common_model.GraphThresholdsStyleMode.LINE
+            )
+        )
+    for column in links:
+        columns.setdefault(column, []).append(model.DynamicConfigValue("links", PAGE_LINKS[column]))
+    for column, properties in columns.items():
+        built = built.override_by_name(column, properties)
     if per_minute:
         built = built.interval("1m")
-    return built.description(description) if description else built
+    return built
+
+
+def _steps(thresholds: Steps) -> dashboard.ThresholdsConfig:
+    return (
+        dashboard.ThresholdsConfig()
+        .mode(model.ThresholdsMode.ABSOLUTE)
+        .steps([model.Threshold(value=value, color=color) for value, color in thresholds])
+    )
 
 
 def needs_browser(
-    dashboard_name: str, panel_id: int, title: str, sql: str, width: int = 12
+    dashboard_name: str,
+    panel_id: int,
+    title: str,
+    sql: str,
+    width: int = 12,
+    **words: Any,
 ) -> table.Panel | timeseries.Panel:
-    """A table panel of what only a browser can report, saying so to its reader."""
-    return panel(dashboard_name, panel_id, title, sql, "table", width, NEEDS_BROWSER)
+    """A table panel of what only a browser can report, saying so to its reader; ``words``:
+    its unit, what it answers and what to do (see :func:`panel`)."""
+    return panel(dashboard_name, panel_id, title, sql, "table", width, NEEDS_BROWSER, **words)
+
+
+def base_url() -> dashboard.TextBoxVariable:
+    """:data:`BASE_URL`, a text box: where this Grafana's users reach the collector."""
+    return (
+        dashboard.TextBoxVariable(BASE_URL)
+        .label("nextrace pages at")
+        .default_value(DEFAULT_BASE_URL)
+    )
 
 
 def variable(name: str, label: str, table: FilterTable) -> dashboard.QueryVariable:
@@ -122,4 +209,4 @@ def base(
     )
     for name in variables:
         built = built.with_variable(variable(name, name.capitalize(), filter_table))
-    return built
+    return built.with_variable(base_url())

@@ -9,11 +9,16 @@ step, which is why their queries must not use variables.
 Supported, as the plugin documents them: ``$__conditionalAll(condition, $var)``
 (``1=1`` when the variable is All), ``${var:singlequote}`` (``'a','b'``),
 ``${var}`` and ``$var`` (the values joined by commas).
+
+A data link's URL is filled in the browser too, when its cell is clicked (:func:`data_link`):
+``${__value.raw}`` is the cell's value, ``${var}`` a text box variable's, and the
+``:percentencode`` format is JavaScript's ``encodeURIComponent``.
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from dashboards.macros import MacroError, closing_paren, split_args
 
@@ -55,3 +60,24 @@ def interpolate(sql: str, variables: dict[str, Values]) -> str:
         return _format(variables[name], fmt)
 
     return re.sub(r"\$\{(\w+)(?::(\w+))?\}|\$(?!__)(\w+)", substitute, sql)
+
+
+def data_link(url: str, variables: dict[str, str], value: str) -> str:
+    """A data link's ``url`` as Grafana follows it from a cell holding ``value``, with the
+    dashboard's text ``variables``."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, fmt = match.group(1), match.group(2) or ""
+        if name == "__value.raw":
+            found = value
+        elif name in variables:
+            found = variables[name]
+        else:
+            raise MacroError(f"unknown data link variable {name!r}")
+        if fmt == "percentencode":
+            return quote(found, safe="-_.!~*'()")  # encodeURIComponent's unreserved set
+        if fmt in ("", "raw"):
+            return found
+        raise MacroError(f"variable format {fmt!r} is not emulated")
+
+    return re.sub(r"\$\{([\w.]+)(?::(\w+))?\}", substitute, url)

@@ -3,8 +3,8 @@
 -- started (an app traced on the server only). A kind is the browser's navigation type
 -- (document, soft, back, forward, traverse); a server-only request of kind rsc_navigation is a
 -- soft one, and an API route's request is of kind api. A redirect (3xx) is no navigation: the
--- navigation goes on at its target. The service filter matches the browser's or the server's,
--- the build the server's; empty filters match all.
+-- navigation goes on at its target. The route and service filters match the browser's or the
+-- server's, the build the server's; empty filters match all.
 WITH
     fromUnixTimestamp64Nano({since_ns:Int64}) AS since,
     if({until_ns:Int64} = 0, toDateTime64('2255-01-01', 9), fromUnixTimestamp64Nano({until_ns:Int64}))
@@ -18,7 +18,15 @@ FROM (
         FROM lifecycle_spans
         WHERE Phase = 'navigation' AND SpanName LIKE 'navigation %' AND IsRoot
           AND Timestamp >= since AND Timestamp < until
-          AND ({route:String} = '' OR route = {route:String})
+          AND (
+              {route:String} = '' OR route = {route:String}
+              -- or the server served it as that route: an intercepted soft navigation's
+              -- browser route (/photos/[id]) is not the server's (/feed/(..)photos/[id])
+              OR TraceId IN (
+                  SELECT TraceId FROM requests
+                  WHERE {route:String} != '' AND Route = {route:String} AND Timestamp >= since
+              )
+          )
           AND ({kind:String} = '' OR kind = {kind:String})
           AND (
               {service:String} = '' OR ServiceName = {service:String}

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 from collector.service import Collector
-from dashboards.build import to_json
-from dashboards.frontend import Values, interpolate
+from dashboards.build import DASHBOARDS, to_json
+from dashboards.common import BASE_URL
+from dashboards.frontend import Values, data_link, interpolate
 from dashboards.macros import QueryContext, expand
 from tests.builders import make_request
-from tests.conftest import stored
+from tests.conftest import GRAFANA_SCHEMAS, stored
 
 PB = {"Content-Type": "application/x-protobuf"}
 
@@ -65,3 +69,55 @@ def panel_json(module: ModuleType, title: str) -> dict[str, Any]:
 def run_panel(traffic: Traffic, module: ModuleType, title: str, **chosen: Values) -> list[Any]:
     sql = panel_json(module, title)["targets"][0]["rawSql"]
     return run_sql(traffic, module.VARIABLES, sql, **chosen)
+
+
+def dashboard_schema() -> dict[str, Any]:
+    """Grafana's dashboard JSON Schema (from the grafana-foundation-sdk), with two fields as
+    Grafana's own CUE schema has them, any value (``value?: _``, ``options?: _``), where the
+    generated JSON Schema says object: an override's value (a unit's string, a list of links)
+    and its matcher's options (the field name ``byName`` matches)."""
+    schema: dict[str, Any] = json.loads((GRAFANA_SCHEMAS / "dashboard.jsonschema.json").read_text())
+    definitions = schema["definitions"]
+    definitions["DynamicConfigValue"]["properties"]["value"] = {}
+    definitions["MatcherConfig"]["properties"]["options"] = {}
+    return schema
+
+
+def follow_links(
+    query: Callable[[str], Any], get: Callable[[str], Any], base_url: str, context: QueryContext
+) -> dict[str, int]:
+    """Follow every data link to nextrace's pages of every panel, for every row the panel's
+    query (``query``: a store's ``client.query``) gives in ``context``, with ``get`` from
+    ``base_url`` (the dashboards' base URL variable): each page answers 200 and shows what
+    was clicked, a trace's own page or a route's slow list (with its traces for one route of
+    the panel at least: a route only prefetched, or a webhook's, has none). Returns how many
+    links of each panel were followed."""
+    everything: dict[str, Values] = {"service": None, "route": None, "build": None}
+    followed: dict[str, int] = {}
+    for name in DASHBOARDS:
+        for panel in to_json(name)["panels"]:
+            links = {
+                o["matcher"]["options"]: p["value"]
+                for o in panel["fieldConfig"]["overrides"]
+                for p in o["properties"]
+                if p["id"] == "links"
+            }
+            if not links:
+                continue
+            result = query(expand(interpolate(panel["targets"][0]["rawSql"], everything), context))
+            listing = 0  # route pages that list traces
+            for column, its_links in links.items():
+                for row in result.result_rows:
+                    value = str(row[result.column_names.index(column)])
+                    for link in its_links:
+                        url = data_link(link["url"], {BASE_URL: base_url}, value)
+                        if not url.startswith(base_url):
+                            continue  # Grafana's own Explore: no Grafana runs here
+                        page = get(url.removeprefix(base_url))
+                        assert page.status_code == 200, (panel["title"], url, page.text)
+                        assert html.escape(value, quote=False) in page.text, (panel["title"], url)
+                        listing += column == "route" and "href='trace/" in page.text
+                        followed[panel["title"]] = followed.get(panel["title"], 0) + 1
+            if "route" in links and result.result_rows:
+                assert listing, f"{panel['title']}: no route's slow list lists a trace"
+    return followed

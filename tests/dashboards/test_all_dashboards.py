@@ -5,18 +5,68 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import jsonschema
 import pytest
 
 from dashboards import cache_health, cold_cache, collector_health, prefetch, slow_navigations
 from dashboards.build import DASHBOARDS, to_json
-from dashboards.common import NEEDS_BROWSER
+from dashboards.common import BASE_URL, NEEDS_BROWSER
 from dashboards.macros import QueryContext, expand
 from tests.builders import make_request, make_span
 from tests.conftest import stored
-from tests.dashboards.panels import PB, run_panel, stored_traffic
+from tests.dashboards.panels import PB, dashboard_schema, run_panel, stored_traffic
 from tests.support.captures import post_capture
 
 TRAFFIC_DASHBOARDS = (cache_health, cold_cache, prefetch, slow_navigations)
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_every_dashboard_is_valid_grafana_json(name):
+    jsonschema.validate(to_json(name), dashboard_schema())
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_every_panel_says_its_unit_what_it_answers_and_what_to_do(name):
+    for panel in to_json(name)["panels"]:
+        assert panel["fieldConfig"]["defaults"]["unit"], panel["title"]
+        answers, act = panel["description"].split("\n\n")[:2]
+        assert len(answers) > 40, panel["title"]
+        assert act.startswith("When it is bad: "), panel["title"]
+        assert len(act) > 40, panel["title"]
+
+
+def thresholds(panel: dict[str, Any]) -> list[Any]:
+    """The threshold steps of a panel: its own, or a column's."""
+    config = panel["fieldConfig"]
+    found = [config["defaults"].get("thresholds", {}).get("steps", [])]
+    found += [
+        p["value"]["steps"]
+        for o in config["overrides"]
+        for p in o["properties"]
+        if p["id"] == "thresholds"
+    ]
+    return [steps for steps in found if steps]
+
+
+def test_goals_are_marked_where_a_goal_exists():
+    """Hit ratio, warm-up backlog, amplification, latency, the collector's inserts and drops."""
+    marked = {
+        (name, panel["title"])
+        for name in DASHBOARDS
+        for panel in to_json(name)["panels"]
+        if thresholds(panel)
+    }
+    assert marked == {
+        ("cache_health", "Hit ratio per layer"),
+        ("cache_health", "'use cache' functions"),
+        ("cold_cache", "Warm-up coverage of data-cache hits"),
+        ("cold_cache", "Warm-up queue"),
+        ("prefetch", "Prefetches per navigation"),
+        ("slow_navigations", "Navigation latency per route"),
+        ("slow_navigations", "Request latency and TTFB per route"),
+        ("collector_health", "Insert latency (ms)"),
+        ("collector_health", "Drops and refusals by reason"),
+    }
 
 
 def test_the_five_dashboards_are_built():
@@ -28,7 +78,8 @@ def test_the_five_dashboards_are_built():
 @pytest.mark.parametrize("module", TRAFFIC_DASHBOARDS, ids=lambda m: m.NAME)
 def test_traffic_dashboards_filter_by_service_route_and_build(module):
     document = to_json(module.NAME)
-    assert [v["name"] for v in document["templating"]["list"]] == ["service", "route", "build"]
+    names = [v["name"] for v in document["templating"]["list"]]
+    assert names == ["service", "route", "build", BASE_URL]
     assert module.VARIABLES == ("service", "route", "build")
     assert document["links"][0]["type"] == "dashboards"
     assert document["annotations"]["list"][0]["name"] == "Deploys"
@@ -39,7 +90,7 @@ def test_every_variable_and_annotation_query_runs(name, collector):
     document = to_json(name)
     now = dt.datetime.now(dt.UTC)
     context = QueryContext(now - dt.timedelta(hours=1), now)
-    queries = [v["query"] for v in document["templating"].get("list", [])]
+    queries = [v["query"] for v in document["templating"]["list"] if v["type"] == "query"]
     queries += [a["target"]["rawSql"] for a in document["annotations"]["list"]]
     for sql in queries:
         assert stored(collector, expand(sql, context)) == []  # an empty store: no rows, no error
@@ -56,7 +107,7 @@ def test_panels_say_truly_whether_a_nextjs_service_shows_there(captures, client,
     labelled, filled = set(), set()
     for module in TRAFFIC_DASHBOARDS:
         for panel in to_json(module.NAME)["panels"]:
-            if panel.get("description") == NEEDS_BROWSER:
+            if NEEDS_BROWSER in panel["description"]:
                 labelled.add(panel["title"])
             if shows_something(run_panel(traffic, module, panel["title"])):
                 filled.add(panel["title"])

@@ -15,15 +15,16 @@ from grafana_foundation_sdk.models import dashboard as model
 from dashboards import cache_health
 from dashboards.build import to_json
 from dashboards.clickhouse import DATASOURCE_UID, ClickHouseQuery
+from dashboards.common import BASE_URL
 from dashboards.files import write
 from dashboards.frontend import Values, interpolate
 from dashboards.macros import QueryContext
 from tests.builders import make_request, make_span
-from tests.conftest import GRAFANA_SCHEMAS
 from tests.dashboards.panels import (
     HOUR_START_NS,
     PB,
     Traffic,
+    dashboard_schema,
     ingest,
     panel_json,
     run_sql,
@@ -41,15 +42,15 @@ def targets(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_the_dashboard_is_valid_grafana_json_and_round_trips(tmp_path):
     document = to_json(cache_health.NAME)
-    schema = json.loads((GRAFANA_SCHEMAS / "dashboard.jsonschema.json").read_text())
-    jsonschema.validate(document, schema)
+    jsonschema.validate(document, dashboard_schema())
     back: Any = model.Dashboard.from_json(document)
     assert all(isinstance(p.targets[0], ClickHouseQuery) for p in back.panels)
     for target in targets(document).values():
         assert target["datasource"]["uid"] == DATASOURCE_UID
         assert target["editorType"] == "sql"
         assert (target["format"], target["queryType"]) in ((0, "timeseries"), (1, "table"))
-    assert [v["name"] for v in document["templating"]["list"]] == list(cache_health.VARIABLES)
+    names = [v["name"] for v in document["templating"]["list"]]
+    assert names == [*cache_health.VARIABLES, BASE_URL]
     assert document["annotations"]["list"][0]["name"] == "Deploys"
     written = write(tmp_path)
     assert json.loads((tmp_path / "dashboards" / "cache_health.json").read_text()) == document
@@ -136,6 +137,7 @@ def test_variables_and_deploy_annotations(traffic):
     values = {
         v["name"]: [row[0] for row in run(traffic, v["query"])]
         for v in document["templating"]["list"]
+        if v["type"] == "query"
     }
     assert values == {"service": ["svc"], "route": ["/a", "/b"], "build": ["b1", "b2"]}
     annotation = document["annotations"]["list"][0]["target"]["rawSql"]

@@ -146,9 +146,15 @@ def test_the_slowest_traces_open_in_the_trace_view(traffic):
     trace_id, _, _, duration, _ = rows[0]
     assert (trace_id, duration) == (traces["slow"], 800.0)
     assert [service for _, _, service, _, _ in rows] == ["browser"] * 3  # roots only
-    (override,) = panel("Slowest traces")["fieldConfig"]["overrides"]
-    assert override["matcher"] == {"id": "byName", "options": "trace_id"}
-    url = override["properties"][0]["value"][0]["url"]
+    (override,) = [
+        o
+        for o in panel("Slowest traces")["fieldConfig"]["overrides"]
+        if o["matcher"] == {"id": "byName", "options": "trace_id"}
+    ]
+    (links,) = [p["value"] for p in override["properties"] if p["id"] == "links"]
+    ours, grafanas = links
+    assert ours["url"] == "${nextrace_url}/trace/${__value.raw}"  # tests/dashboards/test_links.py
+    url = grafanas["url"]
     assert "${__value.raw}" in url  # Grafana fills the clicked trace id in
     panes = json.loads(unquote(url.split("panes=", 1)[1]))
     (trace_query,) = panes["trace"]["queries"]

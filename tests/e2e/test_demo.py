@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from collector.config import StoreConfig
@@ -22,6 +23,7 @@ from dashboards.build import DASHBOARDS, to_json
 from dashboards.frontend import Values, interpolate
 from dashboards.macros import QueryContext, expand
 from nextrace.demo import DemoResult
+from tests.dashboards.panels import follow_links
 from tests.support.alerts import evaluate_with
 from tests.support.collector_process import start as start_collector
 from tests.support.collector_process import stop as stop_collector
@@ -267,5 +269,33 @@ def test_a_demo_trace_has_its_page_in_chromium(deploy_run: DemoResult, tmp_path:
             assert browser.evaluate("document.querySelector('pre').textContent") == said.stdout
             assert browser.evaluate("document.querySelectorAll('svg').length") == 1
             assert browser.console_errors == [], browser.console_errors
+        # Every panel's links, followed on this run, which fills the browser's panels too: the
+        # rows come from the panels' queries through the collector's /sql, as Grafana's would.
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=60) as client:
+            context = QueryContext(
+                deploy_run.report.summary["first_span"].replace(tzinfo=dt.UTC)
+                - dt.timedelta(minutes=5),
+                deploy_run.report.summary["last_span"].replace(tzinfo=dt.UTC)
+                + dt.timedelta(minutes=5),
+            )
+            followed = follow_links(lambda sql: SqlResult(client, sql), client.get, base, context)
+        assert {
+            "Navigation latency per route",
+            "What prefetches got back",
+            "Prefetch payload sizes",
+            "Slowest traces",
+        } <= set(followed), followed
     finally:
         stop_collector(collector)
+
+
+class SqlResult:
+    """A query's rows through a collector's ``/sql``, as ``client.query`` gives them."""
+
+    def __init__(self, client: httpx.Client, sql: str) -> None:
+        answer = client.post("/sql", json={"query": sql, "format": "JSONCompact"})
+        assert answer.status_code == 200, answer.text
+        found = answer.json()
+        self.column_names = tuple(column["name"] for column in found["meta"])
+        self.result_rows = [tuple(row) for row in found["data"]]

@@ -1,0 +1,52 @@
+"""Every data link of every panel, followed as Grafana would follow it (the cell's value and the
+base URL variable filled in, dashboards/frontend.py) to a running collector's pages, on a
+recorded real Next.js 16 run: each opens, and shows the trace or the route clicked.
+tests/e2e/test_demo.py follows them on the demo's run, which fills the browser's panels."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from collector.service import Collector
+from dashboards.macros import QueryContext
+from investigate.pages import store_pages
+from tests.conftest import database_of_its_own, running_collector, stored
+from tests.dashboards.panels import follow_links
+from tests.support.captures import post_capture
+
+RUN = Path(__file__).resolve().parents[1] / "data" / "cache-components-run"
+LOCAL = "http://localhost:4318"
+
+
+@pytest.fixture(scope="module")
+def serving(chdb_path: Path) -> Iterator[Collector]:
+    with (
+        database_of_its_own(chdb_path) as config,
+        running_collector(config, pages=store_pages) as collector,
+    ):
+        assert collector.app is not None
+        with TestClient(collector.app, base_url=LOCAL, client=("127.0.0.1", 50000)) as client:
+            post_capture(client, RUN)
+        stored(collector, "SELECT 1")
+        yield collector
+
+
+def test_every_link_opens_the_page_of_what_was_clicked(serving: Collector):
+    assert serving.app is not None
+    assert serving.store is not None
+    ((first, last),) = stored(serving, "SELECT min(Timestamp), max(Timestamp) FROM otel_traces")
+    context = QueryContext(
+        first.replace(tzinfo=dt.UTC) - dt.timedelta(minutes=5),
+        last.replace(tzinfo=dt.UTC) + dt.timedelta(minutes=5),
+    )
+    with TestClient(serving.app, base_url=LOCAL, client=("127.0.0.1", 50000)) as client:
+        followed = follow_links(serving.store.client.query, client.get, LOCAL, context)
+    # The panels a server-side run fills; the browser's are followed on the demo's run.
+    assert {"Top routes by misses", "Request latency and TTFB per route", "Slowest traces"} <= set(
+        followed
+    ), followed
