@@ -6,8 +6,10 @@ value per series, and C = a threshold on B, the rule's condition.
 
 Every rule is labelled ``source=nextrace`` (what nextrace's notification route matches,
 ``dashboards/policy.py``) and with its severity, and annotated with a summary, a description
-holding the value that fired it, a link to its section of ``docs/runbook.md`` and one to the
-dashboard panel that shows it.
+holding the value that fired it, a link to its section of ``docs/runbook.md``, one to the
+dashboard panel that shows it, and, for a rule about an app, one to nextrace's slow list of
+what fired (the service, and the build of a cold cache: the routes that suffered are there,
+each trace a link to its critical path).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class AlertSpec:
     panel: str  # that panel, by title
     comparison: Literal["gt", "lt"] = "gt"
     windows: dict[str, int] = field(default_factory=dict)  # {name} in the SQL -> seconds
+    slow_list: tuple[str, ...] = ()  # the labels that filter the slow list of what fired
 
     def sql(self) -> str:
         """Query A, with its windows filled in (integers from this module, never user input)."""
@@ -85,6 +88,7 @@ COLD_CACHE_SPIKE = AlertSpec(
     dashboard="cold_cache",
     panel="Cold misses and warm-ups",
     windows={"recent_s": 120},
+    slow_list=("service", "build"),
 )
 PREFETCH_AMPLIFICATION = AlertSpec(
     uid="nextrace-prefetch-amplification",
@@ -105,6 +109,7 @@ PREFETCH_AMPLIFICATION = AlertSpec(
     dashboard="prefetch",
     panel="Prefetches per navigation",
     windows={"recent_s": 300},
+    slow_list=("service",),
 )
 WARMUP_FAILURES = AlertSpec(
     uid="nextrace-warmup-failures",
@@ -123,6 +128,7 @@ WARMUP_FAILURES = AlertSpec(
     runbook="warm-ups-failing-or-backlogged",
     dashboard="cold_cache",
     panel="Warm-up queue",
+    slow_list=("service",),
 )
 DROPPED_SPANS = AlertSpec(
     uid="nextrace-dropped-spans",
@@ -145,6 +151,8 @@ DROPPED_SPANS = AlertSpec(
 ALERTS = (COLD_CACHE_SPIKE, PREFETCH_AMPLIFICATION, WARMUP_FAILURES, DROPPED_SPANS)
 # What a notification groups by: one per rule and service, and per build for a cold cache.
 GROUP_BY = ["grafana_folder", "alertname", "service", "build"]
+SLOW_LIST_SINCE = "30m"
+"""How far back an alert's slow list reaches: the rules' recent windows, and then some."""
 
 
 def _panel_link(spec: AlertSpec) -> dict[str, str]:
@@ -154,14 +162,30 @@ def _panel_link(spec: AlertSpec) -> dict[str, str]:
     return {"__dashboardUid__": dashboard["uid"], "__panelId__": str(panel_id)}
 
 
-def build(spec: AlertSpec, runbook_url: str = "") -> model.Rule:
+def slow_list_path(spec: AlertSpec) -> str:
+    """The path of nextrace's slow list of what fired ``spec``: a Grafana template of its
+    labels (``urlquery``, Go's, escapes them); "" for a rule about no app."""
+    if not spec.slow_list:
+        return ""
+    filters = "&".join(f"{label}={{{{ urlquery $labels.{label} }}}}" for label in spec.slow_list)
+    return f"/slow?{filters}&since={SLOW_LIST_SINCE}"
+
+
+def build(spec: AlertSpec, runbook_url: str = "", pages_url: str = "") -> model.Rule:
     """The rule of ``spec``; with ``runbook_url`` (where docs/runbook.md is published), its
-    annotations link to the rule's section there, and otherwise name it."""
+    annotations link to the rule's section there, and otherwise name it; with ``pages_url``
+    (where nextrace collect's pages answer), to the slow list of what fired, and otherwise
+    name its path."""
     annotations = {"summary": spec.summary, "description": spec.description}
     if runbook_url:
         annotations["runbook_url"] = f"{runbook_url}#{spec.runbook}"
     else:  # Grafana shows it with the alert; nothing links nowhere
         annotations["runbook"] = f"docs/runbook.md#{spec.runbook} in nextrace's documentation"
+    if path := slow_list_path(spec):
+        if pages_url:
+            annotations["slow_list_url"] = pages_url.rstrip("/") + path
+        else:
+            annotations["slow_list"] = f"{path} on the collector that holds the store"
     annotations.update(_panel_link(spec))
     source = (
         alerting.Query("A")

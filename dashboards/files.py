@@ -67,9 +67,11 @@ def dashboard_provider() -> dict[str, Any]:
     }
 
 
-def _file_rule(spec: alerts.AlertSpec, runbook_url: str) -> dict[str, Any]:
+def _file_rule(spec: alerts.AlertSpec, runbook_url: str, pages_url: str) -> dict[str, Any]:
     """A rule in the file-provisioning shape: the group, not the rule, names folder and org."""
-    api: dict[str, Any] = json.loads(json.dumps(alerts.build(spec, runbook_url), cls=JSONEncoder))
+    api: dict[str, Any] = json.loads(
+        json.dumps(alerts.build(spec, runbook_url, pages_url), cls=JSONEncoder)
+    )
     return {
         "uid": api["uid"],
         "title": api["title"],
@@ -100,7 +102,7 @@ def contact_point(webhook: str) -> dict[str, Any]:
     }
 
 
-def alerting(webhook: str = "", runbook_url: str = "") -> dict[str, Any]:
+def alerting(webhook: str = "", runbook_url: str = "", pages_url: str = "") -> dict[str, Any]:
     """The rules; with ``webhook``, nextrace's contact point too. Never a policy tree, which
     would replace the organisation's (``dashboards/policy.py``)."""
     document: dict[str, Any] = {
@@ -111,7 +113,7 @@ def alerting(webhook: str = "", runbook_url: str = "") -> dict[str, Any]:
                 "name": alerts.RULE_GROUP,
                 "folder": FOLDER_TITLE,
                 "interval": "1m",
-                "rules": [_file_rule(spec, runbook_url) for spec in alerts.ALERTS],
+                "rules": [_file_rule(spec, runbook_url, pages_url) for spec in alerts.ALERTS],
             }
         ],
     }
@@ -125,19 +127,22 @@ def write(
     access: ClickHouseAccess | None = None,
     webhook: str = "",
     runbook_url: str = "",
+    pages_url: str = "",
 ) -> list[Path]:
-    """Write the dashboards and the provisioning files under ``out``; return the files."""
+    """Write the dashboards and the provisioning files under ``out``; return the files.
+    ``pages_url``: where nextrace collect's pages answer, for the links of the dashboards
+    and of the alerts."""
     written = []
     dashboards_dir = out / "dashboards"
     dashboards_dir.mkdir(parents=True, exist_ok=True)
     for name in DASHBOARDS:
         path = dashboards_dir / f"{name}.json"
-        path.write_text(json.dumps(to_json(name), indent=2) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(to_json(name, pages_url), indent=2) + "\n", encoding="utf-8")
         written.append(path)
     for kind, document in (
         ("datasources", datasources(access or file_access())),
         ("dashboards", dashboard_provider()),
-        ("alerting", alerting(webhook, runbook_url)),
+        ("alerting", alerting(webhook, runbook_url, pages_url)),
     ):
         path = out / "provisioning" / kind / "nextrace.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -47,8 +47,9 @@ def _upsert(
     return "updated"
 
 
-def _upsert_rule(api: GrafanaApi, spec: alerts.AlertSpec, runbook_url: str) -> str:
-    rule: dict[str, Any] = json.loads(json.dumps(alerts.build(spec, runbook_url), cls=JSONEncoder))
+def _upsert_rule(api: GrafanaApi, spec: alerts.AlertSpec, runbook_url: str, pages_url: str) -> str:
+    built = alerts.build(spec, runbook_url, pages_url)
+    rule: dict[str, Any] = json.loads(json.dumps(built, cls=JSONEncoder))
     rules = api.alertingprovisioning
     return _upsert(
         lambda: rules.get_alertrule(spec.uid),
@@ -79,10 +80,12 @@ def provision(
     alert_webhook: str = "",
     runbook_url: str = "",
     say: Callable[[str], None] = print,
+    pages_url: str = "",
 ) -> dict[str, str]:
     """Create or update every nextrace resource in the Grafana at ``grafana_url``: with
     ``alert_webhook``, its contact point and route too; with ``runbook_url`` (where
-    docs/runbook.md is published), rules link to their sections there.
+    docs/runbook.md is published), rules link to their sections there; with ``pages_url``
+    (where nextrace collect's pages answer), dashboards and rules link to them.
 
     Raises :class:`PushError` with one line when Grafana is unreachable or refuses.
     """
@@ -90,7 +93,7 @@ def provision(
         raise PushError(f"the Grafana URL {grafana_url!r} needs a scheme: http://… or https://…")
     try:
         api = GrafanaApi.from_url(grafana_url, credential=token)
-        return _push(api, access, alert_webhook, runbook_url, say)
+        return _push(api, access, alert_webhook, runbook_url, pages_url, say)
     except OSError as exc:  # requests' errors are OSErrors; their text is a page of repr
         reason = type(exc).__name__
         raise PushError(f"cannot reach Grafana at {grafana_url} ({reason})") from exc
@@ -103,6 +106,7 @@ def _push(
     access: ClickHouseAccess,
     alert_webhook: str,
     runbook_url: str,
+    pages_url: str,
     say: Callable[[str], None],
 ) -> dict[str, str]:
     done: dict[str, str] = {}
@@ -122,7 +126,7 @@ def _push(
     for name in DASHBOARDS:
         api.dashboard.update_dashboard(
             {
-                "dashboard": to_json(name),
+                "dashboard": to_json(name, pages_url),
                 "folderUid": alerts.FOLDER_UID,
                 "overwrite": True,
                 "message": "provisioned by nextrace",
@@ -130,7 +134,7 @@ def _push(
         )
         done[f"dashboard {name}"] = "written"
     for spec in alerts.ALERTS:
-        done[f"rule {spec.uid}"] = _upsert_rule(api, spec, runbook_url)
+        done[f"rule {spec.uid}"] = _upsert_rule(api, spec, runbook_url, pages_url)
     if alert_webhook:
         done["contact point"] = _upsert_contact_point(api, alert_webhook)
         tree = api.alertingprovisioning.get_notification_policy_tree()

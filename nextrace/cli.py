@@ -761,6 +761,14 @@ RunbookUrl = Annotated[
         help="Where docs/runbook.md is published; each rule links to its section there.",
     ),
 ]
+PagesUrl = Annotated[
+    str,
+    typer.Option(
+        envvar="NEXTRACE_PAGES_URL",
+        help="Where users reach nextrace collect's pages (/trace, /slow): the dashboards' "
+        "trace ids and routes, and each alert, link there. [default: http://127.0.0.1:4318]",
+    ),
+]
 
 
 @dashboards_app.command("build")
@@ -773,6 +781,7 @@ def dashboards_build(
     clickhouse_tls: Tls = False,
     alert_webhook: AlertWebhook = "",
     runbook_url: RunbookUrl = "",
+    pages_url: PagesUrl = "",
 ) -> None:
     """Write the dashboards as Grafana JSON, with Grafana's provisioning files.
 
@@ -784,7 +793,7 @@ def dashboards_build(
 
     protocol = protocol_named(clickhouse_protocol.value)
     access = file_access(clickhouse_database, protocol, clickhouse_tls)
-    for path in write(out, access, alert_webhook, runbook_url):
+    for path in write(out, access, alert_webhook, runbook_url, pages_url):
         typer.echo(str(path))
 
 
@@ -817,6 +826,7 @@ def dashboards_provision(
     ] = None,
     alert_webhook: AlertWebhook = "",
     runbook_url: RunbookUrl = "",
+    pages_url: PagesUrl = "",
 ) -> None:
     """Create or update the folder, datasource, dashboards and alert rules in a running
     Grafana; with --alert-webhook, a contact point and one route for nextrace's alerts, and
@@ -835,7 +845,9 @@ def dashboards_provision(
         tls=clickhouse_tls,
         ca_cert=clickhouse_ca_cert.read_text("utf-8") if clickhouse_ca_cert else "",
     )
-    provision(grafana_url, token, access, alert_webhook, runbook_url, say=typer.echo)
+    provision(
+        grafana_url, token, access, alert_webhook, runbook_url, say=typer.echo, pages_url=pages_url
+    )
 
 
 def main() -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from dataclasses import replace
+from typing import Any
 
 import jsonschema
 import pytest
@@ -18,13 +20,16 @@ from dashboards.alerts import (
     WARMUP_FAILURES,
 )
 from dashboards.macros import QueryContext, UnknownMacroError, expand
+from investigate.pages import store_pages
 from tests.builders import make_request, make_span
 from tests.conftest import GRAFANA_SCHEMAS, running_collector, stored
-from tests.support.alerts import evaluate, rule_json
+from tests.support.alerts import evaluate, render_annotation, rule_json
 from tests.support.cdn_payloads import signed
 
 PB = {"Content-Type": "application/x-protobuf"}
 MINUTE = 60_000_000_000
+
+LOCAL = "http://localhost:4318"
 
 
 def test_a_window_without_a_value_is_refused():
@@ -218,3 +223,41 @@ def test_a_prefetch_loop_the_cdn_serves_fires_the_amplification_alert(store_conf
             assert answer.status_code == 200
             firing = evaluate(collector, PREFETCH_AMPLIFICATION, at)
             assert firing == {"shop": pytest.approx((300 / 30) / 1.5)}
+
+
+def test_a_cold_cache_notification_links_to_the_slow_list_of_its_build(store_config):
+    """The rule's slow_list_url, rendered for the series that fired as Grafana renders it,
+    opens the slow list of that service's build on a running collector."""
+    now_ns = time.time_ns()
+    at = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
+
+    def page_request(build: str, offset_min: float) -> Any:
+        return make_span(
+            "GET /products/[id]",
+            start_ns=int(now_ns + offset_min * MINUTE),
+            duration_ns=300_000_000,
+            attrs={
+                "nextrace.phase": "request",
+                "nextrace.request.kind": "document",
+                "next.route": "/products/[id]",
+                "http.response.status_code": 200,
+                "nextrace.build_id": build,
+            },
+        )
+
+    with running_collector(store_config, pages=store_pages) as collector:
+        assert collector.app is not None
+        with TestClient(collector.app, base_url=LOCAL, client=("127.0.0.1", 50000)) as client:
+            cold = [page_request("b2 (new)", -1.5), page_request("b2 (new)", -0.5)]
+            ingest(client, collector, lookups(now_ns, -28, -2, 300, 15, build="b1"))
+            ingest(client, collector, [page_request("b1", -10), *cold])
+            ingest(client, collector, lookups(now_ns, -1.9, -0.1, 60, 36, build="b2 (new)"))
+            ((service, build, layer),) = evaluate(collector, COLD_CACHE_SPIKE, at)
+            annotations = rule_json(COLD_CACHE_SPIKE, pages_url=LOCAL)["annotations"]
+            labels = {"service": service, "build": build, "layer": layer}
+            url = render_annotation(annotations["slow_list_url"], labels)
+            assert url == f"{LOCAL}/slow?service=svc&build=b2+%28new%29&since=30m"
+            page = client.get(url.removeprefix(LOCAL))
+    assert page.status_code == 200
+    listed = set(re.findall(r"href='trace/([0-9a-f]{32})'", page.text))
+    assert listed == {span.trace_id.hex() for span in cold}  # that build's, not b1's

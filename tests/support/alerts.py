@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote_plus
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
@@ -41,6 +43,19 @@ def evaluate_with(
     return {label: value for label, value in reduced.items() if value > threshold["params"][0]}
 
 
-def rule_json(spec: AlertSpec) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(json.dumps(build(spec), cls=JSONEncoder))
+def rule_json(spec: AlertSpec, pages_url: str = "") -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        json.dumps(build(spec, pages_url=pages_url), cls=JSONEncoder)
+    )
     return document
+
+
+def render_annotation(text: str, labels: dict[str, str]) -> str:
+    """An annotation as Grafana renders it for a series with ``labels``: its ``{{ $labels.X }}``
+    and ``{{ urlquery $labels.X }}`` (Go's url.QueryEscape) filled in."""
+
+    def fill(match: re.Match[str]) -> str:
+        value = labels[match.group(2)]
+        return quote_plus(value) if match.group(1) else value
+
+    return re.sub(r"\{\{\s*(urlquery\s+)?\$labels\.(\w+)\s*\}\}", fill, text)
