@@ -59,9 +59,12 @@ def dashboard_queries(end: dt.datetime, span: str) -> Iterator[Query]:
     context = QueryContext(end - length, end, interval)
     for name in DASHBOARDS:
         document = to_json(name)
-        variables = [v["name"] for v in document["templating"].get("list", [])]
-        grafana = functools.partial(_as_grafana_sends_it, {v: None for v in variables}, context)
-        for variable in document["templating"].get("list", []):
+        # The query variables: a text box (the pages' base URL) is no query.
+        variables = [v for v in document["templating"]["list"] if v["type"] == "query"]
+        grafana = functools.partial(
+            _as_grafana_sends_it, {v["name"]: None for v in variables}, context
+        )
+        for variable in variables:
             yield Query(f"{name}/variable {variable['name']}", name, grafana(variable["query"]))
         for annotation in document["annotations"]["list"]:
             sql = annotation["target"]["rawSql"]

@@ -118,6 +118,7 @@ WARMUP_TRIGGER = "nextrace.warmup.trigger"  # middleware, webhook, deploy
 WARMUP_TARGET = "nextrace.warmup.target"
 WARMUP_OUTCOME = "nextrace.warmup.outcome"  # ok, error, queue_full, deduplicated
 WARMUP_QUEUE_WAIT_MS = "nextrace.warmup.queue_wait_ms"
+WARMUP_RATE_PER_S = "nextrace.warmup.rate_per_s"  # the upstream calls a second warm-ups may make
 WARMUP_FIRED = "nextrace.warmup.fired"
 WARMUP_COST_MS = "nextrace.warmup.cost_ms"
 REVALIDATE_TRIGGER = "nextrace.revalidate.trigger"

@@ -51,6 +51,7 @@ class WarmupQueue:
     ) -> None:
         self._telemetry = telemetry
         self.limiter = RateLimiter(rate_per_s)
+        self._rate_per_s = rate_per_s
         self._max_jobs = max_jobs
         self._workers = workers
         self._queue: asyncio.Queue[WarmupJob] | None = None
@@ -111,6 +112,7 @@ class WarmupQueue:
             semconv.WARMUP_TARGET: job.target,
             semconv.WARMUP_OUTCOME: outcome,
             semconv.REQUEST_KIND: semconv.KIND_WARMUP,
+            semconv.WARMUP_RATE_PER_S: self._rate_per_s,
         }
 
     def _links(self, job: WarmupJob) -> list[Link]:

@@ -25,7 +25,7 @@ from typing import Any
 
 from contract.errors import NextraceError
 from instrumented_server.payloads import BROWSER_SERVICE
-from investigate import use_cache_report
+from investigate import advice, use_cache_report
 from investigate.reader import Reader
 from investigate.slow import Filters, SlowNavigation
 from investigate.slow import as_json as slow_as_json
@@ -229,12 +229,15 @@ class Report:
     prefetch: dict[str, float] = field(default_factory=dict)
     warmups: list[dict[str, Any]] = field(default_factory=list)
     warmup_busiest_second: int = 0
+    warmup_rate_limit: float = 0.0  # what the warm-ups said they keep to; 0: unknown
+    webhooks_ms: list[int] = field(default_factory=list)  # when webhooks arrived (webhooks.sql)
     slowest: list[SlowNavigation] = field(default_factory=list)
     # The reference server's /healthz "spans_dropped", when a demo ran one.
     server_spans_dropped: dict[str, int | None] | None = None
+    advice: list[str] = field(default_factory=list)  # investigate/advice.py
 
     def render(self) -> str:
-        out = self.header_lines()
+        out = self.header_lines() + advice.render(self.advice)
         if self.source == "server":
             return "\n".join(out + self._render_server()) + "\n"
         out += [
@@ -282,9 +285,16 @@ class Report:
             )
             if self.prevented_misses is not None:
                 if self.prevented_misses > 0:
+                    without = next(s for s in self.spikes if not s.warm_routes)
+                    with_warmup = next(s for s in self.spikes if s.warm_routes)
                     out.append(
                         f"Warming before the switch prevented about {self.prevented_misses} "
-                        "cold misses (cold misses per lookup, without against with warm-up)."
+                        f"cold misses: the deploy without warm-up missed "
+                        f"{ratio(without.cold_misses, without.lookups):.0%} of its "
+                        f"{without.lookups} lookups cold; at that rate the warmed deploy's "
+                        f"{with_warmup.lookups} lookups would have missed "
+                        f"{self.prevented_misses + with_warmup.cold_misses}, and missed "
+                        f"{with_warmup.cold_misses}."
                     )
                 else:
                     out.append(
@@ -293,18 +303,35 @@ class Report:
                     )
         out.append("")
         out.append("== Data-cache misses and warm-ups ==")
+        misses, raced = self.race.get("misses", 0), self.race.get("raced", 0)
+        never = self.race.get("never_warmed", 0)
         out.append(
-            f"{self.race.get('misses', 0)} misses or stale hits: {self.race.get('raced', 0)} on "
-            f"entries a warm-up had queued but not yet filled, {self.race.get('never_warmed', 0)} "
-            "on entries no warm-up touched."
+            f"{misses} misses or stale hits: {raced} on entries a warm-up had queued but not yet "
+            f"filled, {never} on entries no warm-up touched, {misses - raced - never} on entries "
+            "a warm-up filled at another time (before they expired or were revalidated again, "
+            "or after the miss)."
         )
+        if self.webhooks_ms:
+            out.append(
+                f"  {len(self.webhooks_ms)} revalidation webhooks arrived, from "
+                f"{utc(self.webhooks_ms[0] * 10**6)} to {utc(self.webhooks_ms[-1] * 10**6)} "
+                "(marked on the report's timelines)"
+            )
         for row in self.warmups:
             out.append(
                 f"  warm-ups {row['trigger']:<10} {row['outcome']:<13} {row['jobs']:>5} jobs, "
                 f"{row['avg_wait_ms']:>8.1f} ms average queue wait"
             )
         if self.warmups:
-            out.append(f"  busiest second of warm-up upstream calls: {self.warmup_busiest_second}")
+            limit = (
+                f", against the limit of {self.warmup_rate_limit:g} a second the warm-ups keep to"
+                if self.warmup_rate_limit
+                else ""
+            )
+            out.append(
+                "  busiest second of warm-up upstream calls: "
+                f"{self.warmup_busiest_second} calls left for upstream APIs{limit}"
+            )
         out += self._misses()
         out += use_cache_report.render(self.server.functions)
         p = self.prefetch
@@ -534,6 +561,7 @@ class Report:
                 for index, (deploy, spike) in enumerate(zip(s.deploys, s.spikes, strict=True))
             ],
             "latency": s.latency,
+            "advice": self.advice,
             "use_cache_functions": [
                 {**row, "advice": use_cache_report.advice(row)} for row in s.functions
             ],
@@ -596,16 +624,17 @@ class Report:
         out = [
             "",
             "== Navigation latency per period ==",
-            "(browser navigation spans, in ms: p50 = median, p95 and p99 = the slowest 5% and "
-            "1% start above these)",
-            f"{'period':<34}{'navigations':>12}{'p50':>9}{'p95':>9}{'p99':>9}",
+            "(browser navigation spans that went to the server, in ms: p50 = median, p95 and "
+            "p99 = the slowest 5% and 1% start above these; the router cache's hits, served in "
+            "the browser at once, are counted apart)",
+            f"{'period':<34}{'navigations':>12}{'p50':>9}{'p95':>9}{'p99':>9}{'router hits':>13}",
         ]
         overall = [r for r in self.latency if r["route"] == ""]
         for row in overall:
             label = self.period_labels[row["period"]]
             out.append(
                 f"{label:<34}{row['navigations']:>12}{row['p50_ms']:>9.0f}{row['p95_ms']:>9.0f}"
-                f"{row['p99_ms']:>9.0f}"
+                f"{row['p99_ms']:>9.0f}{row['router_hits']:>13}"
             )
         suffered = self.routes_that_suffered()
         if suffered:
@@ -621,7 +650,11 @@ class Report:
     def routes_that_suffered(self, top: int = 3) -> list[tuple[str, float, float, str]]:
         """Routes whose navigation p95 rose most from the period before a deploy to its spike
         (by a fifth and 50 ms at least)."""
-        p95 = {(r["period"], r["route"]): r["p95_ms"] for r in self.latency if r["route"]}
+        p95 = {
+            (r["period"], r["route"]): r["p95_ms"]
+            for r in self.latency
+            if r["route"] and r["navigations"]  # not only router-cache hits
+        }
         rises = []
         for (period, route), during in p95.items():
             label = self.period_labels[period] if period < len(self.period_labels) else ""
@@ -645,6 +678,7 @@ def build_report(
     report = Report(scenario=scenario, window=window)
     report.summary = run_query(reader, "run_summary", window)[0]
     report.server = server_rows(reader, window)
+    report.advice = advice.advice(reader, window.parameters())
     browsers = run_query(reader, "browser_spans", window)[0]["spans"]
     report.source = "browser" if browsers else "server"
     if browsers:
@@ -784,9 +818,10 @@ def _read_browser_traffic(report: Report, reader: Reader, window: Window) -> Non
         "prefetch_per_navigation": ratio(use["prefetches"], use["navigations"]),
     }
     report.warmups = run_query(reader, "warmups", window)
-    report.warmup_busiest_second = int(
-        run_query(reader, "warmup_upstream_rate", window)[0]["busiest_second"] or 0
-    )
+    report.webhooks_ms = [r["at_ms"] for r in run_query(reader, "webhooks", window)]
+    rate = run_query(reader, "warmup_upstream_rate", window)[0]
+    report.warmup_busiest_second = int(rate["busiest_second"] or 0)
+    report.warmup_rate_limit = float(rate["rate_limit"] or 0)
 
 
 def _column(layer: str) -> int:

@@ -35,6 +35,7 @@ NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
 MIN_BUCKET_MS = 1000
 BUCKETS = 30  # points per time series: fewer is coarse, more is noise
 CRITICAL = "#c0392b"
+WEBHOOK = "#8e44ad"
 SPAN = "#b8c7d9"
 LAYER_COLORS = {
     "cdn": "#1f77b4",
@@ -110,10 +111,13 @@ def _server_sections(report: Report, reader: Reader, bucket_ms: int) -> list[tup
         ),
         (
             "Prefetch and navigation requests",
-            _traffic(traffic, deploys, bucket_ms, "seconds since the first request"),
+            _traffic(
+                traffic, deploys, bucket_ms, "seconds since the first request", report.webhooks_ms
+            ),
             f"The server's prefetch requests and navigation requests (documents and RSC "
             f"navigations) per {bucket_ms / 1000:g} s; the line is the amplification so far: "
-            "prefetch requests per navigation request.",
+            "prefetch requests per navigation request. Dashed lines: deploys; dotted: "
+            "revalidation webhooks.",
         ),
         (
             "Request latency per route",
@@ -146,14 +150,22 @@ def _browser_sections(report: Report, reader: Reader, bucket_ms: int) -> list[tu
         ),
         (
             "Prefetches and navigations",
-            _traffic(traffic, deploys, bucket_ms, "seconds since the first browser span"),
+            _traffic(
+                traffic,
+                deploys,
+                bucket_ms,
+                "seconds since the first browser span",
+                report.webhooks_ms,
+            ),
             f"Prefetches and navigations the browsers started per {bucket_ms / 1000:g} s; the line "
-            "is the amplification so far: prefetches per navigation.",
+            "is the amplification so far: prefetches per navigation. Dashed lines: deploys; "
+            "dotted: revalidation webhooks.",
         ),
         (
             "Navigation latency per route, before and after deploys",
             _latency(report),
-            "p95 of browser navigations per route and period (bars), with the median (dots).",
+            "p95 of browser navigations per route and period (bars), with the median (dots); "
+            "navigations the router cache served in the browser are left out.",
         ),
         *_use_cache_section(report),
     ]
@@ -282,7 +294,11 @@ def _spikes(spikes: list[Spike]) -> str:
 
 
 def _traffic(
-    rows: list[dict[str, Any]], deploys: list[tuple[float, str]], bucket_ms: int, since: str
+    rows: list[dict[str, Any]],
+    deploys: list[tuple[float, str]],
+    bucket_ms: int,
+    since: str,
+    webhooks_ms: list[int],
 ) -> str:
     figure = Figure(figsize=(9, 3.2))
     axes = figure.subplots()
@@ -296,6 +312,14 @@ def _traffic(
     axes.set_ylabel("started")
     axes.set_xlabel(since)
     _mark_deploys(axes, deploys, origin)
+    for index, at_ms in enumerate(webhooks_ms):
+        axes.axvline(
+            (at_ms - origin) / 1000,
+            color=WEBHOOK,
+            linestyle=":",
+            linewidth=1,
+            label="webhook" if index == 0 else None,
+        )
     ratio = axes.twinx()
     total_p = total_n = 0
     amplification = []
@@ -320,7 +344,7 @@ def _latency(report: Report, routes: int = 6) -> str:
     shown = sorted(by_route, key=lambda r: -by_route[r])[:routes]
     periods = report.period_labels
     width = 0.8 / max(len(periods), 1)
-    cells = {(r["period"], r["route"]): r for r in report.latency}
+    cells = {(r["period"], r["route"]): r for r in report.latency if r["navigations"]}
     colors = ["#95a5a6", CRITICAL, "#2980b9", "#e67e22", "#16a085", "#8e44ad", "#34495e"]
     for index, label in enumerate(periods):
         xs, p95, p50 = [], [], []

@@ -29,16 +29,28 @@ def test_webhook_flood_stays_under_the_upstream_rate_limit(tmp_path):
     report = result.report
     # What the reference server's SDK dropped is counted, and reported (0 or more).
     assert report.server_spans_dropped is not None
-    assert "reference server's OpenTelemetry SDK: " in (result.run_dir / "report.txt").read_text()
+    text = (result.run_dir / "report.txt").read_text()
+    assert "reference server's OpenTelemetry SDK: " in text
+    # The figures say what they are: the limit the warm-ups keep to, the webhooks' arrival.
+    assert "calls left for upstream APIs, against the limit of 20 a second" in text
+    assert f"{len(report.webhooks_ms)} revalidation webhooks arrived, from " in text
+    assert len(report.webhooks_ms) == 41  # the tag and the 40 paths, each its own webhook
+    page = (result.run_dir / "report.html").read_text()
+    assert page.count("stroke: #8e44ad") >= 41  # each marked on the timeline
     webhook_jobs = sum(r["jobs"] for r in report.warmups if r["trigger"] == "webhook")
     assert webhook_jobs >= 20
     assert 0 < report.warmup_busiest_second <= 20  # warmup.rate_per_s of the default app
 
 
 def test_prefetch_storm_multiplies_prefetches_against_steady(tmp_path):
-    steady = demo(tmp_path, "steady", speed=3).report.prefetch
+    steady_run = demo(tmp_path, "steady", speed=3)
+    steady = steady_run.report.prefetch
     storm_run = demo(tmp_path, "prefetch-storm", speed=3)
     storm = storm_run.report.prefetch
+    # The report names the storm's links: the grid's 24 product links on every shop page.
+    (advice,) = [a for a in storm_run.report.advice if a.startswith("A prefetch storm")]
+    assert "The links to /products/[id] (" in advice, advice
+    assert not any(a.startswith("A prefetch storm") for a in steady_run.report.advice)
     assert storm["prefetch_per_navigation"] > 2 * steady["prefetch_per_navigation"]
     # Some slow navigation waited for the server, and its cause names the prefetches.
     with open_reader(StoreConfig.from_dsn(storm_run.store_dsn)) as reader:

@@ -1,0 +1,64 @@
+"""What the report says to do, each line computed from the store and naming the figure it rests
+on (``investigate/sql/advice_*.sql``):
+
+- the routes to warm before the next switch: those whose lookups a deploy emptied, most first;
+- the entries that expire before users come back: a longer revalidate or cacheLife;
+- the links behind a prefetch storm (3 prefetches a navigation or more): the routes that take
+  most of the prefetches;
+- the warm-ups that raced their users: misses while the warm-up for the entry was queued.
+"""
+
+from __future__ import annotations
+
+from investigate.reader import Reader
+
+STORM_PER_NAVIGATION = 3.0
+"""Prefetch requests per navigation request from which prefetching is a storm (the Prefetch
+dashboard's threshold)."""
+STORM_ROUTES = 3  # the routes named as the storm's links
+
+
+def advice(reader: Reader, window: dict[str, int]) -> list[str]:
+    """The report's advice for the store ``reader`` reads, in ``window`` (its parameters)."""
+    out = []
+    warm = reader.rows("advice_warm_routes", **window)
+    if warm:
+        listed = ", ".join(f"{r['route']} ({r['misses']})" for r in warm)
+        out.append(
+            f"Warm before the next switch: {listed}. Their lookups missed because a deploy "
+            "had emptied their entries (misses after deploys, per route)."
+        )
+    for row in reader.rows("advice_expired", **window):
+        waited = f"{row['misses']} waited for the data again" if row["misses"] else "none waited"
+        out.append(
+            f"{row['route']} ({row['layer']}): {row['misses'] + row['stale']} lookups found the "
+            f"entry expired ({waited}, {row['stale']} were served stale): its revalidate (or "
+            "cacheLife) is shorter than users take to come back; lengthen it."
+        )
+    routes = reader.rows("advice_prefetched_routes", **window)
+    prefetches = sum(r["prefetches"] for r in routes)
+    navigations = sum(r["navigations"] for r in routes)
+    if prefetches >= STORM_PER_NAVIGATION * max(navigations, 1):
+        top = routes[:STORM_ROUTES]
+        listed = ", ".join(f"{r['route']} ({r['prefetches']})" for r in top)
+        out.append(
+            f"A prefetch storm: {prefetches} prefetch requests for {navigations} navigations "
+            f"({prefetches / max(navigations, 1):.1f} per navigation). The links to {listed} "
+            f"took {sum(r['prefetches'] for r in top) / prefetches:.0%} of them: prefetch them "
+            "on hover, or set prefetch={false} on the lists that show many at once; keep "
+            "middleware off prefetches."
+        )
+    raced = reader.rows("advice_raced", **window)
+    if raced:
+        listed = ", ".join(f"{r['route']} ({r['raced']})" for r in raced)
+        out.append(
+            f"Warm-ups raced their users: {listed} missed while the warm-up for the entry was "
+            "still queued. Warm before the switch, or raise the warm-up rate."
+        )
+    return out
+
+
+def render(lines: list[str]) -> list[str]:
+    """The report's section of ``lines``; nothing to do says so."""
+    out = ["", "== What to do =="]
+    return out + ([f"- {line}" for line in lines] or ["nothing this window's data points at"])
