@@ -10,6 +10,8 @@ on (``investigate/sql/advice_*.sql``):
 
 from __future__ import annotations
 
+from typing import Any
+
 from investigate.reader import Reader
 
 STORM_PER_NAVIGATION = 3.0
@@ -21,9 +23,8 @@ STORM_ROUTES = 3  # the routes named as the storm's links
 def advice(reader: Reader, window: dict[str, int]) -> list[str]:
     """The report's advice for the store ``reader`` reads, in ``window`` (its parameters)."""
     out = []
-    warm = reader.rows("advice_warm_routes", **window)
-    if warm:
-        listed = ", ".join(f"{r['route']} ({r['misses']})" for r in warm)
+    if warm := reader.rows("advice_warm_routes", **window):
+        listed = _listed(warm, "misses")
         out.append(
             f"Warm before the next switch: {listed}. Their lookups missed because a deploy "
             "had emptied their entries (misses after deploys, per route)."
@@ -40,7 +41,7 @@ def advice(reader: Reader, window: dict[str, int]) -> list[str]:
     navigations = sum(r["navigations"] for r in routes)
     if prefetches >= STORM_PER_NAVIGATION * max(navigations, 1):
         top = routes[:STORM_ROUTES]
-        listed = ", ".join(f"{r['route']} ({r['prefetches']})" for r in top)
+        listed = _listed(top, "prefetches")
         out.append(
             f"A prefetch storm: {prefetches} prefetch requests for {navigations} navigations "
             f"({prefetches / max(navigations, 1):.1f} per navigation). The links to {listed} "
@@ -48,14 +49,18 @@ def advice(reader: Reader, window: dict[str, int]) -> list[str]:
             "on hover, or set prefetch={false} on the lists that show many at once; keep "
             "middleware off prefetches."
         )
-    raced = reader.rows("advice_raced", **window)
-    if raced:
-        listed = ", ".join(f"{r['route']} ({r['raced']})" for r in raced)
+    if raced := reader.rows("advice_raced", **window):
+        listed = _listed(raced, "raced")
         out.append(
             f"Warm-ups raced their users: {listed} missed while the warm-up for the entry was "
             "still queued. Warm before the switch, or raise the warm-up rate."
         )
     return out
+
+
+def _listed(rows: list[dict[str, Any]], count: str) -> str:
+    """``/a (8), /b (2)``: each row's route with its ``count``."""
+    return ", ".join(f"{r['route']} ({r[count]})" for r in rows)
 
 
 def render(lines: list[str]) -> list[str]:

@@ -99,3 +99,19 @@ def stored(collector: Collector, sql: str) -> list[Any]:
 def captures() -> Path:
     """Real Next.js exports, recorded from examples/nextjs by tests/examples/record_captures.py."""
     return CAPTURES
+
+
+@contextmanager
+def collector_holding(chdb_path: Path, run: Path, **options: Any) -> Iterator[Collector]:
+    """A collector on a database of its own, with ``options`` (see :func:`running_collector`),
+    that took the recorded exports of ``run`` (tests/data) and stored them all."""
+    from tests.support.captures import post_capture
+
+    with database_of_its_own(chdb_path) as config, running_collector(config, **options) as found:
+        assert found.app is not None
+        with TestClient(
+            found.app, base_url="http://localhost:4318", client=("127.0.0.1", 50000)
+        ) as client:
+            post_capture(client, run)
+        stored(found, "SELECT 1")
+        yield found

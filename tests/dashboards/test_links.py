@@ -15,9 +15,8 @@ from starlette.testclient import TestClient
 from collector.service import Collector
 from dashboards.macros import QueryContext
 from investigate.pages import store_pages
-from tests.conftest import database_of_its_own, running_collector, stored
+from tests.conftest import collector_holding, stored
 from tests.dashboards.panels import follow_links
-from tests.support.captures import post_capture
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "cache-components-run"
 LOCAL = "http://localhost:4318"
@@ -25,14 +24,8 @@ LOCAL = "http://localhost:4318"
 
 @pytest.fixture(scope="module")
 def serving(chdb_path: Path) -> Iterator[Collector]:
-    with (
-        database_of_its_own(chdb_path) as config,
-        running_collector(config, pages=store_pages) as collector,
-    ):
-        assert collector.app is not None
-        with TestClient(collector.app, base_url=LOCAL, client=("127.0.0.1", 50000)) as client:
-            post_capture(client, RUN)
-        stored(collector, "SELECT 1")
+    """A collector with the pages, holding the recorded Cache Components run."""
+    with collector_holding(chdb_path, RUN, pages=store_pages) as collector:
         yield collector
 
 
