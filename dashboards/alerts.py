@@ -151,8 +151,6 @@ DROPPED_SPANS = AlertSpec(
 ALERTS = (COLD_CACHE_SPIKE, PREFETCH_AMPLIFICATION, WARMUP_FAILURES, DROPPED_SPANS)
 # What a notification groups by: one per rule and service, and per build for a cold cache.
 GROUP_BY = ["grafana_folder", "alertname", "service", "build"]
-SLOW_LIST_SINCE = "30m"
-"""How far back an alert's slow list reaches: the rules' recent windows, and then some."""
 
 
 def _panel_link(spec: AlertSpec) -> dict[str, str]:
@@ -164,11 +162,13 @@ def _panel_link(spec: AlertSpec) -> dict[str, str]:
 
 def slow_list_path(spec: AlertSpec) -> str:
     """The path of nextrace's slow list of what fired ``spec``: a Grafana template of its
-    labels (``urlquery``, Go's, escapes them); "" for a rule about no app."""
+    labels (``urlquery``, Go's, escapes them); "" for a rule about no app. No time bound: the
+    link is opened when someone reads it, which may be long after the alert fired."""
     if not spec.slow_list:
         return ""
-    filters = "&".join(f"{label}={{{{ urlquery $labels.{label} }}}}" for label in spec.slow_list)
-    return f"/slow?{filters}&since={SLOW_LIST_SINCE}"
+    return "/slow?" + "&".join(
+        f"{label}={{{{ urlquery $labels.{label} }}}}" for label in spec.slow_list
+    )
 
 
 def build(spec: AlertSpec, runbook_url: str = "", pages_url: str = "") -> model.Rule:

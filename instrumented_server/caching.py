@@ -78,9 +78,9 @@ class EntryStore(Generic[E]):
     def __iter__(self) -> Iterator[E]:
         return iter(list(self._entries.values()))
 
-    def __contains__(self, key: object) -> bool:
-        """Whether ``key`` has an entry, without touching its place in the LRU."""
-        return key in self._entries
+    def peek(self, key: str) -> E | None:
+        """``key``'s entry, without touching its place in the LRU."""
+        return self._entries.get(key)
 
     def get(self, key: str) -> E | None:
         entry = self._entries.get(key)

@@ -85,6 +85,9 @@ class Fetch(_Strict):
             raise ValueError("revalidate is only allowed with cache = 'revalidate'")
         if self.life is not None and self.directive is None:
             raise ValueError("life (a cacheLife profile) is only allowed with 'use cache'")
+        if self.scope == "private" and self.directive in ("use cache", "use cache: remote"):
+            # Their entries are shared by every user: a user's data needs 'use cache: private'.
+            raise ValueError(f"scope = 'private' cannot be cached with {self.cache!r}")
         for tag in self.tags:
             if not tag or len(tag) > 256:
                 raise ValueError(f"tag {tag!r} must be 1 to 256 characters")

@@ -111,7 +111,8 @@ class FetchRunner:
             if cacheable
             else (f"{fetch.upstream}{path}")
         )
-        memo_key = f"{fetch.cache}|{key}"
+        # A 'use cache' function's call is memoized as itself: two functions may read one URL.
+        memo_key = f"{fetch.cache}|{key}" if fetch.directive is None else f"{fetch.name}|{key}"
         pending = ctx.memo.get(memo_key)
         instance = self.instance_of(ctx)
         self._telemetry.record_cache(

@@ -12,7 +12,8 @@ past the revalidate time"), so the next lookup waits (``expired``); a remote han
 it until ``expire`` has it served stale while the function runs again in the background, and
 after ``expire`` the next lookup waits (``expired``). ``revalidateTag(tag, 'max')`` marks
 tagged entries stale, an immediate expiry removes them (``tag_invalidated``); a deploy empties
-every handler (``deploy``), since Next.js keys entries by build.
+every handler (``deploy``), since Next.js keys entries by build, but for what a warm-up of the
+new build stored.
 """
 
 from __future__ import annotations
@@ -46,12 +47,18 @@ class UseCacheEntry(Entry):
     function: str = ""
     instance: str = ""  # the instance that ran the function and stored it
     expire_s: float = math.inf
+    shared: bool = False  # in the remote store
+
+    def kept_ms(self) -> float:
+        """How long its handler keeps it: Next.js's in-memory handler until its revalidate
+        time, a remote one until it expires."""
+        kept_s = self.expire_s if self.shared else self.revalidate_s
+        return math.inf if kept_s is None else kept_s * 1000
 
 
 class UseCacheStores:
-    """The handlers' stores of an app with ``instances`` (their ``service.instance.id``; one
-    ``""`` for an app run as one unnamed instance): one in-memory store per instance, one
-    remote store for all."""
+    """The handlers' stores of an app with ``instances`` (their ``service.instance.id``): one
+    in-memory store per instance, one remote store for all."""
 
     def __init__(
         self, instances: Sequence[str], max_entries: int, clock: Clock = time.monotonic
@@ -66,16 +73,24 @@ class UseCacheStores:
             return Lookup("bypass", "bypass")
         store = self._store(directive, instance)
         entry = store.get(key)
-        if entry is not None:
-            kept_s = entry.expire_s if store is self._remote else entry.revalidate_s
-            if kept_s is not None and entry.age_ms(store.now()) >= kept_s * 1000:
-                store.remove(key, "expired")
+        if entry is not None and entry.age_ms(store.now()) >= entry.kept_ms():
+            store.remove(key, "expired")
         found = store.lookup(key)
-        if found.reason == "cold" and any(
-            key in other for i, other in enumerate(self._memory) if i != instance
+        if (
+            directive == "use cache"
+            and found.reason == "cold"
+            and self._held_elsewhere(instance, key)
         ):
             return Lookup("miss", "other_instance")
         return found
+
+    def _held_elsewhere(self, instance: int, key: str) -> bool:
+        """Whether another instance's memory holds ``key``, not yet past its revalidate."""
+        for i, other in enumerate(self._memory):
+            entry = other.peek(key) if i != instance else None
+            if entry is not None and entry.age_ms(other.now()) < entry.kept_ms():
+                return True
+        return False
 
     def store(
         self,
@@ -106,6 +121,7 @@ class UseCacheStores:
             function=function,
             instance=self.instances[instance],
             expire_s=life.expire,
+            shared=directive == "use cache: remote",
         )
         store.put(entry)
         return entry

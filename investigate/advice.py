@@ -42,9 +42,10 @@ def advice(reader: Reader, window: dict[str, int]) -> list[str]:
     if prefetches >= STORM_PER_NAVIGATION * max(navigations, 1):
         top = routes[:STORM_ROUTES]
         listed = _listed(top, "prefetches")
+        per = f"{prefetches / navigations:.1f} per navigation" if navigations else "none used"
         out.append(
             f"A prefetch storm: {prefetches} prefetch requests for {navigations} navigations "
-            f"({prefetches / max(navigations, 1):.1f} per navigation). The links to {listed} "
+            f"({per}). The links to {listed} "
             f"took {sum(r['prefetches'] for r in top) / prefetches:.0%} of them: prefetch them "
             "on hover, or set prefetch={false} on the lists that show many at once; keep "
             "middleware off prefetches."

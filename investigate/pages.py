@@ -27,7 +27,7 @@ from investigate.reader import Reader, StoreReader
 from investigate.spans import TraceNotFound, check_trace_id
 from investigate.waterfall import render_text
 
-MAX_LIMIT = 100
+MAX_LIMIT = 50  # each listed trace is read and diagnosed, in the queue /sql reads wait in
 _TRACE_IDS = re.compile(r"\b[0-9a-f]{32}\b")
 
 

@@ -230,7 +230,8 @@ class Report:
     warmups: list[dict[str, Any]] = field(default_factory=list)
     warmup_busiest_second: int = 0
     warmup_rate_limit: float = 0.0  # what the warm-ups said they keep to; 0: unknown
-    webhooks_ms: list[int] = field(default_factory=list)  # when webhooks arrived (webhooks.sql)
+    webhooks: int = 0  # how many revalidation webhooks arrived
+    webhooks_ms: list[int] = field(default_factory=list)  # when (the first 500, webhooks.sql)
     slowest: list[SlowNavigation] = field(default_factory=list)
     # The reference server's /healthz "spans_dropped", when a demo ran one.
     server_spans_dropped: dict[str, int | None] | None = None
@@ -313,7 +314,7 @@ class Report:
         )
         if self.webhooks_ms:
             out.append(
-                f"  {len(self.webhooks_ms)} revalidation webhooks arrived, from "
+                f"  {self.webhooks} revalidation webhooks arrived, from "
                 f"{utc(self.webhooks_ms[0] * 10**6)} to {utc(self.webhooks_ms[-1] * 10**6)} "
                 "(marked on the report's timelines)"
             )
@@ -818,7 +819,9 @@ def _read_browser_traffic(report: Report, reader: Reader, window: Window) -> Non
         "prefetch_per_navigation": ratio(use["prefetches"], use["navigations"]),
     }
     report.warmups = run_query(reader, "warmups", window)
-    report.webhooks_ms = [r["at_ms"] for r in run_query(reader, "webhooks", window)]
+    webhooks = run_query(reader, "webhooks", window)
+    report.webhooks_ms = [r["at_ms"] for r in webhooks]
+    report.webhooks = webhooks[0]["total"] if webhooks else 0
     rate = run_query(reader, "warmup_upstream_rate", window)[0]
     report.warmup_busiest_second = int(rate["busiest_second"] or 0)
     report.warmup_rate_limit = float(rate["rate_limit"] or 0)

@@ -25,6 +25,7 @@ from investigate.report import SERVER_SPIKE_WINDOW_S, Report, Spike, Window, bui
 matplotlib.rcParams.update(
     {
         "svg.fonttype": "none",  # text stays text: smaller, searchable
+        "text.parse_math": False,  # names are text: "$$RSC_SERVER_CACHE_0" is no formula
         "svg.hashsalt": "nextrace",  # the same data gives the same file
         "font.size": 9,
         "axes.spines.top": False,

@@ -22,6 +22,9 @@ BUILD_ID = "nextrace.build_id"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 
 
+MAX_SINCE_S = 3650 * 86400  # ten years: more reads nothing older, and bounds the arithmetic
+
+
 class BadFilter(NextraceError):
     """A filter of the slow list that cannot be read."""
 
@@ -33,6 +36,8 @@ def since_ns(text: str, now_ns: int | None = None) -> int:
     if not match:
         raise BadFilter(f"since {text!r}: give a duration such as 90s, 15m, 2h or 7d")
     seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    if seconds > MAX_SINCE_S:
+        raise BadFilter(f"since {text!r}: give at most {MAX_SINCE_S // 86400:.0f}d")
     return (time.time_ns() if now_ns is None else now_ns) - int(seconds * 1e9)
 
 

@@ -31,7 +31,12 @@ def advice(row: dict[str, Any]) -> list[str]:
             "entry. 'use cache: remote' (a handler every instance shares) would have served "
             "them."
         )
-    if row["expired"]:
+    if row["expired"] and row["layer"] == "use_cache":
+        out.append(
+            f"{row['expired']} misses came after the entry's cacheLife revalidate, when Next.js's "
+            "in-memory handler drops it: a longer revalidate would have served them."
+        )
+    elif row["expired"]:
         out.append(
             f"{row['expired']} misses came after the entry's cacheLife expire: a longer expire "
             "would have served them, stale while it ran again, if the data may be that old."
@@ -48,7 +53,7 @@ def advice(row: dict[str, Any]) -> list[str]:
         )
     if row["evicted"]:
         out.append(f"{row['evicted']} misses found the entry evicted: the handler is too small.")
-    if row["bypassed"] and not row["served"]:
+    if row["layer"] == "use_cache_private" and row["bypassed"] and not row["served"]:
         out.append(
             f"ran on all {row['bypassed']} requests: 'use cache: private' keeps results only "
             "in the browser, never on the server."

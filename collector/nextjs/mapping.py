@@ -240,11 +240,14 @@ def is_nextjs(scope: str) -> bool:
 def hides_data_cache(spans: Sequence[TraceSpan]) -> bool:
     """Whether a trace fetched (``@vercel/otel``'s fetch span) without Next.js's own fetch
     span, which ``@vercel/otel`` turns off by default (see :data:`FETCH_SPAN_FIX`), and
-    without a cache handler's span (``@nextrace/next/cache-handler``): an app that traces its
-    handlers sees its caches there, the data cache at the incremental handler and a ``'use
-    cache'`` function's fetches at the function's handler."""
+    without a span of its incremental cache handler (``@nextrace/next/cache-handler``), which
+    shows the data cache too."""
     fetched = any(s.scope == VERCEL_FETCH_SCOPE for s in spans)
-    return fetched and not any(s.span_type == FETCH or is_handler_span(s) for s in spans)
+    return fetched and not any(s.span_type == FETCH or _incremental(s) for s in spans)
+
+
+def _incremental(span: TraceSpan) -> bool:
+    return is_handler_span(span) and span.attributes.get(semconv.CACHE_KIND) == "incremental"
 
 
 def normalize_trace(

@@ -70,7 +70,8 @@ def test_the_slow_list_links_each_trace_to_its_page(serving: Collector):
     [
         ("/trace/" + "0" * 32, 404, "no span of trace"),
         ("/trace/not-a-trace", 400, "not a trace id"),
-        ("/slow?limit=1000", 400, "limit 1000: give 1 to 100"),
+        ("/slow?limit=1000", 400, "limit 1000: give 1 to 50"),
+        ("/slow?since=99999999999d", 400, "give at most 3650d"),
         ("/slow?since=yesterday", 400, "give a duration such as 90s"),
     ],
 )

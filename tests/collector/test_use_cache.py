@@ -22,6 +22,7 @@ from investigate import waterfall
 from investigate.diagnosis import MS, diagnose
 from investigate.reader import StoreReader
 from investigate.report import build_report
+from investigate.report_html import render_html
 from investigate.spans import load_trace
 from tests.conftest import database_of_its_own, running_collector, stored
 from tests.examples.cache_components import (
@@ -184,6 +185,9 @@ def test_the_report_counts_each_function_and_says_what_a_shared_handler_would_sa
     assert not any("'use cache: remote'" in line for line in remote["advice"])
     text = report.render()
     assert "== 'use cache' functions ==" in text
+    # The page draws the functions' names as text, "$$RSC_SERVER_CACHE_0" and all.
+    page = render_html(report, StoreReader(replayed.store))
+    assert "#$$RSC_SERVER_CACHE_0" in page
     assert re.search(r"3 of its \d+ misses found the entry only in another instance's memory", text)
 
 

@@ -256,7 +256,7 @@ def test_a_cold_cache_notification_links_to_the_slow_list_of_its_build(store_con
             annotations = rule_json(COLD_CACHE_SPIKE, pages_url=LOCAL)["annotations"]
             labels = {"service": service, "build": build, "layer": layer}
             url = render_annotation(annotations["slow_list_url"], labels)
-            assert url == f"{LOCAL}/slow?service=svc&build=b2+%28new%29&since=30m"
+            assert url == f"{LOCAL}/slow?service=svc&build=b2+%28new%29"
             page = client.get(url.removeprefix(LOCAL))
     assert page.status_code == 200
     listed = set(re.findall(r"href='trace/([0-9a-f]{32})'", page.text))

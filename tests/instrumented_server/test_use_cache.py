@@ -217,5 +217,11 @@ def test_definitions_name_known_cache_life_profiles():
         parse_definition(APP.replace("[cache_life.product]", "[cache_life.other]"))
     with pytest.raises(DefinitionError, match="only allowed with 'use cache'"):
         parse_definition(APP.replace('cache = "use cache: private"', 'life = "max"'))
+    with pytest.raises(DefinitionError, match="scope = 'private' cannot be cached with"):
+        parse_definition(
+            APP.replace('path = "/cart"', 'path = "/cart"\nscope = "private"', 1).replace(
+                'cache = "use cache: private"', 'cache = "use cache"'
+            )
+        )
     with pytest.raises(DefinitionError, match="expire must be at least revalidate"):
         parse_definition(APP.replace("expire = 600", "expire = 6"))
