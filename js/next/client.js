@@ -429,8 +429,11 @@ export class ClientTracer {
   }
 
   /** Send what is queued; ``leaving``: the page is going away, so the request must outlive
-   * it (``keepalive``, which some browsers refuse to combine with a CORS preflight, so it is
-   * kept for that moment). A refused or failed delivery is counted, and the first logged. */
+   * it (``keepalive``). A leaving page's request must also need no CORS preflight: Chromium
+   * sent the preflight of a keepalive JSON request and then dropped the request itself with
+   * the page (seen in its network log). So it goes as ``text/plain``, a type a page may send
+   * across origins without one, which the collector's browser endpoint reads as OTLP/JSON.
+   * A refused or failed delivery is counted, and the first logged. */
   flush(leaving = false) {
     this.safely(() => {
       if (!this.queue.length) return;
@@ -440,7 +443,7 @@ export class ClientTracer {
       const refused = (error) => this.sending(() => { throw error; });
       Promise.resolve(this.env.fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': leaving ? 'text/plain;charset=UTF-8' : 'application/json' },
         body: JSON.stringify(this.export(spans)),
         keepalive: leaving,
       })).then(

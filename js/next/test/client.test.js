@@ -29,7 +29,12 @@ function page({ links = [], answer = PLAIN } = {}) {
     fetch: async (input, init) => {
       const url = input instanceof Request ? input.url : String(input);
       if (url.startsWith(ENDPOINT)) {
-        sent.push({ url, body: JSON.parse(init.body), keepalive: init.keepalive });
+        sent.push({
+          url,
+          body: JSON.parse(init.body),
+          keepalive: init.keepalive,
+          type: init.headers['content-type'],
+        });
         return new Response('{}');
       }
       const headers = new Headers(init?.headers ?? input.headers);
@@ -116,6 +121,7 @@ test('a prefetch, then a navigation it served from the router cache', async () =
   assert.equal(p.requests.length, 1); // the navigation asked the server nothing
   assert.equal(p.sent[0].url, `${ENDPOINT}?key=pk-1`);
   assert.equal(p.sent[0].keepalive, false);
+  assert.equal(p.sent[0].type, 'application/json');
 });
 
 test('a navigation that asked the server is one trace with its request, to the last chunk', async () => {
@@ -129,6 +135,8 @@ test('a navigation that asked the server is one trace with its request, to the l
   await p.drawFrames();
   p.listeners.pagehide();
   assert.equal(p.sent[0].keepalive, true); // the page is going: the request must outlive it
+  // …with no CORS preflight, which Chromium may send and then drop the request with the page.
+  assert.equal(p.sent[0].type, 'text/plain;charset=UTF-8');
 
   const spans = p.spans();
   const navigation = spans.find((s) => s.name === 'navigation /cart');
