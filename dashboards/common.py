@@ -94,13 +94,9 @@ def panel(
     for column, its_unit in (units or {}).items():
         columns.setdefault(column, []).append(model.DynamicConfigValue("unit", its_unit))
     if thresholds and thresholds_on:
-        steps = model.ThresholdsConfig(
-            mode=model.ThresholdsMode.ABSOLUTE,
-            steps=[model.Threshold(value=value, color=color) for value, color in thresholds],
-        )
         columns.setdefault(thresholds_on, []).extend(
             [
-                model.DynamicConfigValue("thresholds", steps),
+                model.DynamicConfigValue("thresholds", _steps(thresholds).build()),
                 model.DynamicConfigValue("custom.cellOptions", {"type": "color-text"}),
             ]
         )
@@ -120,6 +116,7 @@ def panel(
 
 
 def _steps(thresholds: Steps) -> dashboard.ThresholdsConfig:
+    """The goal's steps, for a panel's every field or for one column's override."""
     return (
         dashboard.ThresholdsConfig()
         .mode(model.ThresholdsMode.ABSOLUTE)

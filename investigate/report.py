@@ -18,7 +18,6 @@ store.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,7 @@ from contract.errors import NextraceError
 from instrumented_server.payloads import BROWSER_SERVICE
 from investigate import advice, use_cache_report
 from investigate.reader import Reader
-from investigate.slow import Filters, SlowNavigation
+from investigate.slow import Filters, SlowNavigation, duration_s
 from investigate.slow import as_json as slow_as_json
 from investigate.slow import render_text as render_slow
 from investigate.slow import slowest as find_slowest
@@ -64,18 +63,14 @@ class Window:
         return {"since_ns": self.since_ns, "until_ns": self.until_ns or FAR_AHEAD_NS}
 
 
-_AGO = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def parse_moment(text: str, option: str, now_ns: int | None = None) -> int:
     """``--since`` or ``--until`` as Unix nanoseconds: an ISO 8601 time (UTC unless it gives
     its offset) or a duration back from ``now_ns`` (``90s``, ``15m``, ``2h``, ``7d``)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     given = text.strip()
-    ago = _AGO.fullmatch(given)
-    if ago:
-        return now_ns - int(float(ago.group(1)) * _UNIT_S[ago.group(2)] * 1e9)
+    ago = duration_s(given)
+    if ago is not None:
+        return now_ns - int(ago * 1e9)
     try:
         moment = dt.datetime.fromisoformat(given)
     except ValueError:
@@ -237,6 +232,13 @@ class Report:
     server_spans_dropped: dict[str, int | None] | None = None
     advice: list[str] = field(default_factory=list)  # investigate/advice.py
 
+    def warm_comparison(self) -> tuple[Spike, Spike] | None:
+        """The deploys the prevented-misses estimate compares: the first without warm-up and
+        the first with one, if the window has both."""
+        without = next((s for s in self.spikes if not s.warm_routes), None)
+        with_warmup = next((s for s in self.spikes if s.warm_routes), None)
+        return (without, with_warmup) if without and with_warmup else None
+
     def render(self) -> str:
         out = self.header_lines() + advice.render(self.advice)
         if self.source == "server":
@@ -286,8 +288,9 @@ class Report:
             )
             if self.prevented_misses is not None:
                 if self.prevented_misses > 0:
-                    without = next(s for s in self.spikes if not s.warm_routes)
-                    with_warmup = next(s for s in self.spikes if s.warm_routes)
+                    compared = self.warm_comparison()
+                    assert compared is not None  # the estimate was made from it
+                    without, with_warmup = compared
                     out.append(
                         f"Warming before the switch prevented about {self.prevented_misses} "
                         f"cold misses: the deploy without warm-up missed "
@@ -800,10 +803,9 @@ def _read_browser_traffic(report: Report, reader: Reader, window: Window) -> Non
         report.spikes.append(
             _spike(deploy, timeline, end, min(spike_window, (end - start) if end else spike_window))
         )
-    without = [s for s in report.spikes if not s.warm_routes]
-    with_warmup = [s for s in report.spikes if s.warm_routes]
-    if without and with_warmup:
-        a, b = without[0], with_warmup[0]
+    compared = report.warm_comparison()
+    if compared is not None:
+        a, b = compared
         report.prevented_misses = round(ratio(a.cold_misses, a.lookups) * b.lookups - b.cold_misses)
 
     report.race = run_query(reader, "warmup_race", window)[0]

@@ -20,6 +20,7 @@ from investigate.waterfall import utc
 
 BUILD_ID = "nextrace.build_id"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 MAX_SINCE_S = 3650 * 86400  # ten years: more reads nothing older, and bounds the arithmetic
@@ -29,13 +30,18 @@ class BadFilter(NextraceError):
     """A filter of the slow list that cannot be read."""
 
 
+def duration_s(text: str) -> float | None:
+    """A duration such as 90s, 15m, 2h or 7d, in seconds; None when ``text`` is none."""
+    match = _DURATION.fullmatch(text.strip())
+    return float(match.group(1)) * _UNIT_S[match.group(2)] if match else None
+
+
 def since_ns(text: str, now_ns: int | None = None) -> int:
     """A duration back from ``now_ns`` (now by default): 90s, 15m, 2h, 7d, as a Unix time in
     ns."""
-    match = _DURATION.fullmatch(text.strip())
-    if not match:
+    seconds = duration_s(text)
+    if seconds is None:
         raise BadFilter(f"since {text!r}: give a duration such as 90s, 15m, 2h or 7d")
-    seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
     if seconds > MAX_SINCE_S:
         raise BadFilter(f"since {text!r}: give at most {MAX_SINCE_S // 86400:.0f}d")
     return (time.time_ns() if now_ns is None else now_ns) - int(seconds * 1e9)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -146,14 +147,21 @@ class AdminEndpoints:
             headers={"Retry-After": "1"},
         )
 
-    async def _in_turn(self, read: Callable[[], T]) -> T:
-        """``read`` on a thread once it is its turn: reads run one at a time (see __init__)."""
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """A read's turn: reads run one at a time (see __init__), counted while they run or
+        wait (``/healthz``'s ``reads_running``, :meth:`_too_many_reads`)."""
         self._reads_running += 1
         try:
             async with self._read_turn:
-                return await asyncio.to_thread(read)
+                yield
         finally:
             self._reads_running -= 1
+
+    async def _in_turn(self, read: Callable[[], T]) -> T:
+        """``read`` on a thread once it is its turn."""
+        async with self._turn():
+            return await asyncio.to_thread(read)
 
     async def _read_until_disconnect(
         self, request: Request, statement: str, fmt: str, parameters: dict[str, QueryValue]
@@ -161,23 +169,19 @@ class AdminEndpoints:
         """Run the read on a thread once it is its turn (the driver blocks; OTLP traffic must
         not wait), and cancel it in ClickHouse if the client goes away first."""
         tag = f"r{uuid.uuid4().hex}"
-        self._reads_running += 1
-        try:
-            async with self._read_turn:
-                reading = asyncio.ensure_future(
-                    asyncio.to_thread(self._store.read, statement, fmt, tag, parameters)
-                )
-                left = False
-                while True:
-                    done, _ = await asyncio.wait({reading}, timeout=0.25)
-                    if done:
-                        return reading.result()
-                    # Cancel until it ends: the read may reach ClickHouse after a first attempt.
-                    left = left or await request.is_disconnected()
-                    if left:
-                        await asyncio.to_thread(self._store.cancel_reads, tag)
-        finally:
-            self._reads_running -= 1
+        async with self._turn():
+            reading = asyncio.ensure_future(
+                asyncio.to_thread(self._store.read, statement, fmt, tag, parameters)
+            )
+            left = False
+            while True:
+                done, _ = await asyncio.wait({reading}, timeout=0.25)
+                if done:
+                    return reading.result()
+                # Cancel until it ends: the read may reach ClickHouse after a first attempt.
+                left = left or await request.is_disconnected()
+                if left:
+                    await asyncio.to_thread(self._store.cancel_reads, tag)
 
     def _sql_refusal(self, request: Request) -> Response | None:
         """Why ``/sql`` will not answer this request, or None if it will."""
