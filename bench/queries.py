@@ -6,7 +6,7 @@ expanded as Grafana expands it (``dashboards/frontend.py``: every variable All, 
 ``dashboards/macros.py`` with the dashboard's time range and interval; alert rules get only the
 macros, over their own relative range) and run ``--repeat`` times, per run, over the last 24
 hours and over the last hour. Grafana's trace-by-id query
-(``dashboards/sql/slow_navigations/trace.sql``) runs on a sample of random traces.
+(``dashboards/sql/common/trace.sql``) runs on a sample of random traces.
 
 Printed, and written to ``bench/results/queries-<spans>.json``: per query, p50 and p95 of each
 run and their median over the runs with the lowest and highest p50; per dashboard, the sum of
@@ -36,7 +36,7 @@ from dashboards.frontend import interpolate
 from dashboards.macros import QueryContext, expand
 
 RESULTS = Path(__file__).parent / "results"
-GRAFANA_TRACE = Path(__file__).parent.parent / "dashboards/sql/slow_navigations/trace.sql"
+GRAFANA_TRACE = Path(__file__).parent.parent / "dashboards/sql/common/trace.sql"
 RANGES = {
     # Grafana's interval for a panel about 1,000 pixels wide, rounded as Grafana rounds it.
     "24h": (dt.timedelta(hours=24), dt.timedelta(minutes=1)),

@@ -7,7 +7,7 @@ collector's schema, so its materialized views fill ``cache_events``, ``requests`
 trace-id lookup table as they do for real traffic. Then, ``--runs`` times over the same
 sample of ``--sample`` random traces:
 
-- **baseline**: Grafana's trace-by-id query (``dashboards/sql/slow_navigations/trace.sql``,
+- **baseline**: Grafana's trace-by-id query (``dashboards/sql/common/trace.sql``,
   the anchor of the issue: every span of one trace) through the same read path;
 - **trace**: what ``nextrace trace ID`` does after start-up: the spans with their cache
   outcomes and request kinds, the context (prefetches in flight, the last deploy), the
@@ -48,7 +48,7 @@ RESULTS = Path(__file__).parent / "results"
 SPANS_PER_TRACE = 20
 CHUNK_TRACES = 50_000
 DAY_NS = 86_400 * 10**9
-GRAFANA_TRACE = Path(__file__).parent.parent / "dashboards/sql/slow_navigations/trace.sql"
+GRAFANA_TRACE = Path(__file__).parent.parent / "dashboards/sql/common/trace.sql"
 
 
 def fill(store: ClickHouseStore, spans: int) -> int:

@@ -11,32 +11,25 @@ import functools
 import gc
 import logging
 import shutil
-import signal
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from types import FrameType
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import uvicorn
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 
 from collector.admin.endpoints import AdminEndpoints, Page
 from collector.admin.query import ENDPOINT_FILE, write_endpoint
 from collector.admin.self_stats import CollectorStatsWriter, instance_name
 from collector.clock import SYSTEM_CLOCK, Clock
-from collector.config import CollectorConfig, is_loopback_host
+from collector.config import CollectorConfig
 from collector.consumer import Component, TracesConsumer
 from collector.errors import TransientError
+from collector.http_server import guards, serve_app, url_of
 from collector.ingest import cloudflare_logpush
-from collector.ingest.auth import BearerTokenMiddleware
 from collector.ingest.browser import BROWSER_TRACES_PATH, BrowserReceiver, BrowserSpansOnly
 from collector.ingest.cdn import LineReader, RecentLines
 from collector.ingest.cloudflare_logpush import CLOUDFLARE_LOGPUSH_PATH, LogpushConverter
-from collector.ingest.connections import BoundedH11Protocol, RareAcceptErrors, connection_cap
-from collector.ingest.hosts import HostCheckMiddleware, HostPolicy
 from collector.ingest.receiver import OTLPHttpReceiver
 from collector.ingest.vercel_drain import (
     VERCEL_DRAIN_PATH,
@@ -74,32 +67,6 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()  # objects alive at start-up never need scanning again
     gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)
-
-
-class _FlushingServer(uvicorn.Server):
-    """A uvicorn server that returns on SIGINT/SIGTERM instead of re-raising the signal.
-
-    uvicorn re-raises the signal once it has stopped serving, which would end
-    the process before the pipeline flushes what it has already accepted. On the
-    signal it calls ``on_exit`` first (the collector cancels running reads, which
-    uvicorn would otherwise wait for).
-    """
-
-    on_exit: Callable[[], None] = staticmethod(lambda: None)
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        threading.Thread(target=self.on_exit, daemon=True).start()
-        super().handle_exit(sig, frame)
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        handled = (signal.SIGINT, signal.SIGTERM)
-        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
-        try:
-            yield
-        finally:
-            for sig, handler in original.items():
-                signal.signal(sig, handler)
 
 
 def _log_full(wal: WriteAheadLog) -> str:
@@ -172,15 +139,11 @@ class Collector:
             before_ack=self.wal.sync_async if self.wal is not None else None,
         )
         receiver = receiver_for(pipeline, max_body_bytes=config.max_body_bytes)
-        if config.token:
-            sql_mode = "token"
-        else:
-            sql_mode = "loopback" if is_loopback_host(config.host) else "off"
         admin = AdminEndpoints(
             self.telemetry,
             store,
             self.health,
-            sql_mode=sql_mode,
+            sql_mode=AdminEndpoints.mode_for(config),
             pages=self._pages(store) if self._pages is not None else None,
         )
         routes = receiver.routes() + admin.routes()
@@ -218,13 +181,9 @@ class Collector:
                 receiver_for(pipeline, max_body_bytes=config.cdn_max_body_bytes, converter=logpush)
             )
             open_paths |= {CLOUDFLARE_LOGPUSH_PATH}  # its own token instead
-        hosts = HostPolicy(config.host, config.allowed_hosts, token=bool(config.token))
-        middleware = [Middleware(HostCheckMiddleware, policy=hosts, telemetry=self.telemetry)]
-        if config.token:
-            middleware.append(
-                Middleware(BearerTokenMiddleware, token=config.token, open_paths=open_paths)
-            )
-        self.app = Starlette(routes=routes, middleware=middleware)
+        self.app = Starlette(
+            routes=routes, middleware=guards(config, self.telemetry, open_paths=open_paths)
+        )
         if self.replaying is not None:
             self._components.append(self.replaying)
             if replay_in_background:
@@ -362,35 +321,9 @@ class Collector:
         """Serve on ``sock`` until SIGINT/SIGTERM, then shut down cleanly."""
         assert self.app is not None, "call start() first"
         tune_garbage_collector()  # a process-wide setting: only for a collector process
-        host, port = sock.getsockname()[:2]
-        scheme = "https" if self.config.tls_cert else "http"
-        url = f"{scheme}://{host if ':' not in host else f'[{host}]'}:{port}"
+        url = url_of(sock, self.config)
         if self.config.store.interface == "chdb" and self.config.store.path is not None:
             write_endpoint(self.config.store.path, url)
-        config = self.config
-        cap = connection_cap(config.max_connections)  # the cap decides, not the fd limit
-        logging.getLogger("asyncio").addFilter(RareAcceptErrors())
-        protocol = BoundedH11Protocol.configured(
-            max_connections=cap,
-            max_pending=config.max_pending_connections,
-            max_pending_per_address=config.max_pending_per_address,
-            header_timeout_s=config.read_timeout_s,
-            admit_every_request=not config.token,
-        )
-        server = _FlushingServer(
-            uvicorn.Config(
-                self.app,
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                http=protocol,
-                ssl_certfile=config.tls_cert,
-                ssl_keyfile=config.tls_key,
-                timeout_keep_alive=30,
-            )
-        )
-        if self.store is not None:
-            server.on_exit = self.store.stop_reads
         log.info(
             "collector listening on %s%s, storing to %s",
             url,
@@ -398,7 +331,12 @@ class Collector:
             self.config.store.describe(),
         )
         try:
-            server.run(sockets=[sock])
+            serve_app(
+                self.app,
+                sock,
+                self.config,
+                on_exit=self.store.stop_reads if self.store is not None else None,
+            )
         finally:
             self.shutdown()
 

@@ -11,6 +11,7 @@ from grafana_foundation_sdk.models import common as common_model
 from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.clickhouse import DATASOURCE, Format, load_sql, query
+from dashboards.explore import explore_url
 
 TAG = "nextrace"
 FILTERS = ("service", "route", "build")
@@ -38,11 +39,33 @@ DEFAULT_BASE_URL = "http://127.0.0.1:4318"
 PAGE_LINKS: dict[str, list[dict[str, Any]]] = {
     "trace_id": [
         {"title": "nextrace trace view", "url": f"${{{BASE_URL}}}/trace/${{__value.raw}}"},
+        {
+            "title": "Grafana's trace view",
+            "url": explore_url(
+                "common",
+                "trace",
+                placeholder="${trace_id}",
+                value="${__value.raw}",
+                query_type="traces",
+                fmt=3,
+            ),
+        },
     ],
     "route": [
         {
             "title": "Slowest navigations of this route",
             "url": f"${{{BASE_URL}}}/slow?route=${{__value.raw:percentencode}}",
+        },
+        {
+            "title": "This route's requests in Explore",
+            "url": explore_url(
+                "common",
+                "route_requests",
+                placeholder="${route_clicked}",
+                value="${__value.raw:percentencode}",
+                query_type="table",
+                fmt=1,
+            ),
         },
     ],
 }

@@ -7,55 +7,18 @@ whose trace id opens Grafana's trace view on ``otel_traces``.
 
 from __future__ import annotations
 
-import json
-from urllib.parse import quote
-
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.clickhouse import DATASOURCE_TYPE, DATASOURCE_UID, load_sql
-from dashboards.common import FILTERS, PAGE_LINKS, base, needs_browser, panel
-from dashboards.macros import PLUGIN_VERSION
+from dashboards.common import FILTERS, base, needs_browser, panel
 
 NAME = "slow_navigations"
 UID = "nextrace-slow-navigations"
 VARIABLES = FILTERS
-TRACE_ID_VALUE = "${__value.raw}"
 LATENCY_GOAL = ((None, "green"), (1000, "orange"), (2500, "red"))
 """A navigation over a second feels slow; 2.5 s is the Core Web Vitals' limit for LCP."""
 
 
-def trace_view_url() -> str:
-    """An Explore link that shows the clicked trace id in Grafana's trace view."""
-    trace_query = {
-        "refId": "A",
-        "datasource": {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID},
-        "editorType": "sql",
-        "pluginVersion": PLUGIN_VERSION,
-        "queryType": "traces",
-        "format": 3,
-        "rawSql": load_sql(NAME, "trace").replace("${trace_id}", TRACE_ID_VALUE),
-    }
-    panes = {
-        "trace": {
-            "datasource": DATASOURCE_UID,
-            "queries": [trace_query],
-            "range": {"from": "now-6h", "to": "now"},
-        }
-    }
-    # Grafana fills in ${__value.raw} before following the link, so it stays unescaped.
-    placeholder = "TRACEIDPLACEHOLDER"
-    encoded = quote(json.dumps(panes).replace(TRACE_ID_VALUE, placeholder), safe="")
-    return "/explore?schemaVersion=1&orgId=1&panes=" + encoded.replace(placeholder, TRACE_ID_VALUE)
-
-
 def build() -> model.Dashboard:
-    trace_links = model.DynamicConfigValue(
-        id_val="links",
-        value=[
-            *PAGE_LINKS["trace_id"],
-            {"title": "Open in Grafana's trace view", "url": trace_view_url()},
-        ],
-    )
     slowest = panel(
         NAME,
         5,
@@ -67,10 +30,10 @@ def build() -> model.Dashboard:
         units={"duration_ms": "ms"},
         answers="The slowest navigations and requests: each trace opens nextrace's trace "
         "view (its cause and critical path) or Grafana's.",
+        links=("trace_id",),
         act="open the slowest: its cause names the fetch, the cache miss or the queue that "
         "held it up.",
     )
-    slowest.override_by_name("trace_id", [trace_links])
     return (
         base("Slow navigations", UID, ["latency"], VARIABLES, "requests")
         .with_panel(

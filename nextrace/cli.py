@@ -97,6 +97,29 @@ DsnOption = Annotated[
     ),
 ]
 PortOption = Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")]
+HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
+TokenFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="NEXTRACE_TOKEN_FILE",
+        help="File holding the bearer token every request must carry "
+        "(or set NEXTRACE_TOKEN). Required to listen beyond loopback.",
+    ),
+]
+AllowUnauthenticatedOption = Annotated[
+    bool,
+    typer.Option(help="Listen beyond loopback without a token (only behind a boundary)."),
+]
+AllowedHostOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="A name clients may address this server by in Host, besides localhost and "
+        "IP addresses (repeat for each; * for any). Default: the --host name; on 0.0.0.0, "
+        "any name with a token, none without.",
+    ),
+]
+TlsCertOption = Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS.")]
+TlsKeyOption = Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")]
 
 
 COLLECT: dict[str, Any] = {f.name: f.default for f in fields(CollectorConfig)}
@@ -157,7 +180,7 @@ def browser_note(origins: tuple[str, ...]) -> str:
 @app.command()
 def collect(
     dsn: DsnOption = DEFAULT_DSN,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = COLLECT["host"],
+    host: HostOption = COLLECT["host"],
     port: PortOption = COLLECT["port"],
     max_body_mb: Annotated[float, typer.Option(help="Largest accepted request body.")] = (
         COLLECT["max_body_bytes"] / MIB
@@ -199,28 +222,11 @@ def collect(
         ),
     ] = NEXTJS.max_hold_s,
     cluster: Annotated[str, typer.Option(help="ClickHouse cluster for ON CLUSTER DDL.")] = "",
-    token_file: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="NEXTRACE_TOKEN_FILE",
-            help="File holding the bearer token every request must carry "
-            "(or set NEXTRACE_TOKEN). Required to listen beyond loopback.",
-        ),
-    ] = None,
-    allow_unauthenticated: Annotated[
-        bool,
-        typer.Option(help="Listen beyond loopback without a token (only behind a boundary)."),
-    ] = False,
-    allowed_host: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A name senders may address the collector by in Host, besides localhost and "
-            "IP addresses (repeat for each; * for any). Default: the --host name; on 0.0.0.0, "
-            "any name with a token, none without.",
-        ),
-    ] = None,
-    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS.")] = None,
-    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    token_file: TokenFileOption = None,
+    allow_unauthenticated: AllowUnauthenticatedOption = False,
+    allowed_host: AllowedHostOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
     wal: Annotated[
         bool, typer.Option(help="Write each accepted request to disk before answering 200.")
     ] = WAL.enabled,
@@ -351,6 +357,55 @@ def collect(
         err=True,
     )
     collector.serve(sock)
+
+
+SERVE_UI_PORT = 4320
+
+
+@app.command("serve-ui")
+def serve_ui(
+    dsn: DsnOption = DEFAULT_DSN,
+    host: HostOption = COLLECT["host"],
+    port: PortOption = SERVE_UI_PORT,
+    token_file: TokenFileOption = None,
+    allow_unauthenticated: AllowUnauthenticatedOption = False,
+    allowed_host: AllowedHostOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+) -> None:
+    """Serve the trace pages (/trace/ID, /slow) and /sql of a store, without ingesting: for a
+    ClickHouse server that collectors elsewhere write to. Read-only; never migrates the store.
+    """
+    from collector.ingest.auth import load_token
+    from collector.read_only import ReadOnlyService
+    from investigate.pages import store_pages
+    from nextrace.listen import bind_socket
+
+    config = CollectorConfig(
+        store=_store_to_read(dsn),
+        host=host,
+        port=port,
+        token=load_token(token_file),
+        allow_unauthenticated=allow_unauthenticated,
+        allowed_hosts=tuple(allowed_host or ()),
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )
+    service = ReadOnlyService(config, pages=store_pages)
+    service.start()
+    try:
+        sock = bind_socket(host, port)
+    except BaseException:
+        service.shutdown()
+        raise
+    url = f"{'https' if tls_cert else 'http'}://{host}:{sock.getsockname()[1]}"
+    typer.echo(
+        f"nextrace serve-ui: the pages of the {config.store.describe()} on {url}/slow and "
+        f"{url}/trace/ID{' (bearer token required)' if config.token else ''}, read-only. "
+        "Ctrl-C stops it.",
+        err=True,
+    )
+    service.serve(sock)
 
 
 @app.command(

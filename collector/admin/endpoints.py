@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from collector import decoder
 from collector.admin.query import QueryValue, check_format, check_parameters
-from collector.config import is_loopback_host
+from collector.config import CollectorConfig, is_loopback_host
 from collector.errors import PermanentError, QueryFailed, StoreError
 from collector.ingest.receiver import read_body
 from collector.storage.store import ClickHouseStore
@@ -74,6 +74,13 @@ class AdminEndpoints:
         # Reads run one at a time (ClickHouseStore.read); the others wait here, on the event
         # loop, not on threads of the pool that the write-ahead log's syncs also run on.
         self._read_turn = asyncio.Lock()
+
+    @staticmethod
+    def mode_for(config: CollectorConfig) -> str:
+        """The ``sql_mode`` of a server listening as ``config`` says."""
+        if config.token:
+            return "token"
+        return "loopback" if is_loopback_host(config.host) else "off"
 
     def routes(self) -> list[Route]:
         return [

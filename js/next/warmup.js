@@ -27,6 +27,7 @@ const TRIGGER = 'nextrace.warmup.trigger'; // middleware, webhook, deploy…
 const TARGET = 'nextrace.warmup.target'; // data:<url> or route:<path>
 const OUTCOME = 'nextrace.warmup.outcome';
 const QUEUE_WAIT = 'nextrace.warmup.queue_wait_ms';
+const RATE = 'nextrace.warmup.rate_per_s'; // the limit the report draws beside the busiest second
 export const WARMUP_HEADER = 'x-nextrace-warmup';
 
 // Next.js bundles a proxy, route handlers and instrumentation.js separately, each with its own
@@ -201,6 +202,7 @@ class WarmupQueue {
           [TARGET]: target,
           [OUTCOME]: outcome,
           [QUEUE_WAIT]: Math.round(waitMs * 1000) / 1000,
+          [RATE]: this.ratePerS,
           ...(this.buildId ? { [BUILD_ID]: this.buildId } : {}),
         },
       }),

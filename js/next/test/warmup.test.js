@@ -92,6 +92,7 @@ test('a warm-up is its own trace, linked to the request that queued it, and its 
   assert.equal(span.attributes['nextrace.warmup.outcome'], 'ok');
   assert.equal(span.attributes['nextrace.build_id'], 'b1');
   assert.ok(span.attributes['nextrace.warmup.queue_wait_ms'] >= 0);
+  assert.equal(span.attributes['nextrace.warmup.rate_per_s'], queue.ratePerS);
   // The app saw the warm-up's trace and knew the request for a warm-up.
   assert.deepEqual(received, [
     { traceparent: `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`, warmup: true },
