@@ -157,7 +157,9 @@ def test_the_slowest_traces_open_in_the_trace_view(traffic):
     url = grafanas["url"]
     assert "${__value.raw}" in url  # Grafana fills the clicked trace id in
     panes = json.loads(unquote(url.split("panes=", 1)[1]))
-    (trace_query,) = panes["trace"]["queries"]
+    (pane,) = panes.values()
+    assert pane["range"] == {"from": "${__from}", "to": "${__to}"}  # the dashboard's
+    (trace_query,) = pane["queries"]
     assert (trace_query["queryType"], trace_query["format"]) == ("traces", 3)
     sql = trace_query["rawSql"].replace("${__value.raw}", traces["slow"])
     spans = run(traffic, sql)
