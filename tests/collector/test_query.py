@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from collections.abc import Iterator
 
 import pytest
@@ -115,6 +116,25 @@ def test_anything_but_one_statement_is_refused_before_it_runs(probed: Collector,
     with pytest.raises(Exception, match=r"Multi-statements|Empty query|SYNTAX_ERROR"):
         read(probed, sql)
     assert read(probed, "EXISTS TABLE otel_traces") == b"1\n"
+
+
+def test_a_statement_is_checked_with_its_parameters_every_time_they_differ(probed: Collector):
+    """The checks of statements are remembered (a dashboard asks the same ones over and over),
+    by text and parameters: a table named by a parameter is checked for each value."""
+    assert probed.store is not None
+    sql = "SELECT count() FROM {table:Identifier}"
+
+    def count(table: str) -> bytes:
+        assert probed.store is not None
+        return probed.store.read(sql, "TSV", parameters={"table": table})
+
+    for _ in range(2):
+        assert count("otel_traces") == b"0\n"
+        with pytest.raises(ReadOnlyViolation, match="not in the store's database"):
+            count("system.users")
+        with pytest.raises(ReadOnlyViolation, match="INTO OUTFILE"):
+            read(probed, "SELECT 1 INTO OUTFILE '/tmp/never-written'")
+    assert not Path("/tmp/never-written").exists()
 
 
 def test_the_reader_limits_cannot_be_lifted(store_config: StoreConfig):
