@@ -58,6 +58,7 @@ import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from bench.demo_mix import demo_requests, list_valued
+from bench.measure import in_tree
 from bench.recorded import recorded_requests
 from bench.synthetic import make_requests
 from collector.config import StoreConfig
@@ -117,8 +118,11 @@ def staged_batches(requests: list[ExportTraceServiceRequest], batch: int) -> lis
     return batches
 
 
-def start_collector(folder: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
-    """A ``nextrace collect`` on the embedded store ``folder``, once it answers."""
+def start_collector(
+    folder: Path, port: int, *extra: str, tree: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """A ``nextrace collect`` on the embedded store ``folder``, once it answers; with ``tree``,
+    the one of that source tree (another release's checkout, for a same-run comparison)."""
     collector = subprocess.Popen(
         [
             sys.executable,
@@ -133,6 +137,7 @@ def start_collector(folder: Path, port: int, *extra: str) -> subprocess.Popen[by
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        **in_tree(tree),
     )
     deadline = time.monotonic() + 600  # a restart replays its write-ahead log first
     while True:

@@ -11,22 +11,31 @@ the spans acknowledged up to and including it. Its freshness is that moment less
 it was sent (so it includes up to one poll interval).
 
 Reported per rate, as the median over ``--runs`` with the lowest and highest run:
-freshness p50, p99 and max; the collector's CPU per span (the polls included, about 1 ms of
-CPU each); how many of its 2 cores it used; the rate it accepted (spans answered 200 over
-the time until the last answer); refused requests (503).
-Results are printed and written to ``bench/results/load.json``.
+freshness p50, p99 and max; the collector's CPU per span (the polls included); how many of
+its 2 cores it used; the rate it accepted (spans answered 200 over the time until the last
+answer); refused requests (503). With ``--busy``, a neighbour process keeps one core busy
+throughout. With ``--baseline-tree``, each run offers the same load to that checkout's
+collector too, in turn, and the figures' ratios (this one over it) are reported per run: the
+same machine, the same minutes. Results are printed and written to
+``bench/results/load.json`` (``--out``).
 
-Run: ``python -m bench.load [--rates 5000,10000,20000] [--seconds 20] [--runs 3]``
+Run: ``python -m bench.load [--rates 5000,10000,20000] [--seconds 20] [--runs 3]
+[--poll-ms 100] [--busy] [--baseline-tree ../old-checkout]``
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,13 +93,16 @@ def freshness_ms(run: Run) -> list[float]:
     return out
 
 
-def offer(rate: int, seconds: float, poll_ms: float, folder: Path) -> dict[str, float]:
-    """Offer ``rate`` spans per second for ``seconds`` to a new collector on ``folder``."""
+def offer(
+    rate: int, seconds: float, poll_ms: float, folder: Path, tree: Path | None = None
+) -> dict[str, float]:
+    """Offer ``rate`` spans per second for ``seconds`` to a new collector on ``folder`` (of
+    the source ``tree``, if given), polled every ``poll_ms``."""
     count = max(1, round(rate * seconds / SPANS_PER_REQUEST))
     bodies = [r.SerializeToString() for r in make_requests(count * 50, traces_per_request=50)]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    collector = start_collector(folder, port)
+    collector = start_collector(folder, port, tree=tree)
     run = Run()
     stop = threading.Event()
     poller = threading.Thread(target=poll, args=(url, run, poll_ms / 1000, stop), daemon=True)
@@ -141,36 +153,93 @@ def offer(rate: int, seconds: float, poll_ms: float, folder: Path) -> dict[str, 
     }
 
 
+@contextlib.contextmanager
+def neighbour(busy: bool) -> Iterator[None]:
+    """With ``busy``, a process beside the collector that keeps one core busy."""
+    if not busy:
+        yield
+        return
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
+
+
+def summarize(runs: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
+    """Per figure, the median over ``runs`` with the lowest and highest run."""
+    return {
+        name: {
+            "median": statistics.median(f[name] for f in runs),
+            "range": [min(f[name] for f in runs), max(f[name] for f in runs)],
+        }
+        for name in runs[0]
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="5000,10000,20000", help="spans/s offered, by commas")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--poll-ms", type=float, default=100)
+    parser.add_argument("--poll-ms", type=float, default=100, help="how often /sql is polled")
+    parser.add_argument("--busy", action="store_true", help="a neighbour keeps one core busy")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="a checkout of another release: each run offers the same load to its collector "
+        "too, in turn, for same-run ratios (this one over it)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "load.json")
     args = parser.parse_args()
     rates = [int(rate) for rate in args.rates.split(",")]
-    runs: dict[int, list[dict[str, float]]] = {rate: [] for rate in rates}
-    for index in range(1, args.runs + 1):
-        for rate in rates:
-            progress(f"run {index} of {args.runs}: {rate:,} spans/s for {args.seconds:g} s")
-            with tempfile.TemporaryDirectory(prefix="nextrace-bench-") as tmp:
-                runs[rate].append(offer(rate, args.seconds, args.poll_ms, Path(tmp) / "store"))
+    trees: dict[str, Path | None] = {"this": None}
+    if args.baseline_tree is not None:
+        trees["baseline"] = args.baseline_tree.resolve()
+    runs: dict[tuple[str, int], list[dict[str, float]]] = {
+        (tree, rate): [] for tree in trees for rate in rates
+    }
+    load_before = os.getloadavg()[0]
+    with neighbour(args.busy):
+        for index in range(1, args.runs + 1):
+            for rate in rates:
+                for tree, where in trees.items():
+                    progress(
+                        f"run {index} of {args.runs}: {rate:,} spans/s for {args.seconds:g} s "
+                        f"({tree})"
+                    )
+                    with tempfile.TemporaryDirectory(prefix="nextrace-bench-") as tmp:
+                        runs[(tree, rate)].append(
+                            offer(rate, args.seconds, args.poll_ms, Path(tmp) / "store", where)
+                        )
     summary: dict[str, Any] = {}
+    baseline: dict[str, Any] = {}
+    ratios: dict[str, Any] = {}
     print(f"medians of {args.runs} run(s), lowest and highest run in brackets")
-    for rate, figures in runs.items():
-        summary[str(rate)] = {
-            name: {
-                "median": statistics.median(f[name] for f in figures),
-                "range": [min(f[name] for f in figures), max(f[name] for f in figures)],
-            }
-            for name in figures[0]
-        }
+    for rate in rates:
+        summary[str(rate)] = summarize(runs[("this", rate)])
         line = ", ".join(
             f"{name} {value['median']:g} ({value['range'][0]:g}-{value['range'][1]:g})"
             for name, value in summary[str(rate)].items()
         )
         print(f"{rate:>7,} spans/s offered: {line}")
+        if "baseline" not in trees:
+            continue
+        baseline[str(rate)] = summarize(runs[("baseline", rate)])
+        per_run = [
+            {
+                name: round(this[name] / max(old[name], 1e-9), 3)
+                for name in ("cpu_us_per_span", "freshness_p99_ms")
+            }
+            for this, old in zip(runs[("this", rate)], runs[("baseline", rate)], strict=True)
+        ]
+        ratios[str(rate)] = summarize(per_run)
+        print(
+            f"{'':>7}  over the baseline, same runs: cpu per span "
+            f"{ratios[str(rate)]['cpu_us_per_span']['median']:g}, freshness p99 "
+            f"{ratios[str(rate)]['freshness_p99_ms']['median']:g}"
+        )
     write_result(
         args.out,
         "load",
@@ -178,8 +247,15 @@ def main() -> None:
             "runs": args.runs,
             "seconds": args.seconds,
             "poll_ms": args.poll_ms,
+            "busy_neighbour": args.busy,
+            "load_average_before": round(load_before, 2),
             "spans_per_request": SPANS_PER_REQUEST,
             "rates": summary,
+            **(
+                {"baseline_tree": str(args.baseline_tree), "baseline": baseline, "ratios": ratios}
+                if ratios
+                else {}
+            ),
         },
     )
 

@@ -7,7 +7,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +56,13 @@ def write_result(path: Path, benchmark: str, figures: dict[str, Any]) -> None:
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
     print(f"written to {path}")
+
+
+def in_tree(tree: Path | None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``subprocess.Popen`` options that run ``python -m nextrace.cli`` from the source ``tree``
+    (another release's checkout, for a same-run comparison), or from this one (None), with
+    ``env`` (default: this process's)."""
+    base = dict(os.environ if env is None else env)
+    if tree is None:
+        return {"env": base}
+    return {"cwd": tree, "env": {**base, "PYTHONPATH": str(tree)}}

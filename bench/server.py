@@ -18,9 +18,14 @@ And the floor the goal meets first: the CPU per span of the OpenTelemetry SDK al
 process, a span started and ended with no processor at all, without attributes and with ten
 (the server's spans carry 5 to 12, its request spans about 33).
 
+And the server's tracing pipeline alone, in process (``bench/tracing_pipeline.py``): spans made
+through its ``ServerTelemetry``, exported to the collector, CPU per span of the whole process.
+With ``--baseline-tree``, another checkout's server and pipeline are measured in the same runs,
+in turn, and their ratios reported.
+
 Printed, and written to ``bench/results/server.json`` with the spread over the runs.
 
-Run: ``PYTHONPATH=. python -m bench.server [--requests 600] [--runs 3]``
+Run: ``PYTHONPATH=. python -m bench.server [--requests 600] [--runs 3] [--baseline-tree DIR]``
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bench.ingest import cpu_seconds, free_port, start_collector
-from bench.measure import write_result
+from bench.measure import in_tree, write_result
 from contract import semconv
 from instrumented_server.otlp_wire import OTLPWireEncoder
 from instrumented_server.telemetry import ServerTelemetry
@@ -70,7 +75,9 @@ KINDS: tuple[dict[str, str], ...] = (
 )
 
 
-def start_server(port: int, collector_port: int, *, tracing: bool) -> subprocess.Popen[bytes]:
+def start_server(
+    port: int, collector_port: int, *, tracing: bool, tree: Path | None = None
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OTEL_SDK_DISABLED": "false" if tracing else "true"}
     server = subprocess.Popen(
         [
@@ -83,7 +90,7 @@ def start_server(port: int, collector_port: int, *, tracing: bool) -> subprocess
             "--collector",
             f"http://127.0.0.1:{collector_port}",
         ],
-        env=env,
+        **in_tree(tree, env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -103,11 +110,14 @@ def accepted(collector_port: int) -> int:
     return int(health["spans_accepted"])
 
 
-def one_server(collector_port: int, requests: int, *, tracing: bool) -> dict[str, float]:
-    """CPU seconds of one server answering ``requests`` requests, and the spans it sent."""
+def one_server(
+    collector_port: int, requests: int, *, tracing: bool, tree: Path | None = None
+) -> dict[str, float]:
+    """CPU seconds of one server (of the source ``tree``, if given) answering ``requests``
+    requests, and the spans it sent."""
     port = free_port()
     before = accepted(collector_port)
-    server = start_server(port, collector_port, tracing=tracing)
+    server = start_server(port, collector_port, tracing=tracing, tree=tree)
     started_cpu = cpu_seconds(server.pid)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         for i in range(requests):
@@ -126,6 +136,56 @@ def one_server(collector_port: int, requests: int, *, tracing: bool) -> dict[str
             break
         spans = now
     return {"cpu_s": cpu, "spans": spans}
+
+
+def tracing_cost(collector_port: int, requests: int, tree: Path | None = None) -> dict[str, Any]:
+    """Tracing's CPU per span in one run: the server traced, then with its SDK disabled."""
+    on = one_server(collector_port, requests, tracing=True, tree=tree)
+    off = one_server(collector_port, requests, tracing=False, tree=tree)
+    per_span_us = (on["cpu_s"] - off["cpu_s"]) / max(on["spans"], 1) * 1e6
+    return {
+        "spans": on["spans"],
+        "cpu_s_tracing": round(on["cpu_s"], 3),
+        "cpu_s_disabled": round(off["cpu_s"], 3),
+        "tracing_us_per_span": round(per_span_us, 1),
+        "tracing_share_of_cpu": round(1 - off["cpu_s"] / on["cpu_s"], 3),
+    }
+
+
+def pipeline_us_per_span(
+    collector_port: int, baseline_tree: Path | None, repeat: int = 3, spans: int = 20_000
+) -> dict[str, Any]:
+    """CPU microseconds per span of the server's tracing pipeline in process
+    (``bench/tracing_pipeline.py``, exporting to the collector), the median of ``repeat``
+    passes: this tree's and, alternating, the baseline's, with their ratio per pass."""
+    trees: dict[str, Path | None] = {"this": None}
+    if baseline_tree is not None:
+        trees["baseline"] = baseline_tree.resolve()
+    passes: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    script = Path(__file__).with_name("tracing_pipeline.py")
+    for _ in range(repeat):
+        for name, tree in trees.items():
+            done = subprocess.run(
+                [sys.executable, str(script), f"http://127.0.0.1:{collector_port}", str(spans)],
+                capture_output=True,
+                text=True,
+                check=True,
+                **in_tree(tree or Path(__file__).parents[1]),
+            )
+            passes[name].append(json.loads(done.stdout))
+    result: dict[str, Any] = {
+        name: {shape: statistics.median(p[shape] for p in runs) for shape in runs[0]}
+        for name, runs in passes.items()
+    }
+    if "baseline" in passes:
+        result["this_over_baseline"] = {
+            shape: statistics.median(
+                this[shape] / old[shape]
+                for this, old in zip(passes["this"], passes["baseline"], strict=True)
+            )
+            for shape in passes["this"][0]
+        }
+    return result
 
 
 def server_spans(count: int = 512) -> list[ReadableSpan]:
@@ -189,30 +249,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="a checkout of another release: each run measures its server too, in turn, for "
+        "same-run ratios (this one over it)",
+    )
+    parser.add_argument(
+        "--pipeline-spans", type=int, default=20_000, help="spans per pass of the pipeline"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "server.json")
     args = parser.parse_args()
     runs: list[dict[str, Any]] = []
+    baseline: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="nextrace-bench-") as tmp:
         collector_port = free_port()
         collector = start_collector(Path(tmp) / "store", collector_port)
         try:
             for index in range(args.runs):
-                on = one_server(collector_port, args.requests, tracing=True)
-                off = one_server(collector_port, args.requests, tracing=False)
-                per_span_us = (on["cpu_s"] - off["cpu_s"]) / max(on["spans"], 1) * 1e6
-                runs.append(
-                    {
-                        "spans": on["spans"],
-                        "cpu_s_tracing": round(on["cpu_s"], 3),
-                        "cpu_s_disabled": round(off["cpu_s"], 3),
-                        "tracing_us_per_span": round(per_span_us, 1),
-                        "tracing_share_of_cpu": round(1 - off["cpu_s"] / on["cpu_s"], 3),
-                    }
-                )
+                runs.append(tracing_cost(collector_port, args.requests))
                 print(f"run {index + 1}: {json.dumps(runs[-1])}", flush=True)
+                if args.baseline_tree is not None:
+                    tree = args.baseline_tree.resolve()
+                    baseline.append(tracing_cost(collector_port, args.requests, tree))
+                    print(f"run {index + 1}, baseline: {json.dumps(baseline[-1])}", flush=True)
+            pipeline = pipeline_us_per_span(
+                collector_port, args.baseline_tree, spans=args.pipeline_spans
+            )
         finally:
             collector.send_signal(signal.SIGINT)
             collector.wait(timeout=60)
+    print(f"the tracing pipeline in process, CPU per span: {json.dumps(pipeline)}", flush=True)
     encoding = encoding_us_per_span(server_spans())
     print(f"encoding, CPU per span: {json.dumps(encoding)}", flush=True)
     floor = sdk_floor_us_per_span()
@@ -229,7 +296,22 @@ def main() -> None:
         "encoding_us_per_span": encoding,
         "encoding_wire_over_sdk": round(encoding["wire"] / encoding["sdk"], 3),
         "sdk_floor_us_per_span": floor,
+        "pipeline_us_per_span": pipeline,
     }
+    if baseline:
+        ratios = [
+            round(this["tracing_us_per_span"] / old["tracing_us_per_span"], 3)
+            for this, old in zip(runs, baseline, strict=True)
+        ]
+        old_per_span = [r["tracing_us_per_span"] for r in baseline]
+        result |= {
+            "baseline_tree": str(args.baseline_tree),
+            "baseline_runs": baseline,
+            "baseline_tracing_us_per_span_median": statistics.median(old_per_span),
+            "baseline_tracing_us_per_span_range": [min(old_per_span), max(old_per_span)],
+            "tracing_over_baseline_median": statistics.median(ratios),
+            "tracing_over_baseline_range": [min(ratios), max(ratios)],
+        }
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     write_result(args.out, "server", result)
 

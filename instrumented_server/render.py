@@ -26,7 +26,7 @@ from instrumented_server.fetching import FetchRunner, Params, RenderContext, fet
 from instrumented_server.full_route_cache import FullRouteCache
 from instrumented_server.payloads import Fetched, Payloads
 from instrumented_server.routing import RouteMatch
-from instrumented_server.telemetry import ServerTelemetry, trace_id_of
+from instrumented_server.telemetry import ServerTelemetry, ending, trace_id_of
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class Renderer:
                 "private, no-cache, no-store, max-age=0, must-revalidate",
                 route_tags(self._definition, match),
             )
-        with trace.use_span(span, end_on_exit=True):
+        with ending(span):
             lookup = self._full_route.lookup(ctx.route_path, variant)
             self._telemetry.record_cache(
                 span, "full_route", lookup, f"{variant}:{ctx.route_path}", route=template

@@ -20,7 +20,7 @@ from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_MET
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -30,7 +30,7 @@ from opentelemetry.semconv._incubating.metrics.otel_metrics import (
     OTEL_SDK_PROCESSOR_SPAN_PROCESSED,
 )
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from contract import semconv
 from instrumented_server.caching import Entry, Lookup
@@ -44,17 +44,19 @@ TRACER_NAME = "nextrace.instrumented_server"
 _log = logging.getLogger(__name__)
 
 
-class BuildIdSpanProcessor(SpanProcessor):
-    """Stamps the build id that is current when a span starts onto the span."""
-
-    def __init__(self, build_id: Callable[[], str]) -> None:
-        self._build_id = build_id
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:  # noqa: ARG002
-        span.set_attribute(semconv.BUILD_ID, self._build_id())
-
-    def on_end(self, span: ReadableSpan) -> None:
-        pass
+@contextmanager
+def ending(span: trace.Span) -> Iterator[trace.Span]:
+    """``span``, ended on exit, an exception recorded on it as ``trace.use_span`` does; not made
+    current: every span of the server names its parent, so attaching and detaching a context
+    for each would only cost."""
+    try:
+        yield span
+    except BaseException as exc:
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        span.end()
 
 
 def trace_id_of(span: trace.Span) -> str:
@@ -79,7 +81,10 @@ class ServerTelemetry:
         if instance_id is not None:
             resource[semconv.SERVICE_INSTANCE_ID] = instance_id
         self.provider = TracerProvider(resource=Resource.create(resource))
-        processors: list[SpanProcessor] = [BuildIdSpanProcessor(build_id)]
+        # Stamped by start() on every span it makes; the request span, which the ASGI
+        # instrumentation makes, by the server when it handles the request.
+        self._build_id = build_id
+        processors: list[SpanProcessor] = []
         self._wire: OTLPWireSpanExporter | None = None
         self._sdk_metrics: InMemoryMetricReader | None = None
         if exporter is None:
@@ -151,7 +156,7 @@ class ServerTelemetry:
             span_type=span_type,
             instance=instance,
         )
-        with trace.use_span(span, end_on_exit=True):
+        with ending(span):
             yield span
 
     def start(
@@ -168,7 +173,11 @@ class ServerTelemetry:
     ) -> trace.Span:
         """Like :meth:`span`, for a span that the caller ends itself."""
         context = trace.set_span_in_context(parent) if parent is not None else Context()
-        attrs: dict[str, Any] = {semconv.PHASE: phase, **(attributes or {})}
+        attrs: dict[str, Any] = {
+            semconv.PHASE: phase,
+            semconv.BUILD_ID: self._build_id(),
+            **(attributes or {}),
+        }
         if span_type:
             attrs[semconv.NEXT_SPAN_TYPE] = span_type
             attrs[semconv.NEXT_SPAN_NAME] = name

@@ -118,7 +118,7 @@ CREATE TABLE `${database}`.`${table}`
     `ResourceAttributes` Map(LowCardinality(String), String) CODEC(ZSTD(6)),
     `ScopeName` String CODEC(ZSTD(9)),
     `ScopeVersion` String CODEC(ZSTD(1)),
-    `SpanAttributes` Map(LowCardinality(String), String) CODEC(ZSTD(9)),
+    `SpanAttributes` Map(LowCardinality(String), String) CODEC(ZSTD(6)),
     `Duration` UInt64 CODEC(ZSTD(3)) SETTINGS (min_compress_block_size = 1048576),
     `StatusCode` LowCardinality(String) CODEC(ZSTD(1)),
     `StatusMessage` String CODEC(ZSTD(1)),

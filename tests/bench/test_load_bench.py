@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -23,17 +24,23 @@ def test_a_request_is_fresh_at_the_first_poll_that_counts_it_and_every_one_befor
 @pytest.mark.slow
 def test_the_benchmark_prints_and_records_its_figures(tmp_path):
     out = tmp_path / "load.json"
+    # This checkout as its own baseline: the ratios are this tree's over itself.
+    root = Path(__file__).resolve().parents[2]
     result = run_benchmark(
         "load",
-        *("--rates", "1000,3000", "--seconds", "2", "--runs", "2", "--out", str(out)),
+        *("--rates", "3000", "--seconds", "2", "--runs", "2", "--poll-ms", "50"),
+        *("--baseline-tree", str(root), "--out", str(out)),
     )
     assert "3,000 spans/s offered" in result.stdout
+    assert "over the baseline, same runs: cpu per span" in result.stdout
     figures = json.loads(out.read_text())
-    assert figures["runs"] == 2
-    for rate in ("1000", "3000"):
-        fresh = figures["rates"][rate]
-        assert fresh["refused_requests"]["median"] == 0
+    assert (figures["runs"], figures["poll_ms"], figures["busy_neighbour"]) == (2, 50, False)
+    for part in (figures["rates"]["3000"], figures["baseline"]["3000"]):
+        assert part["refused_requests"]["median"] == 0
         # The batch timer is 1 s: nothing is visible sooner than the insert after it.
-        assert 0 < fresh["freshness_p50_ms"]["median"] <= fresh["freshness_p99_ms"]["median"]
-        low, high = fresh["cpu_us_per_span"]["range"]
-        assert 0 < low <= fresh["cpu_us_per_span"]["median"] <= high
+        assert 0 < part["freshness_p50_ms"]["median"] <= part["freshness_p99_ms"]["median"]
+        low, high = part["cpu_us_per_span"]["range"]
+        assert 0 < low <= part["cpu_us_per_span"]["median"] <= high
+    for ratio in figures["ratios"]["3000"].values():
+        low, high = ratio["range"]
+        assert 0 < low <= ratio["median"] <= high

@@ -18,6 +18,8 @@ def test_the_benchmark_prints_and_records_tracing_cost(tmp_path):
         "30",
         "--runs",
         "1",
+        "--pipeline-spans",
+        "1000",
         "--out",
         str(out),
     )
@@ -33,3 +35,7 @@ def test_the_benchmark_prints_and_records_tracing_cost(tmp_path):
     floor = json.loads(out.read_text())["sdk_floor_us_per_span"]
     # The SDK's own cost, with attributes and without, which the goal has to clear first.
     assert floor["ten_attributes"] > floor["no_attributes"] > 0
+    # The pipeline in process, through the server's own telemetry, exporting to the collector.
+    pipeline = json.loads(out.read_text())["pipeline_us_per_span"]["this"]
+    assert pipeline["ten_attributes"] > 0
+    assert pipeline["bare"] > 0

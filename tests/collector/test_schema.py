@@ -227,7 +227,7 @@ def test_an_older_store_is_sorted_by_trace_keeping_every_span_once(chdb_path, cr
             ("Events.Attributes", "CODEC(ZSTD(1))"),
             ("Links.Attributes", "CODEC(ZSTD(1))"),
             ("ResourceAttributes", "CODEC(ZSTD(6))"),
-            ("SpanAttributes", "CODEC(ZSTD(9))"),  # 0032
+            ("SpanAttributes", "CODEC(ZSTD(6))"),  # 0040
         ]
         assert store.client.query(
             "SELECT name FROM system.data_skipping_indices WHERE database = currentDatabase() "
