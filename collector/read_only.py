@@ -8,8 +8,6 @@ opens it without migrating, and refuses one whose schema is older than this rele
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -18,14 +16,12 @@ from typing import Any
 from starlette.applications import Starlette
 
 from collector.admin.endpoints import AdminEndpoints, Page
-from collector.admin.query import ENDPOINT_FILE, owning_collector, write_endpoint
+from collector.admin.query import announce, owning_collector, withdraw
 from collector.config import CollectorConfig
 from collector.errors import StoreError
 from collector.http_server import guards, serve_app, url_of
 from collector.storage.store import ClickHouseStore, open_store
 from collector.telemetry import CollectorTelemetry
-
-log = logging.getLogger(__name__)
 
 
 class ReadOnlyService:
@@ -79,10 +75,8 @@ class ReadOnlyService:
         """Serve on ``sock`` until SIGINT/SIGTERM, then close the store."""
         assert self.app is not None, "call start() first"
         assert self.store is not None
-        store = self.config.store
-        if store.interface == "chdb" and store.path is not None:
-            # The commands read a held embedded store through its holder's /sql: this one.
-            write_endpoint(store.path, url_of(sock, self.config))
+        # The commands read a held embedded store through its holder's /sql: this one.
+        announce(self.config.store, url_of(sock, self.config))
         try:
             serve_app(self.app, sock, self.config, on_exit=self.store.stop_reads)
         finally:
@@ -92,9 +86,6 @@ class ReadOnlyService:
         if self._shut_down:
             return
         self._shut_down = True
-        path = self.config.store.path
-        if self.config.store.interface == "chdb" and path is not None:
-            with contextlib.suppress(OSError):
-                (path / ENDPOINT_FILE).unlink()
+        withdraw(self.config.store)
         if self.store is not None:
             self.store.close()

@@ -6,7 +6,6 @@ This module is the one place where the stages meet. Read
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
 import logging
@@ -19,7 +18,7 @@ from typing import Any, TypeVar
 from starlette.applications import Starlette
 
 from collector.admin.endpoints import AdminEndpoints, Page
-from collector.admin.query import ENDPOINT_FILE, write_endpoint
+from collector.admin.query import announce, withdraw
 from collector.admin.self_stats import CollectorStatsWriter, instance_name
 from collector.clock import SYSTEM_CLOCK, Clock
 from collector.config import CollectorConfig
@@ -322,8 +321,7 @@ class Collector:
         assert self.app is not None, "call start() first"
         tune_garbage_collector()  # a process-wide setting: only for a collector process
         url = url_of(sock, self.config)
-        if self.config.store.interface == "chdb" and self.config.store.path is not None:
-            write_endpoint(self.config.store.path, url)
+        announce(self.config.store, url)
         log.info(
             "collector listening on %s%s, storing to %s",
             url,
@@ -348,10 +346,7 @@ class Collector:
         # The replay and the normalizer first, the store last; the statistics after every
         # stage that counts spans, so that their final snapshot counts every span.
         self._stop_components(timeout_s)
-        path = self.config.store.path
-        if self.config.store.interface == "chdb" and path is not None:
-            with contextlib.suppress(OSError):
-                (path / ENDPOINT_FILE).unlink()
+        withdraw(self.config.store)
         snapshot = self.telemetry.snapshot()
         log.info(
             "collector stopped: %d spans stored, dropped %s%s",

@@ -293,7 +293,6 @@ def collect(
     with NEXTRACE_CLOUDFLARE_LOGPUSH_TOKEN, Cloudflare Logpush deliveries bearing it, on
     /v1/cdn/cloudflare.
     """
-    from collector.ingest.auth import load_token
     from collector.ingest.browser import BROWSER_KEY_ENV
     from collector.ingest.cloudflare_logpush import CLOUDFLARE_TOKEN_ENV
     from collector.ingest.vercel_drain import VERCEL_SECRET_ENV, VERCEL_VERIFY_ENV
@@ -302,13 +301,9 @@ def collect(
 
     config = CollectorConfig(
         store=StoreConfig.from_dsn(dsn, ttl_days=ttl_days, cluster=cluster),
-        host=host,
-        port=port,
-        token=load_token(token_file),
-        allow_unauthenticated=allow_unauthenticated,
-        allowed_hosts=tuple(allowed_host or ()),
-        tls_cert=tls_cert,
-        tls_key=tls_key,
+        **_listening(
+            host, port, token_file, allow_unauthenticated, allowed_host, tls_cert, tls_key
+        ),
         wal=WalSettings(
             enabled=wal,
             directory=wal_dir,
@@ -359,6 +354,30 @@ def collect(
     collector.serve(sock)
 
 
+def _listening(
+    host: str,
+    port: int,
+    token_file: Path | None,
+    allow_unauthenticated: bool,
+    allowed_host: list[str] | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> dict[str, Any]:
+    """The :class:`CollectorConfig` fields of where a server listens and whom it answers, from
+    the options every serving command shares."""
+    from collector.ingest.auth import load_token
+
+    return {
+        "host": host,
+        "port": port,
+        "token": load_token(token_file),
+        "allow_unauthenticated": allow_unauthenticated,
+        "allowed_hosts": tuple(allowed_host or ()),
+        "tls_cert": tls_cert,
+        "tls_key": tls_key,
+    }
+
+
 SERVE_UI_PORT = 4320
 
 
@@ -376,20 +395,15 @@ def serve_ui(
     """Serve the trace pages (/trace/ID, /slow) and /sql of a store, without ingesting: for a
     ClickHouse server that collectors elsewhere write to. Read-only; never migrates the store.
     """
-    from collector.ingest.auth import load_token
     from collector.read_only import ReadOnlyService
     from investigate.pages import store_pages
     from nextrace.listen import bind_socket
 
     config = CollectorConfig(
         store=_store_to_read(dsn),
-        host=host,
-        port=port,
-        token=load_token(token_file),
-        allow_unauthenticated=allow_unauthenticated,
-        allowed_hosts=tuple(allowed_host or ()),
-        tls_cert=tls_cert,
-        tls_key=tls_key,
+        **_listening(
+            host, port, token_file, allow_unauthenticated, allowed_host, tls_cert, tls_key
+        ),
     )
     service = ReadOnlyService(config, pages=store_pages)
     service.start()

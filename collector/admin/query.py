@@ -13,6 +13,7 @@ A collector started with a token wants it here too: ``NEXTRACE_TOKEN`` or
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -52,10 +53,19 @@ def check_parameters(parameters: object) -> dict[str, QueryValue]:
     return parameters
 
 
-def write_endpoint(store_path: Path, url: str) -> Path:
-    path = store_path / ENDPOINT_FILE
-    path.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
-    return path
+def announce(config: StoreConfig, url: str) -> None:
+    """Say, beside the embedded store ``config`` names, that this process holds it and answers
+    its reads at ``url`` (:func:`owning_collector` reads it); nothing for a server."""
+    if config.interface == "chdb" and config.path is not None:
+        info = {"url": url, "pid": os.getpid()}
+        (config.path / ENDPOINT_FILE).write_text(json.dumps(info), encoding="utf-8")
+
+
+def withdraw(config: StoreConfig) -> None:
+    """Take back what :func:`announce` said, once this process no longer answers."""
+    if config.interface == "chdb" and config.path is not None:
+        with contextlib.suppress(OSError):
+            (config.path / ENDPOINT_FILE).unlink()
 
 
 def read_endpoint(store_path: Path, owner_pid: int) -> str | None:
