@@ -91,9 +91,9 @@ def by_id_alone(grafana: str) -> str:
     kept = [
         line.rstrip(",") if line.startswith("WITH") else line
         for line in lines
-        if "trace_start" not in line and "trace_end" not in line and "toStartOf" not in line
+        if "trace_range" not in line and "toStartOf" not in line
     ]
-    assert len(kept) == len(lines) - 4, "trace.sql changed: update by_id_alone"
+    assert len(kept) == len(lines) - 3, "trace.sql changed: update by_id_alone"
     return "\n".join(kept)
 
 

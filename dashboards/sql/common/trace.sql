@@ -5,8 +5,7 @@
 -- trace's own granule: a plain Timestamp range does not prune the key, and the id alone reads
 -- every bucket's granules (bench/results/trace_view.json).
 WITH '${trace_id}' AS trace_id,
-    (SELECT min(Start) FROM otel_traces_trace_id_ts WHERE TraceId = trace_id) AS trace_start,
-    (SELECT max(End) FROM otel_traces_trace_id_ts WHERE TraceId = trace_id) AS trace_end
+    (SELECT (min(Start), max(End)) FROM otel_traces_trace_id_ts WHERE TraceId = trace_id) AS trace_range
 SELECT
     TraceId AS traceID,
     SpanId AS spanID,
@@ -23,5 +22,5 @@ SELECT
 FROM otel_traces
 WHERE TraceId = trace_id
   AND toStartOfFifteenMinutes(Timestamp)
-      BETWEEN toStartOfFifteenMinutes(trace_start) AND toStartOfFifteenMinutes(trace_end)
+      BETWEEN toStartOfFifteenMinutes(trace_range.1) AND toStartOfFifteenMinutes(trace_range.2)
 ORDER BY startTime
