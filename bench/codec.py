@@ -1,14 +1,14 @@
 """Which codec ``otel_traces.SpanAttributes`` should have: end-to-end CPU against bytes, in the
 same runs.
 
-For each ZSTD level of ``--levels``, in turn within each run: a store is made with the
-collector's schema and its ``SpanAttributes`` codec set to that level, then a fresh ``nextrace
-collect`` on it takes a steady ``--rate`` of the reference server's synthetic spans for
-``--seconds`` (``bench.load.offer``: its defaults, a poller on ``/sql``), so that its CPU
-includes the merges that recompress the column as parts grow; then the table is merged
-(``OPTIMIZE … FINAL``) and the column's compressed bytes per span are read from
-``system.columns``. Reported per level, the median of ``--runs`` runs with the lowest and
-highest, and each level's CPU per span over the migration's level in the same run.
+For each ZSTD level of ``--levels``, in turn within each run (each run in the other order): a store
+is made with the collector's schema and its ``SpanAttributes`` codec set to that level, then a
+fresh ``nextrace collect`` on it takes a steady ``--rate`` of the reference server's synthetic
+spans for ``--seconds`` (``bench.load.offer``: its defaults, a poller on ``/sql``), so that its CPU
+includes the merges that recompress the column as parts grow; then the table is merged (``OPTIMIZE
+… FINAL``) and the column's compressed bytes per span are read from ``system.columns``. Reported
+per level, the median of ``--runs`` runs with the lowest and highest, and each level's CPU per span
+over the migration's level in the same run.
 
 Printed, and written to ``bench/results/codec.json``.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.ingest import progress
-from bench.load import offer
+from bench.load import offer, summarize
 from bench.measure import write_result
 from collector.config import StoreConfig
 from collector.storage.store import open_store
@@ -46,9 +46,11 @@ def with_level(folder: Path, level: int) -> None:
 
 
 def attribute_bytes_per_span(folder: Path) -> float:
-    """``SpanAttributes``' compressed bytes per span, the table merged."""
+    """``SpanAttributes``' compressed bytes per span, the table merged into a wide part (a
+    compact part, as a small table's is, has no sizes per column)."""
     store = open_store(StoreConfig.from_dsn(f"chdb://{folder}"), migrate=False)
     try:
+        store.client.command("ALTER TABLE otel_traces MODIFY SETTING min_bytes_for_wide_part = 0")
         store.client.command("OPTIMIZE TABLE otel_traces FINAL")
         ((compressed, spans),) = store.client.query(
             "SELECT (SELECT sum(data_compressed_bytes) FROM system.columns WHERE database = "
@@ -72,7 +74,7 @@ def main() -> None:
     runs: list[dict[int, dict[str, float]]] = []
     for index in range(1, args.runs + 1):
         run: dict[int, dict[str, float]] = {}
-        for level in levels:
+        for level in levels[:: 1 if index % 2 else -1]:  # each run in the other order
             progress(f"run {index} of {args.runs}: ZSTD({level}), {args.rate:,} spans/s")
             with tempfile.TemporaryDirectory(prefix="nextrace-bench-") as tmp:
                 folder = Path(tmp) / "store"
@@ -89,17 +91,17 @@ def main() -> None:
         cpu = [r[level]["cpu_us_per_span"] for r in runs]
         size = [r[level]["attribute_bytes_per_span"] for r in runs]
         ratio = [r[level]["cpu_us_per_span"] / r[reference]["cpu_us_per_span"] for r in runs]
-        summary[f"ZSTD({level})"] = {
-            "cpu_us_per_span": {"median": statistics.median(cpu), "range": [min(cpu), max(cpu)]},
-            "attribute_bytes_per_span": {
-                "median": statistics.median(size),
-                "range": [min(size), max(size)],
-            },
-            f"cpu_over_zstd{reference}": {
-                "median": round(statistics.median(ratio), 3),
-                "range": [round(min(ratio), 3), round(max(ratio), 3)],
-            },
-        }
+        summary[f"ZSTD({level})"] = summarize(
+            [
+                {
+                    **r[level],
+                    f"cpu_over_zstd{reference}": round(
+                        r[level]["cpu_us_per_span"] / r[reference]["cpu_us_per_span"], 3
+                    ),
+                }
+                for r in runs
+            ]
+        )
         print(
             f"ZSTD({level}): {statistics.median(cpu):g} µs of collector CPU a span "
             f"({min(cpu):g}-{max(cpu):g}), {statistics.median(ratio):.3f} of ZSTD({reference})'s"

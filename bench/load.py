@@ -204,7 +204,9 @@ def main() -> None:
     with neighbour(args.busy):
         for index in range(1, args.runs + 1):
             for rate in rates:
-                for tree, where in trees.items():
+                # Each run takes the checkouts in the other order: neither always goes first.
+                order = list(trees.items())[:: 1 if index % 2 else -1]
+                for tree, where in order:
                     progress(
                         f"run {index} of {args.runs}: {rate:,} spans/s for {args.seconds:g} s "
                         f"({tree})"

@@ -163,8 +163,8 @@ def pipeline_us_per_span(
         trees["baseline"] = baseline_tree.resolve()
     passes: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     script = Path(__file__).with_name("tracing_pipeline.py")
-    for _ in range(repeat):
-        for name, tree in trees.items():
+    for index in range(repeat):
+        for name, tree in list(trees.items())[:: 1 if index % 2 == 0 else -1]:
             done = subprocess.run(
                 [sys.executable, str(script), f"http://127.0.0.1:{collector_port}", str(spans)],
                 capture_output=True,
@@ -267,12 +267,15 @@ def main() -> None:
         collector = start_collector(Path(tmp) / "store", collector_port)
         try:
             for index in range(args.runs):
-                runs.append(tracing_cost(collector_port, args.requests))
-                print(f"run {index + 1}: {json.dumps(runs[-1])}", flush=True)
-                if args.baseline_tree is not None:
-                    tree = args.baseline_tree.resolve()
-                    baseline.append(tracing_cost(collector_port, args.requests, tree))
-                    print(f"run {index + 1}, baseline: {json.dumps(baseline[-1])}", flush=True)
+                # Each run takes the checkouts in the other order: neither always goes first.
+                for which in ("this", "baseline")[:: 1 if index % 2 == 0 else -1]:
+                    if which == "this":
+                        runs.append(tracing_cost(collector_port, args.requests))
+                        print(f"run {index + 1}: {json.dumps(runs[-1])}", flush=True)
+                    elif args.baseline_tree is not None:
+                        tree = args.baseline_tree.resolve()
+                        baseline.append(tracing_cost(collector_port, args.requests, tree))
+                        print(f"run {index + 1}, baseline: {json.dumps(baseline[-1])}", flush=True)
             pipeline = pipeline_us_per_span(
                 collector_port, args.baseline_tree, spans=args.pipeline_spans
             )

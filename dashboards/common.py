@@ -56,17 +56,9 @@ PAGE_LINKS: dict[str, list[dict[str, Any]]] = {
             "title": "Slowest navigations of this route",
             "url": f"${{{BASE_URL}}}/slow?route=${{__value.raw:percentencode}}",
         },
-        {
-            "title": "This route's requests in Explore",
-            "url": explore_url(
-                "common",
-                "route_requests",
-                placeholder="${route_clicked}",
-                value="${__value.raw:percentencode}",
-                query_type="table",
-                fmt=1,
-            ),
-        },
+        # No Explore link: a route is a span's attribute, so anyone who can send spans chooses
+        # it, and Grafana has no variable format that both quotes it for SQL and encodes it
+        # for a URL; put into an Explore query's text, a quote in it would end the string.
     ],
 }
 """The data links of a column that lists traces or routes, by the column's name."""

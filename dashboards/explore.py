@@ -1,8 +1,9 @@
 """Data links into Grafana's Explore: one query of nextrace's datasource, for the value clicked.
 
 Grafana fills a data link's variables in before following it: ``${__value.raw}`` (the cell's
-value, ``:percentencode``d where it may hold any character) and the dashboard's time range,
-``${__from}`` and ``${__to}``. Everything else in the link is URL-encoded here.
+value) and the dashboard's time range, ``${__from}`` and ``${__to}``. Everything else in the
+link is URL-encoded here. The value lands in the query's text as it is: only values whose
+characters need no quoting or encoding belong there (trace ids are hexadecimal).
 """
 
 from __future__ import annotations

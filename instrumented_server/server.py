@@ -47,7 +47,6 @@ class NextServer:
         span = trace.get_current_span()
         incoming = self._incoming(request)
         span.set_attribute(semconv.PHASE, semconv.PHASE_REQUEST)
-        span.set_attribute(semconv.BUILD_ID, state.build.id)
         span.set_attribute(semconv.REQUEST_KIND, incoming.kind)
         span.set_attribute(semconv.NEXT_RSC, incoming.rsc)
         span.set_attribute(semconv.NEXT_PREFETCH, prefetch_mode(incoming.facts.headers))

@@ -20,7 +20,7 @@ from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_MET
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -46,17 +46,34 @@ _log = logging.getLogger(__name__)
 
 @contextmanager
 def ending(span: trace.Span) -> Iterator[trace.Span]:
-    """``span``, ended on exit, an exception recorded on it as ``trace.use_span`` does; not made
-    current: every span of the server names its parent, so attaching and detaching a context
-    for each would only cost."""
+    """``span``, ended on exit, an exception recorded on it as ``trace.use_span`` does (an
+    ``Exception``: a cancelled task's span is not an error); not made current: every span of
+    the server names its parent, so attaching and detaching a context for each would only
+    cost."""
     try:
         yield span
-    except BaseException as exc:
+    except Exception as exc:
         span.record_exception(exc)
         span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         raise
     finally:
         span.end()
+
+
+class BuildIdSpanProcessor(SpanProcessor):
+    """Stamps the build id that is current when a span starts onto the spans that do not say
+    it already: the request spans the ASGI instrumentation makes (:meth:`ServerTelemetry.start`
+    puts it among a span's attributes, which costs less than setting it after)."""
+
+    def __init__(self, build_id: Callable[[], str]) -> None:
+        self._build_id = build_id
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:  # noqa: ARG002
+        if semconv.BUILD_ID not in (span.attributes or {}):
+            span.set_attribute(semconv.BUILD_ID, self._build_id())
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass
 
 
 def trace_id_of(span: trace.Span) -> str:
@@ -81,10 +98,8 @@ class ServerTelemetry:
         if instance_id is not None:
             resource[semconv.SERVICE_INSTANCE_ID] = instance_id
         self.provider = TracerProvider(resource=Resource.create(resource))
-        # Stamped by start() on every span it makes; the request span, which the ASGI
-        # instrumentation makes, by the server when it handles the request.
         self._build_id = build_id
-        processors: list[SpanProcessor] = []
+        processors: list[SpanProcessor] = [BuildIdSpanProcessor(build_id)]
         self._wire: OTLPWireSpanExporter | None = None
         self._sdk_metrics: InMemoryMetricReader | None = None
         if exporter is None:

@@ -395,6 +395,7 @@ def serve_ui(
     """Serve the trace pages (/trace/ID, /slow) and /sql of a store, without ingesting: for a
     ClickHouse server that collectors elsewhere write to. Read-only; never migrates the store.
     """
+    from collector.http_server import url_of
     from collector.read_only import ReadOnlyService
     from investigate.pages import store_pages
     from nextrace.listen import bind_socket
@@ -412,7 +413,7 @@ def serve_ui(
     except BaseException:
         service.shutdown()
         raise
-    url = f"{'https' if tls_cert else 'http'}://{host}:{sock.getsockname()[1]}"
+    url = url_of(sock, config)
     typer.echo(
         f"nextrace serve-ui: the pages of the {config.store.describe()} on {url}/slow and "
         f"{url}/trace/ID{' (bearer token required)' if config.token else ''}, read-only. "
