@@ -76,12 +76,19 @@ def collector(store_config: StoreConfig) -> Iterator[Collector]:
         yield instance
 
 
+LOCAL = "http://localhost:4318"
+
+
+def loopback_client(collector: Collector) -> TestClient:
+    """A client of the started ``collector``'s app that sends from loopback and addresses it as
+    ``localhost``: whom its read endpoints answer without a token."""
+    assert collector.app is not None
+    return TestClient(collector.app, base_url=LOCAL, client=("127.0.0.1", 50000))
+
+
 @pytest.fixture
 def client(collector: Collector) -> Iterator[TestClient]:
-    assert collector.app is not None
-    with TestClient(
-        collector.app, base_url="http://localhost:4318", client=("127.0.0.1", 50000)
-    ) as test_client:
+    with loopback_client(collector) as test_client:
         yield test_client
 
 
@@ -108,10 +115,7 @@ def collector_holding(chdb_path: Path, run: Path, **options: Any) -> Iterator[Co
     from tests.support.captures import post_capture
 
     with database_of_its_own(chdb_path) as config, running_collector(config, **options) as found:
-        assert found.app is not None
-        with TestClient(
-            found.app, base_url="http://localhost:4318", client=("127.0.0.1", 50000)
-        ) as client:
+        with loopback_client(found) as client:
             post_capture(client, run)
         stored(found, "SELECT 1")
         yield found

@@ -14,11 +14,10 @@ from starlette.testclient import TestClient
 from collector.config import StoreConfig
 from collector.service import Collector
 from investigate.pages import store_pages
-from tests.conftest import collector_holding, running_collector
+from tests.conftest import LOCAL, collector_holding, loopback_client, running_collector
 from tests.examples.cache_components import load
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "cache-components-run"
-LOCAL = "http://localhost:4318"
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +25,6 @@ def serving(chdb_path: Path) -> Iterator[Collector]:
     """A collector with the pages, holding the recorded Cache Components run."""
     with collector_holding(chdb_path, RUN, pages=store_pages) as collector:
         yield collector
-
-
-def local(collector: Collector) -> TestClient:
-    assert collector.app is not None
-    return TestClient(collector.app, base_url=LOCAL, client=("127.0.0.1", 50000))
 
 
 def a_page_trace() -> str:
@@ -42,7 +36,7 @@ def a_page_trace() -> str:
 
 def test_a_trace_page_is_one_document_that_loads_nothing(serving: Collector):
     trace_id = a_page_trace()
-    with local(serving) as client:
+    with loopback_client(serving) as client:
         page = client.get(f"/trace/{trace_id}")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
@@ -55,7 +49,7 @@ def test_a_trace_page_is_one_document_that_loads_nothing(serving: Collector):
 
 
 def test_the_slow_list_links_each_trace_to_its_page(serving: Collector):
-    with local(serving) as client:
+    with loopback_client(serving) as client:
         page = client.get("/slow", params={"route": "/products/[id]", "limit": "5"})
         assert page.status_code == 200
         links = re.findall(r"href='trace/([0-9a-f]{32})'", page.text)
@@ -76,7 +70,7 @@ def test_the_slow_list_links_each_trace_to_its_page(serving: Collector):
     ],
 )
 def test_a_mistake_is_a_one_line_page(serving: Collector, path: str, status: int, says: str):
-    with local(serving) as client:
+    with loopback_client(serving) as client:
         answer = client.get(path)
     assert answer.status_code == status
     assert says in answer.text
@@ -87,7 +81,7 @@ def test_the_pages_answer_whom_the_sql_endpoint_answers(serving: Collector):
     assert serving.app is not None
     with TestClient(serving.app, base_url=LOCAL, client=("203.0.113.9", 4000)) as remote:
         assert remote.get(trace).status_code == 403  # without a token: loopback clients only
-    with local(serving) as client:
+    with loopback_client(serving) as client:
         assert client.get(trace, headers={"Host": "evil.example:4318"}).status_code == 403
         assert client.get(trace, headers={"Origin": "https://evil.example"}).status_code == 403
         assert client.post(trace).status_code == 405  # read-only

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from collector.service import Collector
 from investigate import waterfall
@@ -24,7 +23,7 @@ from investigate.reader import StoreReader
 from investigate.report import build_report
 from investigate.report_html import render_html
 from investigate.spans import load_trace
-from tests.conftest import database_of_its_own, running_collector, stored
+from tests.conftest import collector_holding, stored
 from tests.examples.cache_components import (
     LAYERS,
     Lookups,
@@ -33,21 +32,15 @@ from tests.examples.cache_components import (
     next_js_disagrees,
     verdict,
 )
-from tests.support.captures import post_capture
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "cache-components-run"
-LOCAL = "http://localhost:4318"
 COLUMNS = "TraceId, Layer, Result, Reason, Instance, EntrySourceInstance, Function, Route, BuildId"
 
 
 @pytest.fixture(scope="module")
 def replayed(chdb_path: Path) -> Iterator[Collector]:
     """A collector that took the run's exports (replayed once for the module)."""
-    with database_of_its_own(chdb_path) as config, running_collector(config) as collector:
-        assert collector.app is not None
-        with TestClient(collector.app, base_url=LOCAL, client=("127.0.0.1", 50000)) as client:
-            post_capture(client, RUN)
-        stored(collector, "SELECT 1")
+    with collector_holding(chdb_path, RUN) as collector:
         yield collector
 
 

@@ -22,14 +22,12 @@ from dashboards.alerts import (
 from dashboards.macros import QueryContext, UnknownMacroError, expand
 from investigate.pages import store_pages
 from tests.builders import make_request, make_span
-from tests.conftest import GRAFANA_SCHEMAS, running_collector, stored
+from tests.conftest import GRAFANA_SCHEMAS, LOCAL, loopback_client, running_collector, stored
 from tests.support.alerts import evaluate, render_annotation, rule_json
 from tests.support.cdn_payloads import signed
 
 PB = {"Content-Type": "application/x-protobuf"}
 MINUTE = 60_000_000_000
-
-LOCAL = "http://localhost:4318"
 
 
 def test_a_window_without_a_value_is_refused():
@@ -245,19 +243,20 @@ def test_a_cold_cache_notification_links_to_the_slow_list_of_its_build(store_con
             },
         )
 
-    with running_collector(store_config, pages=store_pages) as collector:
-        assert collector.app is not None
-        with TestClient(collector.app, base_url=LOCAL, client=("127.0.0.1", 50000)) as client:
-            cold = [page_request("b2 (new)", -1.5), page_request("b2 (new)", -0.5)]
-            ingest(client, collector, lookups(now_ns, -28, -2, 300, 15, build="b1"))
-            ingest(client, collector, [page_request("b1", -10), *cold])
-            ingest(client, collector, lookups(now_ns, -1.9, -0.1, 60, 36, build="b2 (new)"))
-            ((service, build, layer),) = evaluate(collector, COLD_CACHE_SPIKE, at)
-            annotations = rule_json(COLD_CACHE_SPIKE, pages_url=LOCAL)["annotations"]
-            labels = {"service": service, "build": build, "layer": layer}
-            url = render_annotation(annotations["slow_list_url"], labels)
-            assert url == f"{LOCAL}/slow?service=svc&build=b2+%28new%29"
-            page = client.get(url.removeprefix(LOCAL))
+    with (
+        running_collector(store_config, pages=store_pages) as collector,
+        loopback_client(collector) as client,
+    ):
+        cold = [page_request("b2 (new)", -1.5), page_request("b2 (new)", -0.5)]
+        ingest(client, collector, lookups(now_ns, -28, -2, 300, 15, build="b1"))
+        ingest(client, collector, [page_request("b1", -10), *cold])
+        ingest(client, collector, lookups(now_ns, -1.9, -0.1, 60, 36, build="b2 (new)"))
+        ((service, build, layer),) = evaluate(collector, COLD_CACHE_SPIKE, at)
+        annotations = rule_json(COLD_CACHE_SPIKE, pages_url=LOCAL)["annotations"]
+        labels = {"service": service, "build": build, "layer": layer}
+        url = render_annotation(annotations["slow_list_url"], labels)
+        assert url == f"{LOCAL}/slow?service=svc&build=b2+%28new%29"
+        page = client.get(url.removeprefix(LOCAL))
     assert page.status_code == 200
     listed = set(re.findall(r"href='trace/([0-9a-f]{32})'", page.text))
     assert listed == {span.trace_id.hex() for span in cold}  # that build's, not b1's

@@ -10,16 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from starlette.testclient import TestClient
 
 from collector.service import Collector
 from dashboards.macros import QueryContext
 from investigate.pages import store_pages
-from tests.conftest import collector_holding, stored
+from tests.conftest import LOCAL, collector_holding, loopback_client, stored
 from tests.dashboards.panels import follow_links
 
 RUN = Path(__file__).resolve().parents[1] / "data" / "cache-components-run"
-LOCAL = "http://localhost:4318"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +35,7 @@ def test_every_link_opens_the_page_of_what_was_clicked(serving: Collector):
         first.replace(tzinfo=dt.UTC) - dt.timedelta(minutes=5),
         last.replace(tzinfo=dt.UTC) + dt.timedelta(minutes=5),
     )
-    with TestClient(serving.app, base_url=LOCAL, client=("127.0.0.1", 50000)) as client:
+    with loopback_client(serving) as client:
         followed = follow_links(serving.store.client.query, client.get, LOCAL, context)
     # The panels a server-side run fills; the browser's are followed on the demo's run.
     assert {"Top routes by misses", "Request latency and TTFB per route", "Slowest traces"} <= set(

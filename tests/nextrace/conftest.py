@@ -19,7 +19,7 @@ from collector.service import Collector
 from investigate.diagnosis import MS
 from investigate.reader import StoreReader
 from tests.builders import make_request, make_span
-from tests.conftest import running_collector, stored
+from tests.conftest import loopback_client, running_collector, stored
 
 ROUTE = "/products/[id]"
 
@@ -156,12 +156,8 @@ def navigation(
 def traces(chdb_path: Path) -> Iterator[Stored]:
     """The traces, stored once for the module's tests (which only read them)."""
     store_config = StoreConfig.from_dsn(f"chdb://{chdb_path}?database=t_{uuid.uuid4().hex[:12]}")
-    with running_collector(store_config) as collector:
-        assert collector.app is not None
-        with TestClient(
-            collector.app, base_url="http://localhost:4318", client=("127.0.0.1", 50000)
-        ) as client:
-            yield store(collector, client)
+    with running_collector(store_config) as collector, loopback_client(collector) as client:
+        yield store(collector, client)
 
 
 def store(collector: Collector, client: TestClient) -> Stored:

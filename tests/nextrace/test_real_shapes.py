@@ -27,7 +27,7 @@ from investigate.diagnosis import MS, diagnose
 from investigate.reader import StoreReader
 from investigate.spans import load_trace
 from tests.builders import make_request, make_span
-from tests.conftest import running_collector, stored
+from tests.conftest import loopback_client, running_collector, stored
 from tests.support.captures import DATA_CACHE, DATA_CACHE_NEXT15, RUNS, post_capture, requests_of
 
 NEXT15 = "next15-protobuf-default"
@@ -232,10 +232,7 @@ def test_every_blocking_miss_of_a_recorded_run_is_named_right(
     # The browser endpoint is off by default; the Chromium run's pages sent from this origin.
     options = {"browser_origins": (run.info["app_origin"],)}
     with running_collector(store_config, **options) as collector:
-        assert collector.app is not None
-        with TestClient(
-            collector.app, base_url="http://localhost:4318", client=("127.0.0.1", 50000)
-        ) as client:
+        with loopback_client(collector) as client:
             post_run(client, run)
         stored(collector, "SELECT 1")
         assert collector.store is not None

@@ -29,7 +29,7 @@ from investigate.reader import StoreReader
 from investigate.report import Report, ReportError, Window, build_report, parse_moment, window
 from investigate.waterfall import utc
 from tests.builders import make_request, make_span
-from tests.conftest import running_collector, stored
+from tests.conftest import loopback_client, running_collector, stored
 from tests.examples.runs import RUN_NAMES, Run, UpstreamCall, load_run
 from tests.support.captures import RUNS as CAPTURES
 from tests.support.captures import expected_spans, post_capture
@@ -116,14 +116,13 @@ def recorded(request: pytest.FixtureRequest, chdb_path: Path) -> Iterator[tuple[
     origin = run.info["app_origin"]
     # Not the default browser rate: the replay posts a whole session's browser exports at once,
     # faster than any page sends them.
-    with running_collector(config, browser_origins=(origin,), browser_rate=1e6) as collector:
-        assert collector.app is not None
-        with TestClient(
-            collector.app, base_url="http://localhost:4318", client=("127.0.0.1", 50000)
-        ) as client:
-            replay(client, run, origin)
-            stored(collector, "SELECT 1")
-            yield run, collector
+    with (
+        running_collector(config, browser_origins=(origin,), browser_rate=1e6) as collector,
+        loopback_client(collector) as client,
+    ):
+        replay(client, run, origin)
+        stored(collector, "SELECT 1")
+        yield run, collector
 
 
 def replay(client: TestClient, run: Run, origin: str) -> None:
