@@ -18,7 +18,6 @@ Run: ``PYTHONPATH=. python -m bench.codec [--levels 1,3,6,9] [--rate 10000] [--r
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -88,10 +87,7 @@ def main() -> None:
     reference = CURRENT_LEVEL if CURRENT_LEVEL in levels else levels[-1]
     summary: dict[str, Any] = {}
     for level in levels:
-        cpu = [r[level]["cpu_us_per_span"] for r in runs]
-        size = [r[level]["attribute_bytes_per_span"] for r in runs]
-        ratio = [r[level]["cpu_us_per_span"] / r[reference]["cpu_us_per_span"] for r in runs]
-        summary[f"ZSTD({level})"] = summarize(
+        summary[f"ZSTD({level})"] = at_level = summarize(
             [
                 {
                     **r[level],
@@ -102,10 +98,12 @@ def main() -> None:
                 for r in runs
             ]
         )
+        cpu, size = at_level["cpu_us_per_span"], at_level["attribute_bytes_per_span"]
         print(
-            f"ZSTD({level}): {statistics.median(cpu):g} µs of collector CPU a span "
-            f"({min(cpu):g}-{max(cpu):g}), {statistics.median(ratio):.3f} of ZSTD({reference})'s"
-            f"; SpanAttributes {statistics.median(size):g} B a span"
+            f"ZSTD({level}): {cpu['median']:g} µs of collector CPU a span "
+            f"({cpu['range'][0]:g}-{cpu['range'][1]:g}), "
+            f"{at_level[f'cpu_over_zstd{reference}']['median']:.3f} of ZSTD({reference})'s"
+            f"; SpanAttributes {size['median']:g} B a span"
         )
     write_result(
         args.out,

@@ -11,7 +11,7 @@ from grafana_foundation_sdk.models import common as common_model
 from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.clickhouse import DATASOURCE, Format, load_sql, query
-from dashboards.explore import explore_url
+from dashboards.explore import trace_view_url
 
 TAG = "nextrace"
 FILTERS = ("service", "route", "build")
@@ -41,14 +41,7 @@ PAGE_LINKS: dict[str, list[dict[str, Any]]] = {
         {"title": "nextrace trace view", "url": f"${{{BASE_URL}}}/trace/${{__value.raw}}"},
         {
             "title": "Grafana's trace view",
-            "url": explore_url(
-                "common",
-                "trace",
-                placeholder="${trace_id}",
-                value="${__value.raw}",
-                query_type="traces",
-                fmt=3,
-            ),
+            "url": trace_view_url(),
         },
     ],
     "route": [

@@ -1,9 +1,9 @@
-"""Data links into Grafana's Explore: one query of nextrace's datasource, for the value clicked.
+"""The data link into Grafana's Explore: the trace view of the trace id clicked.
 
 Grafana fills a data link's variables in before following it: ``${__value.raw}`` (the cell's
 value) and the dashboard's time range, ``${__from}`` and ``${__to}``. Everything else in the
-link is URL-encoded here. The value lands in the query's text as it is: only values whose
-characters need no quoting or encoding belong there (trace ids are hexadecimal).
+link is URL-encoded here. The value lands in the query's text as it is, which only a value
+that needs no quoting or encoding may do: a trace id is hexadecimal.
 """
 
 from __future__ import annotations
@@ -19,19 +19,18 @@ from dashboards.macros import PLUGIN_VERSION
 _VALUE, _FROM, _TO = "NEXTRACEVALUE", "NEXTRACEFROM", "NEXTRACETO"
 
 
-def explore_url(
-    dashboard: str, sql: str, *, placeholder: str, value: str, query_type: str, fmt: int
-) -> str:
-    """A link to Explore running ``dashboards/sql/<dashboard>/<sql>.sql`` over the dashboard's
-    time range, its ``placeholder`` replaced by ``value`` (a data link variable)."""
+def trace_view_url() -> str:
+    """A link to Explore showing the clicked trace id in Grafana's trace view
+    (``dashboards/sql/common/trace.sql``, the plugin's trace query format), over the
+    dashboard's time range."""
     target: dict[str, Any] = {
         "refId": "A",
         "datasource": {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID},
         "editorType": "sql",
         "pluginVersion": PLUGIN_VERSION,
-        "queryType": query_type,
-        "format": fmt,
-        "rawSql": load_sql(dashboard, sql).replace(placeholder, _VALUE),
+        "queryType": "traces",
+        "format": 3,
+        "rawSql": load_sql("common", "trace").replace("${trace_id}", _VALUE),
     }
     panes = {
         "a": {
@@ -41,6 +40,6 @@ def explore_url(
         }
     }
     encoded = quote(json.dumps(panes), safe="")
-    for stand_in, variable in ((_VALUE, value), (_FROM, "${__from}"), (_TO, "${__to}")):
+    for stand_in, variable in ((_VALUE, "${__value.raw}"), (_FROM, "${__from}"), (_TO, "${__to}")):
         encoded = encoded.replace(stand_in, variable)
     return "/explore?schemaVersion=1&orgId=1&panes=" + encoded
