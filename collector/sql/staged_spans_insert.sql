@@ -2,7 +2,8 @@
 -- collector/pipeline/translator.py writes it (the contrib exporter's form): hex ids, an empty parent
 -- for a root, pdata's kind and status names, attribute values as pdata's AsString (Go's JSON
 -- number format for doubles). tests/collector/test_staging.py holds the two to the same rows.
--- Spans with array or map values, or a key twice in one map, are taken instead from the rows
+-- Spans with map values, arrays of other than plain strings, or a key twice in one map (see
+-- staged_spans_predicate.sql), are taken instead from the rows
 -- Python made for them (${staging}_rows, see staged_spans_unsupported.sql): one insert, one
 -- block, one deduplication token for the whole batch.
 INSERT INTO `${database}`.`${table}` (
@@ -25,6 +26,10 @@ WITH
         v.value = 'bool_value', if(v.bool_value, 'true', 'false'),
         v.value = 'double_value', go_number(v.double_value),
         v.value = 'bytes_value', base64Encode(v.bytes_value),
+        -- Plain strings only (the predicate): their JSON needs no escapes.
+        v.value = 'array_value',
+            concat('[', arrayStringConcat(arrayMap(item -> concat('"', item.string_value, '"'),
+                                                   v.array_value.values), ','), ']'),
         '')) AS as_string,
     (kvs -> mapFromArrays(arrayMap(kv -> kv.key, kvs), arrayMap(kv -> as_string(kv.value), kvs))) AS to_map,
     (id -> if(replaceAll(id, '\0', '') = '', '', lower(hex(id)))) AS hex_id
