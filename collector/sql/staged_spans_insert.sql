@@ -42,8 +42,9 @@ SELECT
     span.name,
     if(span.kind BETWEEN 0 AND 5,
        ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'][span.kind + 1], ''),
-    as_string(arrayFirst(kv -> kv.key = 'service.name', rs.resource.attributes).value),
-    to_map(rs.resource.attributes),
+    -- A resource's keys are unique here (staged_spans_predicate.sql): its map has them all.
+    resource_attributes['service.name'],
+    to_map(rs.resource.attributes) AS resource_attributes,
     ss.scope.name,
     ss.scope.version,
     to_map(span.attributes),

@@ -73,8 +73,13 @@ def drop_leftover_staging_tables(store: ClickHouseStore) -> list[str]:
     return leftovers
 
 
+# The predicate of a batch in which every span is staged: the insert needs no filter.
+_NONE_UNSUPPORTED = "((rs, span) -> false) AS unsupported_span"
+
+
 def _with_predicate(name: str, predicate: str, config: StoreConfig, names: dict[str, str]) -> str:
-    """``sql/<name>`` rendered, with ``staged_spans_predicate.sql`` as its ``${unsupported}``."""
+    """``sql/<name>`` rendered, with ``predicate`` (``staged_spans_predicate.sql``, or
+    :data:`_NONE_UNSUPPORTED`) as its ``${unsupported}``."""
     return render(load_sql(name).replace("${unsupported}", predicate), config, names)
 
 
@@ -102,6 +107,11 @@ class StagedProtobufInsert:
             if not line.startswith("--")
         )
         self._insert_sql = _with_predicate("staged_spans_insert.sql", predicate, config, extra)
+        # Most batches hold no span that needs rows from Python: the predicate is evaluated
+        # once for them, in the staging query, not again in the insert.
+        self._insert_all_sql = _with_predicate(
+            "staged_spans_insert.sql", _NONE_UNSUPPORTED, config, extra
+        )
         self._unsupported_sql = _with_predicate(
             "staged_spans_unsupported.sql", predicate, config, extra
         )
@@ -144,7 +154,8 @@ class StagedProtobufInsert:
                     raise StagingFailed(f"rows made in Python could not be staged: {exc}") from exc
             # One thread reads both parts one after the other, so that they are squashed into
             # one block: with more, each part was a block, a part and a token of its own.
-            self._store.client.command(self._insert_sql, settings={**settings, "max_threads": 1})
+            insert = self._insert_sql if positions else self._insert_all_sql
+            self._store.client.command(insert, settings={**settings, "max_threads": 1})
             return len(positions)
 
     def stage(self, bodies: Sequence[bytes]) -> list[int]:
