@@ -1,8 +1,9 @@
 """OpenTelemetry set-up of the reference server, and helpers that keep spans uniform.
 
 Every span carries ``nextrace.phase`` and the current ``nextrace.build_id``.
-Spans are exported over OTLP/HTTP through a batch processor; tests pass an
-in-memory exporter instead. The spans the SDK drops on the way are counted
+Spans are made by the server's own tracer provider (:mod:`instrumented_server.tracer`) and
+exported over OTLP/HTTP through the SDK's batch processor; tests pass an in-memory exporter
+instead. The spans the SDK drops on the way are counted
 (:meth:`ServerTelemetry.spans_dropped`, shown by ``/healthz``).
 """
 
@@ -20,7 +21,7 @@ from opentelemetry.sdk.environment_variables import OTEL_PYTHON_SDK_INTERNAL_MET
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -34,6 +35,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from contract import semconv
 from instrumented_server.caching import Entry, Lookup
+from instrumented_server.tracer import TracerProvider
 
 if TYPE_CHECKING:
     from instrumented_server.otlp_wire import OTLPWireSpanExporter
@@ -97,7 +99,7 @@ class ServerTelemetry:
         resource = {"service.name": service_name}
         if instance_id is not None:
             resource[semconv.SERVICE_INSTANCE_ID] = instance_id
-        self.provider = TracerProvider(resource=Resource.create(resource))
+        self.provider = TracerProvider(Resource.create(resource))
         self._build_id = build_id
         processors: list[SpanProcessor] = [BuildIdSpanProcessor(build_id)]
         self._wire: OTLPWireSpanExporter | None = None
@@ -140,9 +142,7 @@ class ServerTelemetry:
             resource = self.provider.resource.merge(
                 Resource({semconv.SERVICE_INSTANCE_ID: instance})
             )
-            provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-            for processor in self._processors:
-                provider.add_span_processor(processor)
+            provider = TracerProvider(resource, self._processors)
             tracer = self._instance_tracers[instance] = provider.get_tracer(TRACER_NAME)
         return tracer
 

@@ -1,0 +1,232 @@
+"""The server's tracer makes, from the same API calls, the spans the OpenTelemetry SDK makes:
+their OTLP encoding, by the SDK's own encoder, is byte for byte the same."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
+
+from instrumented_server.otlp_wire import OTLPWireEncoder
+from instrumented_server.tracer import TracerProvider
+
+INT64 = st.integers(-(2**63), 2**63 - 1)
+TEXT = st.text(max_size=20)
+VALUE = st.one_of(
+    TEXT,
+    st.booleans(),
+    INT64,
+    st.floats(allow_nan=False),
+    st.lists(TEXT, max_size=3).map(tuple),
+    st.lists(INT64, max_size=3),
+    st.none(),  # left out, by both
+)
+# Keys as the server writes them: the SDK counts an empty one as dropped.
+ATTRIBUTES = st.dictionaries(st.text(min_size=1, max_size=20), VALUE, max_size=6)
+IDS = st.integers(1, 2**64 - 1)
+TIMES = st.integers(1, 2**62)
+
+
+class SeededIds(IdGenerator):
+    """The same ids for both tracers, in the order they ask."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+
+    def generate_span_id(self) -> int:
+        return self._rng.getrandbits(64) or 1
+
+    def generate_trace_id(self) -> int:
+        return self._rng.getrandbits(128) or 1
+
+
+Call = Callable[[trace.Span], object]
+
+
+@st.composite
+def calls(draw: st.DrawFn) -> list[Call]:
+    """What the server, or the ASGI instrumentation, may do to a running span."""
+    made: list[Call] = []
+    for _ in range(draw(st.integers(0, 6))):
+        choice = draw(st.integers(0, 7))
+        if choice == 0:
+            key, value = draw(st.text(min_size=1, max_size=20)), draw(VALUE)
+            made.append(lambda s, k=key, v=value: s.set_attribute(k, v))
+        elif choice == 1:
+            attributes = draw(ATTRIBUTES)
+            made.append(lambda s, a=attributes: s.set_attributes(a))
+        elif choice == 2:
+            name, attributes, at = draw(TEXT), draw(ATTRIBUTES), draw(TIMES)
+            made.append(lambda s, n=name, a=attributes, t=at: s.add_event(n, a, t))
+        elif choice == 3:
+            context = SpanContext(draw(IDS), draw(st.sampled_from([0, 7])), is_remote=False)
+            attributes = draw(ATTRIBUTES)
+            made.append(lambda s, c=context, a=attributes: s.add_link(c, a))
+        elif choice == 4:
+            name = draw(TEXT)
+            made.append(lambda s, n=name: s.update_name(n))
+        elif choice == 5:
+            code = draw(st.sampled_from(list(StatusCode)))
+            description = draw(st.sampled_from([None, "boom"]))
+            if draw(st.booleans()):
+                made.append(lambda s, c=code, d=description: s.set_status(Status(c, d)))
+            else:
+                made.append(lambda s, c=code, d=description: s.set_status(c, d))
+        elif choice == 6:
+            error = draw(st.sampled_from([ValueError("bad value"), KeyError("k"), OSError(5)]))
+            attributes, at, escaped = draw(ATTRIBUTES), draw(TIMES), draw(st.booleans())
+            made.append(
+                lambda s, e=error, a=attributes, t=at, x=escaped: s.record_exception(e, a, t, x)
+            )
+        else:
+            at = draw(TIMES)
+            made.append(lambda s, t=at: s.end(t))  # what follows an end is ignored
+    return made
+
+
+@st.composite
+def scripts(draw: st.DrawFn) -> list[dict[str, Any]]:
+    spans = []
+    for index in range(draw(st.integers(1, 4))):
+        parent = draw(
+            st.sampled_from(["none", "remote", "earlier"] if index else ["none", "remote"])
+        )
+        spans.append(
+            {
+                "name": draw(TEXT),
+                "kind": draw(st.sampled_from(list(SpanKind))),
+                "attributes": draw(ATTRIBUTES),
+                "links": [
+                    Link(
+                        SpanContext(draw(IDS), draw(st.sampled_from([0, 9])), is_remote=False),
+                        draw(ATTRIBUTES),
+                    )
+                    for _ in range(draw(st.integers(0, 2)))
+                ],
+                "parent": parent,
+                "remote": SpanContext(
+                    draw(IDS) << 64 | draw(IDS),
+                    draw(IDS),
+                    is_remote=draw(st.booleans()),
+                    trace_flags=TraceFlags(draw(st.sampled_from([0, 1]))),
+                    trace_state=TraceState(draw(st.sampled_from([[], [("vendor", "a1")]]))),
+                ),
+                "start": draw(TIMES),
+                "calls": draw(calls()),
+                "end": draw(TIMES),
+            }
+        )
+    return spans
+
+
+def _run(provider: trace.TracerProvider, script: list[dict[str, Any]]) -> None:
+    tracer = provider.get_tracer("nextrace.instrumented_server", "1.0")
+    made: list[trace.Span] = []
+    for step in script:
+        parent = None
+        if step["parent"] == "remote":
+            parent = trace.set_span_in_context(NonRecordingSpan(step["remote"]))
+        elif step["parent"] == "earlier":
+            parent = trace.set_span_in_context(made[-1])
+        span = tracer.start_span(
+            step["name"],
+            context=parent,
+            kind=step["kind"],
+            attributes=step["attributes"],
+            links=step["links"],
+            start_time=step["start"],
+        )
+        for call in step["calls"]:
+            call(span)
+        span.end(step["end"])
+        made.append(span)
+
+
+def _spans(
+    make: Callable[[SimpleSpanProcessor, IdGenerator], trace.TracerProvider],
+    seed: int,
+    script: list[dict[str, Any]],
+) -> list[ReadableSpan]:
+    kept = InMemorySpanExporter()
+    _run(make(SimpleSpanProcessor(kept), SeededIds(seed)), script)
+    return list(kept.get_finished_spans())
+
+
+RESOURCE = Resource({"service.name": "shop", "service.instance.id": "i-1"})
+
+
+def _sdk(processor: SimpleSpanProcessor, ids: IdGenerator) -> trace.TracerProvider:
+    provider = SdkTracerProvider(resource=RESOURCE, id_generator=ids, shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    return provider
+
+
+def _ours(processor: SimpleSpanProcessor, ids: IdGenerator) -> trace.TracerProvider:
+    return TracerProvider(RESOURCE, [processor], id_generator=ids)
+
+
+@settings(max_examples=300, deadline=None)
+@given(script=scripts(), seed=st.integers(0, 2**32))
+def test_the_same_calls_make_the_spans_the_sdk_makes(
+    script: list[dict[str, Any]], seed: int
+) -> None:
+    sdk = _spans(_sdk, seed, script)
+    ours = _spans(_ours, seed, script)
+    assert len(ours) == len(sdk)
+    assert encode_spans(ours).SerializeToString() == encode_spans(sdk).SerializeToString()
+    # and the server's own encoder, which it exports them with, writes the same bytes
+    assert OTLPWireEncoder().encode(ours) == encode_spans(sdk).SerializeToString()
+
+
+def test_a_span_current_through_the_api_is_the_parent_of_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    kept = InMemorySpanExporter()
+    tracer = TracerProvider(RESOURCE, [SimpleSpanProcessor(kept)]).get_tracer("t")
+
+    def request_failing_after_its_render() -> trace.Span:
+        with tracer.start_as_current_span("request") as request:
+            with tracer.start_as_current_span("render"):
+                pass
+            raise RuntimeError(request)
+
+    with pytest.raises(RuntimeError) as raised:
+        request_failing_after_its_render()
+    request = raised.value.args[0]
+    render, ended = kept.get_finished_spans()
+    assert render.parent == request.get_span_context()
+    assert ended.status.status_code is StatusCode.ERROR  # as the SDK's use_span records it
+    assert [event.name for event in ended.events] == ["exception"]
+
+
+def test_with_the_sdk_disabled_no_span_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(os.environ, "OTEL_SDK_DISABLED", "true")
+    kept = InMemorySpanExporter()
+    span = TracerProvider(RESOURCE, [SimpleSpanProcessor(kept)]).get_tracer("t").start_span("s")
+    span.end()
+    assert not span.is_recording()
+    assert kept.get_finished_spans() == ()
