@@ -5,8 +5,8 @@ of ``nextrace demo --scenario deploy`` stored: the reference server's and its vi
 browsers'. :func:`demo_requests` turns them back into export requests, one per service and
 scope for every 50 traces, and repeats them with fresh ids (:func:`bench.recorded.copies`).
 Attribute values come back as the store holds them, strings, except the lists the demo sends
-(``cache.tags``: 486 of its 6,593 spans), which come back as lists: those are the spans the
-collector must write with rows Python makes.
+(``cache.tags``: 486 of its 6,593 spans), which come back as lists: lists of plain strings,
+which the staged insert writes (before, the collector made their rows in Python).
 """
 
 from __future__ import annotations

@@ -8,12 +8,16 @@ timer makes them at 10,000 spans/s; then waits 3 s for the merges they started. 
 each of the process's threads is read from ``/proc`` before and after, and summed by kind:
 
 - **calling**: the thread that inserts: the bodies parsed into the staging table, the query
-  that finds the spans only Python writes, and the part of the ``INSERT … SELECT`` the engine
-  runs on its caller's thread;
+  that finds the spans only Python writes (and their rows, made in Python: none on these
+  spans), and the part of the ``INSERT … SELECT`` the engine runs on its caller's thread;
 - **query threads** (``ThreadPool``): the rest of the insert, writing ``otel_traces`` and,
   through the views, every derived table;
 - **merges** (``MergeMutate``): the merges of the parts the inserts wrote;
-- **other**: the engine's background schedulers.
+- **other**: the engine's background schedulers;
+- **ended_threads**: threads that ended before the second reading (the engine's pools shrink
+  when idle): the process's CPU less its live threads'.
+
+Each thread is counted by its own difference and named by its name at the end.
 
 Each figure is CPU microseconds per span. Two stores are measured: **views**, the collector's
 schema, and **no views**, the same with every materialized view dropped: the difference is what
@@ -50,21 +54,39 @@ KINDS = {"ThreadPool": "query_threads", "MergeMutate": "merges"}
 STORES = ("views", "no_views")
 
 
-def _thread_cpu() -> dict[str, float]:
-    """CPU seconds of this process's threads so far, summed by kind (see the docstring); the
-    calling thread is this one."""
+def _threads() -> dict[str, tuple[str, float]]:
+    """Each live thread of this process: its id, name and CPU seconds so far."""
     ticks = os.sysconf("SC_CLK_TCK")
-    mine = str(os.getpid())  # the main thread's id is the process's
-    out: dict[str, float] = collections.defaultdict(float)
+    out = {}
     for task in Path("/proc/self/task").iterdir():
         try:
             stat = (task / "stat").read_text()
         except OSError:
             continue  # the thread ended
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat.rsplit(")", 1)[1].split()
-        kind = "calling" if task.name == mine else KINDS.get(name, "other")
-        out[kind] += (int(fields[11]) + int(fields[12])) / ticks
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        out[task.name] = (name, (int(fields[11]) + int(fields[12])) / ticks)
+    return out
+
+
+def _process_cpu() -> float:
+    """CPU seconds of this process, its ended threads included."""
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _by_kind(
+    before: dict[str, tuple[str, float]], after: dict[str, tuple[str, float]], process: float
+) -> dict[str, float]:
+    """CPU seconds between two snapshots by kind of thread, each thread counted by its own
+    difference and its name at the end (the engine's threads take a job's name while they run
+    it); ``ended_threads``: the process's CPU ``process`` less the live threads'."""
+    mine = str(os.getpid())  # the main thread's id is the process's
+    out: dict[str, float] = collections.defaultdict(float)
+    for tid, (name, cpu) in after.items():
+        kind = "calling" if tid == mine else KINDS.get(name, "other")
+        out[kind] += cpu - before.get(tid, (name, 0.0))[1]
+    out["ended_threads"] = max(0.0, process - sum(out.values()))
     return out
 
 
@@ -88,17 +110,17 @@ def measure(store_kind: str, batches: int) -> dict[str, float]:
         requests = make_requests(batches * BATCH_SPANS // 10, traces_per_request=50)
         work = staged_batches(requests, BATCH_SPANS)[:batches]
         insert = StagedProtobufInsert(store)
-        before, started = _thread_cpu(), time.monotonic()
+        before, process_before, started = _threads(), _process_cpu(), time.monotonic()
         for index, batch in enumerate(work):
             assert batch.encoded is not None
             insert.insert(batch.encoded, {"insert_deduplicate": 0}, batch.rows_at)
             time.sleep(max(0.0, started + index + 1 - time.monotonic()))  # one a second
         time.sleep(3)  # the merges the last inserts started
-        after = _thread_cpu()
+        used = _by_kind(before, _threads(), _process_cpu() - process_before)
         insert.close()
         store.close()
     spans = sum(len(batch) for batch in work)
-    figures = {kind: (after[kind] - before.get(kind, 0)) / spans * 1e6 for kind in after}
+    figures = {kind: seconds / spans * 1e6 for kind, seconds in used.items()}
     figures["total"] = sum(figures.values())
     return {kind: round(value, 2) for kind, value in figures.items()}
 
@@ -110,9 +132,11 @@ def _run_in(tree: Path | None, store_kind: str, batches: int) -> dict[str, float
         [sys.executable, str(Path(__file__)), store_kind, str(batches)],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         **in_tree(tree or ROOT),  # this script, with that tree's modules
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"the {store_kind} store's run failed:\n{done.stderr}")
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

@@ -12,8 +12,8 @@ Measures, in one run:
   already in columns (a bare columnar insert), and the bodies already screened (a bare staged
   insert, ``collector/storage/staging.py``);
 - **the demo's own spans** (``bench/demo_mix.py``): the reference server's span mix, 7% of
-  its spans with a list value (``cache.tags``), end to end, staged and ``--no-staged-insert``:
-  only those spans should be written from rows Python makes;
+  its spans with a list value (``cache.tags``, plain strings, which the staged insert writes),
+  end to end, staged and ``--no-staged-insert``;
 - **Next.js, normalized over plain**, for two workloads of real Next.js traces, each sent
   twice: under Next's own scopes, so that the collector groups each trace and derives its
   ``requests`` and ``cache_events`` rows in Python, then measured until every trace is

@@ -142,7 +142,7 @@ class ServerTelemetry:
             resource = self.provider.resource.merge(
                 Resource({semconv.SERVICE_INSTANCE_ID: instance})
             )
-            provider = TracerProvider(resource, self._processors)
+            provider = TracerProvider(resource, self._processors, shutdown_on_exit=False)
             tracer = self._instance_tracers[instance] = provider.get_tracer(TRACER_NAME)
         return tracer
 

@@ -1,32 +1,43 @@
 """A tracer provider for the reference server that makes spans as plain objects.
 
 The OpenTelemetry SDK's span validates and copies each attribute under a lock, and keeps
-limits, metrics and a read-only copy for its processors: for a span with a dozen attributes,
-about 17 µs of CPU, more than the server's encoding and export of the span together
+limits, metrics and a read-only copy for its processors: for a span with ten attributes, about
+15 µs of CPU, more than the server's encoding and export of the span together
 (``bench/server.py``). The server's own code sets only values of the types OTLP carries, so
 this provider keeps what it is given: a span is one object, handed as it is, once ended, to the
 SDK's span processors and exporters, which read it as a ``ReadableSpan``.
 
 It implements the OpenTelemetry API (``opentelemetry.trace.TracerProvider``), so that the ASGI
-instrumentation uses it too, and honours ``OTEL_SDK_DISABLED`` as the SDK does. Sampling is
-the SDK's default (``ParentBased(ALWAYS_ON)``): every span, unless its parent was not sampled.
-Attributes are kept as given: not limited in number or length, nor checked (the SDK would
-count an empty key as dropped; the server writes none). ``tests/instrumented_server/test_tracer.py``
-holds the spans to what the SDK makes of the same calls.
+instrumentation uses it too, and honours ``OTEL_SDK_DISABLED`` as the SDK does. It differs from
+the SDK where the server does not need it to:
+
+- Sampling is the SDK's default, ``ParentBased(ALWAYS_ON)``: every span, unless its parent was
+  not sampled. ``OTEL_TRACES_SAMPLER`` is not read; a warning says so when it is set.
+- Attributes are kept as given: not limited in number or length (the ``OTEL_*_LIMIT``
+  variables are not read), nor checked or copied (the SDK would count an empty key as dropped,
+  and write a value of an unknown type as its ``str``; the server sets neither).
+- A span is changed by one thread at a time, as the server's asyncio tasks do: the SDK's lock
+  is what costs.
+
+``tests/instrumented_server/test_tracer.py`` holds the spans to what the SDK makes of the same
+calls.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
 import threading
 import time
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.environment_variables import OTEL_SDK_DISABLED
+from opentelemetry.sdk.environment_variables import OTEL_SDK_DISABLED, OTEL_TRACES_SAMPLER
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, SpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
@@ -40,8 +51,9 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from opentelemetry.util import types
 from opentelemetry.util._decorator import _agnosticcontextmanager  # as the SDK's Tracer
 
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _UNSET = Status(StatusCode.UNSET)
+_DEFAULT_SAMPLERS = ("", "parentbased_always_on")
+_log = logging.getLogger(__name__)
 _EXCEPTION_ESCAPED = "exception.escaped"  # still written by the SDK's record_exception
 
 
@@ -61,6 +73,8 @@ class RecordedSpan(trace.Span):
 
     __slots__ = (
         "_processors",
+        "_record_exception",
+        "_set_status_on_exception",
         "attributes",
         "context",
         "end_time",
@@ -88,6 +102,7 @@ class RecordedSpan(trace.Span):
         attributes: dict[str, Any],
         links: Sequence[Link],
         start_time: int | None,
+        on_exception: tuple[bool, bool],
     ) -> None:
         self.name = name
         self.context = context
@@ -101,6 +116,7 @@ class RecordedSpan(trace.Span):
         self.status = _UNSET
         self.end_time: int | None = None
         self._processors = tracer.processors
+        self._record_exception, self._set_status_on_exception = on_exception
         self.start_time = start_time if start_time is not None else time.time_ns()
 
     # -- the API's Span ----------------------------------------------------------------------
@@ -125,7 +141,8 @@ class RecordedSpan(trace.Span):
         self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
     ) -> None:
         if self.end_time is None:
-            self.events.append(Event(name, _copy(attributes), timestamp or time.time_ns()))
+            at = timestamp if timestamp is not None else time.time_ns()
+            self.events.append(Event(name, _copy(attributes), at))
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         if self.end_time is None and _kept(Link(context, attributes)):
@@ -172,6 +189,21 @@ class RecordedSpan(trace.Span):
         for processor in self._processors:
             processor.on_end(self)  # type: ignore[arg-type]  # read as a ReadableSpan
 
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        """As the SDK's span used as a context manager: an exception is recorded and makes
+        the status an error, as ``start_span`` was told; then the span ends."""
+        if exc_val is not None and self.end_time is None:
+            if self._record_exception:
+                self.record_exception(exc_val, escaped=True)
+            if self._set_status_on_exception:
+                self.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
+        super().__exit__(exc_type, exc_val, exc_tb)
+
     def __repr__(self) -> str:
         return f"RecordedSpan(name={self.name!r}, context={self.context!r})"
 
@@ -190,6 +222,9 @@ class Tracer(trace.Tracer):
         self.instrumentation_scope = scope
         self.processors = processors
         self._ids = ids
+        # As the SDK: a root span's flags say whether its trace id is random.
+        random_ids = TraceFlags.RANDOM_TRACE_ID if ids.is_trace_id_random() else 0
+        self._root_flags = TraceFlags(TraceFlags.SAMPLED | random_ids)
 
     def start_span(
         self,
@@ -199,23 +234,26 @@ class Tracer(trace.Tracer):
         attributes: types.Attributes = None,
         links: Sequence[Link] | None = None,
         start_time: int | None = None,
-        record_exception: bool = True,  # noqa: ARG002  # the API's; use_span records them
-        set_status_on_exception: bool = True,  # noqa: ARG002
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
     ) -> trace.Span:
         parent = trace.get_current_span(context).get_span_context()
         if parent.is_valid:
+            # As the SDK: sampled as the parent was, and random as its trace id was.
+            flags = parent.trace_flags & (TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
             span_context = SpanContext(
                 parent.trace_id,
                 self._ids.generate_span_id(),
                 False,
-                parent.trace_flags,
+                TraceFlags(flags),
                 parent.trace_state,
             )
             if not parent.trace_flags.sampled:
                 return trace.NonRecordingSpan(span_context)
         else:
+            trace_id = self._ids.generate_trace_id()
             span_context = SpanContext(
-                self._ids.generate_trace_id(), self._ids.generate_span_id(), False, _SAMPLED
+                trace_id, self._ids.generate_span_id(), False, self._root_flags
             )
         span = RecordedSpan(
             name,
@@ -226,6 +264,7 @@ class Tracer(trace.Tracer):
             _copy(attributes),
             [link for link in links or () if _kept(link)],
             start_time,
+            (record_exception, set_status_on_exception),
         )
         for processor in self.processors:
             processor.on_start(span, context)  # type: ignore[arg-type]
@@ -265,13 +304,25 @@ class TracerProvider(trace.TracerProvider):
         processors: Sequence[SpanProcessor] = (),
         *,
         id_generator: IdGenerator | None = None,
+        shutdown_on_exit: bool = True,
     ) -> None:
+        """``shutdown_on_exit``: flush and stop the processors when the interpreter exits, as
+        the SDK's provider does (False for a provider that shares another's processors)."""
         self.resource = resource
         self._processors: list[SpanProcessor] = list(processors)
         self._ids = id_generator or RandomIdGenerator()
         self._disabled = os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() == "true"
+        sampler = os.environ.get(OTEL_TRACES_SAMPLER, "").strip().lower()
+        if sampler not in _DEFAULT_SAMPLERS:
+            _log.warning(
+                "%s=%s is not read by the reference server: it samples every span, as "
+                "parentbased_always_on does",
+                OTEL_TRACES_SAMPLER,
+                sampler,
+            )
         self._lock = threading.Lock()
         self._shut_down = False
+        self._at_exit = atexit.register(self.shutdown) if shutdown_on_exit else None
 
     def add_span_processor(self, processor: SpanProcessor) -> None:
         self._processors.append(processor)
@@ -298,5 +349,7 @@ class TracerProvider(trace.TracerProvider):
             if self._shut_down:
                 return
             self._shut_down = True
+        if self._at_exit is not None:
+            atexit.unregister(self._at_exit)
         for processor in self._processors:
             processor.shutdown()

@@ -5,9 +5,12 @@
 -- Plain strings are printable ASCII but the characters Go's JSON escapes (quote, backslash, and
 -- the HTML ones), so that the array's JSON is its items quoted: tags, as Next.js writes them.
 (a -> arrayAll(item -> item.value = 'string_value'
-                       AND NOT match(item.string_value, '[^ -~]|["&<>\\\\]'), a.values)) AS plain_strings,
+                       AND NOT match(item.string_value, '[^ -~]|["&<>\\\\]'),
+               a.values)) AS plain_strings,
 (kvs -> arrayExists(kv -> kv.value.value = 'kvlist_value'
-                          OR (kv.value.value = 'array_value' AND NOT plain_strings(kv.value.array_value)), kvs)
+                          OR (kv.value.value = 'array_value'
+                              AND NOT plain_strings(kv.value.array_value)),
+                    kvs)
         OR arrayUniq(arrayMap(kv -> kv.key, kvs)) != length(kvs)) AS unsupported,
 ((rs, span) -> unsupported(rs.resource.attributes)
     OR unsupported(span.attributes)

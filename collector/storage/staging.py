@@ -10,8 +10,8 @@ For each batch, under one lock:
    (``format_schema_source = 'string'``), so that it needs no schema file;
 2. ``sql/staged_spans_unsupported.sql`` names the spans that hold a value only
    :func:`collector.pipeline.translator.translate` writes exactly (a map value, a list of
-   other than plain strings, a key twice in one map); the caller makes their rows in Python, and only theirs, which go to
-   a second staging table;
+   other than plain strings, a key twice in one map); the caller makes their rows in Python,
+   and only theirs, which go to a second staging table;
 3. ``INSERT INTO otel_traces SELECT …`` (``sql/staged_spans_insert.sql``) stores every span,
    the others from the bodies and those from their rows, with the caller's settings (the
    batch's deduplication token). This is one insert into the traces table, so every

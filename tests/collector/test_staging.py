@@ -76,11 +76,23 @@ leaf_values = st.one_of(
 )
 unset = st.just(AnyValue())
 values = st.one_of(leaf_values.map(any_value), unset)
-# Tags as Next.js writes them (plain ASCII, stored by the staged path), among every other list.
-tags = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=8)
+
+
+def _list_of(items: list[AnyValue]) -> AnyValue:
+    value = AnyValue()
+    value.array_value.values.extend(items)
+    return value
+
+
+# Tags as Next.js writes them (plain ASCII, stored by the staged path), among every other list:
+# of any values, unset items, and lists in lists.
+tags = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7F), max_size=8)
 nested = st.one_of(
     st.lists(tags, max_size=3).map(any_value),
     st.lists(leaf_values, max_size=3).map(any_value),
+    st.lists(st.one_of(values, st.lists(tags, max_size=2).map(any_value)), max_size=3).map(
+        _list_of
+    ),
     st.dictionaries(st.text(max_size=4), leaf_values, max_size=3).map(any_value),
 )
 
@@ -132,7 +144,7 @@ def requests(
     request = ExportTraceServiceRequest()
     for _ in range(draw(st.integers(min_value=1, max_value=2))):
         resource_spans = request.resource_spans.add()
-        service = draw(st.one_of(st.just(None), values))
+        service = draw(st.one_of(st.just(None), value_strategy))
         if service is not None:
             resource_spans.resource.attributes.add(key="service.name", value=service)
         resource_spans.resource.attributes.extend(draw(_key_values(value_strategy)))

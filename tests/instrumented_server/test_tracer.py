@@ -3,10 +3,12 @@ their OTLP encoding, by the SDK's own encoder, is byte for byte the same."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -42,19 +44,24 @@ VALUE = st.one_of(
     st.floats(allow_nan=False),
     st.lists(TEXT, max_size=3).map(tuple),
     st.lists(INT64, max_size=3),
-    st.none(),  # left out, by both
+    st.none(),  # kept by both, written as an empty value
 )
 KEYS = st.text(min_size=1, max_size=20)  # as the server writes them: the SDK drops an empty one
 ATTRIBUTES = st.dictionaries(KEYS, VALUE, max_size=6)
 IDS = st.integers(1, 2**64 - 1)
-TIMES = st.integers(1, 2**62)
+TIMES = st.integers(0, 2**62)
 
 
 class SeededIds(IdGenerator):
-    """The same ids for both tracers, in the order they ask."""
+    """The same ids for both tracers, in the order they ask; random or not, as the root spans'
+    flags say."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, random_ids: bool = False) -> None:
         self._rng = random.Random(seed)
+        self._random_ids = random_ids
+
+    def is_trace_id_random(self) -> bool:
+        return self._random_ids
 
     def generate_span_id(self) -> int:
         return self._rng.getrandbits(64) or 1
@@ -103,9 +110,8 @@ def calls(draw: st.DrawFn) -> list[Call]:
 def scripts(draw: st.DrawFn) -> list[dict[str, Any]]:
     spans = []
     for index in range(draw(st.integers(1, 4))):
-        parent = draw(
-            st.sampled_from(["none", "remote", "earlier"] if index else ["none", "remote"])
-        )
+        # The first is a root, so that every example makes at least one span.
+        parent = draw(st.sampled_from(["none", "remote", "earlier"])) if index else "none"
         spans.append(
             {
                 "name": draw(TEXT),
@@ -123,7 +129,7 @@ def scripts(draw: st.DrawFn) -> list[dict[str, Any]]:
                     draw(IDS) << 64 | draw(IDS),
                     draw(IDS),
                     is_remote=draw(st.booleans()),
-                    trace_flags=TraceFlags(draw(st.sampled_from([0, 1]))),
+                    trace_flags=TraceFlags(draw(st.sampled_from([0, 1, 2, 3]))),
                     trace_state=TraceState(draw(st.sampled_from([[], [("vendor", "a1")]]))),
                 ),
                 "start": draw(TIMES),
@@ -159,11 +165,12 @@ def _run(provider: trace.TracerProvider, script: list[dict[str, Any]]) -> None:
 
 def _spans(
     make: Callable[[SimpleSpanProcessor, IdGenerator], trace.TracerProvider],
-    seed: int,
+    ids: SeededIds,
     script: list[dict[str, Any]],
 ) -> list[ReadableSpan]:
     kept = InMemorySpanExporter()
-    _run(make(SimpleSpanProcessor(kept), SeededIds(seed)), script)
+    with mock.patch.dict(os.environ, {"OTEL_SDK_DISABLED": "false"}):
+        _run(make(SimpleSpanProcessor(kept), ids), script)
     return list(kept.get_finished_spans())
 
 
@@ -177,18 +184,20 @@ def _sdk(processor: SimpleSpanProcessor, ids: IdGenerator) -> trace.TracerProvid
 
 
 def _ours(processor: SimpleSpanProcessor, ids: IdGenerator) -> trace.TracerProvider:
-    return TracerProvider(RESOURCE, [processor], id_generator=ids)
+    return TracerProvider(RESOURCE, [processor], id_generator=ids, shutdown_on_exit=False)
 
 
 @settings(max_examples=300, deadline=None)
-@given(script=scripts(), seed=st.integers(0, 2**32))
+@given(script=scripts(), seed=st.integers(0, 2**32), random_ids=st.booleans())
 def test_the_same_calls_make_the_spans_the_sdk_makes(
-    script: list[dict[str, Any]], seed: int
+    script: list[dict[str, Any]], seed: int, random_ids: bool
 ) -> None:
-    sdk = _spans(_sdk, seed, script)
-    ours = _spans(_ours, seed, script)
-    assert len(ours) == len(sdk)
+    sdk = _spans(_sdk, SeededIds(seed, random_ids), script)
+    ours = _spans(_ours, SeededIds(seed, random_ids), script)
+    assert len(ours) == len(sdk) >= 1
     assert encode_spans(ours).SerializeToString() == encode_spans(sdk).SerializeToString()
+    # the encoding leaves the W3C flags out: a child propagates them
+    assert [s.context.trace_flags for s in ours] == [s.context.trace_flags for s in sdk]
     # and the server's own encoder, which it exports them with, writes the same bytes
     assert OTLPWireEncoder().encode(ours) == encode_spans(sdk).SerializeToString()
 
@@ -222,3 +231,24 @@ def test_with_the_sdk_disabled_no_span_is_made(monkeypatch: pytest.MonkeyPatch) 
     span.end()
     assert not span.is_recording()
     assert kept.get_finished_spans() == ()
+
+
+@pytest.mark.parametrize(("record", "set_status"), [(True, True), (False, False)])
+def test_a_span_used_as_a_context_manager_records_an_exception_as_the_sdks_does(
+    record: bool, set_status: bool
+) -> None:
+    made = {}
+    for name, make in (("sdk", _sdk), ("ours", _ours)):
+        kept = InMemorySpanExporter()
+        tracer = make(SimpleSpanProcessor(kept), SeededIds(1)).get_tracer("t")
+        span = tracer.start_span("s", record_exception=record, set_status_on_exception=set_status)
+        with contextlib.suppress(ValueError), span:
+            raise ValueError("boom")
+        (ended,) = kept.get_finished_spans()
+        made[name] = (
+            ended.status.status_code,
+            ended.status.description,
+            [(event.name, dict(event.attributes or {})) for event in ended.events],
+        )
+    assert made["ours"] == made["sdk"]
+    assert (made["ours"][0] is StatusCode.ERROR) == set_status
