@@ -77,6 +77,11 @@ def drop_leftover_staging_tables(store: ClickHouseStore) -> list[str]:
 _NONE_UNSUPPORTED = "((rs, span) -> false) AS unsupported_span"
 
 
+def _sql_text(name: str) -> str:
+    """``sql/<name>`` without its comment lines, to be placed inside another statement."""
+    return "\n".join(line for line in load_sql(name).splitlines() if not line.startswith("--"))
+
+
 def _with_predicate(name: str, predicate: str, config: StoreConfig, names: dict[str, str]) -> str:
     """``sql/<name>`` rendered, with ``predicate`` (``staged_spans_predicate.sql``, or
     :data:`_NONE_UNSUPPORTED`) as its ``${unsupported}``."""
@@ -101,11 +106,7 @@ class StagedProtobufInsert:
         extra = {"staging": staging}
         self._staging = f"`{store.config.database}`.`{staging}`"
         self._rows_table = f"{staging}_rows"
-        predicate = "\n".join(
-            line
-            for line in load_sql("staged_spans_predicate.sql").splitlines()
-            if not line.startswith("--")
-        )
+        predicate = _sql_text("staged_spans_predicate.sql")
         self._insert_sql = _with_predicate("staged_spans_insert.sql", predicate, config, extra)
         # Most batches hold no span that needs rows from Python: the predicate is evaluated
         # once for them, in the staging query, not again in the insert.
@@ -120,7 +121,10 @@ class StagedProtobufInsert:
             "format_schema_message_name": "ExportTraceServiceRequest",
             "input_format_protobuf_oneof_presence": 1,
         }
-        for statement in render(load_sql("staging_table.sql"), config, extra).split(";\n"):
+        tables = load_sql("staging_table.sql").replace(
+            "${key_values}", _sql_text("staging_key_values.sql")
+        )
+        for statement in render(tables, config, extra).split(";\n"):
             store.client.command(statement)
         self._closed = False
 
