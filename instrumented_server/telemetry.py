@@ -9,6 +9,7 @@ instead. The spans the SDK drops on the way are counted
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -99,7 +100,8 @@ class ServerTelemetry:
         resource = {"service.name": service_name}
         if instance_id is not None:
             resource[semconv.SERVICE_INSTANCE_ID] = instance_id
-        self.provider = TracerProvider(Resource.create(resource))
+        # Flushed at exit by shutdown (registered below), which also says what was dropped.
+        self.provider = TracerProvider(Resource.create(resource), shutdown_on_exit=False)
         self._build_id = build_id
         processors: list[SpanProcessor] = [BuildIdSpanProcessor(build_id)]
         self._wire: OTLPWireSpanExporter | None = None
@@ -124,6 +126,7 @@ class ServerTelemetry:
         self.tracer = self.provider.get_tracer(TRACER_NAME)
         self._instance_tracers: dict[str, trace.Tracer] = {}
         self._shut_down = False
+        atexit.register(self.shutdown)
 
     @property
     def instance_id(self) -> str:
@@ -254,6 +257,7 @@ class ServerTelemetry:
         if self._shut_down:
             return
         self._shut_down = True
+        atexit.unregister(self.shutdown)
         self.provider.shutdown()
         dropped = self.spans_dropped()
         if any(dropped.values()):

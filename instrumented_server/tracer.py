@@ -54,6 +54,7 @@ from opentelemetry.util._decorator import _agnosticcontextmanager  # as the SDK'
 _UNSET = Status(StatusCode.UNSET)
 _DEFAULT_SAMPLERS = ("", "parentbased_always_on")
 _log = logging.getLogger(__name__)
+_warned: set[str] = set()  # the samplers a warning has named
 _EXCEPTION_ESCAPED = "exception.escaped"  # still written by the SDK's record_exception
 
 
@@ -283,7 +284,16 @@ class Tracer(trace.Tracer):
         set_status_on_exception: bool = True,
         end_on_exit: bool = True,
     ) -> Iterator[trace.Span]:
-        span = self.start_span(name, context, kind, attributes, links, start_time)
+        span = self.start_span(
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
+        )
         with trace.use_span(
             span,
             end_on_exit=end_on_exit,
@@ -313,7 +323,8 @@ class TracerProvider(trace.TracerProvider):
         self._ids = id_generator or RandomIdGenerator()
         self._disabled = os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() == "true"
         sampler = os.environ.get(OTEL_TRACES_SAMPLER, "").strip().lower()
-        if sampler not in _DEFAULT_SAMPLERS:
+        if sampler not in _DEFAULT_SAMPLERS and sampler not in _warned:
+            _warned.add(sampler)  # once a process: the server makes a provider per instance
             _log.warning(
                 "%s=%s is not read by the reference server: it samples every span, as "
                 "parentbased_always_on does",
@@ -342,7 +353,13 @@ class TracerProvider(trace.TracerProvider):
         return Tracer(self.resource, scope, self._processors, self._ids)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return all(processor.force_flush(timeout_millis) for processor in self._processors)
+        """As the SDK's: every processor, within one deadline; False if one did not finish."""
+        deadline = time.monotonic() + timeout_millis / 1000
+        flushed = True
+        for processor in self._processors:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            flushed = left_ms > 0 and processor.force_flush(left_ms) and flushed
+        return flushed
 
     def shutdown(self) -> None:
         with self._lock:

@@ -79,7 +79,9 @@ _NONE_UNSUPPORTED = "((rs, span) -> false) AS unsupported_span"
 
 def _sql_text(name: str) -> str:
     """``sql/<name>`` without its comment lines, to be placed inside another statement."""
-    return "\n".join(line for line in load_sql(name).splitlines() if not line.startswith("--"))
+    lines = load_sql(name).splitlines()
+    # Ends with a newline: what follows the placeholder must not join a last line's comment.
+    return "".join(f"{line}\n" for line in lines if not line.lstrip().startswith("--"))
 
 
 def _with_predicate(name: str, predicate: str, config: StoreConfig, names: dict[str, str]) -> str:

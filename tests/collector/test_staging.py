@@ -84,8 +84,8 @@ def _list_of(items: list[AnyValue]) -> AnyValue:
     return value
 
 
-# Tags as Next.js writes them (plain ASCII, stored by the staged path), among every other list:
-# of any values, unset items, and lists in lists.
+# Tags as Next.js writes them (printable ASCII, stored by the staged path; DEL too, which is not
+# plain and goes to Python), among every other list: of any values, unset items, lists in lists.
 tags = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7F), max_size=8)
 nested = st.one_of(
     st.lists(tags, max_size=3).map(any_value),
