@@ -14,8 +14,9 @@ the SDK where the server does not need it to:
 - Sampling is the SDK's default, ``ParentBased(ALWAYS_ON)``: every span, unless its parent was
   not sampled. ``OTEL_TRACES_SAMPLER`` is not read; a warning says so when it is set.
 - Attributes are kept as given: not limited in number or length (the ``OTEL_*_LIMIT``
-  variables are not read), nor checked or copied (the SDK would count an empty key as dropped,
-  and write a value of an unknown type as its ``str``; the server sets neither).
+  variables are not read), nor checked, and a list is kept as the list it was, not copied
+  into a tuple (the SDK would count an empty key as dropped, and write a value of an unknown
+  type as its ``str``; the server sets neither).
 - A span is changed by one thread at a time, as the server's asyncio tasks do: the SDK's lock
   is what costs.
 
