@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.ingest import progress
-from bench.load import offer, summarize
-from bench.measure import write_result
+from bench.load import offer
+from bench.measure import in_turn, summarize, write_result
 from collector.config import StoreConfig
 from collector.storage.store import open_store
 
@@ -73,7 +73,7 @@ def main() -> None:
     runs: list[dict[int, dict[str, float]]] = []
     for index in range(1, args.runs + 1):
         run: dict[int, dict[str, float]] = {}
-        for level in levels[:: 1 if index % 2 else -1]:  # each run in the other order
+        for level in in_turn(levels, index - 1):
             progress(f"run {index} of {args.runs}: ZSTD({level}), {args.rate:,} spans/s")
             with tempfile.TemporaryDirectory(prefix="nextrace-bench-") as tmp:
                 folder = Path(tmp) / "store"

@@ -39,8 +39,6 @@ import argparse
 import collections
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +46,6 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
-ROOT = Path(__file__).resolve().parents[1]
 BATCH_SPANS = 10_000
 KINDS = {"ThreadPool": "query_threads", "MergeMutate": "merges"}
 STORES = ("views", "no_views")
@@ -125,35 +122,10 @@ def measure(store_kind: str, batches: int) -> dict[str, float]:
     return {kind: round(value, 2) for kind, value in figures.items()}
 
 
-def _run_in(tree: Path | None, store_kind: str, batches: int) -> dict[str, float]:
-    from bench.measure import in_tree
-
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__)), store_kind, str(batches)],
-        capture_output=True,
-        text=True,
-        check=False,
-        **in_tree(tree or ROOT),  # this script, with that tree's modules
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the {store_kind} store's run failed:\n{done.stderr}")
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
-def _summary(runs: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
-    return {
-        kind: {
-            "median": round(statistics.median(run.get(kind, 0) for run in runs), 2),
-            "range": [min(run.get(kind, 0) for run in runs), max(run.get(kind, 0) for run in runs)],
-        }
-        for kind in sorted({kind for run in runs for kind in run})
-    }
-
-
 def main() -> None:
+    # Here, not at the top: the script itself runs with another tree's modules too.
     from bench.ingest import progress
-    from bench.measure import write_result
+    from bench.measure import in_turn, run_script, summarize, write_result
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=20)
@@ -168,9 +140,12 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     for index in range(args.runs):
         for store_kind in STORES:
-            for tree, where in list(trees.items())[:: 1 if index % 2 == 0 else -1]:
+            for tree, where in in_turn(list(trees.items()), index):
                 progress(f"run {index + 1} of {args.runs}: {store_kind} ({tree})")
-                runs[(tree, store_kind)].append(_run_in(where, store_kind, args.batches))
+                script = Path(__file__)
+                runs[(tree, store_kind)].append(
+                    run_script(script, where, store_kind, str(args.batches))
+                )
     figures: dict[str, Any] = {
         "batches": args.batches,
         "batch_spans": BATCH_SPANS,
@@ -178,7 +153,7 @@ def main() -> None:
         "load_average_before": round(load_before, 2),
     }
     for tree in trees:
-        figures[tree] = {kind: _summary(runs[(tree, kind)]) for kind in STORES}
+        figures[tree] = {kind: summarize(runs[(tree, kind)]) for kind in STORES}
         for kind in STORES:
             line = ", ".join(
                 f"{name} {value['median']:g} ({value['range'][0]:g}-{value['range'][1]:g})"
@@ -188,7 +163,7 @@ def main() -> None:
     if "baseline" in trees:
         figures["baseline_tree"] = str(args.baseline_tree)
         figures["this_over_baseline"] = {
-            kind: _summary(
+            kind: summarize(
                 [
                     {"total": round(this["total"] / old["total"], 3)}
                     for this, old in zip(

@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 
 from bench.ingest import cpu_seconds, free_port, progress, start_collector
-from bench.measure import write_result
+from bench.measure import in_turn, summarize, write_result
 from bench.synthetic import make_requests
 
 RESULTS = Path(__file__).parent / "results"
@@ -167,17 +167,6 @@ def neighbour(busy: bool) -> Iterator[None]:
         hog.wait()
 
 
-def summarize(runs: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
-    """Per figure, the median over ``runs`` with the lowest and highest run."""
-    return {
-        name: {
-            "median": statistics.median(f[name] for f in runs),
-            "range": [min(f[name] for f in runs), max(f[name] for f in runs)],
-        }
-        for name in runs[0]
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="5000,10000,20000", help="spans/s offered, by commas")
@@ -204,9 +193,7 @@ def main() -> None:
     with neighbour(args.busy):
         for index in range(1, args.runs + 1):
             for rate in rates:
-                # Each run takes the checkouts in the other order: neither always goes first.
-                order = list(trees.items())[:: 1 if index % 2 else -1]
-                for tree, where in order:
+                for tree, where in in_turn(list(trees.items()), index - 1):
                     progress(
                         f"run {index} of {args.runs}: {rate:,} spans/s for {args.seconds:g} s "
                         f"({tree})"

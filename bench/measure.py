@@ -6,10 +6,15 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
 def timed(work: Callable[[], Any]) -> float:
@@ -66,3 +71,37 @@ def in_tree(tree: Path | None, env: Mapping[str, str] | None = None) -> dict[str
     if tree is None:
         return {"env": base}
     return {"cwd": tree, "env": {**base, "PYTHONPATH": str(tree)}}
+
+
+def in_turn(items: Sequence[T], run: int) -> list[T]:
+    """``items`` in their order on runs 0, 2, 4…, reversed on the others: in a same-run
+    comparison, neither always goes first (a drift of the machine favours none)."""
+    return list(items)[:: 1 if run % 2 == 0 else -1]
+
+
+def run_script(script: Path, tree: Path | None, *args: str) -> Any:
+    """The JSON the last line of ``python SCRIPT ARGS`` says, the script run with the modules
+    of the source ``tree`` (this checkout for None); RuntimeError with its errors if it fails."""
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        **in_tree(tree or ROOT),
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{script.name} {' '.join(args)} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summarize(runs: Sequence[Mapping[str, float]]) -> dict[str, dict[str, Any]]:
+    """Per figure of the runs, its median over them with the lowest and highest run (a run
+    without the figure counts 0)."""
+    names = dict.fromkeys(name for run in runs for name in run)  # in the order they come
+    return {
+        name: {
+            "median": statistics.median(run.get(name, 0) for run in runs),
+            "range": [min(run.get(name, 0) for run in runs), max(run.get(name, 0) for run in runs)],
+        }
+        for name in names
+    }

@@ -50,7 +50,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bench.ingest import cpu_seconds, free_port, start_collector
-from bench.measure import in_tree, write_result
+from bench.measure import in_tree, in_turn, run_script, write_result
 from contract import semconv
 from instrumented_server.otlp_wire import OTLPWireEncoder
 from instrumented_server.telemetry import ServerTelemetry
@@ -164,15 +164,9 @@ def pipeline_us_per_span(
     passes: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     script = Path(__file__).with_name("tracing_pipeline.py")
     for index in range(repeat):
-        for name, tree in list(trees.items())[:: 1 if index % 2 == 0 else -1]:
-            done = subprocess.run(
-                [sys.executable, str(script), f"http://127.0.0.1:{collector_port}", str(spans)],
-                capture_output=True,
-                text=True,
-                check=True,
-                **in_tree(tree or Path(__file__).parents[1]),
-            )
-            passes[name].append(json.loads(done.stdout))
+        for name, tree in in_turn(list(trees.items()), index):
+            url = f"http://127.0.0.1:{collector_port}"
+            passes[name].append(run_script(script, tree, url, str(spans)))
     result: dict[str, Any] = {
         name: {shape: statistics.median(p[shape] for p in runs) for shape in runs[0]}
         for name, runs in passes.items()
@@ -267,8 +261,7 @@ def main() -> None:
         collector = start_collector(Path(tmp) / "store", collector_port)
         try:
             for index in range(args.runs):
-                # Each run takes the checkouts in the other order: neither always goes first.
-                for which in ("this", "baseline")[:: 1 if index % 2 == 0 else -1]:
+                for which in in_turn(("this", "baseline"), index):
                     if which == "this":
                         runs.append(tracing_cost(collector_port, args.requests))
                         print(f"run {index + 1}: {json.dumps(runs[-1])}", flush=True)

@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 
 from bench.ingest import RESULTS, free_port, measure_end_to_end, progress, start_collector
+from bench.measure import in_turn
 from bench.synthetic import make_requests
 from collector.config import WalSettings
 from tests.builders import make_request, make_span
@@ -61,10 +62,9 @@ def wal_cost(traces: int, runs: int, tmp: Path) -> dict[str, Any]:
     total = sum(len(s.spans) for r in requests for rs in r.resource_spans for s in rs.scope_spans)
     pairs = []
     for run in range(runs):
-        # Which goes first alternates, so that a drift of the machine favours neither.
         progress(f"WAL cost, run {run + 1} of {runs}")
         figures = {}
-        for wal in (True, False) if run % 2 == 0 else (False, True):
+        for wal in in_turn((True, False), run):
             extra = () if wal else ("--no-wal",)
             folder = tmp / f"{'on' if wal else 'off'}{run}"
             figures[wal] = measure_end_to_end(bodies, total, 20_000, folder, 2, extra=extra)

@@ -1,4 +1,4 @@
-"""Small builders of OTLP messages for tests."""
+"""Small builders of OTLP messages, and of the ids of the SDK's spans, for tests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 
 def any_value(value: Any) -> AnyValue:
@@ -91,3 +92,22 @@ def insert_spans(client: Any, spans: list[Span], database: str | None = None) ->
         column_names=list(COLUMN_NAMES),
         column_oriented=True,
     )
+
+
+class ReplayedIds(IdGenerator):
+    """A tracer's ids from the random source ``rng`` (hypothesis's, or a seeded one), so that
+    examples replay and two tracers given equal sources make the same ids; random or not, as
+    root spans' flags say."""
+
+    def __init__(self, rng: Any, random_ids: bool = False) -> None:
+        self._rng = rng
+        self._random_ids = random_ids
+
+    def is_trace_id_random(self) -> bool:
+        return self._random_ids
+
+    def generate_span_id(self) -> int:
+        return int(self._rng.getrandbits(64)) or 1
+
+    def generate_trace_id(self) -> int:
+        return int(self._rng.getrandbits(128)) or 1

@@ -84,10 +84,14 @@ def _sql_text(name: str) -> str:
     return "".join(f"{line}\n" for line in lines if not line.lstrip().startswith("--"))
 
 
-def _with_predicate(name: str, predicate: str, config: StoreConfig, names: dict[str, str]) -> str:
-    """``sql/<name>`` rendered, with ``predicate`` (``staged_spans_predicate.sql``, or
-    :data:`_NONE_UNSUPPORTED`) as its ``${unsupported}``."""
-    return render(load_sql(name).replace("${unsupported}", predicate), config, names)
+def _rendered(name: str, config: StoreConfig, names: dict[str, str], **fragments: str) -> str:
+    """``sql/<name>`` rendered with the identifiers ``names``, after each of its ``${key}``
+    placeholders named in ``fragments`` is replaced by that SQL text (the predicate, the
+    key-value type), which is not an identifier and is not validated as one."""
+    text = load_sql(name)
+    for key, fragment in fragments.items():
+        text = text.replace(f"${{{key}}}", fragment)
+    return render(text, config, names)
 
 
 class StagingFailed(Exception):
@@ -109,24 +113,22 @@ class StagedProtobufInsert:
         self._staging = f"`{store.config.database}`.`{staging}`"
         self._rows_table = f"{staging}_rows"
         predicate = _sql_text("staged_spans_predicate.sql")
-        self._insert_sql = _with_predicate("staged_spans_insert.sql", predicate, config, extra)
+        insert = "staged_spans_insert.sql"
+        self._insert_sql = _rendered(insert, config, extra, unsupported=predicate)
         # Most batches hold no span that needs rows from Python: the predicate is evaluated
         # once for them, in the staging query, not again in the insert.
-        self._insert_all_sql = _with_predicate(
-            "staged_spans_insert.sql", _NONE_UNSUPPORTED, config, extra
-        )
-        self._unsupported_sql = _with_predicate(
-            "staged_spans_unsupported.sql", predicate, config, extra
+        self._insert_all_sql = _rendered(insert, config, extra, unsupported=_NONE_UNSUPPORTED)
+        self._unsupported_sql = _rendered(
+            "staged_spans_unsupported.sql", config, extra, unsupported=predicate
         )
         self._format_settings = {
             **_schema_settings(store.config),
             "format_schema_message_name": "ExportTraceServiceRequest",
             "input_format_protobuf_oneof_presence": 1,
         }
-        tables = load_sql("staging_table.sql").replace(
-            "${key_values}", _sql_text("staging_key_values.sql")
-        )
-        for statement in render(tables, config, extra).split(";\n"):
+        key_values = _sql_text("staging_key_values.sql")
+        tables = _rendered("staging_table.sql", config, extra, key_values=key_values)
+        for statement in tables.split(";\n"):
             store.client.command(statement)
         self._closed = False
 

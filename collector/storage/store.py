@@ -233,9 +233,8 @@ class ClickHouseStore:
 
         ``parameters`` fill the statement's ``{name:Type}`` placeholders through the driver.
 
-        The statement is checked on ClickHouse's own AST (:mod:`collector.storage.read_guard`), and
-        its
-        canonical text runs on a reader session with ``readonly=1`` and the store's
+        The statement is checked on ClickHouse's own AST (:mod:`collector.storage.read_guard`),
+        and its canonical text runs on a reader session with ``readonly=1`` and the store's
         :class:`collector.config.ReadLimits`, which no query can lift. A ``FORMAT`` clause at
         the end of ``sql`` overrides ``fmt``. Raises :class:`ReadOnlyViolation` for a refused
         statement, :class:`QueryFailed` for one ClickHouse could not run or whose answer is over
@@ -247,16 +246,14 @@ class ClickHouseStore:
         connection (5.8 MB of a query stopped at the row limit came back before ``42``).
         """
         with self._reader_lock:
-            failed = True
             try:
                 answer = self._read(sql, fmt, tag, dict(parameters or {}))
-                failed = False
-                return answer
             except BaseException:
                 self._discard_sessions()
+                self._give_back_memory(always=True)
                 raise
-            finally:
-                self._give_back_memory(always=failed)
+            self._give_back_memory(always=False)
+            return answer
 
     def _read(self, sql: str, fmt: str, tag: str, parameters: dict[str, Any]) -> bytes:
         try:

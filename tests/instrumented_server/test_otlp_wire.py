@@ -14,7 +14,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import (
     Link,
     NonRecordingSpan,
@@ -28,6 +27,7 @@ from opentelemetry.trace import (
 )
 
 from instrumented_server.otlp_wire import OTLPWireEncoder, OTLPWireSpanExporter
+from tests.builders import ReplayedIds
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 TEXT = st.text(max_size=80)
@@ -43,19 +43,6 @@ ATTRIBUTES = st.dictionaries(st.text(max_size=20), VALUE, max_size=8)
 IDS = st.integers(1, 2**64 - 1)
 
 
-class DrawnIds(IdGenerator):
-    """Ids from hypothesis's random source, so that examples replay."""
-
-    def __init__(self, rng: Any) -> None:
-        self._rng = rng
-
-    def generate_span_id(self) -> int:
-        return int(self._rng.getrandbits(64)) or 1
-
-    def generate_trace_id(self) -> int:
-        return int(self._rng.getrandbits(128)) or 1
-
-
 @st.composite
 def spans(draw: st.DrawFn) -> list[ReadableSpan]:
     kept = InMemorySpanExporter()
@@ -64,7 +51,7 @@ def spans(draw: st.DrawFn) -> list[ReadableSpan]:
     # An equal resource in another object is grouped with the first, as the SDK groups it.
     resources = [first, draw(st.sampled_from([other, Resource(first.attributes)]))]
     for resource in resources:
-        provider = TracerProvider(resource=resource, id_generator=DrawnIds(draw(st.randoms())))
+        provider = TracerProvider(resource=resource, id_generator=ReplayedIds(draw(st.randoms())))
         provider.add_span_processor(SimpleSpanProcessor(kept))
         tracers = [
             provider.get_tracer("nextrace.instrumented_server"),

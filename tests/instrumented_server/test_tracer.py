@@ -34,6 +34,7 @@ from opentelemetry.trace import (
 
 from instrumented_server.otlp_wire import OTLPWireEncoder
 from instrumented_server.tracer import TracerProvider
+from tests.builders import ReplayedIds
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 TEXT = st.text(max_size=20)
@@ -50,24 +51,6 @@ KEYS = st.text(min_size=1, max_size=20)  # as the server writes them: the SDK dr
 ATTRIBUTES = st.dictionaries(KEYS, VALUE, max_size=6)
 IDS = st.integers(1, 2**64 - 1)
 TIMES = st.integers(0, 2**62)
-
-
-class SeededIds(IdGenerator):
-    """The same ids for both tracers, in the order they ask; random or not, as the root spans'
-    flags say."""
-
-    def __init__(self, seed: int, random_ids: bool = False) -> None:
-        self._rng = random.Random(seed)
-        self._random_ids = random_ids
-
-    def is_trace_id_random(self) -> bool:
-        return self._random_ids
-
-    def generate_span_id(self) -> int:
-        return self._rng.getrandbits(64) or 1
-
-    def generate_trace_id(self) -> int:
-        return self._rng.getrandbits(128) or 1
 
 
 Call = tuple[str, tuple[Any, ...]]  # a method of the span, and its arguments
@@ -176,7 +159,7 @@ def _sdk_defaults() -> dict[str, str]:
 
 def _spans(
     make: Callable[[SimpleSpanProcessor, IdGenerator], trace.TracerProvider],
-    ids: SeededIds,
+    ids: IdGenerator,
     script: list[dict[str, Any]],
 ) -> tuple[list[ReadableSpan], list[SpanContext]]:
     """The spans ``script`` makes through the provider ``make`` gives, as exported; and the
@@ -205,8 +188,8 @@ def _ours(processor: SimpleSpanProcessor, ids: IdGenerator) -> trace.TracerProvi
 def test_the_same_calls_make_the_spans_the_sdk_makes(
     script: list[dict[str, Any]], seed: int, random_ids: bool
 ) -> None:
-    sdk, sdk_contexts = _spans(_sdk, SeededIds(seed, random_ids), script)
-    ours, our_contexts = _spans(_ours, SeededIds(seed, random_ids), script)
+    sdk, sdk_contexts = _spans(_sdk, ReplayedIds(random.Random(seed), random_ids), script)
+    ours, our_contexts = _spans(_ours, ReplayedIds(random.Random(seed), random_ids), script)
     assert len(ours) == len(sdk) >= 1
     assert encode_spans(ours).SerializeToString() == encode_spans(sdk).SerializeToString()
     # the encoding leaves the W3C flags out, and the spans not sampled: a child propagates
@@ -257,7 +240,7 @@ def test_a_span_used_as_a_context_manager_records_an_exception_as_the_sdks_does(
     for name, make in (("sdk", _sdk), ("ours", _ours)):
         kept = InMemorySpanExporter()
         with mock.patch.dict(os.environ, _sdk_defaults(), clear=True):
-            tracer = make(SimpleSpanProcessor(kept), SeededIds(1)).get_tracer("t")
+            tracer = make(SimpleSpanProcessor(kept), ReplayedIds(random.Random(1))).get_tracer("t")
         span = tracer.start_span("s", record_exception=record, set_status_on_exception=set_status)
         with contextlib.suppress(ValueError), span:
             raise ValueError("boom")
